@@ -1,0 +1,99 @@
+/**
+ * Typed errors for koppel.
+ *
+ * Every failure a user can hit is a {@link KoppelError} with a stable string `code`.
+ * Messages say what went wrong and what to do about it; they never contain an
+ * identifier, a key, a pseudonym or any other value taken from user data. Where a
+ * location helps (a CSV record number, a column name, a protocol step), it goes in
+ * `details`, which holds only non-sensitive metadata.
+ *
+ * @packageDocumentation
+ */
+
+/**
+ * Every error code koppel can raise. Codes are part of the public API: they never
+ * change meaning and are never reused.
+ */
+export const ERROR_CODES = {
+  /** An argument to a library function or CLI flag is missing or out of range. */
+  INVALID_ARGUMENT: 'A function argument or command-line flag is missing or invalid.',
+  /** A BSN failed normalisation: wrong length, non-digits, all zeros or a failed elfproef. */
+  INVALID_BSN: 'A BSN is not 8 or 9 digits, is all zeros, or fails the elfproef (11-test).',
+  /** An e-mail address has no local part or domain. */
+  INVALID_EMAIL: 'An e-mail address is not of the form local@domain.',
+  /** An identifier is empty or otherwise unusable for its declared type. */
+  INVALID_IDENTIFIER: 'An identifier is empty or not valid for its type.',
+  /** A pseudonymisation domain name is empty, too long or contains control characters. */
+  INVALID_DOMAIN: 'A pseudonymisation domain name is invalid.',
+  /** A key file or key object is malformed, of the wrong type, or corrupted. */
+  INVALID_KEY: 'A key is malformed, of the wrong type or corrupted.',
+  /** A key's secret is too short or visibly non-random (repeated bytes, a passphrase). */
+  WEAK_KEY: 'A key secret is too short or does not look random.',
+  /** A pseudonym was made under a different key than the one in use. */
+  KEY_MISMATCH: 'A pseudonym or message was made under a different key.',
+  /** A pseudonym string is not of the form `<key id>.<43 base64url characters>`. */
+  INVALID_PSEUDONYM: 'A pseudonym is not in koppel format.',
+  /** A CSV input cannot be parsed: unbalanced quotes, a wrong field count, bad encoding. */
+  CSV_MALFORMED: 'A CSV input is malformed.',
+  /** A column named on the command line or in options is not in the CSV header. */
+  CSV_COLUMN_NOT_FOUND: 'A named column is not in the CSV header.',
+  /** Reading or writing a file or stream failed. */
+  IO_ERROR: 'Reading or writing a file or stream failed.',
+  /** A worker thread failed or exited unexpectedly. */
+  WORKER_FAILED: 'A worker thread failed.',
+  /** The operation was cancelled by the caller (AbortSignal). */
+  ABORTED: 'The operation was cancelled.',
+  /** An internal invariant was violated: a bug in koppel, please report it. */
+  INTERNAL: 'An internal error occurred.',
+} as const;
+
+/** A stable error code; see {@link ERROR_CODES} for what each means. */
+export type KoppelErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * Non-sensitive metadata attached to an error: positions, counts, names of columns or
+ * steps. Never identifiers, keys or pseudonyms.
+ */
+export type KoppelErrorDetails = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/** Options for {@link KoppelError}. */
+export interface KoppelErrorOptions {
+  /** Non-sensitive metadata (record numbers, column names, reasons). */
+  readonly details?: KoppelErrorDetails;
+  /** The underlying error, if any. It must not carry user data in its message. */
+  readonly cause?: unknown;
+}
+
+/**
+ * The one error class koppel throws for failures a user can hit.
+ *
+ * @example
+ * ```ts
+ * try { normaliseBsn(input) } catch (e) {
+ *   if (e instanceof KoppelError && e.code === 'INVALID_BSN') { ... }
+ * }
+ * ```
+ */
+export class KoppelError extends Error {
+  /** The stable machine-readable code. */
+  readonly code: KoppelErrorCode;
+  /** Non-sensitive metadata about where and why. */
+  readonly details: KoppelErrorDetails;
+
+  /**
+   * @param code - the stable error code
+   * @param message - what went wrong and what to do; must not contain user data
+   * @param options - details and cause
+   */
+  constructor(code: KoppelErrorCode, message: string, options: KoppelErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KoppelError';
+    this.code = code;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+}
+
+/** True when `e` is a {@link KoppelError}, optionally with the given code. */
+export function isKoppelError(e: unknown, code?: KoppelErrorCode): e is KoppelError {
+  return e instanceof KoppelError && (code === undefined || e.code === code);
+}

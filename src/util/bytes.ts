@@ -1,0 +1,68 @@
+/**
+ * Byte helpers shared by every capability: randomness, encodings, constant-time
+ * comparison and wiping.
+ *
+ * @packageDocumentation
+ */
+import { Buffer } from 'node:buffer';
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
+
+/**
+ * `n` bytes from the platform CSPRNG (OpenSSL's RAND_bytes via node:crypto, seeded by
+ * the operating system). The only source of randomness koppel uses.
+ */
+export function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  randomFillSync(out);
+  return out;
+}
+
+/**
+ * Compares two byte strings in time that depends only on their lengths.
+ * Lengths are treated as public.
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return timingSafeEqual(a, b);
+}
+
+/** Overwrites a buffer with zeros (best effort: JavaScript may hold other copies). */
+export function wipe(...buffers: Uint8Array[]): void {
+  for (const b of buffers) b.fill(0);
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Encodes bytes as unpadded base64url (RFC 4648 section 5). */
+export function toBase64Url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/**
+ * Decodes unpadded base64url strictly: rejects other alphabets, padding, and
+ * non-canonical trailing bits (so every byte string has exactly one encoding).
+ * Returns `undefined` on any violation; the caller raises its own typed error.
+ */
+export function fromBase64Url(text: string): Uint8Array | undefined {
+  if (!BASE64URL.test(text) || text.length % 4 === 1) return undefined;
+  const bytes = new Uint8Array(Buffer.from(text, 'base64url'));
+  return toBase64Url(bytes) === text ? bytes : undefined;
+}
+
+/** Lower-case hexadecimal encoding. */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** Strict hexadecimal decoding (even length, [0-9a-fA-F] only); `undefined` on violation. */
+export function fromHex(text: string): Uint8Array | undefined {
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return undefined;
+  return new Uint8Array(Buffer.from(text, 'hex'));
+}
+
+const encoder = new TextEncoder();
+
+/** UTF-8 encoding of a string. */
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
