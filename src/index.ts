@@ -9,3 +9,10 @@
  */
 export { KoppelError, ERROR_CODES, isKoppelError } from './errors/index.js';
 export type { KoppelErrorCode, KoppelErrorDetails, KoppelErrorOptions } from './errors/index.js';
+
+export { generateKey, exportKey, importKey, checkDomain, PseudonymKey, KEY_BYTES } from './pseudonymise/key.js';
+export type { GenerateKeyOptions, ExportedKey } from './pseudonymise/key.js';
+export { Pseudonymiser, parsePseudonym } from './pseudonymise/pseudonymiser.js';
+export type { PseudonymiserOptions, PseudonymResult, ParsedPseudonym } from './pseudonymise/pseudonymiser.js';
+export { normaliseBsn, isValidBsn, normaliseIdentifier, ID_TYPES } from './pseudonymise/normalise.js';
+export type { IdType, InvalidReason } from './pseudonymise/normalise.js';

@@ -9,7 +9,7 @@ describe('package', () => {
     expect(VERSION).toBe(pkg.version);
   });
   it('exports the names of the interface contract', () => {
-    for (const name of ['KoppelError']) {
+    for (const name of ['generateKey', 'exportKey', 'importKey', 'Pseudonymiser', 'normaliseBsn', 'isValidBsn', 'KoppelError']) {
       expect(api).toHaveProperty(name);
     }
   });
