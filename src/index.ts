@@ -16,3 +16,8 @@ export { Pseudonymiser, parsePseudonym } from './pseudonymise/pseudonymiser.js';
 export type { PseudonymiserOptions, PseudonymResult, ParsedPseudonym } from './pseudonymise/pseudonymiser.js';
 export { normaliseBsn, isValidBsn, normaliseIdentifier, ID_TYPES } from './pseudonymise/normalise.js';
 export type { IdType, InvalidReason } from './pseudonymise/normalise.js';
+export { pseudonymiseCsv } from './pseudonymise/csv.js';
+export type { PseudonymiseCsvOptions, PseudonymiseCsvSummary, InvalidRecord, CsvProgress } from './pseudonymise/csv.js';
+export { INVALID_POLICIES } from './pseudonymise/csv-chunk.js';
+export type { InvalidPolicy } from './pseudonymise/csv-chunk.js';
+export type { CsvDelimiter } from './csv/records.js';

@@ -1,0 +1,322 @@
+/**
+ * Streaming CSV pseudonymisation: one column replaced by pseudonyms, everything else
+ * kept, in constant memory on any file size, on all cores.
+ *
+ * The input is cut into chunks of whole records ({@link CsvChunker}); chunks are
+ * processed on a pool of worker threads (or inline, with `threads: 0`) and written in
+ * input order. At most `2 x threads` chunks are in flight, so memory stays bounded by
+ * a few megabytes whatever the file size, and a slow output slows the reading.
+ *
+ * @packageDocumentation
+ */
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Writable } from 'node:stream';
+import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import { CsvChunker } from '../csv/chunker.js';
+import { columnIndex, formatRecord, parseHeader, type CsvDelimiter } from '../csv/records.js';
+import { wipe } from '../util/bytes.js';
+import { deriveDomainKey, type PseudonymKey } from './key.js';
+import { Pseudonymiser } from './pseudonymiser.js';
+import { fromFailure, INVALID_POLICIES, processChunk, type ChunkFailure, type ChunkLayout, type InvalidPolicy, type RejectedRecord } from './csv-chunk.js';
+import { encodingFailure, type WorkerInit, type WorkerTask } from './csv-worker.js';
+import type { IdType } from './normalise.js';
+
+/** A rejected record as reported to the caller: its number and why, never its content. */
+export interface InvalidRecord {
+  /** 1-based record number (the first record after the header is 1; blank lines not counted). */
+  readonly record: number;
+  /** The error code. */
+  readonly code: KoppelErrorCode;
+  /** A one-word reason such as `checksum`, `length` or `field-count`. */
+  readonly reason: string;
+}
+
+/** Progress of a long run, reported about once a second. */
+export interface CsvProgress {
+  /** Bytes of input read so far. */
+  readonly bytesRead: number;
+  /** Records written or rejected so far. */
+  readonly records: number;
+  /** Milliseconds since the start. */
+  readonly elapsedMs: number;
+}
+
+/** Options for {@link pseudonymiseCsv}. */
+export interface PseudonymiseCsvOptions {
+  /** The master key. */
+  readonly key: PseudonymKey;
+  /** The pseudonymisation domain. */
+  readonly domain: string;
+  /** Name of the identifier column (exact header text). */
+  readonly column: string;
+  /** Identifier type; default `raw`. */
+  readonly idType?: IdType;
+  /** What to do with invalid records; default `error`. */
+  readonly onInvalid?: InvalidPolicy;
+  /** Field delimiter; default `,`. */
+  readonly delimiter?: CsvDelimiter;
+  /** Worker threads; default the machine's available parallelism; 0 runs inline. */
+  readonly threads?: number;
+  /** Called in record order for every rejected record (policies `skip` and `report`). */
+  readonly onRejected?: (r: InvalidRecord) => void;
+  /** Called about every `progressIntervalMs` milliseconds. */
+  readonly onProgress?: (p: CsvProgress) => void;
+  /** Progress interval; default 1000 ms. */
+  readonly progressIntervalMs?: number;
+  /** Cancels the run. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a run did. */
+export interface PseudonymiseCsvSummary {
+  /** Data records read (blank lines excluded). */
+  readonly records: number;
+  /** Records written with a pseudonym. */
+  readonly pseudonymised: number;
+  /** Records rejected (invalid identifier or wrong field count). */
+  readonly rejected: number;
+  /** Rejections by `code/reason`, e.g. `{ "INVALID_BSN/checksum": 3 }`. */
+  readonly rejectedByReason: Readonly<Record<string, number>>;
+  /** Bytes of input read. */
+  readonly bytesRead: number;
+  /** Wall time in milliseconds. */
+  readonly elapsedMs: number;
+  /** Worker threads used (0: inline). */
+  readonly threads: number;
+}
+
+interface ResultMessage {
+  readonly records: number;
+  readonly pseudonymised: number;
+  readonly rejected: RejectedRecord[];
+  readonly bytes: Uint8Array;
+  readonly failure?: ChunkFailure;
+}
+
+/** Runs chunks somewhere and gives results back. */
+interface Executor {
+  run(task: WorkerTask): Promise<ResultMessage>;
+  close(): Promise<void>;
+}
+
+const encoder = new TextEncoder();
+
+function inlineExecutor(p: Pseudonymiser, layout: ChunkLayout): Executor {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  return {
+    run(task) {
+      let text: string;
+      try {
+        text = decoder.decode(task.bytes);
+      } catch {
+        return Promise.resolve(encodingFailure(task.firstRecord));
+      }
+      const { text: out, ...rest } = processChunk(text, p, layout, task.firstRecord);
+      return Promise.resolve({ ...rest, bytes: encoder.encode(out) });
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+const WORKER_URL = new URL('./csv-worker.js', import.meta.url);
+
+/** True when the compiled worker script is present (it is not when running from sources). */
+export function workersAvailable(): boolean {
+  return WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(WORKER_URL));
+}
+
+function workerExecutor(n: number, init: WorkerInit): Executor {
+  const pending = new Map<number, { resolve: (r: ResultMessage) => void; reject: (e: unknown) => void }>();
+  let broken: KoppelError | undefined;
+  const failAll = (e: KoppelError) => {
+    broken ??= e;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
+  const workers = Array.from({ length: n }, () => {
+    const w = new Worker(WORKER_URL, { workerData: init });
+    w.on('message', (m: { seq: number; result: ResultMessage }) => {
+      const p = pending.get(m.seq);
+      pending.delete(m.seq);
+      p?.resolve(m.result);
+    });
+    w.on('error', () => failAll(new KoppelError('WORKER_FAILED', 'A worker thread failed; rerun with --threads 0 to process in one thread, and report this.')));
+    w.on('exit', (code) => {
+      if (code !== 0) failAll(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?); rerun with fewer --threads.'));
+    });
+    return w;
+  });
+  let next = 0;
+  let closing = false;
+  return {
+    run(task) {
+      if (broken) return Promise.reject(broken);
+      return new Promise((resolve, reject) => {
+        pending.set(task.seq, { resolve, reject });
+        (workers[next++ % n] as Worker).postMessage(task, [task.bytes.buffer as ArrayBuffer]);
+      });
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+function reasonKey(code: string, reason: string): string {
+  return `${code}/${reason}`;
+}
+
+/**
+ * Pseudonymises one column of a CSV stream into another stream. The header is kept;
+ * only the named column changes. Output is written in input order with back-pressure.
+ *
+ * On failure (policy `error` and an invalid record, malformed CSV, an I/O error) the
+ * returned promise rejects with a {@link KoppelError} that names the record number but
+ * never its content; output already written is incomplete and should be discarded
+ * (the CLI writes to a temporary file and renames it only on success).
+ *
+ * @param input - CSV bytes, e.g. `fs.createReadStream(path)` or `process.stdin`
+ * @param output - where the CSV output goes
+ */
+export async function pseudonymiseCsv(
+  input: AsyncIterable<Uint8Array>,
+  output: Writable,
+  options: PseudonymiseCsvOptions,
+): Promise<PseudonymiseCsvSummary> {
+  const start = performance.now();
+  const policy = options.onInvalid ?? 'error';
+  if (!INVALID_POLICIES.includes(policy)) throw new KoppelError('INVALID_ARGUMENT', `onInvalid must be one of ${INVALID_POLICIES.join(', ')}.`);
+  const delimiter = options.delimiter ?? ',';
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new KoppelError('INVALID_ARGUMENT', 'threads must be an integer from 0 to 256.');
+  if (threads > 0 && !workersAvailable()) {
+    throw new KoppelError('WORKER_FAILED', 'Worker threads need the compiled package (dist/); run `npm run build`, or pass threads: 0.');
+  }
+  const idType = options.idType ?? 'raw';
+  // Construct first: validates key, domain and idType before any input is read.
+  const inline = new Pseudonymiser({ key: options.key, domain: options.domain, idType });
+  const progressEvery = options.progressIntervalMs ?? 1000;
+
+  const chunker = new CsvChunker({ header: true });
+  const inflight: Array<Promise<ResultMessage>> = [];
+  const maxInFlight = Math.max(2, threads * 2);
+  const byReason: Record<string, number> = {};
+  let executor: Executor | undefined;
+  let layout: ChunkLayout | undefined;
+  let seq = 0;
+  let records = 0;
+  let pseudonymised = 0;
+  let rejected = 0;
+  let bytesRead = 0;
+  let lastProgress = start;
+
+  // One listener for output errors for the whole run, raced against each 'drain'.
+  let onOutputError: (e: unknown) => void = () => {};
+  const outputFailed = new Promise<never>((_, reject) => {
+    onOutputError = reject;
+  });
+  outputFailed.catch(() => {});
+  output.once('error', onOutputError);
+  const writeOut = async (bytes: Uint8Array | string): Promise<void> => {
+    if (bytes.length === 0) return;
+    if (!output.write(bytes)) await Promise.race([once(output, 'drain'), outputFailed]);
+  };
+
+  const startExecutor = async (header: Uint8Array): Promise<void> => {
+    const headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(header);
+    const names = parseHeader(headerText, delimiter);
+    const newline = headerText.endsWith('\r\n') ? '\r\n' : '\n';
+    layout = { column: columnIndex(names, options.column), fields: names.length, delimiter, newline, policy };
+    await writeOut(formatRecord(names, delimiter, newline));
+    if (threads === 0) {
+      executor = inlineExecutor(inline, layout);
+    } else {
+      const domainKey = deriveDomainKey(options.key, options.domain);
+      try {
+        executor = workerExecutor(threads, { kid: inline.kid, domain: options.domain, domainKey, idType, layout });
+      } finally {
+        wipe(domainKey); // structured clone gave each worker its own copy
+      }
+    }
+  };
+
+  // Record numbers: a chunk's first record number is only known once earlier chunks
+  // are counted. Rather than serialise on that, tasks carry a provisional number and
+  // results are renumbered in order here (rejected indices are chunk-relative).
+  const settle = async (): Promise<void> => {
+    const r = await (inflight.shift() as Promise<ResultMessage>);
+    const first = records + 1;
+    if (r.failure) {
+      const details = { ...r.failure.details };
+      if (typeof details['record'] === 'number') {
+        details['record'] = first + (details['record'] as number) - 1;
+      }
+      throw fromFailure({ ...r.failure, details });
+    }
+    for (const x of r.rejected) {
+      rejected++;
+      const k = reasonKey(x.code, x.reason);
+      byReason[k] = (byReason[k] ?? 0) + 1;
+      options.onRejected?.({ record: first + x.index, code: x.code, reason: x.reason });
+    }
+    records += r.records;
+    pseudonymised += r.pseudonymised;
+    await writeOut(r.bytes);
+    const now = performance.now();
+    if (options.onProgress && now - lastProgress >= progressEvery) {
+      lastProgress = now;
+      options.onProgress({ bytesRead, records, elapsedMs: now - start });
+    }
+  };
+
+  const dispatch = async (chunk: Uint8Array): Promise<void> => {
+    if (!executor) throw new KoppelError('INTERNAL', 'CSV chunk before header.');
+    // Copy into a fresh buffer: it is transferred to a worker, and the read buffer is reused.
+    const bytes = new Uint8Array(chunk);
+    inflight.push(executor.run({ seq: seq++, firstRecord: 1, bytes }));
+    while (inflight.length >= maxInFlight) await settle();
+  };
+
+  try {
+    for await (const data of input) {
+      options.signal?.throwIfAborted();
+      bytesRead += data.byteLength;
+      for (const chunk of chunker.push(data)) {
+        if (!executor) await startExecutor(chunker.header as Uint8Array);
+        await dispatch(chunk);
+      }
+      if (!executor && chunker.header) await startExecutor(chunker.header);
+    }
+    const tail = chunker.end();
+    if (!executor) {
+      if (!chunker.header) throw new KoppelError('CSV_MALFORMED', 'The CSV input is empty; it needs at least a header row.');
+      await startExecutor(chunker.header);
+    }
+    if (tail) await dispatch(tail);
+    while (inflight.length > 0) await settle();
+  } catch (e) {
+    // Let in-flight work finish quietly before the pool is torn down.
+    await Promise.allSettled(inflight.splice(0));
+    if (e instanceof KoppelError) throw e;
+    if (e instanceof Error && e.name === 'AbortError') throw new KoppelError('ABORTED', 'Pseudonymisation was cancelled.', { cause: e });
+    throw new KoppelError('IO_ERROR', 'Reading the CSV input or writing the output failed; check the paths, permissions and free disk space.', { cause: e });
+  } finally {
+    output.removeListener('error', onOutputError);
+    await executor?.close();
+  }
+  return {
+    records,
+    pseudonymised,
+    rejected,
+    rejectedByReason: byReason,
+    bytesRead,
+    elapsedMs: performance.now() - start,
+    threads,
+  };
+}
