@@ -1,0 +1,170 @@
+/**
+ * Files and terminal output for the command line: inputs (`-` is stdin), outputs
+ * written atomically (temporary file renamed on success, removed on failure), key
+ * files, progress lines and number formatting. The only module family that prints.
+ *
+ * @packageDocumentation
+ */
+import { createReadStream, createWriteStream, realpathSync, statSync, type WriteStream } from 'node:fs';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
+import { KoppelError } from '../errors/index.js';
+import { importKey, type PseudonymKey } from '../pseudonymise/key.js';
+import { randomBytes, toHex } from '../util/bytes.js';
+
+/** True for a path flag that means stdin or stdout. */
+export function isStdio(path: string | undefined): boolean {
+  return path === undefined || path === '-';
+}
+
+/** Opens an input file, or stdin for `-`/undefined, with large reads. */
+export function openInput(path: string | undefined): Readable {
+  if (isStdio(path)) return process.stdin;
+  try {
+    const st = statSync(path as string);
+    if (!st.isFile()) throw new KoppelError('IO_ERROR', `Input "${path}" is not a regular file.`, { details: { path } });
+  } catch (e) {
+    if (e instanceof KoppelError) throw e;
+    throw new KoppelError('IO_ERROR', `Cannot read input file "${path}": it does not exist or is not readable.`, { details: { path }, cause: e });
+  }
+  return createReadStream(path as string, { highWaterMark: 1 << 20 });
+}
+
+/** Refuses to write the output over the input (that would destroy the input). */
+export function checkDistinct(input: string | undefined, output: string | undefined): void {
+  if (isStdio(input) || isStdio(output)) return;
+  const a = safeRealpath(input as string);
+  const b = safeRealpath(output as string);
+  if (a === b) throw new KoppelError('INVALID_ARGUMENT', 'The output file is the input file; choose another --out.');
+}
+
+function safeRealpath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
+/** An output that becomes visible only when {@link AtomicOutput.commit} is called. */
+export interface AtomicOutput {
+  /** Where to write. */
+  readonly stream: Writable;
+  /** Flushes and moves the temporary file into place. */
+  commit(): Promise<void>;
+  /** Removes the temporary file (after a failure). */
+  abort(): Promise<void>;
+}
+
+/**
+ * Opens an output. A file is written to `<name>.partial-<random>` beside the target
+ * and renamed over it on commit, so a failed run never leaves a half-written file
+ * that looks complete. `-` or undefined writes to stdout.
+ */
+export function openOutput(path: string | undefined, mode = 0o644): AtomicOutput {
+  if (isStdio(path)) {
+    return { stream: process.stdout, commit: () => Promise.resolve(), abort: () => Promise.resolve() };
+  }
+  const target = resolve(path as string);
+  const tmp = join(dirname(target), `.${basename(target)}.partial-${toHex(randomBytes(6))}`);
+  const stream: WriteStream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 1 << 20 });
+  let done = false;
+  return {
+    stream,
+    async commit() {
+      done = true;
+      stream.end();
+      await finished(stream);
+      await rename(tmp, target);
+    },
+    async abort() {
+      if (done) return;
+      done = true;
+      stream.destroy();
+      await rm(tmp, { force: true });
+    },
+  };
+}
+
+/** Reads and imports a key file, with a warning if others can read it. */
+export async function readKeyFile(path: string, warn: (line: string) => void): Promise<PseudonymKey> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new KoppelError('IO_ERROR', `Cannot read key file "${path}"; check the path and permissions.`, { details: { path }, cause: e });
+  }
+  try {
+    if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) {
+      warn(`warning: key file "${path}" is readable by other users; run: chmod 600 ${JSON.stringify(path)}`);
+    }
+  } catch {
+    // The file was readable a moment ago; a failed stat only skips the warning.
+  }
+  return importKey(text);
+}
+
+/** Writes a secret file with mode 0600, refusing to overwrite unless `force`. */
+export async function writeSecretFile(path: string, content: string, force: boolean): Promise<void> {
+  try {
+    await writeFile(path, content, { mode: 0o600, flag: force ? 'w' : 'wx' });
+    await chmod(path, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new KoppelError('IO_ERROR', `"${path}" exists already; choose another --out, or pass --force to replace it.`, { details: { path } });
+    }
+    throw new KoppelError('IO_ERROR', `Cannot write "${path}"; check the directory and permissions.`, { details: { path }, cause: e });
+  }
+}
+
+/** Formats an integer with thousands separators (1,234,567). */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** Formats a byte count (12.3 MB). */
+export function formatBytes(n: number): string {
+  if (n < 1e3) return `${n} B`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
+  return `${(n / 1e9).toFixed(2)} GB`;
+}
+
+/**
+ * A one-line progress display on stderr, redrawn in place on a terminal. Disabled
+ * unless stderr is a terminal or progress was asked for.
+ */
+export class ProgressLine {
+  readonly #enabled: boolean;
+  readonly #tty: boolean;
+  #shown = false;
+
+  constructor(enabled: boolean | undefined) {
+    this.#tty = process.stderr.isTTY === true;
+    this.#enabled = enabled ?? this.#tty;
+  }
+
+  /** True when updates are displayed. */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /** Shows a new status. */
+  update(text: string): void {
+    if (!this.#enabled) return;
+    if (this.#tty) {
+      process.stderr.write(`\r\x1b[2K${text}`);
+      this.#shown = true;
+    } else {
+      process.stderr.write(text + '\n');
+    }
+  }
+
+  /** Ends the progress line so that the next output starts on a new line. */
+  done(): void {
+    if (this.#shown) process.stderr.write('\r\x1b[2K');
+    this.#shown = false;
+  }
+}

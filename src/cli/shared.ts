@@ -1,0 +1,29 @@
+/**
+ * Small pieces every CLI command uses.
+ *
+ * @packageDocumentation
+ */
+import { InvalidArgumentError } from 'commander';
+
+/** Where a command prints: data to `out` (stdout), messages to `err` (stderr). */
+export interface Console {
+  /** Writes data to stdout as is. */
+  out(text: string): void;
+  /** Writes one message line to stderr. */
+  err(line: string): void;
+}
+
+/** The process's own stdout and stderr. */
+export const processConsole: Console = {
+  out: (text) => void process.stdout.write(text),
+  err: (line) => void process.stderr.write(line + '\n'),
+};
+
+/** A commander argument parser for an integer flag within [min, max]. */
+export function parseIntFlag(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}.`);
+    return n;
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Benchmarks must not rot: each runs once at a small size. The figures are printed,
+ * not asserted (a benchmark measures; it never passes or fails on time).
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+describe('bench/pseudonymise.mjs --quick', () => {
+  it('runs and reports library and CLI figures for every configuration', () => {
+    const script = fileURLToPath(new URL('../../bench/pseudonymise.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { library: Array<{ idsPerSecond: number }>; cli: Array<{ rows: number }> };
+    expect(last.library).toHaveLength(4);
+    expect(last.library.every((x) => x.idsPerSecond > 0)).toBe(true);
+    expect(last.cli.map((c) => c.rows)).toEqual([20_000, 20_000]);
+  });
+});
