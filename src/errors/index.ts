@@ -39,6 +39,26 @@ export const ERROR_CODES = {
   CSV_COLUMN_NOT_FOUND: 'A named column is not in the CSV header.',
   /** Reading or writing a file or stream failed. */
   IO_ERROR: 'Reading or writing a file or stream failed.',
+  /** A group element is not a valid, canonical encoding, is of low order or is the identity. */
+  INVALID_POINT: 'A group element from the peer is invalid.',
+  /** The two parties use different group suites. */
+  SUITE_MISMATCH: 'The parties use different group suites.',
+  /** The two parties use different protocol modes (e.g. intersection and cardinality). */
+  MODE_MISMATCH: 'The parties use different protocol modes.',
+  /** The peer speaks another protocol or version. */
+  VERSION_MISMATCH: 'The peer speaks another protocol or protocol version.',
+  /** A message from the peer is malformed: bad header, wrong size, counts that disagree with the bytes. */
+  MESSAGE_MALFORMED: 'A message from the peer is malformed.',
+  /** A message from the peer is larger than the configured maximum. */
+  MESSAGE_TOO_LARGE: 'A message from the peer is too large.',
+  /** A message from the peer arrived out of order or in the wrong session. */
+  PROTOCOL_VIOLATION: 'The peer did not follow the protocol.',
+  /** The connection closed before the protocol finished. */
+  CONNECTION_CLOSED: 'The connection closed before the protocol finished.',
+  /** Connecting, or waiting for the peer, took longer than the timeout. */
+  TIMEOUT: 'The peer did not answer in time.',
+  /** A network or TLS failure (refused connection, certificate rejected). */
+  NETWORK_ERROR: 'A network or TLS connection failed.',
   /** A worker thread failed or exited unexpectedly. */
   WORKER_FAILED: 'A worker thread failed.',
   /** The operation was cancelled by the caller (AbortSignal). */
