@@ -1,0 +1,225 @@
+/**
+ * The PSI messages (docs/protocols/psi.md): steps, control-message codecs, and the
+ * checked link every PSI frame passes through.
+ *
+ * @packageDocumentation
+ */
+import * as t from 'io-ts';
+import { ERROR_CODES, KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import type { SuiteName } from '../group/types.js';
+import type { Channel } from '../transport/channel.js';
+import { decodeOrThrow, intRange } from '../wire/codec.js';
+import { decodeFrame, encodeFrame, jsonBody, toJsonBody, type Frame } from '../wire/frame.js';
+
+/** The PSI modes. */
+export type PsiMode = 'intersection' | 'cardinality' | 'payload';
+/** Every PSI mode. */
+export const PSI_MODES: readonly PsiMode[] = Object.freeze(['intersection', 'cardinality', 'payload']);
+
+/** PSI protocol version (inside wire format 1). */
+export const PSI_VERSION = 1;
+/** Largest number of items in one chunk frame. */
+export const MAX_CHUNK_ITEMS = 65536;
+/** Largest padded payload. */
+export const MAX_PAYLOAD_BYTES = 65535;
+
+/** Message types, in protocol order. */
+export const Step = {
+  HELLO: 1,
+  CLIENT_ELEMENTS: 2,
+  CLIENT_DONE: 3,
+  SERVER_EVALUATED: 4,
+  SERVER_EVALUATED_DONE: 5,
+  TAGS_START: 6,
+  SERVER_TAGS: 7,
+  SERVER_DONE: 8,
+  ABORT: 63,
+} as const;
+
+const STEP_NAMES = new Map<number, string>(Object.entries(Step).map(([k, v]) => [v, k]));
+
+const Mode = t.keyof({ intersection: null, cardinality: null, payload: null }, 'PsiMode');
+const Suite = t.keyof({ x25519: null, ristretto255: null }, 'Suite');
+
+/** HELLO, both directions. */
+export const Hello = t.exact(
+  t.type({
+    protocol: t.literal('koppel-psi'),
+    version: intRange(0, 255),
+    role: t.keyof({ client: null, server: null }),
+    mode: Mode,
+    suite: Suite,
+  }),
+  'Hello',
+);
+/** A decoded HELLO. */
+export type Hello = t.TypeOf<typeof Hello>;
+
+/** CLIENT_DONE and SERVER_EVALUATED_DONE: the total number of items sent. */
+export const Done = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1) }), 'Done');
+
+/** TAGS_START: how many tag entries follow, and the padded payload size. */
+export const TagsStart = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1), payloadBytes: intRange(0, MAX_PAYLOAD_BYTES) }), 'TagsStart');
+
+/** ABORT: why the peer stopped (a code only; the message is ours, not the peer's). */
+export const Abort = t.exact(t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }), 'Abort');
+
+/** A channel carrying checked PSI frames of one session. */
+export class PsiLink {
+  readonly #channel: Channel;
+  session: Uint8Array;
+  suite: SuiteName | 'none' = 'none';
+  #closed = false;
+
+  constructor(channel: Channel, session: Uint8Array) {
+    this.#channel = channel;
+    this.session = session;
+  }
+
+  /** Sends a chunk of `count` fixed-size items. */
+  send(step: number, count: number, body: Uint8Array): Promise<void> {
+    return this.#channel.send(encodeFrame('psi', this.suite, step, this.session, count, body));
+  }
+
+  /** Sends a control message. */
+  sendJson(step: number, value: unknown): Promise<void> {
+    return this.#channel.send(encodeFrame('psi', step === Step.HELLO ? 'none' : this.suite, step, this.session, 0, toJsonBody(value)));
+  }
+
+  /**
+   * Receives the next frame, which must be one of `steps`, of this session and suite.
+   * An ABORT from the peer becomes the peer's error code.
+   */
+  async receive(steps: readonly number[], what: string): Promise<Frame> {
+    const frame = decodeFrame(await this.#channel.receive());
+    if (frame.protocol !== 1) throw new KoppelError('VERSION_MISMATCH', 'The peer is not speaking the PSI protocol.');
+    if (frame.step === Step.ABORT) {
+      const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
+      throw new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
+    }
+    if (!steps.includes(frame.step)) {
+      throw new KoppelError('PROTOCOL_VIOLATION', `Expected ${what} from the peer, got ${STEP_NAMES.get(frame.step) ?? `step ${frame.step}`}.`, {
+        details: { expected: what, got: STEP_NAMES.get(frame.step) ?? frame.step },
+      });
+    }
+    if (frame.step !== Step.HELLO) {
+      if (!equalBytes(frame.session, this.session)) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer belongs to another session.');
+      if (frame.suite !== this.suite) {
+        throw new KoppelError('SUITE_MISMATCH', `A message from the peer uses suite ${frame.suite}, but the session uses ${this.suite}.`, { details: { ours: this.suite, theirs: frame.suite } });
+      }
+    }
+    return frame;
+  }
+
+  /** Receives a chunk frame of one of `steps` and checks its size: `count * itemBytes`. */
+  async receiveChunk(steps: readonly number[], what: string, itemBytes: number): Promise<Frame> {
+    const f = await this.receive(steps, what);
+    if (steps.includes(f.step) && isChunkStep(f.step)) checkChunk(f, itemBytes, what);
+    return f;
+  }
+
+  /** Tells the peer why we stop (best effort), then closes the channel. */
+  async abort(error: unknown): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const code: KoppelErrorCode = error instanceof KoppelError ? error.code : 'INTERNAL';
+    // An error the peer itself reported, or a dead connection, needs no ABORT back.
+    const peerCaused = error instanceof KoppelError && (error.details['peer'] === true || code === 'CONNECTION_CLOSED' || code === 'NETWORK_ERROR');
+    if (!peerCaused) {
+      try {
+        await Promise.race([this.sendJson(Step.ABORT, { code }), new Promise((r) => setTimeout(r, 1000).unref())]);
+      } catch {
+        // The connection is already gone: nothing more to tell.
+      }
+    }
+    await this.#channel.close().catch(() => undefined);
+  }
+}
+
+function isChunkStep(step: number): boolean {
+  return step === Step.CLIENT_ELEMENTS || step === Step.SERVER_EVALUATED || step === Step.SERVER_TAGS;
+}
+
+/** Checks a chunk frame: 1..MAX_CHUNK_ITEMS items of exactly `itemBytes` each. */
+export function checkChunk(f: Frame, itemBytes: number, what: string): void {
+  if (f.count < 1 || f.count > MAX_CHUNK_ITEMS) {
+    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} has ${f.count} items; a chunk holds 1 to ${MAX_CHUNK_ITEMS}.`, { details: { count: f.count } });
+  }
+  if (f.body.length !== f.count * itemBytes) {
+    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} declares ${f.count} items but carries ${f.body.length} bytes (expected ${f.count * itemBytes}).`, {
+      details: { count: f.count, bytes: f.body.length },
+    });
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The first failure of a run, made visible at once to every part of it: a failed
+ * background task must stop a loop that is waiting for the peer, not be noticed only
+ * when the peer's next message (which may never come) arrives.
+ */
+export class FailFast {
+  #reject: (e: unknown) => void = () => undefined;
+  readonly #failed: Promise<never>;
+  /** The first failure, if any. */
+  error: unknown;
+
+  constructor() {
+    this.#failed = new Promise<never>((_, reject) => {
+      this.#reject = reject;
+    });
+    this.#failed.catch(() => undefined);
+  }
+
+  /** Records a failure (the first one wins). */
+  fail(e: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = e;
+    this.#reject(e);
+  }
+
+  /** `p`, unless the run fails first. */
+  race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.#failed]);
+  }
+}
+
+/**
+ * Keeps at most `depth` asynchronous results in flight and hands them to `sink` in
+ * submission order: the pipelining behind every streaming step. A failed result is
+ * reported to `failFast` at once, not when its turn comes.
+ */
+export class OrderedPipeline<T> {
+  readonly #queue: Array<Promise<T>> = [];
+  readonly #depth: number;
+  readonly #sink: (value: T) => Promise<void> | void;
+  readonly #failFast: FailFast;
+
+  constructor(depth: number, failFast: FailFast, sink: (value: T) => Promise<void> | void) {
+    this.#depth = depth;
+    this.#sink = sink;
+    this.#failFast = failFast;
+  }
+
+  /** Adds a result; waits while `depth` results are in flight. */
+  async push(p: Promise<T>): Promise<void> {
+    p.catch((e: unknown) => this.#failFast.fail(e));
+    this.#queue.push(p);
+    while (this.#queue.length >= this.#depth) await this.#drainOne();
+  }
+
+  /** Waits for and sinks every result in flight. */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0) await this.#drainOne();
+  }
+
+  async #drainOne(): Promise<void> {
+    const v = await this.#failFast.race(this.#queue.shift() as Promise<T>);
+    await this.#sink(v);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The CPU-bound steps of ECDH-PSI, as batch operations that run inline or on worker
+ * threads (see {@link TaskPool}). Inputs and outputs are packed byte arrays.
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import { getSuite, type SuiteName } from '../group/suite.js';
+
+/** Bytes of a matching tag: 128 bits, so collisions among 2^32 elements have probability below 2^-64. */
+export const TAG_BYTES = 16;
+/** Bytes of a payload key. */
+export const KEY_BYTES = 32;
+
+const TAG_PREFIX = Buffer.from('koppel-psi-v1-tag\0');
+const KEY_PREFIX = Buffer.from('koppel-psi-v1-payload-key\0');
+
+/** The hash-to-group domain separation tag of a suite (fixed per protocol version). */
+export function psiDst(suite: SuiteName): Uint8Array {
+  const name = suite === 'x25519' ? 'curve25519_XMD:SHA-512_ELL2_NU_' : 'ristretto255_XMD:SHA-512_R255MAP_RO_';
+  return new TextEncoder().encode(`koppel-psi-v1-${name}`);
+}
+
+/**
+ * Tags (and, with `keys`, payload keys) of packed elements H(y)^b:
+ * tag = SHA-256("koppel-psi-v1-tag\0" || session || element)[0..16],
+ * key = SHA-256("koppel-psi-v1-payload-key\0" || session || element).
+ * The session id makes tags of different sessions unrelated even for equal elements.
+ */
+export function deriveTags(packed: Uint8Array, session: Uint8Array, keys: boolean): { tags: Uint8Array; keys?: Uint8Array } {
+  const n = packed.length / 32;
+  const tags = new Uint8Array(n * TAG_BYTES);
+  const out = keys ? new Uint8Array(n * KEY_BYTES) : undefined;
+  for (let i = 0; i < n; i++) {
+    const el = packed.subarray(i * 32, i * 32 + 32);
+    const t = createHash('sha256').update(TAG_PREFIX).update(session).update(el).digest();
+    tags.set(t.subarray(0, TAG_BYTES), i * TAG_BYTES);
+    if (out) out.set(createHash('sha256').update(KEY_PREFIX).update(session).update(el).digest(), i * KEY_BYTES);
+  }
+  return out ? { tags, keys: out } : { tags };
+}
+
+/** Arguments of {@link psiOps}.hashMultiply. */
+export interface HashMultiplyArg {
+  readonly suite: SuiteName;
+  readonly items: string[];
+  readonly scalar: Uint8Array;
+}
+
+/** Arguments of {@link psiOps}.multiply. */
+export interface MultiplyArg {
+  readonly suite: SuiteName;
+  readonly scalar: Uint8Array;
+  readonly packed: Uint8Array;
+}
+
+/** Arguments of {@link psiOps}.multiplyTags. */
+export interface MultiplyTagsArg extends MultiplyArg {
+  readonly session: Uint8Array;
+  readonly keys: boolean;
+}
+
+/** Arguments of {@link psiOps}.hashMultiplyTags. */
+export interface HashMultiplyTagsArg extends HashMultiplyArg {
+  readonly session: Uint8Array;
+  readonly keys: boolean;
+}
+
+/** The operations, by name, for {@link TaskPool}. */
+export const psiOps = {
+  /** H(x)^k for a batch of identifiers: the client's blinding step. */
+  hashMultiply(arg: HashMultiplyArg): Uint8Array {
+    const suite = getSuite(arg.suite);
+    return suite.multiply(arg.scalar, suite.hashToGroup(arg.items, psiDst(arg.suite)));
+  },
+  /** E^k for a batch of peer elements (validated): the server's evaluation step. */
+  multiply(arg: MultiplyArg): Uint8Array {
+    return getSuite(arg.suite).multiply(arg.scalar, arg.packed);
+  },
+  /** Tags of E^k: the client's unblinding step (k = 1/a). */
+  multiplyTags(arg: MultiplyTagsArg): { tags: Uint8Array; keys?: Uint8Array } {
+    return deriveTags(getSuite(arg.suite).multiply(arg.scalar, arg.packed), arg.session, arg.keys);
+  },
+  /** Tags of H(y)^k: the server's own set. */
+  hashMultiplyTags(arg: HashMultiplyTagsArg): { tags: Uint8Array; keys?: Uint8Array } {
+    return deriveTags(psiOps.hashMultiply(arg), arg.session, arg.keys);
+  },
+};

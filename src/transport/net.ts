@@ -1,0 +1,285 @@
+/**
+ * Channels over TCP and mutual TLS.
+ *
+ * Framing: every message is a 4-byte big-endian length, then that many bytes. A length
+ * above the receiver's maximum is refused before anything is buffered
+ * (`MESSAGE_TOO_LARGE`, and the connection is dropped). Reading pauses while more than
+ * 32 MiB of received messages wait to be processed, so a fast peer cannot fill memory.
+ *
+ * TLS is mutual and TLS 1.3 only: each side presents a certificate and checks the
+ * other's against the given CA. Plain TCP must be asked for explicitly (`insecure`).
+ *
+ * @packageDocumentation
+ */
+import { Buffer } from 'node:buffer';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { KoppelError } from '../errors/index.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
+
+/** Mutual-TLS material, PEM-encoded. */
+export interface TlsOptions {
+  /** This party's certificate chain. */
+  readonly cert: string | Buffer;
+  /** This party's private key. */
+  readonly key: string | Buffer;
+  /** The CA (or CAs) that signed the peer's certificate. */
+  readonly ca: string | Buffer;
+  /** For the client: the name the server's certificate must carry (default: the host). */
+  readonly servername?: string;
+}
+
+/** Transport security: mutual TLS, or an explicit opt-out. */
+export type Security = { readonly tls: TlsOptions } | { readonly insecure: true };
+
+/** Options for {@link listen}. */
+export interface ListenOptions extends ChannelOptions {
+  /** Interface to listen on, e.g. `127.0.0.1`. */
+  readonly host: string;
+  /** Port; 0 picks a free one (see {@link Listener.port}). */
+  readonly port: number;
+  /** Mutual TLS, or `{ insecure: true }` for plain TCP. */
+  readonly security: Security;
+}
+
+/** Options for {@link connect}. */
+export interface ConnectOptions extends ChannelOptions {
+  /** Host to connect to. */
+  readonly host: string;
+  /** Port to connect to. */
+  readonly port: number;
+  /** Mutual TLS, or `{ insecure: true }` for plain TCP. */
+  readonly security: Security;
+  /**
+   * How long to keep trying while the peer is not listening yet (default 60 s), so
+   * either party may be started first.
+   */
+  readonly connectTimeoutMs?: number;
+}
+
+const PAUSE_BYTES = 32 * 1024 * 1024;
+
+/** A {@link Channel} over a connected socket. */
+class SocketChannel implements Channel {
+  readonly #socket: net.Socket;
+  readonly #inbox: Inbox;
+  readonly #max: number;
+  #buffer: Buffer = Buffer.alloc(0);
+  #closing = false;
+
+  constructor(socket: net.Socket, options: ChannelOptions) {
+    this.#socket = socket;
+    this.#max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#inbox = new Inbox(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
+    this.#inbox.onDrain = () => {
+      if (socket.isPaused() && this.#inbox.queuedBytes < PAUSE_BYTES / 2) socket.resume();
+    };
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.#onData(d));
+    socket.on('end', () => this.#inbox.fail(new KoppelError('CONNECTION_CLOSED', 'The peer closed the connection before the protocol finished.')));
+    socket.on('close', () => this.#inbox.fail(new KoppelError('CONNECTION_CLOSED', 'The connection to the peer was lost before the protocol finished.')));
+    socket.on('error', (e) => this.#inbox.fail(networkError(e)));
+  }
+
+  #onData(d: Buffer): void {
+    this.#buffer = this.#buffer.length === 0 ? d : Buffer.concat([this.#buffer, d]);
+    let off = 0;
+    while (this.#buffer.length - off >= 4) {
+      const len = this.#buffer.readUInt32BE(off);
+      if (len > this.#max) {
+        this.#inbox.fail(new KoppelError('MESSAGE_TOO_LARGE', `The peer sent a message of ${len} bytes; the limit is ${this.#max}. Is it a koppel peer, with the same settings?`, { details: { bytes: len, max: this.#max } }));
+        this.#socket.destroy();
+        this.#buffer = Buffer.alloc(0);
+        return;
+      }
+      if (this.#buffer.length - off - 4 < len) break;
+      // Copy out: the message must not pin the (possibly large) receive buffer.
+      this.#inbox.push(new Uint8Array(this.#buffer.subarray(off + 4, off + 4 + len)));
+      off += 4 + len;
+    }
+    this.#buffer = off === 0 ? this.#buffer : this.#buffer.subarray(off);
+    if (this.#inbox.queuedBytes > PAUSE_BYTES) this.#socket.pause();
+  }
+
+  async send(message: Uint8Array): Promise<void> {
+    if (this.#closing || this.#socket.destroyed) throw this.#inbox.failed ?? new KoppelError('CONNECTION_CLOSED', 'The connection is closed.');
+    if (message.length > this.#max) {
+      throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${this.#max} bytes.`, { details: { bytes: message.length, max: this.#max } });
+    }
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(message.length);
+    this.#socket.cork();
+    this.#socket.write(header);
+    const ok = this.#socket.write(message);
+    this.#socket.uncork();
+    if (!ok) await this.#drained();
+  }
+
+  /** Resolves on 'drain', rejects if the socket closes first; leaves no listener behind. */
+  #drained(): Promise<void> {
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+      };
+      const onDrain = () => {
+        done();
+        resolve();
+      };
+      const onClose = () => {
+        done();
+        reject(this.#inbox.failed ?? new KoppelError('CONNECTION_CLOSED', 'The connection closed while sending.'));
+      };
+      socket.on('drain', onDrain);
+      socket.on('close', onClose);
+    });
+  }
+
+  receive(): Promise<Uint8Array> {
+    return this.#inbox.take();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#socket.destroyed) return;
+    const closed = once(this.#socket, 'close').catch(() => undefined);
+    this.#socket.end();
+    const timer = setTimeout(() => this.#socket.destroy(), 2000);
+    await closed;
+    clearTimeout(timer);
+  }
+}
+
+function networkError(e: unknown): KoppelError {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const tlsHint = /CERT|SSL|TLS|ALERT/i.test(code) || /certificate|alert|handshake/i.test(String((e as Error).message))
+    ? ' The TLS handshake failed: check that both sides use certificates signed by the CA the other side trusts.'
+    : '';
+  return new KoppelError('NETWORK_ERROR', `The connection failed (${code || 'network error'}).${tlsHint}`, { details: { errno: code || undefined }, cause: e });
+}
+
+function tlsContextOptions(t: TlsOptions): tls.SecureContextOptions {
+  return { cert: t.cert, key: t.key, ca: t.ca, minVersion: 'TLSv1.3' };
+}
+
+/** A listening endpoint that accepts one peer at a time. */
+export interface Listener {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /**
+   * Waits for the next peer (TLS handshake completed and verified) and returns its
+   * channel.
+   *
+   * @param timeoutMs - give up with `TIMEOUT` after this long (default: wait forever)
+   */
+  accept(timeoutMs?: number): Promise<Channel>;
+  /** Stops listening. Accepted channels stay open. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens for peers over mutual TLS (or plain TCP with `{ insecure: true }`).
+ *
+ * @throws KoppelError `NETWORK_ERROR` if the address cannot be bound
+ */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const pending: net.Socket[] = [];
+  const waiters: Array<(s: net.Socket) => void> = [];
+  const onSocket = (s: net.Socket) => {
+    const w = waiters.shift();
+    if (w) w(s);
+    else pending.push(s);
+  };
+  const server: net.Server =
+    'tls' in options.security
+      ? tls.createServer({ ...tlsContextOptions(options.security.tls), requestCert: true, rejectUnauthorized: true }, onSocket)
+      : net.createServer(onSocket);
+  // A client that fails the handshake is dropped; the listener keeps waiting for a good one.
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(networkError(e)));
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    port,
+    accept(timeoutMs?: number) {
+      const s = pending.shift();
+      if (s) return Promise.resolve(new SocketChannel(s, options));
+      return new Promise((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
+        const w = (sock: net.Socket) => {
+          if (timer) clearTimeout(timer);
+          resolve(new SocketChannel(sock, options));
+        };
+        waiters.push(w);
+        if (timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            const i = waiters.indexOf(w);
+            if (i >= 0) waiters.splice(i, 1);
+            reject(new KoppelError('TIMEOUT', `No peer connected within ${Math.round(timeoutMs / 1000)} s.`, { details: { timeoutMs } }));
+          }, timeoutMs);
+        }
+      });
+    },
+    close() {
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Connects to a listening peer over mutual TLS (or plain TCP with `{ insecure: true }`),
+ * retrying while the peer is not up yet, until `connectTimeoutMs`.
+ *
+ * @throws KoppelError `TIMEOUT` if the peer never listens, `NETWORK_ERROR` for TLS
+ *   and other connection failures
+ */
+export async function connect(options: ConnectOptions): Promise<Channel> {
+  const deadline = Date.now() + (options.connectTimeoutMs ?? 60_000);
+  let delay = 50;
+  for (;;) {
+    try {
+      const socket = await connectOnce(options);
+      return new SocketChannel(socket, options);
+    } catch (e) {
+      const code = ((e as KoppelError).cause as NodeJS.ErrnoException | undefined)?.code;
+      const retriable = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT';
+      if (!retriable) throw e;
+      if (Date.now() + delay > deadline) {
+        throw new KoppelError('TIMEOUT', `Could not reach the peer at ${options.host}:${options.port} within ${Math.round((options.connectTimeoutMs ?? 60_000) / 1000)} s; is it running?`, {
+          details: { host: options.host, port: options.port },
+        });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+}
+
+function connectOnce(options: ConnectOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: unknown) => reject(networkError(e));
+    if ('tls' in options.security) {
+      const t = options.security.tls;
+      // The server's certificate must chain to the CA and name the host (a DNS or IP
+      // subject alternative name), or `servername` when given.
+      const servername = t.servername ?? (net.isIP(options.host) ? undefined : options.host);
+      const s = tls.connect({ host: options.host, port: options.port, ...tlsContextOptions(t), ...(servername ? { servername } : {}) }, () => {
+        s.off('error', onError);
+        resolve(s);
+      });
+      s.once('error', onError);
+    } else {
+      const s = net.connect({ host: options.host, port: options.port }, () => {
+        s.off('error', onError);
+        resolve(s);
+      });
+      s.once('error', onError);
+    }
+  });
+}

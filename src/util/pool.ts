@@ -1,0 +1,154 @@
+/**
+ * A small worker-thread pool for CPU-bound batch operations, with two priority
+ * levels and an inline mode.
+ *
+ * Tasks name an operation of one registry module (the same module runs on the main
+ * thread inline and inside each worker), so the inline and threaded paths execute the
+ * same code. Each worker runs one task at a time; tasks wait in the main thread, high
+ * priority first, so latency-critical work overtakes bulk work.
+ *
+ * @packageDocumentation
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { KoppelError } from '../errors/index.js';
+
+/** A registry of operations: name to function of one structured-cloneable argument. */
+export type OpRegistry = Record<string, (arg: never) => unknown>;
+
+/** Task priority. */
+export type Priority = 'high' | 'low';
+
+interface Task {
+  readonly op: string;
+  readonly arg: unknown;
+  readonly transfer: ArrayBuffer[];
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** A pool running the operations of one registry. */
+export class TaskPool<R extends OpRegistry> {
+  readonly #ops: R;
+  readonly #workers: Worker[] = [];
+  readonly #idle: Worker[] = [];
+  readonly #running = new Map<Worker, Task>();
+  readonly #high: Task[] = [];
+  readonly #low: Task[] = [];
+  #failure: KoppelError | undefined;
+  #closed = false;
+
+  /**
+   * @param ops - the registry, for inline execution
+   * @param workerUrl - the compiled worker entry that serves the same registry
+   * @param size - worker threads; 0 runs every task inline on the calling thread
+   */
+  constructor(ops: R, workerUrl: URL, size: number) {
+    this.#ops = ops;
+    if (size > 0 && !(workerUrl.protocol === 'file:' && existsSync(fileURLToPath(workerUrl)))) {
+      throw new KoppelError('WORKER_FAILED', 'Worker threads need the compiled package (dist/); run `npm run build`, or use 0 threads.');
+    }
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(workerUrl);
+      w.unref();
+      w.on('message', (m: { ok: true; value: unknown } | { ok: false; code: string; message: string; details: Record<string, unknown> }) => {
+        const t = this.#running.get(w);
+        this.#running.delete(w);
+        this.#idle.push(w);
+        if (t) {
+          if (m.ok) t.resolve(m.value);
+          else t.reject(new KoppelError(m.code as KoppelError['code'], m.message, { details: m.details as KoppelError['details'] }));
+        }
+        this.#pump();
+      });
+      w.on('error', () => this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread failed; rerun with 0 threads to compute on the main thread, and report this.')));
+      w.on('exit', (code) => {
+        if (code !== 0 && !this.#closed) this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?).'));
+      });
+      this.#workers.push(w);
+      this.#idle.push(w);
+    }
+  }
+
+  /** Number of worker threads (0: inline). */
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** Runs `op` with `arg`; `transfer` lists buffers moved (not copied) to the worker. */
+  run<K extends keyof R & string>(op: K, arg: Parameters<R[K]>[0], options: { priority?: Priority; transfer?: ArrayBuffer[] } = {}): Promise<ReturnType<R[K]>> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
+    if (this.#workers.length === 0) {
+      try {
+        return Promise.resolve((this.#ops[op] as (a: unknown) => ReturnType<R[K]>)(arg));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const t: Task = { op, arg, transfer: options.transfer ?? [], resolve: resolve as (v: unknown) => void, reject };
+      (options.priority === 'low' ? this.#low : this.#high).push(t);
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#idle.length > 0) {
+      const t = this.#high.shift() ?? this.#low.shift();
+      if (!t) return;
+      const w = this.#idle.pop() as Worker;
+      this.#running.set(w, t);
+      w.postMessage({ op: t.op, arg: t.arg }, t.transfer);
+    }
+  }
+
+  #fail(e: KoppelError): void {
+    if (this.#failure) return;
+    this.#failure = e;
+    for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...this.#running.values()]) t.reject(e);
+    this.#running.clear();
+  }
+
+  /** Stops the workers. Pending tasks are rejected. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#fail(new KoppelError('ABORTED', 'The task pool was closed.'));
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * The body of a worker entry: answers `{ op, arg }` messages with the registry's
+ * results, and typed failures with their code.
+ */
+export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads').MessagePort): void {
+  port.on('message', (m: { op: string; arg: unknown }) => {
+    const f = ops[m.op] as ((a: unknown) => unknown) | undefined;
+    try {
+      if (!f) throw new KoppelError('INTERNAL', 'Unknown pool operation.');
+      const value = f(m.arg);
+      const transfer = collectTransfer(value);
+      port.postMessage({ ok: true, value }, transfer);
+    } catch (e) {
+      const k = e instanceof KoppelError ? e : new KoppelError('INTERNAL', 'Unexpected error in a worker thread; please report this.');
+      port.postMessage({ ok: false, code: k.code, message: k.message, details: { ...k.details } });
+    }
+  });
+}
+
+/** Buffers inside a result that can be moved rather than copied back. */
+function collectTransfer(value: unknown): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  const visit = (v: unknown) => {
+    if (v instanceof Uint8Array) {
+      if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) out.add(v.buffer);
+    } else if (v && typeof v === 'object') {
+      for (const x of Object.values(v)) visit(x);
+    }
+  };
+  visit(value);
+  return [...out];
+}

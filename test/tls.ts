@@ -1,0 +1,67 @@
+/**
+ * Test certificates for mutual TLS, made with the openssl command line: a CA, a server
+ * certificate for 127.0.0.1 and localhost, a client certificate, and a second,
+ * unrelated CA with its own client certificate (to test rejection).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** PEM files of one test PKI. */
+export interface TestPki {
+  readonly dir: string;
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  readonly otherCa: string;
+  readonly otherClientCert: string;
+  readonly otherClientKey: string;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
+}
+
+function issue(dir: string, ca: string, name: string, ext: string): void {
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`], dir);
+}
+
+function makeCa(dir: string, name: string): void {
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`], dir);
+}
+
+let cached: TestPki | undefined;
+
+/** Creates (once per test process) a PKI in a temporary directory. */
+export function testPki(): TestPki {
+  if (cached) return cached;
+  const dir = mkdtempSync(join(tmpdir(), 'koppel-pki-'));
+  makeCa(dir, 'ca');
+  makeCa(dir, 'other-ca');
+  issue(dir, 'ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  issue(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
+  issue(dir, 'other-ca', 'intruder', 'extendedKeyUsage=clientAuth\n');
+  const r = (f: string) => join(dir, f);
+  cached = {
+    dir,
+    ca: r('ca.crt'),
+    serverCert: r('server.crt'),
+    serverKey: r('server.key'),
+    clientCert: r('client.crt'),
+    clientKey: r('client.key'),
+    otherCa: r('other-ca.crt'),
+    otherClientCert: r('intruder.crt'),
+    otherClientKey: r('intruder.key'),
+  };
+  return cached;
+}
+
+/** Reads a PEM file. */
+export function pem(path: string): string {
+  return readFileSync(path, 'utf8');
+}
