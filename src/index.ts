@@ -21,3 +21,18 @@ export type { PseudonymiseCsvOptions, PseudonymiseCsvSummary, InvalidRecord, Csv
 export { INVALID_POLICIES } from './pseudonymise/csv-chunk.js';
 export type { InvalidPolicy } from './pseudonymise/csv-chunk.js';
 export type { CsvDelimiter } from './csv/records.js';
+
+export { createMemoryChannelPair, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_IDLE_TIMEOUT_MS } from './transport/channel.js';
+export type { Channel, ChannelOptions } from './transport/channel.js';
+export { listen, connect } from './transport/net.js';
+export type { ListenOptions, ConnectOptions, Listener, Security, TlsOptions } from './transport/net.js';
+export { recordingChannel } from './transport/transcript.js';
+export type { TranscriptEntry } from './transport/transcript.js';
+export { getSuite, SUITE_NAMES } from './group/suite.js';
+export type { SuiteName, GroupSuite, ScalarPair } from './group/suite.js';
+export { psiClient, psiServer } from './psi/psi.js';
+export type { PsiClientOptions, PsiServerOptions, PsiClientResult, PsiServerResult, PayloadItem, PsiProgress } from './psi/psi.js';
+export { PSI_MODES } from './psi/messages.js';
+export type { PsiMode } from './psi/messages.js';
+export { openCsv } from './csv/reader.js';
+export type { CsvReader, RecordBatch } from './csv/reader.js';

@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { KoppelError } from '../errors/index.js';
 import { demoCommand } from './demo.js';
 import { keygenCommand, pseudonymiseCommand } from './pseudonymise.js';
+import { psiCommand } from './psi.js';
 import { processConsole, type Console } from './shared.js';
 import { VERSION } from '../version.js';
 
@@ -26,8 +27,15 @@ export function buildProgram(io: Console = processConsole): Command {
     });
   keygenCommand(program, io);
   pseudonymiseCommand(program, io);
+  psiCommand(program, io);
   demoCommand(program, io);
-  for (const c of program.commands) c.exitOverride().configureOutput(program.configureOutput());
+  const configure = (c: Command): void => {
+    for (const sub of c.commands) {
+      sub.exitOverride().configureOutput(program.configureOutput());
+      configure(sub);
+    }
+  };
+  configure(program);
   return program;
 }
 

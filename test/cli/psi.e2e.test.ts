@@ -1,0 +1,116 @@
+/**
+ * `koppel psi serve` and `koppel psi connect` as two processes over loopback mutual TLS,
+ * on CSV files, in each mode; the output equals the plain join.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
+import { CLI } from '../helpers.js';
+import { testPki } from '../tls.js';
+
+interface Result { code: number | null; stdout: string; stderr: string }
+
+function koppel(args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let dir: string;
+let port = 17300 + Math.floor(Math.random() * 500);
+const f = (n: string) => join(dir, n);
+let clientIds: string[];
+let serverRows: Map<string, string>;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'koppel-psi-e2e-'));
+  const rng = new SyntheticRandom('psi-e2e');
+  const all = Array.from({ length: 1500 }, () => syntheticBsn(rng));
+  clientIds = all.slice(0, 1000);
+  const serverIds = all.slice(600);
+  serverRows = new Map(serverIds.map((b, i) => [b, String(i % 17)]));
+  writeFileSync(f('client.csv'), 'bsn,region\n' + clientIds.map((b, i) => `${b},R${i % 5}`).join('\n') + '\n');
+  writeFileSync(f('server.csv'), 'id,logins,secret\n' + serverIds.map((b) => `${b},${serverRows.get(b)},s-${b}`).join('\n') + '\n');
+});
+
+function tls(role: 'server' | 'client'): string[] {
+  const pki = testPki();
+  return role === 'server' ? ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca] : ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
+}
+
+async function session(serverArgs: string[], clientArgs: string[]): Promise<[Result, Result]> {
+  const addr = `127.0.0.1:${port++}`;
+  const server = koppel(['psi', 'serve', '--listen', addr, '--in', f('server.csv'), '--column', 'id', '--id-type', 'bsn', '--timeout', '20', '--idle-timeout', '20', ...tls('server'), ...serverArgs]);
+  const client = koppel(['psi', 'connect', '--connect', addr, '--in', f('client.csv'), '--column', 'bsn', '--id-type', 'bsn', '--timeout', '20', '--idle-timeout', '20', ...tls('client'), ...clientArgs]);
+  return Promise.all([server, client]);
+}
+
+const expected = () => clientIds.filter((b) => serverRows.has(b));
+
+describe('koppel psi over loopback mutual TLS', () => {
+  it('intersection mode: the client writes exactly its matching records', async () => {
+    const [s, c] = await session([], ['--out', f('inter.csv')]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(c.code, c.stderr).toBe(0);
+    const lines = readFileSync(f('inter.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('bsn,region');
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(expected());
+    expect(s.stderr).toMatch(/client set of 1,000/);
+    expect(c.stderr).toMatch(/400 matching records/);
+  });
+
+  it('cardinality mode: the client prints only {"cardinality": N}', async () => {
+    const [s, c] = await session(['--mode', 'cardinality'], ['--mode', 'cardinality']);
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(c.stdout)).toEqual({ cardinality: expected().length });
+  });
+
+  it('payload mode: matching records get the server\'s payload columns, and only those', async () => {
+    const [s, c] = await session(['--mode', 'payload', '--payload-columns', 'logins'], ['--mode', 'payload', '--out', f('payload.csv')]);
+    expect(s.code, s.stderr).toBe(0);
+    expect(c.code, c.stderr).toBe(0);
+    const text = readFileSync(f('payload.csv'), 'utf8');
+    expect(text).not.toContain('s-'); // the secret column was not sent
+    const lines = text.trim().split('\n');
+    expect(lines[0]).toBe('bsn,region,logins');
+    for (const l of lines.slice(1)) {
+      const [b, , logins] = l.split(',');
+      expect(logins).toBe(serverRows.get(b as string));
+    }
+    expect(lines.length - 1).toBe(expected().length);
+  });
+
+  it('a mode mismatch fails on both sides with MODE_MISMATCH', async () => {
+    const [s, c] = await session(['--mode', 'cardinality'], []);
+    expect(s.code).toBe(1);
+    expect(c.code).toBe(1);
+    expect(s.stderr + c.stderr).toContain('MODE_MISMATCH');
+  });
+
+  it('without TLS flags or --insecure, refuses to start', async () => {
+    const r = await koppel(['psi', 'connect', '--connect', '127.0.0.1:1', '--in', f('client.csv'), '--column', 'bsn']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--insecure');
+  });
+
+  it('a missing column is reported before any network activity', async () => {
+    const r = await koppel(['psi', 'serve', '--listen', '127.0.0.1:1', '--in', f('client.csv'), '--column', 'nope', '--insecure']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('CSV_COLUMN_NOT_FOUND');
+  });
+
+  it('a client with no server gives up after --timeout with TIMEOUT', async () => {
+    const r = await koppel(['psi', 'connect', '--connect', `127.0.0.1:${port++}`, '--in', f('client.csv'), '--column', 'bsn', '--insecure', '--timeout', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('TIMEOUT');
+  });
+});
