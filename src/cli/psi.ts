@@ -29,6 +29,7 @@ interface CommonFlags extends NetworkFlags {
   readonly threads?: number;
   readonly padTo?: number;
   readonly progress?: boolean;
+  readonly summary: 'text' | 'json';
   readonly quiet?: boolean;
 }
 
@@ -55,6 +56,7 @@ function addCommonOptions(c: Command): Command {
     .option('--pad-to <n>', 'pad this side\'s set with dummies to exactly N, so the peer learns N, not the true size', parseIntFlag('--pad-to', 0, 2 ** 32 - 1))
     .option('--progress', 'show progress on stderr even when it is not a terminal')
     .option('--no-progress', 'never show progress')
+    .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
     .option('--quiet', 'no summary');
   return addNetworkOptions(c);
 }
@@ -157,7 +159,9 @@ export function psiCommand(program: Command, io: Console): void {
         });
         await channel.close();
         progress.done();
-        if (!flags.quiet) {
+        if (flags.summary === 'json' && !flags.quiet) {
+          io.err(JSON.stringify({ role: 'server', mode: flags.mode, suite: flags.suite, serverSetSize: r.serverSetSize, clientSetSize: r.clientSetSize, skipped: stats.skipped, elapsedMs: Math.round(performance.now() - started), peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+        } else if (!flags.quiet) {
           io.err(
             `koppel: psi serve (${flags.mode}, ${flags.suite}): served ${formatCount(r.serverSetSize)} distinct items (${formatCount(stats.skipped)} records skipped) ` +
               `to a client set of ${formatCount(r.clientSetSize)} in ${((performance.now() - started) / 1000).toFixed(2)} s`,
@@ -241,7 +245,10 @@ export function psiCommand(program: Command, io: Console): void {
           }
         }
         await out.commit();
-        if (!flags.quiet) {
+        if (flags.summary === 'json' && !flags.quiet) {
+          const size = result.mode === 'cardinality' ? result.size : result.mode === 'intersection' ? result.intersection.length : result.matches.length;
+          io.err(JSON.stringify({ role: 'client', mode: flags.mode, suite: flags.suite, intersectionSize: size, recordsWritten: written, serverSetSize: result.serverSetSize, skipped: stats.skipped, elapsedMs: Math.round(performance.now() - started), peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+        } else if (!flags.quiet) {
           const what = result.mode === 'cardinality' ? `intersection size ${formatCount(result.size)}` : `${formatCount(written)} matching records`;
           io.err(
             `koppel: psi connect (${flags.mode}, ${flags.suite}): ${what}; ${formatCount(stats.records - stats.skipped)} records read (${formatCount(stats.skipped)} skipped), ` +

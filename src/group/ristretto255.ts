@@ -55,6 +55,13 @@ export const ristretto255Suite: GroupSuite = Object.freeze({
       if (s !== 0n) return { scalar: scalarToBytes(s), inverse: scalarToBytes(Fn.inv(s)) };
     }
   },
+  multiplyAsync(scalar: Uint8Array, packed: Uint8Array): Promise<Uint8Array> {
+    try {
+      return Promise.resolve(ristretto255Suite.multiply(scalar, packed));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  },
   multiply(scalar: Uint8Array, packed: Uint8Array): Uint8Array {
     const n = checkPacked(ristretto255Suite, packed);
     const s = Fn.fromBytes(scalar);

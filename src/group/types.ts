@@ -54,6 +54,11 @@ export interface GroupSuite {
    * @throws KoppelError `INVALID_POINT` with `details.index` for the first bad element.
    */
   multiply(scalar: Uint8Array, packed: Uint8Array): Uint8Array;
+  /**
+   * The same as {@link GroupSuite.multiply}, for runtimes where only an asynchronous
+   * implementation exists (WebCrypto). Protocols call this one.
+   */
+  multiplyAsync(scalar: Uint8Array, packed: Uint8Array): Promise<Uint8Array>;
 }
 
 /** Throws unless `packed` holds a whole number of elements. */

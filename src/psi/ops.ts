@@ -69,20 +69,20 @@ export interface HashMultiplyTagsArg extends HashMultiplyArg {
 /** The operations, by name, for {@link TaskPool}. */
 export const psiOps = {
   /** H(x)^k for a batch of identifiers: the client's blinding step. */
-  hashMultiply(arg: HashMultiplyArg): Uint8Array {
+  hashMultiply(arg: HashMultiplyArg): Promise<Uint8Array> {
     const suite = getSuite(arg.suite);
-    return suite.multiply(arg.scalar, suite.hashToGroup(arg.items, psiDst(arg.suite)));
+    return suite.multiplyAsync(arg.scalar, suite.hashToGroup(arg.items, psiDst(arg.suite)));
   },
   /** E^k for a batch of peer elements (validated): the server's evaluation step. */
-  multiply(arg: MultiplyArg): Uint8Array {
-    return getSuite(arg.suite).multiply(arg.scalar, arg.packed);
+  multiply(arg: MultiplyArg): Promise<Uint8Array> {
+    return getSuite(arg.suite).multiplyAsync(arg.scalar, arg.packed);
   },
   /** Tags of E^k: the client's unblinding step (k = 1/a). */
-  multiplyTags(arg: MultiplyTagsArg): { tags: Uint8Array; keys?: Uint8Array } {
-    return deriveTags(getSuite(arg.suite).multiply(arg.scalar, arg.packed), arg.session, arg.keys);
+  async multiplyTags(arg: MultiplyTagsArg): Promise<{ tags: Uint8Array; keys?: Uint8Array }> {
+    return deriveTags(await getSuite(arg.suite).multiplyAsync(arg.scalar, arg.packed), arg.session, arg.keys);
   },
   /** Tags of H(y)^k: the server's own set. */
-  hashMultiplyTags(arg: HashMultiplyTagsArg): { tags: Uint8Array; keys?: Uint8Array } {
-    return deriveTags(psiOps.hashMultiply(arg), arg.session, arg.keys);
+  async hashMultiplyTags(arg: HashMultiplyTagsArg): Promise<{ tags: Uint8Array; keys?: Uint8Array }> {
+    return deriveTags(await psiOps.hashMultiply(arg), arg.session, arg.keys);
   },
 };

@@ -77,12 +77,12 @@ export class TaskPool<R extends OpRegistry> {
   }
 
   /** Runs `op` with `arg`; `transfer` lists buffers moved (not copied) to the worker. */
-  run<K extends keyof R & string>(op: K, arg: Parameters<R[K]>[0], options: { priority?: Priority; transfer?: ArrayBuffer[] } = {}): Promise<ReturnType<R[K]>> {
+  run<K extends keyof R & string>(op: K, arg: Parameters<R[K]>[0], options: { priority?: Priority; transfer?: ArrayBuffer[] } = {}): Promise<Awaited<ReturnType<R[K]>>> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
     if (this.#workers.length === 0) {
       try {
-        return Promise.resolve((this.#ops[op] as (a: unknown) => ReturnType<R[K]>)(arg));
+        return Promise.resolve((this.#ops[op] as (a: unknown) => Awaited<ReturnType<R[K]>>)(arg));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -127,14 +127,15 @@ export class TaskPool<R extends OpRegistry> {
 export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads').MessagePort): void {
   port.on('message', (m: { op: string; arg: unknown }) => {
     const f = ops[m.op] as ((a: unknown) => unknown) | undefined;
-    try {
-      if (!f) throw new KoppelError('INTERNAL', 'Unknown pool operation.');
-      const value = f(m.arg);
-      const transfer = collectTransfer(value);
-      port.postMessage({ ok: true, value }, transfer);
-    } catch (e) {
+    const fail = (e: unknown) => {
       const k = e instanceof KoppelError ? e : new KoppelError('INTERNAL', 'Unexpected error in a worker thread; please report this.');
       port.postMessage({ ok: false, code: k.code, message: k.message, details: { ...k.details } });
+    };
+    try {
+      if (!f) throw new KoppelError('INTERNAL', 'Unknown pool operation.');
+      Promise.resolve(f(m.arg)).then((value) => port.postMessage({ ok: true, value }, collectTransfer(value)), fail);
+    } catch (e) {
+      fail(e);
     }
   });
 }

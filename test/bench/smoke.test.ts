@@ -17,3 +17,16 @@ describe('bench/pseudonymise.mjs --quick', () => {
     expect(last.cli.map((c) => c.rows)).toEqual([20_000, 20_000]);
   });
 });
+
+describe('bench/psi.mjs --quick --no-peer', () => {
+  it('runs and reports primitives, in-process PSI and the two-process TCP run', () => {
+    const script = fileURLToPath(new URL('../../bench/psi.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--quick', '--no-peer'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { primitives: unknown[]; inProcess: Array<{ intersection: number; n: number }>; tcp: Array<{ intersection: number }> };
+    expect(last.primitives).toHaveLength(5);
+    // Half of each synthetic set overlaps: the runs must have computed the right answer.
+    expect(last.inProcess.map((p) => p.intersection)).toEqual(last.inProcess.map((p) => p.n / 2));
+    expect(last.tcp[0]?.intersection).toBe(1000);
+  });
+});

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { x25519, ristretto255, ristretto255_hasher, _map_to_curve_elligator2_curve25519 } from '@noble/curves/ed25519.js';
 import { ExpandXmdSha512, hashToField25519, P25519 } from '../../src/group/h2c.js';
 import { elligator2U, jacobi, xDouble, decodeLE, encodeU, powMod } from '../../src/group/elligator2.js';
-import { clampedInverse, Q25519 } from '../../src/group/x25519.js';
+import { clampedInverse, Q25519, x25519WebCryptoSuite, HAS_NODE_X25519 } from '../../src/group/x25519.js';
 import { getSuite, SUITE_NAMES } from '../../src/group/suite.js';
 import { expectKoppelError, vectors } from '../helpers.js';
 
@@ -171,5 +171,27 @@ describe('ristretto255: invalid elements from a peer', () => {
     fc.assert(fc.property(fc.string(), (m) => {
       expect(suite.hashToGroup([m], DST)).toEqual(ristretto255_hasher.hashToCurve(utf8(m), { DST }).toBytes());
     }), { numRuns: 20 });
+  });
+});
+
+describe('x25519 on WebCrypto (the backend for runtimes without node:crypto X25519)', () => {
+  const node = getSuite('x25519');
+  it('node:crypto X25519 is present here, so the default suite uses OpenSSL', () => {
+    expect(HAS_NODE_X25519).toBe(true);
+  });
+  it('agrees with the OpenSSL backend on random inputs', async () => {
+    const h = node.hashToGroup(Array.from({ length: 40 }, (_, i) => `w-${i}`), DST);
+    for (let i = 0; i < 5; i++) {
+      const { scalar, inverse } = node.randomScalar();
+      const viaWeb = await x25519WebCryptoSuite.multiplyAsync(scalar, h);
+      expect(Buffer.from(viaWeb).equals(Buffer.from(node.multiply(scalar, h)))).toBe(true);
+      expect(Buffer.from(await x25519WebCryptoSuite.multiplyAsync(inverse, viaWeb)).equals(Buffer.from(node.multiply(inverse, node.multiply(scalar, h))))).toBe(true);
+    }
+  });
+  it('rejects low-order and non-canonical elements with INVALID_POINT', async () => {
+    const { scalar } = node.randomScalar();
+    await expect(x25519WebCryptoSuite.multiplyAsync(scalar, encodeU(0n))).rejects.toMatchObject({ code: 'INVALID_POINT' });
+    await expect(x25519WebCryptoSuite.multiplyAsync(scalar, encodeU(P25519))).rejects.toMatchObject({ code: 'INVALID_POINT' });
+    expectKoppelError(() => x25519WebCryptoSuite.multiply(scalar, encodeU(9n)), 'INTERNAL');
   });
 });

@@ -79,7 +79,7 @@ describe('hostile client against psiServer', () => {
   it('a frame of another session: PROTOCOL_VIOLATION', async () => {
     const { link, server } = await helloed();
     link.session = randomBytes(16);
-    await link.send(Step.CLIENT_ELEMENTS, 1, psiOps.hashMultiply({ suite: 'x25519', items: ['x'], scalar: getSuite('x25519').randomScalar().scalar }));
+    await link.send(Step.CLIENT_ELEMENTS, 1, await psiOps.hashMultiply({ suite: 'x25519', items: ['x'], scalar: getSuite('x25519').randomScalar().scalar }));
     await expectCode(server, 'PROTOCOL_VIOLATION');
   });
   it('a frame naming another suite mid-session: SUITE_MISMATCH', async () => {
@@ -100,7 +100,7 @@ describe('hostile client against psiServer', () => {
   });
   it('a final count that disagrees with the elements sent: MESSAGE_MALFORMED', async () => {
     const { link, server } = await helloed();
-    await link.send(Step.CLIENT_ELEMENTS, 1, psiOps.hashMultiply({ suite: 'x25519', items: ['x'], scalar: getSuite('x25519').randomScalar().scalar }));
+    await link.send(Step.CLIENT_ELEMENTS, 1, await psiOps.hashMultiply({ suite: 'x25519', items: ['x'], scalar: getSuite('x25519').randomScalar().scalar }));
     await link.sendJson(Step.CLIENT_DONE, { count: 5 });
     await expectCode(server, 'MESSAGE_MALFORMED');
   });
@@ -125,7 +125,7 @@ describe('hostile client against psiServer', () => {
   });
   it('a client that disappears mid-protocol: CONNECTION_CLOSED', async () => {
     const { a, link, server } = await helloed();
-    await link.send(Step.CLIENT_ELEMENTS, 1, psiOps.hashMultiply({ suite: 'x25519', items: ['x'], scalar: getSuite('x25519').randomScalar().scalar }));
+    await link.send(Step.CLIENT_ELEMENTS, 1, await psiOps.hashMultiply({ suite: 'x25519', items: ['x'], scalar: getSuite('x25519').randomScalar().scalar }));
     await a.close();
     await expectCode(server, 'CONNECTION_CLOSED');
   });
@@ -191,7 +191,7 @@ describe('hostile server against psiClient', () => {
     await link.sendJson(Step.SERVER_EVALUATED_DONE, { count: 3 });
     await link.sendJson(Step.TAGS_START, { count: 1, payloadBytes: 4 });
     // A genuine tag for 'x' with a forged ciphertext.
-    const { tags } = psiOps.hashMultiplyTags({ suite: 'x25519', items: ['x'], scalar: b.scalar, session: link.session, keys: true });
+    const { tags } = await psiOps.hashMultiplyTags({ suite: 'x25519', items: ['x'], scalar: b.scalar, session: link.session, keys: true });
     const entry = new Uint8Array(16 + 2 + 4 + 16);
     entry.set(tags, 0);
     await link.send(Step.SERVER_TAGS, 1, entry);

@@ -108,7 +108,7 @@ describe('cardinality mode', () => {
     await link.sendJson(Step.HELLO, { protocol: 'koppel-psi', version: 1, role: 'client', mode, suite: 'x25519' });
     await link.receive([Step.HELLO], 'HELLO');
     link.suite = 'x25519';
-    await link.send(Step.CLIENT_ELEMENTS, 10, psiOps.hashMultiply({ suite: 'x25519', items, scalar: s.scalar }));
+    await link.send(Step.CLIENT_ELEMENTS, 10, await psiOps.hashMultiply({ suite: 'x25519', items, scalar: s.scalar }));
     await link.sendJson(Step.CLIENT_DONE, { count: 10 });
     const e = await link.receive([Step.SERVER_EVALUATED], 'E');
     await link.receive([Step.SERVER_EVALUATED_DONE], 'done');

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * PSI benchmarks, measured, never asserted.
+ *
+ * 1. Primitives (tinybench): koppel's x25519 scalar multiplication against a bare
+ *    node:crypto X25519 loop on the same points in the same run; hash to group for both
+ *    suites; ristretto255 multiplication.
+ * 2. Full PSI in one process (memory channel), koppel against @openmined/psi.js on the
+ *    same sets (full flow, revealed intersection, Raw data structure).
+ * 3. koppel psi serve / connect as two processes over loopback TCP: wall time and each
+ *    party's peak RSS.
+ *
+ * Usage: node bench/psi.mjs [--n 50000] [--tcp-n N] [--quick] [--no-peer]
+ *   --quick: small sizes, for the smoke test in npm test.
+ *   --tcp-n 1000000: the national-scale run (about two minutes here).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Bench } from 'tinybench';
+import { createMemoryChannelPair, getSuite, psiClient, psiServer } from '../dist/index.js';
+import { SyntheticRandom, syntheticBsn } from '../dist/demo/synthetic.js';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const quick = args.includes('--quick');
+const N = flag('--n', quick ? 2000 : 50000);
+const TCP_N = flag('--tcp-n', quick ? 2000 : 50000);
+const withPeer = !args.includes('--no-peer');
+const here = fileURLToPath(new URL('.', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+const results = { bench: 'psi', quick, cpu: cpus()[0]?.model, primitives: [], inProcess: [], tcp: [] };
+
+// --- 1. primitives ---------------------------------------------------------------
+const x = getSuite('x25519');
+const r = getSuite('ristretto255');
+const dst = new TextEncoder().encode('koppel-bench');
+const ids = Array.from({ length: 1000 }, (_, i) => `id-${i}`);
+const points = x.hashToGroup(ids, dst);
+const { scalar } = x.randomScalar();
+const PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const priv = createPrivateKey({ key: Buffer.concat([PKCS8, scalar]), format: 'der', type: 'pkcs8' });
+const b64 = Array.from({ length: 1000 }, (_, i) => Buffer.from(points.subarray(i * 32, i * 32 + 32)).toString('base64url'));
+const rPoints = r.hashToGroup(ids.slice(0, 20), dst);
+const rScalar = r.randomScalar().scalar;
+const bench = new Bench({ time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 });
+bench
+  .add('bare node:crypto X25519 (JWK import + diffieHellman), 1000 points', () => {
+    for (const u of b64) diffieHellman({ privateKey: priv, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: u }, format: 'jwk' }) });
+  })
+  .add('koppel x25519 multiply (validated), 1000 points', () => x.multiply(scalar, points))
+  .add('koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids', () => x.hashToGroup(ids, dst))
+  .add('koppel ristretto255 hash to group, 20 ids', () => r.hashToGroup(ids.slice(0, 20), dst))
+  .add('koppel ristretto255 multiply, 20 points', () => r.multiply(rScalar, rPoints));
+await bench.run();
+const per = { 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points': 1000, 'koppel x25519 multiply (validated), 1000 points': 1000, 'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids': 1000 };
+for (const t of bench.tasks) {
+  const n = per[t.name] ?? 20;
+  results.primitives.push({ name: t.name, opsPerSecond: Math.round((n / t.result.latency.mean) * 1000), usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2) });
+}
+console.log(`Primitives (${results.cpu}):`);
+for (const p of results.primitives) console.log(`  ${p.name.padEnd(72)} ${String(p.usPerOp).padStart(8)} us/op ${p.opsPerSecond.toLocaleString('en-US').padStart(9)} ops/s`);
+const [bare, mine] = results.primitives;
+console.log(`  koppel x25519 multiply takes ${(mine.usPerOp / bare.usPerOp).toFixed(2)}x the bare loop's time per point`);
+
+// --- 2. full PSI in one process -------------------------------------------------
+function sets(n, seed) {
+  const rng = new SyntheticRandom(seed);
+  const all = Array.from({ length: Math.round(n * 1.5) }, () => syntheticBsn(rng));
+  return { X: all.slice(0, n), Y: all.slice(n / 2, n / 2 + n) };
+}
+
+async function koppelInProcess(n, suite) {
+  const { X, Y } = sets(n, `bench-${n}`);
+  const [a, b] = createMemoryChannelPair();
+  const t0 = performance.now();
+  const [c] = await Promise.all([psiClient(a, X, { suite }), psiServer(b, Y, { suite })]);
+  const ms = performance.now() - t0;
+  return { impl: `koppel ${suite}`, n, ms: Math.round(ms), intersection: c.intersection.length };
+}
+
+async function psiJs(n) {
+  const peerDir = join(here, 'peers');
+  if (!existsSync(join(peerDir, 'node_modules', '@openmined', 'psi.js'))) {
+    // Peers download nothing at install time with --ignore-scripts; they never enter koppel's own dependencies.
+    execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
+  }
+  const PSI = createRequire(join(peerDir, 'package.json'))('@openmined/psi.js');
+  const psi = await PSI();
+  const { X, Y } = sets(n, `bench-${n}`);
+  const t0 = performance.now();
+  const server = psi.server.createWithNewKey(true);
+  const client = psi.client.createWithNewKey(true);
+  const setup = server.createSetupMessage(0.000001, X.length, Y, psi.dataStructure.Raw).serializeBinary();
+  const request = client.createRequest(X).serializeBinary();
+  const response = server.processRequest(psi.request.deserializeBinary(request)).serializeBinary();
+  const inter = client.getIntersection(psi.serverSetup.deserializeBinary(setup), psi.response.deserializeBinary(response));
+  const ms = performance.now() - t0;
+  server.delete?.();
+  client.delete?.();
+  return { impl: '@openmined/psi.js 2.0.6 (P-256, WASM)', n, ms: Math.round(ms), intersection: inter.length };
+}
+
+results.inProcess.push(await koppelInProcess(N, 'x25519'));
+results.inProcess.push(await koppelInProcess(quick ? 200 : 2000, 'ristretto255'));
+if (withPeer) results.inProcess.push(await psiJs(N));
+console.log('\nFull PSI in one process (both parties, revealed intersection):');
+for (const p of results.inProcess) console.log(`  ${p.impl.padEnd(40)} ${p.n.toLocaleString('en-US').padStart(9)} x ${p.n.toLocaleString('en-US').padEnd(9)} ${String(p.ms).padStart(8)} ms  intersection ${p.intersection}`);
+const peer = results.inProcess.find((p) => p.impl.startsWith('@openmined'));
+if (peer) console.log(`  koppel x25519 is ${(peer.ms / results.inProcess[0].ms).toFixed(1)}x faster than @openmined/psi.js at ${N.toLocaleString('en-US')} x ${N.toLocaleString('en-US')}`);
+
+// --- 3. two processes over loopback TCP ------------------------------------------
+function run(cmd) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(err.trim().split('\n').pop())) : reject(new Error(`koppel failed: ${err}`))));
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'koppel-psi-bench-'));
+try {
+  const { X, Y } = sets(TCP_N, `tcp-${TCP_N}`);
+  writeFileSync(join(dir, 'client.csv'), 'bsn\n' + X.join('\n') + '\n');
+  writeFileSync(join(dir, 'server.csv'), 'bsn\n' + Y.join('\n') + '\n');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const common = ['--column', 'bsn', '--id-type', 'bsn', '--insecure', '--summary', 'json', '--no-progress'];
+  const t0 = performance.now();
+  const [s, c] = await Promise.all([
+    run(['psi', 'serve', '--listen', `127.0.0.1:${port}`, '--in', join(dir, 'server.csv'), ...common]),
+    run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common]),
+  ]);
+  const wall = performance.now() - t0;
+  results.tcp.push({ n: TCP_N, wallMs: Math.round(wall), intersection: c.intersectionSize, serverPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20), clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20) });
+  console.log(`\nkoppel psi serve / connect, two processes over loopback TCP (x25519, intersection, wall time incl. process start):`);
+  for (const t of results.tcp) console.log(`  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(results));
