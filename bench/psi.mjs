@@ -71,10 +71,13 @@ const [bare, mine] = results.primitives;
 console.log(`  koppel x25519 multiply takes ${(mine.usPerOp / bare.usPerOp).toFixed(2)}x the bare loop's time per point`);
 
 // --- 2. full PSI in one process -------------------------------------------------
+/** Two sets of n distinct valid BSNs overlapping in exactly n/2. */
 function sets(n, seed) {
   const rng = new SyntheticRandom(seed);
-  const all = Array.from({ length: Math.round(n * 1.5) }, () => syntheticBsn(rng));
-  return { X: all.slice(0, n), Y: all.slice(n / 2, n / 2 + n) };
+  const all = new Set();
+  while (all.size < Math.round(n * 1.5)) all.add(syntheticBsn(rng));
+  const list = [...all];
+  return { X: list.slice(0, n), Y: list.slice(n / 2, n / 2 + n) };
 }
 
 async function koppelInProcess(n, suite) {
@@ -112,7 +115,7 @@ results.inProcess.push(await koppelInProcess(N, 'x25519'));
 results.inProcess.push(await koppelInProcess(quick ? 200 : 2000, 'ristretto255'));
 if (withPeer) results.inProcess.push(await psiJs(N));
 console.log('\nFull PSI in one process (both parties, revealed intersection):');
-for (const p of results.inProcess) console.log(`  ${p.impl.padEnd(40)} ${p.n.toLocaleString('en-US').padStart(9)} x ${p.n.toLocaleString('en-US').padEnd(9)} ${String(p.ms).padStart(8)} ms  intersection ${p.intersection}`);
+for (const p of results.inProcess) console.log(`  ${p.impl.padEnd(40)} ${p.n.toLocaleString('en-US').padStart(9)} x ${p.n.toLocaleString('en-US').padEnd(9)} ${String(p.ms).padStart(8)} ms  intersection ${p.intersection} (${p.intersection === p.n / 2 ? 'correct' : 'WRONG'})`);
 const peer = results.inProcess.find((p) => p.impl.startsWith('@openmined'));
 if (peer) console.log(`  koppel x25519 is ${(peer.ms / results.inProcess[0].ms).toFixed(1)}x faster than @openmined/psi.js at ${N.toLocaleString('en-US')} x ${N.toLocaleString('en-US')}`);
 
