@@ -5,11 +5,11 @@
  * @packageDocumentation
  */
 import * as t from 'io-ts';
-import { ERROR_CODES, KoppelError, type KoppelErrorCode } from '../errors/index.js';
-import type { SuiteName } from '../group/types.js';
+import { KoppelError } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
-import { decodeOrThrow, intRange } from '../wire/codec.js';
-import { decodeFrame, encodeFrame, jsonBody, toJsonBody, type Frame } from '../wire/frame.js';
+import { intRange } from '../wire/codec.js';
+import type { Frame } from '../wire/frame.js';
+import { Link } from '../wire/link.js';
 
 /** The PSI modes. */
 export type PsiMode = 'intersection' | 'cardinality' | 'payload';
@@ -36,7 +36,7 @@ export const Step = {
   ABORT: 63,
 } as const;
 
-const STEP_NAMES = new Map<number, string>(Object.entries(Step).map(([k, v]) => [v, k]));
+export const STEP_NAMES = new Map<number, string>(Object.entries(Step).map(([k, v]) => [v, k]));
 
 const Mode = t.keyof({ intersection: null, cardinality: null, payload: null }, 'PsiMode');
 const Suite = t.keyof({ x25519: null, ristretto255: null }, 'Suite');
@@ -61,54 +61,12 @@ export const Done = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1) }), 'Done')
 /** TAGS_START: how many tag entries follow, and the padded payload size. */
 export const TagsStart = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1), payloadBytes: intRange(0, MAX_PAYLOAD_BYTES) }), 'TagsStart');
 
-/** ABORT: why the peer stopped (a code only; the message is ours, not the peer's). */
-export const Abort = t.exact(t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }), 'Abort');
+export { Abort } from '../wire/link.js';
 
 /** A channel carrying checked PSI frames of one session. */
-export class PsiLink {
-  readonly #channel: Channel;
-  session: Uint8Array;
-  suite: SuiteName | 'none' = 'none';
-  #closed = false;
-
+export class PsiLink extends Link {
   constructor(channel: Channel, session: Uint8Array) {
-    this.#channel = channel;
-    this.session = session;
-  }
-
-  /** Sends a chunk of `count` fixed-size items. */
-  send(step: number, count: number, body: Uint8Array): Promise<void> {
-    return this.#channel.send(encodeFrame('psi', this.suite, step, this.session, count, body));
-  }
-
-  /** Sends a control message. */
-  sendJson(step: number, value: unknown): Promise<void> {
-    return this.#channel.send(encodeFrame('psi', step === Step.HELLO ? 'none' : this.suite, step, this.session, 0, toJsonBody(value)));
-  }
-
-  /**
-   * Receives the next frame, which must be one of `steps`, of this session and suite.
-   * An ABORT from the peer becomes the peer's error code.
-   */
-  async receive(steps: readonly number[], what: string): Promise<Frame> {
-    const frame = decodeFrame(await this.#channel.receive());
-    if (frame.protocol !== 1) throw new KoppelError('VERSION_MISMATCH', 'The peer is not speaking the PSI protocol.');
-    if (frame.step === Step.ABORT) {
-      const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
-      throw new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
-    }
-    if (!steps.includes(frame.step)) {
-      throw new KoppelError('PROTOCOL_VIOLATION', `Expected ${what} from the peer, got ${STEP_NAMES.get(frame.step) ?? `step ${frame.step}`}.`, {
-        details: { expected: what, got: STEP_NAMES.get(frame.step) ?? frame.step },
-      });
-    }
-    if (frame.step !== Step.HELLO) {
-      if (!equalBytes(frame.session, this.session)) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer belongs to another session.');
-      if (frame.suite !== this.suite) {
-        throw new KoppelError('SUITE_MISMATCH', `A message from the peer uses suite ${frame.suite}, but the session uses ${this.suite}.`, { details: { ours: this.suite, theirs: frame.suite } });
-      }
-    }
-    return frame;
+    super(channel, 'psi', session, STEP_NAMES);
   }
 
   /** Receives a chunk frame of one of `steps` and checks its size: `count * itemBytes`. */
@@ -116,23 +74,6 @@ export class PsiLink {
     const f = await this.receive(steps, what);
     if (steps.includes(f.step) && isChunkStep(f.step)) checkChunk(f, itemBytes, what);
     return f;
-  }
-
-  /** Tells the peer why we stop (best effort), then closes the channel. */
-  async abort(error: unknown): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const code: KoppelErrorCode = error instanceof KoppelError ? error.code : 'INTERNAL';
-    // An error the peer itself reported, or a dead connection, needs no ABORT back.
-    const peerCaused = error instanceof KoppelError && (error.details['peer'] === true || code === 'CONNECTION_CLOSED' || code === 'NETWORK_ERROR');
-    if (!peerCaused) {
-      try {
-        await Promise.race([this.sendJson(Step.ABORT, { code }), new Promise((r) => setTimeout(r, 1000).unref())]);
-      } catch {
-        // The connection is already gone: nothing more to tell.
-      }
-    }
-    await this.#channel.close().catch(() => undefined);
   }
 }
 
@@ -152,11 +93,6 @@ export function checkChunk(f: Frame, itemBytes: number, what: string): void {
   }
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * The first failure of a run, made visible at once to every part of it: a failed

@@ -7,7 +7,7 @@
  * |---|---|---|
  * | 0 | 2 | magic `KP` (0x4b 0x50) |
  * | 2 | 1 | wire format version (1) |
- * | 3 | 1 | protocol (1 = psi) |
+ * | 3 | 1 | protocol (1 = psi, 2 = join, 3 = aggregate) |
  * | 4 | 1 | suite (0 = none, 1 = x25519, 2 = ristretto255) |
  * | 5 | 1 | step (message type; per protocol) |
  * | 6 | 2 | reserved, must be zero |
@@ -34,7 +34,7 @@ const MAGIC0 = 0x4b;
 const MAGIC1 = 0x50;
 
 /** Protocol numbers. */
-export const PROTOCOLS = { psi: 1 } as const;
+export const PROTOCOLS = { psi: 1, join: 2, aggregate: 3 } as const;
 /** A protocol name. */
 export type ProtocolName = keyof typeof PROTOCOLS;
 
@@ -56,7 +56,7 @@ export const FrameHeader = t.type(
   {
     magic: t.literal('KP'),
     version: intRange(0, 255),
-    protocol: intRange(1, 1),
+    protocol: intRange(1, 3),
     suite: intRange(0, 2),
     step: intRange(1, 63),
     reserved: t.literal(0),
