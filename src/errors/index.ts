@@ -59,6 +59,14 @@ export const ERROR_CODES = {
   TIMEOUT: 'The peer did not answer in time.',
   /** A network or TLS failure (refused connection, certificate rejected). */
   NETWORK_ERROR: 'A network or TLS connection failed.',
+  /** Parties of an aggregation round disagree on its round id, codebook or settings. */
+  ROUND_MISMATCH: 'The parties disagree on the aggregation round or its codebook.',
+  /** An input party submitted twice (or a submission was replayed) in one round. */
+  DUPLICATE_INPUT: 'An input was submitted twice in one round.',
+  /** An input arrived after the round's deadline. */
+  LATE_INPUT: 'An input arrived after the round deadline.',
+  /** The round cannot release a result: too few inputs, or an aggregator was lost. */
+  ROUND_FAILED: 'The aggregation round failed and released nothing.',
   /** A worker thread failed or exited unexpectedly. */
   WORKER_FAILED: 'A worker thread failed.',
   /** The operation was cancelled by the caller (AbortSignal). */

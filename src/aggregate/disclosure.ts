@@ -1,0 +1,182 @@
+/**
+ * Statistical disclosure control of a released table, as statistics offices apply it:
+ *
+ * 1. **Margins.** The table is published with all its totals: every cell where one or
+ *    more dimensions are summed over (label `*`).
+ * 2. **Threshold rule (primary suppression).** A cell or total with 1 to k - 1
+ *    contributors is suppressed (k = 10 by default). Zero cells are safe: nobody is in
+ *    them, so nothing about anybody can be learned.
+ * 3. **Secondary suppression.** Along every line of the table (all entries that differ in
+ *    one dimension only, with that line's total) the total is the sum of the others, so a
+ *    line with exactly one suppressed entry gives it away by subtraction. Until no line
+ *    has exactly one, the smallest non-zero unsuppressed entry of such a line is
+ *    suppressed too (interior cells before totals). This closes every single-line
+ *    subtraction; like the hypercube method it is a heuristic, not an optimal solution.
+ * 4. **Cell key method** (optional; as used by ONS, Destatis and tau-ARGUS). Every
+ *    record carries a fixed key in 0..255; a cell's key is the sum of its records' keys
+ *    mod 256. A published p-table maps (count, cell key) to a perturbation of the count,
+ *    so the same cell always gets the same perturbation, whatever table it appears in.
+ *
+ * Every entry of the output states which rule decided it.
+ *
+ * @packageDocumentation
+ */
+import { KoppelError } from '../errors/index.js';
+import type { Codebook } from './codebook.js';
+import { decodeSigned } from './ring.js';
+
+/** The label of a summed-over dimension. */
+export const TOTAL = '*';
+
+/** A p-table: for counts from `minCount` upwards (the last row applies to all larger counts), the perturbations and their probabilities. */
+export interface PTable {
+  readonly name: string;
+  readonly rows: ReadonlyArray<{ readonly minCount: number; readonly perturbations: ReadonlyArray<{ readonly d: number; readonly p: number }> }>;
+}
+
+/**
+ * The default p-table (maximum perturbation 2, variance 0.6 for counts of 3 and more).
+ * Counts stay non-negative and a count of 1 or 2 is never perturbed to 0.
+ */
+export const DEFAULT_PTABLE: PTable = Object.freeze({
+  name: 'koppel-default-D2-V0.6',
+  rows: [
+    { minCount: 1, perturbations: [{ d: 0, p: 0.7 }, { d: 1, p: 0.3 }] },
+    { minCount: 2, perturbations: [{ d: -1, p: 0.2 }, { d: 0, p: 0.6 }, { d: 1, p: 0.2 }] },
+    { minCount: 3, perturbations: [{ d: -2, p: 0.05 }, { d: -1, p: 0.2 }, { d: 0, p: 0.5 }, { d: 1, p: 0.2 }, { d: 2, p: 0.05 }] },
+  ],
+});
+
+/** Checks a p-table: rows by increasing minCount, probabilities summing to 1, counts kept non-negative. */
+export function checkPTable(t: PTable): PTable {
+  let prev = 0;
+  for (const r of t.rows) {
+    if (!Number.isInteger(r.minCount) || r.minCount <= prev) throw new KoppelError('INVALID_ARGUMENT', 'p-table rows must have increasing integer minCount from 1.');
+    prev = r.minCount;
+    const sum = r.perturbations.reduce((s, x) => s + x.p, 0);
+    if (Math.abs(sum - 1) > 1e-9 || r.perturbations.some((x) => !Number.isInteger(x.d) || x.p < 0)) throw new KoppelError('INVALID_ARGUMENT', 'p-table probabilities must be non-negative and sum to 1 per row.');
+    if (r.perturbations.some((x) => x.p > 0 && r.minCount + x.d < 0)) throw new KoppelError('INVALID_ARGUMENT', 'A p-table row could make a count negative.');
+  }
+  if (t.rows.length === 0 || t.rows[0]?.minCount !== 1) throw new KoppelError('INVALID_ARGUMENT', 'A p-table needs a row for minCount 1.');
+  return t;
+}
+
+/**
+ * The perturbation for a count and cell key: the cell key picks the point
+ * (key + 0.5) / 256 in the row's cumulative distribution.
+ */
+export function perturbation(t: PTable, count: number, cellKey: number): number {
+  if (count <= 0) return 0;
+  let row = t.rows[0] as PTable['rows'][number];
+  for (const r of t.rows) if (count >= r.minCount) row = r;
+  const u = (cellKey + 0.5) / 256;
+  let acc = 0;
+  for (const x of row.perturbations) {
+    acc += x.p;
+    if (u < acc) return x.d;
+  }
+  return (row.perturbations[row.perturbations.length - 1] as { d: number }).d;
+}
+
+/** Options of {@link protectTable}. */
+export interface DisclosureOptions {
+  /** Minimum contributors for a published cell (default 10). */
+  readonly threshold?: number;
+  /** Secondary suppression (default on). */
+  readonly secondary?: boolean;
+  /** Cell key perturbation of counts with this p-table (default off). */
+  readonly cellKey?: PTable;
+}
+
+/** Which rule decided an entry. */
+export type Rule = 'published' | 'threshold' | 'secondary';
+
+/** One entry of the released table: a cell or a total. */
+export interface TableEntry {
+  /** One label per dimension; `*` where summed over. */
+  readonly labels: string[];
+  /** Published contributor count (perturbed with the cell key method), or null if suppressed. */
+  readonly count: bigint | null;
+  /** Published sums per value column (units of 10^-scale), or null if suppressed. */
+  readonly sums: Array<bigint | null>;
+  /** The rule that decided the entry. */
+  readonly rule: Rule;
+  /** The cell key perturbation applied to the count (0 without the method, or when suppressed). */
+  readonly perturbation: number;
+  /** True for a total (some label is `*`). */
+  readonly total: boolean;
+}
+
+/**
+ * Applies margins, threshold, secondary suppression and the cell key method to an
+ * exact (or noise-protected) aggregate vector laid out by `codebook`.
+ */
+export function protectTable(codebook: Codebook, aggregate: BigUint64Array, options: DisclosureOptions = {}): TableEntry[] {
+  const k = options.threshold ?? 10;
+  if (!Number.isInteger(k) || k < 1) throw new KoppelError('INVALID_ARGUMENT', 'The threshold must be a positive integer.');
+  if (aggregate.length !== codebook.length) throw new KoppelError('INTERNAL', 'Aggregate length does not match the codebook.');
+  if (options.cellKey) checkPTable(options.cellKey);
+  const dims = codebook.spec.dimensions.map((d) => d.labels.length);
+  const ext = dims.map((n) => n + 1); // index n is the total
+  const nEntries = ext.reduce((a, b) => a * b, 1);
+  const width = codebook.width;
+  // Extended table of signed values: [count, keySum, v...] per entry.
+  const values: bigint[][] = Array.from({ length: nEntries }, () => new Array<bigint>(width).fill(0n));
+  const extStride: number[] = [];
+  let st = 1;
+  for (let i = ext.length - 1; i >= 0; i--) {
+    extStride[i] = st;
+    st *= ext[i] as number;
+  }
+  const coords = (e: number) => ext.map((n, i) => Math.floor(e / (extStride[i] as number)) % n);
+  // Accumulate every interior cell into all 2^d entries it belongs to.
+  for (let c = 0; c < codebook.cells; c++) {
+    const labelsIdx = codebook.cellLabels(c).map((l, i) => (codebook.spec.dimensions[i] as { labels: string[] }).labels.indexOf(l));
+    const row = Array.from({ length: width }, (_, w) => decodeSigned(aggregate[c * width + w] as bigint));
+    for (let mask = 0; mask < 1 << dims.length; mask++) {
+      let e = 0;
+      for (let i = 0; i < dims.length; i++) e += ((mask >> i) & 1 ? (dims[i] as number) : (labelsIdx[i] as number)) * (extStride[i] as number);
+      const target = values[e] as bigint[];
+      for (let w = 0; w < width; w++) target[w] = (target[w] as bigint) + (row[w] as bigint);
+    }
+  }
+  const count = (e: number) => (values[e] as bigint[])[0] as bigint;
+  const isTotal = (e: number) => coords(e).some((x, i) => x === dims[i]);
+  // Primary suppression.
+  const rule: Rule[] = Array.from({ length: nEntries }, (_, e) => (count(e) > 0n && count(e) < BigInt(k) ? 'threshold' : 'published'));
+  // Secondary suppression along every line of every dimension.
+  if (options.secondary ?? true) {
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (let i = 0; i < dims.length; i++) {
+        for (let e0 = 0; e0 < nEntries; e0++) {
+          if (coords(e0)[i] !== 0) continue; // one start per line
+          const line = Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number));
+          const suppressed = line.filter((e) => rule[e] !== 'published');
+          if (suppressed.length !== 1) continue;
+          const candidates = line.filter((e) => rule[e] === 'published' && count(e) > 0n);
+          if (candidates.length === 0) continue; // only zeros left: nothing to hide the entry behind
+          candidates.sort((a, b) => Number(isTotal(a)) - Number(isTotal(b)) || (count(a) < count(b) ? -1 : count(a) > count(b) ? 1 : a - b));
+          rule[candidates[0] as number] = 'secondary';
+          changed = true;
+        }
+      }
+    }
+  }
+  const out: TableEntry[] = [];
+  for (let e = 0; e < nEntries; e++) {
+    const xs = coords(e);
+    const labels = xs.map((x, i) => (x === dims[i] ? TOTAL : ((codebook.spec.dimensions[i] as { labels: string[] }).labels[x] as string)));
+    const v = values[e] as bigint[];
+    if (rule[e] !== 'published') {
+      out.push({ labels, count: null, sums: codebook.spec.values.map(() => null), rule: rule[e] as Rule, perturbation: 0, total: isTotal(e) });
+      continue;
+    }
+    const cellKey = Number((((v[1] as bigint) % 256n) + 256n) % 256n);
+    const c = v[0] as bigint;
+    const d = options.cellKey && c > 0n ? perturbation(options.cellKey, Number(c), cellKey) : 0;
+    out.push({ labels, count: c + BigInt(d), sums: v.slice(2), rule: 'published', perturbation: d, total: isTotal(e) });
+  }
+  return out;
+}

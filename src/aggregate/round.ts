@@ -1,0 +1,321 @@
+/**
+ * An aggregation round (docs/protocols/aggregate.md): input parties, m >= 2
+ * aggregators and a collector, over {@link Channel}s.
+ *
+ * 1. Each input party splits its vector into m shares (m - 1 PRG seeds, one full
+ *    vector) and sends share j to aggregator j.
+ * 2. Each aggregator checks every share against the round (id, settings hash, deadline,
+ *    duplicates, its own index, the codebook's length) and acknowledges it.
+ * 3. At the deadline each aggregator tells the collector which parties it accepted; the
+ *    collector announces the intersection (a party that reached only some aggregators is
+ *    dropped whole) or fails the round if fewer than `minInputs` remain.
+ * 4. Each aggregator sums the shares of exactly the agreed parties, adds its own noise
+ *    sample (when the round asks for noise) and sends the sum to the collector, who adds
+ *    the m sums and applies disclosure control.
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import * as t from 'io-ts';
+import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import type { Channel } from '../transport/channel.js';
+import { randomBytes } from '../util/bytes.js';
+import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
+import { jsonBody } from '../wire/frame.js';
+import { ABORT, HELLO, Link } from '../wire/link.js';
+import type { Codebook } from './codebook.js';
+import { protectTable, type DisclosureOptions, type TableEntry } from './disclosure.js';
+import { addInto, bytesToVector, encodeSigned, subInto, vectorToBytes } from './ring.js';
+import { sampleNoise, type NoiseSpec } from './sampler.js';
+import { shareVector, split, type Share } from './share.js';
+
+/** Aggregation protocol version. */
+export const AGGREGATE_VERSION = 1;
+
+/** Message types. */
+export const AggStep = { HELLO, SUBMIT_DATA: 2, SUBMIT_RESULT: 3, AGREED: 4, AGGREGATE: 5, ABORT } as const;
+const NAMES = new Map<number, string>(Object.entries(AggStep).map(([k, v]) => [v, k]));
+
+/** The settings every party of a round must share. */
+export interface RoundConfig {
+  /** Round id, e.g. `2026-q4-usage`. */
+  readonly round: string;
+  /** The public codebook. */
+  readonly codebook: Codebook;
+  /** Number of aggregators, m >= 2. */
+  readonly aggregators: number;
+  /** The round fails unless at least this many inputs reach every aggregator. */
+  readonly minInputs: number;
+  /** Submissions after this time (ms since the epoch) are refused. */
+  readonly deadline: number;
+  /** Noise each aggregator adds to its sum (default none). */
+  readonly noise?: NoiseSpec;
+}
+
+/** SHA-256 of everything the parties must agree on, hex. */
+export function configHash(c: RoundConfig): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ v: AGGREGATE_VERSION, round: c.round, codebook: c.codebook.hash, aggregators: c.aggregators, minInputs: c.minInputs, deadline: c.deadline, noise: c.noise ?? { distribution: 'none' } }))
+    .digest('hex');
+}
+
+/** Checks a round configuration. */
+export function checkConfig(c: RoundConfig): RoundConfig {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/.test(c.round)) throw new KoppelError('INVALID_ARGUMENT', 'A round id is 1 to 64 letters, digits, _ . : -.');
+  if (!Number.isInteger(c.aggregators) || c.aggregators < 2 || c.aggregators > 64) throw new KoppelError('INVALID_ARGUMENT', 'A round needs 2 to 64 aggregators.');
+  if (!Number.isInteger(c.minInputs) || c.minInputs < 1 || c.minInputs > c.codebook.spec.maxInputs) throw new KoppelError('INVALID_ARGUMENT', 'minInputs must be at least 1 and at most the codebook\'s maxInputs.');
+  if (!Number.isFinite(c.deadline)) throw new KoppelError('INVALID_ARGUMENT', 'A round needs a deadline.');
+  return c;
+}
+
+const Party = pattern(/^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$/, 'party id', 128);
+const Hex64 = pattern(/^[0-9a-f]{64}$/, 'sha-256 hex', 64);
+
+const InputHello = t.exact(t.type({ protocol: t.literal('koppel-aggregate'), version: intRange(0, 255), role: t.literal('input'), round: t.string, config: Hex64, party: Party, aggregator: intRange(0, 63), kind: t.keyof({ seed: null, vector: null }) }), 'InputHello');
+const AggregatorHello = t.exact(t.type({ protocol: t.literal('koppel-aggregate'), version: intRange(0, 255), role: t.literal('aggregator'), round: t.string, config: Hex64, aggregator: intRange(0, 63), parties: t.array(Party) }), 'AggregatorHello');
+const SubmitResult = t.exact(t.type({ accepted: t.boolean, code: t.union([t.string, t.null]) }), 'SubmitResult');
+const Agreed = t.exact(t.type({ parties: t.array(Party) }), 'Agreed');
+
+function checkRound(hello: { version: number; round: string; config: string }, c: RoundConfig, hash: string): void {
+  if (hello.version !== AGGREGATE_VERSION) throw new KoppelError('VERSION_MISMATCH', `The peer speaks aggregation version ${hello.version}; this koppel speaks ${AGGREGATE_VERSION}.`);
+  if (hello.round !== c.round || hello.config !== hash) {
+    throw new KoppelError('ROUND_MISMATCH', 'The peer has another round id, codebook or round settings; give every party the same round file.', { details: { round: hello.round === c.round } });
+  }
+}
+
+/** The outcome of one input party's submission, per aggregator. */
+export interface SubmitOutcome {
+  readonly aggregator: number;
+  readonly accepted: boolean;
+  /** Why not, when not accepted. */
+  readonly code?: KoppelErrorCode;
+}
+
+/**
+ * Runs an input party: splits `vector` and sends share j over `channels[j]`. Resolves
+ * with each aggregator's answer; a party accepted by only some aggregators is dropped
+ * by the round, never half counted.
+ */
+export async function submitInput(channels: readonly Channel[], config: RoundConfig, party: string, vector: BigUint64Array): Promise<SubmitOutcome[]> {
+  checkConfig(config);
+  if (channels.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
+  if (vector.length !== config.codebook.length) throw new KoppelError('INVALID_ARGUMENT', 'The input vector does not have the codebook\'s length.');
+  const hash = configHash(config);
+  const shares = split(vector, config.aggregators, { round: config.round, codebookHash: config.codebook.hash, party });
+  return Promise.all(
+    channels.map(async (channel, j): Promise<SubmitOutcome> => {
+      const link = new Link(channel, 'aggregate', randomBytes(16), NAMES);
+      const share = shares[j] as Share;
+      try {
+        await link.sendJson(HELLO, { protocol: 'koppel-aggregate', version: AGGREGATE_VERSION, role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind });
+        const body = share.kind === 'seed' ? share.seed : vectorToBytes(share.vector);
+        await link.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
+        const r = decodeOrThrow(SubmitResult, jsonBody(await link.receive([AggStep.SUBMIT_RESULT], 'SUBMIT_RESULT'), 'SUBMIT_RESULT'), 'SUBMIT_RESULT');
+        return r.accepted ? { aggregator: j, accepted: true } : { aggregator: j, accepted: false, code: (r.code ?? 'INTERNAL') as KoppelErrorCode };
+      } catch (e) {
+        return { aggregator: j, accepted: false, code: e instanceof KoppelError ? e.code : 'INTERNAL' };
+      } finally {
+        await channel.close().catch(() => undefined);
+        if (share.kind === 'seed') share.seed.fill(0);
+      }
+    }),
+  );
+}
+
+/** One aggregator of a round. Feed it input connections, then let it report to the collector. */
+export class Aggregator {
+  readonly #config: RoundConfig;
+  readonly #index: number;
+  readonly #hash: string;
+  readonly #shares = new Map<string, Share>();
+  readonly #sum: BigUint64Array;
+  #closed = false;
+
+  constructor(config: RoundConfig, index: number) {
+    this.#config = checkConfig(config);
+    if (!Number.isInteger(index) || index < 0 || index >= config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The aggregator index must be 0 to ${config.aggregators - 1}.`);
+    this.#index = index;
+    this.#hash = configHash(config);
+    this.#sum = new BigUint64Array(config.codebook.length);
+  }
+
+  /** Parties accepted so far. */
+  get accepted(): string[] {
+    return [...this.#shares.keys()].sort();
+  }
+
+  #ctx(party: string) {
+    return { round: this.#config.round, codebookHash: this.#config.codebook.hash, party, aggregator: this.#index };
+  }
+
+  /**
+   * Handles one input party's connection: validates its share and answers. A refused
+   * share is answered with its code; the connection is closed either way.
+   */
+  async handleInput(channel: Channel, now: () => number = Date.now): Promise<SubmitOutcome & { party?: string }> {
+    const link = new Link(channel, 'aggregate', new Uint8Array(16), NAMES);
+    const refuse = async (code: KoppelErrorCode, party?: string) => {
+      await link.sendJson(AggStep.SUBMIT_RESULT, { accepted: false, code }).catch(() => undefined);
+      return { aggregator: this.#index, accepted: false, code, ...(party ? { party } : {}) };
+    };
+    try {
+      const helloFrame = await link.receive([HELLO], 'HELLO');
+      link.session = Uint8Array.from(helloFrame.session);
+      const hello = decodeOrThrow(InputHello, jsonBody(helloFrame, 'HELLO'), 'HELLO');
+      const data = await link.receive([AggStep.SUBMIT_DATA], 'SUBMIT_DATA');
+      try {
+        checkRound(hello, this.#config, this.#hash);
+      } catch (e) {
+        return await refuse((e as KoppelError).code, hello.party);
+      }
+      if (this.#closed || now() > this.#config.deadline) return await refuse('LATE_INPUT', hello.party);
+      if (hello.aggregator !== this.#index) return await refuse('PROTOCOL_VIOLATION', hello.party);
+      if (this.#shares.has(hello.party)) return await refuse('DUPLICATE_INPUT', hello.party);
+      if (this.#shares.size >= this.#config.codebook.spec.maxInputs) return await refuse('ROUND_FAILED', hello.party);
+      const last = this.#index === this.#config.aggregators - 1;
+      let share: Share;
+      if (hello.kind === 'seed' && !last && data.count === 1 && data.body.length === 32) share = { kind: 'seed', seed: Uint8Array.from(data.body) };
+      else if (hello.kind === 'vector' && last && data.count === this.#config.codebook.length && data.body.length === data.count * 8) share = { kind: 'vector', vector: bytesToVector(data.body) };
+      else return await refuse('MESSAGE_MALFORMED', hello.party);
+      addInto(this.#sum, shareVector(share, this.#config.codebook.length, this.#ctx(hello.party)));
+      this.#shares.set(hello.party, share);
+      await link.sendJson(AggStep.SUBMIT_RESULT, { accepted: true, code: null });
+      return { aggregator: this.#index, accepted: true, party: hello.party };
+    } catch (e) {
+      const code: KoppelErrorCode = e instanceof KoppelError ? e.code : 'INTERNAL';
+      return { aggregator: this.#index, accepted: false, code };
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Closes the round for inputs, reports the accepted parties to the collector, and
+   * sends the (noised) sum over exactly the parties the collector agrees on.
+   */
+  async report(collector: Channel): Promise<{ agreed: number; dropped: number }> {
+    this.#closed = true;
+    const link = new Link(collector, 'aggregate', randomBytes(16), NAMES);
+    try {
+      await link.sendJson(HELLO, { protocol: 'koppel-aggregate', version: AGGREGATE_VERSION, role: 'aggregator', round: this.#config.round, config: this.#hash, aggregator: this.#index, parties: this.accepted });
+      const { parties } = decodeOrThrow(Agreed, jsonBody(await link.receive([AggStep.AGREED], 'AGREED'), 'AGREED'), 'AGREED');
+      const agreed = new Set(parties);
+      if (agreed.size !== parties.length || parties.some((p) => !this.#shares.has(p))) {
+        throw new KoppelError('PROTOCOL_VIOLATION', 'The collector agreed on a party this aggregator never accepted.');
+      }
+      const sum = new BigUint64Array(this.#sum);
+      let dropped = 0;
+      for (const [party, share] of this.#shares) {
+        if (agreed.has(party)) continue;
+        subInto(sum, shareVector(share, this.#config.codebook.length, this.#ctx(party)));
+        dropped++;
+      }
+      this.#addNoise(sum);
+      await link.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
+      return { agreed: agreed.size, dropped };
+    } catch (e) {
+      await link.abort(e);
+      throw e;
+    } finally {
+      for (const s of this.#shares.values()) if (s.kind === 'seed') s.seed.fill(0);
+    }
+  }
+
+  /** Adds one noise sample to every count and value word (not to cell key sums). */
+  #addNoise(sum: BigUint64Array): void {
+    const spec = this.#config.noise ?? { distribution: 'none' };
+    if (spec.distribution === 'none') return;
+    const w = this.#config.codebook.width;
+    for (let i = 0; i < sum.length; i++) {
+      if (i % w === 1) continue;
+      sum[i] = (sum[i] as bigint) + encodeSigned(sampleNoise(spec));
+    }
+  }
+}
+
+/** What the collector releases. */
+export interface RoundResult {
+  readonly round: string;
+  /** The protected table: cells and totals, each with the rule that decided it. */
+  readonly table: TableEntry[];
+  /** Inputs summed: those that reached every aggregator. */
+  readonly inputs: number;
+  /** Parties dropped because they reached only some aggregators. */
+  readonly dropped: number;
+  /** The noise each aggregator added (the released noise is the sum of m samples). */
+  readonly noise: NoiseSpec;
+  /** The disclosure control applied. */
+  readonly disclosure: { threshold: number; secondary: boolean; cellKey: string | null };
+}
+
+/**
+ * Runs the collector: one channel per aggregator (from {@link Aggregator.report}).
+ * Agrees the set of inputs, adds the aggregators' sums and applies disclosure control.
+ *
+ * @throws KoppelError `ROUND_FAILED` if fewer than `minInputs` inputs reached every
+ *   aggregator or an aggregator was lost; `ROUND_MISMATCH` if an aggregator has
+ *   other settings
+ */
+export async function collect(channels: readonly Channel[], config: RoundConfig, disclosure: DisclosureOptions = {}): Promise<RoundResult> {
+  checkConfig(config);
+  if (channels.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
+  const hash = configHash(config);
+  const links = channels.map((c) => new Link(c, 'aggregate', new Uint8Array(16), NAMES));
+  const lost = (e: unknown, j: number) =>
+    e instanceof KoppelError && ['CONNECTION_CLOSED', 'TIMEOUT', 'NETWORK_ERROR'].includes(e.code)
+      ? new KoppelError('ROUND_FAILED', `Aggregator ${j} was lost (${e.code}); the round released nothing.`, { details: { aggregator: j, cause: e.code } })
+      : e;
+  try {
+    const hellos = await Promise.all(
+      links.map(async (link, j) => {
+        try {
+          const f = await link.receive([HELLO], 'HELLO');
+          link.session = Uint8Array.from(f.session);
+          const h = decodeOrThrow(AggregatorHello, jsonBody(f, 'HELLO'), 'HELLO');
+          checkRound(h, config, hash);
+          return h;
+        } catch (e) {
+          throw lost(e, j);
+        }
+      }),
+    );
+    const indices = new Set(hellos.map((h) => h.aggregator));
+    if (indices.size !== config.aggregators || [...indices].some((i) => i >= config.aggregators)) {
+      throw new KoppelError('ROUND_MISMATCH', 'Each aggregator index must appear exactly once.');
+    }
+    const counts = new Map<string, number>();
+    for (const h of hellos) for (const p of new Set(h.parties)) counts.set(p, (counts.get(p) ?? 0) + 1);
+    const agreed = [...counts].filter(([, n]) => n === config.aggregators).map(([p]) => p).sort();
+    const dropped = counts.size - agreed.length;
+    if (agreed.length < config.minInputs) {
+      throw new KoppelError('ROUND_FAILED', `Only ${agreed.length} inputs reached every aggregator; the round needs ${config.minInputs}. Nothing was released.`, {
+        details: { agreed: agreed.length, minInputs: config.minInputs, dropped },
+      });
+    }
+    await Promise.all(links.map((l) => l.sendJson(AggStep.AGREED, { parties: agreed })));
+    const total = new BigUint64Array(config.codebook.length);
+    await Promise.all(
+      links.map(async (link, j) => {
+        try {
+          const f = await link.receive([AggStep.AGGREGATE], 'AGGREGATE');
+          if (f.count !== config.codebook.length || f.body.length !== f.count * 8) throw new KoppelError('MESSAGE_MALFORMED', 'An aggregate share does not have the codebook\'s length.', { details: { aggregator: j } });
+          addInto(total, bytesToVector(f.body));
+        } catch (e) {
+          throw lost(e, j);
+        }
+      }),
+    );
+    const threshold = disclosure.threshold ?? 10;
+    return {
+      round: config.round,
+      table: protectTable(config.codebook, total, disclosure),
+      inputs: agreed.length,
+      dropped,
+      noise: config.noise ?? { distribution: 'none' },
+      disclosure: { threshold, secondary: disclosure.secondary ?? true, cellKey: disclosure.cellKey?.name ?? null },
+    };
+  } catch (e) {
+    await Promise.all(links.map((l) => l.abort(e)));
+    throw e;
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Additive secret sharing over Z_(2^64) with PRG-compressed shares.
+ *
+ * An input vector x is split for m aggregators as x = s_1 + ... + s_m (mod 2^64):
+ * s_1, ..., s_(m-1) are expanded from fresh 32-byte seeds, and s_m = x - sum of the
+ * others travels in full. Any m - 1 shares are uniformly random and independent of x.
+ *
+ * PRG: AES-256-CTR (node:crypto) over zero bytes, with key and IV from
+ * HKDF-SHA256(IKM = seed, salt = empty, info = "koppel/aggregate/v1/prg" ||
+ * len(round) || round || len(codebook hash) || codebook hash || party || aggregator, L = 48).
+ * The info binds the expansion to the round, the codebook, the input party and the
+ * aggregator, so one seed can never be replayed into another context.
+ *
+ * @packageDocumentation
+ */
+import { createCipheriv } from 'node:crypto';
+import { KoppelError } from '../errors/index.js';
+import { randomBytes, wipe } from '../util/bytes.js';
+import { hkdfSha256 } from '../util/hash.js';
+import { bytesToVector, subInto } from './ring.js';
+
+/** Where a share belongs: the round, codebook, input party and aggregator. */
+export interface ShareContext {
+  readonly round: string;
+  readonly codebookHash: string;
+  readonly party: string;
+  readonly aggregator: number;
+}
+
+/** One aggregator's share: a seed, or the full vector. */
+export type Share = { readonly kind: 'seed'; readonly seed: Uint8Array } | { readonly kind: 'vector'; readonly vector: BigUint64Array };
+
+const SEED_BYTES = 32;
+
+function lp(s: string): Uint8Array {
+  const b = new TextEncoder().encode(s);
+  if (b.length > 65535) throw new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');
+  return new Uint8Array([b.length >>> 8, b.length & 0xff, ...b]);
+}
+
+/** The PRG expansion of a seed into `length` words for a context. */
+export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext): BigUint64Array {
+  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
+  const info = new Uint8Array([...new TextEncoder().encode('koppel/aggregate/v1/prg'), ...lp(ctx.round), ...lp(ctx.codebookHash), ...lp(ctx.party), ctx.aggregator >>> 8, ctx.aggregator & 0xff]);
+  const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
+  const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
+  const stream = cipher.update(new Uint8Array(length * 8));
+  wipe(okm);
+  return bytesToVector(stream);
+}
+
+/**
+ * Splits `x` into `m` shares for aggregators 0..m-1: seeds for the first m - 1, the
+ * full remainder for the last.
+ */
+export function split(x: BigUint64Array, m: number, ctx: Omit<ShareContext, 'aggregator'>): Share[] {
+  if (!Number.isInteger(m) || m < 2 || m > 64) throw new KoppelError('INVALID_ARGUMENT', 'The number of aggregators must be 2 to 64.');
+  const last = new BigUint64Array(x);
+  const shares: Share[] = [];
+  for (let j = 0; j < m - 1; j++) {
+    const seed = randomBytes(SEED_BYTES);
+    subInto(last, expandSeed(seed, x.length, { ...ctx, aggregator: j }));
+    shares.push({ kind: 'seed', seed });
+  }
+  shares.push({ kind: 'vector', vector: last });
+  return shares;
+}
+
+/** The vector a share stands for. */
+export function shareVector(share: Share, length: number, ctx: ShareContext): BigUint64Array {
+  if (share.kind === 'seed') return expandSeed(share.seed, length, ctx);
+  if (share.vector.length !== length) throw new KoppelError('MESSAGE_MALFORMED', 'A share vector does not have the codebook\'s length.', { details: { length: share.vector.length, expected: length } });
+  return share.vector;
+}
