@@ -36,3 +36,16 @@ export { PSI_MODES } from './psi/messages.js';
 export type { PsiMode } from './psi/messages.js';
 export { openCsv } from './csv/reader.js';
 export type { CsvReader, RecordBatch } from './csv/reader.js';
+
+export { makeCodebook } from './aggregate/codebook.js';
+export type { Codebook, CodebookSpec } from './aggregate/codebook.js';
+export { tabulate, recordKey } from './aggregate/tabulate.js';
+export type { InputRecord } from './aggregate/tabulate.js';
+export { split, expandSeed, shareVector } from './aggregate/share.js';
+export type { Share, ShareContext } from './aggregate/share.js';
+export { protectTable, DEFAULT_PTABLE, TOTAL, perturbation } from './aggregate/disclosure.js';
+export type { PTable, DisclosureOptions, TableEntry, Rule } from './aggregate/disclosure.js';
+export { discreteLaplace, discreteGaussian } from './aggregate/sampler.js';
+export type { NoiseSpec } from './aggregate/sampler.js';
+export { Aggregator, collect, submitInput, configHash } from './aggregate/round.js';
+export type { RoundConfig, RoundResult, SubmitOutcome } from './aggregate/round.js';

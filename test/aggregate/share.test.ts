@@ -45,7 +45,7 @@ describe('split and combine', () => {
 /** Chi-square statistic of the top 4 bits of words over 16 buckets. */
 function chiSquareTopNibble(words: bigint[]): number {
   const buckets = new Array<number>(16).fill(0);
-  for (const w of words) buckets[Number(w >> 60n)]++;
+  for (const w of words) buckets[Number(w >> 60n)] = (buckets[Number(w >> 60n)] as number) + 1;
   const e = words.length / 16;
   return buckets.reduce((s, o) => s + ((o - e) * (o - e)) / e, 0);
 }
