@@ -43,7 +43,7 @@ export function testPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'koppel-pki-'));
   makeCa(dir, 'ca');
   makeCa(dir, 'other-ca');
-  issue(dir, 'ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  issue(dir, 'ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
   issue(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
   issue(dir, 'other-ca', 'intruder', 'extendedKeyUsage=clientAuth\n');
   const r = (f: string) => join(dir, f);

@@ -10,6 +10,7 @@ import { KoppelError } from '../errors/index.js';
 import { demoCommand } from './demo.js';
 import { keygenCommand, pseudonymiseCommand } from './pseudonymise.js';
 import { psiCommand } from './psi.js';
+import { aggregateCommand } from './aggregate.js';
 import { processConsole, type Console } from './shared.js';
 import { VERSION } from '../version.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(io: Console = processConsole): Command {
   keygenCommand(program, io);
   pseudonymiseCommand(program, io);
   psiCommand(program, io);
+  aggregateCommand(program, io);
   demoCommand(program, io);
   const configure = (c: Command): void => {
     for (const sub of c.commands) {

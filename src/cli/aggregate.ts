@@ -1,0 +1,205 @@
+/**
+ * `koppel aggregate input | aggregator | collect`: each role of a secret-sharing
+ * aggregation round as its own process, over mutual TLS (or `--insecure`).
+ *
+ * All roles read the same round file (JSON): round id, codebook, number of
+ * aggregators, minimum inputs, deadline and noise.
+ *
+ * @packageDocumentation
+ */
+import { readFileSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import * as t from 'io-ts';
+import { KoppelError } from '../errors/index.js';
+import { makeCodebook, CodebookCodec } from '../aggregate/codebook.js';
+import { checkPTable, DEFAULT_PTABLE, type PTable } from '../aggregate/disclosure.js';
+import { formatFixed } from '../aggregate/ring.js';
+import { Aggregator, collect, submitInput, type RoundConfig } from '../aggregate/round.js';
+import { recordKey, tabulate, type InputRecord } from '../aggregate/tabulate.js';
+import { openCsv } from '../csv/reader.js';
+import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
+import { connect, listen, type Security } from '../transport/net.js';
+import { fromHex, randomBytes } from '../util/bytes.js';
+import { decodeOrThrow, intRange } from '../wire/codec.js';
+import { formatCount, openInput, openOutput } from './io.js';
+import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
+import { parseIntFlag, type Console } from './shared.js';
+
+const Noise = t.union([
+  t.exact(t.type({ distribution: t.literal('none') })),
+  t.exact(t.type({ distribution: t.literal('laplace'), scale: t.number })),
+  t.exact(t.type({ distribution: t.literal('gaussian'), sigma2: t.number })),
+]);
+const RoundFile = t.exact(
+  t.intersection([
+    t.type({ round: t.string, codebook: CodebookCodec, aggregators: intRange(2, 64), minInputs: intRange(1, 1_000_000), deadline: t.string }),
+    t.partial({ noise: Noise }),
+  ]),
+  'RoundFile',
+);
+
+/** Reads and checks a round file. */
+export function readRoundFile(path: string): RoundConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new KoppelError('INVALID_ARGUMENT', `Cannot read the round file "${path}" as JSON.`, { details: { path }, cause: e });
+  }
+  const f = decodeOrThrow(RoundFile, json, 'round file', 'INVALID_ARGUMENT');
+  const deadline = Date.parse(f.deadline);
+  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', 'The round file\'s deadline must be an ISO 8601 time.');
+  return { round: f.round, codebook: makeCodebook(f.codebook), aggregators: f.aggregators, minInputs: f.minInputs, deadline, ...(f.noise ? { noise: f.noise } : {}) };
+}
+
+interface RoleFlags extends NetworkFlags {
+  readonly round: string;
+}
+
+function withRound(c: Command): Command {
+  return addNetworkOptions(c.requiredOption('--round <file>', 'the round file (JSON) every party shares'));
+}
+
+function parseList(text: string, flag: string): Array<{ host: string; port: number }> {
+  return text.split(',').map((s) => parseHostPort(s.trim(), flag));
+}
+
+/** Registers `aggregate input`, `aggregate aggregator` and `aggregate collect`. */
+export function aggregateCommand(program: Command, io: Console): void {
+  const agg = program.command('aggregate').description('Secret-shared aggregation: sums, counts and tables over many parties, released with disclosure control.');
+
+  withRound(
+    agg
+      .command('input')
+      .description('Input party: tabulate a CSV of records by the codebook and send one share to each aggregator.')
+      .requiredOption('--party <id>', 'this party\'s id (unique in the round)')
+      .requiredOption('--aggregators <host:port,...>', 'the aggregators, in index order')
+      .option('--in <file>', 'records: one column per codebook dimension and value column; "-" or absent: stdin')
+      .option('--key-column <name>', 'a column holding each record\'s cell key (0..255)')
+      .option('--id-column <name>', 'derive each record\'s cell key from this identifier column and --cell-key-secret')
+      .option('--cell-key-secret <file>', 'a file with the 32-byte hex secret the input parties share for cell keys')
+      .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ','),
+  ).action(async (flags: RoleFlags & { party: string; aggregators: string; in?: string; keyColumn?: string; idColumn?: string; cellKeySecret?: string; delimiter: string }) => {
+    const config = readRoundFile(flags.round);
+    const security = securityFrom(flags);
+    const addrs = parseList(flags.aggregators, '--aggregators');
+    if (addrs.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
+    if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined)) throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
+    const secret = flags.cellKeySecret ? fromHex(readFileSync(flags.cellKeySecret, 'utf8').trim()) : undefined;
+    if (flags.cellKeySecret && (!secret || secret.length !== 32)) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
+    const csv = await openCsv(openInput(flags.in), parseDelimiter(flags.delimiter));
+    const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
+    const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
+    const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;
+    const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
+    const records: InputRecord[] = [];
+    for await (const b of csv.batches) {
+      for (const [i, r] of b.records.entries()) {
+        if (r.length !== csv.header.length) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
+        const key = keyCol !== undefined ? Number(r[keyCol]) : idCol !== undefined && secret ? recordKey(secret, r[idCol] as string) : (randomBytes(1)[0] as number);
+        records.push({ cell: dimCols.map((c) => r[c] as string), values: valCols.map((c) => r[c] as string), key });
+      }
+    }
+    const vector = tabulate(config.codebook, records);
+    const channels = await Promise.all(addrs.map((a) => connect({ ...a, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })));
+    const outcomes = await submitInput(channels, config, flags.party, vector);
+    const refused = outcomes.filter((o) => !o.accepted);
+    for (const o of refused) io.err(`koppel: aggregator ${o.aggregator} refused the input: ${o.code}`);
+    if (refused.length > 0) {
+      throw new KoppelError(refused[0]?.code ?? 'ROUND_FAILED', `${refused.length} of ${outcomes.length} aggregators refused the input; the round will leave this party out.`);
+    }
+    io.err(`koppel: aggregate input ${flags.party}: ${formatCount(records.length)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators`);
+  });
+
+  withRound(
+    agg
+      .command('aggregator')
+      .description('Aggregator: accept input shares until the deadline (or --expect inputs), then report the agreed sum to the collector.')
+      .requiredOption('--index <j>', 'this aggregator\'s index, 0 to m-1', parseIntFlag('--index', 0, 63))
+      .requiredOption('--listen <host:port>', 'address for input parties')
+      .requiredOption('--collector <host:port>', 'the collector')
+      .option('--expect <n>', 'stop accepting after this many input connections (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
+  ).action(async (flags: RoleFlags & { index: number; listen: string; collector: string; expect?: number }) => {
+    const config = readRoundFile(flags.round);
+    const security: Security = securityFrom(flags);
+    const aggregator = new Aggregator(config, flags.index);
+    const { host, port } = parseHostPort(flags.listen, '--listen');
+    const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+    let handled = 0;
+    const pending: Array<Promise<unknown>> = [];
+    try {
+      while (flags.expect === undefined || handled < flags.expect) {
+        const left = config.deadline - Date.now();
+        if (left <= 0) break;
+        let ch;
+        try {
+          ch = await listener.accept(left);
+        } catch (e) {
+          if (e instanceof KoppelError && e.code === 'TIMEOUT') break;
+          throw e;
+        }
+        handled++;
+        pending.push(aggregator.handleInput(ch).then((o) => {
+          if (!o.accepted) io.err(`koppel: aggregator ${flags.index} refused an input: ${o.code}`);
+        }));
+      }
+    } finally {
+      await listener.close();
+    }
+    await Promise.all(pending);
+    const c = parseHostPort(flags.collector, '--collector');
+    const channel = await connect({ ...c, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+    const r = await aggregator.report(channel);
+    await channel.close();
+    io.err(`koppel: aggregator ${flags.index}: summed ${r.agreed} agreed inputs (${r.dropped} dropped)`);
+  });
+
+  withRound(
+    agg
+      .command('collect')
+      .description('Collector: agree the inputs with the aggregators, add their sums and release the table with disclosure control.')
+      .requiredOption('--listen <host:port>', 'address for the aggregators')
+      .option('--threshold <k>', 'minimum contributors per published cell', parseIntFlag('--threshold', 1, 1_000_000), 10)
+      .option('--no-secondary', 'no secondary suppression (totals may then reveal suppressed cells)')
+      .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file'))
+      .option('--out <file>', 'the released table as CSV; "-" or absent: stdout')
+      .option('--meta <file>', 'also write the round\'s metadata (inputs, noise, rules) as JSON'),
+  ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; cellKey?: string; out?: string; meta?: string }) => {
+    const config = readRoundFile(flags.round);
+    const security = securityFrom(flags);
+    let ptable: PTable | undefined;
+    if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
+    else if (flags.cellKey) ptable = checkPTable(JSON.parse(readFileSync(flags.cellKey, 'utf8')) as PTable);
+    const { host, port } = parseHostPort(flags.listen, '--listen');
+    const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+    const channels = [];
+    try {
+      for (let j = 0; j < config.aggregators; j++) channels.push(await listener.accept(Math.max(0, config.deadline - Date.now()) + flags.timeout * 1000));
+    } finally {
+      await listener.close();
+    }
+    const r = await collect(channels, config, { threshold: flags.threshold, secondary: flags.secondary, ...(ptable ? { cellKey: ptable } : {}) });
+    await Promise.all(channels.map((c) => c.close()));
+    const spec = config.codebook.spec;
+    const out = openOutput(flags.out);
+    try {
+      out.stream.write(formatRecord([...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule', 'perturbation'], ',', '\n'));
+      for (const e of r.table) {
+        const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
+        out.stream.write(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)], ',', '\n'));
+      }
+      await out.commit();
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+    const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
+    if (flags.meta) {
+      const m = openOutput(flags.meta);
+      m.stream.write(JSON.stringify(meta, null, 2) + '\n');
+      await m.commit();
+    }
+    const suppressed = r.table.filter((e) => e.count === null).length;
+    io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
+  });
+}
