@@ -118,30 +118,43 @@ export function aggregateCommand(program: Command, io: Console): void {
       .requiredOption('--index <j>', 'this aggregator\'s index, 0 to m-1', parseIntFlag('--index', 0, 63))
       .requiredOption('--listen <host:port>', 'address for input parties')
       .requiredOption('--collector <host:port>', 'the collector')
-      .option('--expect <n>', 'stop accepting after this many input connections (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
+      .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
   ).action(async (flags: RoleFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
     const security: Security = securityFrom(flags);
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
-    let handled = 0;
+    // --expect counts accepted inputs only: a refused share, a health check or a port
+    // scan does not use up the round.
+    let accepted = 0;
+    let enough: () => void = () => undefined;
+    const enoughInputs = new Promise<null>((resolve) => {
+      enough = () => resolve(null);
+    });
     const pending: Array<Promise<unknown>> = [];
     try {
-      while (flags.expect === undefined || handled < flags.expect) {
+      for (;;) {
         const left = config.deadline - Date.now();
         if (left <= 0) break;
         let ch;
         try {
-          ch = await listener.accept(left);
+          ch = await Promise.race([listener.accept(left), enoughInputs]);
         } catch (e) {
           if (e instanceof KoppelError && e.code === 'TIMEOUT') break;
           throw e;
         }
-        handled++;
-        pending.push(aggregator.handleInput(ch).then((o) => {
-          if (!o.accepted) io.err(`koppel: aggregator ${flags.index} refused an input: ${o.code}`);
-        }));
+        if (ch === null) break;
+        pending.push(
+          aggregator.handleInput(ch).then((o) => {
+            if (o.accepted) {
+              accepted++;
+              if (flags.expect !== undefined && accepted >= flags.expect) enough();
+            } else if (o.code !== 'CONNECTION_CLOSED') {
+              io.err(`koppel: aggregator ${flags.index} refused an input: ${o.code}`);
+            }
+          }),
+        );
       }
     } finally {
       await listener.close();

@@ -188,6 +188,7 @@ export interface Listener {
 export async function listen(options: ListenOptions): Promise<Listener> {
   const pending: net.Socket[] = [];
   const waiters: Array<(s: net.Socket) => void> = [];
+  const abandon = new Map<(s: net.Socket) => void, () => void>();
   const onSocket = (s: net.Socket) => {
     const w = waiters.shift();
     if (w) w(s);
@@ -214,13 +215,21 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         let timer: NodeJS.Timeout | undefined;
         const w = (sock: net.Socket) => {
           if (timer) clearTimeout(timer);
+          abandon.delete(w);
           resolve(new SocketChannel(sock, options));
         };
         waiters.push(w);
+        // Closing the listener ends a pending accept (and its timer, which would
+        // otherwise keep the process alive).
+        abandon.set(w, () => {
+          if (timer) clearTimeout(timer);
+          reject(new KoppelError('CONNECTION_CLOSED', 'The listener was closed while waiting for a peer.'));
+        });
         if (timeoutMs !== undefined) {
           timer = setTimeout(() => {
             const i = waiters.indexOf(w);
             if (i >= 0) waiters.splice(i, 1);
+            abandon.delete(w);
             reject(new KoppelError('TIMEOUT', `No peer connected within ${Math.round(timeoutMs / 1000)} s.`, { details: { timeoutMs } }));
           }, timeoutMs);
         }
@@ -231,6 +240,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       // accepted channels live on independently, so stop listening and return.
       server.close();
       for (const s of pending.splice(0)) s.destroy();
+      waiters.splice(0);
+      for (const end of [...abandon.values()]) end();
+      abandon.clear();
       return Promise.resolve();
     },
   };

@@ -103,6 +103,14 @@ describe('TCP channel', () => {
     await l.close();
     await expectKoppelRejection(connect({ host: '127.0.0.1', port, security: insecure, connectTimeoutMs: 300 }), 'TIMEOUT');
   });
+  it('closing the listener ends a pending accept at once (no timer keeps the process alive)', async () => {
+    const l = await listen({ host: '127.0.0.1', port: 0, security: insecure });
+    const pending = expectKoppelRejection(l.accept(600_000), 'CONNECTION_CLOSED');
+    const t = Date.now();
+    await l.close();
+    await pending;
+    expect(Date.now() - t).toBeLessThan(1000);
+  });
   it('accept gives up after its timeout', async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: insecure });
     await expectKoppelRejection(l.accept(100), 'TIMEOUT');
