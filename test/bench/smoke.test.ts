@@ -30,3 +30,14 @@ describe('bench/psi.mjs --quick --no-peer', () => {
     expect(last.tcp[0]?.intersection).toBe(1000);
   });
 });
+
+describe('bench/aggregate.mjs --quick --no-peer', () => {
+  it('runs every part and computes correct totals', () => {
+    const script = fileURLToPath(new URL('../../bench/aggregate.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--quick', '--no-peer'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { rounds: Array<{ correct: boolean }>; processes: Array<{ correct: boolean }> };
+    expect(last.rounds.map((x) => x.correct)).toEqual([true, true]);
+    expect(last.processes[0]?.correct).toBe(true);
+  });
+});

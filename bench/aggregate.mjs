@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+/**
+ * Aggregation benchmarks, measured, never asserted.
+ *
+ * 1. A whole round in one process, 1,000 input parties x 10,000 cells through 2
+ *    aggregators and a collector (disclosure control included), over memory channels
+ *    and over loopback TCP.
+ * 2. Reports per second for vectors of length 100, against @divviup/prio3 Prio3SumVec
+ *    (length 100, 8 bits, two aggregators in one process) in the same run. Prio3 also
+ *    proves every input's validity with a FLP; koppel does not (semi-honest inputs).
+ * 3. The sum of 10,000 values held by 3 input processes, with 2 aggregator and 1
+ *    collector processes on loopback (the shape of the jiff-mpc comparison in
+ *    perf-notes.md).
+ *
+ * Usage: node bench/aggregate.mjs [--parties 1000] [--cells 10000] [--quick] [--no-peer]
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+import { Aggregator, collect, connect, createMemoryChannelPair, listen, makeCodebook, submitInput } from '../dist/index.js';
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const quick = args.includes('--quick');
+const PARTIES = flag('--parties', quick ? 30 : 1000);
+const CELLS = flag('--cells', quick ? 400 : 10000);
+const withPeer = !args.includes('--no-peer');
+const here = fileURLToPath(new URL('.', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+const results = { bench: 'aggregate', quick, cpu: cpus()[0]?.model, rounds: [], reportsPerSecond: [], processes: [] };
+
+function codebookOf(cells, values = 1) {
+  const side = Math.ceil(Math.sqrt(cells));
+  const other = Math.ceil(cells / side);
+  return makeCodebook({
+    id: `bench-${cells}`,
+    dimensions: [
+      { name: 'a', labels: Array.from({ length: side }, (_, i) => `a${i}`) },
+      { name: 'b', labels: Array.from({ length: other }, (_, i) => `b${i}`) },
+    ],
+    values: Array.from({ length: values }, (_, i) => ({ name: `v${i}`, scale: 0, min: '0', max: '1000' })),
+    maxInputs: 100000,
+    maxRecordsPerInput: 1000000,
+  });
+}
+
+/** A party's vector: a few records per cell (counts, key sums, values), no CSV parsing. */
+function vectorOf(codebook, p) {
+  const v = new BigUint64Array(codebook.length);
+  for (let c = 0; c < codebook.cells; c++) {
+    const base = c * codebook.width;
+    v[base] = BigInt((p + c) % 5);
+    v[base + 1] = BigInt(((p * 31 + c) % 5) * 100);
+    for (let j = 2; j < codebook.width; j++) v[base + j] = BigInt(((p + c) % 5) * 7);
+  }
+  return v;
+}
+
+async function round(codebook, parties, transport) {
+  const config = { round: `bench-${transport}`, codebook, aggregators: 2, minInputs: parties, deadline: Date.now() + 3_600_000 };
+  const aggs = [new Aggregator(config, 0), new Aggregator(config, 1)];
+  const vectors = Array.from({ length: parties }, (_, p) => vectorOf(codebook, p));
+  const t0 = performance.now();
+  if (transport === 'memory') {
+    for (let p = 0; p < parties; p++) {
+      const pairs = aggs.map(() => createMemoryChannelPair());
+      const handled = aggs.map((a, j) => a.handleInput(pairs[j][1]));
+      await submitInput(pairs.map(([c]) => c), config, `p${p}`, vectors[p]);
+      await Promise.all(handled);
+    }
+  } else {
+    const listeners = await Promise.all(aggs.map(() => listen({ host: '127.0.0.1', port: 0, security: { insecure: true } })));
+    const serving = aggs.map(async (a, j) => {
+      for (let p = 0; p < parties; p++) await a.handleInput(await listeners[j].accept(60_000));
+    });
+    for (let p = 0; p < parties; p++) {
+      const chans = await Promise.all(listeners.map((l) => connect({ host: '127.0.0.1', port: l.port, security: { insecure: true } })));
+      await submitInput(chans, config, `p${p}`, vectors[p]);
+    }
+    await Promise.all(serving);
+    await Promise.all(listeners.map((l) => l.close()));
+  }
+  const tSubmitted = performance.now();
+  const pairs = aggs.map(() => createMemoryChannelPair());
+  const [result] = await Promise.all([collect(pairs.map(([, c]) => c), config, { threshold: 10 }), ...aggs.map((a, j) => a.report(pairs[j][0]))]);
+  const t1 = performance.now();
+  // The released grand total must equal the plain sum of all parties' counts.
+  let expected = 0n;
+  for (const v of vectors) for (let c = 0; c < codebook.cells; c++) expected += v[c * codebook.width];
+  const grand = result.table.find((e) => e.labels.every((l) => l === '*'));
+  const correct = grand?.count === expected;
+  return { transport, parties, cells: codebook.cells, words: codebook.length, submitMs: Math.round(tSubmitted - t0), releaseMs: Math.round(t1 - tSubmitted), totalMs: Math.round(t1 - t0), inputs: result.inputs, correct };
+}
+
+const big = codebookOf(CELLS);
+for (const transport of ['memory', 'tcp']) results.rounds.push(await round(big, PARTIES, transport));
+console.log(`Whole round, 2 aggregators + collector in one process (${results.cpu}):`);
+for (const r of results.rounds) console.log(`  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`);
+
+// --- 2. reports per second, vectors of length 100 -------------------------------
+const len100 = makeCodebook({ id: 'len100', dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }], values: [], maxInputs: 100000, maxRecordsPerInput: 1000 });
+const n100 = quick ? 200 : 2000;
+const k100 = await round(len100, n100, 'memory');
+results.reportsPerSecond.push({ impl: 'koppel (2 aggregators, semi-honest, no validity proofs)', length: len100.length, reports: n100, perSecond: Math.round((n100 / k100.totalMs) * 1000) });
+if (withPeer) {
+  const peerDir = join(here, 'peers');
+  if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
+  const { Prio3SumVec } = await import(pathToFileURL(join(peerDir, 'node_modules', '@divviup', 'prio3', 'dist', 'index.js')).href);
+  // chunkLength ~ sqrt(length x bits) is the recommended (and here the fastest) setting.
+  const vdaf = new Prio3SumVec({ shares: 2, length: 100, chunkLength: 28, bits: 8 });
+  const m = quick ? 5 : 50;
+  const measurements = Array.from({ length: m }, (_, i) => Array.from({ length: 100 }, (_, j) => (i + j) % 256));
+  await vdaf.run({ aggregationParameter: null, measurements: measurements.slice(0, 2) }); // warm-up
+  const t0 = performance.now();
+  await vdaf.run({ aggregationParameter: null, measurements });
+  const ms = performance.now() - t0;
+  results.reportsPerSecond.push({ impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)', length: 100, reports: m, perSecond: Math.round((m / ms) * 1000) });
+}
+console.log('\nReports per second, vectors of length 100, whole flow in one process:');
+for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${String(r.perSecond).padStart(8)} reports/s (${r.reports} reports)`);
+if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
+
+// --- 3. 3 input processes, 2 aggregators, 1 collector ------------------------------
+function run(cmd) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => { if (process.env.BENCH_DEBUG) console.error('exit', code, cmd.slice(0, 2).join(' '), err); return code === 0 ? resolve(err) : reject(new Error(`koppel failed: ${err}`)); });
+  });
+}
+/** Resolves once every HOST:PORT accepts connections. */
+async function waitForPorts(addrs) {
+  const net = await import('node:net');
+  for (const a of addrs) {
+    const [host, port] = a.split(':');
+    for (;;) {
+      const ok = await new Promise((r) => {
+        const s = net.connect(Number(port), host, () => {
+          s.destroy();
+          r(true);
+        });
+        s.on('error', () => r(false));
+      });
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** jiff-mpc 1.0.0: a JIFF server and 3 party processes, each sharing a third of the values. */
+async function jiffSum(values) {
+  const script = join(here, 'peers', 'jiff-sum.cjs');
+  const port = 24000 + Math.floor(Math.random() * 10000);
+  const counts = [0, 1, 2].map((i) => Math.floor(values / 3) + (i < values % 3 ? 1 : 0));
+  let expected = 0;
+  counts.forEach((n, i) => {
+    for (let k = 0; k < n; k++) expected += (i + 1 + 3 * k) % 1000;
+  });
+  const server = spawn(process.execPath, [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((r) => server.stdout.once('data', r));
+  const t0 = performance.now();
+  const outs = await Promise.all(counts.map((n, i) => new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0])], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error('jiff party failed'))));
+  })));
+  const ms = performance.now() - t0;
+  server.kill();
+  const sums = outs.map((o) => JSON.parse(o.trim().split('\n').pop()).sum);
+  return { impl: 'jiff-mpc 1.0.0 (3 parties + server)', values, wallMs: Math.round(ms), correct: sums.every((x) => x === expected) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-bench-'));
+try {
+  const values = quick ? 600 : 10000;
+  const round3 = {
+    round: 'bench-3proc',
+    codebook: { id: 'sum', dimensions: [{ name: 'slot', labels: ['all'] }], values: [{ name: 'x', scale: 0, min: '0', max: '1000000' }], maxInputs: 10, maxRecordsPerInput: 100000 },
+    aggregators: 2,
+    minInputs: 3,
+    deadline: new Date(Date.now() + 600_000).toISOString(),
+  };
+  writeFileSync(join(dir, 'round.json'), JSON.stringify(round3));
+  let expected = 0;
+  for (let p = 0; p < 3; p++) {
+    const lines = ['slot,x'];
+    for (let i = p; i < values; i += 3) {
+      lines.push(`all,${i}`);
+      expected += i;
+    }
+    writeFileSync(join(dir, `p${p}.csv`), lines.join('\n') + '\n');
+  }
+  const base = 21000 + Math.floor(Math.random() * 20000);
+  const addr = (i) => `127.0.0.1:${base + i}`;
+  const common = ['--round', join(dir, 'round.json'), '--insecure'];
+  // Like jiff's server, the aggregators and the collector are services started first;
+  // the clock runs from the start of the 3 input processes to the released table.
+  const services = [
+    run(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'out.csv'), '--threshold', '1']),
+    ...[0, 1].map((j) => run(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3'])),
+  ];
+  await waitForPorts([addr(1), addr(2)]); // the aggregators retry reaching the collector themselves
+  const t0 = performance.now();
+  await Promise.all([...services, ...[0, 1, 2].map((p) => run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`]))]);
+  const ms = performance.now() - t0;
+  const out = (await import('node:fs')).readFileSync(join(dir, 'out.csv'), 'utf8');
+  const got = out.split('\n').find((l) => l.startsWith('all,'))?.split(',')[2];
+  results.processes.push({ impl: 'koppel (3 inputs, 2 aggregators, 1 collector)', values, wallMs: Math.round(ms), correct: got === String(expected) });
+  if (withPeer) results.processes.push(await jiffSum(values));
+  console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback (wall time from starting the 3 input processes; aggregators, collector and jiff's server already running):`);
+  for (const r of results.processes) console.log(`  ${r.impl.padEnd(52)} ${(r.wallMs / 1000).toFixed(2).padStart(7)} s  ${r.correct ? 'correct' : 'WRONG'}`);
+  if (results.processes.length === 2) console.log(`  jiff-mpc / koppel: ${(results.processes[1].wallMs / results.processes[0].wallMs).toFixed(1)}x`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(results));
