@@ -20,18 +20,15 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { Aggregator, collect, connect, createMemoryChannelPair, listen, makeCodebook, submitInput } from '../dist/index.js';
+import { numberFlag, runCli as run } from './lib.mjs';
 
 const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
+const flag = (name, dflt) => numberFlag(args, name, dflt);
 const quick = args.includes('--quick');
 const PARTIES = flag('--parties', quick ? 30 : 1000);
 const CELLS = flag('--cells', quick ? 400 : 10000);
 const withPeer = !args.includes('--no-peer');
 const here = fileURLToPath(new URL('.', import.meta.url));
-const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const results = { bench: 'aggregate', quick, cpu: cpus()[0]?.model, rounds: [], reportsPerSecond: [], processes: [] };
 
 function codebookOf(cells, values = 1) {
@@ -126,15 +123,6 @@ for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${
 if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
 
 // --- 3. 3 input processes, 2 aggregators, 1 collector ------------------------------
-function run(cmd) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => { if (process.env.BENCH_DEBUG) console.error('exit', code, cmd.slice(0, 2).join(' '), err); return code === 0 ? resolve(err) : reject(new Error(`koppel failed: ${err}`)); });
-  });
-}
 /** Resolves once every HOST:PORT accepts connections. */
 async function waitForPorts(addrs) {
   const net = await import('node:net');

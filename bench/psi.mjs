@@ -14,7 +14,7 @@
  *   --quick: small sizes, for the smoke test in npm test.
  *   --tcp-n 1000000: the national-scale run (about two minutes here).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,20 +22,17 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import { numberFlag, runCli as run } from './lib.mjs';
 import { createMemoryChannelPair, getSuite, psiClient, psiServer } from '../dist/index.js';
 import { SyntheticRandom, syntheticBsn } from '../dist/demo/synthetic.js';
 
 const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
+const flag = (name, dflt) => numberFlag(args, name, dflt);
 const quick = args.includes('--quick');
 const N = flag('--n', quick ? 2000 : 50000);
 const TCP_N = flag('--tcp-n', quick ? 2000 : 50000);
 const withPeer = !args.includes('--no-peer');
 const here = fileURLToPath(new URL('.', import.meta.url));
-const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const results = { bench: 'psi', quick, cpu: cpus()[0]?.model, primitives: [], inProcess: [], tcp: [] };
 
 // --- 1. primitives ---------------------------------------------------------------
@@ -120,15 +117,6 @@ const peer = results.inProcess.find((p) => p.impl.startsWith('@openmined'));
 if (peer) console.log(`  koppel x25519 is ${(peer.ms / results.inProcess[0].ms).toFixed(1)}x faster than @openmined/psi.js at ${N.toLocaleString('en-US')} x ${N.toLocaleString('en-US')}`);
 
 // --- 3. two processes over loopback TCP ------------------------------------------
-function run(cmd) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(err.trim().split('\n').pop())) : reject(new Error(`koppel failed: ${err}`))));
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'koppel-psi-bench-'));
 try {
@@ -138,9 +126,10 @@ try {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const common = ['--column', 'bsn', '--id-type', 'bsn', '--insecure', '--summary', 'json', '--no-progress'];
   const t0 = performance.now();
+  const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
   const [s, c] = await Promise.all([
-    run(['psi', 'serve', '--listen', `127.0.0.1:${port}`, '--in', join(dir, 'server.csv'), ...common]),
-    run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common]),
+    json(run(['psi', 'serve', '--listen', `127.0.0.1:${port}`, '--in', join(dir, 'server.csv'), ...common])),
+    json(run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common])),
   ]);
   const wall = performance.now() - t0;
   results.tcp.push({ n: TCP_N, wallMs: Math.round(wall), intersection: c.intersectionSize, serverPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20), clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20) });

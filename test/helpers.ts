@@ -1,4 +1,5 @@
 /** Shared helpers for koppel's tests. */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -40,3 +41,24 @@ export async function expectKoppelRejection(p: Promise<unknown>, code: KoppelErr
 
 /** Path of the compiled CLI (npm test builds before running vitest). */
 export const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+
+/** What a CLI process did. */
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the compiled CLI as its own process, with `stdin` as its input (default: empty). */
+export function runKoppel(args: string[], stdin?: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}

@@ -2,25 +2,13 @@
  * `koppel aggregate` end to end: 3 input processes, 2 aggregators and 1 collector over
  * loopback mutual TLS; the released table equals the plain sum after disclosure control.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../helpers.js';
+import { runKoppel as koppel } from '../helpers.js';
 import { testPki } from '../tls.js';
 
-interface Result { code: number | null; stderr: string }
-
-function koppel(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 const regions = ['Groningen', 'Utrecht'];
 const households = ['single', 'family'];

@@ -3,29 +3,14 @@
  * and stdout, exit codes, and error output that names codes and record numbers but
  * never identifier values.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importKey } from '../../src/pseudonymise/key.js';
 import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
-import { CLI } from '../helpers.js';
+import { runKoppel as koppel } from '../helpers.js';
 
-interface Result { code: number | null; stdout: string; stderr: string }
-
-function koppel(args: string[], stdin?: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-  });
-}
 
 let dir: string;
 let keyFile: string;

@@ -2,28 +2,14 @@
  * `koppel psi serve` and `koppel psi connect` as two processes over loopback mutual TLS,
  * on CSV files, in each mode; the output equals the plain join.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
-import { CLI } from '../helpers.js';
+import { runKoppel as koppel, type CliResult as Result } from '../helpers.js';
 import { testPki } from '../tls.js';
 
-interface Result { code: number | null; stdout: string; stderr: string }
-
-function koppel(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 let dir: string;
 let port = 17300 + Math.floor(Math.random() * 500);

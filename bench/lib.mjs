@@ -1,0 +1,25 @@
+/**
+ * Helpers the benchmark scripts share: flags and running the koppel CLI as a process.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI. */
+export const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+
+/** A numeric flag `--name N` from the command line, or the default. */
+export function numberFlag(args, name, dflt) {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+}
+
+/** Runs `koppel ...cmd`; resolves with its stderr, rejects if it fails. */
+export function runCli(cmd) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`koppel ${cmd[0]} failed: ${err}`))));
+  });
+}
