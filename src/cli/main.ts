@@ -7,15 +7,29 @@
  */
 import { Command, CommanderError } from 'commander';
 import { KoppelError } from '../errors/index.js';
-import { demoCommand } from './demo.js';
-import { keygenCommand, pseudonymiseCommand } from './pseudonymise.js';
-import { psiCommand } from './psi.js';
-import { aggregateCommand } from './aggregate.js';
 import { processConsole, type Console } from './shared.js';
 import { VERSION } from '../version.js';
 
-/** Builds the program; exported for tests that drive it in-process. */
-export function buildProgram(io: Console = processConsole): Command {
+type Register = (program: Command, io: Console) => void;
+
+/**
+ * The command modules, loaded on demand: a process running one command loads only that
+ * command's code (start-up time matters when many parties run as short processes).
+ */
+const COMMANDS: Record<string, () => Promise<Register[]>> = {
+  keygen: async () => [(await import('./pseudonymise.js')).keygenCommand],
+  pseudonymise: async () => [(await import('./pseudonymise.js')).pseudonymiseCommand],
+  psi: async () => [(await import('./psi.js')).psiCommand],
+  aggregate: async () => [(await import('./aggregate.js')).aggregateCommand],
+  demo: async () => [(await import('./demo.js')).demoCommand],
+};
+COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;
+
+/** Builds the program with the command named by `argv[0]`, or with every command. */
+export async function buildProgram(io: Console = processConsole, argv: readonly string[] = []): Promise<Command> {
+  const first = argv[0];
+  const loaders = first !== undefined && COMMANDS[first] ? [COMMANDS[first]] : [...new Set(Object.values(COMMANDS))];
+  const registers = (await Promise.all(loaders.map((l) => l()))).flat();
   const program = new Command('koppel')
     .description('Privacy-preserving data linking: keyed pseudonymisation, private set intersection and private aggregation.')
     .version(VERSION, '-V, --version')
@@ -26,11 +40,7 @@ export function buildProgram(io: Console = processConsole): Command {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
       outputError: (s, write) => write(`koppel: INVALID_ARGUMENT: ${s.replace(/^error: /, '').trim()}`),
     });
-  keygenCommand(program, io);
-  pseudonymiseCommand(program, io);
-  psiCommand(program, io);
-  aggregateCommand(program, io);
-  demoCommand(program, io);
+  for (const register of registers) register(program, io);
   const configure = (c: Command): void => {
     for (const sub of c.commands) {
       sub.exitOverride().configureOutput(program.configureOutput());
@@ -53,7 +63,7 @@ export function formatError(e: KoppelError): string {
 /** Runs the CLI with `argv` (without node and script); returns the exit status. */
 export async function run(argv: string[], io: Console = processConsole): Promise<number> {
   try {
-    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    await (await buildProgram(io, argv)).parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
