@@ -49,3 +49,7 @@ export { discreteLaplace, discreteGaussian } from './aggregate/sampler.js';
 export type { NoiseSpec } from './aggregate/sampler.js';
 export { Aggregator, collect, submitInput, configHash } from './aggregate/round.js';
 export type { RoundConfig, RoundResult, SubmitOutcome } from './aggregate/round.js';
+
+/** RFC 9497 OPRF(ristretto255, SHA-512) primitives (OPRF and VOPRF modes). */
+export * as oprf from './oprf/oprf.js';
+export type { OprfMode, OprfKeyPair } from './oprf/oprf.js';
