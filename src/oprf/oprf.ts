@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import { KoppelError } from '../errors/index.js';
 import { xmdFor } from '../group/h2c.js';
-import { randomBytes } from '../util/bytes.js';
+import { concatBytes, randomBytes } from '../util/bytes.js';
 
 const Point = ristretto255.Point;
 type RPoint = InstanceType<typeof Point>;
@@ -31,15 +31,7 @@ export const ELEMENT_BYTES = 32;
 /** Bytes of a proof (c || s). */
 export const PROOF_BYTES = 64;
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+const concat = concatBytes;
 
 /** I2OSP(n, 2). */
 function u16(n: number): Uint8Array {

@@ -7,7 +7,7 @@
  * edited or corrupted no longer matches its id and is refused on import, and two key
  * files with the same id hold the same key. The id reveals nothing about the secret.
  *
- * The secret is held in a private field: `JSON.stringify`, `console.log` and
+ * The secret is held in a private field: `JSON.stringify`, logging and
  * `util.inspect` of a {@link PseudonymKey} show the id, never the secret. Only
  * {@link exportKey} writes the secret out.
  *
@@ -79,7 +79,7 @@ export class PseudonymKey {
     return { kid: this.kid, created: this.created, ...(this.label ? { label: this.label } : {}), secret: '[redacted]' };
   }
 
-  /** Redacted view for `console.log` and `util.inspect`. */
+  /** Redacted view for `util.inspect` (and so for logging). */
   [inspect.custom](): string {
     return `PseudonymKey { kid: '${this.kid}', secret: [redacted] }`;
   }

@@ -174,7 +174,7 @@ export class Pseudonymiser {
     }
   }
 
-  /** Redacted view for `console.log`. */
+  /** Redacted view for `util.inspect` (and so for logging). */
   [inspect.custom](): string {
     return `Pseudonymiser { kid: '${this.kid}', idType: '${this.idType}' }`;
   }

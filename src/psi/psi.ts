@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import { KoppelError } from '../errors/index.js';
 import { getSuite, wipeScalar, SUITE_NAMES, type ScalarPair, type SuiteName } from '../group/suite.js';
 import type { Channel } from '../transport/channel.js';
-import { randomBytes, toHex, wipe } from '../util/bytes.js';
+import { concatBytes, randomBytes, toHex, wipe } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';
 import { permuteRecords, randomPermutation } from '../util/shuffle.js';
 import { decodeOrThrow } from '../wire/codec.js';
@@ -246,7 +246,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
     const matched: number[] = [];
     const matchedSet = new Set<number>();
     const payloads = new Map<number, Uint8Array>();
-    const keyAll = payloadMode ? concat(keys) : undefined;
+    const keyAll = payloadMode ? concatBytes(...keys) : undefined;
     let tagsReceived = 0;
     for (;;) {
       const f = await link.receiveChunk([Step.SERVER_TAGS, Step.SERVER_DONE], 'tags', entry);
@@ -290,16 +290,6 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
     for (const k of keys) wipe(k);
     await pool.close();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** AES-256-GCM with a key used for this one message only, so a fixed nonce is safe. */
@@ -401,7 +391,7 @@ export async function psiServer(channel: Channel, items: Iterable<string | Paylo
       seen.clear();
       if (batch.length > 0) await submit(batch);
       await pipe.flush();
-      return { tags: concat(tagParts), keys: payloadMode ? concat(keyParts) : undefined, payloads: payloadList, count };
+      return { tags: concatBytes(...tagParts), keys: payloadMode ? concatBytes(...keyParts) : undefined, payloads: payloadList, count };
     })();
     own.catch((e: unknown) => ff.fail(e)); // a failure reading our own items stops the run at once
 
@@ -426,7 +416,7 @@ export async function psiServer(channel: Channel, items: Iterable<string | Paylo
     await pipe.flush();
     if (o.mode === 'cardinality') {
       // Shuffled, so the client cannot tell which of its elements matched.
-      const all = permuteRecords(concat(evaluatedParts), 32, randomPermutation(received));
+      const all = permuteRecords(concatBytes(...evaluatedParts), 32, randomPermutation(received));
       for (let off = 0; off < all.length; off += o.chunk * 32) {
         const part = all.subarray(off, Math.min(all.length, off + o.chunk * 32));
         await link.send(Step.SERVER_EVALUATED, part.length / 32, part);
