@@ -256,29 +256,58 @@ export interface RoundResult {
  *   aggregator or an aggregator was lost; `ROUND_MISMATCH` if an aggregator has
  *   other settings
  */
-export async function collect(channels: readonly Channel[], config: RoundConfig, disclosure: DisclosureOptions = {}): Promise<RoundResult> {
+export async function collect(channels: readonly Channel[] | AsyncIterable<Channel>, config: RoundConfig, disclosure: DisclosureOptions = {}): Promise<RoundResult> {
   checkConfig(config);
-  if (channels.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
+  if (Array.isArray(channels) && channels.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
   const hash = configHash(config);
-  const links = channels.map((c) => new Link(c, 'aggregate', new Uint8Array(16), NAMES));
   const lost = (e: unknown, j: number) =>
     e instanceof KoppelError && ['CONNECTION_CLOSED', 'TIMEOUT', 'NETWORK_ERROR'].includes(e.code)
       ? new KoppelError('ROUND_FAILED', `Aggregator ${j} was lost (${e.code}); the round released nothing.`, { details: { aggregator: j, cause: e.code } })
       : e;
+  const readHello = async (link: Link) => {
+    const f = await link.receive([HELLO], 'HELLO');
+    link.session = Uint8Array.from(f.session);
+    const h = decodeOrThrow(AggregatorHello, jsonBody(f, 'HELLO'), 'HELLO');
+    checkRound(h, config, hash);
+    return h;
+  };
+  const links: Link[] = [];
+  let hellos: Array<t.TypeOf<typeof AggregatorHello>> = [];
+  if (Array.isArray(channels)) {
+    links.push(...channels.map((c) => new Link(c, 'aggregate', new Uint8Array(16), NAMES)));
+  } else {
+    // From a listener: a connection that closes or sends no valid HELLO (a health check,
+    // a port scan) is dropped and the next one taken; another round's aggregator is fatal.
+    for await (const c of channels as AsyncIterable<Channel>) {
+      const link = new Link(c, 'aggregate', new Uint8Array(16), NAMES);
+      try {
+        hellos.push(await readHello(link));
+        links.push(link);
+      } catch (e) {
+        await c.close().catch(() => undefined);
+        if (e instanceof KoppelError && ['CONNECTION_CLOSED', 'MESSAGE_MALFORMED', 'PROTOCOL_VIOLATION', 'TIMEOUT'].includes(e.code)) continue;
+        await Promise.all(links.map((l) => l.abort(e)));
+        throw e;
+      }
+      if (links.length === config.aggregators) break;
+    }
+    if (links.length < config.aggregators) {
+      await Promise.all(links.map((l) => l.abort(new KoppelError('ROUND_FAILED', 'Too few aggregators.'))));
+      throw new KoppelError('ROUND_FAILED', `Only ${links.length} of ${config.aggregators} aggregators reported; the round released nothing.`);
+    }
+  }
   try {
-    const hellos = await Promise.all(
-      links.map(async (link, j) => {
-        try {
-          const f = await link.receive([HELLO], 'HELLO');
-          link.session = Uint8Array.from(f.session);
-          const h = decodeOrThrow(AggregatorHello, jsonBody(f, 'HELLO'), 'HELLO');
-          checkRound(h, config, hash);
-          return h;
-        } catch (e) {
-          throw lost(e, j);
-        }
-      }),
-    );
+    if (hellos.length === 0) {
+      hellos = await Promise.all(
+        links.map(async (link, j) => {
+          try {
+            return await readHello(link);
+          } catch (e) {
+            throw lost(e, j);
+          }
+        }),
+      );
+    }
     const indices = new Set(hellos.map((h) => h.aggregator));
     if (indices.size !== config.aggregators || [...indices].some((i) => i >= config.aggregators)) {
       throw new KoppelError('ROUND_MISMATCH', 'Each aggregator index must appear exactly once.');

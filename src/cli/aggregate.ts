@@ -19,6 +19,7 @@ import { recordKey, tabulate, type InputRecord } from '../aggregate/tabulate.js'
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
 import { connect, listen, type Security } from '../transport/net.js';
+import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
 import { formatCount, openInput, openOutput } from './io.js';
@@ -185,14 +186,30 @@ export function aggregateCommand(program: Command, io: Console): void {
     else if (flags.cellKey) ptable = checkPTable(JSON.parse(readFileSync(flags.cellKey, 'utf8')) as PTable);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
-    const channels = [];
+    const acceptUntil = config.deadline + flags.timeout * 1000;
+    const accepted: Channel[] = [];
+    // Connections until m aggregators have said HELLO (collect() skips strays).
+    const incoming = (async function* () {
+      for (;;) {
+        let c: Channel;
+        try {
+          c = await listener.accept(Math.max(1, acceptUntil - Date.now()));
+        } catch (e) {
+          if (e instanceof KoppelError && (e.code === 'TIMEOUT' || e.code === 'CONNECTION_CLOSED')) return; // too few: collect() fails the round
+          throw e;
+        }
+        accepted.push(c);
+        yield c;
+      }
+    })();
+    let r;
     try {
-      for (let j = 0; j < config.aggregators; j++) channels.push(await listener.accept(Math.max(0, config.deadline - Date.now()) + flags.timeout * 1000));
+      r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, ...(ptable ? { cellKey: ptable } : {}) });
     } finally {
       await listener.close();
+      await incoming.return(undefined as never);
     }
-    const r = await collect(channels, config, { threshold: flags.threshold, secondary: flags.secondary, ...(ptable ? { cellKey: ptable } : {}) });
-    await Promise.all(channels.map((c) => c.close()));
+    await Promise.all(accepted.map((c) => c.close()));
     const spec = config.codebook.spec;
     const out = openOutput(flags.out);
     try {

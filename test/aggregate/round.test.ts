@@ -130,6 +130,33 @@ describe('an aggregation round', () => {
     for (const r of reports) await expect(r).rejects.toMatchObject({ code: 'ROUND_FAILED' });
   });
 
+  it('from a listener, skips connections that close or send garbage before the aggregators', async () => {
+    const cfg = config();
+    const aggs = [new Aggregator(cfg, 0), new Aggregator(cfg, 1)];
+    await submitAll(aggs, cfg, [0, 1]);
+    const stray = createMemoryChannelPair({ idleTimeoutMs: 3000 });
+    const garbage = createMemoryChannelPair({ idleTimeoutMs: 3000 });
+    const pairs = [createMemoryChannelPair({ idleTimeoutMs: 3000 }), createMemoryChannelPair({ idleTimeoutMs: 3000 })];
+    await stray[0].close(); // a health check that connects and leaves
+    await garbage[0].send(new Uint8Array([1, 2, 3])); // not a frame
+    const reports = aggs.map((a, j) => a.report((pairs[j] as [Channel, Channel])[0]));
+    const source = (async function* () {
+      yield stray[1];
+      yield garbage[1];
+      for (const [, c] of pairs) yield c;
+    })();
+    const r = await collect(source, cfg);
+    await Promise.all(reports);
+    expect(r.inputs).toBe(2);
+    expect(cell(r.table, 'Utrecht', 'family').count).toBe(21n);
+  });
+
+  it('from a listener that runs dry, fails with ROUND_FAILED', async () => {
+    const cfg = config();
+    const source = (async function* (): AsyncGenerator<Channel> {})();
+    await expect(collect(source, cfg)).rejects.toMatchObject({ code: 'ROUND_FAILED' });
+  });
+
   it('fails with ROUND_FAILED when an aggregator disappears', async () => {
     const cfg = config();
     const aggs = [new Aggregator(cfg, 0), new Aggregator(cfg, 1)];
