@@ -30,7 +30,8 @@ export interface ShareContext {
 /** One aggregator's share: a seed, or the full vector. */
 export type Share = { readonly kind: 'seed'; readonly seed: Uint8Array } | { readonly kind: 'vector'; readonly vector: BigUint64Array };
 
-const SEED_BYTES = 32;
+/** Bytes of a PRG seed. */
+export const SEED_BYTES = 32;
 
 function lp(s: string): Uint8Array {
   const b = new TextEncoder().encode(s);
@@ -38,15 +39,24 @@ function lp(s: string): Uint8Array {
   return new Uint8Array([b.length >>> 8, b.length & 0xff, ...b]);
 }
 
+/**
+ * A PRG stream: AES-256-CTR over zero bytes with key and IV from
+ * HKDF-SHA256(IKM = seed, salt = empty, info, L = 48). Each call returns the next
+ * `words` 64-bit words of the stream.
+ */
+export function prgStream(seed: Uint8Array, info: Uint8Array): (words: number) => BigUint64Array {
+  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A PRG seed must be 32 bytes.');
+  const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
+  const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
+  wipe(okm);
+  return (words) => bytesToVector(cipher.update(new Uint8Array(words * 8)));
+}
+
 /** The PRG expansion of a seed into `length` words for a context. */
 export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext): BigUint64Array {
   if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
   const info = new Uint8Array([...new TextEncoder().encode('koppel/aggregate/v1/prg'), ...lp(ctx.round), ...lp(ctx.codebookHash), ...lp(ctx.party), ctx.aggregator >>> 8, ctx.aggregator & 0xff]);
-  const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
-  const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
-  const stream = cipher.update(new Uint8Array(length * 8));
-  wipe(okm);
-  return bytesToVector(stream);
+  return prgStream(seed, info)(length);
 }
 
 /**

@@ -69,6 +69,14 @@ export const ERROR_CODES = {
   LATE_INPUT: 'An input arrived after the round deadline.',
   /** The round cannot release a result: too few inputs, or an aggregator was lost. */
   ROUND_FAILED: 'The aggregation round failed and released nothing.',
+  /** The parties disagree on the value columns of a private join. */
+  COLUMN_MISMATCH: 'The parties disagree on the value columns.',
+  /** A value is outside the range a protocol can carry (e.g. above the declared maximum of a private join). */
+  VALUE_OUT_OF_RANGE: 'A value is outside the declared range.',
+  /** A decrypted sum lies beyond the bound the protocol can recover; nothing wrong is ever returned instead. */
+  SUM_OUT_OF_RANGE: 'A decrypted sum is beyond the recoverable bound.',
+  /** The peer asked for more work than the protocol allows (e.g. more decryptions than groups). */
+  LIMIT_EXCEEDED: 'The peer asked for more than the protocol allows.',
   /** A worker thread failed or exited unexpectedly. */
   WORKER_FAILED: 'A worker thread failed.',
   /** The operation was cancelled by the caller (AbortSignal). */

@@ -15,10 +15,14 @@ export const KEY_BYTES = 32;
 const TAG_PREFIX = Buffer.from('koppel-psi-v1-tag\0');
 const KEY_PREFIX = Buffer.from('koppel-psi-v1-payload-key\0');
 
-/** The hash-to-group domain separation tag of a suite (fixed per protocol version). */
-export function psiDst(suite: SuiteName): Uint8Array {
+/**
+ * The hash-to-group domain separation tag of a suite (fixed per protocol version). The
+ * private join's blinding layer uses its own tag, so elements of a PSI session and of a
+ * join never coincide even under the same scalar.
+ */
+export function psiDst(suite: SuiteName, protocol: 'psi' | 'join' = 'psi'): Uint8Array {
   const name = suite === 'x25519' ? 'curve25519_XMD:SHA-512_ELL2_NU_' : 'ristretto255_XMD:SHA-512_R255MAP_RO_';
-  return new TextEncoder().encode(`koppel-psi-v1-${name}`);
+  return new TextEncoder().encode(`koppel-${protocol}-v1-${name}`);
 }
 
 /**
@@ -45,6 +49,8 @@ export interface HashMultiplyArg {
   readonly suite: SuiteName;
   readonly items: string[];
   readonly scalar: Uint8Array;
+  /** Whose domain separation tag to hash with (default `psi`). */
+  readonly protocol?: 'psi' | 'join';
 }
 
 /** Arguments of {@link psiOps}.multiply. */
@@ -71,7 +77,7 @@ export const psiOps = {
   /** H(x)^k for a batch of identifiers: the client's blinding step. */
   hashMultiply(arg: HashMultiplyArg): Promise<Uint8Array> {
     const suite = getSuite(arg.suite);
-    return suite.multiplyAsync(arg.scalar, suite.hashToGroup(arg.items, psiDst(arg.suite)));
+    return suite.multiplyAsync(arg.scalar, suite.hashToGroup(arg.items, psiDst(arg.suite, arg.protocol)));
   },
   /** E^k for a batch of peer elements (validated): the server's evaluation step. */
   multiply(arg: MultiplyArg): Promise<Uint8Array> {

@@ -116,7 +116,7 @@ function tooLarge(size: number, padTo: number): KoppelError {
 }
 
 /** Random identifiers for padding: hashed like real ones, so they look like real elements. */
-function dummyIds(n: number): string[] {
+export function dummyIds(n: number): string[] {
   return Array.from({ length: n }, () => 'koppel-pad-' + toHex(randomBytes(16)));
 }
 

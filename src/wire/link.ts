@@ -71,6 +71,13 @@ export class Link {
     return frame;
   }
 
+  /** Closes the channel without a message (the protocol ended normally). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#channel.close().catch(() => undefined);
+  }
+
   /** Tells the peer why we stop (best effort), then closes the channel. */
   async abort(error: unknown): Promise<void> {
     if (this.#closed) return;

@@ -1,0 +1,96 @@
+/**
+ * The two-party join's cryptography: proofs that verify when honest and fail when
+ * tampered with, multi-recipient ElGamal that decrypts jointly, and a bounded discrete
+ * logarithm that is exact or an error.
+ */
+import { describe, expect, it } from 'vitest';
+import { IDENTITY, loadRistretto255, scalarFromInt } from '../../src/group/sodium.js';
+import { DiscreteLog, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from '../../src/join/elgamal.js';
+import { joinOps, recordBytes2p } from '../../src/join/ops.js';
+import { getSuite } from '../../src/group/suite.js';
+import { utf8 } from '../../src/util/bytes.js';
+
+const r = await loadRistretto255();
+const ctx = utf8('test-context');
+
+describe('Schnorr proof of knowledge of a key share', () => {
+  it('verifies for the key it was made for, and not for another key, context or a flipped bit', () => {
+    const x = r.randomScalar();
+    const X = r.mulBase(x);
+    const proof = proveKnowledge(r, x, X, ctx);
+    expect(verifyKnowledge(r, X, proof, ctx)).toBe(true);
+    expect(verifyKnowledge(r, r.mulBase(r.randomScalar()), proof, ctx)).toBe(false);
+    expect(verifyKnowledge(r, X, proof, utf8('other'))).toBe(false);
+    const bad = proof.slice();
+    bad[40] = (bad[40] as number) ^ 1;
+    expect(verifyKnowledge(r, X, bad, ctx)).toBe(false);
+    expect(verifyKnowledge(r, IDENTITY, proof, ctx)).toBe(false);
+  });
+});
+
+describe('batched DLEQ proof of partial decryptions', () => {
+  const x = r.randomScalar();
+  const Y = r.mulBase(x);
+  const Cs = new Uint8Array(5 * 32);
+  const Ds = new Uint8Array(5 * 32);
+  for (let i = 0; i < 5; i++) {
+    const C = r.mulBase(r.randomScalar());
+    Cs.set(C, i * 32);
+    Ds.set(r.mul(x, C), i * 32);
+  }
+  it('verifies when every D_i = x C_i', () => {
+    expect(verifyDleq(r, Y, Cs, Ds, proveDleq(r, x, Y, Cs, Ds, ctx), ctx)).toBe(true);
+  });
+  it('fails when one D_i was made with another scalar', () => {
+    const wrong = Ds.slice();
+    wrong.set(r.mul(r.randomScalar(), Cs.subarray(64, 96)), 64);
+    expect(verifyDleq(r, Y, Cs, wrong, proveDleq(r, x, Y, Cs, wrong, ctx), ctx)).toBe(false);
+  });
+  it('fails for another public key, context, or garbage in place of an element', () => {
+    const proof = proveDleq(r, x, Y, Cs, Ds, ctx);
+    expect(verifyDleq(r, r.mulBase(r.randomScalar()), Cs, Ds, proof, ctx)).toBe(false);
+    expect(verifyDleq(r, Y, Cs, Ds, proof, utf8('x'))).toBe(false);
+    const garbage = Ds.slice();
+    garbage.fill(0xff, 0, 32);
+    expect(verifyDleq(r, Y, Cs, garbage, proof, ctx)).toBe(false);
+  });
+});
+
+describe('multi-recipient exponential ElGamal with joint keys', () => {
+  it('decrypts each column with its own joint key; one r per record does not mix columns', async () => {
+    const a = [r.randomScalar(), r.randomScalar()];
+    const b = [r.randomScalar(), r.randomScalar()];
+    const pks = new Uint8Array(64);
+    for (let j = 0; j < 2; j++) pks.set(r.mulBase(r.scalarAdd(a[j] as Uint8Array, b[j] as Uint8Array)), j * 32);
+    const values = new Float64Array([5, 9, 0, 7]);
+    const out = await joinOps.encryptRecords({ suite: 'x25519', items: ['p', 'q'], scalar: getSuite('x25519').randomScalar().scalar, protocol: 'join', values, columns: 2, publicKeys: pks });
+    const size = recordBytes2p(2);
+    const dlog = new DiscreteLog(r, 1024);
+    for (let i = 0; i < 2; i++) {
+      const C1 = out.subarray(i * size + 32, i * size + 64);
+      for (let j = 0; j < 2; j++) {
+        const C2 = out.subarray(i * size + 64 + j * 32, i * size + 96 + j * 32);
+        const M = r.sub(C2, r.mul(r.scalarAdd(a[j] as Uint8Array, b[j] as Uint8Array), C1));
+        expect(dlog.solve(M, 100)).toBe(values[i * 2 + j]);
+      }
+    }
+    // Two different records never share C1 (fresh r per record).
+    expect(Buffer.from(out.subarray(32, 64)).equals(Buffer.from(out.subarray(size + 32, size + 64)))).toBe(false);
+  });
+});
+
+describe('bounded discrete logarithm', () => {
+  const dlog = new DiscreteLog(r, 1024);
+  it('finds 0, small values, values across giant steps and the bound itself', () => {
+    for (const v of [0, 1, 1023, 1024, 1025, 50_000, 123_456]) expect(dlog.solve(r.mulBase(scalarFromInt(v)), 123_456)).toBe(v);
+  });
+  it('is an error, never a wrong number, beyond the bound', () => {
+    expect(() => dlog.solve(r.mulBase(scalarFromInt(2001)), 2000)).toThrow(expect.objectContaining({ code: 'SUM_OUT_OF_RANGE' }));
+    expect(() => dlog.solve(r.mulBase(r.randomScalar()), 5000)).toThrow(expect.objectContaining({ code: 'SUM_OUT_OF_RANGE' }));
+  });
+  it('sizes its table from the total bound, between 2^10 and 2^16', () => {
+    expect(DiscreteLog.tableSizeFor(1)).toBe(1024);
+    expect(DiscreteLog.tableSizeFor(1e12)).toBe(65536);
+    expect(DiscreteLog.tableSizeFor(2e10)).toBe(16384);
+  });
+});
