@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   pseudonymise: async () => [(await import('./pseudonymise.js')).pseudonymiseCommand],
   psi: async () => [(await import('./psi.js')).psiCommand],
   aggregate: async () => [(await import('./aggregate.js')).aggregateCommand],
+  join: async () => [(await import('./join.js')).joinCommand],
   demo: async () => [(await import('./demo.js')).demoCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;

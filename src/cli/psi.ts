@@ -61,7 +61,8 @@ function addCommonOptions(c: Command): Command {
   return addNetworkOptions(c);
 }
 
-interface ReadStats {
+/** Counts of records read and skipped. */
+export interface ReadStats {
   records: number;
   skipped: number;
 }
@@ -74,7 +75,7 @@ async function openInputCsv(path: string | undefined, flags: CommonFlags): Promi
 }
 
 /** Normalised identifiers (and their records) of a CSV, with the invalid-record policy. */
-async function* readIds(csv: CsvReader, col: number, flags: CommonFlags, stats: ReadStats): AsyncGenerator<{ id: string; record: string[] }> {
+export async function* readIds(csv: CsvReader, col: number, flags: Pick<CommonFlags, 'idType' | 'onInvalid'>, stats: ReadStats): AsyncGenerator<{ id: string; record: string[] }> {
   const check = checkerFor(flags.idType);
   for await (const batch of csv.batches) {
     for (let i = 0; i < batch.records.length; i++) {
@@ -101,14 +102,15 @@ async function* readIds(csv: CsvReader, col: number, flags: CommonFlags, stats: 
   }
 }
 
-function progressReporter(line: ProgressLine, role: string): (p: PsiProgress) => void {
+/** Progress on stderr at most once a second: phase, items done, overall rate. */
+export function progressReporter(line: ProgressLine, role: string): (p: PsiProgress) => void {
   const start = performance.now();
   let last = 0;
   return (p) => {
     const now = performance.now();
     if (now - last < 1000) return;
     last = now;
-    line.update(`psi ${role}: ${p.phase} ${formatCount(p.done)} (${formatCount((p.done / (now - start)) * 1000)}/s overall)`);
+    line.update(`${role}: ${p.phase} ${formatCount(p.done)} (${formatCount((p.done / (now - start)) * 1000)}/s overall)`);
   };
 }
 
@@ -155,7 +157,7 @@ export function psiCommand(program: Command, io: Console): void {
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           ...(flags.payloadBytes === undefined ? {} : { payloadBytes: flags.payloadBytes }),
-          onProgress: progressReporter(progress, 'serve'),
+          onProgress: progressReporter(progress, 'psi serve'),
         });
         await channel.close();
         progress.done();
@@ -208,7 +210,7 @@ export function psiCommand(program: Command, io: Console): void {
           suite: flags.suite,
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
-          onProgress: progressReporter(progress, 'connect'),
+          onProgress: progressReporter(progress, 'psi connect'),
         });
       } finally {
         progress.done();

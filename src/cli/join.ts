@@ -1,0 +1,290 @@
+/**
+ * `koppel join groups`, `koppel join values` and `koppel join helper`: the private join
+ * and aggregate on CSV files, each party its own process, over mutual TLS (or plain TCP
+ * with `--insecure`).
+ *
+ * @packageDocumentation
+ */
+import { availableParallelism } from 'node:os';
+import { Option, type Command } from 'commander';
+import { openCsv } from '../csv/reader.js';
+import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
+import { KoppelError } from '../errors/index.js';
+import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
+import { joinGroups, joinHelper, joinValues, type GroupRecord, type ValueRecord } from '../join/join.js';
+import { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
+import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
+import type { Channel } from '../transport/channel.js';
+import { connect, listen, type Security } from '../transport/net.js';
+import { formatCount, openInput, openOutput, ProgressLine } from './io.js';
+import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
+import { progressReporter, readIds, type ReadStats } from './psi.js';
+import { parseIntFlag, type Console } from './shared.js';
+
+interface CommonFlags extends NetworkFlags {
+  readonly in?: string;
+  readonly idColumn: string;
+  readonly variant: JoinVariant;
+  readonly helper?: string;
+  readonly suite: SuiteName;
+  readonly idType: IdType;
+  readonly onInvalid: 'error' | 'skip';
+  readonly delimiter: string;
+  readonly threads?: number;
+  readonly progress?: boolean;
+  readonly summary: 'text' | 'json';
+  readonly quiet?: boolean;
+}
+
+interface GroupsFlags extends CommonFlags {
+  readonly listen: string;
+  readonly groupColumns: string;
+  readonly minCount: number;
+  readonly secondary: boolean;
+  readonly totals?: boolean;
+  readonly expectValueColumns?: string;
+  readonly padListsTo?: number;
+  readonly padGroupsTo?: number;
+  readonly out?: string;
+}
+
+interface ValuesFlags extends CommonFlags {
+  readonly connect: string;
+  readonly valueColumns: string;
+  readonly maxValue: number;
+  readonly padTo?: number;
+}
+
+interface HelperFlags extends NetworkFlags {
+  readonly listen: string;
+  readonly progress?: boolean;
+  readonly summary: 'text' | 'json';
+  readonly quiet?: boolean;
+}
+
+function addCommonOptions(c: Command): Command {
+  c.option('--in <file>', 'input CSV with a header row; "-" or absent: stdin')
+    .requiredOption('--id-column <name>', 'header name of the identifier column (e.g. bsn)')
+    .addOption(new Option('--variant <variant>', 'two-party (ElGamal, no third party) or helper (a non-colluding helper; cheaper); both sides must agree').choices(JOIN_VARIANTS).default('two-party'))
+    .option('--helper <host:port>', 'helper variant: the helper\'s address')
+    .addOption(new Option('--suite <suite>', 'group suite of the blinding layer; both sides must agree').choices(SUITE_NAMES).default('x25519'))
+    .addOption(new Option('--id-type <type>', 'identifier normalisation before matching (bsn: 9 digits with the elfproef)').choices(ID_TYPES).default('raw'))
+    .addOption(new Option('--on-invalid <policy>', 'invalid identifier, value or field count: error = stop, skip = leave the record out').choices(['error', 'skip']).default('error'))
+    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',')
+    .option('--threads <n>', `worker threads (0: single thread; default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
+    .option('--progress', 'show progress on stderr even when it is not a terminal')
+    .option('--no-progress', 'never show progress')
+    .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
+    .option('--quiet', 'no summary');
+  return addNetworkOptions(c);
+}
+
+function splitColumns(text: string, flag: string): string[] {
+  const names = text.split(',').map((s) => s.trim());
+  if (names.length === 0 || names.some((n) => n === '')) throw new KoppelError('INVALID_ARGUMENT', `${flag} must be a comma-separated list of column names.`);
+  if (new Set(names).size !== names.length) throw new KoppelError('INVALID_ARGUMENT', `${flag} names a column twice.`);
+  return names;
+}
+
+async function helperChannel(flags: CommonFlags, security: Security): Promise<Channel | undefined> {
+  if (flags.variant === 'two-party') {
+    if (flags.helper) throw new KoppelError('INVALID_ARGUMENT', '--helper is for --variant helper.');
+    return undefined;
+  }
+  if (!flags.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs --helper HOST:PORT.');
+  const { host, port } = parseHostPort(flags.helper, '--helper');
+  return connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+}
+
+function summaryLine(io: Console, flags: { summary: 'text' | 'json'; quiet?: boolean }, json: Record<string, unknown>, text: string): void {
+  if (flags.quiet) return;
+  io.err(flags.summary === 'json' ? JSON.stringify({ ...json, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) : text);
+}
+
+/** Registers `join groups`, `join values` and `join helper`. */
+export function joinCommand(program: Command, io: Console): void {
+  const join = program.command('join').description('Private join and aggregate: per group of one party, the count and sums of the other party\'s values over matching records, and nothing else.');
+
+  addCommonOptions(
+    join
+      .command('groups')
+      .description('Party A: hold (id, group); wait for the value holder and learn, per group, the matched count and the sums of its value columns.')
+      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7100')
+      .requiredOption('--group-columns <a,b>', 'the columns that form a group (e.g. province,household_type)')
+      .option('--min-count <k>', 'threshold rule: suppress entries with fewer than K matched records', parseIntFlag('--min-count', 1, 2 ** 31), 10)
+      .option('--no-secondary', 'no secondary suppression (only when no totals will ever be published)')
+      .option('--totals', 'also write the totals (margins) rows, labelled "*"')
+      .option('--expect-value-columns <x,y>', 'refuse to run unless the value holder\'s columns are exactly these')
+      .option('--pad-lists-to <n>', 'pad every group\'s list to N, so the value holder learns N, not the group sizes', parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1))
+      .option('--pad-groups-to <n>', `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`, parseIntFlag('--pad-groups-to', 1, MAX_GROUPS))
+      .option('--out <file>', 'the result table (CSV); "-" or absent: stdout'),
+  )
+    .addHelpText('after', '\nOutput: one row per group: the group columns, count, sum_<column> per value column, suppressed\n(true rows have empty count and sums) and rule (published, threshold or secondary).')
+    .action(async (flags: GroupsFlags) => {
+      const security = securityFrom(flags);
+      const { host, port } = parseHostPort(flags.listen, '--listen');
+      const groupNames = splitColumns(flags.groupColumns, '--group-columns');
+      const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
+      const delimiter = parseDelimiter(flags.delimiter);
+      const csv = await openCsv(openInput(flags.in), delimiter);
+      const idCol = columnIndex(csv.header, flags.idColumn);
+      const groupIdx = groupNames.map((n) => columnIndex(csv.header, n));
+      const stats: ReadStats = { records: 0, skipped: 0 };
+      const records = (async function* (): AsyncGenerator<GroupRecord> {
+        for await (const { id, record } of readIds(csv, idCol, flags, stats)) yield { id, group: groupIdx.map((i) => record[i] as string) };
+      })();
+      const out = openOutput(flags.out);
+      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const progress = new ProgressLine(flags.progress);
+      // Always announce the address (scripts that listen on port 0 read it here).
+      io.err(`koppel: join groups: listening on ${host}:${listener.port}`);
+      let helper: Channel | undefined;
+      try {
+        const channel = await listener.accept(flags.timeout * 1000);
+        await listener.close();
+        helper = await helperChannel(flags, security);
+        const started = performance.now();
+        const r = await joinGroups(channel, records, {
+          variant: flags.variant,
+          suite: flags.suite,
+          groupColumns: groupNames.length,
+          threshold: flags.minCount,
+          secondary: flags.secondary,
+          ...(helper ? { helper } : {}),
+          ...(expect ? { expectColumns: expect } : {}),
+          ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+          ...(flags.padListsTo === undefined ? {} : { padListsTo: flags.padListsTo }),
+          ...(flags.padGroupsTo === undefined ? {} : { padGroupsTo: flags.padGroupsTo }),
+          onProgress: progressReporter(progress, 'join groups'),
+        });
+        await channel.close();
+        progress.done();
+        out.stream.write(formatRecord([...groupNames, 'count', ...r.columns.map((c) => `sum_${c}`), 'suppressed', 'rule'], delimiter, '\n'));
+        let written = 0;
+        let suppressed = 0;
+        for (const row of r.table) {
+          if (row.total && !flags.totals) continue;
+          const hidden = row.count === null;
+          if (hidden) suppressed++;
+          out.stream.write(formatRecord([...row.labels, hidden ? '' : String(row.count), ...row.sums.map((s) => (s === null ? '' : String(s))), String(hidden), row.rule], delimiter, '\n'));
+          written++;
+        }
+        await out.commit();
+        const matched = r.groups.reduce((s, g) => s + g.count, 0);
+        summaryLine(
+          io,
+          flags,
+          { role: 'groups', variant: r.variant, groups: r.groups.length, rows: written, suppressed, matched, records: r.records, skipped: stats.skipped, valuesListSize: r.valuesListSize, columns: r.columns, elapsedMs: Math.round(performance.now() - started) },
+          `koppel: join groups (${r.variant}): ${formatCount(r.groups.length)} groups, ${formatCount(matched)} of ${formatCount(r.records)} records matched ` +
+            `(${formatCount(stats.skipped)} skipped) against ${formatCount(r.valuesListSize)} value records; ${written} rows written, ${suppressed} suppressed; ` +
+            `in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+        );
+      } catch (e) {
+        await out.abort();
+        throw e;
+      } finally {
+        progress.done();
+        await listener.close().catch(() => undefined);
+        await helper?.close();
+      }
+    });
+
+  addCommonOptions(
+    join
+      .command('values')
+      .description('Party B: hold (id, values); connect to the group holder, who learns per group the matched count and sums; learn only its list sizes.')
+      .requiredOption('--connect <host:port>', 'the group holder\'s address, e.g. 127.0.0.1:7100')
+      .requiredOption('--value-columns <x,y>', 'the value columns to sum (non-negative integers)')
+      .option('--max-value <n>', `declared maximum of any single value (the group holder learns it; at most ${MAX_VALUE_BOUND})`, parseIntFlag('--max-value', 0, MAX_VALUE_BOUND), 1_000_000)
+      .option('--pad-to <n>', 'pad this side\'s list with dummies to exactly N, so the group holder learns N, not the true size', parseIntFlag('--pad-to', 0, 2 ** 32 - 2)),
+  )
+    .addHelpText('after', '\nThe value holder learns the sizes of the group holder\'s lists (or their padding bounds) and nothing else.')
+    .action(async (flags: ValuesFlags) => {
+      const security = securityFrom(flags);
+      const { host, port } = parseHostPort(flags.connect, '--connect');
+      const names = splitColumns(flags.valueColumns, '--value-columns');
+      const csv = await openCsv(openInput(flags.in), parseDelimiter(flags.delimiter));
+      const idCol = columnIndex(csv.header, flags.idColumn);
+      const valueIdx = names.map((n) => columnIndex(csv.header, n));
+      const stats: ReadStats = { records: 0, skipped: 0 };
+      const records = (async function* (): AsyncGenerator<ValueRecord> {
+        for await (const { id, record } of readIds(csv, idCol, flags, stats)) {
+          const values = valueIdx.map((i) => {
+            const text = (record[i] as string).trim();
+            return /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+          });
+          if (values.some((v) => !(v <= flags.maxValue))) {
+            if (flags.onInvalid === 'skip') {
+              stats.skipped++;
+              continue;
+            }
+            throw new KoppelError('VALUE_OUT_OF_RANGE', `A value is not a whole number from 0 to --max-value (${flags.maxValue}); fix it, raise --max-value, or use --on-invalid skip.`, { details: { record: stats.records } });
+          }
+          yield { id, values };
+        }
+      })();
+      const progress = new ProgressLine(flags.progress);
+      progress.update(`join values: connecting to ${host}:${port}`);
+      const channel = await connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      let helper: Channel | undefined;
+      try {
+        helper = await helperChannel(flags, security);
+        const started = performance.now();
+        const r = await joinValues(channel, records, {
+          columns: names,
+          maxValue: flags.maxValue,
+          variant: flags.variant,
+          suite: flags.suite,
+          ...(helper ? { helper } : {}),
+          ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+          ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
+          onProgress: progressReporter(progress, 'join values'),
+        });
+        progress.done();
+        summaryLine(
+          io,
+          flags,
+          { role: 'values', variant: r.variant, records: r.records, skipped: stats.skipped, lists: r.listSizes.length, listElements: r.listSizes.reduce((s, x) => s + x, 0), elapsedMs: Math.round(performance.now() - started) },
+          `koppel: join values (${r.variant}): sent ${formatCount(r.records)} records (${formatCount(stats.skipped)} skipped); learned ${formatCount(r.listSizes.length)} list sizes ` +
+            `(${formatCount(r.listSizes.reduce((s, x) => s + x, 0))} elements); in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+        );
+      } finally {
+        progress.done();
+        await channel.close();
+        await helper?.close();
+      }
+    });
+
+  addNetworkOptions(
+    join
+      .command('helper')
+      .description('The helper of the helper variant: serve one join session between a group holder and a value holder.')
+      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7200')
+      .option('--progress', 'show progress on stderr even when it is not a terminal')
+      .option('--no-progress', 'never show progress')
+      .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
+      .option('--quiet', 'no summary'),
+  )
+    .addHelpText('after', '\nThe helper learns the number of groups, the size of the value holder\'s list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.')
+    .action(async (flags: HelperFlags) => {
+      const security = securityFrom(flags);
+      const { host, port } = parseHostPort(flags.listen, '--listen');
+      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const progress = new ProgressLine(flags.progress);
+      io.err(`koppel: join helper: listening on ${host}:${listener.port}`);
+      try {
+        const started = performance.now();
+        const r = await joinHelper(() => listener.accept(flags.timeout * 1000), { onProgress: progressReporter(progress, 'join helper') });
+        progress.done();
+        summaryLine(
+          io,
+          flags,
+          { role: 'helper', groups: r.groups, positions: r.positions, matched: r.histogram.reduce((s, x) => s + x, 0), elapsedMs: Math.round(performance.now() - started) },
+          `koppel: join helper: served ${formatCount(r.groups)} groups over ${formatCount(r.positions)} positions in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+        );
+      } finally {
+        progress.done();
+        await listener.close().catch(() => undefined);
+      }
+    });
+}
