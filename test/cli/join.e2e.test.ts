@@ -1,0 +1,99 @@
+/**
+ * `koppel join groups`, `join values` and `join helper` as separate processes over
+ * loopback mutual TLS on CSV files; the table equals the plain join's.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
+import { runKoppel as koppel } from '../helpers.js';
+import { testPki } from '../tls.js';
+
+let dir: string;
+let port = 17800 + Math.floor(Math.random() * 500);
+const f = (n: string) => join(dir, n);
+const plain = new Map<string, { count: number; logins: number; messages: number }>();
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'koppel-join-e2e-'));
+  const rng = new SyntheticRandom('join-e2e');
+  const ids = Array.from({ length: 1400 }, () => syntheticBsn(rng));
+  const provinces = ['Drenthe', 'Zeeland', 'Utrecht'];
+  const households = ['single', 'couple, no children', 'family'];
+  const a = ids.slice(0, 1000).map((b, i) => ({ b, p: provinces[i % 3] as string, h: households[(i >> 2) % 3] as string }));
+  const usage = new Map(ids.slice(300).map((b, i) => [b, { logins: i % 23, messages: (i * 7) % 5 }]));
+  writeFileSync(f('cbs.csv'), 'bsn,province,household\n' + a.map((r) => `${r.b},${r.p},"${r.h}"`).join('\n') + '\n');
+  writeFileSync(f('logius.csv'), 'bsn,logins,messages\n' + [...usage].map(([b, u]) => `${b},${u.logins},${u.messages}`).join('\n') + '\n');
+  for (const r of a) {
+    const key = `${r.p}|${r.h}`;
+    const c = plain.get(key) ?? { count: 0, logins: 0, messages: 0 };
+    const u = usage.get(r.b);
+    if (u) {
+      c.count++;
+      c.logins += u.logins;
+      c.messages += u.messages;
+    }
+    plain.set(key, c);
+  }
+});
+
+const pki = () => testPki();
+const serverTls = () => ['--tls-cert', pki().serverCert, '--tls-key', pki().serverKey, '--tls-ca', pki().ca];
+const clientTls = () => ['--tls-cert', pki().clientCert, '--tls-key', pki().clientKey, '--tls-ca', pki().ca];
+const common = ['--id-column', 'bsn', '--id-type', 'bsn', '--timeout', '30', '--idle-timeout', '30'];
+
+function parseTable(text: string): Map<string, string[]> {
+  const lines = text.trim().split('\n');
+  expect(lines[0]).toBe('province,household,count,sum_logins,sum_messages,suppressed,rule');
+  return new Map(lines.slice(1).map((l) => {
+    const m = /^([^,]+),("[^"]*"|[^,]*),(.*)$/.exec(l) as RegExpExecArray;
+    return [`${m[1]}|${(m[2] as string).replace(/"/g, '')}`, (m[3] as string).split(',')];
+  }));
+}
+
+describe.each(['two-party', 'helper'] as const)('koppel join over loopback mutual TLS, %s variant', (variant) => {
+  it('writes the plain join\'s table, every group, with the rule per row', async () => {
+    const addr = `127.0.0.1:${port++}`;
+    const helperAddr = `127.0.0.1:${port++}`;
+    const helperArgs = variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : [];
+    const helper = variant === 'helper' ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls()]) : undefined;
+    const groups = koppel(['join', 'groups', '--listen', addr, '--in', f('cbs.csv'), '--group-columns', 'province,household', '--min-count', '5', '--out', f(`result-${variant}.csv`), '--summary', 'json', ...common, ...serverTls(), ...helperArgs]);
+    const values = koppel(['join', 'values', '--connect', addr, '--in', f('logius.csv'), '--value-columns', 'logins,messages', '--max-value', '1000', '--summary', 'json', ...common, ...clientTls(), ...helperArgs]);
+    const [g, v, h] = await Promise.all([groups, values, helper]);
+    expect(g.code, g.stderr).toBe(0);
+    expect(v.code, v.stderr).toBe(0);
+    if (h) expect(h.code, h.stderr).toBe(0);
+    const table = parseTable(readFileSync(f(`result-${variant}.csv`), 'utf8'));
+    expect(table.size).toBe(plain.size);
+    for (const [key, want] of plain) {
+      expect(table.get(key)).toEqual([String(want.count), String(want.logins), String(want.messages), 'false', 'published']);
+    }
+    const summary = JSON.parse(g.stderr.trim().split('\n').pop() as string) as Record<string, unknown>;
+    expect(summary).toMatchObject({ role: 'groups', variant, groups: 9, matched: 700, records: 1000 });
+    // B's summary: it learned list sizes only.
+    expect(JSON.parse(v.stderr.trim().split('\n').pop() as string)).toMatchObject({ role: 'values', lists: 9, listElements: 1000 });
+  });
+});
+
+describe('koppel join with bad input', () => {
+  it('a value that is not a whole number stops the value holder with VALUE_OUT_OF_RANGE and the group holder with the same code', async () => {
+    writeFileSync(f('bad.csv'), 'bsn,logins\n' + readFileSync(f('logius.csv'), 'utf8').split('\n').slice(1, 4).map((l) => l.split(',')[0] + ',1.5').join('\n') + '\n');
+    const addr = `127.0.0.1:${port++}`;
+    const [g, v] = await Promise.all([
+      koppel(['join', 'groups', '--listen', addr, '--in', f('cbs.csv'), '--group-columns', 'province', '--out', f('never.csv'), ...common, '--insecure']),
+      koppel(['join', 'values', '--connect', addr, '--in', f('bad.csv'), '--value-columns', 'logins', ...common, '--insecure']),
+    ]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/VALUE_OUT_OF_RANGE/);
+    expect(v.stderr).not.toMatch(/\d{9}/); // no BSN in the error
+    expect(g.code).toBe(1);
+    expect(g.stderr).toMatch(/VALUE_OUT_OF_RANGE/);
+  });
+
+  it('a value column missing from the header is reported before connecting', async () => {
+    const v = await koppel(['join', 'values', '--connect', '127.0.0.1:1', '--in', f('logius.csv'), '--value-columns', 'logins,nope', ...common, '--insecure']);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/CSV_COLUMN_NOT_FOUND/);
+  });
+});
