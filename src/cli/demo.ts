@@ -1,24 +1,27 @@
 /**
- * `koppel demo`: the CBS–Logius style linkage on synthetic data, with every party a
- * separate `koppel` process.
+ * `koppel demo`: the CBS–Logius question answered by the private join, on synthetic
+ * data, with each party a separate `koppel` process talking over loopback.
  *
- * Until the private join exists this demo shows the pseudonymisation route: a key
- * holder generates a key, both agencies pseudonymise their BSN column with it in their
- * own process, and an analyst links the two pseudonymised files. The demo then checks
- * that the table from pseudonyms equals the table from a plain join on raw BSNs.
+ * CBS (party A) holds every person's province, household type and age band; Logius
+ * (party B) holds MijnOverheid users with their logins and messages read. `koppel join
+ * groups` (CBS) and `koppel join values` (Logius) run as two processes (and `koppel
+ * join helper` as a third with `--variant helper`); CBS ends up with the released table
+ * and nothing else. The demo then computes the plain, non-private join on raw BSNs
+ * (only a demo that generated both sides can) and checks cell by cell that the private
+ * table equals it after the same disclosure control.
  *
  * @packageDocumentation
  */
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { parseRecords } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
 import { generateSynthetic, type Person, type User } from '../demo/synthetic.js';
+import { protectJoinTable, type JoinGroup } from '../join/table.js';
 import { formatCount } from './io.js';
 import { parseIntFlag, type Console } from './shared.js';
 
@@ -26,36 +29,64 @@ interface DemoFlags {
   readonly size: number;
   readonly seed: string;
   readonly dir?: string;
+  readonly variant: 'two-party' | 'helper';
+  readonly minCount: number;
 }
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+const GROUP_COLUMNS = ['province', 'household_type', 'age_band'];
+const VALUE_COLUMNS = ['logins', 'messages_read'];
 
 /** Registers `demo`. */
 export function demoCommand(program: Command, io: Console): void {
   program
     .command('demo')
-    .description('Run the CBS–Logius style linkage on synthetic data, each party as its own koppel process.')
-    .option('--size <n>', 'persons in the synthetic population', parseIntFlag('--size', 10, 50_000_000), 200_000)
+    .description('Answer the CBS–Logius question with the private join on synthetic data, each party its own koppel process.')
+    .option('--size <n>', 'persons in the synthetic population', parseIntFlag('--size', 100, 50_000_000), 50_000)
     .option('--seed <text>', 'seed of the synthetic data (same seed, same data)', 'koppel-demo')
+    .addOption(new Option('--variant <variant>', 'two-party (CBS and Logius only) or helper (with a third, non-colluding helper process)').choices(['two-party', 'helper']).default('two-party'))
+    .option('--min-count <k>', 'threshold rule of the released table', parseIntFlag('--min-count', 1, 1_000_000), 10)
     .option('--dir <dir>', 'working directory for the parties\' files (default: a new temporary directory)')
     .action(async (flags: DemoFlags) => {
       await runDemo(flags, io);
     });
 }
 
-/** Runs one `koppel` command as its own process; resolves with its stderr. */
-function party(name: string, args: string[], io: Console): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+/** A running party: resolves with its stderr when it exits 0. */
+interface Party {
+  readonly done: Promise<string>;
+  /** Resolves with the port once the party prints `listening on HOST:PORT`. */
+  readonly listening: Promise<number>;
+}
+
+/** Starts one `koppel` command as its own process; its stderr is shown prefixed by its name. */
+function party(name: string, args: string[], io: Console): Party {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let onPort: (p: number) => void = () => undefined;
+  const listening = new Promise<number>((resolve) => (onPort = resolve));
+  let pending = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    pending += d;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      io.out(`  [${name}] ${line}\n`);
+      const m = /listening on .*:(\d+)$/.exec(line);
+      if (m) onPort(Number(m[1]));
+    }
+  });
+  const done = new Promise<string>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => {
-      for (const line of stderr.trimEnd().split('\n')) if (line) io.out(`  [${name}] ${line}\n`);
+      if (pending) io.out(`  [${name}] ${pending}\n`);
       if (code === 0) resolve(stderr);
       else reject(new KoppelError('INTERNAL', `The ${name} process failed (exit ${code}); see its messages above.`));
     });
   });
+  done.catch(() => undefined);
+  return { done, listening };
 }
 
 function csvOfPopulation(people: readonly Person[]): string {
@@ -74,46 +105,25 @@ function csvOfUsers(users: readonly User[], corrupt: ReadonlySet<number>): strin
   return lines.join('\n') + '\n';
 }
 
-async function* csvRows(path: string): AsyncGenerator<string[]> {
-  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  let header = true;
-  for await (const line of rl) {
-    if (header) {
-      header = false;
-      continue;
+/** The plain join on raw BSNs, grouped like the private one. */
+function plainGroups(people: readonly Person[], usage: ReadonlyMap<string, User>): JoinGroup[] {
+  const index = new Map<string, { labels: string[]; count: number; sums: number[] }>();
+  for (const p of people) {
+    const labels = [p.province, p.householdType, p.ageBand];
+    const key = labels.join('\u0000');
+    let g = index.get(key);
+    if (!g) {
+      g = { labels, count: 0, sums: [0, 0] };
+      index.set(key, g);
     }
-    if (line) yield line.split(',');
-  }
-}
-
-interface Cell {
-  persons: number;
-  users: number;
-  logins: number;
-}
-
-function emptyCell(): Cell {
-  return { persons: 0, users: 0, logins: 0 };
-}
-
-/** Aggregates the linked records per province and household type. */
-function table(
-  people: Iterable<readonly [string, string, string]>,
-  usage: ReadonlyMap<string, number>,
-): Map<string, Cell> {
-  const t = new Map<string, Cell>();
-  for (const [id, province, household] of people) {
-    const k = `${province},${household}`;
-    const c = t.get(k) ?? emptyCell();
-    c.persons++;
-    const logins = usage.get(id);
-    if (logins !== undefined) {
-      c.users++;
-      c.logins += logins;
+    const u = usage.get(p.bsn);
+    if (u) {
+      g.count++;
+      g.sums[0] = (g.sums[0] as number) + u.logins;
+      g.sums[1] = (g.sums[1] as number) + u.messagesRead;
     }
-    t.set(k, c);
   }
-  return t;
+  return [...index.values()];
 }
 
 async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
@@ -123,7 +133,7 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   await mkdir(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
 
-  say(`koppel demo: ${formatCount(flags.size)} synthetic persons (seed "${flags.seed}") in ${dir}`);
+  say(`koppel demo: ${formatCount(flags.size)} synthetic persons (seed "${flags.seed}"), ${flags.variant} private join, in ${dir}`);
   const data = generateSynthetic(flags.size, flags.seed);
   const corrupt = new Set<number>();
   // Swapping two adjacent different digits always fails the elfproef (weights differ by 1).
@@ -136,54 +146,55 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   say(`  CBS holds ${formatCount(data.population.length)} persons (bsn, province, household type, age band): cbs.csv`);
   say(`  Logius holds ${formatCount(data.users.length)} MijnOverheid users (bsn, logins, messages read): logius.csv`);
 
-  say('\n1. The key holder generates a pseudonymisation key (its own process).');
-  await party('key holder', ['keygen', '--out', f('shared.key'), '--label', 'demo'], io);
-
-  say('\n2. Each agency pseudonymises its BSN column, in its own process, at the same time.');
-  const domain = 'demo/cbs-logius/2026';
-  const common = ['--key', f('shared.key'), '--domain', domain, '--column', 'bsn', '--id-type', 'bsn'];
-  await Promise.all([
-    party('CBS', ['pseudonymise', ...common, '--in', f('cbs.csv'), '--out', f('cbs.pseud.csv')], io),
-    party('Logius', ['pseudonymise', ...common, '--in', f('logius.csv'), '--out', f('logius.pseud.csv'), '--on-invalid', 'report', '--report', f('logius.rejected.csv')], io),
-  ]);
-
-  say('\n3. The analyst links the pseudonymised files (no BSN in them) and tabulates.');
-  const usage = new Map<string, number>();
-  for await (const [p, logins] of csvRows(f('logius.pseud.csv'))) if (p) usage.set(p, Number(logins));
-  const linkedPeople: Array<readonly [string, string, string]> = [];
-  for await (const [p, province, household] of csvRows(f('cbs.pseud.csv'))) linkedPeople.push([p as string, province as string, household as string]);
-  const privateTable = table(linkedPeople, usage);
-
-  // The plain, non-private join on raw BSNs, for comparison (only the demo can do this:
-  // it generated both sides). Users whose BSN has a typing error cannot be linked by
-  // either route, so they are left out of both.
-  const plainUsage = new Map<string, number>();
-  data.users.forEach((u, i) => {
-    if (!corrupt.has(i)) plainUsage.set(u.bsn, u.logins);
-  });
-  const plainTable = table(
-    data.population.map((p) => [p.bsn, p.province, p.householdType] as const),
-    plainUsage,
-  );
-
-  const keys = [...new Set([...privateTable.keys(), ...plainTable.keys()])].sort();
-  let agree = 0;
-  const rows: string[] = ['province,household_type,persons,users,share_users,logins'];
-  for (const k of keys) {
-    const a = privateTable.get(k) ?? emptyCell();
-    const b = plainTable.get(k) ?? emptyCell();
-    if (a.persons === b.persons && a.users === b.users && a.logins === b.logins) agree++;
-    rows.push(`${k},${a.persons},${a.users},${(a.users / Math.max(a.persons, 1)).toFixed(3)},${a.logins}`);
+  say('\n1. CBS and Logius start `koppel join groups` and `koppel join values`, each its own process.');
+  say('   No BSN, pseudonym or record leaves either; CBS gets the released table and nothing else.');
+  const net = ['--insecure', '--timeout', '120', '--idle-timeout', '600', '--summary', 'json', '--id-column', 'bsn', '--id-type', 'bsn'];
+  const variantArgs: string[] = [];
+  let helper: Party | undefined;
+  if (flags.variant === 'helper') {
+    helper = party('helper', ['join', 'helper', '--listen', '127.0.0.1:0', '--insecure', '--timeout', '120', '--idle-timeout', '600', '--summary', 'json'], io);
+    variantArgs.push('--variant', 'helper', '--helper', `127.0.0.1:${await helper.listening}`);
   }
-  await writeFile(f('result.csv'), rows.join('\n') + '\n');
+  const cbs = party('CBS', ['join', 'groups', '--listen', '127.0.0.1:0', '--in', f('cbs.csv'), '--group-columns', GROUP_COLUMNS.join(','), '--min-count', String(flags.minCount), '--totals', '--out', f('result.csv'), ...net, ...variantArgs], io);
+  const port = await Promise.race([cbs.listening, cbs.done.then(() => 0)]);
+  const logius = party('Logius', ['join', 'values', '--connect', `127.0.0.1:${port}`, '--in', f('logius.csv'), '--value-columns', VALUE_COLUMNS.join(','), '--max-value', '100000', '--on-invalid', 'skip', ...net, ...variantArgs], io);
+  await Promise.all([cbs.done, logius.done, helper?.done]);
 
-  io.out(`\nShare of MijnOverheid users per province and household type (first 15 of ${keys.length} cells; all in ${f('result.csv')}):\n`);
-  const shown = rows.slice(1, 16).map((r) => r.split(','));
-  io.out(`${'province'.padEnd(15)}${'household type'.padEnd(24)}${'persons'.padStart(9)}${'users'.padStart(9)}${'share'.padStart(7)}\n`);
-  for (const r of shown) io.out(`${(r[0] ?? '').padEnd(15)}${(r[1] ?? '').padEnd(24)}${(r[2] ?? '').padStart(9)}${(r[3] ?? '').padStart(9)}${(r[4] ?? '').padStart(7)}\n`);
-  const ok = agree === keys.length;
-  io.out(`\nCheck against the plain join on raw BSNs: ${agree} of ${keys.length} cells agree: ${ok ? 'AGREE' : 'DISAGREE'}\n`);
-  io.out(`Linked ${formatCount([...privateTable.values()].reduce((s, c) => s + c.users, 0))} users to the population; ${corrupt.size} Logius records had an invalid BSN and were reported by record number only (logius.rejected.csv).\n`);
+  say('\n2. The check: the plain join on raw BSNs (only this demo, which made both sides, can do it),');
+  say('   through the same disclosure control, compared with the private table cell by cell.');
+  const usage = new Map<string, User>();
+  data.users.forEach((u, i) => {
+    if (!corrupt.has(i)) usage.set(u.bsn, u); // typed-in-error BSNs link by neither route
+  });
+  const expected = protectJoinTable(3, 2, plainGroups(data.population, usage), { threshold: flags.minCount });
+  const text = await readFile(f('result.csv'), 'utf8');
+  const rows = parseRecords(text.slice(text.indexOf('\n') + 1), ',', 2).filter((r) => r.length > 1);
+  const got = new Map(rows.map((r) => [r.slice(0, 3).join('\u0000'), r.slice(3)]));
+  let agree = 0;
+  for (const e of expected) {
+    const want = [e.count === null ? '' : String(e.count), ...e.sums.map((x) => (x === null ? '' : String(x))), String(e.count === null), e.rule];
+    const have = got.get(e.labels.join('\u0000'));
+    if (have && have.join(',') === want.join(',')) agree++;
+  }
+  const ok = agree === expected.length && rows.length === expected.length;
+
+  // The mission's question: share of MijnOverheid users per province and household type
+  // (the age-band total rows of the released table), with CBS's own person counts.
+  const persons = new Map<string, number>();
+  for (const p of data.population) persons.set(`${p.province}\u0000${p.householdType}`, (persons.get(`${p.province}\u0000${p.householdType}`) ?? 0) + 1);
+  const margin = rows.filter((r) => r[0] !== '*' && r[1] !== '*' && r[2] === '*');
+  io.out(`\nShare of MijnOverheid users per province and household type (first 15 of ${margin.length}; every cell, with age bands and totals, in ${f('result.csv')}):\n`);
+  io.out(`${'province'.padEnd(15)}${'household type'.padEnd(24)}${'persons'.padStart(9)}${'users'.padStart(9)}${'share'.padStart(7)}${'logins'.padStart(9)}\n`);
+  for (const r of margin.slice(0, 15)) {
+    const n = persons.get(`${r[0]}\u0000${r[1]}`) ?? 0;
+    const users = r[3] === '' ? 'supp.' : (r[3] as string);
+    const share = r[3] === '' ? '' : (Number(r[3]) / Math.max(n, 1)).toFixed(3);
+    io.out(`${(r[0] ?? '').padEnd(15)}${(r[1] ?? '').padEnd(24)}${String(n).padStart(9)}${users.padStart(9)}${share.padStart(7)}${(r[4] || 'supp.').padStart(9)}\n`);
+  }
+  const suppressed = rows.filter((r) => r[6] === 'true').length;
+  io.out(`\n${rows.length} rows released (${suppressed} suppressed: fewer than ${flags.minCount} matched users, or protecting such a cell against subtraction).\n`);
+  io.out(`Check against the plain join on raw BSNs: ${agree} of ${expected.length} cells agree: ${ok ? 'AGREE' : 'DISAGREE'}\n`);
+  io.out(`${corrupt.size} Logius records had an invalid BSN and were skipped (by record number only; no BSN is ever printed).\n`);
   io.out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`);
-  if (!ok) throw new KoppelError('INTERNAL', 'The table from pseudonyms differs from the plain join; please report this.');
+  if (!ok) throw new KoppelError('INTERNAL', 'The private table differs from the plain join; please report this.');
 }

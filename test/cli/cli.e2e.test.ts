@@ -148,10 +148,15 @@ describe('koppel pseudonymise', () => {
 });
 
 describe('koppel demo', () => {
-  it('runs the parties as processes and agrees with the plain join', async () => {
-    const r = await koppel(['demo', '--size', '3000', '--dir', f('demo')]);
-    expect(r.code).toBe(0);
+  it.each(['two-party', 'helper'])('runs the %s private join as separate processes and agrees with the plain join', async (variant) => {
+    const r = await koppel(['demo', '--size', '3000', '--variant', variant, '--dir', f(`demo-${variant}`)]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/(\d+) of \1 cells agree: AGREE/);
-    expect(readFileSync(f('demo/cbs.pseud.csv'), 'utf8')).not.toMatch(/\n\d{9},/);
+    expect(r.stdout).toMatch(/\[CBS\] .*"role":"groups"/);
+    expect(r.stdout).toMatch(/\[Logius\] .*"role":"values"/);
+    // The released table holds aggregates only: no BSN in it.
+    const table = readFileSync(f(`demo-${variant}/result.csv`), 'utf8');
+    expect(table.split('\n')[0]).toBe('province,household_type,age_band,count,sum_logins,sum_messages_read,suppressed,rule');
+    expect(table).not.toMatch(/\d{9}/);
   });
 });
