@@ -53,3 +53,12 @@ export type { RoundConfig, RoundResult, SubmitOutcome } from './aggregate/round.
 /** RFC 9497 OPRF(ristretto255, SHA-512) primitives (OPRF and VOPRF modes). */
 export * as oprf from './oprf/oprf.js';
 export type { OprfMode, OprfKeyPair } from './oprf/oprf.js';
+
+export { joinGroups, joinValues, joinHelper } from './join/join.js';
+export type { GroupRecord, ValueRecord, JoinCommonOptions, JoinGroupsOptions, JoinValuesOptions, JoinHelperOptions, JoinGroupsResult, JoinValuesResult, JoinHelperResult, JoinProgress } from './join/join.js';
+export { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS } from './join/messages.js';
+export type { JoinVariant } from './join/messages.js';
+export { protectJoinTable } from './join/table.js';
+export type { JoinGroup, JoinTableRow, JoinDisclosureOptions } from './join/table.js';
+export { loadRistretto255 } from './group/sodium.js';
+export type { Ristretto255 } from './group/sodium.js';

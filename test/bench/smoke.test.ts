@@ -41,3 +41,15 @@ describe('bench/aggregate.mjs --quick --no-peer', () => {
     expect(last.processes[0]?.correct).toBe(true);
   });
 });
+
+describe('bench/join.mjs --quick', () => {
+  it('runs plain PSI and both join variants on the same sets and checks the tables', () => {
+    const script = fileURLToPath(new URL('../../bench/join.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { runs: Array<{ psi: { intersection: number }; helper: { correct: boolean }; twoParty: { correct: boolean } }> };
+    expect(last.runs[0]?.psi.intersection).toBe(1000);
+    expect(last.runs[0]?.helper.correct).toBe(true);
+    expect(last.runs[0]?.twoParty.correct).toBe(true);
+  });
+});
