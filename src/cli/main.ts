@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   psi: async () => [(await import('./psi.js')).psiCommand],
   aggregate: async () => [(await import('./aggregate.js')).aggregateCommand],
   join: async () => [(await import('./join.js')).joinCommand],
+  oprf: async () => [(await import('./oprf.js')).oprfCommand],
   demo: async () => [(await import('./demo.js')).demoCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;

@@ -13,6 +13,70 @@ import { INVALID_POLICIES, type InvalidPolicy } from '../pseudonymise/csv-chunk.
 import { parseDelimiter } from '../csv/records.js';
 import { checkDistinct, formatBytes, formatCount, isStdio, openInput, openOutput, ProgressLine, readKeyFile, writeSecretFile } from './io.js';
 import { parseIntFlag, type Console } from './shared.js';
+import { OprfPseudonymiser } from '../oprf/client.js';
+import { oprfPseudonymiseCsv } from '../oprf/csv.js';
+import type { OprfMode } from '../oprf/oprf.js';
+import { readFileSync } from 'node:fs';
+import type { CsvDelimiter } from '../csv/records.js';
+
+function readFlagFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KoppelError('IO_ERROR', `Cannot read the ${what} "${path}".`, { details: { path }, cause: e });
+  }
+}
+
+/** `pseudonymise --oprf URL`: the CSV through the blind pseudonymisation service. */
+async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimiter, io: Console): Promise<void> {
+  const token = flags.tokenFile === undefined ? undefined : readFlagFile(flags.tokenFile, 'token file').trim();
+  const tls = {
+    ...(flags.tlsCa ? { ca: readFlagFile(flags.tlsCa, 'TLS CA certificate') } : {}),
+    ...(flags.tlsCert ? { cert: readFlagFile(flags.tlsCert, 'TLS certificate') } : {}),
+    ...(flags.tlsKey ? { key: readFlagFile(flags.tlsKey, 'TLS key') } : {}),
+  };
+  const progress = new ProgressLine(flags.progress);
+  const client = await OprfPseudonymiser.connect({
+    url: flags.oprf as string,
+    mode: flags.mode,
+    idType: flags.idType,
+    batchSize: flags.batchSize,
+    concurrency: flags.concurrency,
+    tls,
+    ...(token ? { token } : {}),
+    ...(flags.kid ? { kid: flags.kid } : {}),
+    ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+    onRetry: (r) => progress.update(`pseudonymise: service unavailable (${r.code}); retry ${r.attempt} in ${r.waitMs} ms`),
+  });
+  const input = openInput(flags.in);
+  const output = openOutput(flags.out);
+  const report = flags.report === undefined ? undefined : openOutput(flags.report);
+  report?.stream.write('record,code,reason\n');
+  try {
+    const s = await oprfPseudonymiseCsv(input, output.stream, client, {
+      column: flags.column,
+      onInvalid: flags.onInvalid,
+      delimiter,
+      ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(`${r.record},${r.code},${r.reason}\n`) } : {}),
+      onProgress: (p) => progress.update(`pseudonymise --oprf: ${formatCount(p.records)} records, ${formatCount((p.records / p.elapsedMs) * 1000)} records/s`),
+    });
+    await output.commit();
+    await report?.commit();
+    progress.done();
+    if (flags.quiet) return;
+    const rate = (s.records / Math.max(s.elapsedMs, 1)) * 1000;
+    if (flags.summary === 'json') io.err(JSON.stringify({ ...s, mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate), peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
+    else io.err(`koppel: pseudonymised ${formatCount(s.pseudonymised)} of ${formatCount(s.records)} records (${formatCount(s.rejected)} rejected) through the OPRF service, key ${s.kid} (${flags.mode}), in ${(s.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s`);
+  } catch (e) {
+    await output.abort();
+    await report?.abort();
+    throw e;
+  } finally {
+    progress.done();
+    input.destroy();
+    await client.close();
+  }
+}
 
 interface KeygenFlags {
   readonly out?: string;
@@ -21,8 +85,17 @@ interface KeygenFlags {
 }
 
 interface PseudonymiseFlags {
-  readonly key: string;
-  readonly domain: string;
+  readonly key?: string;
+  readonly domain?: string;
+  readonly oprf?: string;
+  readonly kid?: string;
+  readonly mode: OprfMode;
+  readonly tokenFile?: string;
+  readonly tlsCa?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly batchSize: number;
+  readonly concurrency: number;
   readonly column: string;
   readonly idType: IdType;
   readonly in?: string;
@@ -60,9 +133,18 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
   program
     .command('pseudonymise')
     .alias('pseudonymize')
-    .description('Replace one CSV column with keyed pseudonyms (HMAC-SHA256 under a per-domain key), streaming, on all cores.')
-    .requiredOption('--key <file>', 'key file from `koppel keygen`')
-    .requiredOption('--domain <name>', 'pseudonymisation domain, e.g. cbs/2026/logius-link; other domains give unrelated pseudonyms')
+    .description('Replace one CSV column with keyed pseudonyms (HMAC-SHA256 under a per-domain key), streaming, on all cores; or with blind pseudonyms from an OPRF service (--oprf).')
+    .option('--key <file>', 'key file from `koppel keygen` (keyed pseudonymisation)')
+    .option('--domain <name>', 'pseudonymisation domain, e.g. cbs/2026/logius-link; other domains give unrelated pseudonyms')
+    .option('--oprf <url>', 'blind pseudonymisation by the OPRF service at URL (instead of --key/--domain)')
+    .option('--kid <id>', '--oprf: pin this key id (default: the service\'s current key)')
+    .addOption(new Option('--mode <mode>', '--oprf: voprf checks the service\'s proofs; oprf does not').choices(['voprf', 'oprf']).default('voprf'))
+    .option('--token-file <file>', '--oprf: file holding this client\'s bearer token')
+    .option('--tls-ca <file>', '--oprf: CA of the service\'s certificate')
+    .option('--tls-cert <file>', '--oprf: client certificate for mutual TLS')
+    .option('--tls-key <file>', '--oprf: client key for mutual TLS')
+    .option('--batch-size <n>', '--oprf: identifiers per request', parseIntFlag('--batch-size', 1, 10_000), 1000)
+    .option('--concurrency <n>', '--oprf: requests in flight', parseIntFlag('--concurrency', 1, 64), 4)
     .requiredOption('--column <name>', 'header name of the identifier column to replace')
     .addOption(new Option('--id-type <type>', 'how identifiers are normalised before hashing').choices(ID_TYPES).default('raw'))
     .option('--in <file>', 'input CSV with a header row; "-" or absent: stdin')
@@ -96,6 +178,13 @@ Example:
       if (flags.report !== undefined && flags.onInvalid === 'error') {
         throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip or report (with error, the first invalid record stops the run).');
       }
+      if (flags.oprf !== undefined) {
+        if (flags.key !== undefined || flags.domain !== undefined) throw new KoppelError('INVALID_ARGUMENT', 'Use either --oprf or --key with --domain, not both.');
+        await oprfPseudonymise(flags, delimiter, io);
+        return;
+      }
+      if (flags.key === undefined || flags.domain === undefined) throw new KoppelError('INVALID_ARGUMENT', 'Keyed pseudonymisation needs --key and --domain (or use --oprf URL).');
+      const domain = flags.domain;
       const key = await readKeyFile(flags.key, io.err);
       const input = openInput(flags.in);
       const output = openOutput(flags.out);
@@ -106,7 +195,7 @@ Example:
       try {
         summary = await pseudonymiseCsv(input, output.stream, {
           key,
-          domain: flags.domain,
+          domain,
           column: flags.column,
           idType: flags.idType,
           onInvalid: flags.onInvalid,

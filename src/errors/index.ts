@@ -77,6 +77,14 @@ export const ERROR_CODES = {
   SUM_OUT_OF_RANGE: 'A decrypted sum is beyond the recoverable bound.',
   /** The peer asked for more work than the protocol allows (e.g. more decryptions than groups). */
   LIMIT_EXCEEDED: 'The peer asked for more than the protocol allows.',
+  /** A request to the OPRF service was not authenticated (no or unknown client certificate or token). */
+  UNAUTHORIZED: 'The request was not authenticated.',
+  /** A client sent requests faster than the service's per-client rate limit. */
+  RATE_LIMITED: 'Too many requests; slow down.',
+  /** A client used up its evaluation budget for the current period. */
+  BUDGET_EXHAUSTED: 'The evaluation budget for this period is used up.',
+  /** The service is unavailable (shutting down, or not reachable after retries). */
+  SERVICE_UNAVAILABLE: 'The service is unavailable.',
   /** A worker thread failed or exited unexpectedly. */
   WORKER_FAILED: 'A worker thread failed.',
   /** The operation was cancelled by the caller (AbortSignal). */

@@ -113,8 +113,8 @@ export class FastOprf {
     const r = this.#r;
     const seed = createHash('sha512').update(lp(publicKey)).update(lp(this.#seedDst)).digest();
     const n = this.#count(c);
-    let m = new Uint8Array(32);
-    let z = new Uint8Array(32);
+    let m: Uint8Array = new Uint8Array(32);
+    let z: Uint8Array = new Uint8Array(32);
     for (let i = 0; i < n; i++) {
       const ci = c.subarray(i * 32, i * 32 + 32);
       const di = d.subarray(i * 32, i * 32 + 32);

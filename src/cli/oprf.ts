@@ -1,0 +1,126 @@
+/**
+ * `koppel oprf keygen` and `koppel oprf serve`: the blind pseudonymisation service.
+ * Its client is `koppel pseudonymise --oprf URL`.
+ *
+ * @packageDocumentation
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { Command } from 'commander';
+import { KoppelError } from '../errors/index.js';
+import { generateOprfKeyFile, importOprfKeyFile, type OprfKey } from '../oprf/key.js';
+import { startOprfService, type TokenEntry } from '../oprf/service.js';
+import { isStdio, writeSecretFile } from './io.js';
+import { parseHostPort } from './net.js';
+import { parseIntFlag, type Console } from './shared.js';
+
+interface ServeFlags {
+  readonly key: string[];
+  readonly listen: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tokens?: string;
+  readonly insecure?: boolean;
+  readonly rate: number;
+  readonly budget: number;
+  readonly budgetPeriod: number;
+  readonly maxBatch: number;
+  readonly threads?: number;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KoppelError('IO_ERROR', `Cannot read the ${what} "${path}".`, { details: { path }, cause: e });
+  }
+}
+
+/** Parses a token file: one `<client-name> <token>` per line; `#` starts a comment. */
+export function parseTokenFile(text: string): TokenEntry[] {
+  const out: TokenEntry[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const l = line.trim();
+    if (!l || l.startsWith('#')) return;
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\s+([A-Za-z0-9._~+/=-]{16,256})$/.exec(l);
+    if (!m) throw new KoppelError('INVALID_ARGUMENT', 'A token file line must be "<client-name> <token>" with a token of 16 to 256 URL-safe characters.', { details: { line: i + 1 } });
+    out.push({ client: m[1] as string, token: m[2] as string });
+  });
+  if (out.length === 0) throw new KoppelError('INVALID_ARGUMENT', 'The token file lists no tokens.');
+  return out;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Registers `oprf keygen` and `oprf serve`. */
+export function oprfCommand(program: Command, io: Console): void {
+  const oprf = program.command('oprf').description('Blind pseudonymisation service (RFC 9497 OPRF/VOPRF over HTTPS); clients use `koppel pseudonymise --oprf URL`.');
+  oprf
+    .command('keygen')
+    .description('Generate an OPRF service key file (a 32-byte seed; one key id per mode).')
+    .option('--out <file>', 'where to write the key (mode 0600); "-" or absent: stdout')
+    .option('--label <label>', 'a human label stored with the key')
+    .option('--force', 'replace an existing key file')
+    .action(async (flags: { out?: string; label?: string; force?: boolean }) => {
+      const json = generateOprfKeyFile(flags.label);
+      const k = importOprfKeyFile(json);
+      if (isStdio(flags.out)) io.out(json);
+      else await writeSecretFile(flags.out as string, json, flags.force === true);
+      io.err(`koppel: generated OPRF key: key id ${k.voprf.kid} (voprf), ${k.oprf.kid} (oprf)${isStdio(flags.out) ? '' : ` in ${flags.out}`}`);
+    });
+
+  oprf
+    .command('serve')
+    .description('Serve blind evaluations over HTTPS until SIGINT or SIGTERM (then finish requests in flight and exit).')
+    .requiredOption('--key <file>', 'OPRF key file; repeat to serve several (rotation): the first is current', collect)
+    .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:7400')
+    .option('--tls-cert <file>', 'the service\'s certificate (PEM)')
+    .option('--tls-key <file>', 'the service\'s private key (PEM)')
+    .option('--tls-ca <file>', 'CA of client certificates: require mutual TLS and name clients by certificate CN')
+    .option('--tokens <file>', 'bearer tokens, one "<client-name> <token>" per line: every request needs one')
+    .option('--insecure', 'plain HTTP without client authentication: loopback demos only')
+    .option('--rate <n>', 'requests per second per client (burst twice this)', parseIntFlag('--rate', 1, 1_000_000), 50)
+    .option('--budget <n>', 'evaluations per client per budget period', parseIntFlag('--budget', 1, 2 ** 40), 1_000_000)
+    .option('--budget-period <seconds>', 'length of a budget period', parseIntFlag('--budget-period', 1, 366 * 86400), 86400)
+    .option('--max-batch <n>', 'most elements per request', parseIntFlag('--max-batch', 1, 100_000), 10_000)
+    .option('--threads <n>', `worker threads (default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
+    .addHelpText('after', '\nAccess logs: JSON lines on stdout (client, path, status, element count, time; never elements).\nThe valid BSN space is about 91 million numbers: keep budgets tight, or the service is an enumeration oracle.')
+    .action(async (flags: ServeFlags) => {
+      const { host, port } = parseHostPort(flags.listen, '--listen');
+      const keys: OprfKey[] = flags.key.flatMap((path) => {
+        const k = importOprfKeyFile(readText(path, 'OPRF key file'));
+        return [k.voprf, k.oprf];
+      });
+      if (flags.insecure && (flags.tlsCert || flags.tlsKey || flags.tlsCa || flags.tokens)) throw new KoppelError('INVALID_ARGUMENT', 'Use either --insecure or TLS and authentication flags, not both.');
+      if (!flags.insecure) {
+        if (!flags.tlsCert || !flags.tlsKey) throw new KoppelError('INVALID_ARGUMENT', 'The service needs --tls-cert and --tls-key (HTTPS), or --insecure for a loopback demo.');
+        if (!flags.tlsCa && !flags.tokens) throw new KoppelError('INVALID_ARGUMENT', 'Clients must be authenticated: pass --tls-ca (mutual TLS) or --tokens FILE.');
+      }
+      const service = await startOprfService({
+        keys,
+        host,
+        port,
+        ...(flags.insecure ? {} : { tls: { cert: readText(flags.tlsCert as string, 'TLS certificate'), key: readText(flags.tlsKey as string, 'TLS key'), ...(flags.tlsCa ? { ca: readText(flags.tlsCa, 'TLS CA certificate') } : {}) } }),
+        ...(flags.tokens ? { tokens: parseTokenFile(readText(flags.tokens, 'token file')) } : {}),
+        rate: flags.rate,
+        budget: flags.budget,
+        budgetPeriodMs: flags.budgetPeriod * 1000,
+        maxBatch: flags.maxBatch,
+        ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+        log: (entry) => io.out(JSON.stringify(entry) + '\n'),
+      });
+      io.err(`koppel: oprf serve: listening on ${host}:${service.port} (keys ${keys.map((k) => `${k.kid}/${k.mode}`).join(', ')})`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await service.close();
+      io.err('koppel: oprf serve: stopped');
+    });
+}

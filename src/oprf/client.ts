@@ -1,0 +1,271 @@
+/**
+ * The client of the blind pseudonymisation service: blinds identifiers, sends them in
+ * batches (several in flight), verifies the service's proof (VOPRF), unblinds, and
+ * returns pseudonyms `<kid>.<43 base64url characters>` (the first 32 bytes of the RFC
+ * 9497 output), the same format as keyed pseudonyms.
+ *
+ * Requests are idempotent (evaluating the same blinded elements again changes nothing),
+ * so transient failures (connection refused or reset, 429, 502-504) are retried with
+ * exponential backoff; a service that restarts mid-file is waited for. The client pins
+ * a key id and its public key: a service that no longer offers them is an error.
+ *
+ * @packageDocumentation
+ */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { availableParallelism } from 'node:os';
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
+import { fromBase64Url, toBase64Url } from '../util/bytes.js';
+import { TaskPool } from '../util/pool.js';
+import { describeErrors } from '../wire/codec.js';
+import { ERROR_CODES } from '../errors/index.js';
+import type { OprfMode } from './oprf.js';
+import { oprfOps } from './ops.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/** Options of {@link OprfPseudonymiser.connect}. */
+export interface OprfClientOptions {
+  /** The service, e.g. `https://oprf.example:7400`. */
+  readonly url: string;
+  /** `voprf` (default: proofs checked against the published key) or `oprf`. */
+  readonly mode?: OprfMode;
+  /** Pin this key id (recommended); default: the service's current key of the mode. */
+  readonly kid?: string;
+  /** Identifier normalisation before evaluation (default `raw`). */
+  readonly idType?: IdType;
+  /** Bearer token, if the service uses tokens. */
+  readonly token?: string;
+  /** TLS: CA of the service's certificate; client certificate and key for mutual TLS. */
+  readonly tls?: { readonly ca?: string; readonly cert?: string; readonly key?: string; readonly servername?: string };
+  /** Elements per request (default 1000). */
+  readonly batchSize?: number;
+  /** Requests in flight (default 4). */
+  readonly concurrency?: number;
+  /** Give up after this long without a successful request, in ms (default 120 s). */
+  readonly retryForMs?: number;
+  /** Worker threads for blinding and finalising (default: the machine's cores; 0: inline). */
+  readonly threads?: number;
+  /** Called when a request is retried (no identifiers in it). */
+  readonly onRetry?: (info: { code: KoppelErrorCode; attempt: number; waitMs: number }) => void;
+}
+
+/** A pseudonym or why an identifier was refused. */
+export type OprfResult = { readonly ok: true; readonly pseudonym: string } | { readonly ok: false; readonly code: KoppelErrorCode; readonly reason: string };
+
+const KeysResponse = t.type({ suite: t.string, keys: t.array(t.type({ kid: t.string, mode: t.keyof({ oprf: null, voprf: null }), publicKey: t.string, current: t.boolean })) }, 'KeysResponse');
+const EvalResponse = t.intersection([t.type({ kid: t.string, evaluated: t.array(t.string) }), t.partial({ proof: t.string })], 'EvaluateResponse');
+const ErrorBody = t.type({ code: t.string, message: t.string });
+
+const RETRY_STATUS = new Set([429, 502, 503, 504]);
+
+type ResolvedOptions = Required<Pick<OprfClientOptions, 'batchSize' | 'concurrency' | 'retryForMs'>> & OprfClientOptions;
+
+/** A `Pseudonymiser`-like client of the OPRF service. Create with {@link OprfPseudonymiser.connect}. */
+export class OprfPseudonymiser {
+  readonly #o: ResolvedOptions;
+  readonly #url: URL;
+  readonly #agent: HttpAgent;
+  readonly #pool: TaskPool<typeof oprfOps>;
+  readonly #check: (s: string) => string | { code: KoppelErrorCode; reason: string };
+  /** The pinned key id. */
+  readonly kid: string;
+  /** The mode. */
+  readonly mode: OprfMode;
+  readonly #publicKey: Uint8Array;
+
+  private constructor(o: ResolvedOptions, url: URL, agent: HttpAgent, pool: TaskPool<typeof oprfOps>, kid: string, mode: OprfMode, publicKey: Uint8Array) {
+    this.#o = o;
+    this.#url = url;
+    this.#agent = agent;
+    this.#pool = pool;
+    this.#check = checkerFor(o.idType ?? 'raw');
+    this.kid = kid;
+    this.mode = mode;
+    this.#publicKey = publicKey;
+  }
+
+  /**
+   * Fetches the service's keys and pins one.
+   *
+   * @throws KoppelError `KEY_MISMATCH` if the pinned key id is not offered in this mode
+   */
+  static async connect(options: OprfClientOptions): Promise<OprfPseudonymiser> {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new KoppelError('INVALID_ARGUMENT', 'The OPRF service URL is not a valid URL, e.g. https://oprf.example:7400.');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new KoppelError('INVALID_ARGUMENT', 'The OPRF service URL must be https:// (or http:// on loopback).');
+    const o = { batchSize: 1000, concurrency: 4, retryForMs: 120_000, ...options };
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 10_000) throw new KoppelError('INVALID_ARGUMENT', 'batchSize must be 1 to 10,000.');
+    if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64) throw new KoppelError('INVALID_ARGUMENT', 'concurrency must be 1 to 64.');
+    const mode = options.mode ?? 'voprf';
+    const agent = url.protocol === 'https:'
+      ? new HttpsAgent({ keepAlive: true, maxSockets: o.concurrency, ...(o.tls?.ca ? { ca: o.tls.ca } : {}), ...(o.tls?.cert ? { cert: o.tls.cert } : {}), ...(o.tls?.key ? { key: o.tls.key } : {}), ...(o.tls?.servername ? { servername: o.tls.servername } : {}) })
+      : new HttpAgent({ keepAlive: true, maxSockets: o.concurrency });
+    const pool = new TaskPool(oprfOps, WORKER_URL, options.threads ?? availableParallelism());
+    try {
+      const raw = await call(url, agent, o, 'GET', '/v1/keys', undefined);
+      const keys = KeysResponse.decode(raw);
+      if (isLeft(keys)) throw new KoppelError('MESSAGE_MALFORMED', `The service's key list is malformed: ${describeErrors(keys.left)}`);
+      const offered = keys.right.keys.filter((k) => k.mode === mode);
+      const key = options.kid ? offered.find((k) => k.kid === options.kid) : offered.find((k) => k.current);
+      if (!key) {
+        throw new KoppelError('KEY_MISMATCH', options.kid ? `The service does not offer key id ${options.kid} in ${mode} mode; check --kid and --mode.` : `The service offers no current ${mode} key.`, { details: { mode } });
+      }
+      const pk = fromBase64Url(key.publicKey);
+      if (!pk || pk.length !== 32) throw new KoppelError('MESSAGE_MALFORMED', 'The service\'s public key is not 32 bytes.');
+      return new OprfPseudonymiser(o, url, agent, pool, key.kid, mode, pk);
+    } catch (e) {
+      agent.destroy();
+      await pool.close();
+      throw e;
+    }
+  }
+
+  /** Pseudonyms of identifiers (normalised by `idType`), in order. @throws on the first invalid identifier */
+  async pseudonymiseMany(ids: readonly string[]): Promise<string[]> {
+    const rs = await this.tryPseudonymiseMany(ids);
+    return rs.map((r, i) => {
+      if (!r.ok) throw new KoppelError(r.code, `An identifier is invalid (${r.reason}).`, { details: { index: i, reason: r.reason } });
+      return r.pseudonym;
+    });
+  }
+
+  /** The pseudonym of one identifier (batch many for speed). */
+  async pseudonymise(id: string): Promise<string> {
+    return (await this.pseudonymiseMany([id]))[0] as string;
+  }
+
+  /** Like {@link pseudonymiseMany}, with a result per identifier instead of throwing for invalid ones. */
+  async tryPseudonymiseMany(ids: readonly string[]): Promise<OprfResult[]> {
+    const results: OprfResult[] = new Array<OprfResult>(ids.length);
+    const valid: string[] = [];
+    const at: number[] = [];
+    ids.forEach((id, i) => {
+      const n = this.#check(id);
+      if (typeof n === 'string') {
+        valid.push(n);
+        at.push(i);
+      } else results[i] = { ok: false, code: n.code, reason: n.reason };
+    });
+    const batches: Array<{ from: number; to: number }> = [];
+    for (let from = 0; from < valid.length; from += this.#o.batchSize) batches.push({ from, to: Math.min(valid.length, from + this.#o.batchSize) });
+    let next = 0;
+    const worker = async () => {
+      for (;;) {
+        const b = batches[next++];
+        if (!b) return;
+        const inputs = valid.slice(b.from, b.to);
+        const out = await this.#evaluate(inputs);
+        for (let i = 0; i < inputs.length; i++) results[at[b.from + i] as number] = { ok: true, pseudonym: `${this.kid}.${toBase64Url(out.subarray(i * 32, i * 32 + 32))}` };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, batches.length) }, worker));
+    return results;
+  }
+
+  async #evaluate(inputs: string[]): Promise<Uint8Array> {
+    const { blinds, blinded } = await this.#pool.run('blind', { mode: this.mode, inputs });
+    const elements = Array.from({ length: inputs.length }, (_, i) => toBase64Url(blinded.subarray(i * 32, i * 32 + 32)));
+    const raw = await call(this.#url, this.#agent, this.#o, 'POST', '/v1/evaluate', { kid: this.kid, elements });
+    const r = EvalResponse.decode(raw);
+    if (isLeft(r)) throw new KoppelError('MESSAGE_MALFORMED', `The service's answer is malformed: ${describeErrors(r.left)}`);
+    if (r.right.kid !== this.kid || r.right.evaluated.length !== inputs.length) throw new KoppelError('MESSAGE_MALFORMED', 'The service answered for another key or another number of elements.');
+    const evaluated = new Uint8Array(inputs.length * 32);
+    r.right.evaluated.forEach((e, i) => {
+      const b = fromBase64Url(e);
+      if (!b || b.length !== 32) throw new KoppelError('MESSAGE_MALFORMED', 'An evaluated element from the service is not 32 bytes.', { details: { index: i } });
+      evaluated.set(b, i * 32);
+    });
+    const proof = r.right.proof === undefined ? undefined : fromBase64Url(r.right.proof);
+    if (this.mode === 'voprf' && (!proof || proof.length !== 64)) throw new KoppelError('PROOF_INVALID', 'The service sent no valid proof in VOPRF mode.');
+    return this.#pool.run('finalize', { mode: this.mode, inputs, blinds, blinded, evaluated, publicKey: this.#publicKey, ...(proof ? { proof } : {}) });
+  }
+
+  /** Closes connections and worker threads. */
+  async close(): Promise<void> {
+    this.#agent.destroy();
+    await this.#pool.close();
+  }
+}
+
+/** One HTTP call with retries on transient failures. */
+async function call(url: URL, agent: HttpAgent, o: OprfClientOptions & { retryForMs: number }, method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once(url, agent, o, method, path, body);
+    } catch (e) {
+      const transient = e instanceof Transient;
+      const code: KoppelErrorCode = transient ? e.code : e instanceof KoppelError ? e.code : 'INTERNAL';
+      if (!transient || Date.now() - started > o.retryForMs) {
+        if (transient) throw new KoppelError(e.code === 'RATE_LIMITED' ? 'RATE_LIMITED' : 'SERVICE_UNAVAILABLE', `The OPRF service did not answer successfully for ${Math.round(o.retryForMs / 1000)} s (last: ${e.code}); check that it runs and that this client may use it.`);
+        throw e;
+      }
+      const waitMs = Math.min(5000, e.retryAfterMs ?? 100 * 2 ** Math.min(attempt, 6)) * (0.75 + Math.random() * 0.5);
+      o.onRetry?.({ code, attempt, waitMs: Math.round(waitMs) });
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
+}
+
+class Transient extends Error {
+  constructor(readonly code: KoppelErrorCode, readonly retryAfterMs?: number) {
+    super(code);
+  }
+}
+
+function once(url: URL, agent: HttpAgent, o: OprfClientOptions, method: string, path: string, body: unknown): Promise<unknown> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (text !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(Buffer.byteLength(text));
+  }
+  if (o.token) headers['authorization'] = `Bearer ${o.token}`;
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, url), { method, agent, headers, timeout: 60_000 }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('error', () => reject(new Transient('CONNECTION_CLOSED')));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        let json: unknown;
+        try {
+          json = JSON.parse(Buffer.concat(parts).toString('utf8'));
+        } catch {
+          json = undefined;
+        }
+        if (status === 200 && json !== undefined) return resolve(json);
+        if (RETRY_STATUS.has(status) && !(status === 429 && errorCode(json) === 'BUDGET_EXHAUSTED')) {
+          const after = Number(res.headers['retry-after']);
+          return reject(new Transient(status === 429 ? 'RATE_LIMITED' : 'SERVICE_UNAVAILABLE', Number.isFinite(after) ? after * 1000 : undefined));
+        }
+        const code = errorCode(json) ?? 'SERVICE_UNAVAILABLE';
+        reject(new KoppelError(code, `The OPRF service refused the request (HTTP ${status}, ${code}): ${ERROR_CODES[code]}`, { details: { status } }));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'CERT_HAS_EXPIRED' || e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || e.code === 'SELF_SIGNED_CERT_IN_CHAIN') {
+        reject(new KoppelError('NETWORK_ERROR', `TLS with the OPRF service failed (${e.code}); check --tls-ca and the service's certificate.`));
+        return;
+      }
+      reject(new Transient('NETWORK_ERROR'));
+    });
+    req.end(text);
+  });
+}
+
+function errorCode(json: unknown): KoppelErrorCode | undefined {
+  const e = ErrorBody.decode(json);
+  if (isLeft(e)) return undefined;
+  return e.right.code in ERROR_CODES ? (e.right.code as KoppelErrorCode) : undefined;
+}

@@ -1,0 +1,294 @@
+/**
+ * The blind pseudonymisation service: RFC 9497 OPRF and VOPRF over HTTPS (docs/oprf.md).
+ *
+ * Endpoints (JSON):
+ * - `GET /health`: `{ "status": "ok", "keys": n }` (no authentication; reveals nothing).
+ * - `GET /v1/keys`: the served keys, `{ suite, keys: [{ kid, mode, publicKey, current }] }`.
+ * - `POST /v1/evaluate`: `{ kid, elements: [base64url] }` → `{ kid, mode, evaluated: [...], proof? }`.
+ *
+ * Every client is authenticated (mutual TLS: the certificate's subject CN; or a bearer
+ * token from a token file), rate limited per client (token bucket) and metered against
+ * a per-client evaluation budget per period: the valid BSN space is only about 91
+ * million numbers, so an unmetered service is an enumeration oracle for anyone who may
+ * call it. Access logs are JSON lines with client, path, status, element count and time:
+ * never an element, a token or a key.
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { availableParallelism } from 'node:os';
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import { fromBase64Url, toBase64Url } from '../util/bytes.js';
+import { TaskPool } from '../util/pool.js';
+import { describeErrors } from '../wire/codec.js';
+import { OPRF_SUITE, type OprfKey } from './key.js';
+import { oprfOps } from './ops.js';
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/** A client allowed by bearer token. */
+export interface TokenEntry {
+  readonly client: string;
+  readonly token: string;
+}
+
+/** Options of {@link startOprfService}. */
+export interface OprfServiceOptions {
+  /** The keys served; the first two (one per mode) are marked current. */
+  readonly keys: readonly OprfKey[];
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** HTTPS; with `ca`, clients must present a certificate signed by it (mutual TLS). Absent: plain HTTP (loopback demos only). */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly ca?: string };
+  /** Bearer tokens; when given, every request must carry one of them. */
+  readonly tokens?: readonly TokenEntry[];
+  /** Requests per second per client (token bucket, burst twice this). Default 50. */
+  readonly rate?: number;
+  /** Evaluations per client per budget period. Default 1,000,000. */
+  readonly budget?: number;
+  /** Length of a budget period in milliseconds. Default 24 hours. */
+  readonly budgetPeriodMs?: number;
+  /** Most elements in one request. Default 10,000. */
+  readonly maxBatch?: number;
+  /** Worker threads for evaluation. Default: the machine's cores. */
+  readonly threads?: number;
+  /** Receives one structured entry per request and per lifecycle event. */
+  readonly log?: (entry: Record<string, unknown>) => void;
+}
+
+/** A running service. */
+export interface OprfService {
+  /** The port it listens on. */
+  readonly port: number;
+  /** Stops accepting, finishes requests in flight, then stops the workers. */
+  close(): Promise<void>;
+}
+
+const Evaluate = t.exact(t.type({ kid: t.string, elements: t.array(t.string) }), 'EvaluateRequest');
+
+const STATUS: Partial<Record<KoppelErrorCode, number>> = {
+  MESSAGE_MALFORMED: 400,
+  INVALID_POINT: 400,
+  UNAUTHORIZED: 401,
+  KEY_MISMATCH: 404,
+  MESSAGE_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  BUDGET_EXHAUSTED: 429,
+  SERVICE_UNAVAILABLE: 503,
+};
+
+class HttpError extends KoppelError {
+  constructor(code: KoppelErrorCode, message: string, readonly retryAfterSeconds?: number) {
+    super(code, message);
+  }
+}
+
+interface Meter {
+  tokens: number;
+  last: number;
+  used: number;
+  periodStart: number;
+}
+
+/** Starts the service; resolves once it listens. */
+export async function startOprfService(options: OprfServiceOptions): Promise<OprfService> {
+  if (options.keys.length === 0) throw new KoppelError('INVALID_ARGUMENT', 'The service needs at least one key.');
+  const keys = new Map(options.keys.map((k) => [k.kid, k]));
+  const current = new Set(options.keys.slice(0, 2).map((k) => k.kid));
+  const rate = options.rate ?? 50;
+  const budget = options.budget ?? 1_000_000;
+  const period = options.budgetPeriodMs ?? 24 * 3600 * 1000;
+  const maxBatch = options.maxBatch ?? 10_000;
+  const maxBody = maxBatch * 48 + 1024;
+  const tokenClients = new Map((options.tokens ?? []).map((e) => [hashToken(e.token), e.client]));
+  const log = options.log ?? (() => undefined);
+  const pool = new TaskPool(oprfOps, WORKER_URL, options.threads ?? availableParallelism());
+  const meters = new Map<string, Meter>();
+  let closing = false;
+  let inFlight = 0;
+  let drained: () => void = () => undefined;
+
+  const identify = (req: IncomingMessage): string => {
+    const auth = req.headers.authorization;
+    if (tokenClients.size > 0) {
+      const m = auth ? /^Bearer ([A-Za-z0-9._~+/=-]{16,256})$/.exec(auth) : null;
+      const client = m ? tokenClients.get(hashToken(m[1] as string)) : undefined;
+      if (!client) throw new HttpError('UNAUTHORIZED', 'A valid bearer token is required (Authorization: Bearer <token>).');
+      return client;
+    }
+    const socket = req.socket as TLSSocket;
+    if (typeof socket.getPeerCertificate === 'function' && socket.authorized) {
+      const cn = socket.getPeerCertificate().subject?.CN;
+      if (typeof cn === 'string' && cn) return `cert:${cn}`;
+    }
+    return `addr:${req.socket.remoteAddress ?? 'unknown'}`;
+  };
+
+  const meterOf = (client: string): Meter => {
+    let m = meters.get(client);
+    if (!m) {
+      const now = Date.now();
+      m = { tokens: 2 * rate, last: now, used: 0, periodStart: now };
+      meters.set(client, m);
+    }
+    return m;
+  };
+
+  /** The per-client rate limit, checked before any other work on a request. */
+  const limitRate = (client: string): void => {
+    const now = Date.now();
+    const m = meterOf(client);
+    m.tokens = Math.min(2 * rate, m.tokens + ((now - m.last) / 1000) * rate);
+    m.last = now;
+    if (m.tokens < 1) throw new HttpError('RATE_LIMITED', `More than ${rate} requests per second; slow down.`, Math.ceil((1 - m.tokens) / rate));
+    m.tokens -= 1;
+  };
+
+  /** The per-client evaluation budget of the current period. */
+  const meter = (client: string, elements: number): void => {
+    const now = Date.now();
+    const m = meterOf(client);
+    if (now - m.periodStart >= period) {
+      m.periodStart = now;
+      m.used = 0;
+    }
+    if (m.used + elements > budget) {
+      throw new HttpError('BUDGET_EXHAUSTED', `This client's budget of ${budget} evaluations per period is used up; ask the operator for more.`, Math.ceil((m.periodStart + period - now) / 1000));
+    }
+    m.used += elements;
+  };
+
+  const readBody = (req: IncomingMessage): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > maxBody) {
+        reject(new HttpError('MESSAGE_TOO_LARGE', `A request body may hold at most ${maxBody} bytes (${maxBatch} elements).`));
+        req.resume();
+        return;
+      }
+      const parts: Buffer[] = [];
+      let size = 0;
+      req.on('data', (d: Buffer) => {
+        size += d.length;
+        if (size > maxBody) {
+          reject(new HttpError('MESSAGE_TOO_LARGE', `A request body may hold at most ${maxBody} bytes (${maxBatch} elements).`));
+          req.destroy();
+          return;
+        }
+        parts.push(d);
+      });
+      req.on('end', () => resolve(Buffer.concat(parts)));
+      req.on('error', reject);
+    });
+
+  const evaluate = async (req: IncomingMessage, client: string): Promise<{ body: unknown; elements: number; kid: string }> => {
+    const text = await readBody(req);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text.toString('utf8'));
+    } catch {
+      throw new HttpError('MESSAGE_MALFORMED', 'The request body is not JSON.');
+    }
+    const decoded = Evaluate.decode(raw);
+    if (isLeft(decoded)) throw new HttpError('MESSAGE_MALFORMED', `The request does not match { kid, elements }: ${describeErrors(decoded.left)}`);
+    const { kid, elements } = decoded.right;
+    const key = keys.get(kid);
+    if (!key) throw new HttpError('KEY_MISMATCH', 'This service does not hold the key id asked for; fetch /v1/keys.');
+    if (elements.length < 1 || elements.length > maxBatch) throw new HttpError('MESSAGE_MALFORMED', `A request carries 1 to ${maxBatch} elements.`);
+    const blinded = new Uint8Array(elements.length * 32);
+    elements.forEach((e, i) => {
+      const b = e.length === 43 ? fromBase64Url(e) : undefined;
+      if (!b || b.length !== 32) throw new HttpError('MESSAGE_MALFORMED', `Element ${i} is not 32 bytes of base64url.`);
+      blinded.set(b, i * 32);
+    });
+    meter(client, elements.length);
+    const r = await pool.run('evaluate', { mode: key.mode, secretKey: key.secretKey, blinded });
+    const evaluated = Array.from({ length: elements.length }, (_, i) => toBase64Url(r.evaluated.subarray(i * 32, i * 32 + 32)));
+    return { body: { kid, mode: key.mode, evaluated, ...(r.proof ? { proof: toBase64Url(r.proof) } : {}) }, elements: elements.length, kid };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const path = (req.url ?? '/').split('?')[0] as string;
+    let status = 200;
+    let client = '-';
+    let elements = 0;
+    let kid: string | undefined;
+    let code: string | undefined;
+    inFlight++;
+    try {
+      if (closing) throw new HttpError('SERVICE_UNAVAILABLE', 'The service is shutting down; retry shortly.', 1);
+      let body: unknown;
+      if (req.method === 'GET' && path === '/health') body = { status: 'ok', keys: keys.size };
+      else {
+        client = identify(req);
+        limitRate(client);
+        if (req.method === 'GET' && path === '/v1/keys') {
+          body = { suite: OPRF_SUITE, keys: [...keys.values()].map((k) => ({ kid: k.kid, mode: k.mode, publicKey: toBase64Url(k.publicKey), current: current.has(k.kid) })) };
+        } else if (req.method === 'POST' && path === '/v1/evaluate') {
+          const r = await evaluate(req, client);
+          body = r.body;
+          elements = r.elements;
+          kid = r.kid;
+        } else {
+          status = 404;
+          body = { code: 'NOT_FOUND', message: 'Unknown endpoint: GET /health, GET /v1/keys, POST /v1/evaluate.' };
+        }
+      }
+      send(res, status, body);
+    } catch (e) {
+      const k = e instanceof KoppelError ? e : new KoppelError('INTERNAL', 'Unexpected error; please report this.');
+      code = k.code;
+      status = STATUS[k.code] ?? 500;
+      if (e instanceof HttpError && e.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(Math.max(1, e.retryAfterSeconds)));
+      send(res, status, { code: k.code, message: k.message });
+    } finally {
+      log({ time: new Date().toISOString(), event: 'request', client, method: req.method, path, status, elements, ...(kid ? { kid } : {}), ...(code ? { code } : {}), ms: Math.round(performance.now() - started) });
+      if (--inFlight === 0 && closing) drained();
+    }
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    void handle(req, res);
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3', ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+    : createHttpServer(listener);
+  server.keepAliveTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new KoppelError('NETWORK_ERROR', `Cannot listen on ${options.host}:${options.port} (${e.code ?? 'error'}).`, { details: { host: options.host, port: options.port } })));
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  log({ time: new Date().toISOString(), event: 'start', port, keys: [...keys.keys()], tls: options.tls ? (options.tls.ca ? 'mutual' : 'server') : 'none', auth: tokenClients.size > 0 ? 'token' : options.tls?.ca ? 'certificate' : 'none' });
+  return {
+    port,
+    async close() {
+      if (closing) return;
+      closing = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      server.closeAllConnections();
+      await stopped;
+      await pool.close();
+      log({ time: new Date().toISOString(), event: 'stop' });
+    },
+  };
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
