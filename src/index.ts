@@ -62,3 +62,13 @@ export { protectJoinTable } from './join/table.js';
 export type { JoinGroup, JoinTableRow, JoinDisclosureOptions } from './join/table.js';
 export { loadRistretto255 } from './group/sodium.js';
 export type { Ristretto255 } from './group/sodium.js';
+
+export { startOprfService } from './oprf/service.js';
+export type { OprfServiceOptions, OprfService, TokenEntry } from './oprf/service.js';
+export { OprfPseudonymiser } from './oprf/client.js';
+export type { OprfClientOptions, OprfResult } from './oprf/client.js';
+export { oprfPseudonymiseCsv } from './oprf/csv.js';
+export type { OprfCsvOptions, OprfCsvSummary } from './oprf/csv.js';
+export { generateOprfKeyFile, importOprfKeyFile, oprfKeyId, OPRF_SUITE } from './oprf/key.js';
+export type { OprfKey } from './oprf/key.js';
+export { FastOprf } from './oprf/fast.js';

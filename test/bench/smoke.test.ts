@@ -53,3 +53,15 @@ describe('bench/join.mjs --quick', () => {
     expect(last.runs[0]?.twoParty.correct).toBe(true);
   });
 });
+
+describe('bench/oprf.mjs --quick', () => {
+  it('measures evaluation, the service and the end-to-end client in both modes', () => {
+    const script = fileURLToPath(new URL('../../bench/oprf.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { evaluate: unknown[]; service: Array<{ perSecond: number }>; endToEnd: Array<{ rows: number; pseudonymised: number }> };
+    expect(last.evaluate).toHaveLength(2);
+    expect(last.service.every((s) => s.perSecond > 0)).toBe(true);
+    expect(last.endToEnd.map((e) => e.pseudonymised)).toEqual([2000, 2000]);
+  });
+});
