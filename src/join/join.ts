@@ -821,7 +821,9 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
   const pending: Array<Promise<void>> = [];
   let resolvePair: () => void = () => undefined;
   const paired = new Promise<void>((res) => (resolvePair = res));
+  let greeting = 0;
   const greet = async (channel: Channel) => {
+    greeting++;
     const link = new JoinLink(channel, new Uint8Array(16));
     try {
       const f = await link.receive([Step.HELLO], 'HELLO');
@@ -839,21 +841,42 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
       }
     } catch (e) {
       await link.abort(e);
+    } finally {
+      greeting--;
     }
   };
-  while (!pair) {
-    const next = accept();
-    const got = await Promise.race([next.then((c) => ({ c })), paired.then(() => undefined)]);
-    if (!got) {
-      next.then((c) => c.close(), () => undefined);
-      break;
+  const closeWaiting = async (keep: ReadonlyArray<unknown> = []) => {
+    for (const slot of waiting.values()) {
+      for (const other of [slot.groups, slot.values]) if (other && !keep.includes(other)) await other.link.close();
     }
-    pending.push(greet(got.c));
+  };
+  try {
+    while (!pair) {
+      const next = accept();
+      let got: { c: Channel } | undefined;
+      try {
+        got = await Promise.race([next.then((c) => ({ c })), paired.then(() => undefined)]);
+      } catch (e) {
+        // The accept timeout is for parties to connect. Parties that did connect may take
+        // long to say HELLO (they hash their own records first): wait for them.
+        if (e instanceof KoppelError && e.code === 'TIMEOUT' && greeting > 0) {
+          await Promise.race([paired, Promise.allSettled(pending)]);
+          continue;
+        }
+        throw e;
+      }
+      if (!got) {
+        next.then((c) => c.close(), () => undefined);
+        break;
+      }
+      pending.push(greet(got.c));
+    }
+  } catch (e) {
+    await closeWaiting();
+    throw e;
   }
   const { groups: A, values: B } = pair as NonNullable<typeof pair>;
-  for (const slot of waiting.values()) {
-    for (const other of [slot.groups, slot.values]) if (other && other !== A && other !== B) await other.link.close();
-  }
+  await closeWaiting([A, B]);
   try {
     const { columns: k, positions: n, groups: L } = A.hello;
     if (B.hello.columns !== k || B.hello.positions !== n || B.hello.groups !== L) {

@@ -81,3 +81,40 @@ describe('the released table', () => {
     expect(row('*')).toMatchObject({ count: 55, sums: [110], rule: 'published', total: true });
   });
 });
+
+describe('the helper', () => {
+  it('waits for connected parties that are slow to say HELLO, even past its accept timeout', async () => {
+    const { createMemoryChannelPair } = await import('../../src/transport/channel.js');
+    const { joinGroups, joinHelper, joinValues } = await import('../../src/join/join.js');
+    const { KoppelError } = await import('../../src/errors/index.js');
+    const { a, b } = randomData(60, 60, 0.5, 3, 1);
+    const [ca, cb] = createMemoryChannelPair();
+    const [ah, ha] = createMemoryChannelPair();
+    const [bh, hb] = createMemoryChannelPair();
+    // Each party's first message reaches the helper 300 ms late (a party hashing a big file).
+    const slow = (c: typeof ha) => {
+      let first = true;
+      return { ...c, send: c.send.bind(c), close: c.close.bind(c), receive: async () => {
+        const m = await c.receive();
+        if (first) {
+          first = false;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        return m;
+      } };
+    };
+    const queue = [slow(ha), slow(hb)];
+    // After the two parties, accept times out at once, as a listener's accept timeout would.
+    const accept = () => {
+      const next = queue.shift();
+      return next ? Promise.resolve(next) : new Promise<never>((_, reject) => setTimeout(() => reject(new KoppelError('TIMEOUT', 'no party connected in time')), 20));
+    };
+    const [ra, , rh] = await Promise.all([
+      joinGroups(ca, a, { threads: 0, variant: 'helper', helper: ah }),
+      joinValues(cb, b, { threads: 0, variant: 'helper', helper: bh, columns: ['v'] }),
+      joinHelper(accept),
+    ]);
+    expect(rh.positions).toBe(60);
+    expect(ra.groups.reduce((s, g) => s + g.count, 0)).toBe(rh.histogram.reduce((s, x) => s + x, 0));
+  });
+});
