@@ -20,14 +20,13 @@
  *
  * @packageDocumentation
  */
-import { availableParallelism } from 'node:os';
 import { KoppelError } from '../errors/index.js';
-import { getSuite, wipeScalar, SUITE_NAMES, type ScalarPair, type SuiteName } from '../group/suite.js';
+import { getSuite, wipeScalar, type ScalarPair, type SuiteName } from '../group/suite.js';
 import { isIdentity, loadRistretto255, type Ristretto255 } from '../group/sodium.js';
 import { prgStream } from '../aggregate/share.js';
 import { FailFast, OrderedPipeline } from '../psi/messages.js';
 import { deriveTags, TAG_BYTES } from '../psi/ops.js';
-import { dummyIds } from '../psi/psi.js';
+import { dummyIds, resolveBatching } from '../psi/psi.js';
 import type { Channel } from '../transport/channel.js';
 import { concatBytes, randomBytes, utf8, wipe } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';
@@ -35,7 +34,7 @@ import { randomPermutation } from '../util/shuffle.js';
 import { decodeOrThrow } from '../wire/codec.js';
 import { jsonBody } from '../wire/frame.js';
 import { DiscreteLog, MAX_DLOG_BOUND, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
-import { Done, Hello, HelperHello, JOIN_VARIANTS, JOIN_VERSION, JoinLink, Lists, MAX_CHUNK_ITEMS, MAX_GROUPS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, NO_MATCH, RecordsStart, Step, type JoinVariant } from './messages.js';
+import { Done, Hello, HelperHello, JOIN_VARIANTS, JOIN_VERSION, JoinLink, Lists, MAX_GROUPS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, NO_MATCH, RecordsStart, Step, type JoinVariant } from './messages.js';
 import { joinOps, recordBytes2p } from './ops.js';
 import { protectJoinTable, type JoinDisclosureOptions, type JoinGroup, type JoinTableRow } from './table.js';
 
@@ -157,12 +156,7 @@ interface Resolved {
 function resolve(o: JoinCommonOptions): Resolved {
   const variant = o.variant ?? 'two-party';
   if (!JOIN_VARIANTS.includes(variant)) throw new KoppelError('INVALID_ARGUMENT', `variant must be one of ${JOIN_VARIANTS.join(', ')}.`);
-  const suite = o.suite ?? 'x25519';
-  if (!SUITE_NAMES.includes(suite)) throw new KoppelError('INVALID_ARGUMENT', `suite must be one of ${SUITE_NAMES.join(', ')}.`);
-  const chunk = o.chunkSize ?? 4096;
-  if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK_ITEMS) throw new KoppelError('INVALID_ARGUMENT', `chunkSize must be an integer from 1 to ${MAX_CHUNK_ITEMS}.`);
-  const threads = o.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new KoppelError('INVALID_ARGUMENT', 'threads must be an integer from 0 to 256.');
+  const { suite, chunk, threads } = resolveBatching(o);
   if (variant === 'helper' && !o.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs a channel to the helper (options.helper).');
   if (variant === 'two-party' && o.helper) throw new KoppelError('INVALID_ARGUMENT', 'A helper channel was given, but the variant is two-party.');
   return { variant, suite, chunk, threads };
@@ -217,6 +211,12 @@ function u64s(bytes: Uint8Array): BigUint64Array {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < out.length; i++) out[i] = dv.getBigUint64(i * 8, true);
   return out;
+}
+
+/** Tells every open link why the run stops; returns the error to throw. */
+async function abortLinks(error: unknown, ...links: Array<JoinLink | undefined>): Promise<unknown> {
+  for (const l of links) if (l) await l.abort(error);
+  return error;
 }
 
 function guard<T>(ff: FailFast, p: Promise<T>): Promise<T> {
@@ -494,10 +494,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
     const table = protectJoinTable(width, k, groups, { ...(options.threshold === undefined ? {} : { threshold: options.threshold }), ...(options.secondary === undefined ? {} : { secondary: options.secondary }) });
     return { variant: o.variant, columns, maxValue, groups, table, valuesListSize: n, records: own.records };
   } catch (e) {
-    const first = ff.error ?? e;
-    await link.abort(first);
-    if (helperLink) await helperLink.abort(first);
-    throw first;
+    throw await abortLinks(ff.error ?? e, link, helperLink);
   } finally {
     wipeScalar(scalar);
     wipe(...secrets);
@@ -794,10 +791,7 @@ export async function joinValues(channel: Channel, records: Iterable<ValueRecord
     await link.receive([Step.FINISHED], 'FINISHED');
     return { variant: o.variant, listSizes: sizes, records: mine.real };
   } catch (e) {
-    const first = ff.error ?? e;
-    await link.abort(first);
-    if (helperLink) await helperLink.abort(first);
-    throw first;
+    throw await abortLinks(ff.error ?? e, link, helperLink);
   } finally {
     wipeScalar(scalar);
     wipe(...secrets);

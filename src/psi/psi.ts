@@ -96,15 +96,24 @@ interface Resolved {
   readonly padTo: number | undefined;
 }
 
-function resolve(o: PsiCommonOptions): Resolved {
-  const mode = o.mode ?? 'intersection';
-  if (!PSI_MODES.includes(mode)) throw new KoppelError('INVALID_ARGUMENT', `mode must be one of ${PSI_MODES.join(', ')}.`);
+/**
+ * The suite, chunk size and thread count every streaming protocol (PSI, join) takes,
+ * with their defaults, checked.
+ */
+export function resolveBatching(o: { readonly suite?: SuiteName; readonly chunkSize?: number; readonly threads?: number }): { suite: SuiteName; chunk: number; threads: number } {
   const suite = o.suite ?? 'x25519';
   if (!SUITE_NAMES.includes(suite)) throw new KoppelError('INVALID_ARGUMENT', `suite must be one of ${SUITE_NAMES.join(', ')}.`);
   const chunk = o.chunkSize ?? 4096;
   if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK_ITEMS) throw new KoppelError('INVALID_ARGUMENT', `chunkSize must be an integer from 1 to ${MAX_CHUNK_ITEMS}.`);
   const threads = o.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new KoppelError('INVALID_ARGUMENT', 'threads must be an integer from 0 to 256.');
+  return { suite, chunk, threads };
+}
+
+function resolve(o: PsiCommonOptions): Resolved {
+  const mode = o.mode ?? 'intersection';
+  if (!PSI_MODES.includes(mode)) throw new KoppelError('INVALID_ARGUMENT', `mode must be one of ${PSI_MODES.join(', ')}.`);
+  const { suite, chunk, threads } = resolveBatching(o);
   if (o.padTo !== undefined && (!Number.isInteger(o.padTo) || o.padTo < 0 || o.padTo > 2 ** 32 - 1)) {
     throw new KoppelError('INVALID_ARGUMENT', 'padTo must be a non-negative integer.');
   }
