@@ -48,7 +48,6 @@ describe('FastOprf cross-checks', () => {
     const noble = ristretto255_oprf.voprf;
     inputs.forEach((x, i) => {
       expect(h(ours[i] as Uint8Array)).toBe(h(evaluate(key.secretKey, x, 'voprf')));
-      expect(h(ours[i] as Uint8Array)).toBe(h(noble.evaluate(sk, x)));
     });
     // noble's client verifies our server's batched proof.
     const els = Array.from({ length: 8 }, (_, i) => ({ blinded: blinded.subarray(i * 32, i * 32 + 32), evaluated: evaluated.subarray(i * 32, i * 32 + 32) }));

@@ -87,7 +87,7 @@ describe('blind pseudonymisation: results', () => {
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
         res.setHeader('content-type', 'application/json');
-        if (req.url === '/v1/keys') return res.end(JSON.stringify({ suite: 'ristretto255-SHA512', keys: [{ kid: keyA.voprf.kid, mode: 'voprf', publicKey: toBase64Url(keyA.voprf.publicKey), current: true }] }));
+        if (req.url === '/v1/keys') return void res.end(JSON.stringify({ suite: 'ristretto255-SHA512', keys: [{ kid: keyA.voprf.kid, mode: 'voprf', publicKey: toBase64Url(keyA.voprf.publicKey), current: true }] }));
         const { elements } = JSON.parse(body) as { elements: string[] };
         const blinded = Buffer.concat(elements.map((e) => Buffer.from(e, 'base64url')));
         const evaluated = f.evaluate(keyB.voprf.secretKey, blinded);
