@@ -121,7 +121,16 @@ export async function writeSecretFile(path: string, content: string, force: bool
 
 /** Formats an integer with thousands separators (1,234,567). */
 export function formatCount(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  // By hand: the first toLocaleString call loads ICU data (~10 ms), which short-lived
+  // party processes would pay on every run.
+  const v = Math.round(n);
+  const digits = String(Math.abs(v));
+  let out = '';
+  for (let i = 0; i < digits.length; i++) {
+    if (i > 0 && (digits.length - i) % 3 === 0) out += ',';
+    out += digits[i];
+  }
+  return v < 0 ? '-' + out : out;
 }
 
 /** Formats a byte count (12.3 MB). */
