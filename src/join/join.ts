@@ -34,7 +34,7 @@ import { randomPermutation } from '../util/shuffle.js';
 import { decodeOrThrow } from '../wire/codec.js';
 import { jsonBody } from '../wire/frame.js';
 import { DiscreteLog, MAX_DLOG_BOUND, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
-import { Done, Hello, HelperHello, JOIN_VARIANTS, JOIN_VERSION, JoinLink, Lists, MAX_GROUPS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, NO_MATCH, RecordsStart, Step, type JoinVariant } from './messages.js';
+import { Done, Hello, HelperHello, JOIN_VARIANTS, JOIN_VERSION, JoinLink, Lists, MAX_GROUPS, MAX_LIST_ELEMENTS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, NO_MATCH, RecordsStart, Step, type JoinVariant } from './messages.js';
 import { joinOps, recordBytes2p } from './ops.js';
 import { protectJoinTable, type JoinDisclosureOptions, type JoinGroup, type JoinTableRow } from './table.js';
 
@@ -348,7 +348,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
     lists.splice(0, lists.length, ...Array.from(order, (i) => lists[i] as { group: number; ids: string[] }));
     const sizes = lists.map((l) => (padListsTo ?? l.ids.length));
     const total = sizes.reduce((s, x) => s + x, 0);
-    if (total > 2 ** 32 - 1) throw new KoppelError('INVALID_ARGUMENT', 'Too many records for one join.');
+    if (total > MAX_LIST_ELEMENTS) throw new KoppelError('INVALID_ARGUMENT', `More than ${MAX_LIST_ELEMENTS} list elements (records and padding) in one join.`);
     await link.sendJson(Step.LISTS, { sizes });
 
     const sender = async (): Promise<void> => {
@@ -672,7 +672,7 @@ export async function joinValues(channel: Channel, records: Iterable<ValueRecord
     const L = sizes.length;
     if (L > MAX_GROUPS) throw new KoppelError('LIMIT_EXCEEDED', `The peer sent more than ${MAX_GROUPS} lists.`);
     const total = sizes.reduce((s, x) => s + x, 0);
-    if (total > 2 ** 32 - 1) throw new KoppelError('MESSAGE_MALFORMED', 'The peer\'s lists are too long.');
+    if (total > MAX_LIST_ELEMENTS) throw new KoppelError('LIMIT_EXCEEDED', `The peer's lists hold more than ${MAX_LIST_ELEMENTS} elements in all.`, { details: { declared: total } });
 
     // Our own records, encrypted (or blinded) at low priority while we evaluate A's lists.
     const entry = recordBytes(o.variant, k);

@@ -24,6 +24,8 @@ export const JOIN_VARIANTS: readonly JoinVariant[] = Object.freeze(['two-party',
 export const MAX_VALUE_COLUMNS = 16;
 /** Most groups (lists) A may send: one list-sized message must fit one chunk frame. */
 export const MAX_GROUPS = 65_534;
+/** Most elements in all of A's lists together (B holds them all before shuffling): 2^27, 4 GiB. */
+export const MAX_LIST_ELEMENTS = 2 ** 27;
 /** Largest declared maximum of a value: 2^40. */
 export const MAX_VALUE_BOUND = 2 ** 40;
 /** The "no match" index A sends the helper. */

@@ -146,3 +146,9 @@ describe('bad input on the value holder\'s side', () => {
     expect(r[0]).toMatchObject({ status: 'rejected', reason: { code: 'VALUE_OUT_OF_RANGE' } });
   });
 });
+
+describe('resource limits', () => {
+  it('lists declared far beyond what B will hold: LIMIT_EXCEEDED at B before any allocation', async () => {
+    await run((c) => tamper(c, Step.LISTS, (count) => ({ count, body: toJsonBody({ sizes: [2 ** 31, 2 ** 31] }) })), id, null, 'LIMIT_EXCEEDED');
+  });
+});
