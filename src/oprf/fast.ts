@@ -100,12 +100,34 @@ export class FastOprf {
   finalize(inputs: readonly Uint8Array[], blinds: readonly Uint8Array[], evaluated: Uint8Array): Uint8Array[] {
     const r = this.#r;
     if (this.#count(evaluated) !== inputs.length || blinds.length !== inputs.length) throw new KoppelError('MESSAGE_MALFORMED', 'The service answered another number of elements than were sent.');
+    const inverses = this.#invertAll(blinds);
     return inputs.map((input, i) => {
       const e = evaluated.subarray(i * 32, i * 32 + 32);
       if (isIdentity(e)) throw new KoppelError('INVALID_POINT', 'An evaluated element is the identity.', { details: { index: i } });
-      const unblinded = r.mul(r.scalarInvert(blinds[i] as Uint8Array), e);
+      const unblinded = r.mul(inverses[i] as Uint8Array, e);
+      (inverses[i] as Uint8Array).fill(0);
       return new Uint8Array(createHash('sha512').update(lp(input)).update(lp(unblinded)).update('Finalize').digest());
     });
+  }
+
+  /**
+   * Inverses of non-zero scalars with one inversion (Montgomery's trick): prefix
+   * products, one inverse, then back. An inversion costs ~40 us here, a product ~1.5 us.
+   */
+  #invertAll(xs: readonly Uint8Array[]): Uint8Array[] {
+    const r = this.#r;
+    if (xs.length === 0) return [];
+    const prefix: Uint8Array[] = [xs[0] as Uint8Array];
+    for (let i = 1; i < xs.length; i++) prefix.push(r.scalarMul(prefix[i - 1] as Uint8Array, xs[i] as Uint8Array));
+    let inv = r.scalarInvert(prefix[xs.length - 1] as Uint8Array);
+    const out = new Array<Uint8Array>(xs.length);
+    for (let i = xs.length - 1; i > 0; i--) {
+      out[i] = r.scalarMul(inv, prefix[i - 1] as Uint8Array);
+      inv = r.scalarMul(inv, xs[i] as Uint8Array);
+    }
+    out[0] = inv;
+    for (const p of prefix.slice(1)) p.fill(0);
+    return out;
   }
 
   /** Composite M (and Z = k M when the key is known) of RFC 9497 section 2.2.1. */
