@@ -13,6 +13,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
@@ -208,7 +209,7 @@ async function call(url: URL, agent: HttpAgent, o: OprfClientOptions & { retryFo
         if (transient) throw new KoppelError(e.code === 'RATE_LIMITED' ? 'RATE_LIMITED' : 'SERVICE_UNAVAILABLE', `The OPRF service did not answer successfully for ${Math.round(o.retryForMs / 1000)} s (last: ${e.code}); check that it runs and that this client may use it.`);
         throw e;
       }
-      const waitMs = Math.min(5000, e.retryAfterMs ?? 100 * 2 ** Math.min(attempt, 6)) * (0.75 + Math.random() * 0.5);
+      const waitMs = Math.min(5000, e.retryAfterMs ?? 100 * 2 ** Math.min(attempt, 6)) * (0.75 + randomInt(0, 1000) / 2000); // jitter, from the CSPRNG like all randomness in koppel
       o.onRetry?.({ code, attempt, waitMs: Math.round(waitMs) });
       await new Promise((r) => setTimeout(r, waitMs));
     }
