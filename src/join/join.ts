@@ -24,7 +24,7 @@ import { KoppelError } from '../errors/index.js';
 import { getSuite, wipeScalar, type ScalarPair, type SuiteName } from '../group/suite.js';
 import { isIdentity, loadRistretto255, type Ristretto255 } from '../group/sodium.js';
 import { prgStream } from '../aggregate/share.js';
-import { FailFast, OrderedPipeline } from '../psi/messages.js';
+import { FailFast, OrderedPipeline } from '../util/pipeline.js';
 import { deriveTags, TAG_BYTES } from '../psi/ops.js';
 import { dummyIds, resolveBatching } from '../psi/psi.js';
 import type { Channel } from '../transport/channel.js';

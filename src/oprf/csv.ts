@@ -10,7 +10,7 @@ import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
-import { FailFast, OrderedPipeline } from '../psi/messages.js';
+import { FailFast, OrderedPipeline } from '../util/pipeline.js';
 import type { InvalidPolicy } from '../pseudonymise/csv-chunk.js';
 import type { InvalidRecord } from '../pseudonymise/csv.js';
 import type { OprfPseudonymiser, OprfResult } from './client.js';
