@@ -34,7 +34,7 @@ import { randomPermutation } from '../util/shuffle.js';
 import { decodeOrThrow } from '../wire/codec.js';
 import { jsonBody } from '../wire/frame.js';
 import { DiscreteLog, MAX_DLOG_BOUND, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
-import { Done, Hello, HelperHello, JOIN_VARIANTS, JOIN_VERSION, JoinLink, Lists, MAX_GROUPS, MAX_LIST_ELEMENTS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, NO_MATCH, RecordsStart, Step, type JoinVariant } from './messages.js';
+import { Hello, HelperHello, JOIN_VARIANTS, JOIN_VERSION, JoinLink, Lists, MAX_GROUPS, MAX_LIST_ELEMENTS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, NO_MATCH, RecordsStart, Step, type JoinVariant } from './messages.js';
 import { joinOps, recordBytes2p } from './ops.js';
 import { protectJoinTable, type JoinDisclosureOptions, type JoinGroup, type JoinTableRow } from './table.js';
 
@@ -387,14 +387,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
       let received = 0;
       let list = 0;
       let left = sizes[0] ?? 0;
-      for (;;) {
-        const f = await ff.race(link.receiveChunk([Step.EVALUATED, Step.EVALUATED_DONE], Step.EVALUATED, 'evaluated elements', 32));
-        if (f.step === Step.EVALUATED_DONE) {
-          const { count } = decodeOrThrow(Done, jsonBody(f, 'EVALUATED_DONE'), 'EVALUATED_DONE');
-          if (count !== received || received !== total) throw new KoppelError('MESSAGE_MALFORMED', 'The peer evaluated another number of elements than were sent.', { details: { sent: total, received } });
-          return;
-        }
-        if (received + f.count > total) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more evaluated elements than were sent.');
+      for await (const f of link.stream(Step.EVALUATED, Step.EVALUATED_DONE, 'evaluated elements', 32, total, (p) => ff.race(p))) {
         const { tags } = deriveTags(f.body, session, false);
         for (let i = 0; i < f.count; i++) {
           while (left === 0) left = sizes[++list] as number;
@@ -445,14 +438,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
       if (helperLink) await helperLink.send(Step.INDICES, m, u32Bytes(indices));
       progress?.({ phase: 'match', done: got });
     });
-    for (;;) {
-      const f = await ff.race(link.receiveChunk([Step.RECORDS, Step.RECORDS_DONE], Step.RECORDS, 'records', entry));
-      if (f.step === Step.RECORDS_DONE) {
-        const { count } = decodeOrThrow(Done, jsonBody(f, 'RECORDS_DONE'), 'RECORDS_DONE');
-        if (count !== got || got !== n) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent another number of records than it announced.', { details: { announced: n, received: got } });
-        break;
-      }
-      if (got + f.count > n) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more records than it announced.');
+    for await (const f of link.stream(Step.RECORDS, Step.RECORDS_DONE, 'records', entry, n, (p) => ff.race(p))) {
       got += f.count;
       const body = new Uint8Array(f.body);
       const elements = new Uint8Array(f.count * 32);
@@ -711,14 +697,7 @@ export async function joinValues(channel: Channel, records: Iterable<ValueRecord
       done += packed.length / 32;
       progress?.({ phase: 'evaluate', done });
     });
-    for (;;) {
-      const f = await ff.race(link.receiveChunk([Step.GROUP_ELEMENTS, Step.GROUP_DONE], Step.GROUP_ELEMENTS, 'group elements', 32));
-      if (f.step === Step.GROUP_DONE) {
-        const { count } = decodeOrThrow(Done, jsonBody(f, 'GROUP_DONE'), 'GROUP_DONE');
-        if (count !== received || received !== total) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent another number of elements than its lists declare.', { details: { declared: total, received } });
-        break;
-      }
-      if (received + f.count > total) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more elements than its lists declare.');
+    for await (const f of link.stream(Step.GROUP_ELEMENTS, Step.GROUP_DONE, 'group elements', 32, total, (p) => ff.race(p))) {
       const at = received * 32;
       received += f.count;
       await pipe.push(pool.run('multiply', { suite: o.suite, scalar: scalar.scalar, packed: new Uint8Array(f.body) }).then((packed) => ({ at, packed })));
@@ -884,14 +863,7 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
     const sums = new BigUint64Array(L * k);
     const hist = new Float64Array(L);
     let got = 0;
-    for (;;) {
-      const f = await A.link.receiveChunk([Step.INDICES, Step.INDICES_DONE], Step.INDICES, 'indices', 4);
-      if (f.step === Step.INDICES_DONE) {
-        const { count } = decodeOrThrow(Done, jsonBody(f, 'INDICES_DONE'), 'INDICES_DONE');
-        if (count !== got || got !== n) throw new KoppelError('MESSAGE_MALFORMED', 'The group holder sent another number of indices than positions.', { details: { positions: n, received: got } });
-        break;
-      }
-      if (got + f.count > n) throw new KoppelError('PROTOCOL_VIOLATION', 'The group holder sent more indices than positions.');
+    for await (const f of A.link.stream(Step.INDICES, Step.INDICES_DONE, 'indices', 4, n)) {
       const idx = u32s(f.body);
       const t = next(f.count * k);
       for (let i = 0; i < idx.length; i++) {

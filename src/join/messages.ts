@@ -7,8 +7,9 @@
  */
 import * as t from 'io-ts';
 import type { Channel } from '../transport/channel.js';
-import { intRange, pattern } from '../wire/codec.js';
-import type { Frame } from '../wire/frame.js';
+import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
+import { jsonBody, type Frame } from '../wire/frame.js';
+import { KoppelError } from '../errors/index.js';
 import { Link } from '../wire/link.js';
 import { checkChunk, MAX_CHUNK_ITEMS } from '../psi/messages.js';
 
@@ -109,6 +110,29 @@ export const RecordsStart = t.exact(t.type({ count: intRange(0, 2 ** 32 - 2) }),
 export class JoinLink extends Link {
   constructor(channel: Channel, session: Uint8Array) {
     super(channel, 'join', session, STEP_NAMES);
+  }
+
+  /**
+   * The chunks of one stream: frames of `chunkStep` (each checked to hold
+   * `count * itemBytes` bytes) until `doneStep`, whose count must equal the items
+   * received and `expected`. More items than `expected` is a protocol violation.
+   * `race` lets the caller stop waiting when its run fails elsewhere.
+   */
+  async *stream(chunkStep: number, doneStep: number, what: string, itemBytes: number, expected: number, race: <T>(p: Promise<T>) => Promise<T> = (p) => p): AsyncGenerator<Frame, void, undefined> {
+    let received = 0;
+    for (;;) {
+      const f = await race(this.receiveChunk([chunkStep, doneStep], chunkStep, what, itemBytes));
+      if (f.step === doneStep) {
+        const { count } = decodeOrThrow(Done, jsonBody(f, `end of ${what}`), `end of ${what}`);
+        if (count !== received || received !== expected) {
+          throw new KoppelError('MESSAGE_MALFORMED', `The peer sent another number of ${what} than announced.`, { details: { expected, declared: count, received } });
+        }
+        return;
+      }
+      if (received + f.count > expected) throw new KoppelError('PROTOCOL_VIOLATION', `The peer sent more ${what} than announced.`, { details: { expected } });
+      received += f.count;
+      yield f;
+    }
   }
 
   /** Receives a chunk frame of one of `steps`; chunk steps are checked to hold `count * itemBytes` bytes. */
