@@ -95,9 +95,11 @@ export function aggregateCommand(program: Command, io: Console): void {
     const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
     const records: InputRecord[] = [];
     for await (const b of csv.batches) {
+      // Random record keys (no key column, no secret): one CSPRNG call per batch.
+      const fresh = keyCol === undefined && idCol === undefined ? randomBytes(b.records.length) : undefined;
       for (const [i, r] of b.records.entries()) {
         if (r.length !== csv.header.length) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
-        const key = keyCol !== undefined ? Number(r[keyCol]) : idCol !== undefined && secret ? recordKey(secret, r[idCol] as string) : (randomBytes(1)[0] as number);
+        const key = keyCol !== undefined ? Number(r[keyCol]) : idCol !== undefined && secret ? recordKey(secret, r[idCol] as string) : (fresh?.[i] as number);
         records.push({ cell: dimCols.map((c) => r[c] as string), values: valCols.map((c) => r[c] as string), key });
       }
     }
