@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { KoppelError } from '../errors/index.js';
+import { startTimer, type Timer } from '../util/timer.js';
 
 /** Default largest message a channel accepts from its peer: 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -46,7 +47,7 @@ export interface ChannelOptions {
  */
 export class Inbox {
   readonly #queue: Uint8Array[] = [];
-  readonly #waiting: Array<{ resolve: (m: Uint8Array) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout | undefined }> = [];
+  readonly #waiting: Array<{ resolve: (m: Uint8Array) => void; reject: (e: unknown) => void; timer: Timer | undefined }> = [];
   #failure: KoppelError | undefined;
   #queuedBytes = 0;
   readonly #idleTimeoutMs: number;
@@ -71,7 +72,7 @@ export class Inbox {
   push(message: Uint8Array): void {
     const w = this.#waiting.shift();
     if (w) {
-      if (w.timer) clearTimeout(w.timer);
+      w.timer?.clear();
       w.resolve(message);
       return;
     }
@@ -84,7 +85,7 @@ export class Inbox {
     if (this.#failure) return;
     this.#failure = error;
     for (const w of this.#waiting.splice(0)) {
-      if (w.timer) clearTimeout(w.timer);
+      w.timer?.clear();
       w.reject(error);
     }
   }
@@ -107,15 +108,18 @@ export class Inbox {
       const entry = {
         resolve,
         reject,
-        timer: undefined as NodeJS.Timeout | undefined,
+        timer: undefined as Timer | undefined,
       };
       if (this.#idleTimeoutMs > 0 && Number.isFinite(this.#idleTimeoutMs)) {
-        entry.timer = setTimeout(() => {
-          const i = this.#waiting.indexOf(entry);
-          if (i >= 0) this.#waiting.splice(i, 1);
-          reject(new KoppelError('TIMEOUT', `The peer sent nothing for ${Math.round(this.#idleTimeoutMs / 1000)} s; it may have stalled or crashed.`, { details: { idleTimeoutMs: this.#idleTimeoutMs } }));
-        }, this.#idleTimeoutMs);
-        entry.timer.unref?.();
+        entry.timer = startTimer(
+          () => {
+            const i = this.#waiting.indexOf(entry);
+            if (i >= 0) this.#waiting.splice(i, 1);
+            reject(new KoppelError('TIMEOUT', `The peer sent nothing for ${Math.round(this.#idleTimeoutMs / 1000)} s; it may have stalled or crashed.`, { details: { idleTimeoutMs: this.#idleTimeoutMs } }));
+          },
+          this.#idleTimeoutMs,
+          true,
+        );
       }
       this.onDrain?.();
       this.#waiting.push(entry);

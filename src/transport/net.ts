@@ -17,6 +17,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { KoppelError } from '../errors/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
+import { startTimer, type Timer } from '../util/timer.js';
 
 /** Mutual-TLS material, PEM-encoded. */
 export interface TlsOptions {
@@ -212,9 +213,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       const s = pending.shift();
       if (s) return Promise.resolve(new SocketChannel(s, options));
       return new Promise((resolve, reject) => {
-        let timer: NodeJS.Timeout | undefined;
+        let timer: Timer | undefined;
         const w = (sock: net.Socket) => {
-          if (timer) clearTimeout(timer);
+          timer?.clear();
           abandon.delete(w);
           resolve(new SocketChannel(sock, options));
         };
@@ -222,11 +223,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         // Closing the listener ends a pending accept (and its timer, which would
         // otherwise keep the process alive).
         abandon.set(w, () => {
-          if (timer) clearTimeout(timer);
+          timer?.clear();
           reject(new KoppelError('CONNECTION_CLOSED', 'The listener was closed while waiting for a peer.'));
         });
         if (timeoutMs !== undefined) {
-          timer = setTimeout(() => {
+          timer = startTimer(() => {
             const i = waiters.indexOf(w);
             if (i >= 0) waiters.splice(i, 1);
             abandon.delete(w);
