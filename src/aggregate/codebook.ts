@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
 import { MAX_SIGNED, parseFixed } from './ring.js';

@@ -16,7 +16,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
 import { randomBytes } from '../util/bytes.js';

@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { parseRecords } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
 import { generateSynthetic, type Person, type User } from '../demo/synthetic.js';

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';

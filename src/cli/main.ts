@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { processConsole, type Console } from './shared.js';
 import { VERSION } from '../version.js';

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { exportKey, generateKey } from '../pseudonymise/key.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { availableParallelism } from 'node:os';
-import { Option, type Command } from 'commander';
+import { Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { openCsv, type CsvReader } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter, type CsvDelimiter } from '../csv/records.js';

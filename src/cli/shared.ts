@@ -3,7 +3,7 @@
  *
  * @packageDocumentation
  */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError } from './commander.js';
 
 /** Where a command prints: data to `out` (stdout), messages to `err` (stderr). */
 export interface Console {

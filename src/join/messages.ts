@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import type { Channel } from '../transport/channel.js';
 import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
 import { jsonBody, type Frame } from '../wire/frame.js';

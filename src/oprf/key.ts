@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { fromBase64Url, randomBytes, toBase64Url, utf8, wipe } from '../util/bytes.js';
 import { decodeOrThrow, pattern } from '../wire/codec.js';

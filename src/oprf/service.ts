@@ -20,8 +20,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { availableParallelism } from 'node:os';
-import * as t from 'io-ts';
-import { isLeft } from 'fp-ts/lib/Either.js';
+import { t, isLeft } from '../util/cjs.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { fromBase64Url, toBase64Url } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
 import { intRange } from '../wire/codec.js';

@@ -6,8 +6,7 @@
  *
  * @packageDocumentation
  */
-import * as t from 'io-ts';
-import { isLeft, left, right, type Either } from 'fp-ts/lib/Either.js';
+import { t, isLeft, left, right, type Either } from '../util/cjs.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 
 /** Describes validation errors by path and expected type only. */

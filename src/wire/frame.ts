@@ -21,7 +21,7 @@
  *
  * @packageDocumentation
  */
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import type { SuiteName } from '../group/types.js';
 import { decodeOrThrow, intRange } from './codec.js';

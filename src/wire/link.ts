@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import * as t from 'io-ts';
+import { t } from '../util/cjs.js';
 import { ERROR_CODES, KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { SuiteName } from '../group/types.js';
 import type { Channel } from '../transport/channel.js';
