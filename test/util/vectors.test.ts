@@ -1,11 +1,14 @@
 /**
  * Standard test vectors for the symmetric primitives: RFC 4231 (HMAC-SHA256, through
- * node:crypto) and RFC 5869 (HKDF-SHA256, through @noble/hashes).
+ * node:crypto) and RFC 5869 (HKDF-SHA256, written on that HMAC), each cross-checked
+ * against a second implementation.
  */
+import { hkdfSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { extract } from '@noble/hashes/hkdf.js';
+import { extract, hkdf } from '@noble/hashes/hkdf.js';
 import { hkdfSha256, hmacSha256 } from '../../src/util/hash.js';
 import { hex, vectors } from '../helpers.js';
 
@@ -32,4 +35,22 @@ describe('RFC 5869: HKDF-SHA256', () => {
     expect(Buffer.from(hkdfSha256(hex(v.ikm), hex(v.salt), hex(v.info), v.length)).toString('hex')).toBe(v.okm);
   });
   it('has the three SHA-256 test cases', () => expect(rfc5869).toHaveLength(3));
+
+  it('agrees with @noble/hashes and node:crypto on random inputs, info of any length', () => {
+    const bytes = (max: number) => fc.uint8Array({ maxLength: max });
+    fc.assert(
+      fc.property(bytes(100), bytes(100), bytes(2000), fc.integer({ min: 0, max: 255 * 32 }), (ikm, salt, info, length) => {
+        const ours = Buffer.from(hkdfSha256(ikm, salt, info, length));
+        expect(ours.toString('hex')).toBe(Buffer.from(hkdf(sha256, ikm, salt, info, length)).toString('hex'));
+        // node:crypto's hkdfSync refuses info over 1024 bytes; ours does not.
+        if (info.length <= 1024 && length > 0) expect(ours.equals(Buffer.from(hkdfSync('sha256', ikm, salt, info, length)))).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses an output length beyond 255 hash lengths', () => {
+    expect(() => hkdfSha256(new Uint8Array(32), new Uint8Array(0), new Uint8Array(0), 255 * 32 + 1)).toThrow(RangeError);
+    expect(() => hkdfSha256(new Uint8Array(32), new Uint8Array(0), new Uint8Array(0), -1)).toThrow(RangeError);
+  });
 });
