@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { KoppelError } from '../errors/index.js';
-import { importKey, type PseudonymKey } from '../pseudonymise/key.js';
+import type { PseudonymKey } from '../pseudonymise/key.js';
 import { randomBytes, toHex } from '../util/bytes.js';
 
 /** True for a path flag that means stdin or stdout. */
@@ -103,6 +103,8 @@ export async function readKeyFile(path: string, warn: (line: string) => void): P
   } catch {
     // The file was readable a moment ago; a failed stat only skips the warning.
   }
+  // Loaded here, not at the top: commands without keys start without it.
+  const { importKey } = await import('../pseudonymise/key.js');
   return importKey(text);
 }
 

@@ -14,7 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { KoppelError } from '../errors/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
 import { startTimer, type Timer } from '../util/timer.js';
@@ -162,6 +162,11 @@ function networkError(e: unknown): KoppelError {
   return new KoppelError('NETWORK_ERROR', `The connection failed (${code || 'network error'}).${tlsHint}`, { details: { errno: code || undefined }, cause: e });
 }
 
+// node:tls is loaded when first needed: a plain-TCP party (tests, loopback benchmarks)
+// then starts a few milliseconds sooner.
+let tlsModule: Promise<typeof tls> | undefined;
+const loadTls = (): Promise<typeof tls> => (tlsModule ??= import('node:tls'));
+
 function tlsContextOptions(t: TlsOptions): tls.SecureContextOptions {
   return { cert: t.cert, key: t.key, ca: t.ca, minVersion: 'TLSv1.3' };
 }
@@ -197,7 +202,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   };
   const server: net.Server =
     'tls' in options.security
-      ? tls.createServer({ ...tlsContextOptions(options.security.tls), requestCert: true, rejectUnauthorized: true }, onSocket)
+      ? (await loadTls()).createServer({ ...tlsContextOptions(options.security.tls), requestCert: true, rejectUnauthorized: true }, onSocket)
       : net.createServer(onSocket);
   // A client that fails the handshake is dropped; the listener keeps waiting for a good one.
   server.on('tlsClientError', () => undefined);
@@ -278,25 +283,25 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   }
 }
 
-function connectOnce(options: ConnectOptions): Promise<net.Socket> {
+async function connectOnce(options: ConnectOptions): Promise<net.Socket> {
+  const security = options.security;
+  const tlsLib = 'tls' in security ? await loadTls() : undefined;
   return new Promise((resolve, reject) => {
     const onError = (e: unknown) => reject(networkError(e));
-    if ('tls' in options.security) {
-      const t = options.security.tls;
+    let s: net.Socket;
+    const onConnect = () => {
+      s.off('error', onError);
+      resolve(s);
+    };
+    if ('tls' in security) {
+      const t = security.tls;
       // The server's certificate must chain to the CA and name the host (a DNS or IP
       // subject alternative name), or `servername` when given.
       const servername = t.servername ?? (net.isIP(options.host) ? undefined : options.host);
-      const s = tls.connect({ host: options.host, port: options.port, ...tlsContextOptions(t), ...(servername ? { servername } : {}) }, () => {
-        s.off('error', onError);
-        resolve(s);
-      });
-      s.once('error', onError);
+      s = (tlsLib as typeof tls).connect({ host: options.host, port: options.port, ...tlsContextOptions(t), ...(servername ? { servername } : {}) }, onConnect);
     } else {
-      const s = net.connect({ host: options.host, port: options.port }, () => {
-        s.off('error', onError);
-        resolve(s);
-      });
-      s.once('error', onError);
+      s = net.connect({ host: options.host, port: options.port }, onConnect);
     }
+    s.once('error', onError);
   });
 }
