@@ -22,45 +22,138 @@ export interface InputRecord {
 
 /**
  * A fixed record key in 0..255 derived from a record identifier and a secret held by
- * the input parties: HMAC-SHA256(secret, "koppel/cell-key/v1" || id)[0]. The same record
- * gets the same key in every table, so the same cell always gets the same perturbation.
+ * the input parties: HMAC-SHA256(secret, "koppel/cell-key/v1" || 0x00 || id)[0]. The same
+ * record gets the same key in every table, so the same cell always gets the same
+ * perturbation.
  */
 export function recordKey(secret: Uint8Array, id: string): number {
-  return hmacSha256(secret, new TextEncoder().encode('koppel/cell-key/v1' + '\u0000' + id))[0] as number;
+  // node:crypto encodes the string as UTF-8.
+  return hmacSha256(secret, 'koppel/cell-key/v1\u0000' + id)[0] as number;
 }
 
+/** Integers a double holds exactly: |x| <= 2^53. */
+const EXACT = 2 ** 53;
+/** Decimal texts with at most 15 digits, parsed as doubles; longer ones go through BigInt. */
+const SHORT_DECIMAL = /^\s*([+-]?)(\d{1,15})(?:\.(\d*))?\s*$/;
+
 /**
- * Tabulates records into a vector laid out by the codebook.
+ * Tabulates records one at a time into a vector laid out by the codebook, in constant
+ * memory however many records there are: per cell, the number of records, the sum of
+ * their record keys and the sums of their values.
  *
- * @throws KoppelError `INVALID_ARGUMENT` for an unknown label, a wrong number of values,
- *   a value out of the column's bounds, a bad record key, or more records than
- *   `maxRecordsPerInput` (the error names the record number, never its content)
+ * Sums are exact. Counts, keys and values of up to 15 digits are added as doubles in a
+ * pending vector that is folded into the 64-bit vector before any of its words could
+ * pass 2^53 (every `flushEvery` records); longer values are parsed and added as
+ * BigInts. This keeps BigInt arithmetic, the slow part, off the per-record path.
  */
-export function tabulate(codebook: Codebook, records: Iterable<InputRecord>): BigUint64Array {
-  const { width, spec, bounds } = codebook;
-  const v = new BigUint64Array(codebook.length);
-  let n = 0;
-  for (const r of records) {
-    n++;
+export class Tabulator {
+  readonly #codebook: Codebook;
+  readonly #vector: BigUint64Array;
+  readonly #pending: Float64Array;
+  readonly #flushEvery: number;
+  readonly #min: number[];
+  readonly #max: number[];
+  #records = 0;
+  #sinceFlush = 0;
+
+  constructor(codebook: Codebook) {
+    this.#codebook = codebook;
+    this.#vector = new BigUint64Array(codebook.length);
+    this.#pending = new Float64Array(codebook.length);
+    // A word grows by at most 255 (keys) or by a short value (< 10^15) per record.
+    const largest = codebook.bounds.reduce((m, b) => Math.max(m, Math.min(1e15, Math.abs(Number(b.min)), Math.abs(Number(b.max)))), 255);
+    this.#flushEvery = Math.floor(EXACT / largest) - 1;
+    this.#min = codebook.bounds.map((b) => Number(b.min));
+    this.#max = codebook.bounds.map((b) => Number(b.max));
+  }
+
+  /** Records added so far. */
+  get records(): number {
+    return this.#records;
+  }
+
+  /**
+   * Adds one record.
+   *
+   * @throws KoppelError `INVALID_ARGUMENT` for an unknown label, a wrong number of
+   *   values, a value out of the column's bounds, a bad record key, or more records
+   *   than `maxRecordsPerInput` (the error names the record number, never its content);
+   *   the tabulator is then unchanged
+   */
+  add(r: InputRecord): void {
+    const { width, spec, bounds } = this.#codebook;
+    const n = this.#records + 1;
     if (n > spec.maxRecordsPerInput) throw new KoppelError('INVALID_ARGUMENT', `More records than the codebook's maxRecordsPerInput (${spec.maxRecordsPerInput}).`);
-    const cell = codebook.cellIndex(r.cell);
+    const cell = this.#codebook.cellIndex(r.cell);
     if (cell < 0) throw new KoppelError('INVALID_ARGUMENT', 'A record names a cell label that is not in the codebook.', { details: { record: n } });
     const values = r.values ?? [];
     if (values.length !== spec.values.length) throw new KoppelError('INVALID_ARGUMENT', `A record has ${values.length} values; the codebook has ${spec.values.length} value columns.`, { details: { record: n } });
     const key = r.key ?? 0;
     if (!Number.isInteger(key) || key < 0 || key > 255) throw new KoppelError('INVALID_ARGUMENT', 'A record key must be an integer from 0 to 255.', { details: { record: n } });
-    const base = cell * width;
-    v[base] = (v[base] as bigint) + 1n;
-    v[base + 1] = (v[base + 1] as bigint) + BigInt(key);
+    // Every value is parsed and checked before anything is added: a double when short,
+    // a BigInt otherwise.
+    const parsed: Array<number | bigint> = [];
     for (let j = 0; j < values.length; j++) {
-      const raw = values[j] as string | bigint;
-      const x = typeof raw === 'bigint' ? raw : parseFixed(raw, (spec.values[j] as { scale: number }).scale);
-      const b = bounds[j] as { min: bigint; max: bigint };
-      if (x < b.min || x > b.max) {
-        throw new KoppelError('INVALID_ARGUMENT', `A value of column ${(spec.values[j] as { name: string }).name} is outside the codebook's bounds.`, { details: { record: n, column: (spec.values[j] as { name: string }).name } });
-      }
-      v[base + 2 + j] = (v[base + 2 + j] as bigint) + encodeSigned(x);
+      const column = spec.values[j] as { name: string; scale: number };
+      const x = parseValue(values[j] as string | bigint, column.scale);
+      const inside = typeof x === 'number' ? x >= (this.#min[j] as number) && x <= (this.#max[j] as number) : x >= (bounds[j] as { min: bigint }).min && x <= (bounds[j] as { max: bigint }).max;
+      if (!inside) throw new KoppelError('INVALID_ARGUMENT', `A value of column ${column.name} is outside the codebook's bounds.`, { details: { record: n, column: column.name } });
+      parsed.push(x);
+    }
+    if (this.#sinceFlush >= this.#flushEvery) this.#flush();
+    const base = cell * width;
+    const p = this.#pending;
+    p[base] = (p[base] as number) + 1;
+    p[base + 1] = (p[base + 1] as number) + key;
+    for (let j = 0; j < parsed.length; j++) {
+      const x = parsed[j] as number | bigint;
+      if (typeof x === 'number') p[base + 2 + j] = (p[base + 2 + j] as number) + x;
+      else this.#vector[base + 2 + j] = (this.#vector[base + 2 + j] as bigint) + encodeSigned(x);
+    }
+    this.#sinceFlush++;
+    this.#records = n;
+  }
+
+  /** Folds the pending doubles into the 64-bit vector (two's complement for negatives). */
+  #flush(): void {
+    const v = this.#vector;
+    const p = this.#pending;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] !== 0) v[i] = (v[i] as bigint) + BigInt(p[i] as number);
+    }
+    p.fill(0);
+    this.#sinceFlush = 0;
+  }
+
+  /** The vector so far (a copy). */
+  vector(): BigUint64Array {
+    this.#flush();
+    return new BigUint64Array(this.#vector);
+  }
+}
+
+/** A value in units of 10^-scale: a double when it has at most 15 digits in all, else a BigInt. */
+function parseValue(raw: string | bigint, scale: number): number | bigint {
+  if (typeof raw === 'bigint') return raw;
+  const m = SHORT_DECIMAL.exec(raw);
+  if (m) {
+    const frac = (m[3] ?? '').replace(/0+$/, '');
+    const digits = (m[2] as string) + frac.padEnd(scale, '0');
+    if (frac.length <= scale && digits.length <= 15) {
+      const x = Number(digits);
+      return m[1] === '-' ? -x : x;
     }
   }
-  return v;
+  return parseFixed(raw, scale);
+}
+
+/**
+ * Tabulates records into a vector laid out by the codebook (see {@link Tabulator}).
+ *
+ * @throws KoppelError `INVALID_ARGUMENT` as {@link Tabulator.add}
+ */
+export function tabulate(codebook: Codebook, records: Iterable<InputRecord>): BigUint64Array {
+  const t = new Tabulator(codebook);
+  for (const r of records) t.add(r);
+  return t.vector();
 }

@@ -8,14 +8,14 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
-import * as t from 'io-ts';
+import { Option, type Command } from './commander.js';
+import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { makeCodebook, CodebookCodec } from '../aggregate/codebook.js';
 import { checkPTable, DEFAULT_PTABLE, type PTable } from '../aggregate/disclosure.js';
 import { formatFixed } from '../aggregate/ring.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../aggregate/round.js';
-import { recordKey, tabulate, type InputRecord } from '../aggregate/tabulate.js';
+import { recordKey, Tabulator } from '../aggregate/tabulate.js';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
 import { connect, listen, type Security } from '../transport/net.js';
@@ -61,6 +61,11 @@ function withRound(c: Command): Command {
   return addNetworkOptions(c.requiredOption('--round <file>', 'the round file (JSON) every party shares'));
 }
 
+/** A key column's text as a number; anything but 1 to 3 digits becomes NaN, which the tabulator refuses. */
+function cellKeyOf(text: string): number {
+  return /^[0-9]{1,3}$/.test(text) ? Number(text) : Number.NaN;
+}
+
 function parseList(text: string, flag: string): Array<{ host: string; port: number }> {
   return text.split(',').map((s) => parseHostPort(s.trim(), flag));
 }
@@ -93,17 +98,21 @@ export function aggregateCommand(program: Command, io: Console): void {
     const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
     const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;
     const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
-    const records: InputRecord[] = [];
+    // Records go straight into the tabulator: constant memory for any number of rows.
+    const tab = new Tabulator(config.codebook);
+    const width = csv.header.length;
     for await (const b of csv.batches) {
       // Random record keys (no key column, no secret): one CSPRNG call per batch.
       const fresh = keyCol === undefined && idCol === undefined ? randomBytes(b.records.length) : undefined;
-      for (const [i, r] of b.records.entries()) {
-        if (r.length !== csv.header.length) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
-        const key = keyCol !== undefined ? Number(r[keyCol]) : idCol !== undefined && secret ? recordKey(secret, r[idCol] as string) : (fresh?.[i] as number);
-        records.push({ cell: dimCols.map((c) => r[c] as string), values: valCols.map((c) => r[c] as string), key });
+      for (let i = 0; i < b.records.length; i++) {
+        const r = b.records[i] as string[];
+        if (r.length !== width) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
+        const key = keyCol !== undefined ? cellKeyOf(r[keyCol] as string) : idCol !== undefined && secret ? recordKey(secret, r[idCol] as string) : (fresh?.[i] as number);
+        tab.add({ cell: dimCols.map((c) => r[c] as string), values: valCols.map((c) => r[c] as string), key });
       }
+      fresh?.fill(0);
     }
-    const vector = tabulate(config.codebook, records);
+    const vector = tab.vector();
     const channels = await Promise.all(addrs.map((a) => connect({ ...a, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })));
     const outcomes = await submitInput(channels, config, flags.party, vector);
     const refused = outcomes.filter((o) => !o.accepted);
@@ -111,7 +120,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     if (refused.length > 0) {
       throw new KoppelError(refused[0]?.code ?? 'ROUND_FAILED', `${refused.length} of ${outcomes.length} aggregators refused the input; the round will leave this party out.`);
     }
-    io.err(`koppel: aggregate input ${flags.party}: ${formatCount(records.length)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators`);
+    io.err(`koppel: aggregate input ${flags.party}: ${formatCount(tab.records)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators`);
   });
 
   withRound(
