@@ -13,9 +13,10 @@
  *    perf-notes.md).
  *
  * Usage: node bench/aggregate.mjs [--parties 1000] [--cells 10000] [--quick] [--no-peer]
+ *        [--only rounds|reports|processes] [--runs 5]
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -28,6 +29,8 @@ const quick = args.includes('--quick');
 const PARTIES = flag('--parties', quick ? 30 : 1000);
 const CELLS = flag('--cells', quick ? 400 : 10000);
 const withPeer = !args.includes('--no-peer');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const part = (name) => only === undefined || only === name;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const results = { bench: 'aggregate', quick, cpu: cpus()[0]?.model, rounds: [], reportsPerSecond: [], processes: [] };
 
@@ -94,33 +97,37 @@ async function round(codebook, parties, transport) {
   return { transport, parties, cells: codebook.cells, words: codebook.length, submitMs: Math.round(tSubmitted - t0), releaseMs: Math.round(t1 - tSubmitted), totalMs: Math.round(t1 - t0), inputs: result.inputs, correct };
 }
 
-const big = codebookOf(CELLS);
-for (const transport of ['memory', 'tcp']) results.rounds.push(await round(big, PARTIES, transport));
-console.log(`Whole round, 2 aggregators + collector in one process (${results.cpu}):`);
-for (const r of results.rounds) console.log(`  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`);
+if (part('rounds')) {
+  const big = codebookOf(CELLS);
+  for (const transport of ['memory', 'tcp']) results.rounds.push(await round(big, PARTIES, transport));
+  console.log(`Whole round, 2 aggregators + collector in one process (${results.cpu}):`);
+  for (const r of results.rounds) console.log(`  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`);
+}
 
 // --- 2. reports per second, vectors of length 100 -------------------------------
-const len100 = makeCodebook({ id: 'len100', dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }], values: [], maxInputs: 100000, maxRecordsPerInput: 1000 });
-const n100 = quick ? 200 : 2000;
-const k100 = await round(len100, n100, 'memory');
-results.reportsPerSecond.push({ impl: 'koppel (2 aggregators, semi-honest, no validity proofs)', length: len100.length, reports: n100, perSecond: Math.round((n100 / k100.totalMs) * 1000) });
-if (withPeer) {
-  const peerDir = join(here, 'peers');
-  if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
-  const { Prio3SumVec } = await import(pathToFileURL(join(peerDir, 'node_modules', '@divviup', 'prio3', 'dist', 'index.js')).href);
-  // chunkLength ~ sqrt(length x bits) is the recommended (and here the fastest) setting.
-  const vdaf = new Prio3SumVec({ shares: 2, length: 100, chunkLength: 28, bits: 8 });
-  const m = quick ? 5 : 50;
-  const measurements = Array.from({ length: m }, (_, i) => Array.from({ length: 100 }, (_, j) => (i + j) % 256));
-  await vdaf.run({ aggregationParameter: null, measurements: measurements.slice(0, 2) }); // warm-up
-  const t0 = performance.now();
-  await vdaf.run({ aggregationParameter: null, measurements });
-  const ms = performance.now() - t0;
-  results.reportsPerSecond.push({ impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)', length: 100, reports: m, perSecond: Math.round((m / ms) * 1000) });
+if (part('reports')) {
+  const len100 = makeCodebook({ id: 'len100', dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }], values: [], maxInputs: 100000, maxRecordsPerInput: 1000 });
+  const n100 = quick ? 200 : 2000;
+  const k100 = await round(len100, n100, 'memory');
+  results.reportsPerSecond.push({ impl: 'koppel (2 aggregators, semi-honest, no validity proofs)', length: len100.length, reports: n100, perSecond: Math.round((n100 / k100.totalMs) * 1000) });
+  if (withPeer) {
+    const peerDir = join(here, 'peers');
+    if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
+    const { Prio3SumVec } = await import(pathToFileURL(join(peerDir, 'node_modules', '@divviup', 'prio3', 'dist', 'index.js')).href);
+    // chunkLength ~ sqrt(length x bits) is the recommended (and here the fastest) setting.
+    const vdaf = new Prio3SumVec({ shares: 2, length: 100, chunkLength: 28, bits: 8 });
+    const m = quick ? 5 : 50;
+    const measurements = Array.from({ length: m }, (_, i) => Array.from({ length: 100 }, (_, j) => (i + j) % 256));
+    await vdaf.run({ aggregationParameter: null, measurements: measurements.slice(0, 2) }); // warm-up
+    const t0 = performance.now();
+    await vdaf.run({ aggregationParameter: null, measurements });
+    const ms = performance.now() - t0;
+    results.reportsPerSecond.push({ impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)', length: 100, reports: m, perSecond: Math.round((m / ms) * 1000) });
+  }
+  console.log('\nReports per second, vectors of length 100, whole flow in one process:');
+  for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${String(r.perSecond).padStart(8)} reports/s (${r.reports} reports)`);
+  if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
 }
-console.log('\nReports per second, vectors of length 100, whole flow in one process:');
-for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${String(r.perSecond).padStart(8)} reports/s (${r.reports} reports)`);
-if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
 
 // --- 3. 3 input processes, 2 aggregators, 1 collector ------------------------------
 /** Resolves once every HOST:PORT accepts connections. */
@@ -166,26 +173,8 @@ async function jiffSum(values) {
   return { impl: 'jiff-mpc 1.0.0 (3 parties + server)', values, wallMs: Math.round(ms), correct: sums.every((x) => x === expected) };
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-bench-'));
-try {
-  const values = quick ? 600 : 10000;
-  const round3 = {
-    round: 'bench-3proc',
-    codebook: { id: 'sum', dimensions: [{ name: 'slot', labels: ['all'] }], values: [{ name: 'x', scale: 0, min: '0', max: '1000000' }], maxInputs: 10, maxRecordsPerInput: 100000 },
-    aggregators: 2,
-    minInputs: 3,
-    deadline: new Date(Date.now() + 600_000).toISOString(),
-  };
-  writeFileSync(join(dir, 'round.json'), JSON.stringify(round3));
-  let expected = 0;
-  for (let p = 0; p < 3; p++) {
-    const lines = ['slot,x'];
-    for (let i = p; i < values; i += 3) {
-      lines.push(`all,${i}`);
-      expected += i;
-    }
-    writeFileSync(join(dir, `p${p}.csv`), lines.join('\n') + '\n');
-  }
+/** One koppel run: 3 input processes, 2 aggregators and a collector as processes. */
+async function koppelSum(dir, values, expected) {
   const base = 21000 + Math.floor(Math.random() * 20000);
   const addr = (i) => `127.0.0.1:${base + i}`;
   const common = ['--round', join(dir, 'round.json'), '--insecure'];
@@ -197,16 +186,53 @@ try {
   ];
   await waitForPorts([addr(0), addr(1), addr(2)]); // probes are skipped by aggregators and collector alike
   const t0 = performance.now();
-  await Promise.all([...services, ...[0, 1, 2].map((p) => run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`]))]);
+  let inputsMs = 0;
+  const inputs = Promise.all([0, 1, 2].map((p) => run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`]))).then(() => (inputsMs = performance.now() - t0));
+  await Promise.all([...services, inputs]);
   const ms = performance.now() - t0;
-  const out = (await import('node:fs')).readFileSync(join(dir, 'out.csv'), 'utf8');
+  const out = readFileSync(join(dir, 'out.csv'), 'utf8');
   const got = out.split('\n').find((l) => l.startsWith('all,'))?.split(',')[2];
-  results.processes.push({ impl: 'koppel (3 inputs, 2 aggregators, 1 collector)', values, wallMs: Math.round(ms), correct: got === String(expected) });
-  if (withPeer) results.processes.push(await jiffSum(values));
-  console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback (wall time from starting the 3 input processes; aggregators, collector and jiff's server already running):`);
-  for (const r of results.processes) console.log(`  ${r.impl.padEnd(52)} ${(r.wallMs / 1000).toFixed(2).padStart(7)} s  ${r.correct ? 'correct' : 'WRONG'}`);
-  if (results.processes.length === 2) console.log(`  jiff-mpc / koppel: ${(results.processes[1].wallMs / results.processes[0].wallMs).toFixed(1)}x`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+  return { ms, inputsMs, correct: got === String(expected) };
+}
+
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+if (part('processes')) {
+  const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-bench-'));
+  try {
+    const values = flag('--values', quick ? 600 : 10000);
+    const runs = flag('--runs', quick ? 1 : 5);
+    const round3 = {
+      round: 'bench-3proc',
+      codebook: { id: 'sum', dimensions: [{ name: 'slot', labels: ['all'] }], values: [{ name: 'x', scale: 0, min: '0', max: '1000000' }], maxInputs: 10, maxRecordsPerInput: 100000 },
+      aggregators: 2,
+      minInputs: 3,
+      deadline: new Date(Date.now() + 600_000).toISOString(),
+    };
+    writeFileSync(join(dir, 'round.json'), JSON.stringify(round3));
+    let expected = 0;
+    for (let p = 0; p < 3; p++) {
+      const lines = ['slot,x'];
+      for (let i = p; i < values; i += 3) {
+        lines.push(`all,${i}`);
+        expected += i;
+      }
+      writeFileSync(join(dir, `p${p}.csv`), lines.join('\n') + '\n');
+    }
+    // Runs alternate between koppel and jiff, so both see the same machine state.
+    const k = [];
+    const j = [];
+    for (let r = 0; r < runs; r++) {
+      k.push(await koppelSum(dir, values, expected));
+      if (withPeer) j.push(await jiffSum(values));
+    }
+    results.processes.push({ impl: 'koppel (3 inputs, 2 aggregators, 1 collector)', values, runs, wallMs: Math.round(median(k.map((x) => x.ms))), allMs: k.map((x) => Math.round(x.ms)), inputsMs: k.map((x) => Math.round(x.inputsMs)), correct: k.every((x) => x.correct) });
+    if (withPeer) results.processes.push({ impl: j[0].impl, values, runs, wallMs: Math.round(median(j.map((x) => x.wallMs))), allMs: j.map((x) => x.wallMs), correct: j.every((x) => x.correct) });
+    console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs (wall time from starting the 3 input processes; aggregators, collector and jiff's server already running):`);
+    for (const r of results.processes) console.log(`  ${r.impl.padEnd(52)} ${(r.wallMs / 1000).toFixed(2).padStart(7)} s  ${r.correct ? 'correct' : 'WRONG'}  (runs: ${r.allMs.join(', ')} ms)`);
+    if (results.processes.length === 2) console.log(`  jiff-mpc / koppel: ${(results.processes[1].wallMs / results.processes[0].wallMs).toFixed(1)}x`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 console.log(JSON.stringify(results));
