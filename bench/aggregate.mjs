@@ -10,10 +10,11 @@
  *    proves every input's validity with a FLP; koppel does not (semi-honest inputs).
  * 3. The sum of 10,000 values held by 3 input processes, with 2 aggregator and 1
  *    collector processes on loopback (the shape of the jiff-mpc comparison in
- *    perf-notes.md).
+ *    perf-notes.md), timed to the result and to every process's exit; with the
+ *    environment as given and, if NODE_EXTRA_CA_CERTS is set, again without it.
  *
  * Usage: node bench/aggregate.mjs [--parties 1000] [--cells 10000] [--quick] [--no-peer]
- *        [--only rounds|reports|processes] [--runs 5]
+ *        [--only rounds|reports|processes] [--runs 5] [--values 10000]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -149,8 +150,13 @@ async function waitForPorts(addrs) {
   }
 }
 
-/** jiff-mpc 1.0.0: a JIFF server and 3 party processes, each sharing a third of the values. */
-async function jiffSum(values) {
+/**
+ * jiff-mpc 1.0.0: a JIFF server and 3 party processes, each sharing a third of the values.
+ * `resultMs`: until the last party has printed the opened sum; `ms`: until every party
+ * process has exited (jiff-sum.cjs waits 100 ms before exiting so its last messages
+ * flush, which is why the result time is the fair one).
+ */
+async function jiffSum(values, env) {
   const script = join(here, 'peers', 'jiff-sum.cjs');
   const port = 24000 + Math.floor(Math.random() * 10000);
   const counts = [0, 1, 2].map((i) => Math.floor(values / 3) + (i < values % 3 ? 1 : 0));
@@ -158,41 +164,53 @@ async function jiffSum(values) {
   counts.forEach((n, i) => {
     for (let k = 0; k < n; k++) expected += (i + 1 + 3 * k) % 1000;
   });
-  const server = spawn(process.execPath, [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const server = spawn(process.execPath, [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'ignore'], env });
   await new Promise((r) => server.stdout.once('data', r));
   const t0 = performance.now();
+  let resultMs = 0;
   const outs = await Promise.all(counts.map((n, i) => new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0])], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0])], { stdio: ['ignore', 'pipe', 'ignore'], env });
     let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    c.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resultMs = Math.max(resultMs, performance.now() - t0);
+    });
     c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error('jiff party failed'))));
   })));
   const ms = performance.now() - t0;
   server.kill();
   const sums = outs.map((o) => JSON.parse(o.trim().split('\n').pop()).sum);
-  return { impl: 'jiff-mpc 1.0.0 (3 parties + server)', values, wallMs: Math.round(ms), correct: sums.every((x) => x === expected) };
+  return { ms, resultMs, correct: sums.every((x) => x === expected) };
 }
 
-/** One koppel run: 3 input processes, 2 aggregators and a collector as processes. */
-async function koppelSum(dir, values, expected) {
+/**
+ * One koppel run: 3 input processes, 2 aggregators and a collector as processes.
+ * `resultMs`: until the collector reports the released table (written to its --out
+ * file); `ms`: until every process has exited.
+ */
+async function koppelSum(dir, values, expected, env) {
   const base = 21000 + Math.floor(Math.random() * 20000);
   const addr = (i) => `127.0.0.1:${base + i}`;
   const common = ['--round', join(dir, 'round.json'), '--insecure'];
+  let t0 = 0;
+  let resultMs = 0;
   // Like jiff's server, the aggregators and the collector are services started first;
   // the clock runs from the start of the 3 input processes to the released table.
   const services = [
-    run(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'out.csv'), '--threshold', '1']),
-    ...[0, 1].map((j) => run(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3'])),
+    run(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'out.csv'), '--threshold', '1'], (err) => {
+      if (resultMs === 0 && err.includes('koppel: collected round')) resultMs = performance.now() - t0;
+    }, env),
+    ...[0, 1].map((j) => run(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3'], undefined, env)),
   ];
   await waitForPorts([addr(0), addr(1), addr(2)]); // probes are skipped by aggregators and collector alike
-  const t0 = performance.now();
+  t0 = performance.now();
   let inputsMs = 0;
-  const inputs = Promise.all([0, 1, 2].map((p) => run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`]))).then(() => (inputsMs = performance.now() - t0));
+  const inputs = Promise.all([0, 1, 2].map((p) => run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`], undefined, env))).then(() => (inputsMs = performance.now() - t0));
   await Promise.all([...services, inputs]);
   const ms = performance.now() - t0;
   const out = readFileSync(join(dir, 'out.csv'), 'utf8');
   const got = out.split('\n').find((l) => l.startsWith('all,'))?.split(',')[2];
-  return { ms, inputsMs, correct: got === String(expected) };
+  return { ms, resultMs, inputsMs, correct: got === String(expected) };
 }
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
@@ -219,18 +237,35 @@ if (part('processes')) {
       }
       writeFileSync(join(dir, `p${p}.csv`), lines.join('\n') + '\n');
     }
-    // Runs alternate between koppel and jiff, so both see the same machine state.
-    const k = [];
-    const j = [];
-    for (let r = 0; r < runs; r++) {
-      k.push(await koppelSum(dir, values, expected));
-      if (withPeer) j.push(await jiffSum(values));
+    // Every Node process loads the certificates NODE_EXTRA_CA_CERTS names before it runs
+    // a line of JavaScript; on this machine it names the whole system bundle and costs
+    // each process about 37 ms. Neither koppel nor jiff needs it on loopback, so both are
+    // measured with the environment as given and, when it is set, without it.
+    const envs = [{ name: 'environment as given', env: process.env }];
+    if (process.env.NODE_EXTRA_CA_CERTS) {
+      const { NODE_EXTRA_CA_CERTS: _, ...rest } = process.env;
+      envs.push({ name: 'without NODE_EXTRA_CA_CERTS', env: rest });
     }
-    results.processes.push({ impl: 'koppel (3 inputs, 2 aggregators, 1 collector)', values, runs, wallMs: Math.round(median(k.map((x) => x.ms))), allMs: k.map((x) => Math.round(x.ms)), inputsMs: k.map((x) => Math.round(x.inputsMs)), correct: k.every((x) => x.correct) });
-    if (withPeer) results.processes.push({ impl: j[0].impl, values, runs, wallMs: Math.round(median(j.map((x) => x.wallMs))), allMs: j.map((x) => x.wallMs), correct: j.every((x) => x.correct) });
-    console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs (wall time from starting the 3 input processes; aggregators, collector and jiff's server already running):`);
-    for (const r of results.processes) console.log(`  ${r.impl.padEnd(52)} ${(r.wallMs / 1000).toFixed(2).padStart(7)} s  ${r.correct ? 'correct' : 'WRONG'}  (runs: ${r.allMs.join(', ')} ms)`);
-    if (results.processes.length === 2) console.log(`  jiff-mpc / koppel: ${(results.processes[1].wallMs / results.processes[0].wallMs).toFixed(1)}x`);
+    const summary = (impl, env, xs) => ({ impl, env, values, runs, resultMs: Math.round(median(xs.map((x) => x.resultMs))), exitMs: Math.round(median(xs.map((x) => x.ms))), allResultMs: xs.map((x) => Math.round(x.resultMs)), correct: xs.every((x) => x.correct) });
+    console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs, from starting the 3 input processes (aggregators, collector and jiff's server already running):`);
+    for (const { name, env } of envs) {
+      // Runs alternate between koppel and jiff, so both see the same machine state.
+      const k = [];
+      const j = [];
+      for (let r = 0; r < runs; r++) {
+        k.push(await koppelSum(dir, values, expected, env));
+        if (withPeer) j.push(await jiffSum(values, env));
+      }
+      const rows = [{ ...summary('koppel (3 inputs, 2 aggregators, 1 collector)', name, k), inputsMs: k.map((x) => Math.round(x.inputsMs)) }];
+      if (withPeer) rows.push(summary('jiff-mpc 1.0.0 (3 parties + server)', name, j));
+      results.processes.push(...rows);
+      console.log(`  ${name.padEnd(52)} ${'result'.padStart(8)} ${'all exited'.padStart(11)}`);
+      for (const r of rows) console.log(`  ${r.impl.padEnd(52)} ${(r.resultMs / 1000).toFixed(3).padStart(6)} s ${(r.exitMs / 1000).toFixed(3).padStart(9)} s  ${r.correct ? 'correct' : 'WRONG'}  (result, each run: ${r.allResultMs.join(', ')} ms)`);
+      if (rows.length === 2) {
+        const [kp, jf] = rows;
+        console.log(`  jiff-mpc / koppel: ${(jf.resultMs / kp.resultMs).toFixed(1)}x to the result, ${(jf.exitMs / kp.exitMs).toFixed(1)}x to all exited`);
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -13,12 +13,19 @@ export function numberFlag(args, name, dflt) {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 }
 
-/** Runs `koppel ...cmd`; resolves with its stderr, rejects if it fails. */
-export function runCli(cmd) {
+/**
+ * Runs `koppel ...cmd`; resolves with its stderr, rejects if it fails. `onStderr`, if
+ * given, sees the stderr text so far each time more arrives (to time a progress line);
+ * `env` replaces the environment.
+ */
+export function runCli(cmd, onStderr, env = process.env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => {
+      err += d;
+      onStderr?.(err);
+    });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`koppel ${cmd[0]} failed: ${err}`))));
   });
