@@ -22,7 +22,7 @@ import { connect, listen, type Security } from '../transport/net.js';
 import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
-import { formatCount, openInput, openOutput } from './io.js';
+import { formatCount, inputChunks, openOutput } from './io.js';
 import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
 import { parseIntFlag, type Console } from './shared.js';
 
@@ -93,7 +93,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined)) throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
     const secret = flags.cellKeySecret ? fromHex(readFileSync(flags.cellKeySecret, 'utf8').trim()) : undefined;
     if (flags.cellKeySecret && (!secret || secret.length !== 32)) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
-    const csv = await openCsv(openInput(flags.in), parseDelimiter(flags.delimiter));
+    const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
     const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
     const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
     const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;

@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { createReadStream, createWriteStream, realpathSync, statSync, type WriteStream } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, realpathSync, statSync, type WriteStream } from 'node:fs';
 import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -30,6 +31,49 @@ export function openInput(path: string | undefined): Readable {
     throw new KoppelError('IO_ERROR', `Cannot read input file "${path}": it does not exist or is not readable.`, { details: { path }, cause: e });
   }
   return createReadStream(path as string, { highWaterMark: 1 << 20 });
+}
+
+/**
+ * The bytes of an input file, or of stdin for `-`/undefined, in chunks of up to 1 MiB,
+ * for the CSV reader. A regular file is read with synchronous reads between which the
+ * event loop runs: no stream machinery and no libuv thread pool, so a short-lived party
+ * process starts a few milliseconds sooner, in constant memory all the same.
+ *
+ * @throws KoppelError `IO_ERROR` if the file cannot be opened or read, or is not a
+ *   regular file
+ */
+export async function* inputChunks(path: string | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+  if (isStdio(path)) {
+    yield* process.stdin;
+    return;
+  }
+  const cannot = (e: unknown) => new KoppelError('IO_ERROR', `Cannot read input file "${path}": it does not exist or is not readable.`, { details: { path }, cause: e });
+  let fd: number;
+  try {
+    fd = openSync(path as string, 'r');
+  } catch (e) {
+    throw cannot(e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new KoppelError('IO_ERROR', `Input "${path}" is not a regular file.`, { details: { path } });
+    // A small file is read in one buffer of its size (+1, to see the end in one read).
+    const size = Math.min(st.size + 1, 1 << 20);
+    for (;;) {
+      // A fresh buffer per read: the CSV reader may still hold slices of the last one.
+      const buf = Buffer.allocUnsafe(size);
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, size, null);
+      } catch (e) {
+        throw cannot(e);
+      }
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Refuses to write the output over the input (that would destroy the input). */

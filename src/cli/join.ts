@@ -16,7 +16,7 @@ import { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, type JoinVariant } from '..
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
 import { connect, listen, type Security } from '../transport/net.js';
-import { formatCount, openInput, openOutput, ProgressLine } from './io.js';
+import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
 import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
 import { progressReporter, readIds, type ReadStats } from './psi.js';
 import { parseIntFlag, type Console } from './shared.js';
@@ -126,7 +126,7 @@ export function joinCommand(program: Command, io: Console): void {
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
       const delimiter = parseDelimiter(flags.delimiter);
-      const csv = await openCsv(openInput(flags.in), delimiter);
+      const csv = await openCsv(inputChunks(flags.in), delimiter);
       const idCol = columnIndex(csv.header, flags.idColumn);
       const groupIdx = groupNames.map((n) => columnIndex(csv.header, n));
       const stats: ReadStats = { records: 0, skipped: 0 };
@@ -203,7 +203,7 @@ export function joinCommand(program: Command, io: Console): void {
       const security = securityFrom(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
-      const csv = await openCsv(openInput(flags.in), parseDelimiter(flags.delimiter));
+      const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
       const idCol = columnIndex(csv.header, flags.idColumn);
       const valueIdx = names.map((n) => columnIndex(csv.header, n));
       const stats: ReadStats = { records: 0, skipped: 0 };

@@ -14,7 +14,7 @@ import { checkerFor, ID_TYPES, type IdType } from '../pseudonymise/normalise.js'
 import { PSI_MODES, type PsiMode } from '../psi/messages.js';
 import { psiClient, psiServer, type PayloadItem, type PsiProgress } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
-import { formatCount, isStdio, openInput, openOutput, ProgressLine } from './io.js';
+import { formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
 import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
 import { parseIntFlag, type Console } from './shared.js';
 
@@ -70,7 +70,7 @@ export interface ReadStats {
 /** Opens the input CSV and finds the identifier column, before any network activity. */
 async function openInputCsv(path: string | undefined, flags: CommonFlags): Promise<{ csv: CsvReader; col: number }> {
   const delimiter: CsvDelimiter = parseDelimiter(flags.delimiter);
-  const csv = await openCsv(openInput(path), delimiter);
+  const csv = await openCsv(inputChunks(path), delimiter);
   return { csv, col: columnIndex(csv.header, flags.column) };
 }
 
@@ -242,7 +242,7 @@ export function psiCommand(program: Command, io: Console): void {
           };
           if (keepRecords) kept.forEach(emit);
           else {
-            const again = await openCsv(openInput(flags.in), delimiter);
+            const again = await openCsv(inputChunks(flags.in), delimiter);
             for await (const b of again.batches) for (const r of b.records) if (r.length === header.length) emit(r);
           }
         }
