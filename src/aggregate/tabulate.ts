@@ -135,6 +135,24 @@ export class Tabulator {
 /** A value in units of 10^-scale: a double when it has at most 15 digits in all, else a BigInt. */
 function parseValue(raw: string | bigint, scale: number): number | bigint {
   if (typeof raw === 'bigint') return raw;
+  // The common case first: an integer of digits and an optional minus, at most 15
+  // digits once scaled, parsed without a regular expression.
+  const n = raw.length;
+  const negative = raw.charCodeAt(0) === 0x2d;
+  const from = negative ? 1 : 0;
+  if (n > from && n - from + scale <= 15) {
+    let x = 0;
+    let i = from;
+    for (; i < n; i++) {
+      const d = raw.charCodeAt(i) - 0x30;
+      if (d < 0 || d > 9) break;
+      x = x * 10 + d;
+    }
+    if (i === n) {
+      x *= 10 ** scale;
+      return negative ? -x : x;
+    }
+  }
   const m = SHORT_DECIMAL.exec(raw);
   if (m) {
     const frac = (m[3] ?? '').replace(/0+$/, '');

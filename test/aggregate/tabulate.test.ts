@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { decodeSigned } from '../../src/aggregate/ring.js';
+import { decodeSigned, parseFixed } from '../../src/aggregate/ring.js';
 import { recordKey, tabulate, Tabulator, type InputRecord } from '../../src/aggregate/tabulate.js';
 import { households, regions, smallCodebook } from './fixtures.js';
 
@@ -98,6 +98,42 @@ describe('tabulation with large, negative and decimal values', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('reads any value text exactly as parseFixed does, or refuses it as parseFixed does', () => {
+    // Integer texts take a fast path without regular expressions; every other text the
+    // general one. Lengths around the 15-digit limit of the double path are included.
+    for (const scale of [0, 3]) {
+      // Bounds of +-10^17 units of 10^-scale.
+      const bound = 10n ** 17n;
+      const b = (bound / 10n ** BigInt(scale)).toString();
+      const cb = smallCodebook({ values: [{ name: 'v', scale, min: `-${b}`, max: b }], maxInputs: 1, maxRecordsPerInput: 10 });
+      const digits = fc.stringMatching(/^[0-9]{1,19}$/);
+      const text = fc.oneof(
+        fc.tuple(fc.constantFrom('', '-', '+', ' '), digits).map(([sign, d]) => sign + d),
+        fc.tuple(digits, fc.constantFrom('.', '.5', '.500', '.1234', 'e3', 'a', ' ', '-')).map(([d, tail]) => d + tail),
+        fc.constantFrom('', '-', '-0', '0000', '999999999999999', '-999999999999999', '9999999999999999', '9007199254740993', '-12345678901234567', '1e3', '٣'),
+      );
+      fc.assert(
+        fc.property(text, (t) => {
+          let want: bigint | undefined;
+          try {
+            want = parseFixed(t, scale);
+          } catch {
+            want = undefined;
+          }
+          const bounded = want !== undefined && want >= -bound && want <= bound;
+          const record = { cell: ['Utrecht', 'single'], values: [t], key: 0 };
+          if (!bounded) {
+            expect(() => tabulate(cb, [record])).toThrow();
+            return;
+          }
+          const v = tabulate(cb, [record]);
+          expect(decodeSigned(v[cb.cellIndex(['Utrecht', 'single']) * cb.width + 2] as bigint)).toBe(want);
+        }),
+        { numRuns: 400 },
+      );
+    }
   });
 });
 
