@@ -98,39 +98,10 @@ async function round(codebook, parties, transport) {
   return { transport, parties, cells: codebook.cells, words: codebook.length, submitMs: Math.round(tSubmitted - t0), releaseMs: Math.round(t1 - tSubmitted), totalMs: Math.round(t1 - t0), inputs: result.inputs, correct };
 }
 
-if (part('rounds')) {
-  const big = codebookOf(CELLS);
-  for (const transport of ['memory', 'tcp']) results.rounds.push(await round(big, PARTIES, transport));
-  console.log(`Whole round, 2 aggregators + collector in one process (${results.cpu}):`);
-  for (const r of results.rounds) console.log(`  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`);
-}
-
-// --- 2. reports per second, vectors of length 100 -------------------------------
-if (part('reports')) {
-  const len100 = makeCodebook({ id: 'len100', dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }], values: [], maxInputs: 100000, maxRecordsPerInput: 1000 });
-  const n100 = quick ? 200 : 2000;
-  const k100 = await round(len100, n100, 'memory');
-  results.reportsPerSecond.push({ impl: 'koppel (2 aggregators, semi-honest, no validity proofs)', length: len100.length, reports: n100, perSecond: Math.round((n100 / k100.totalMs) * 1000) });
-  if (withPeer) {
-    const peerDir = join(here, 'peers');
-    if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
-    const { Prio3SumVec } = await import(pathToFileURL(join(peerDir, 'node_modules', '@divviup', 'prio3', 'dist', 'index.js')).href);
-    // chunkLength ~ sqrt(length x bits) is the recommended (and here the fastest) setting.
-    const vdaf = new Prio3SumVec({ shares: 2, length: 100, chunkLength: 28, bits: 8 });
-    const m = quick ? 5 : 50;
-    const measurements = Array.from({ length: m }, (_, i) => Array.from({ length: 100 }, (_, j) => (i + j) % 256));
-    await vdaf.run({ aggregationParameter: null, measurements: measurements.slice(0, 2) }); // warm-up
-    const t0 = performance.now();
-    await vdaf.run({ aggregationParameter: null, measurements });
-    const ms = performance.now() - t0;
-    results.reportsPerSecond.push({ impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)', length: 100, reports: m, perSecond: Math.round((m / ms) * 1000) });
-  }
-  console.log('\nReports per second, vectors of length 100, whole flow in one process:');
-  for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${String(r.perSecond).padStart(8)} reports/s (${r.reports} reports)`);
-  if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
-}
-
 // --- 3. 3 input processes, 2 aggregators, 1 collector ------------------------------
+// Measured first, while this process is small and idle: after the in-process rounds
+// its large garbage heap is collected in the background, on the cores the measured
+// processes need.
 /** Resolves once every HOST:PORT accepts connections. */
 async function waitForPorts(addrs) {
   const net = await import('node:net');
@@ -270,4 +241,37 @@ if (part('processes')) {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+// --- 1. whole rounds in one process ---------------------------------------------
+if (part('rounds')) {
+  const big = codebookOf(CELLS);
+  for (const transport of ['memory', 'tcp']) results.rounds.push(await round(big, PARTIES, transport));
+  console.log(`Whole round, 2 aggregators + collector in one process (${results.cpu}):`);
+  for (const r of results.rounds) console.log(`  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`);
+}
+
+// --- 2. reports per second, vectors of length 100 -------------------------------
+if (part('reports')) {
+  const len100 = makeCodebook({ id: 'len100', dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }], values: [], maxInputs: 100000, maxRecordsPerInput: 1000 });
+  const n100 = quick ? 200 : 2000;
+  const k100 = await round(len100, n100, 'memory');
+  results.reportsPerSecond.push({ impl: 'koppel (2 aggregators, semi-honest, no validity proofs)', length: len100.length, reports: n100, perSecond: Math.round((n100 / k100.totalMs) * 1000) });
+  if (withPeer) {
+    const peerDir = join(here, 'peers');
+    if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
+    const { Prio3SumVec } = await import(pathToFileURL(join(peerDir, 'node_modules', '@divviup', 'prio3', 'dist', 'index.js')).href);
+    // chunkLength ~ sqrt(length x bits) is the recommended (and here the fastest) setting.
+    const vdaf = new Prio3SumVec({ shares: 2, length: 100, chunkLength: 28, bits: 8 });
+    const m = quick ? 5 : 50;
+    const measurements = Array.from({ length: m }, (_, i) => Array.from({ length: 100 }, (_, j) => (i + j) % 256));
+    await vdaf.run({ aggregationParameter: null, measurements: measurements.slice(0, 2) }); // warm-up
+    const t0 = performance.now();
+    await vdaf.run({ aggregationParameter: null, measurements });
+    const ms = performance.now() - t0;
+    results.reportsPerSecond.push({ impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)', length: 100, reports: m, perSecond: Math.round((m / ms) * 1000) });
+  }
+  console.log('\nReports per second, vectors of length 100, whole flow in one process:');
+  for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${String(r.perSecond).padStart(8)} reports/s (${r.reports} reports)`);
+  if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
+}
+
 console.log(JSON.stringify(results));

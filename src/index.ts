@@ -39,7 +39,7 @@ export type { CsvReader, RecordBatch } from './csv/reader.js';
 
 export { makeCodebook } from './aggregate/codebook.js';
 export type { Codebook, CodebookSpec } from './aggregate/codebook.js';
-export { tabulate, recordKey } from './aggregate/tabulate.js';
+export { tabulate, recordKey, Tabulator } from './aggregate/tabulate.js';
 export type { InputRecord } from './aggregate/tabulate.js';
 export { split, expandSeed, shareVector } from './aggregate/share.js';
 export type { Share, ShareContext } from './aggregate/share.js';
