@@ -23,7 +23,7 @@ import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, openOutput } from './io.js';
-import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
+import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
 import { parseIntFlag, type Console } from './shared.js';
 
 const Noise = t.union([
@@ -87,7 +87,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ','),
   ).action(async (flags: RoleFlags & { party: string; aggregators: string; in?: string; keyColumn?: string; idColumn?: string; cellKeySecret?: string; delimiter: string }) => {
     const config = readRoundFile(flags.round);
-    const security = securityFrom(flags);
+    const security = await checkedSecurity(flags);
     const addrs = parseList(flags.aggregators, '--aggregators');
     if (addrs.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
     if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined)) throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
@@ -133,7 +133,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
   ).action(async (flags: RoleFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
-    const security: Security = securityFrom(flags);
+    const security: Security = await checkedSecurity(flags);
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
@@ -191,7 +191,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--meta <file>', 'also write the round\'s metadata (inputs, noise, rules) as JSON'),
   ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; cellKey?: string; out?: string; meta?: string }) => {
     const config = readRoundFile(flags.round);
-    const security = securityFrom(flags);
+    const security = await checkedSecurity(flags);
     let ptable: PTable | undefined;
     if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
     else if (flags.cellKey) ptable = checkPTable(JSON.parse(readFileSync(flags.cellKey, 'utf8')) as PTable);

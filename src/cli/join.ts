@@ -17,7 +17,7 @@ import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
 import { connect, listen, type Security } from '../transport/net.js';
 import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
-import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
+import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
 import { progressReporter, readIds, type ReadStats } from './psi.js';
 import { parseIntFlag, type Console } from './shared.js';
 
@@ -121,7 +121,7 @@ export function joinCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', '\nOutput: one row per group: the group columns, count, sum_<column> per value column, suppressed\n(true rows have empty count and sums) and rule (published, threshold or secondary).')
     .action(async (flags: GroupsFlags) => {
-      const security = securityFrom(flags);
+      const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
@@ -200,7 +200,7 @@ export function joinCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', '\nThe value holder learns the sizes of the group holder\'s lists (or their padding bounds) and nothing else.')
     .action(async (flags: ValuesFlags) => {
-      const security = securityFrom(flags);
+      const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
       const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
@@ -267,7 +267,7 @@ export function joinCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', '\nThe helper learns the number of groups, the size of the value holder\'s list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.')
     .action(async (flags: HelperFlags) => {
-      const security = securityFrom(flags);
+      const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KoppelError } from '../errors/index.js';
-import type { Security } from '../transport/net.js';
+import { prepareTls, type Security } from '../transport/net.js';
 import { parseIntFlag } from './shared.js';
 
 /** The parsed network flags. */
@@ -59,6 +59,16 @@ export function securityFrom(f: NetworkFlags): Security {
       ...(f.tlsServername ? { servername: f.tlsServername } : {}),
     },
   };
+}
+
+/**
+ * {@link securityFrom}, with the TLS certificate, key and CA checked (and prepared for
+ * every connection the command makes) before any peer is contacted.
+ */
+export async function checkedSecurity(f: NetworkFlags): Promise<Security> {
+  const security = securityFrom(f);
+  if ('tls' in security) await prepareTls(security.tls);
+  return security;
 }
 
 /** Parses `HOST:PORT` (`[v6]:PORT` for IPv6). */

@@ -15,7 +15,7 @@ import { PSI_MODES, type PsiMode } from '../psi/messages.js';
 import { psiClient, psiServer, type PayloadItem, type PsiProgress } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
 import { formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
-import { addNetworkOptions, parseHostPort, securityFrom, type NetworkFlags } from './net.js';
+import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
 import { parseIntFlag, type Console } from './shared.js';
 
 interface CommonFlags extends NetworkFlags {
@@ -128,7 +128,7 @@ export function psiCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', '\nThe server learns the size of the client\'s set (or its --pad-to bound) and nothing else.')
     .action(async (flags: ServeFlags) => {
-      const security = securityFrom(flags);
+      const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       if (flags.mode === 'payload' && !flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', 'Payload mode needs --payload-columns.');
       if (flags.mode !== 'payload' && flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', '--payload-columns is for --mode payload.');
@@ -184,7 +184,7 @@ export function psiCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', '\nintersection: the input records whose identifier is in both sets; payload: the same with the\nserver\'s payload columns appended; cardinality: {"cardinality": N} only.')
     .action(async (flags: ConnectFlags) => {
-      const security = securityFrom(flags);
+      const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const stats: ReadStats = { records: 0, skipped: 0 };
       // A file is read twice (identifiers now, matching records at the end) so only

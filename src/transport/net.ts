@@ -171,6 +171,40 @@ function tlsContextOptions(t: TlsOptions): tls.SecureContextOptions {
   return { cert: t.cert, key: t.key, ca: t.ca, minVersion: 'TLSv1.3' };
 }
 
+/** Certificate, key or CA that OpenSSL cannot use: said without echoing the material. */
+function tlsMaterialError(e: unknown): KoppelError {
+  return new KoppelError(
+    'INVALID_KEY',
+    'The TLS certificate, key or CA cannot be used: check that all three are PEM files and that the key belongs to the certificate.',
+    { cause: e },
+  );
+}
+
+const clientContexts = new WeakMap<TlsOptions, tls.SecureContext>();
+
+/**
+ * Checks mutual-TLS material and prepares it for connecting: the certificate, key and
+ * CA are parsed once per `TlsOptions` object and the context is reused by every
+ * connection made with it (the same context is returned). Call it at start-up to find
+ * bad material before any peer is contacted ({@link connect} calls it too).
+ *
+ * @throws KoppelError `INVALID_KEY` if the material cannot be used (not PEM, or a key
+ *   that does not belong to the certificate)
+ */
+export async function prepareTls(t: TlsOptions): Promise<tls.SecureContext> {
+  const known = clientContexts.get(t);
+  if (known) return known;
+  const tlsLib = await loadTls();
+  let context: tls.SecureContext;
+  try {
+    context = tlsLib.createSecureContext(tlsContextOptions(t));
+  } catch (e) {
+    throw tlsMaterialError(e);
+  }
+  clientContexts.set(t, context);
+  return context;
+}
+
 /** A listening endpoint that accepts one peer at a time. */
 export interface Listener {
   /** The port actually bound (useful with port 0). */
@@ -200,10 +234,17 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     if (w) w(s);
     else pending.push(s);
   };
-  const server: net.Server =
-    'tls' in options.security
-      ? (await loadTls()).createServer({ ...tlsContextOptions(options.security.tls), requestCert: true, rejectUnauthorized: true }, onSocket)
-      : net.createServer(onSocket);
+  let server: net.Server;
+  if ('tls' in options.security) {
+    const tlsLib = await loadTls();
+    try {
+      server = tlsLib.createServer({ ...tlsContextOptions(options.security.tls), requestCert: true, rejectUnauthorized: true }, onSocket);
+    } catch (e) {
+      throw tlsMaterialError(e);
+    }
+  } else {
+    server = net.createServer(onSocket);
+  }
   // A client that fails the handshake is dropped; the listener keeps waiting for a good one.
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -286,6 +327,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
 async function connectOnce(options: ConnectOptions): Promise<net.Socket> {
   const security = options.security;
   const tlsLib = 'tls' in security ? await loadTls() : undefined;
+  const secureContext = 'tls' in security ? await prepareTls(security.tls) : undefined;
   return new Promise((resolve, reject) => {
     const onError = (e: unknown) => reject(networkError(e));
     let s: net.Socket;
@@ -298,7 +340,7 @@ async function connectOnce(options: ConnectOptions): Promise<net.Socket> {
       // The server's certificate must chain to the CA and name the host (a DNS or IP
       // subject alternative name), or `servername` when given.
       const servername = t.servername ?? (net.isIP(options.host) ? undefined : options.host);
-      s = (tlsLib as typeof tls).connect({ host: options.host, port: options.port, ...tlsContextOptions(t), ...(servername ? { servername } : {}) }, onConnect);
+      s = (tlsLib as typeof tls).connect({ host: options.host, port: options.port, secureContext, ...(servername ? { servername } : {}) }, onConnect);
     } else {
       s = net.connect({ host: options.host, port: options.port }, onConnect);
     }

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
-import { connect, listen, type Security } from '../../src/transport/net.js';
+import { connect, listen, prepareTls, type Security, type TlsOptions } from '../../src/transport/net.js';
+import { KoppelError } from '../../src/errors/index.js';
 import { expectKoppelRejection } from '../helpers.js';
 import { pem, testPki } from '../tls.js';
 
@@ -151,6 +152,30 @@ describe('mutual TLS channel', () => {
     const distrustful: Security = { tls: { cert: pem(pki.clientCert), key: pem(pki.clientKey), ca: pem(pki.otherCa) } };
     await expectKoppelRejection(connect({ host: '127.0.0.1', port: l.port, security: distrustful, connectTimeoutMs: 2000 }), 'NETWORK_ERROR');
     await l.close();
+  });
+  it('refuses a key that does not belong to its certificate with INVALID_KEY, before any connection, without echoing it', async () => {
+    const mismatched = { cert: pem(pki.clientCert), key: pem(pki.serverKey), ca: pem(pki.ca) };
+    const e = await prepareTls(mismatched).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(KoppelError);
+    expect((e as KoppelError).code).toBe('INVALID_KEY');
+    expect((e as KoppelError).message).not.toContain('BEGIN');
+    await expectKoppelRejection(listen({ host: '127.0.0.1', port: 0, security: { tls: mismatched } }), 'INVALID_KEY');
+    // Not retried as if the peer were down: it fails at once, though nothing listens.
+    const t0 = Date.now();
+    await expectKoppelRejection(connect({ host: '127.0.0.1', port: 1, security: { tls: { ...mismatched, ca: 'not a certificate' } }, connectTimeoutMs: 5000 }), 'INVALID_KEY');
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+  it('prepares one TLS context per set of options, which every connection then uses', async () => {
+    const tls = (client as { tls: TlsOptions }).tls;
+    const context = await prepareTls(tls);
+    expect(await prepareTls(tls)).toBe(context);
+    expect(await prepareTls({ ...tls })).not.toBe(context);
+    // Connections made with the prepared options work (and check the server as before).
+    const [c, s, stop] = await pair({ server, client });
+    await exchange(c, s);
+    await c.close();
+    await s.close();
+    await stop();
   });
   it('refuses a server whose certificate names another host', async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: server });
