@@ -24,7 +24,7 @@ export type { CsvDelimiter } from './csv/records.js';
 
 export { createMemoryChannelPair, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_IDLE_TIMEOUT_MS } from './transport/channel.js';
 export type { Channel, ChannelOptions } from './transport/channel.js';
-export { listen, connect } from './transport/net.js';
+export { listen, connect, prepareTls } from './transport/net.js';
 export type { ListenOptions, ConnectOptions, Listener, Security, TlsOptions } from './transport/net.js';
 export { recordingChannel } from './transport/transcript.js';
 export type { TranscriptEntry } from './transport/transcript.js';
