@@ -122,12 +122,14 @@ async function waitForPorts(addrs) {
 }
 
 /**
- * jiff-mpc 1.0.0: a JIFF server and 3 party processes, each sharing a third of the values.
- * `resultMs`: until the last party has printed the opened sum; `ms`: until every party
- * process has exited (jiff-sum.cjs waits 100 ms before exiting so its last messages
- * flush, which is why the result time is the fair one).
+ * jiff-mpc 1.0.0: a JIFF server and 3 party processes, each sharing a third of the values;
+ * by default every message between parties is encrypted and signed with libsodium,
+ * `plain` turns that off (`sodium: false`). `resultMs`: until the last party has printed
+ * the opened sum; `ms`: until every party process has exited (jiff-sum.cjs waits 100 ms
+ * before exiting so its last messages flush, which is why the result time is the fair one).
  */
-async function jiffSum(values, env) {
+async function jiffSum(values, env, plain) {
+  const mode = plain ? ['plain'] : [];
   const script = join(here, 'peers', 'jiff-sum.cjs');
   const port = 24000 + Math.floor(Math.random() * 10000);
   const counts = [0, 1, 2].map((i) => Math.floor(values / 3) + (i < values % 3 ? 1 : 0));
@@ -135,12 +137,12 @@ async function jiffSum(values, env) {
   counts.forEach((n, i) => {
     for (let k = 0; k < n; k++) expected += (i + 1 + 3 * k) % 1000;
   });
-  const server = spawn(process.execPath, [script, 'server', String(port)], { stdio: ['ignore', 'pipe', 'ignore'], env });
+  const server = spawn(process.execPath, [script, 'server', String(port), ...mode], { stdio: ['ignore', 'pipe', 'ignore'], env });
   await new Promise((r) => server.stdout.once('data', r));
   const t0 = performance.now();
   let resultMs = 0;
   const outs = await Promise.all(counts.map((n, i) => new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0])], { stdio: ['ignore', 'pipe', 'ignore'], env });
+    const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0]), ...mode], { stdio: ['ignore', 'pipe', 'ignore'], env });
     let out = '';
     c.stdout.setEncoding('utf8').on('data', (d) => {
       out += d;
@@ -155,14 +157,16 @@ async function jiffSum(values, env) {
 }
 
 /**
- * One koppel run: 3 input processes, 2 aggregators and a collector as processes.
+ * One koppel run: 3 input processes, 2 aggregators and a collector as processes, over
+ * mutual TLS when `tls` names the PEM files, else plain TCP (`--insecure`).
  * `resultMs`: until the collector reports the released table (written to its --out
  * file); `ms`: until every process has exited.
  */
-async function koppelSum(dir, values, expected, env) {
+async function koppelSum(dir, values, expected, env, tls) {
   const base = 21000 + Math.floor(Math.random() * 20000);
   const addr = (i) => `127.0.0.1:${base + i}`;
-  const common = ['--round', join(dir, 'round.json'), '--insecure'];
+  const security = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca] : ['--insecure'];
+  const common = ['--round', join(dir, 'round.json'), ...security];
   let t0 = 0;
   let resultMs = 0;
   // Like jiff's server, the aggregators and the collector are services started first;
@@ -185,6 +189,24 @@ async function koppelSum(dir, values, expected, env) {
 }
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+/**
+ * A throw-away PKI for the mutual-TLS runs, made with the openssl command line: a CA and
+ * one P-256 certificate for 127.0.0.1 that every party uses as server and as client.
+ * Undefined when openssl is not installed.
+ */
+function benchPki(dir) {
+  const ssl = (a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
+  try {
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=koppel-bench-ca']);
+    ssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'party.key', '-out', 'party.csr', '-subj', '/CN=koppel-bench-party']);
+    writeFileSync(join(dir, 'party.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+    ssl(['x509', '-req', '-in', 'party.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', 'party.crt', '-extfile', 'party.ext']);
+  } catch {
+    return undefined;
+  }
+  return { cert: join(dir, 'party.crt'), key: join(dir, 'party.key'), ca: join(dir, 'ca.crt') };
+}
 
 if (part('processes')) {
   const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-bench-'));
@@ -217,24 +239,31 @@ if (part('processes')) {
       const { NODE_EXTRA_CA_CERTS: _, ...rest } = process.env;
       envs.push({ name: 'without NODE_EXTRA_CA_CERTS', env: rest });
     }
-    const summary = (impl, env, xs) => ({ impl, env, values, runs, resultMs: Math.round(median(xs.map((x) => x.resultMs))), exitMs: Math.round(median(xs.map((x) => x.ms))), allResultMs: xs.map((x) => Math.round(x.resultMs)), correct: xs.every((x) => x.correct) });
-    console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs, from starting the 3 input processes (aggregators, collector and jiff's server already running):`);
+    const pki = benchPki(dir);
+    // Like against like: koppel over mutual TLS against jiff with its libsodium message
+    // encryption (its default, and the configuration of the ~6.2 s in perf-notes.md);
+    // koppel over plain TCP against jiff without encryption.
+    const impls = [
+      ...(pki ? [{ name: 'koppel, mutual TLS', pair: 'encrypted', run: (env) => koppelSum(dir, values, expected, env, pki) }] : []),
+      ...(withPeer ? [{ name: 'jiff-mpc 1.0.0, libsodium encryption (default)', pair: 'encrypted', peer: true, run: (env) => jiffSum(values, env, false) }] : []),
+      { name: 'koppel, plain TCP (--insecure)', pair: 'plain', run: (env) => koppelSum(dir, values, expected, env, undefined) },
+      ...(withPeer ? [{ name: 'jiff-mpc 1.0.0, no encryption (sodium: false)', pair: 'plain', peer: true, run: (env) => jiffSum(values, env, true) }] : []),
+    ];
+    const summary = (impl, env, pair, xs) => ({ impl, env, pair, values, runs, resultMs: Math.round(median(xs.map((x) => x.resultMs))), exitMs: Math.round(median(xs.map((x) => x.ms))), allResultMs: xs.map((x) => Math.round(x.resultMs)), correct: xs.every((x) => x.correct) });
+    console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs, from starting the 3 input processes (koppel: 2 aggregators and a collector, jiff: its server, already running):`);
+    if (!pki) console.log('  (openssl not found: no mutual-TLS runs)');
     for (const { name, env } of envs) {
-      // Runs alternate between koppel and jiff, so both see the same machine state.
-      const k = [];
-      const j = [];
-      for (let r = 0; r < runs; r++) {
-        k.push(await koppelSum(dir, values, expected, env));
-        if (withPeer) j.push(await jiffSum(values, env));
-      }
-      const rows = [{ ...summary('koppel (3 inputs, 2 aggregators, 1 collector)', name, k), inputsMs: k.map((x) => Math.round(x.inputsMs)) }];
-      if (withPeer) rows.push(summary('jiff-mpc 1.0.0 (3 parties + server)', name, j));
+      // Runs interleave the implementations, so all see the same machine state.
+      const times = impls.map(() => []);
+      for (let r = 0; r < runs; r++) for (let i = 0; i < impls.length; i++) times[i].push(await impls[i].run(env));
+      const rows = impls.map((im, i) => summary(im.name, name, im.pair, times[i]));
       results.processes.push(...rows);
       console.log(`  ${name.padEnd(52)} ${'result'.padStart(8)} ${'all exited'.padStart(11)}`);
       for (const r of rows) console.log(`  ${r.impl.padEnd(52)} ${(r.resultMs / 1000).toFixed(3).padStart(6)} s ${(r.exitMs / 1000).toFixed(3).padStart(9)} s  ${r.correct ? 'correct' : 'WRONG'}  (result, each run: ${r.allResultMs.join(', ')} ms)`);
-      if (rows.length === 2) {
-        const [kp, jf] = rows;
-        console.log(`  jiff-mpc / koppel: ${(jf.resultMs / kp.resultMs).toFixed(1)}x to the result, ${(jf.exitMs / kp.exitMs).toFixed(1)}x to all exited`);
+      for (const pair of ['encrypted', 'plain']) {
+        const k = rows.find((r, i) => r.pair === pair && !impls[i].peer);
+        const j = rows.find((r, i) => r.pair === pair && impls[i].peer);
+        if (k && j) console.log(`  ${pair.padEnd(9)} jiff-mpc / koppel: ${(j.resultMs / k.resultMs).toFixed(1)}x to the result, ${(j.exitMs / k.exitMs).toFixed(1)}x to all exited`);
       }
     }
   } finally {

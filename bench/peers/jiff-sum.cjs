@@ -1,12 +1,15 @@
-// jiff-mpc secure sum, for bench/aggregate.mjs only: `node jiff-sum.cjs server PORT` or
-// `node jiff-sum.cjs party PORT ID COUNT LENGTH`. Each party secret-shares its COUNT values,
-// padded with zeros to LENGTH (jiff's share_array needs equal lengths); the shares of all
-// 3 parties are added and the total opened.
+// jiff-mpc secure sum, for bench/aggregate.mjs only: `node jiff-sum.cjs server PORT [plain]`
+// or `node jiff-sum.cjs party PORT ID COUNT LENGTH [plain]`. Each party secret-shares its
+// COUNT values, padded with zeros to LENGTH (jiff's share_array needs equal lengths); the
+// shares of all 3 parties are added and the total opened. With `plain`, jiff's libsodium
+// encryption and signing of messages is off (`sodium: false`) on the server and parties.
 const { JIFFServer, JIFFClient } = require('jiff-mpc');
-const [, , role, port, id, count, length] = process.argv;
+const [, , role, port, id, count, length, mode] = process.argv;
+const plain = (role === 'server' ? id : mode) === 'plain';
+const crypto = plain ? { sodium: false } : {};
 if (role === 'server') {
   const http = require('http').createServer();
-  new JIFFServer(http, { logs: false });
+  new JIFFServer(http, { logs: false, ...crypto });
   http.listen(Number(port), '127.0.0.1', () => process.stdout.write('listening\n'));
 } else {
   const n = Number(count);
@@ -16,6 +19,7 @@ if (role === 'server') {
     party_count: 3,
     party_id: Number(id),
     crypto_provider: true,
+    ...crypto,
     onConnect: async (j) => {
       const shares = await j.share_array(mine, len);
       let total = null;
