@@ -36,10 +36,13 @@ describe('bench/aggregate.mjs --quick --no-peer', () => {
     const script = fileURLToPath(new URL('../../bench/aggregate.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script, '--quick', '--no-peer'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { rounds: Array<{ correct: boolean }>; processes: Array<{ correct: boolean; resultMs: number; exitMs: number }> };
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { rounds: Array<{ correct: boolean }>; processes: Array<{ impl: string; correct: boolean; resultMs: number; exitMs: number }> };
     expect(last.rounds.map((x) => x.correct)).toEqual([true, true]);
-    // One koppel row per environment (two when NODE_EXTRA_CA_CERTS is set).
-    expect(last.processes.length).toBe(process.env['NODE_EXTRA_CA_CERTS'] ? 2 : 1);
+    // A plain-TCP and a mutual-TLS koppel row per environment (two environments when
+    // NODE_EXTRA_CA_CERTS is set); the TLS tests need openssl anyway (test/tls.ts).
+    const environments = process.env['NODE_EXTRA_CA_CERTS'] ? 2 : 1;
+    expect(last.processes.filter((p) => p.impl.includes('plain TCP')).length).toBe(environments);
+    expect(last.processes.filter((p) => p.impl.includes('mutual TLS')).length).toBe(environments);
     for (const p of last.processes) {
       expect(p.correct).toBe(true);
       // The result line was seen, and not after every process had exited.
