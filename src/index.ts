@@ -43,7 +43,7 @@ export { tabulate, recordKey, Tabulator } from './aggregate/tabulate.js';
 export type { InputRecord } from './aggregate/tabulate.js';
 export { split, expandSeed, shareVector } from './aggregate/share.js';
 export type { Share, ShareContext } from './aggregate/share.js';
-export { protectTable, DEFAULT_PTABLE, TOTAL, perturbation } from './aggregate/disclosure.js';
+export { protectTable, disclosedEntries, DEFAULT_PTABLE, TOTAL, perturbation } from './aggregate/disclosure.js';
 export type { PTable, DisclosureOptions, TableEntry, Rule } from './aggregate/disclosure.js';
 export { discreteLaplace, discreteGaussian } from './aggregate/sampler.js';
 export type { NoiseSpec } from './aggregate/sampler.js';

@@ -10,8 +10,13 @@
  *    one dimension only, with that line's total) the total is the sum of the others, so a
  *    line with exactly one suppressed entry gives it away by subtraction. Until no line
  *    has exactly one, the smallest non-zero unsuppressed entry of such a line is
- *    suppressed too (interior cells before totals). This closes every single-line
- *    subtraction; like the hypercube method it is a heuristic, not an optimal solution.
+ *    suppressed too (interior cells before totals). Lines can also be combined: two
+ *    rows minus two columns may leave a single suppressed cell. So the pattern is then
+ *    audited ({@link disclosedEntries}): while any suppressed entry is still determined
+ *    by some combination of the published relations, one more entry on its lines is
+ *    suppressed and the audit repeats. The released table gives no suppressed entry away
+ *    by any sum or difference of published entries; it is not an optimal (least
+ *    information lost) pattern, and bounds from non-negativity are not audited.
  * 4. **Cell key method** (optional; as used by ONS, Destatis and tau-ARGUS). Every
  *    record carries a fixed key in 0..255; a cell's key is the sum of its records' keys
  *    mod 256. A published p-table maps (count, cell key) to a perturbation of the count,
@@ -107,6 +112,121 @@ export interface TableEntry {
   readonly total: boolean;
 }
 
+/** Two primes below 2^26: products of two residues stay exact in a double. */
+const AUDIT_PRIMES = [67108859, 67108837];
+
+function mulMod(a: number, b: number, p: number): number {
+  return (a * b) % p;
+}
+
+function invMod(a: number, p: number): number {
+  // a^(p-2) mod p (Fermat).
+  let result = 1;
+  let base = a % p;
+  for (let e = p - 2; e > 0; e = Math.floor(e / 2)) {
+    if (e % 2 === 1) result = mulMod(result, base, p);
+    base = mulMod(base, base, p);
+  }
+  return result;
+}
+
+/**
+ * The variables that a homogeneous linear system determines by itself, over GF(p):
+ * after Gauss-Jordan elimination, a variable is determined exactly when its pivot row
+ * has no other entry. Rows are sparse: variable -> coefficient (mod p).
+ */
+function determinedVariables(rows: ReadonlyArray<ReadonlyMap<number, number>>, p: number): number[] {
+  const basis: Array<Map<number, number>> = [];
+  const pivotRow = new Map<number, number>(); // variable -> index of the basis row it is the pivot of
+  const holders = new Map<number, Set<number>>(); // non-pivot variable -> basis rows that have it
+  const hold = (col: number, i: number, has: boolean) => {
+    let set = holders.get(col);
+    if (has) {
+      if (!set) holders.set(col, (set = new Set()));
+      set.add(i);
+    } else if (set) {
+      set.delete(i);
+      if (set.size === 0) holders.delete(col);
+    }
+  };
+  // target -= f * source, recording which columns of basis row `index` appear or vanish.
+  const subtract = (target: Map<number, number>, source: ReadonlyMap<number, number>, f: number, index?: number) => {
+    for (const [col, v] of source) {
+      const next = ((target.get(col) ?? 0) - mulMod(f, v, p) + p) % p;
+      const had = target.has(col);
+      if (next === 0) target.delete(col);
+      else target.set(col, next);
+      if (index !== undefined && !pivotRow.has(col) && had !== (next !== 0)) hold(col, index, next !== 0);
+    }
+  };
+  for (const input of rows) {
+    const row = new Map(input);
+    for (const col of [...row.keys()]) {
+      const b = pivotRow.get(col);
+      const f = row.get(col);
+      if (b !== undefined && f !== undefined) subtract(row, basis[b] as Map<number, number>, f);
+    }
+    if (row.size === 0) continue;
+    // Pivot on the column fewest basis rows hold: the least fill-in (Markowitz).
+    let pivot = -1;
+    let fewest = Infinity;
+    for (const col of row.keys()) {
+      const n = holders.get(col)?.size ?? 0;
+      if (n < fewest) {
+        fewest = n;
+        pivot = col;
+      }
+    }
+    const lead = row.get(pivot) as number;
+    const inv = invMod(lead, p);
+    for (const [col, v] of row) row.set(col, mulMod(v, inv, p));
+    const index = basis.length;
+    // Keep the basis fully reduced: clear the new pivot's column from every row that has it.
+    for (const i of [...(holders.get(pivot) ?? [])]) {
+      const other = basis[i] as Map<number, number>;
+      subtract(other, row, other.get(pivot) as number, i);
+    }
+    holders.delete(pivot);
+    basis.push(row);
+    pivotRow.set(pivot, index);
+    for (const col of row.keys()) if (col !== pivot) hold(col, index, true);
+  }
+  return basis.filter((r) => r.size === 1).map((r) => r.keys().next().value as number);
+}
+
+/**
+ * Audits a suppression pattern: the suppressed entries that the published ones still
+ * give away exactly, by any sum or difference of the table's relations (along every
+ * line, the entries before the last sum to the last, its total).
+ *
+ * A suppressed entry is given away exactly when its unit vector lies in the row space of
+ * the relations restricted to the suppressed entries. That is decided by elimination
+ * modulo two 26-bit primes; an entry determined modulo either counts as given away. A
+ * mistake needs both primes to divide the same minor of the relation matrix, and could
+ * then only hide a disclosure if that minor were a denominator of it; for two-way
+ * tables the matrix is totally unimodular (every minor 0 or +-1) and the audit is exact.
+ *
+ * @param lines - every line of the table, entry indices, its total last
+ * @param suppressed - whether an entry is suppressed
+ * @param primes - the primes to eliminate modulo (default: both 26-bit primes)
+ * @returns the suppressed entries given away, in increasing order
+ */
+export function disclosedEntries(lines: ReadonlyArray<readonly number[]>, suppressed: (entry: number) => boolean, primes: readonly number[] = AUDIT_PRIMES): number[] {
+  const found = new Set<number>();
+  for (const p of primes) {
+    const rows: Array<Map<number, number>> = [];
+    for (const line of lines) {
+      const row = new Map<number, number>();
+      line.forEach((e, j) => {
+        if (suppressed(e)) row.set(e, j === line.length - 1 ? p - 1 : 1);
+      });
+      if (row.size > 0) rows.push(row);
+    }
+    for (const e of determinedVariables(rows, p)) found.add(e);
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
 /**
  * Applies margins, threshold, secondary suppression and the cell key method to an
  * exact (or noise-protected) aggregate vector laid out by `codebook`.
@@ -144,24 +264,53 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
   const isTotal = (e: number) => coords(e).some((x, i) => x === dims[i]);
   // Primary suppression.
   const rule: Rule[] = Array.from({ length: nEntries }, (_, e) => (count(e) > 0n && count(e) < BigInt(k) ? 'threshold' : 'published'));
-  // Secondary suppression along every line of every dimension.
+  // Secondary suppression: first every line with exactly one suppressed entry, then
+  // whatever combinations of lines still give away, until nothing is given away.
   if (options.secondary ?? true) {
-    let changed = true;
-    while (changed) {
-      changed = false;
-      for (let i = 0; i < dims.length; i++) {
-        for (let e0 = 0; e0 < nEntries; e0++) {
-          if (coords(e0)[i] !== 0) continue; // one start per line
-          const line = Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number));
-          const suppressed = line.filter((e) => rule[e] !== 'published');
-          if (suppressed.length !== 1) continue;
-          const candidates = line.filter((e) => rule[e] === 'published' && count(e) > 0n);
-          if (candidates.length === 0) continue; // only zeros left: nothing to hide the entry behind
-          candidates.sort((a, b) => Number(isTotal(a)) - Number(isTotal(b)) || (count(a) < count(b) ? -1 : count(a) > count(b) ? 1 : a - b));
-          rule[candidates[0] as number] = 'secondary';
+    const lines: number[][] = [];
+    for (let i = 0; i < dims.length; i++) {
+      for (let e0 = 0; e0 < nEntries; e0++) {
+        if (coords(e0)[i] !== 0) continue; // one start per line
+        lines.push(Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number)));
+      }
+    }
+    const linesThrough = (e: number) => dims.map((_, i) => {
+      const e0 = e - (coords(e)[i] as number) * (extStride[i] as number);
+      return Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number));
+    });
+    // Published non-zero entries, interior cells before totals, then smallest count.
+    const cheapest = (entries: number[]) =>
+      entries
+        .filter((e) => rule[e] === 'published' && count(e) > 0n)
+        .sort((a, b) => Number(isTotal(a)) - Number(isTotal(b)) || (count(a) < count(b) ? -1 : count(a) > count(b) ? 1 : a - b))[0];
+    const suppressed = (e: number) => rule[e] !== 'published';
+    const added = new Set<number>();
+    for (;;) {
+      let changed = true;
+      while (changed) {
+        changed = false;
+        for (const line of lines) {
+          if (line.filter(suppressed).length !== 1) continue;
+          const c = cheapest(line);
+          if (c === undefined) continue; // only zeros left: the suppressed entry is 0 too
+          rule[c] = 'secondary';
           changed = true;
         }
       }
+      // One prime while the pattern grows (half the work), both for the final word.
+      let disclosed = disclosedEntries(lines, suppressed, AUDIT_PRIMES.slice(0, 1));
+      if (disclosed.length === 0) disclosed = disclosedEntries(lines, suppressed);
+      if (disclosed.length === 0) break;
+      // One more entry on the lines of each entry given away (one may serve several),
+      // then audit again.
+      for (const x of disclosed) {
+        if (linesThrough(x).some((line) => line.some((e) => e !== x && rule[e] === 'secondary' && added.has(e)))) continue;
+        const c = cheapest(linesThrough(x).flat()) ?? cheapest(Array.from({ length: nEntries }, (_, e) => e));
+        if (c === undefined) throw new KoppelError('INTERNAL', 'Secondary suppression found no entry left to suppress.');
+        rule[c] = 'secondary';
+        added.add(c);
+      }
+      added.clear();
     }
   }
   const out: TableEntry[] = [];

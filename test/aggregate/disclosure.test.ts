@@ -4,7 +4,9 @@
  * method's consistency.
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PTABLE, perturbation, protectTable, TOTAL, type TableEntry } from '../../src/aggregate/disclosure.js';
+import fc from 'fast-check';
+import type { Codebook } from '../../src/aggregate/codebook.js';
+import { DEFAULT_PTABLE, disclosedEntries, perturbation, protectTable, TOTAL, type TableEntry } from '../../src/aggregate/disclosure.js';
 import { tabulate } from '../../src/aggregate/tabulate.js';
 import { households, regions, smallCodebook } from './fixtures.js';
 
@@ -68,6 +70,138 @@ describe('secondary suppression', () => {
       const unknown = row.filter((e) => !published(e));
       if (unknown.length > 0) expect(unknown.length).toBeGreaterThanOrEqual(2);
     }
+  });
+});
+
+/** Rank of an integer matrix, exactly (fraction-free elimination over BigInt). */
+function rank(matrix: bigint[][]): number {
+  const m = matrix.map((r) => [...r]);
+  const cols = m[0]?.length ?? 0;
+  let r = 0;
+  for (let c = 0; c < cols && r < m.length; c++) {
+    const p = m.findIndex((row, i) => i >= r && row[c] !== 0n);
+    if (p === -1) continue;
+    [m[r], m[p]] = [m[p] as bigint[], m[r] as bigint[]];
+    const pivot = m[r] as bigint[];
+    for (let i = 0; i < m.length; i++) {
+      const row = m[i] as bigint[];
+      if (i === r || row[c] === 0n) continue;
+      const f = row[c] as bigint;
+      for (let j = 0; j < cols; j++) row[j] = (row[j] as bigint) * (pivot[c] as bigint) - (pivot[j] as bigint) * f;
+    }
+    r++;
+  }
+  return r;
+}
+
+/**
+ * Independent check, by exact linear algebra: the suppressed entries that the table's
+ * relations (every line's entries sum to its total) determine. Entry k is determined
+ * exactly when dropping its column from the relations over the suppressed entries
+ * lowers their rank.
+ */
+function determinedExactly(lines: number[][], suppressed: Set<number>): number[] {
+  const vars = [...suppressed].sort((a, b) => a - b);
+  const rows = lines.map((line) => vars.map((v) => (line.indexOf(v) === -1 ? 0n : line.indexOf(v) === line.length - 1 ? -1n : 1n))).filter((r) => r.some((x) => x !== 0n));
+  if (rows.length === 0) return [];
+  const full = rank(rows);
+  return vars.filter((_, k) => rank(rows.map((r) => r.filter((__, j) => j !== k))) < full);
+}
+
+/** The lines of a released table (labels with `*` for totals), as entry indices. */
+function linesOf(cbk: Codebook, t: TableEntry[]): number[][] {
+  const index = new Map(t.map((e, i) => [e.labels.join('|'), i]));
+  const ext = cbk.spec.dimensions.map((d) => [...d.labels, TOTAL]);
+  const lines: number[][] = [];
+  for (const e of t) {
+    for (let i = 0; i < ext.length; i++) {
+      if (e.labels[i] !== (ext[i] as string[])[0]) continue; // one start per line
+      lines.push((ext[i] as string[]).map((l) => index.get(e.labels.map((x, j) => (j === i ? l : x)).join('|')) as number));
+    }
+  }
+  return lines;
+}
+
+describe('secondary suppression across lines', () => {
+  // Known answer. Only Groningen/family (8) is below 10; closing single lines alone
+  // suppresses Groningen/single, Zeeland/family, the single column's total, Zeeland/couple,
+  // Utrecht/couple, Utrecht's total, Zeeland's total and the family total, and then
+  // Zeeland/family (21) still follows from four lines: (Utrecht total) + (Zeeland total)
+  // = 110 - 52, Utrecht/couple = Utrecht total, Utrecht/couple + Zeeland/couple = 71 - 34,
+  // Zeeland total = Zeeland/couple + Zeeland/family.
+  const counts = [[10, 34, 8], [0, 11, 0], [0, 26, 21]];
+
+  it('leaves no suppressed entry that any sum or difference of published entries gives away (known answer)', () => {
+    const t = protectTable(cb, table(counts));
+    expect(at(t, 'Groningen', 'family').rule).toBe('threshold');
+    const suppressed = new Set(t.flatMap((e, i) => (e.count === null ? [i] : [])));
+    expect(determinedExactly(linesOf(cb, t), suppressed)).toEqual([]);
+    // Single lines alone would have left Zeeland/family determined:
+    const lines = linesOf(cb, t);
+    const singleLinePattern = new Set(['Groningen|family', 'Groningen|single', 'Zeeland|family', '*|single', 'Zeeland|couple', 'Utrecht|couple', 'Utrecht|*', 'Zeeland|*', '*|family'].map((l) => t.findIndex((e) => e.labels.join('|') === l)));
+    expect(determinedExactly(lines, singleLinePattern)).toEqual([t.findIndex((e) => e.labels.join('|') === 'Zeeland|family')]);
+    expect(disclosedEntries(lines, (e) => singleLinePattern.has(e))).toEqual(determinedExactly(lines, singleLinePattern));
+  });
+
+  const cb3 = smallCodebook({
+    dimensions: [
+      { name: 'region', labels: ['north', 'south'] },
+      { name: 'household', labels: ['single', 'couple', 'family'] },
+      { name: 'age', labels: ['young', 'old'] },
+    ],
+  });
+  const grid = (dims: number[]) => fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 40 })), { minLength: dims.reduce((a, b) => a * b, 1), maxLength: dims.reduce((a, b) => a * b, 1) });
+  const tableOf = (cbk: Codebook, cells: number[]) => {
+    const records: Array<{ cell: string[]; values: string[]; key: number }> = [];
+    cells.forEach((n, c) => {
+      for (let i = 0; i < n; i++) records.push({ cell: cbk.cellLabels(c), values: ['1'], key: 0 });
+    });
+    return tabulate(cbk, records);
+  };
+
+  for (const [name, cbk, dims] of [['two-way', cb, [3, 3]], ['three-way', cb3, [2, 3, 2]]] as const) {
+    it(`on random ${name} tables: no suppressed entry is determined, every small cell stays hidden, published entries are exact`, () => {
+      fc.assert(
+        fc.property(grid([...dims]), (cells) => {
+          const t = protectTable(cbk, tableOf(cbk, cells));
+          const suppressed = new Set(t.flatMap((e, i) => (e.count === null ? [i] : [])));
+          expect(determinedExactly(linesOf(cbk, t), suppressed)).toEqual([]);
+          const plain = protectTable(cbk, tableOf(cbk, cells), { secondary: false });
+          t.forEach((e, i) => {
+            const truth = plain[i] as TableEntry;
+            if (truth.rule === 'threshold') expect(e.rule).toBe('threshold');
+            if (e.count !== null) expect(e.count).toBe(truth.count);
+          });
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('the audit finds exactly the entries exact linear algebra finds, on random two- and three-way patterns', () => {
+    // Every line of an extended grid (each dimension with its total as the last index).
+    const gridLines = (dims: number[]) => {
+      const ext = dims.map((n) => n + 1);
+      const stride = ext.map((_, i) => ext.slice(i + 1).reduce((a, b) => a * b, 1));
+      const size = ext.reduce((a, b) => a * b, 1);
+      const lines: number[][] = [];
+      for (let i = 0; i < ext.length; i++) {
+        for (let e = 0; e < size; e++) {
+          if (Math.floor(e / (stride[i] as number)) % (ext[i] as number) !== 0) continue;
+          lines.push(Array.from({ length: ext[i] as number }, (_, j) => e + j * (stride[i] as number)));
+        }
+      }
+      return { lines, size };
+    };
+    const shape = fc.oneof(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).map(([a, b]) => [a, b]), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })).map(([a, b, c]) => [a, b, c]));
+    fc.assert(
+      fc.property(shape, fc.array(fc.boolean(), { minLength: 36, maxLength: 36 }), (dims, bits) => {
+        const { lines, size } = gridLines(dims);
+        const suppressed = new Set(bits.slice(0, size).flatMap((b, i) => (b ? [i] : [])));
+        expect(disclosedEntries(lines, (e) => suppressed.has(e))).toEqual(determinedExactly(lines, suppressed));
+      }),
+      { numRuns: 400 },
+    );
   });
 });
 
