@@ -284,7 +284,6 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
         .filter((e) => rule[e] === 'published' && count(e) > 0n)
         .sort((a, b) => Number(isTotal(a)) - Number(isTotal(b)) || (count(a) < count(b) ? -1 : count(a) > count(b) ? 1 : a - b))[0];
     const suppressed = (e: number) => rule[e] !== 'published';
-    const added = new Set<number>();
     for (;;) {
       let changed = true;
       while (changed) {
@@ -301,16 +300,17 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
       let disclosed = disclosedEntries(lines, suppressed, AUDIT_PRIMES.slice(0, 1));
       if (disclosed.length === 0) disclosed = disclosedEntries(lines, suppressed);
       if (disclosed.length === 0) break;
-      // One more entry on the lines of each entry given away (one may serve several),
-      // then audit again.
+      // One more entry on the lines of each entry given away (an entry just added on its
+      // lines may already cover it), then audit again.
+      const added = new Set<number>();
       for (const x of disclosed) {
-        if (linesThrough(x).some((line) => line.some((e) => e !== x && rule[e] === 'secondary' && added.has(e)))) continue;
-        const c = cheapest(linesThrough(x).flat()) ?? cheapest(Array.from({ length: nEntries }, (_, e) => e));
+        const near = linesThrough(x).flat();
+        if (near.some((e) => added.has(e))) continue;
+        const c = cheapest(near) ?? cheapest(Array.from({ length: nEntries }, (_, e) => e));
         if (c === undefined) throw new KoppelError('INTERNAL', 'Secondary suppression found no entry left to suppress.');
         rule[c] = 'secondary';
         added.add(c);
       }
-      added.clear();
     }
   }
   const out: TableEntry[] = [];
