@@ -267,17 +267,13 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
   // Secondary suppression: first every line with exactly one suppressed entry, then
   // whatever combinations of lines still give away, until nothing is given away.
   if (options.secondary ?? true) {
+    // The line along dimension i that starts at e0 (whose coordinate i is 0).
+    const lineFrom = (e0: number, i: number) => Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number));
     const lines: number[][] = [];
     for (let i = 0; i < dims.length; i++) {
-      for (let e0 = 0; e0 < nEntries; e0++) {
-        if (coords(e0)[i] !== 0) continue; // one start per line
-        lines.push(Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number)));
-      }
+      for (let e0 = 0; e0 < nEntries; e0++) if (coords(e0)[i] === 0) lines.push(lineFrom(e0, i));
     }
-    const linesThrough = (e: number) => dims.map((_, i) => {
-      const e0 = e - (coords(e)[i] as number) * (extStride[i] as number);
-      return Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number));
-    });
+    const linesThrough = (e: number) => dims.map((_, i) => lineFrom(e - (coords(e)[i] as number) * (extStride[i] as number), i));
     // Published non-zero entries, interior cells before totals, then smallest count.
     const cheapest = (entries: number[]) =>
       entries

@@ -20,16 +20,24 @@ export function isStdio(path: string | undefined): boolean {
   return path === undefined || path === '-';
 }
 
+function unreadable(path: string, e: unknown): KoppelError {
+  return new KoppelError('IO_ERROR', `Cannot read input file "${path}": it does not exist or is not readable.`, { details: { path }, cause: e });
+}
+
+function notAFile(path: string): KoppelError {
+  return new KoppelError('IO_ERROR', `Input "${path}" is not a regular file.`, { details: { path } });
+}
+
 /** Opens an input file, or stdin for `-`/undefined, with large reads. */
 export function openInput(path: string | undefined): Readable {
   if (isStdio(path)) return process.stdin;
+  let isFile: boolean;
   try {
-    const st = statSync(path as string);
-    if (!st.isFile()) throw new KoppelError('IO_ERROR', `Input "${path}" is not a regular file.`, { details: { path } });
+    isFile = statSync(path as string).isFile();
   } catch (e) {
-    if (e instanceof KoppelError) throw e;
-    throw new KoppelError('IO_ERROR', `Cannot read input file "${path}": it does not exist or is not readable.`, { details: { path }, cause: e });
+    throw unreadable(path as string, e);
   }
+  if (!isFile) throw notAFile(path as string);
   return createReadStream(path as string, { highWaterMark: 1 << 20 });
 }
 
@@ -47,16 +55,15 @@ export async function* inputChunks(path: string | undefined): AsyncGenerator<Uin
     yield* process.stdin;
     return;
   }
-  const cannot = (e: unknown) => new KoppelError('IO_ERROR', `Cannot read input file "${path}": it does not exist or is not readable.`, { details: { path }, cause: e });
   let fd: number;
   try {
     fd = openSync(path as string, 'r');
   } catch (e) {
-    throw cannot(e);
+    throw unreadable(path as string, e);
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new KoppelError('IO_ERROR', `Input "${path}" is not a regular file.`, { details: { path } });
+    if (!st.isFile()) throw notAFile(path as string);
     // A small file is read in one buffer of its size (+1, to see the end in one read).
     const size = Math.min(st.size + 1, 1 << 20);
     for (;;) {
@@ -66,7 +73,7 @@ export async function* inputChunks(path: string | undefined): AsyncGenerator<Uin
       try {
         n = readSync(fd, buf, 0, size, null);
       } catch (e) {
-        throw cannot(e);
+        throw unreadable(path as string, e);
       }
       if (n === 0) return;
       yield buf.subarray(0, n);
