@@ -14,9 +14,10 @@
  *    rows minus two columns may leave a single suppressed cell. So the pattern is then
  *    audited ({@link disclosedEntries}): while any suppressed entry is still determined
  *    by some combination of the published relations, one more entry on its lines is
- *    suppressed and the audit repeats. The released table gives no suppressed entry away
- *    by any sum or difference of published entries; it is not an optimal (least
- *    information lost) pattern, and bounds from non-negativity are not audited.
+ *    suppressed (a hypercube through it, the second time) and the audit repeats. The
+ *    released table gives no suppressed entry away by any sum or difference of
+ *    published entries; it is not an optimal (least information lost) pattern, and
+ *    bounds from non-negativity are not audited.
  * 4. **Cell key method** (optional; as used by ONS, Destatis and tau-ARGUS). Every
  *    record carries a fixed key in 0..255; a cell's key is the sum of its records' keys
  *    mod 256. A published p-table maps (count, cell key) to a perturbation of the count,
@@ -222,6 +223,9 @@ export function disclosedEntries(lines: ReadonlyArray<readonly number[]>, suppre
       });
       if (row.size > 0) rows.push(row);
     }
+    // Short lines first: they keep the fill-in of the elimination low (a four-way table
+    // of 6,912 cells audits about 5x faster than in line order).
+    rows.sort((a, b) => a.size - b.size);
     for (const e of determinedVariables(rows, p)) found.add(e);
   }
   return [...found].sort((a, b) => a - b);
@@ -280,6 +284,34 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
         .filter((e) => rule[e] === 'published' && count(e) > 0n)
         .sort((a, b) => Number(isTotal(a)) - Number(isTotal(b)) || (count(a) < count(b) ? -1 : count(a) > count(b) ? 1 : a - b))[0];
     const suppressed = (e: number) => rule[e] !== 'published';
+    // Suppresses every corner of a 2 x ... x 2 box through x: per dimension, x's
+    // coordinate and a partner on its line (suppressed already, else the smallest
+    // count). Signing the corners +-1 (+1 on both sides of a total) satisfies every line's
+    // relation, so x can change without any published entry changing: x is then not
+    // given away, and stays so however many more entries are suppressed.
+    const hideInHypercube = (x: number) => {
+      const xs = coords(x);
+      const partner = xs.map((xi, i) => {
+        let best = xi;
+        let cost = Infinity;
+        for (let y = 0; y < (ext[i] as number); y++) {
+          if (y === xi) continue;
+          const e = x + (y - xi) * (extStride[i] as number);
+          const c = rule[e] !== 'published' ? -1 : Number(count(e));
+          if (c < cost) {
+            cost = c;
+            best = y;
+          }
+        }
+        return best;
+      });
+      for (let mask = 1; mask < 1 << dims.length; mask++) {
+        let e = x;
+        for (let i = 0; i < dims.length; i++) if ((mask >> i) & 1) e += ((partner[i] as number) - (xs[i] as number)) * (extStride[i] as number);
+        if (rule[e] === 'published') rule[e] = 'secondary';
+      }
+    };
+    const tried = new Set<number>();
     for (;;) {
       let changed = true;
       while (changed) {
@@ -296,10 +328,15 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
       let disclosed = disclosedEntries(lines, suppressed, AUDIT_PRIMES.slice(0, 1));
       if (disclosed.length === 0) disclosed = disclosedEntries(lines, suppressed);
       if (disclosed.length === 0) break;
-      // One more entry on the lines of each entry given away (an entry just added on its
-      // lines may already cover it), then audit again.
+      // First time an entry is given away: one more entry on its lines (an entry just
+      // added there may already cover it). Second time: a hypercube through it.
       const added = new Set<number>();
       for (const x of disclosed) {
+        if (tried.has(x)) {
+          hideInHypercube(x);
+          continue;
+        }
+        tried.add(x);
         const near = linesThrough(x).flat();
         if (near.some((e) => added.has(e))) continue;
         const c = cheapest(near) ?? cheapest(Array.from({ length: nEntries }, (_, e) => e));
