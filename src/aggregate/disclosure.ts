@@ -7,17 +7,15 @@
  *    contributors is suppressed (k = 10 by default). Zero cells are safe: nobody is in
  *    them, so nothing about anybody can be learned.
  * 3. **Secondary suppression.** Along every line of the table (all entries that differ in
- *    one dimension only, with that line's total) the total is the sum of the others, so a
- *    line with exactly one suppressed entry gives it away by subtraction. Until no line
- *    has exactly one, the smallest non-zero unsuppressed entry of such a line is
- *    suppressed too (interior cells before totals). Lines can also be combined: two
- *    rows minus two columns may leave a single suppressed cell. So the pattern is then
- *    audited ({@link disclosedEntries}): while any suppressed entry is still determined
- *    by some combination of the published relations, one more entry on its lines is
- *    suppressed (a hypercube through it, the second time) and the audit repeats. The
- *    released table gives no suppressed entry away by any sum or difference of
- *    published entries; it is not an optimal (least information lost) pattern, and
- *    bounds from non-negativity are not audited.
+ *    one dimension only, with that line's total) the total is the sum of the others, so
+ *    a lone suppressed entry would be given away by subtraction, and combinations of
+ *    lines, with the public bounds (counts are non-negative, a threshold entry has 1 to
+ *    k - 1 contributors), can give away more. Every threshold entry is therefore put in
+ *    a box of suppressed entries (the hypercube method, as in tau-ARGUS) along which it
+ *    can change within those bounds without any published entry changing. No suppressed
+ *    entry then follows from the published ones, exactly or by the bounds. The pattern is
+ *    not optimal (least information lost). {@link disclosedEntries} audits a pattern's
+ *    exact linear disclosure independently.
  * 4. **Cell key method** (optional; as used by ONS, Destatis and tau-ARGUS). Every
  *    record carries a fixed key in 0..255; a cell's key is the sum of its records' keys
  *    mod 256. A published p-table maps (count, cell key) to a perturbation of the count,
@@ -231,6 +229,240 @@ export function disclosedEntries(lines: ReadonlyArray<readonly number[]>, suppre
   return [...found].sort((a, b) => a - b);
 }
 
+/** A change to some entries (entry, signed step) that keeps every line's relation. */
+type Move = ReadonlyArray<{ readonly e: number; readonly sign: bigint }>;
+
+/** Most boxes {@link boxShelter} tries for one entry. */
+const BOX_TRIES = 20_000;
+/** Most search steps of a longer move when no box fits (a 100th when only suppressed entries may move; also a 40th of the boxes). */
+const LONG_MOVE_NODES = 200_000;
+
+/**
+ * Secondary suppression by the hypercube method (Repsilber's GHMITER, as in tau-ARGUS).
+ *
+ * What the public knows besides the published entries: every line sums to its total;
+ * counts are non-negative integers; zero cells are published, so an entry suppressed by
+ * the threshold rule has 1 to k - 1 contributors; value sums lie within the codebook's
+ * bounds times that count (or have their sign, for other entries). Subtraction along
+ * lines, and combinations of lines, can give a suppressed entry away; so can the bounds
+ * with them: if two suppressed entries of a line add up to 10 and, by other lines, one is
+ * the other plus 8, the threshold entry is 1 (closing lines and auditing ranks, koppel's
+ * earlier pattern, left about 3% of the small cells of random 3 x 3 tables pinned so).
+ *
+ * The returned function finds, for a threshold entry x, the moves that protect it: a
+ * box, per dimension x's coordinate and a partner on its line, all 2^d corners to be
+ * suppressed. Signed +-1 (two cells of a line opposite, a cell and its total alike), the
+ * corners can all change without any line changing, so the box is a second table
+ * consistent with everything published. It must also respect the bounds: every corner
+ * can move one step its way, for one of the two overall signs, in the column protected
+ * (the count, or a value sum: separate unknowns to the public, so each column may get
+ * its own move). Then x takes another value in an integer table that fits all public
+ * knowledge: it is neither recovered by any sum or difference of published entries nor
+ * pinned by the bounds, and so is every corner, and that stays true however many more
+ * entries are suppressed. A box whose corners are all suppressed already costs nothing;
+ * else the cheapest feasible one (least count suppressed, interior cells before totals)
+ * is taken; where no box fits, a longer move found by search. Boxes are not the only
+ * moves, so the pattern can suppress more than an optimal (linear-programming) method
+ * would. With `free`, only moves through entries suppressed already (for publishing
+ * secondary entries again).
+ *
+ * Not covered: what follows from also knowing that a secondary entry is either 0 or at
+ * least k (a gap, not an interval), and bounds that couple a value sum to its count.
+ */
+function boxShelter(
+  codebook: Codebook,
+  values: readonly bigint[][],
+  rule: Rule[],
+  k: number,
+  ext: readonly number[],
+  stride: readonly number[],
+  coords: (e: number) => number[],
+  isTotal: (e: number) => boolean,
+): (x: number, free: boolean) => Move[] | undefined {
+  const d = ext.length;
+  const n = values.length;
+  // Coordinates and totals, looked up rather than computed: the searches below are hot.
+  const co = new Int32Array(n * d);
+  const total = new Uint8Array(n);
+  for (let e = 0; e < n; e++) {
+    coords(e).forEach((c, i) => (co[e * d + i] = c));
+    total[e] = isTotal(e) ? 1 : 0;
+  }
+  const small = BigInt(k - 1);
+  const columns = [0, ...codebook.spec.values.map((_, j) => 2 + j)]; // 1, the key sum, is never published
+  // The public's bounds on an entry's column w, were it suppressed (null: none). A
+  // threshold entry's value sum lies between 1 and k - 1 times the per-record bounds.
+  const lower = (e: number, w: number): bigint | null => {
+    const primary = rule[e] === 'threshold';
+    if (w === 0) return primary ? 1n : 0n;
+    const { min } = codebook.bounds[w - 2] as { min: bigint };
+    if (primary) return min > 0n ? min : min * small;
+    return min >= 0n ? 0n : null;
+  };
+  const upper = (e: number, w: number): bigint | null => {
+    const primary = rule[e] === 'threshold';
+    if (w === 0) return primary ? small : null;
+    const { max } = codebook.bounds[w - 2] as { max: bigint };
+    if (primary) return max < 0n ? max : max * small;
+    return max <= 0n ? 0n : null;
+  };
+  // A step is allowed if it stays within the bounds; an entry already outside them (a
+  // count made negative by noise) may move anywhere: no bound is public for it.
+  const movable = (e: number, w: number, step: bigint): boolean => {
+    const now = (values[e] as bigint[])[w] as bigint;
+    const lo = lower(e, w);
+    const hi = upper(e, w);
+    if ((lo !== null && now < lo) || (hi !== null && now > hi)) return true;
+    const v = now + step;
+    return (lo === null || v >= lo) && (hi === null || v <= hi);
+  };
+  // A column of x that the rule itself fixes (k = 2, a value column with min = max) has
+  // nothing left to protect.
+  const fixed = (x: number, w: number) => {
+    const lo = lower(x, w);
+    return lo !== null && lo === upper(x, w);
+  };
+  // The corners of the box through x with partner p[i] per dimension, signed: along a
+  // line, two cells take opposite signs, a cell and its total the same sign.
+  const corners = (x: number, xs: readonly number[], p: readonly number[]): Move => {
+    const out: Array<{ e: number; sign: bigint }> = [];
+    for (let mask = 0; mask < 1 << d; mask++) {
+      let e = x;
+      let sign = 1n;
+      for (let i = 0; i < d; i++) {
+        if (!((mask >> i) & 1)) continue;
+        e += ((p[i] as number) - (xs[i] as number)) * (stride[i] as number);
+        if (xs[i] !== (ext[i] as number) - 1 && p[i] !== (ext[i] as number) - 1) sign = -sign;
+      }
+      out.push({ e, sign });
+    }
+    return out;
+  };
+  // Whether a move protects x's column w: x's column is fixed by the rule itself, or every
+  // entry can take its step within its bounds for one of the two overall signs.
+  const works = (x: number, move: Move, w: number) =>
+    fixed(x, w) || [1n, -1n].some((s) => move.every(({ e, sign }) => movable(e, w, s * sign)));
+  // What suppressing an entry loses: its count, and much more for a total; at least 1
+  // for any published entry (a noisy count can be negative); 0 once suppressed or
+  // planned to be.
+  const planned = new Set<number>();
+  const costOf = (e: number) => {
+    if (rule[e] !== 'published' || planned.has(e)) return 0;
+    const c = Number((values[e] as bigint[])[0]);
+    return Math.max(c, 0) + 1 + (total[e] ? 2 ** 40 : 0);
+  };
+  // Along dimension i an entry is a part of its line (+1) or the line's total (-1).
+  const coef = (e: number, i: number) => (co[e * d + i] === (ext[i] as number) - 1 ? -1n : 1n);
+  // The cheapest box through x that protects column w: of shortlisted partners (the
+  // suppressed ones and three more), else of all; with `free`, of suppressed entries only.
+  const cheapestBox = (x: number, free: boolean, w: number): Move | undefined => {
+    const xs = Array.from({ length: d }, (_, i) => co[x * d + i] as number);
+    for (const wide of free ? [true] : [false, true]) {
+      const options = xs.map((xi, i) => {
+        const ys = Array.from({ length: ext[i] as number }, (_, y) => y).filter((y) => y !== xi);
+        ys.sort((a, b) => costOf(x + (a - xi) * (stride[i] as number)) - costOf(x + (b - xi) * (stride[i] as number)) || a - b);
+        const suppressed = ys.filter((y) => costOf(x + (y - xi) * (stride[i] as number)) === 0);
+        return free ? suppressed : wide ? ys : ys.slice(0, suppressed.length + 3);
+      });
+      let best: Move | undefined;
+      let bestCost = free ? 1 : Infinity;
+      const at = new Array<number>(d).fill(0);
+      for (let tries = 0; tries < (free ? BOX_TRIES / 40 : BOX_TRIES) && options.every((o) => o.length > 0); tries++) {
+        const box = corners(x, xs, at.map((j, i) => (options[i] as number[])[j] as number));
+        const cost = box.reduce((sum, { e }) => sum + costOf(e), 0);
+        if (cost < bestCost && works(x, box, w)) {
+          best = box;
+          bestCost = cost;
+          if (cost === 0) break;
+        }
+        let i = 0;
+        while (i < d && ++(at[i] as number) >= (options[i] as number[]).length) at[i++] = 0;
+        if (i === d) break;
+      }
+      if (best) return best;
+    }
+    return undefined;
+  };
+  // A move that changes x's column w by one (either way) and puts every line back in
+  // balance: from x, repeatedly take the line out of balance with the fewest ways to
+  // mend it and move one more of its entries (one not moved yet, within its bounds;
+  // suppressed or cheapest first), up to four boxes' worth of entries and
+  // LONG_MOVE_NODES steps of search.
+  const longest = Math.max(24, 4 << d);
+  const longerMove = (x: number, free: boolean, w: number): Move | undefined => {
+    for (const first of [1n, -1n]) {
+      if (!movable(x, w, first)) continue;
+      const step = new Map<number, bigint>([[x, first]]);
+      const off = new Map<number, bigint>(); // line (start entry * d + dimension) -> imbalance
+      const shift = (e: number, s: bigint) => {
+        for (let i = 0; i < d; i++) {
+          const key = (e - (co[e * d + i] as number) * (stride[i] as number)) * d + i;
+          const v = (off.get(key) ?? 0n) + s * coef(e, i);
+          if (v === 0n) off.delete(key);
+          else off.set(key, v);
+        }
+      };
+      shift(x, first);
+      let nodes = 0;
+      const search = (): boolean => {
+        if (++nodes > (free ? LONG_MOVE_NODES / 100 : LONG_MOVE_NODES)) return false;
+        if (off.size === 0) return true;
+        if (step.size >= longest) return false;
+        let choices: Array<{ e: number; s: bigint }> | undefined;
+        for (const [key, r] of off) {
+          const dim = key % d;
+          const start = (key - dim) / d;
+          const here: Array<{ e: number; s: bigint }> = [];
+          for (let j = 0; j < (ext[dim] as number); j++) {
+            const e = start + j * (stride[dim] as number);
+            if (step.has(e) || (free && costOf(e) > 0)) continue;
+            const s = -r * coef(e, dim);
+            if (movable(e, w, s)) here.push({ e, s });
+          }
+          if (here.length === 0) return false; // a line nothing can mend
+          if (!choices || here.length < choices.length) choices = here;
+        }
+        for (const { e, s } of (choices ?? []).sort((a, b) => costOf(a.e) - costOf(b.e) || a.e - b.e)) {
+          step.set(e, s);
+          shift(e, s);
+          if (search()) return true;
+          shift(e, -s);
+          step.delete(e);
+        }
+        return false;
+      };
+      if (search()) return [...step].map(([e, sign]) => ({ e, sign }));
+    }
+    return undefined;
+  };
+  // Moves that protect x in every column (the count and each value sum: separate
+  // unknowns to the public, so each may have its own move), cheapest first: one box for
+  // all if one fits, else per column a box or, where no box fits (a corner at its bound
+  // in every choice of partners, as in small tables of small counts), a longer move.
+  // With `free`, only through entries suppressed already; the longer move then only in
+  // two-way tables: there a move is a cycle through rows and columns and quick to find,
+  // with more dimensions the search branches at every step and, measured, almost never
+  // succeeds in its budget.
+  return (x: number, free: boolean): Move[] | undefined => {
+    const open = columns.filter((w) => !fixed(x, w));
+    const one = open.length > 0 ? cheapestBox(x, free, open[0] as number) : [];
+    if (one && open.every((w) => works(x, one, w))) return [one];
+    planned.clear();
+    const moves: Move[] = [];
+    try {
+      for (const w of open) {
+        const move = moves.find((m) => works(x, m, w)) ?? cheapestBox(x, free, w) ?? (free && d > 2 ? undefined : longerMove(x, free, w));
+        if (!move) return undefined;
+        moves.push(move);
+        for (const { e } of move) planned.add(e);
+      }
+    } finally {
+      planned.clear();
+    }
+    return moves;
+  };
+}
+
 /**
  * Applies margins, threshold, secondary suppression and the cell key method to an
  * exact (or noise-protected) aggregate vector laid out by `codebook`.
@@ -268,83 +500,48 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
   const isTotal = (e: number) => coords(e).some((x, i) => x === dims[i]);
   // Primary suppression.
   const rule: Rule[] = Array.from({ length: nEntries }, (_, e) => (count(e) > 0n && count(e) < BigInt(k) ? 'threshold' : 'published'));
-  // Secondary suppression: first every line with exactly one suppressed entry, then
-  // whatever combinations of lines still give away, until nothing is given away.
+  // Secondary suppression: every threshold entry in a box of suppressed entries that
+  // can move within the public bounds (see boxShelter).
   if (options.secondary ?? true) {
-    // The line along dimension i that starts at e0 (whose coordinate i is 0).
-    const lineFrom = (e0: number, i: number) => Array.from({ length: ext[i] as number }, (_, j) => e0 + j * (extStride[i] as number));
-    const lines: number[][] = [];
-    for (let i = 0; i < dims.length; i++) {
-      for (let e0 = 0; e0 < nEntries; e0++) if (coords(e0)[i] === 0) lines.push(lineFrom(e0, i));
-    }
-    const linesThrough = (e: number) => dims.map((_, i) => lineFrom(e - (coords(e)[i] as number) * (extStride[i] as number), i));
-    // Published non-zero entries, interior cells before totals, then smallest count.
-    const cheapest = (entries: number[]) =>
-      entries
-        .filter((e) => rule[e] === 'published' && count(e) > 0n)
-        .sort((a, b) => Number(isTotal(a)) - Number(isTotal(b)) || (count(a) < count(b) ? -1 : count(a) > count(b) ? 1 : a - b))[0];
-    const suppressed = (e: number) => rule[e] !== 'published';
-    // Suppresses every corner of a 2 x ... x 2 box through x: per dimension, x's
-    // coordinate and a partner on its line (suppressed already, else the smallest
-    // count). Signing the corners +-1 (+1 on both sides of a total) satisfies every line's
-    // relation, so x can change without any published entry changing: x is then not
-    // given away, and stays so however many more entries are suppressed.
-    const hideInHypercube = (x: number) => {
-      const xs = coords(x);
-      const partner = xs.map((xi, i) => {
-        let best = xi;
-        let cost = Infinity;
-        for (let y = 0; y < (ext[i] as number); y++) {
-          if (y === xi) continue;
-          const e = x + (y - xi) * (extStride[i] as number);
-          const c = rule[e] !== 'published' ? -1 : Number(count(e));
-          if (c < cost) {
-            cost = c;
-            best = y;
-          }
-        }
-        return best;
-      });
-      for (let mask = 1; mask < 1 << dims.length; mask++) {
-        let e = x;
-        for (let i = 0; i < dims.length; i++) if ((mask >> i) & 1) e += ((partner[i] as number) - (xs[i] as number)) * (extStride[i] as number);
-        if (rule[e] === 'published') rule[e] = 'secondary';
-      }
+    const moveFor = boxShelter(codebook, values, rule, k, ext, extStride, coords, isTotal);
+    const moves = new Map<number, Move>(); // threshold entry -> the entries of the moves that protect it
+    const usedBy = new Map<number, Set<number>>(); // entry -> threshold entries whose move has it
+    const adopt = (x: number, move: Move) => {
+      for (const { e } of moves.get(x) ?? []) usedBy.get(e)?.delete(x);
+      moves.set(x, move);
+      for (const { e } of move) (usedBy.get(e) ?? usedBy.set(e, new Set()).get(e) as Set<number>).add(x);
     };
-    const tried = new Set<number>();
-    for (;;) {
-      let changed = true;
-      while (changed) {
-        changed = false;
-        for (const line of lines) {
-          if (line.filter(suppressed).length !== 1) continue;
-          const c = cheapest(line);
-          if (c === undefined) continue; // only zeros left: the suppressed entry is 0 too
-          rule[c] = 'secondary';
-          changed = true;
-        }
+    for (let x = 0; x < nEntries; x++) {
+      if (rule[x] !== 'threshold') continue;
+      const move = moveFor(x, false)?.flat();
+      if (!move) {
+        throw new KoppelError('DISCLOSURE_RISK', `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories or change the threshold.`);
       }
-      // One prime while the pattern grows (half the work), both for the final word.
-      let disclosed = disclosedEntries(lines, suppressed, AUDIT_PRIMES.slice(0, 1));
-      if (disclosed.length === 0) disclosed = disclosedEntries(lines, suppressed);
-      if (disclosed.length === 0) break;
-      // First time an entry is given away: one more entry on its lines (an entry just
-      // added there may already cover it). Second time: a hypercube through it.
-      const added = new Set<number>();
-      for (const x of disclosed) {
-        if (tried.has(x)) {
-          hideInHypercube(x);
-          continue;
-        }
-        tried.add(x);
-        const near = linesThrough(x).flat();
-        if (near.some((e) => added.has(e))) continue;
-        const c = cheapest(near) ?? cheapest(Array.from({ length: nEntries }, (_, e) => e));
-        if (c === undefined) throw new KoppelError('INTERNAL', 'Secondary suppression found no entry left to suppress.');
-        rule[c] = 'secondary';
-        added.add(c);
-      }
+      for (const { e } of move) if (rule[e] === 'published') rule[e] = 'secondary';
+      adopt(x, move);
     }
+    // Boxes chosen one at a time overlap badly: publish again every secondary entry
+    // (largest first, totals before cells) whose threshold entries all find another move
+    // through entries still suppressed.
+    const secondaries = Array.from({ length: nEntries }, (_, e) => e).filter((e) => rule[e] === 'secondary');
+    secondaries.sort((a, b) => Number(isTotal(b)) - Number(isTotal(a)) || (count(b) > count(a) ? 1 : count(b) < count(a) ? -1 : a - b));
+    for (const s of secondaries) {
+      rule[s] = 'published';
+      const instead = new Map<number, Move>();
+      for (const x of usedBy.get(s) ?? []) {
+        const move = moveFor(x, true)?.flat();
+        if (!move) break;
+        instead.set(x, move);
+      }
+      if (instead.size < (usedBy.get(s)?.size ?? 0)) {
+        rule[s] = 'secondary';
+        continue;
+      }
+      for (const [x, move] of instead) adopt(x, move);
+    }
+    // An entry that no move uses any more protects nothing: publish it. Every entry left
+    // suppressed is then in a move that fits the bounds, so none is recovered either.
+    for (const s of secondaries) if (rule[s] === 'secondary' && (usedBy.get(s)?.size ?? 0) === 0) rule[s] = 'published';
   }
   const out: TableEntry[] = [];
   for (let e = 0; e < nEntries; e++) {

@@ -192,7 +192,7 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
     io.out(`${(r[0] ?? '').padEnd(15)}${(r[1] ?? '').padEnd(24)}${String(n).padStart(9)}${users.padStart(9)}${share.padStart(7)}${(r[4] || 'supp.').padStart(9)}\n`);
   }
   const suppressed = rows.filter((r) => r[6] === 'true').length;
-  io.out(`\n${rows.length} rows released (${suppressed} suppressed: fewer than ${flags.minCount} matched users, or protecting such a cell against subtraction).\n`);
+  io.out(`\n${rows.length} rows released (${suppressed} suppressed: fewer than ${flags.minCount} matched users, or protecting such a cell against subtraction and bounds).\n`);
   io.out(`Check against the plain join on raw BSNs: ${agree} of ${expected.length} cells agree: ${ok ? 'AGREE' : 'DISAGREE'}\n`);
   io.out(`${corrupt.size} Logius records had an invalid BSN and were skipped (by record number only; no BSN is ever printed).\n`);
   io.out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`);

@@ -69,6 +69,8 @@ export const ERROR_CODES = {
   LATE_INPUT: 'An input arrived after the round deadline.',
   /** The round cannot release a result: too few inputs, or an aggregator was lost. */
   ROUND_FAILED: 'The aggregation round failed and released nothing.',
+  /** Disclosure control cannot release a table without giving a small cell away (e.g. a small total made of cells of 1, which the threshold rule's own bounds pin). */
+  DISCLOSURE_RISK: 'The table cannot be released without giving a small cell away; merge categories or change the threshold.',
   /** The parties disagree on the value columns of a private join. */
   COLUMN_MISMATCH: 'The parties disagree on the value columns.',
   /** A value is outside the range a protocol can carry (e.g. above the declared maximum of a private join). */

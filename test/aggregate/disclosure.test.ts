@@ -1,14 +1,17 @@
 /**
  * Disclosure control on hand-made tables with known answers: the threshold rule, zero
- * cells, secondary suppression against subtraction from margins, and the cell key
- * method's consistency.
+ * cells, secondary suppression against subtraction from margins and against bounds,
+ * and the cell key method's consistency.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Codebook } from '../../src/aggregate/codebook.js';
 import { DEFAULT_PTABLE, disclosedEntries, perturbation, protectTable, TOTAL, type TableEntry } from '../../src/aggregate/disclosure.js';
+import { encodeSigned } from '../../src/aggregate/ring.js';
+import { KoppelError } from '../../src/errors/index.js';
 import { tabulate } from '../../src/aggregate/tabulate.js';
 import { households, regions, smallCodebook } from './fixtures.js';
+import { feasible, type Unknown } from './bounds-oracle.js';
 
 const cb = smallCodebook();
 
@@ -212,6 +215,162 @@ describe('secondary suppression across lines', () => {
       { numRuns: 400 },
     );
   });
+});
+
+describe('secondary suppression against bounds', () => {
+  // What an intruder knows besides the published entries (see bounds-oracle.ts): counts
+  // are integers >= 0, zero cells are published, a threshold entry has 1 to k - 1
+  // contributors, and a value sum lies in [count * min, count * max] of the codebook's
+  // per-record bounds. A small cell is protected when some integer table that fits all
+  // of that gives it another count and other value sums.
+  const k = 10;
+  const cbv = (dimensions?: unknown) => smallCodebook({ values: [{ name: 'logins', scale: 0, min: '0', max: '3' }], ...(dimensions ? { dimensions } : {}) });
+
+  /** The intruder's view of a released table, for one column (0: counts, 1: the value sum). */
+  function view(t: TableEntry[], column: 0 | 1, k: number) {
+    const known = new Map<number, number>();
+    const unknowns = new Map<number, Unknown>();
+    const cap = 10_000;
+    t.forEach((e, i) => {
+      if (e.count !== null) known.set(i, Number(column === 0 ? e.count : e.sums[0]));
+      else if (e.rule === 'threshold') unknowns.set(i, column === 0 ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 3 * (k - 1) });
+      else unknowns.set(i, { lo: 0, hi: cap });
+    });
+    return { known, unknowns };
+  }
+
+  /** The threshold entries whose column is pinned: no other value fits what is public. */
+  function pinned(cbk: Codebook, t: TableEntry[], truth: TableEntry[], column: 0 | 1, threshold = k): string[] {
+    const lines = linesOf(cbk, t);
+    const { known, unknowns } = view(t, column, threshold);
+    const out: string[] = [];
+    t.forEach((e, i) => {
+      if (e.rule !== 'threshold') return;
+      const v = Number(column === 0 ? truth[i]?.count : truth[i]?.sums[0]);
+      const { lo, hi } = unknowns.get(i) as Unknown;
+      const others = Array.from({ length: hi - lo + 1 }, (_, j) => lo + j).filter((y) => y !== v);
+      if (!others.some((y) => feasible(lines, known, unknowns, new Map([[i, y]])))) out.push(e.labels.join('|'));
+    });
+    return out;
+  }
+
+  it('the check finds the cells that closing lines and auditing ranks left pinned (known answer)', () => {
+    // Counts: Groningen (1, 0, 0), Utrecht (9, 20, 11), Zeeland (3, 0, 1). The pattern
+    // koppel released before boxes: no entry follows from sums and differences alone,
+    // but Utrecht/single + Utrecht/family = 20, Utrecht/single - Zeeland/family = 8 and
+    // Zeeland/family >= 1 leave only Utrecht/single = 9, Zeeland/family = 1.
+    const t = protectTable(cb, table([[1, 0, 0], [9, 20, 11], [3, 0, 1]]), { threshold: k, secondary: false });
+    const truth = protectTable(cb, table([[1, 0, 0], [9, 20, 11], [3, 0, 1]]), { threshold: 1, secondary: false });
+    const old = t.map((e) => (e.labels.join('|') === 'Utrecht|family' ? { ...e, count: null, sums: [null], rule: 'secondary' as const } : e));
+    const suppressed = new Set(old.flatMap((e, i) => (e.count === null ? [i] : [])));
+    expect(determinedExactly(linesOf(cb, old), suppressed)).toEqual([]);
+    expect(pinned(cb, old, truth, 0)).toEqual(['Utrecht|single', 'Zeeland|family']);
+    // The released table protects them.
+    const now = protectTable(cb, table([[1, 0, 0], [9, 20, 11], [3, 0, 1]]), { threshold: k });
+    expect(pinned(cb, now, truth, 0)).toEqual([]);
+  });
+
+  const dims3 = [
+    { name: 'region', labels: ['north', 'south'] },
+    { name: 'household', labels: ['single', 'couple', 'family'] },
+    { name: 'age', labels: ['young', 'old'] },
+  ];
+  const dims4 = [
+    { name: 'region', labels: ['north', 'south'] },
+    { name: 'household', labels: ['single', 'couple'] },
+    { name: 'age', labels: ['young', 'old'] },
+    { name: 'sex', labels: ['f', 'm'] },
+  ];
+  /** The table, or undefined when disclosure control refused it (DISCLOSURE_RISK: safe, never a table that gives a cell away). */
+  function released(protect: () => TableEntry[]): TableEntry[] | undefined {
+    try {
+      return protect();
+    } catch (e) {
+      if (e instanceof KoppelError && e.code === 'DISCLOSURE_RISK') return undefined;
+      throw e;
+    }
+  }
+
+  it('refuses a table whose threshold rule itself pins a small cell (DISCLOSURE_RISK)', () => {
+    // One dimension, threshold 3: a = 1, b = 1, c = 0 (published), total 2. Suppressed
+    // a, b and the total each have 1 to 2 contributors, so a + b = total forces
+    // a = b = 1 and total = 2, whatever is suppressed.
+    const cb1 = smallCodebook({ dimensions: [{ name: 'region', labels: regions }] });
+    const records = [{ cell: ['Groningen'], values: ['1'], key: 0 }, { cell: ['Utrecht'], values: ['1'], key: 0 }];
+    const everything = protectTable(cb1, tabulate(cb1, records), { threshold: 3, secondary: false }).map((e) => (e.count === 0n ? e : { ...e, count: null }));
+    const truth = protectTable(cb1, tabulate(cb1, records), { threshold: 1, secondary: false });
+    expect(pinned(cb1, everything, truth, 0, 3)).toEqual(['Groningen', 'Utrecht', '*']);
+    expect(() => protectTable(cb1, tabulate(cb1, records), { threshold: 3 })).toThrow(expect.objectContaining({ code: 'DISCLOSURE_RISK' }));
+  });
+
+  it('a small cell that no box can protect is protected by a longer move (known answer)', () => {
+    // north/couple/old has 1 contributor. Every box through it has a corner at its
+    // bound: its age partner young is a published 0 (cannot go down), its region partner
+    // south/couple/old is 1 (cannot go down), and taking the totals for both puts the
+    // total couple (9 = k - 1, cannot go up) in the box. A cycle through more entries
+    // still moves it.
+    const cbk = cbv(dims3);
+    const counts = [1, 1, 0, 1, 10, 10, 1, 10, 7, 1, 10, 1];
+    const records = counts.flatMap((n, c) => Array.from({ length: n }, () => ({ cell: cbk.cellLabels(c), values: ['1'], key: 0 })));
+    const t = protectTable(cbk, tabulate(cbk, records), { threshold: k });
+    const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
+    expect(t.find((e) => e.labels.join('|') === 'north|couple|old')?.rule).toBe('threshold');
+    expect(pinned(cbk, t, truth, 0)).toEqual([]);
+    expect(pinned(cbk, t, truth, 1)).toEqual([]);
+  });
+
+  it('with threshold 2 the rule itself gives a small cell\'s count (1), but not its value sum', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 12, maxLength: 12 })), { minLength: 9, maxLength: 9 }), (cells) => {
+        const cbk = cbv();
+        const records = cells.flatMap(([n, vals], c) => Array.from({ length: n }, (_, i) => ({ cell: cbk.cellLabels(c), values: [String(vals[i])], key: 0 })));
+        const t = protectTable(cbk, tabulate(cbk, records), { threshold: 2 });
+        const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
+        expect(pinned(cbk, t, truth, 1, 2)).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('noisy tables (counts may be negative) are protected without error, every small cell in a move', () => {
+    const cbk = cbv(dims3);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: -3, max: 25 }), { minLength: cbk.cells, maxLength: cbk.cells }), (counts) => {
+        const v = new BigUint64Array(cbk.length);
+        counts.forEach((n, c) => {
+          v[c * cbk.width] = encodeSigned(BigInt(n));
+          v[c * cbk.width + 2] = encodeSigned(BigInt(2 * n));
+        });
+        const t = protectTable(cbk, v, { threshold: k });
+        const suppressed = new Set(t.flatMap((e, i) => (e.count === null ? [i] : [])));
+        expect(determinedExactly(linesOf(cbk, t), suppressed)).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  for (const [name, cbk, runs] of [['two-way 3 x 3', cbv(), 300], ['three-way 2 x 3 x 2', cbv(dims3), 200], ['four-way 2 x 2 x 2 x 2', cbv(dims4), 40]] as const) {
+    it(`on random ${name} tables no small cell's count or value sum is pinned, and no suppressed entry is determined`, () => {
+      const cell = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 }));
+      const cellsOf = (n: number) => fc.array(fc.tuple(cell, fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 30, maxLength: 30 })), { minLength: n, maxLength: n });
+      fc.assert(
+        fc.property(cellsOf(cbk.cells), (cells) => {
+          const records: Array<{ cell: string[]; values: string[]; key: number }> = [];
+          cells.forEach(([n, vals], c) => {
+            for (let i = 0; i < n; i++) records.push({ cell: cbk.cellLabels(c), values: [String(vals[i])], key: 0 });
+          });
+          const vector = tabulate(cbk, records);
+          const t = released(() => protectTable(cbk, vector, { threshold: k }));
+          if (!t) return;
+          const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
+          expect(pinned(cbk, t, truth, 0)).toEqual([]);
+          expect(pinned(cbk, t, truth, 1)).toEqual([]);
+          expect(determinedExactly(linesOf(cbk, t), new Set(t.flatMap((e, i) => (e.count === null ? [i] : []))))).toEqual([]);
+        }),
+        { numRuns: runs },
+      );
+    });
+  }
 });
 
 describe('cell key method', () => {

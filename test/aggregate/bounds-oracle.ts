@@ -1,0 +1,83 @@
+/**
+ * An independent check of what an intruder learns from a released count table when
+ * they also use the public bounds: counts are non-negative integers, zero cells are
+ * published (so a suppressed entry under the threshold rule has 1 to k-1 contributors),
+ * and every line sums to its total. Plain constraint search over integers (interval
+ * propagation along lines, then branching), for small tables only.
+ */
+
+/** One unknown entry: its bounds as the intruder knows them. */
+export interface Unknown {
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * Whether the integer system "every line sums to its total" (a line: entry indices,
+ * total last; `known` maps published entries to their values) with `unknowns` in their
+ * bounds has a solution with `fixed` entries pinned to the given values.
+ */
+export function feasible(lines: ReadonlyArray<readonly number[]>, known: ReadonlyMap<number, number>, unknowns: ReadonlyMap<number, Unknown>, fixed: ReadonlyMap<number, number>, budget = { steps: 200_000 }): boolean {
+  const lo = new Map<number, number>();
+  const hi = new Map<number, number>();
+  for (const [e, u] of unknowns) {
+    lo.set(e, fixed.get(e) ?? u.lo);
+    hi.set(e, fixed.get(e) ?? u.hi);
+  }
+  // Each line as sum(coef * x) = rhs over the unknowns (+1 for parts, -1 for the total).
+  const eqs = lines
+    .map((line) => {
+      let rhs = 0;
+      const terms: Array<[number, number]> = [];
+      line.forEach((e, j) => {
+        const coef = j === line.length - 1 ? -1 : 1;
+        if (unknowns.has(e)) terms.push([e, coef]);
+        else rhs -= coef * (known.get(e) as number);
+      });
+      return { terms, rhs };
+    })
+    .filter((q) => q.terms.length > 0 || q.rhs !== 0);
+  const search = (lo: Map<number, number>, hi: Map<number, number>): boolean => {
+    if (--budget.steps < 0) throw new Error('search budget exhausted');
+    // Propagate interval bounds to a fixed point.
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const { terms, rhs } of eqs) {
+        if (terms.length === 0) return false; // a published line that does not add up
+        for (const [e, c] of terms) {
+          // c*x = rhs - sum of the others: bound it by the others' extremes.
+          let minRest = 0;
+          let maxRest = 0;
+          for (const [f, d] of terms) {
+            if (f === e) continue;
+            minRest += d > 0 ? d * (lo.get(f) as number) : d * (hi.get(f) as number);
+            maxRest += d > 0 ? d * (hi.get(f) as number) : d * (lo.get(f) as number);
+          }
+          const a = (rhs - maxRest) / c;
+          const b = (rhs - minRest) / c;
+          const nlo = Math.max(lo.get(e) as number, Math.ceil(Math.min(a, b)));
+          const nhi = Math.min(hi.get(e) as number, Math.floor(Math.max(a, b)));
+          if (nlo > nhi) return false;
+          if (nlo !== lo.get(e) || nhi !== hi.get(e)) {
+            lo.set(e, nlo);
+            hi.set(e, nhi);
+            changed = true;
+          }
+        }
+      }
+    }
+    // Branch on the open unknown with the smallest range.
+    let pick = -1;
+    for (const e of lo.keys()) if ((lo.get(e) as number) < (hi.get(e) as number) && (pick < 0 || (hi.get(e) as number) - (lo.get(e) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = e;
+    if (pick < 0) return true; // every unknown fixed and every line checked
+    for (let v = lo.get(pick) as number; v <= (hi.get(pick) as number); v++) {
+      const l2 = new Map(lo);
+      const h2 = new Map(hi);
+      l2.set(pick, v);
+      h2.set(pick, v);
+      if (search(l2, h2)) return true;
+    }
+    return false;
+  };
+  return search(lo, hi);
+}
