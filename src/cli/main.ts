@@ -30,7 +30,10 @@ COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>
 /** Builds the program with the command named by `argv[0]`, or with every command. */
 export async function buildProgram(io: Console = processConsole, argv: readonly string[] = []): Promise<Command> {
   const first = argv[0];
-  const loaders = first !== undefined && COMMANDS[first] ? [COMMANDS[first]] : [...new Set(Object.values(COMMANDS))];
+  // `--version` alone needs no command; anything else without a known command (help,
+  // an unknown command) lists them all.
+  const versionOnly = argv.length === 1 && (first === '--version' || first === '-V');
+  const loaders = first !== undefined && COMMANDS[first] ? [COMMANDS[first]] : versionOnly ? [] : [...new Set(Object.values(COMMANDS))];
   const registers = (await Promise.all(loaders.map((l) => l()))).flat();
   const program = new Command('koppel')
     .description('Privacy-preserving data linking: keyed pseudonymisation, private set intersection and private aggregation.')

@@ -35,6 +35,14 @@ describe('koppel --help', () => {
       expect(r.stdout).toContain(flag);
     }
   });
+  it('--version and -V print the package version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await koppel([flag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout.trim()).toBe(version);
+    }
+  });
   it('an unknown command or flag is a usage error (exit 2) with the code on stderr', async () => {
     const r = await koppel(['pseudonymise', '--nope']);
     expect(r.code).toBe(2);
