@@ -346,11 +346,8 @@ function boxShelter(
   // for any published entry (a noisy count can be negative); 0 once suppressed or
   // planned to be.
   const planned = new Set<number>();
-  const costOf = (e: number) => {
-    if (rule[e] !== 'published' || planned.has(e)) return 0;
-    const c = Number((values[e] as bigint[])[0]);
-    return Math.max(c, 0) + 1 + (total[e] ? 2 ** 40 : 0);
-  };
+  const loss = Float64Array.from(values, (v, e) => Math.max(Number(v[0]), 0) + 1 + (total[e] ? 2 ** 40 : 0));
+  const costOf = (e: number) => (rule[e] !== 'published' || planned.has(e) ? 0 : (loss[e] as number));
   // Along dimension i an entry is a part of its line (+1) or the line's total (-1).
   const coef = (e: number, i: number) => (co[e * d + i] === (ext[i] as number) - 1 ? -1n : 1n);
   // The cheapest box through x that protects column w: of shortlisted partners (the
@@ -367,13 +364,23 @@ function boxShelter(
       let best: Move | undefined;
       let bestCost = free ? 1 : Infinity;
       const at = new Array<number>(d).fill(0);
+      const partner = new Array<number>(d).fill(0);
       for (let tries = 0; tries < (free ? BOX_TRIES / 40 : BOX_TRIES) && options.every((o) => o.length > 0); tries++) {
-        const box = corners(x, xs, at.map((j, i) => (options[i] as number[])[j] as number));
-        const cost = box.reduce((sum, { e }) => sum + costOf(e), 0);
-        if (cost < bestCost && works(x, box, w)) {
-          best = box;
-          bestCost = cost;
-          if (cost === 0) break;
+        for (let i = 0; i < d; i++) partner[i] = (options[i] as number[])[at[i] as number] as number;
+        // The box's cost, given up as soon as it is no better than the best so far.
+        let cost = 0;
+        for (let mask = 0; mask < 1 << d && cost < bestCost; mask++) {
+          let e = x;
+          for (let i = 0; i < d; i++) if ((mask >> i) & 1) e += ((partner[i] as number) - (xs[i] as number)) * (stride[i] as number);
+          cost += costOf(e);
+        }
+        if (cost < bestCost) {
+          const box = corners(x, xs, partner);
+          if (works(x, box, w)) {
+            best = box;
+            bestCost = cost;
+            if (cost === 0) break;
+          }
         }
         let i = 0;
         while (i < d && ++(at[i] as number) >= (options[i] as number[]).length) at[i++] = 0;

@@ -75,3 +75,14 @@ describe('bench/oprf.mjs --quick', () => {
     expect(last.endToEnd.map((e) => e.pseudonymised)).toEqual([2000, 2000]);
   });
 });
+
+describe('bench/disclosure.mjs --quick', () => {
+  it('runs and reports every table', () => {
+    const script = fileURLToPath(new URL('../../bench/disclosure.mjs', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { tables: Array<{ table: string; entries: number; threshold: number }> };
+    expect(last.tables.map((t) => [t.table, t.entries])).toEqual([['10x10', 121], ['8x6x4', 315]]);
+    expect(last.tables.every((t) => t.threshold > 0)).toBe(true);
+  });
+});
