@@ -332,7 +332,7 @@ describe('secondary suppression against bounds', () => {
     );
   });
 
-  it('noisy tables (counts may be negative) are protected without error, every small cell in a move', () => {
+  it('noisy tables (counts may be negative) are protected without error and no suppressed entry is determined', () => {
     const cbk = cbv(dims3);
     fc.assert(
       fc.property(fc.array(fc.integer({ min: -3, max: 25 }), { minLength: cbk.cells, maxLength: cbk.cells }), (counts) => {
