@@ -12,9 +12,10 @@
  *    lines, with the public bounds (counts are non-negative, a threshold entry has 1 to
  *    k - 1 contributors), can give away more. Every threshold entry is therefore put in
  *    a box of suppressed entries (the hypercube method, as in tau-ARGUS) along which it
- *    can change within those bounds without any published entry changing. No suppressed
- *    entry then follows from the published ones, exactly or by the bounds. The pattern is
- *    not optimal (least information lost). {@link disclosedEntries} audits a pattern's
+ *    can change within those bounds without any published entry changing. No small
+ *    cell then follows from the published ones, exactly or by the bounds, and no
+ *    suppressed entry at all by sums and differences. The pattern is not optimal (least
+ *    information lost). {@link disclosedEntries} audits a pattern's
  *    exact linear disclosure independently.
  * 4. **Cell key method** (optional; as used by ONS, Destatis and tau-ARGUS). Every
  *    record carries a fixed key in 0..255; a cell's key is the sum of its records' keys
@@ -258,16 +259,18 @@ const LONG_MOVE_NODES = 200_000;
  * (the count, or a value sum: separate unknowns to the public, so each column may get
  * its own move). Then x takes another value in an integer table that fits all public
  * knowledge: it is neither recovered by any sum or difference of published entries nor
- * pinned by the bounds, and so is every corner, and that stays true however many more
- * entries are suppressed. A box whose corners are all suppressed already costs nothing;
+ * pinned by the bounds (nor is any corner recovered by sums and differences), and that
+ * stays true however many more entries are suppressed. A box whose corners are all suppressed already costs nothing;
  * else the cheapest feasible one (least count suppressed, interior cells before totals)
  * is taken; where no box fits, a longer move found by search. Boxes are not the only
  * moves, so the pattern can suppress more than an optimal (linear-programming) method
  * would. With `free`, only moves through entries suppressed already (for publishing
  * secondary entries again).
  *
- * Not covered: what follows from also knowing that a secondary entry is either 0 or at
- * least k (a gap, not an interval), and bounds that couple a value sum to its count.
+ * Not covered: secondary entries (0 or at least k contributors: not small cells) may
+ * be narrowed, even pinned, by the bounds; what follows from knowing that a secondary
+ * entry is either 0 or at least k (a gap, not an interval); bounds that couple a value
+ * sum to its count.
  */
 function boxShelter(
   codebook: Codebook,
@@ -547,7 +550,7 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
       for (const [x, move] of instead) adopt(x, move);
     }
     // An entry that no move uses any more protects nothing: publish it. Every entry left
-    // suppressed is then in a move that fits the bounds, so none is recovered either.
+    // suppressed is then in a move, so none is recovered by sums and differences.
     for (const s of secondaries) if (rule[s] === 'secondary' && (usedBy.get(s)?.size ?? 0) === 0) rule[s] = 'published';
   }
   const out: TableEntry[] = [];
