@@ -359,10 +359,33 @@ function boxShelter(
     const xs = Array.from({ length: d }, (_, i) => co[x * d + i] as number);
     for (const wide of free ? [true] : [false, true]) {
       const options = xs.map((xi, i) => {
-        const ys = Array.from({ length: ext[i] as number }, (_, y) => y).filter((y) => y !== xi);
-        ys.sort((a, b) => costOf(x + (a - xi) * (stride[i] as number)) - costOf(x + (b - xi) * (stride[i] as number)) || a - b);
-        const suppressed = ys.filter((y) => costOf(x + (y - xi) * (stride[i] as number)) === 0);
-        return free ? suppressed : wide ? ys : ys.slice(0, suppressed.length + 3);
+        const costAt = (y: number) => costOf(x + (y - xi) * (stride[i] as number));
+        if (wide && !free) {
+          const ys = Array.from({ length: ext[i] as number }, (_, y) => y).filter((y) => y !== xi);
+          return ys.sort((a, b) => costAt(a) - costAt(b) || a - b);
+        }
+        // The suppressed partners, then (unless free) the three cheapest others: one pass.
+        const suppressed: number[] = [];
+        const cheap: number[] = []; // ascending cost, at most 3
+        const cheapCost: number[] = [];
+        for (let y = 0; y < (ext[i] as number); y++) {
+          if (y === xi) continue;
+          const c = costAt(y);
+          if (c === 0) {
+            suppressed.push(y);
+            continue;
+          }
+          if (free || (cheap.length === 3 && c >= (cheapCost[2] as number))) continue;
+          let at = cheap.length;
+          while (at > 0 && (cheapCost[at - 1] as number) > c) at--;
+          cheap.splice(at, 0, y);
+          cheapCost.splice(at, 0, c);
+          if (cheap.length > 3) {
+            cheap.pop();
+            cheapCost.pop();
+          }
+        }
+        return free ? suppressed : [...suppressed, ...cheap];
       });
       let best: Move | undefined;
       let bestCost = free ? 1 : Infinity;
