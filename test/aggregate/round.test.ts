@@ -130,6 +130,24 @@ describe('an aggregation round', () => {
     for (const r of reports) await expect(r).rejects.toMatchObject({ code: 'ROUND_FAILED' });
   });
 
+  it('fails with DISCLOSURE_RISK and releases nothing when the table cannot be protected', async () => {
+    // One dimension, threshold 3, one record in Groningen and one in Utrecht: the total
+    // (2) and both cells are small and pin each other (1 + 1 = 2), whatever is suppressed.
+    const oneWay = smallCodebook({ dimensions: [{ name: 'region', labels: regions }] });
+    const cfg = config({ codebook: oneWay });
+    const aggs = [new Aggregator(cfg, 0), new Aggregator(cfg, 1)];
+    await Promise.all(['Groningen', 'Utrecht'].map(async (region, p) => {
+      const pairs = aggs.map(() => createMemoryChannelPair());
+      const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
+      await submitInput(pairs.map(([c]) => c), cfg, `party-${p}`, tabulate(oneWay, [{ cell: [region], values: ['1'] }]));
+      await Promise.all(handled);
+    }));
+    const pairs = aggs.map(() => createMemoryChannelPair({ idleTimeoutMs: 3000 }));
+    const reports = aggs.map((a, j) => a.report((pairs[j] as [Channel, Channel])[0]));
+    await expect(collect(pairs.map(([, c]) => c), cfg, { threshold: 3 })).rejects.toMatchObject({ code: 'DISCLOSURE_RISK' });
+    for (const r of reports) await expect(r).resolves.toMatchObject({ agreed: 2 });
+  });
+
   it('from a listener, skips connections that close or send garbage before the aggregators', async () => {
     const cfg = config();
     const aggs = [new Aggregator(cfg, 0), new Aggregator(cfg, 1)];
