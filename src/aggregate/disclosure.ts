@@ -15,8 +15,8 @@
  *    can change within those bounds without any published entry changing. No small
  *    cell then follows from the published ones, exactly or by the bounds, and no
  *    suppressed entry at all by sums and differences. The pattern is not optimal (least
- *    information lost). {@link disclosedEntries} audits a pattern's
- *    exact linear disclosure independently.
+ *    information lost). {@link disclosedEntries} audits a pattern's exact linear
+ *    disclosure independently.
  * 4. **Cell key method** (optional; as used by ONS, Destatis and tau-ARGUS). Every
  *    record carries a fixed key in 0..255; a cell's key is the sum of its records' keys
  *    mod 256. A published p-table maps (count, cell key) to a perturbation of the count,
