@@ -469,22 +469,21 @@ function boxShelter(
     return undefined;
   };
   // Moves that protect x in every column (the count and each value sum: separate
-  // unknowns to the public, so each may have its own move), cheapest first: one box for
-  // all if one fits, else per column a box or, where no box fits (a corner at its bound
-  // in every choice of partners, as in small tables of small counts), a longer move.
+  // unknowns to the public, so each may have its own move): per column, a move found
+  // for an earlier column if it fits, else the cheapest box or, where no box fits (a
+  // corner at its bound in every choice of partners, as in small tables of small
+  // counts), a longer move.
   // With `free`, only through entries suppressed already; the longer move then only in
   // two-way tables: there a move is a cycle through rows and columns and quick to find,
   // with more dimensions the search branches at every step and, measured, almost never
   // succeeds in its budget.
   return (x: number, free: boolean): Move[] | undefined => {
     const open = columns.filter((w) => !fixed(x, w));
-    const one = open.length > 0 ? cheapestBox(x, free, open[0] as number) : [];
-    if (one && open.every((w) => works(x, one, w))) return [one];
-    planned.clear();
     const moves: Move[] = [];
     try {
       for (const w of open) {
-        const move = moves.find((m) => works(x, m, w)) ?? cheapestBox(x, free, w) ?? (free && d > 2 ? undefined : longerMove(x, free, w));
+        if (moves.some((m) => works(x, m, w))) continue;
+        const move = cheapestBox(x, free, w) ?? (free && d > 2 ? undefined : longerMove(x, free, w));
         if (!move) return undefined;
         moves.push(move);
         for (const { e } of move) planned.add(e);
