@@ -89,6 +89,12 @@ export interface DisclosureOptions {
   readonly threshold?: number;
   /** Secondary suppression (default on). */
   readonly secondary?: boolean;
+  /**
+   * Protection level (default 1): with secondary suppression, every small cell's count
+   * can take, as far as the public can tell, a value at least this far from the true
+   * one (its feasible range is at least this wide).
+   */
+  readonly protection?: number;
   /** Cell key perturbation of counts with this p-table (default off). */
   readonly cellKey?: PTable;
 }
@@ -277,6 +283,7 @@ function boxShelter(
   values: readonly bigint[][],
   rule: Rule[],
   k: number,
+  protection: number,
   ext: readonly number[],
   stride: readonly number[],
   coords: (e: number) => number[],
@@ -310,13 +317,15 @@ function boxShelter(
     return max <= 0n ? 0n : null;
   };
   // A step is allowed if it stays within the bounds; an entry already outside them (a
-  // count made negative by noise) may move anywhere: no bound is public for it.
+  // count made negative by noise) may move anywhere: no bound is public for it. Counts
+  // move by the protection level, value sums by one unit.
+  const reach = BigInt(protection);
   const movable = (e: number, w: number, step: bigint): boolean => {
     const now = (values[e] as bigint[])[w] as bigint;
     const lo = lower(e, w);
     const hi = upper(e, w);
     if ((lo !== null && now < lo) || (hi !== null && now > hi)) return true;
-    const v = now + step;
+    const v = now + (w === 0 ? step * reach : step);
     return (lo === null || v >= lo) && (hi === null || v <= hi);
   };
   // A column of x that the rule itself fixes (k = 2, a value column with min = max) has
@@ -502,6 +511,8 @@ function boxShelter(
 export function protectTable(codebook: Codebook, aggregate: BigUint64Array, options: DisclosureOptions = {}): TableEntry[] {
   const k = options.threshold ?? 10;
   if (!Number.isInteger(k) || k < 1) throw new KoppelError('INVALID_ARGUMENT', 'The threshold must be a positive integer.');
+  const protection = options.protection ?? 1;
+  if (!Number.isSafeInteger(protection) || protection < 1) throw new KoppelError('INVALID_ARGUMENT', 'The protection level must be a positive integer.');
   if (aggregate.length !== codebook.length) throw new KoppelError('INTERNAL', 'Aggregate length does not match the codebook.');
   if (options.cellKey) checkPTable(options.cellKey);
   const dims = codebook.spec.dimensions.map((d) => d.labels.length);
@@ -535,7 +546,7 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
   // Secondary suppression: every threshold entry in a box of suppressed entries that
   // can move within the public bounds (see boxShelter).
   if (options.secondary ?? true) {
-    const moveFor = boxShelter(codebook, values, rule, k, ext, extStride, coords, isTotal);
+    const moveFor = boxShelter(codebook, values, rule, k, protection, ext, extStride, coords, isTotal);
     const moves = new Map<number, Move>(); // threshold entry -> the entries of the moves that protect it
     const usedBy = new Map<number, Set<number>>(); // entry -> threshold entries whose move has it
     const adopt = (x: number, move: Move) => {
@@ -547,7 +558,7 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
       if (rule[x] !== 'threshold') continue;
       const move = moveFor(x, false)?.flat();
       if (!move) {
-        throw new KoppelError('DISCLOSURE_RISK', `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories or change the threshold.`);
+        throw new KoppelError('DISCLOSURE_RISK', `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds${protection > 1 ? ` with protection level ${protection}` : ''}; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories, change the threshold${protection > 1 ? ' or lower the protection level' : ''}.`);
       }
       for (const { e } of move) if (rule[e] === 'published') rule[e] = 'secondary';
       adopt(x, move);

@@ -186,10 +186,11 @@ export function aggregateCommand(program: Command, io: Console): void {
       .requiredOption('--listen <host:port>', 'address for the aggregators')
       .option('--threshold <k>', 'minimum contributors per published cell', parseIntFlag('--threshold', 1, 1_000_000), 10)
       .option('--no-secondary', 'no secondary suppression (totals may then reveal suppressed cells)')
+      .option('--protection <p>', 'protection level: a small cell\'s count must look able to differ by at least P', parseIntFlag('--protection', 1, 1_000_000), 1)
       .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file'))
       .option('--out <file>', 'the released table as CSV; "-" or absent: stdout')
       .option('--meta <file>', 'also write the round\'s metadata (inputs, noise, rules) as JSON'),
-  ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; cellKey?: string; out?: string; meta?: string }) => {
+  ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; protection: number; cellKey?: string; out?: string; meta?: string }) => {
     const config = readRoundFile(flags.round);
     const security = await checkedSecurity(flags);
     let ptable: PTable | undefined;
@@ -215,7 +216,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     })();
     let r;
     try {
-      r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, ...(ptable ? { cellKey: ptable } : {}) });
+      r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, protection: flags.protection, ...(ptable ? { cellKey: ptable } : {}) });
     } finally {
       await listener.close();
       await incoming.return(undefined as never);

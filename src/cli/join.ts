@@ -41,6 +41,7 @@ interface GroupsFlags extends CommonFlags {
   readonly groupColumns: string;
   readonly minCount: number;
   readonly secondary: boolean;
+  readonly protection: number;
   readonly totals?: boolean;
   readonly expectValueColumns?: string;
   readonly padListsTo?: number;
@@ -113,6 +114,7 @@ export function joinCommand(program: Command, io: Console): void {
       .requiredOption('--group-columns <a,b>', 'the columns that form a group (e.g. province,household_type)')
       .option('--min-count <k>', 'threshold rule: suppress entries with fewer than K matched records', parseIntFlag('--min-count', 1, 2 ** 31), 10)
       .option('--no-secondary', 'no secondary suppression (only when no totals will ever be published)')
+      .option('--protection <p>', 'protection level: a small group\'s count must look able to differ by at least P', parseIntFlag('--protection', 1, 2 ** 31), 1)
       .option('--totals', 'also write the totals (margins) rows, labelled "*"')
       .option('--expect-value-columns <x,y>', 'refuse to run unless the value holder\'s columns are exactly these')
       .option('--pad-lists-to <n>', 'pad every group\'s list to N, so the value holder learns N, not the group sizes', parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1))
@@ -150,6 +152,7 @@ export function joinCommand(program: Command, io: Console): void {
           groupColumns: groupNames.length,
           threshold: flags.minCount,
           secondary: flags.secondary,
+          protection: flags.protection,
           ...(helper ? { helper } : {}),
           ...(expect ? { expectColumns: expect } : {}),
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),

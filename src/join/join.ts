@@ -274,6 +274,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
   const padListsTo = optionalCount(options.padListsTo, 'padListsTo', 1, 2 ** 32 - 1);
   const padGroupsTo = optionalCount(options.padGroupsTo, 'padGroupsTo', 1, MAX_GROUPS);
   optionalCount(options.threshold, 'threshold', 1, 2 ** 31);
+  optionalCount(options.protection, 'protection', 1, 2 ** 31);
   const link = new JoinLink(channel, new Uint8Array(16));
   const helperLink = options.helper ? new JoinLink(options.helper, new Uint8Array(16)) : undefined;
   const pool = new TaskPool(joinOps, WORKER_URL, o.threads);
@@ -477,7 +478,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
       if (l.group >= 0) groups[l.group] = { labels: own.labels[l.group] as string[], count: counts[i] as number, sums: sums[i] as number[] };
     });
     const width = own.labels[0]?.length ?? options.groupColumns ?? 1;
-    const table = protectJoinTable(width, k, groups, { ...(options.threshold === undefined ? {} : { threshold: options.threshold }), ...(options.secondary === undefined ? {} : { secondary: options.secondary }) });
+    const table = protectJoinTable(width, k, groups, { ...(options.threshold === undefined ? {} : { threshold: options.threshold }), ...(options.secondary === undefined ? {} : { secondary: options.secondary }), ...(options.protection === undefined ? {} : { protection: options.protection }) });
     return { variant: o.variant, columns, maxValue, groups, table, valuesListSize: n, records: own.records };
   } catch (e) {
     throw await abortLinks(ff.error ?? e, link, helperLink);

@@ -40,6 +40,8 @@ export interface JoinDisclosureOptions {
   readonly threshold?: number;
   /** Secondary suppression (default on). */
   readonly secondary?: boolean;
+  /** Protection level of small cells' counts (default 1; see `DisclosureOptions.protection`). */
+  readonly protection?: number;
 }
 
 /**
@@ -78,7 +80,7 @@ export function protectJoinTable(groupColumns: number, valueColumns: number, gro
     vector[at] = BigInt(g.count);
     g.sums.forEach((s, j) => (vector[at + 2 + j] = BigInt(s)));
   }
-  const entries = protectTable(codebook, vector, { threshold: options.threshold ?? 10, secondary: options.secondary ?? true });
+  const entries = protectTable(codebook, vector, { threshold: options.threshold ?? 10, secondary: options.secondary ?? true, protection: options.protection ?? 1 });
   const byKey = new Map(entries.map((e) => [e.labels.join('\u0000'), e]));
   const toRow = (labels: readonly string[], key: string): JoinTableRow => {
     const e = byKey.get(key);

@@ -239,8 +239,11 @@ describe('secondary suppression against bounds', () => {
     return { known, unknowns };
   }
 
-  /** The threshold entries whose column is pinned: no other value fits what is public. */
-  function pinned(cbk: Codebook, t: TableEntry[], truth: TableEntry[], column: 0 | 1, threshold = k): string[] {
+  /**
+   * The threshold entries whose column is pinned: no value at least `distance` from the
+   * true one fits what is public.
+   */
+  function pinned(cbk: Codebook, t: TableEntry[], truth: TableEntry[], column: 0 | 1, threshold = k, distance = 1): string[] {
     const lines = linesOf(cbk, t);
     const { known, unknowns } = view(t, column, threshold);
     const out: string[] = [];
@@ -248,7 +251,7 @@ describe('secondary suppression against bounds', () => {
       if (e.rule !== 'threshold') return;
       const v = Number(column === 0 ? truth[i]?.count : truth[i]?.sums[0]);
       const { lo, hi } = unknowns.get(i) as Unknown;
-      const others = Array.from({ length: hi - lo + 1 }, (_, j) => lo + j).filter((y) => y !== v);
+      const others = Array.from({ length: hi - lo + 1 }, (_, j) => lo + j).filter((y) => Math.abs(y - v) >= distance);
       if (!others.some((y) => feasible(lines, known, unknowns, new Map([[i, y]])))) out.push(e.labels.join('|'));
     });
     return out;
@@ -282,7 +285,7 @@ describe('secondary suppression against bounds', () => {
     { name: 'sex', labels: ['f', 'm'] },
   ];
   /** The table, or undefined when disclosure control refused it (DISCLOSURE_RISK: safe, never a table that gives a cell away). */
-  function released(protect: () => TableEntry[]): TableEntry[] | undefined {
+  function protectedOrRefused(protect: () => TableEntry[]): TableEntry[] | undefined {
     try {
       return protect();
     } catch (e) {
@@ -332,6 +335,30 @@ describe('secondary suppression against bounds', () => {
     );
   });
 
+  it('with protection level 3 every small cell\'s count can look 3 or more away from the truth, or the table is refused', () => {
+    let releasedTables = 0;
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 })), { minLength: 9, maxLength: 9 }), (counts) => {
+        const cbk = cbv();
+        const records = counts.flatMap((n, c) => Array.from({ length: n }, () => ({ cell: cbk.cellLabels(c), values: ['1'], key: 0 })));
+        const t = protectedOrRefused(() => protectTable(cbk, tabulate(cbk, records), { threshold: k, protection: 3 }));
+        if (!t) return;
+        releasedTables++;
+        const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
+        expect(pinned(cbk, t, truth, 0, k, 3)).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
+    expect(releasedTables).toBeGreaterThan(100); // most tables can be protected at this level
+  });
+
+  it('refuses a protection level no small cell can have, and a protection level that is not a positive integer', () => {
+    // Threshold 10: a small cell is 1 to 9, so a count of 5 can never look 5 away.
+    const records = Array.from({ length: 5 }, () => ({ cell: ['Utrecht', 'single'], values: ['1'], key: 0 }));
+    expect(() => protectTable(cb, tabulate(cb, records), { threshold: k, protection: 5 })).toThrow(expect.objectContaining({ code: 'DISCLOSURE_RISK' }));
+    for (const protection of [0, 1.5, -2]) expect(() => protectTable(cb, tabulate(cb, records), { protection })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
   it('noisy tables (counts may be negative) are protected without error and no suppressed entry is determined', () => {
     const cbk = cbv(dims3);
     fc.assert(
@@ -361,7 +388,7 @@ describe('secondary suppression against bounds', () => {
             for (let i = 0; i < n; i++) records.push({ cell: cbk.cellLabels(c), values: [String(vals[i])], key: 0 });
           });
           const vector = tabulate(cbk, records);
-          const t = released(() => protectTable(cbk, vector, { threshold: k }));
+          const t = protectedOrRefused(() => protectTable(cbk, vector, { threshold: k }));
           if (!t) return;
           const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
           expect(pinned(cbk, t, truth, 0)).toEqual([]);
