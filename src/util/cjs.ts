@@ -18,10 +18,10 @@ import { createRequire } from 'node:module';
 import type * as IoTs from 'io-ts';
 import type * as FpEither from 'fp-ts/lib/Either.js';
 
-const require = createRequire(import.meta.url);
-
+// Each load is written `createRequire(import.meta.url)(name)`: the form the CLI bundle's
+// build (scripts/bundle-cli.mjs) finds and bundles.
 /** io-ts, as `import * as t from 'io-ts'` would give it. */
-export const t = require('io-ts') as typeof IoTs;
+export const t = createRequire(import.meta.url)('io-ts') as typeof IoTs;
 // A types-only namespace merged with the value, so `t.TypeOf<...>` etc. still work.
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace t {
@@ -35,7 +35,7 @@ export declare namespace t {
   type Errors = IoTs.Errors;
 }
 
-const either = require('fp-ts/lib/Either.js') as typeof FpEither;
+const either = createRequire(import.meta.url)('fp-ts/lib/Either.js') as typeof FpEither;
 /** fp-ts `Either`. */
 export type Either<E, A> = FpEither.Either<E, A>;
 /** fp-ts `isLeft`. */
