@@ -31,6 +31,26 @@ export function recordKey(secret: Uint8Array, id: string): number {
   return hmacSha256(secret, 'koppel/cell-key/v1\u0000' + id)[0] as number;
 }
 
+/** Where a row's fields are: the column of each dimension's label and of each value. */
+export interface RowLayout {
+  /** For each codebook dimension, the index of the field holding its label. */
+  readonly cells: readonly number[];
+  /** For each codebook value column, the index of the field holding the value. */
+  readonly values: readonly number[];
+}
+
+function unknownLabel(record: number): KoppelError {
+  return new KoppelError('INVALID_ARGUMENT', 'A record names a cell label that is not in the codebook.', { details: { record } });
+}
+
+function missingField(record: number): KoppelError {
+  return new KoppelError('INVALID_ARGUMENT', 'A record has fewer fields than the layout names.', { details: { record } });
+}
+
+function checkKey(key: number, record: number): void {
+  if (!Number.isInteger(key) || key < 0 || key > 255) throw new KoppelError('INVALID_ARGUMENT', 'A record key must be an integer from 0 to 255.', { details: { record } });
+}
+
 /** Integers a double holds exactly: |x| <= 2^53. */
 const EXACT = 2 ** 53;
 /** Decimal texts with at most 15 digits, parsed as doubles; longer ones go through BigInt. */
@@ -81,27 +101,92 @@ export class Tabulator {
    *   the tabulator is then unchanged
    */
   add(r: InputRecord): void {
-    const { width, spec, bounds } = this.#codebook;
-    const n = this.#records + 1;
-    if (n > spec.maxRecordsPerInput) throw new KoppelError('INVALID_ARGUMENT', `More records than the codebook's maxRecordsPerInput (${spec.maxRecordsPerInput}).`);
+    const spec = this.#codebook.spec;
+    const n = this.#next();
     const cell = this.#codebook.cellIndex(r.cell);
-    if (cell < 0) throw new KoppelError('INVALID_ARGUMENT', 'A record names a cell label that is not in the codebook.', { details: { record: n } });
+    if (cell < 0) throw unknownLabel(n);
     const values = r.values ?? [];
     if (values.length !== spec.values.length) throw new KoppelError('INVALID_ARGUMENT', `A record has ${values.length} values; the codebook has ${spec.values.length} value columns.`, { details: { record: n } });
     const key = r.key ?? 0;
-    if (!Number.isInteger(key) || key < 0 || key > 255) throw new KoppelError('INVALID_ARGUMENT', 'A record key must be an integer from 0 to 255.', { details: { record: n } });
-    // Every value is parsed and checked before anything is added: a double when short,
-    // a BigInt otherwise.
+    checkKey(key, n);
+    // Every value is parsed and checked before anything is added.
     const parsed: Array<number | bigint> = [];
-    for (let j = 0; j < values.length; j++) {
-      const column = spec.values[j] as { name: string; scale: number };
-      const x = parseValue(values[j] as string | bigint, column.scale);
-      const inside = typeof x === 'number' ? x >= (this.#min[j] as number) && x <= (this.#max[j] as number) : x >= (bounds[j] as { min: bigint }).min && x <= (bounds[j] as { max: bigint }).max;
-      if (!inside) throw new KoppelError('INVALID_ARGUMENT', `A value of column ${column.name} is outside the codebook's bounds.`, { details: { record: n, column: column.name } });
-      parsed.push(x);
+    for (let j = 0; j < values.length; j++) parsed.push(this.#value(values[j] as string | bigint, j, n));
+    this.#accumulate(cell, key, parsed, n);
+  }
+
+  /**
+   * Adds a batch of records given as rows of fields (as a CSV reader gives them): the
+   * cell labels and values are read from the columns `layout` names, the record keys
+   * from `keys` (one per row). Same checks as {@link Tabulator.add}, record by record, and
+   * the same result as adding the rows one by one; faster (no object per record, and a
+   * row with the previous row's labels reuses its cell).
+   *
+   * @throws KoppelError `INVALID_ARGUMENT` as {@link Tabulator.add}, naming the record;
+   *   the rows before it stay added; also if `layout` does not fit the codebook or there
+   *   are fewer keys than rows
+   */
+  addRows(rows: ReadonlyArray<readonly string[]>, layout: RowLayout, keys: ArrayLike<number>): void {
+    const spec = this.#codebook.spec;
+    const { cells, values } = layout;
+    if (cells.length !== spec.dimensions.length || values.length !== spec.values.length) {
+      throw new KoppelError('INVALID_ARGUMENT', `The layout names ${cells.length} label and ${values.length} value columns; the codebook has ${spec.dimensions.length} dimensions and ${spec.values.length} value columns.`);
     }
+    if (keys.length < rows.length) throw new KoppelError('INVALID_ARGUMENT', `${keys.length} record keys for ${rows.length} records.`);
+    const labels: string[] = new Array<string>(cells.length);
+    const parsed: Array<number | bigint> = new Array<number | bigint>(values.length);
+    let previous: string[] | undefined;
+    let previousCell = -1;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as readonly string[];
+      const n = this.#next();
+      let same = previous !== undefined;
+      for (let d = 0; d < cells.length; d++) {
+        const label = row[cells[d] as number];
+        if (label === undefined) throw missingField(n);
+        if (same && label !== (previous as string[])[d]) same = false;
+        labels[d] = label;
+      }
+      let cell = previousCell;
+      if (!same) {
+        cell = this.#codebook.cellIndex(labels);
+        if (cell < 0) throw unknownLabel(n);
+        previous = labels.slice();
+        previousCell = cell;
+      }
+      const key = keys[i] as number;
+      checkKey(key, n);
+      for (let j = 0; j < values.length; j++) {
+        const text = row[values[j] as number];
+        if (text === undefined) throw missingField(n);
+        parsed[j] = this.#value(text, j, n);
+      }
+      this.#accumulate(cell, key, parsed, n);
+    }
+  }
+
+  /** The number the next record gets, if the codebook allows one more. */
+  #next(): number {
+    const n = this.#records + 1;
+    const max = this.#codebook.spec.maxRecordsPerInput;
+    if (n > max) throw new KoppelError('INVALID_ARGUMENT', `More records than the codebook's maxRecordsPerInput (${max}).`);
+    return n;
+  }
+
+  /** Value column `j` of record `n`, parsed (a double when short, else a BigInt) and checked against its bounds. */
+  #value(raw: string | bigint, j: number, n: number): number | bigint {
+    const column = this.#codebook.spec.values[j] as { name: string; scale: number };
+    const x = parseValue(raw, column.scale);
+    const bound = this.#codebook.bounds[j] as { min: bigint; max: bigint };
+    const inside = typeof x === 'number' ? x >= (this.#min[j] as number) && x <= (this.#max[j] as number) : x >= bound.min && x <= bound.max;
+    if (!inside) throw new KoppelError('INVALID_ARGUMENT', `A value of column ${column.name} is outside the codebook's bounds.`, { details: { record: n, column: column.name } });
+    return x;
+  }
+
+  /** Adds record `n`, already checked, to its cell. */
+  #accumulate(cell: number, key: number, parsed: ReadonlyArray<number | bigint>, n: number): void {
     if (this.#sinceFlush >= this.#flushEvery) this.#flush();
-    const base = cell * width;
+    const base = cell * this.#codebook.width;
     const p = this.#pending;
     p[base] = (p[base] as number) + 1;
     p[base + 1] = (p[base + 1] as number) + key;

@@ -100,17 +100,20 @@ export function aggregateCommand(program: Command, io: Console): void {
     const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
     // Records go straight into the tabulator: constant memory for any number of rows.
     const tab = new Tabulator(config.codebook);
+    const layout = { cells: dimCols, values: valCols };
     const width = csv.header.length;
     for await (const b of csv.batches) {
-      // Random record keys (no key column, no secret): one CSPRNG call per batch.
-      const fresh = keyCol === undefined && idCol === undefined ? randomBytes(b.records.length) : undefined;
-      for (let i = 0; i < b.records.length; i++) {
-        const r = b.records[i] as string[];
-        if (r.length !== width) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
-        const key = keyCol !== undefined ? cellKeyOf(r[keyCol] as string) : idCol !== undefined && secret ? recordKey(secret, r[idCol] as string) : (fresh?.[i] as number);
-        tab.add({ cell: dimCols.map((c) => r[c] as string), values: valCols.map((c) => r[c] as string), key });
+      const rows = b.records;
+      for (let i = 0; i < rows.length; i++) {
+        if ((rows[i] as string[]).length !== width) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
       }
-      fresh?.fill(0);
+      // Random record keys (no key column, no secret): one CSPRNG call per batch.
+      const keys =
+        keyCol !== undefined ? rows.map((r) => cellKeyOf(r[keyCol] as string))
+        : idCol !== undefined && secret ? rows.map((r) => recordKey(secret, r[idCol] as string))
+        : randomBytes(rows.length);
+      tab.addRows(rows, layout, keys);
+      if (keys instanceof Uint8Array) keys.fill(0);
     }
     const vector = tab.vector();
     const channels = await Promise.all(addrs.map((a) => connect({ ...a, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })));

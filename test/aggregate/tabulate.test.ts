@@ -77,6 +77,71 @@ describe('tabulation', () => {
   });
 });
 
+describe('tabulating rows in batches (addRows, what the CLI uses)', () => {
+  // Rows as a CSV reader gives them, with the columns in another order than the
+  // codebook's and an extra column: value, household, id, region.
+  const layout = { cells: [3, 1], values: [0] };
+  const toRow = (r: { cell: readonly string[]; values: readonly string[] }) => [r.values[0] as string, r.cell[1] as string, 'id-x', r.cell[0] as string];
+  // Runs of equal labels, so that rows reuse the previous row's cell as well as change it.
+  const arbRows = fc.array(fc.tuple(arbRecord, fc.integer({ min: 1, max: 4 })), { maxLength: 60 }).map((xs) => xs.flatMap(([r, n]) => Array.from({ length: n }, () => r)));
+
+  it('gives the same vector as adding the records one by one, whatever the batch sizes', () => {
+    const cb = smallCodebook();
+    fc.assert(
+      fc.property(arbRows, fc.integer({ min: 1, max: 50 }), (records, batch) => {
+        const t = new Tabulator(cb);
+        for (let i = 0; i < records.length; i += batch) {
+          const part = records.slice(i, i + batch);
+          t.addRows(part.map(toRow), layout, Uint8Array.from(part.map((r) => r.key)));
+        }
+        expect(t.records).toBe(records.length);
+        expect([...t.vector()]).toEqual([...tabulate(cb, records)]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses a bad row with its record number; the rows before it stay added', () => {
+    const cb = smallCodebook();
+    const good = ['5', 'single', 'id', 'Utrecht'];
+    const cases: Array<{ row: string[]; key: number }> = [
+      { row: ['5', 'nobody-knows', 'id', 'Utrecht'], key: 1 },
+      { row: ['5', 'single', 'id', 'Atlantis'], key: 1 },
+      { row: ['1001', 'single', 'id', 'Utrecht'], key: 1 },
+      { row: ['5', 'single', 'id', 'Utrecht'], key: 256 },
+      { row: ['5', 'single', 'id', 'Utrecht'], key: Number.NaN },
+      { row: ['5', 'single'], key: 1 },
+    ];
+    for (const { row, key } of cases) {
+      const t = new Tabulator(cb);
+      t.add({ cell: ['Utrecht', 'single'], values: ['5'], key: 7 });
+      let err: unknown;
+      try {
+        t.addRows([good, good, row, good], layout, [1, 2, key, 3]);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', details: { record: 4 } });
+      expect(String((err as Error).message)).not.toMatch(/nobody-knows|Atlantis/);
+      expect(t.records).toBe(3);
+      const one = new Tabulator(cb);
+      for (const k of [7, 1, 2]) one.add({ cell: ['Utrecht', 'single'], values: ['5'], key: k });
+      expect([...t.vector()]).toEqual([...one.vector()]);
+    }
+  });
+
+  it('refuses a layout that does not fit the codebook, too few keys, and too many records', () => {
+    const cb = smallCodebook({ maxRecordsPerInput: 2 });
+    const row = ['5', 'single', 'id', 'Utrecht'];
+    expect(() => new Tabulator(cb).addRows([row], { cells: [3], values: [0] }, [1])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new Tabulator(cb).addRows([row], { cells: [3, 1], values: [] }, [1])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new Tabulator(cb).addRows([row, row], layout, [1])).toThrow(/record keys/);
+    const t = new Tabulator(cb);
+    expect(() => t.addRows([row, row, row], layout, [1, 2, 3])).toThrow(/maxRecordsPerInput/);
+    expect(t.records).toBe(2);
+  });
+});
+
 describe('tabulation with large, negative and decimal values', () => {
   it('equals exact BigInt sums: short values as doubles, long ones as BigInts, folded often', () => {
     // Bounds of 10^17 at scale 2: short texts take the double path, and the pending
