@@ -224,7 +224,8 @@ export function aggregateCommand(program: Command, io: Console): void {
       await listener.close();
       await incoming.return(undefined as never);
     }
-    await Promise.all(accepted.map((c) => c.close()));
+    // The table is final: release it, then wait for the aggregators to hang up.
+    const closed = Promise.all(accepted.map((c) => c.close()));
     const spec = config.codebook.spec;
     const out = openOutput(flags.out);
     try {
@@ -234,17 +235,19 @@ export function aggregateCommand(program: Command, io: Console): void {
         out.stream.write(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)], ',', '\n'));
       }
       await out.commit();
+      const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
+      if (flags.meta) {
+        const m = openOutput(flags.meta);
+        m.stream.write(JSON.stringify(meta, null, 2) + '\n');
+        await m.commit();
+      }
+      const suppressed = r.table.filter((e) => e.count === null).length;
+      io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
     } catch (e) {
       await out.abort();
       throw e;
+    } finally {
+      await closed;
     }
-    const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
-    if (flags.meta) {
-      const m = openOutput(flags.meta);
-      m.stream.write(JSON.stringify(meta, null, 2) + '\n');
-      await m.commit();
-    }
-    const suppressed = r.table.filter((e) => e.count === null).length;
-    io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
   });
 }
