@@ -40,7 +40,7 @@ export type { CsvReader, RecordBatch } from './csv/reader.js';
 export { makeCodebook } from './aggregate/codebook.js';
 export type { Codebook, CodebookSpec } from './aggregate/codebook.js';
 export { tabulate, recordKey, Tabulator } from './aggregate/tabulate.js';
-export type { InputRecord } from './aggregate/tabulate.js';
+export type { InputRecord, RowLayout } from './aggregate/tabulate.js';
 export { split, expandSeed, shareVector } from './aggregate/share.js';
 export type { Share, ShareContext } from './aggregate/share.js';
 export { protectTable, disclosedEntries, DEFAULT_PTABLE, TOTAL, perturbation } from './aggregate/disclosure.js';
