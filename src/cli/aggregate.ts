@@ -22,7 +22,7 @@ import { connect, listen, type Security } from '../transport/net.js';
 import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
-import { formatCount, inputChunks, openOutput } from './io.js';
+import { formatCount, inputChunks, writeOutput } from './io.js';
 import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
 import { parseIntFlag, type Console } from './shared.js';
 
@@ -226,26 +226,18 @@ export function aggregateCommand(program: Command, io: Console): void {
     }
     // The table is final: release it, then wait for the aggregators to hang up.
     const closed = Promise.all(accepted.map((c) => c.close()));
-    const spec = config.codebook.spec;
-    const out = openOutput(flags.out);
     try {
-      out.stream.write(formatRecord([...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule', 'perturbation'], ',', '\n'));
+      const spec = config.codebook.spec;
+      const lines = [formatRecord([...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule', 'perturbation'], ',', '\n')];
       for (const e of r.table) {
         const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
-        out.stream.write(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)], ',', '\n'));
+        lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)], ',', '\n'));
       }
-      await out.commit();
+      writeOutput(flags.out, lines.join(''));
       const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
-      if (flags.meta) {
-        const m = openOutput(flags.meta);
-        m.stream.write(JSON.stringify(meta, null, 2) + '\n');
-        await m.commit();
-      }
+      if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
       const suppressed = r.table.filter((e) => e.count === null).length;
       io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
-    } catch (e) {
-      await out.abort();
-      throw e;
     } finally {
       await closed;
     }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, realpathSync, statSync, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
 import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -109,6 +109,36 @@ export interface AtomicOutput {
   abort(): Promise<void>;
 }
 
+function partialName(target: string): string {
+  return join(dirname(target), `.${basename(target)}.partial-${toHex(randomBytes(6))}`);
+}
+
+/**
+ * Writes an output that is already in memory (a released table, metadata) in one
+ * synchronous step, atomically like {@link openOutput}: `<name>.partial-<random>` beside
+ * the target, renamed over it; removed if anything fails. `-` or undefined writes to
+ * stdout. A stream's asynchronous open, writes, close and rename cost a short-lived
+ * process several milliseconds of waiting for the thread pool; this costs none.
+ *
+ * @throws KoppelError `IO_ERROR` if the file cannot be written (the message names the
+ *   path, never the content)
+ */
+export function writeOutput(path: string | undefined, text: string, mode = 0o644): void {
+  if (isStdio(path)) {
+    process.stdout.write(text);
+    return;
+  }
+  const target = resolve(path as string);
+  const tmp = partialName(target);
+  try {
+    writeFileSync(tmp, text, { mode, flag: 'wx' });
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new KoppelError('IO_ERROR', `Cannot write "${path}"; check the directory and permissions.`, { details: { path }, cause: e });
+  }
+}
+
 /**
  * Opens an output. A file is written to `<name>.partial-<random>` beside the target
  * and renamed over it on commit, so a failed run never leaves a half-written file
@@ -119,7 +149,7 @@ export function openOutput(path: string | undefined, mode = 0o644): AtomicOutput
     return { stream: process.stdout, commit: () => Promise.resolve(), abort: () => Promise.resolve() };
   }
   const target = resolve(path as string);
-  const tmp = join(dirname(target), `.${basename(target)}.partial-${toHex(randomBytes(6))}`);
+  const tmp = partialName(target);
   const stream: WriteStream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 1 << 20 });
   let done = false;
   return {

@@ -1,9 +1,9 @@
-/** Command-line inputs: a file read in chunks, as the CSV reader consumes it. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+/** Command-line inputs and outputs: a file read in chunks, as the CSV reader consumes it; outputs written atomically. */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inputChunks } from '../../src/cli/io.js';
+import { inputChunks, writeOutput } from '../../src/cli/io.js';
 import { openCsv } from '../../src/csv/reader.js';
 import { KoppelError } from '../../src/errors/index.js';
 
@@ -60,5 +60,33 @@ describe('inputChunks', () => {
     expect(seen.length).toBe(rows.length);
     expect(seen[59_999]).toEqual(['59999', 'quoted, 59999', `x${'y'.repeat(59_999 % 13)}`]);
     expect(seen.every((r, i) => r[0] === String(i))).toBe(true);
+  });
+});
+
+describe('writeOutput', () => {
+  it('writes the whole text, replacing an older file, and leaves no temporary file', () => {
+    const out = join(dir, 'out-a', 'table.csv');
+    mkdirSync(join(dir, 'out-a'));
+    writeFileSync(out, 'old\n');
+    writeOutput(out, 'region,count\nUtrecht,12\n');
+    expect(readFileSync(out, 'utf8')).toBe('region,count\nUtrecht,12\n');
+    expect(readdirSync(join(dir, 'out-a'))).toEqual(['table.csv']);
+  });
+
+  it('refuses an unwritable place with IO_ERROR naming the path, and leaves nothing behind', () => {
+    const target = join(dir, 'out-b', 'table.csv');
+    mkdirSync(join(dir, 'out-b'));
+    mkdirSync(target); // a directory where the file should go: the rename fails
+    let err: unknown;
+    try {
+      writeOutput(target, 'secret-looking content\n');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(KoppelError);
+    expect(err).toMatchObject({ code: 'IO_ERROR', details: { path: target } });
+    expect(String((err as Error).message)).not.toContain('secret-looking');
+    expect(readdirSync(join(dir, 'out-b'))).toEqual(['table.csv']);
+    expect(() => writeOutput(join(dir, 'no-such-dir', 'x.csv'), 'x')).toThrow(expect.objectContaining({ code: 'IO_ERROR' }));
   });
 });
