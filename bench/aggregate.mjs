@@ -22,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { Aggregator, collect, connect, createMemoryChannelPair, listen, makeCodebook, submitInput } from '../dist/index.js';
-import { numberFlag, runCli as run } from './lib.mjs';
+import { basePort, numberFlag, runCli as run } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => numberFlag(args, name, dflt);
@@ -131,7 +131,7 @@ async function waitForPorts(addrs) {
 async function jiffSum(values, env, plain) {
   const mode = plain ? ['plain'] : [];
   const script = join(here, 'peers', 'jiff-sum.cjs');
-  const port = 24000 + Math.floor(Math.random() * 10000);
+  const port = basePort(1);
   const counts = [0, 1, 2].map((i) => Math.floor(values / 3) + (i < values % 3 ? 1 : 0));
   let expected = 0;
   counts.forEach((n, i) => {
@@ -163,7 +163,7 @@ async function jiffSum(values, env, plain) {
  * file); `ms`: until every process has exited.
  */
 async function koppelSum(dir, values, expected, env, tls) {
-  const base = 21000 + Math.floor(Math.random() * 20000);
+  const base = basePort(3);
   const addr = (i) => `127.0.0.1:${base + i}`;
   const security = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca] : ['--insecure'];
   const common = ['--round', join(dir, 'round.json'), ...security];

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { syntheticBsn, SyntheticRandom } from '../dist/demo/synthetic.js';
-import { numberFlag, runCli } from './lib.mjs';
+import { basePort, numberFlag, runCli } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -61,7 +61,7 @@ function checkTable(file, plain) {
 
 const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
 const mb = (x) => Math.round(x.peakRssBytes / 2 ** 20);
-let port = 21000 + Math.floor(Math.random() * 20000);
+let port = basePort(200);
 
 for (const n of sizes) {
   const dir = mkdtempSync(join(tmpdir(), 'koppel-join-bench-'));

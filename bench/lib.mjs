@@ -7,6 +7,15 @@ import { fileURLToPath } from 'node:url';
 /** The compiled CLI. */
 export const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 
+/**
+ * A random base port for `span` consecutive ports, below Linux's ephemeral range
+ * (32768 and up): a listener must not find its port taken by another process's
+ * outgoing connection.
+ */
+export function basePort(span = 10) {
+  return 20000 + Math.floor(Math.random() * (12000 - span));
+}
+
 /** A numeric flag `--name N` from the command line, or the default. */
 export function numberFlag(args, name, dflt) {
   const i = args.indexOf(name);

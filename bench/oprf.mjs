@@ -20,7 +20,7 @@ import { FastOprf } from '../dist/oprf/fast.js';
 import { generateOprfKeyFile, importOprfKeyFile } from '../dist/oprf/key.js';
 import { startOprfService } from '../dist/oprf/service.js';
 import { toBase64Url } from '../dist/util/bytes.js';
-import { CLI, numberFlag, runCli } from './lib.mjs';
+import { basePort, CLI, numberFlag, runCli } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -123,7 +123,7 @@ try {
   writeFileSync(join(dir, 'in.csv'), 'bsn,x\n' + Array.from({ length: ROWS }, (_, i) => `${syntheticBsn(rng)},${i % 7}`).join('\n') + '\n');
   writeFileSync(join(dir, 'oprf.key'), generateOprfKeyFile(), { mode: 0o600 });
   for (const mode of ['oprf', 'voprf']) {
-    const port = 22000 + Math.floor(Math.random() * 20000);
+    const port = basePort(1);
     const server = spawn(process.execPath, [CLI, 'oprf', 'serve', '--key', join(dir, 'oprf.key'), '--listen', `127.0.0.1:${port}`, '--insecure', '--rate', '100000'], { stdio: ['ignore', 'ignore', 'pipe'] });
     await new Promise((resolve, reject) => {
       server.stderr.setEncoding('utf8').on('data', (d) => d.includes('listening') && resolve());

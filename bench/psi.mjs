@@ -22,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
-import { numberFlag, runCli as run } from './lib.mjs';
+import { basePort, numberFlag, runCli as run } from './lib.mjs';
 import { createMemoryChannelPair, getSuite, psiClient, psiServer } from '../dist/index.js';
 import { SyntheticRandom, syntheticBsn } from '../dist/demo/synthetic.js';
 
@@ -123,7 +123,7 @@ try {
   const { X, Y } = sets(TCP_N, `tcp-${TCP_N}`);
   writeFileSync(join(dir, 'client.csv'), 'bsn\n' + X.join('\n') + '\n');
   writeFileSync(join(dir, 'server.csv'), 'bsn\n' + Y.join('\n') + '\n');
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = basePort(1);
   const common = ['--column', 'bsn', '--id-type', 'bsn', '--insecure', '--summary', 'json', '--no-progress'];
   const t0 = performance.now();
   const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
