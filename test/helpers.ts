@@ -49,16 +49,21 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the compiled CLI as its own process, with `stdin` as its input (default: empty). */
-export function runKoppel(args: string[], stdin?: string): Promise<CliResult> {
+/** Runs `node ...args` as its own process, with `stdin` as its input (default: empty). */
+export function runNode(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
+    child.stdin.end(options.stdin ?? '');
   });
+}
+
+/** Runs the compiled CLI as its own process, with `stdin` as its input (default: empty). */
+export function runKoppel(args: string[], stdin?: string): Promise<CliResult> {
+  return runNode([CLI, ...args], stdin === undefined ? {} : { stdin });
 }

@@ -3,29 +3,18 @@
  * scripts/bundle-cli.mjs): these tests check that the command really loads that file and
  * nothing else of koppel or of node_modules, and that the file works on its own.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../helpers.js';
+import { CLI, runNode } from '../helpers.js';
 
 const BUNDLE = fileURLToPath(new URL('../../dist/cli/bundle/aggregate.js', import.meta.url));
 
-function node(args: string[], cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // NODE_DEBUG=module: the CommonJS loader reports every module it loads (on stderr).
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_DEBUG: 'module' }, ...(cwd ? { cwd } : {}) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// NODE_DEBUG=module: the CommonJS loader reports every module it loads (on stderr).
+const node = (args: string[], cwd?: string) => runNode(args, { env: { ...process.env, NODE_DEBUG: 'module' }, ...(cwd ? { cwd } : {}) });
 
 // A module resolve hook that reports every file the process loads (on stderr).
 const hook = `export async function resolve(s, c, next) { const r = await next(s, c); if (r.url.startsWith('file:')) process._rawDebug('LOADED ' + r.url); return r; }`;
