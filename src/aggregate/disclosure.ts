@@ -95,6 +95,13 @@ export interface DisclosureOptions {
    * one (its feasible range is at least this wide).
    */
   readonly protection?: number;
+  /**
+   * Value protection in percent (default 0): with secondary suppression, every small
+   * cell's value sums can take, as far as the public can tell, a value at least this
+   * share of the true sum away from it, and at least one unit (as tau-ARGUS's protection
+   * levels for magnitude tables; 10 to 20 is usual). 0 asks for one unit only.
+   */
+  readonly valueProtection?: number;
   /** Cell key perturbation of counts with this p-table (default off). */
   readonly cellKey?: PTable;
 }
@@ -284,6 +291,7 @@ function boxShelter(
   rule: Rule[],
   k: number,
   protection: number,
+  valueBasisPoints: number,
   ext: readonly number[],
   stride: readonly number[],
   coords: (e: number) => number[],
@@ -316,16 +324,26 @@ function boxShelter(
     if (primary) return max < 0n ? max : max * small;
     return max <= 0n ? 0n : null;
   };
-  // A step is allowed if it stays within the bounds; an entry already outside them (a
-  // count made negative by noise) may move anywhere: no bound is public for it. Counts
-  // move by the protection level, value sums by one unit.
+  // How far a move must be able to shift small cell x's column w: a count by the
+  // protection level, a value sum by the value protection's share of its size (at least
+  // one unit). Every entry of the move shifts by as much.
   const reach = BigInt(protection);
+  const share = BigInt(valueBasisPoints);
+  const need = (x: number, w: number): bigint => {
+    if (w === 0) return reach;
+    const v = (values[x] as bigint[])[w] as bigint;
+    const r = ((v < 0n ? -v : v) * share + 9999n) / 10000n;
+    return r > 1n ? r : 1n;
+  };
+  // A shift of `step` units is allowed if it stays within the bounds; an entry already
+  // outside them (a count made negative by noise) may move anywhere: no bound is public
+  // for it.
   const movable = (e: number, w: number, step: bigint): boolean => {
     const now = (values[e] as bigint[])[w] as bigint;
     const lo = lower(e, w);
     const hi = upper(e, w);
     if ((lo !== null && now < lo) || (hi !== null && now > hi)) return true;
-    const v = now + (w === 0 ? step * reach : step);
+    const v = now + step;
     return (lo === null || v >= lo) && (hi === null || v <= hi);
   };
   // A column of x that the rule itself fixes (k = 2, a value column with min = max) has
@@ -352,8 +370,11 @@ function boxShelter(
   };
   // Whether a move protects x's column w: x's column is fixed by the rule itself, or every
   // entry can take its step within its bounds for one of the two overall signs.
-  const works = (x: number, move: Move, w: number) =>
-    fixed(x, w) || [1n, -1n].some((s) => move.every(({ e, sign }) => movable(e, w, s * sign)));
+  const works = (x: number, move: Move, w: number) => {
+    if (fixed(x, w)) return true;
+    const r = need(x, w);
+    return [r, -r].some((s) => move.every(({ e, sign }) => movable(e, w, s * sign)));
+  };
   // What suppressing an entry loses: its count, and much more for a total; at least 1
   // for any published entry (a noisy count can be negative); 0 once suppressed or
   // planned to be.
@@ -432,8 +453,9 @@ function boxShelter(
   // LONG_MOVE_NODES steps of search.
   const longest = Math.max(24, 4 << d);
   const longerMove = (x: number, free: boolean, w: number): Move | undefined => {
+    const amount = need(x, w);
     for (const first of [1n, -1n]) {
-      if (!movable(x, w, first)) continue;
+      if (!movable(x, w, first * amount)) continue;
       const step = new Map<number, bigint>([[x, first]]);
       const off = new Map<number, bigint>(); // line (start entry * d + dimension) -> imbalance
       const shift = (e: number, s: bigint) => {
@@ -459,7 +481,7 @@ function boxShelter(
             const e = start + j * (stride[dim] as number);
             if (step.has(e) || (free && costOf(e) > 0)) continue;
             const s = -r * coef(e, dim);
-            if (movable(e, w, s)) here.push({ e, s });
+            if (movable(e, w, s * amount)) here.push({ e, s });
           }
           if (here.length === 0) return false; // a line nothing can mend
           if (!choices || here.length < choices.length) choices = here;
@@ -513,6 +535,8 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
   if (!Number.isInteger(k) || k < 1) throw new KoppelError('INVALID_ARGUMENT', 'The threshold must be a positive integer.');
   const protection = options.protection ?? 1;
   if (!Number.isSafeInteger(protection) || protection < 1) throw new KoppelError('INVALID_ARGUMENT', 'The protection level must be a positive integer.');
+  const valueProtection = options.valueProtection ?? 0;
+  if (!Number.isFinite(valueProtection) || valueProtection < 0 || valueProtection > 100) throw new KoppelError('INVALID_ARGUMENT', 'The value protection must be a percentage from 0 to 100.');
   if (aggregate.length !== codebook.length) throw new KoppelError('INTERNAL', 'Aggregate length does not match the codebook.');
   if (options.cellKey) checkPTable(options.cellKey);
   const dims = codebook.spec.dimensions.map((d) => d.labels.length);
@@ -546,7 +570,7 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
   // Secondary suppression: every threshold entry in a box of suppressed entries that
   // can move within the public bounds (see boxShelter).
   if (options.secondary ?? true) {
-    const moveFor = boxShelter(codebook, values, rule, k, protection, ext, extStride, coords, isTotal);
+    const moveFor = boxShelter(codebook, values, rule, k, protection, Math.round(valueProtection * 100), ext, extStride, coords, isTotal);
     const moves = new Map<number, Move>(); // threshold entry -> the entries of the moves that protect it
     const usedBy = new Map<number, Set<number>>(); // entry -> threshold entries whose move has it
     const adopt = (x: number, move: Move) => {
@@ -558,7 +582,8 @@ export function protectTable(codebook: Codebook, aggregate: BigUint64Array, opti
       if (rule[x] !== 'threshold') continue;
       const move = moveFor(x, false)?.flat();
       if (!move) {
-        throw new KoppelError('DISCLOSURE_RISK', `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds${protection > 1 ? ` with protection level ${protection}` : ''}; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories, change the threshold${protection > 1 ? ' or lower the protection level' : ''}.`);
+        const levels = [protection > 1 ? `protection level ${protection}` : '', valueProtection > 0 ? `value protection ${valueProtection}%` : ''].filter(Boolean).join(' and ');
+        throw new KoppelError('DISCLOSURE_RISK', `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds${levels ? ` with ${levels}` : ''}; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories, change the threshold${levels ? ' or ask for less protection' : ''}.`);
       }
       for (const { e } of move) if (rule[e] === 'published') rule[e] = 'secondary';
       adopt(x, move);

@@ -245,7 +245,7 @@ export interface RoundResult {
   /** The noise each aggregator added (the released noise is the sum of m samples). */
   readonly noise: NoiseSpec;
   /** The disclosure control applied. */
-  readonly disclosure: { threshold: number; secondary: boolean; protection: number; cellKey: string | null };
+  readonly disclosure: { threshold: number; secondary: boolean; protection: number; valueProtection: number; cellKey: string | null };
 }
 
 /**
@@ -341,7 +341,7 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
       inputs: agreed.length,
       dropped,
       noise: config.noise ?? { distribution: 'none' },
-      disclosure: { threshold, secondary: disclosure.secondary ?? true, protection: disclosure.protection ?? 1, cellKey: disclosure.cellKey?.name ?? null },
+      disclosure: { threshold, secondary: disclosure.secondary ?? true, protection: disclosure.protection ?? 1, valueProtection: disclosure.valueProtection ?? 0, cellKey: disclosure.cellKey?.name ?? null },
     };
   } catch (e) {
     await Promise.all(links.map((l) => l.abort(e)));

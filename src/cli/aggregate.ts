@@ -24,7 +24,7 @@ import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, writeOutput } from './io.js';
 import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
-import { parseIntFlag, type Console } from './shared.js';
+import { parseIntFlag, parsePercentFlag, type Console } from './shared.js';
 
 const Noise = t.union([
   t.exact(t.type({ distribution: t.literal('none') })),
@@ -190,10 +190,11 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--threshold <k>', 'minimum contributors per published cell', parseIntFlag('--threshold', 1, 1_000_000), 10)
       .option('--no-secondary', 'no secondary suppression (totals may then reveal suppressed cells)')
       .option('--protection <p>', 'protection level: a small cell\'s count must look able to differ by at least P', parseIntFlag('--protection', 1, 1_000_000), 1)
+      .option('--value-protection <pct>', 'value protection: a small cell\'s value sums must look able to differ by at least PCT% (and one unit)', parsePercentFlag('--value-protection'), 0)
       .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file'))
       .option('--out <file>', 'the released table as CSV; "-" or absent: stdout')
       .option('--meta <file>', 'also write the round\'s metadata (inputs, noise, rules) as JSON'),
-  ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; protection: number; cellKey?: string; out?: string; meta?: string }) => {
+  ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; protection: number; valueProtection: number; cellKey?: string; out?: string; meta?: string }) => {
     const config = readRoundFile(flags.round);
     const security = await checkedSecurity(flags);
     let ptable: PTable | undefined;
@@ -219,7 +220,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     })();
     let r;
     try {
-      r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, protection: flags.protection, ...(ptable ? { cellKey: ptable } : {}) });
+      r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, protection: flags.protection, valueProtection: flags.valueProtection, ...(ptable ? { cellKey: ptable } : {}) });
     } finally {
       await listener.close();
       await incoming.return(undefined as never);

@@ -19,7 +19,7 @@ import { connect, listen, type Security } from '../transport/net.js';
 import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
 import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
 import { progressReporter, readIds, type ReadStats } from './psi.js';
-import { parseIntFlag, type Console } from './shared.js';
+import { parseIntFlag, parsePercentFlag, type Console } from './shared.js';
 
 interface CommonFlags extends NetworkFlags {
   readonly in?: string;
@@ -42,6 +42,7 @@ interface GroupsFlags extends CommonFlags {
   readonly minCount: number;
   readonly secondary: boolean;
   readonly protection: number;
+  readonly valueProtection: number;
   readonly totals?: boolean;
   readonly expectValueColumns?: string;
   readonly padListsTo?: number;
@@ -115,6 +116,7 @@ export function joinCommand(program: Command, io: Console): void {
       .option('--min-count <k>', 'threshold rule: suppress entries with fewer than K matched records', parseIntFlag('--min-count', 1, 2 ** 31), 10)
       .option('--no-secondary', 'no secondary suppression (only when no totals will ever be published)')
       .option('--protection <p>', 'protection level: a small group\'s count must look able to differ by at least P', parseIntFlag('--protection', 1, 2 ** 31), 1)
+      .option('--value-protection <pct>', 'value protection: a small group\'s sums must look able to differ by at least PCT% (and one unit)', parsePercentFlag('--value-protection'), 0)
       .option('--totals', 'also write the totals (margins) rows, labelled "*"')
       .option('--expect-value-columns <x,y>', 'refuse to run unless the value holder\'s columns are exactly these')
       .option('--pad-lists-to <n>', 'pad every group\'s list to N, so the value holder learns N, not the group sizes', parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1))
@@ -153,6 +155,7 @@ export function joinCommand(program: Command, io: Console): void {
           threshold: flags.minCount,
           secondary: flags.secondary,
           protection: flags.protection,
+          valueProtection: flags.valueProtection,
           ...(helper ? { helper } : {}),
           ...(expect ? { expectColumns: expect } : {}),
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),

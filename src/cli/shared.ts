@@ -20,6 +20,15 @@ export const processConsole: Console = {
 };
 
 /** A commander argument parser for an integer flag within [min, max]. */
+/** A commander parser for a percentage from 0 to 100 (decimals allowed). */
+export function parsePercentFlag(flag: string): (value: string) => number {
+  return (value) => {
+    const n = /^\d{1,3}(\.\d{1,2})?$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 0 && n <= 100)) throw new InvalidArgumentError(`${flag} must be a percentage from 0 to 100, e.g. 15 or 12.5.`);
+    return n;
+  };
+}
+
 export function parseIntFlag(flag: string, min: number, max: number): (value: string) => number {
   return (value) => {
     const n = /^\d+$/.test(value) ? Number(value) : NaN;

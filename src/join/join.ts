@@ -275,6 +275,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
   const padGroupsTo = optionalCount(options.padGroupsTo, 'padGroupsTo', 1, MAX_GROUPS);
   optionalCount(options.threshold, 'threshold', 1, 2 ** 31);
   optionalCount(options.protection, 'protection', 1, 2 ** 31);
+  if (options.valueProtection !== undefined && !(options.valueProtection >= 0 && options.valueProtection <= 100)) throw new KoppelError('INVALID_ARGUMENT', 'valueProtection must be a percentage from 0 to 100.');
   const link = new JoinLink(channel, new Uint8Array(16));
   const helperLink = options.helper ? new JoinLink(options.helper, new Uint8Array(16)) : undefined;
   const pool = new TaskPool(joinOps, WORKER_URL, o.threads);
@@ -478,7 +479,7 @@ export async function joinGroups(channel: Channel, records: Iterable<GroupRecord
       if (l.group >= 0) groups[l.group] = { labels: own.labels[l.group] as string[], count: counts[i] as number, sums: sums[i] as number[] };
     });
     const width = own.labels[0]?.length ?? options.groupColumns ?? 1;
-    const table = protectJoinTable(width, k, groups, { ...(options.threshold === undefined ? {} : { threshold: options.threshold }), ...(options.secondary === undefined ? {} : { secondary: options.secondary }), ...(options.protection === undefined ? {} : { protection: options.protection }) });
+    const table = protectJoinTable(width, k, groups, { threshold: options.threshold, secondary: options.secondary, protection: options.protection, valueProtection: options.valueProtection });
     return { variant: o.variant, columns, maxValue, groups, table, valuesListSize: n, records: own.records };
   } catch (e) {
     throw await abortLinks(ff.error ?? e, link, helperLink);

@@ -42,6 +42,8 @@ export interface JoinDisclosureOptions {
   readonly secondary?: boolean;
   /** Protection level of small cells' counts (default 1; see `DisclosureOptions.protection`). */
   readonly protection?: number;
+  /** Value protection of small cells' sums in percent (default 0; see `DisclosureOptions.valueProtection`). */
+  readonly valueProtection?: number;
 }
 
 /**
@@ -80,7 +82,7 @@ export function protectJoinTable(groupColumns: number, valueColumns: number, gro
     vector[at] = BigInt(g.count);
     g.sums.forEach((s, j) => (vector[at + 2 + j] = BigInt(s)));
   }
-  const entries = protectTable(codebook, vector, { threshold: options.threshold ?? 10, secondary: options.secondary ?? true, protection: options.protection ?? 1 });
+  const entries = protectTable(codebook, vector, { threshold: options.threshold ?? 10, secondary: options.secondary ?? true, protection: options.protection ?? 1, valueProtection: options.valueProtection ?? 0 });
   const byKey = new Map(entries.map((e) => [e.labels.join('\u0000'), e]));
   const toRow = (labels: readonly string[], key: string): JoinTableRow => {
     const e = byKey.get(key);

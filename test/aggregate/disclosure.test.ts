@@ -241,9 +241,9 @@ describe('secondary suppression against bounds', () => {
 
   /**
    * The threshold entries whose column is pinned: no value at least `distance` from the
-   * true one fits what is public.
+   * true one (a number, or one computed from the true value) fits what is public.
    */
-  function pinned(cbk: Codebook, t: TableEntry[], truth: TableEntry[], column: 0 | 1, threshold = k, distance = 1): string[] {
+  function pinned(cbk: Codebook, t: TableEntry[], truth: TableEntry[], column: 0 | 1, threshold = k, distance: number | ((v: number) => number) = 1): string[] {
     const lines = linesOf(cbk, t);
     const { known, unknowns } = view(t, column, threshold);
     const out: string[] = [];
@@ -251,7 +251,8 @@ describe('secondary suppression against bounds', () => {
       if (e.rule !== 'threshold') return;
       const v = Number(column === 0 ? truth[i]?.count : truth[i]?.sums[0]);
       const { lo, hi } = unknowns.get(i) as Unknown;
-      const others = Array.from({ length: hi - lo + 1 }, (_, j) => lo + j).filter((y) => Math.abs(y - v) >= distance);
+      const far = typeof distance === 'number' ? distance : distance(v);
+      const others = Array.from({ length: hi - lo + 1 }, (_, j) => lo + j).filter((y) => Math.abs(y - v) >= far);
       if (!others.some((y) => feasible(lines, known, unknowns, new Map([[i, y]])))) out.push(e.labels.join('|'));
     });
     return out;
@@ -350,6 +351,56 @@ describe('secondary suppression against bounds', () => {
       { numRuns: 200 },
     );
     expect(releasedTables).toBeGreaterThan(100); // most tables can be protected at this level
+  });
+
+  // Value protection p%: a small cell's value sum v must look able to be max(1, ceil(p% of v)) away.
+  const valueDistance = (p: number) => (v: number) => Math.max(1, Math.ceil((p * Math.abs(v)) / 100));
+  /** A 3 x 3 table from per-cell record values (one digit per record), in the codebook's cell order. */
+  const valueTable = (cbk: Codebook, cells: readonly string[]) =>
+    tabulate(cbk, cells.flatMap((digits, c) => [...digits].map((x) => ({ cell: cbk.cellLabels(c), values: [x], key: 0 }))));
+
+  it('value protection: a small value sum the default leaves within 3 of the truth looks at least 20% away with 20% (known answer)', () => {
+    // Found by searching random tables: with one unit of value protection (the default),
+    // the public can tell that Groningen/couple's sum of 16 (8 records) is 13 to 19.
+    const cbk = cbv();
+    const cells = ['', '303210313', '1111333021122021122230', '01111323121', '0210133', '02121130', '03', '', '33221320'];
+    const vector = valueTable(cbk, cells);
+    const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
+    expect(Number(at(truth, 'Groningen', 'couple').sums[0])).toBe(16);
+    const plain = protectTable(cbk, vector, { threshold: k });
+    expect(pinned(cbk, plain, truth, 1)).toEqual([]);
+    expect(pinned(cbk, plain, truth, 1, k, valueDistance(20))).toContain('Groningen|couple');
+    const protectedTable = protectTable(cbk, vector, { threshold: k, valueProtection: 20 });
+    expect(pinned(cbk, protectedTable, truth, 1, k, valueDistance(20))).toEqual([]);
+    expect(pinned(cbk, protectedTable, truth, 0)).toEqual([]);
+  });
+
+  for (const [name, cbk, runs] of [['two-way 3 x 3', cbv(), 150], ['three-way 2 x 3 x 2', cbv(dims3), 60]] as const) {
+    it(`with value protection 20% every small cell's value sum on random ${name} tables can look 20% away from the truth, or the table is refused`, () => {
+      let released = 0;
+      const cell = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 }));
+      fc.assert(
+        fc.property(fc.array(fc.tuple(cell, fc.stringMatching(/^[0-3]{30}$/)), { minLength: cbk.cells, maxLength: cbk.cells }), (cells) => {
+          const vector = valueTable(cbk, cells.map(([n, digits]) => digits.slice(0, n)));
+          const t = protectedOrRefused(() => protectTable(cbk, vector, { threshold: k, valueProtection: 20 }));
+          if (!t) return;
+          released++;
+          const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
+          expect(pinned(cbk, t, truth, 1, k, valueDistance(20))).toEqual([]);
+          expect(pinned(cbk, t, truth, 0)).toEqual([]);
+        }),
+        { numRuns: runs },
+      );
+      expect(released).toBeGreaterThan(runs / 2);
+    });
+  }
+
+  it('refuses a value protection that is not a percentage from 0 to 100', () => {
+    const records = Array.from({ length: 5 }, () => ({ cell: ['Utrecht', 'single'], values: ['1'], key: 0 }));
+    for (const valueProtection of [-1, 100.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => protectTable(cb, tabulate(cb, records), { valueProtection })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    }
+    expect(() => protectTable(cb, tabulate(cb, records), { threshold: k, valueProtection: 12.5 })).not.toThrow();
   });
 
   it('refuses a protection level no small cell can have, and a protection level that is not a positive integer', () => {

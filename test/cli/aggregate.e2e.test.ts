@@ -50,7 +50,7 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     const base = 18000 + Math.floor(Math.random() * 2000);
     const addr = (i: number) => `127.0.0.1:${base + i}`;
     const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
-    const collector = koppel(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json'), '--protection', '2', ...server]);
+    const collector = koppel(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json'), '--protection', '2', '--value-protection', '12.5', ...server]);
     const aggregators = [0, 1].map((j) => koppel(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3', ...server, '--tls-ca', pki.ca]));
     await new Promise((r) => setTimeout(r, 300));
     const inputs = [0, 1, 2].map((p) => koppel(['aggregate', 'input', ...common, '--party', `gemeente-${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`, ...client]));
@@ -67,6 +67,6 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     // In a 2 x 2 table with published margins, one small cell forces the other three to be
     // suppressed too: otherwise the margins give it away by subtraction.
     for (const [r, h] of [['Utrecht', 'family'], ['Groningen', 'single'], ['Groningen', 'family']] as const) expect(get(r, h).slice(2, 6)).toEqual(['', '', 'true', 'secondary']);
-    expect(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'))).toMatchObject({ inputs: 3, dropped: 0, disclosure: { threshold: 10, secondary: true, protection: 2 } });
+    expect(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'))).toMatchObject({ inputs: 3, dropped: 0, disclosure: { threshold: 10, secondary: true, protection: 2, valueProtection: 12.5 } });
   });
 });

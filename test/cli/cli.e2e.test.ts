@@ -48,6 +48,15 @@ describe('koppel --help', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('koppel: INVALID_ARGUMENT');
   });
+  it('a value protection that is not a percentage is a usage error, for aggregate collect and join groups', async () => {
+    for (const bad of ['150', '-5', 'ten', '12.345']) {
+      for (const cmd of [['aggregate', 'collect', '--round', 'r.json', '--listen', '127.0.0.1:1', '--insecure'], ['join', 'groups', '--listen', '127.0.0.1:1', '--group-columns', 'a', '--insecure']]) {
+        const r = await koppel([...cmd, '--value-protection', bad]);
+        expect(r.code, `${cmd[0]} ${bad}`).toBe(2);
+        expect(r.stderr).toMatch(/koppel: INVALID_ARGUMENT: .*--value-protection must be a percentage from 0 to 100/);
+      }
+    }
+  });
 });
 
 describe('koppel keygen', () => {

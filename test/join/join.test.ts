@@ -80,6 +80,17 @@ describe('the released table', () => {
     expect(row('big')).toMatchObject({ count: 40, sums: [80], rule: 'published' });
     expect(row('*')).toMatchObject({ count: 55, sums: [110], rule: 'published', total: true });
   });
+
+  it('refuses a value protection that is not a percentage before anything is sent', async () => {
+    const { createMemoryChannelPair } = await import('../../src/transport/channel.js');
+    const { joinGroups } = await import('../../src/join/join.js');
+    for (const valueProtection of [-1, 101, Number.NaN]) {
+      const [ca, cb] = createMemoryChannelPair();
+      await expect(joinGroups(ca, [{ id: 'x', group: ['g'] }], { threads: 0, valueProtection })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await ca.close();
+      await expect(cb.receive()).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+    }
+  });
 });
 
 describe('the helper', () => {
