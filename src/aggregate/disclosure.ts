@@ -247,6 +247,8 @@ export function disclosedEntries(lines: ReadonlyArray<readonly number[]>, suppre
 type Move = ReadonlyArray<{ readonly e: number; readonly sign: bigint }>;
 
 /** Most boxes {@link boxShelter} tries for one entry. */
+/** Count shifts tried with a value sum's move (0, 1, -1, 2, -2, ...), to keep it within min..max times the count. */
+const COUNT_SHIFTS = 41;
 const BOX_TRIES = 20_000;
 /** Most search steps of a longer move when no box fits (a 100th when only suppressed entries may move; also a 40th of the boxes). */
 const LONG_MOVE_NODES = 200_000;
@@ -370,10 +372,85 @@ function boxShelter(
   };
   // Whether a move protects x's column w: x's column is fixed by the rule itself, or every
   // entry can take its step within its bounds for one of the two overall signs.
+  // The public also knows that a value sum lies between the per-record bounds times its
+  // count (checked only where the true table satisfies it: noise may break it). A move
+  // of x's column w must therefore come with shifts of the other columns, the same
+  // amount at every entry (signed like the move, so every line stays balanced), that
+  // keep every entry within its bounds and its sums within min..max times its count.
+  const perRecord = codebook.bounds;
+  const coupledNow = (e: number, w: number): boolean => {
+    const v = values[e] as bigint[];
+    const b = perRecord[w - 2] as { min: bigint; max: bigint };
+    return (v[w] as bigint) >= b.min * (v[0] as bigint) && (v[w] as bigint) <= b.max * (v[0] as bigint);
+  };
+  // The interval of shifts t (null: unbounded) with sign * t in [lo, hi] for every entry.
+  type Span = { lo: bigint | null; hi: bigint | null };
+  const meet = (span: Span, sign: bigint, lo: bigint | null, hi: bigint | null): void => {
+    const [l, h] = sign > 0n ? [lo, hi] : [hi === null ? null : -hi, lo === null ? null : -lo];
+    if (l !== null && (span.lo === null || l > span.lo)) span.lo = l;
+    if (h !== null && (span.hi === null || h < span.hi)) span.hi = h;
+  };
+  const empty = (span: Span) => span.lo !== null && span.hi !== null && span.lo > span.hi;
+  const ceilDiv = (a: bigint, b: bigint): bigint => (b < 0n ? ceilDiv(-a, -b) : a >= 0n ? (a + b - 1n) / b : -(-a / b));
+  const floorDiv = (a: bigint, b: bigint): bigint => (b < 0n ? floorDiv(-a, -b) : a >= 0n ? a / b : -((-a + b - 1n) / b));
+  // Whether value column i can shift by a common amount along `move` once counts shift
+  // by `a` (or, with `fixedShift`, by exactly that amount).
+  const sumFits = (move: Move, i: number, a: bigint, fixedShift?: bigint): boolean => {
+    const span: Span = { lo: null, hi: null };
+    const b = perRecord[i - 2] as { min: bigint; max: bigint };
+    for (const { e, sign } of move) {
+      const v = values[e] as bigint[];
+      const s = v[i] as bigint;
+      const lo = lower(e, i);
+      const hi = upper(e, i);
+      if (!((lo !== null && s < lo) || (hi !== null && s > hi))) meet(span, sign, lo === null ? null : lo - s, hi === null ? null : hi - s);
+      if (coupledNow(e, i)) {
+        const c = (v[0] as bigint) + sign * a;
+        meet(span, sign, b.min * c - s, b.max * c - s);
+      }
+      if (empty(span)) return false;
+    }
+    if (fixedShift === undefined) return true;
+    return (span.lo === null || fixedShift >= span.lo) && (span.hi === null || fixedShift <= span.hi);
+  };
+  const valueColumns = columns.filter((w) => w !== 0);
+  // Whether x's column w can shift by `amount` along `move`, every other column shifting
+  // too as far as needed (see above).
+  const jointly = (move: Move, w: number, amount: bigint): boolean => {
+    if (w === 0) return move.every(({ e, sign }) => movable(e, 0, sign * amount)) && valueColumns.every((i) => sumFits(move, i, amount));
+    if (!move.every(({ e, sign }) => movable(e, w, sign * amount))) return false;
+    // The count shifts a that keep column w within min..max times the count, within the
+    // count bounds; then tried from 0 outwards.
+    const span: Span = { lo: null, hi: null };
+    const b = perRecord[w - 2] as { min: bigint; max: bigint };
+    for (const { e, sign } of move) {
+      const v = values[e] as bigint[];
+      const c = v[0] as bigint;
+      const lo = lower(e, 0);
+      const hi = upper(e, 0);
+      if (!((lo !== null && c < lo) || (hi !== null && c > hi))) meet(span, sign, lo === null ? null : lo - c, hi === null ? null : hi - c);
+      if (coupledNow(e, w)) {
+        const s = (v[w] as bigint) + sign * amount;
+        // b.min * (c + sign * a) <= s <= b.max * (c + sign * a), as bounds on sign * a.
+        if (b.max > 0n) meet(span, sign, ceilDiv(s, b.max) - c, null);
+        else if (b.max < 0n) meet(span, sign, null, floorDiv(s, b.max) - c);
+        else if (s > 0n) return false;
+        if (b.min > 0n) meet(span, sign, null, floorDiv(s, b.min) - c);
+        else if (b.min < 0n) meet(span, sign, ceilDiv(s, b.min) - c, null);
+        else if (s < 0n) return false;
+      }
+      if (empty(span)) return false;
+    }
+    for (let tries = 0, a = 0n; tries < COUNT_SHIFTS; tries++, a = a > 0n ? -a : -a + 1n) {
+      if ((span.lo !== null && a < span.lo) || (span.hi !== null && a > span.hi)) continue;
+      if (sumFits(move, w, a, amount) && valueColumns.every((i) => i === w || sumFits(move, i, a))) return true;
+    }
+    return false;
+  };
   const works = (x: number, move: Move, w: number) => {
     if (fixed(x, w)) return true;
     const r = need(x, w);
-    return [r, -r].some((s) => move.every(({ e, sign }) => movable(e, w, s * sign)));
+    return jointly(move, w, r) || jointly(move, w, -r);
   };
   // What suppressing an entry loses: its count, and much more for a total; at least 1
   // for any published entry (a noisy count can be negative); 0 once suppressed or
@@ -470,7 +547,7 @@ function boxShelter(
       let nodes = 0;
       const search = (): boolean => {
         if (++nodes > (free ? LONG_MOVE_NODES / 100 : LONG_MOVE_NODES)) return false;
-        if (off.size === 0) return true;
+        if (off.size === 0) return jointly([...step].map(([e, sign]) => ({ e, sign })), w, first * amount);
         if (step.size >= longest) return false;
         let choices: Array<{ e: number; s: bigint }> | undefined;
         for (const [key, r] of off) {

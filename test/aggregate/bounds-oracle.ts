@@ -81,3 +81,105 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
   };
   return search(lo, hi);
 }
+
+/**
+ * Like {@link feasible}, for the count and one value sum together, with what the public
+ * also knows about every entry: its value sum lies between `min` and `max` times its count
+ * (the codebook's per-record bounds). `unknowns` are the suppressed entries with their
+ * count bounds; `fixedCounts` and `fixedSums` pin counts and sums. Published entries are
+ * in `knownCount` and `knownSum`.
+ */
+export function feasibleCoupled(
+  lines: ReadonlyArray<readonly number[]>,
+  knownCount: ReadonlyMap<number, number>,
+  knownSum: ReadonlyMap<number, number>,
+  unknowns: ReadonlyMap<number, Unknown>,
+  perRecord: { readonly min: number; readonly max: number },
+  fixedCounts: ReadonlyMap<number, number>,
+  fixedSums: ReadonlyMap<number, number> = new Map(),
+  budget = { steps: 200_000 },
+): boolean {
+  // Variables: 2e for an entry's count, 2e + 1 for its sum.
+  const lo = new Map<number, number>();
+  const hi = new Map<number, number>();
+  for (const [e, u] of unknowns) {
+    const c = fixedCounts.get(e);
+    lo.set(2 * e, c ?? u.lo);
+    hi.set(2 * e, c ?? u.hi);
+    lo.set(2 * e + 1, Math.min(perRecord.min * (c ?? u.lo), perRecord.min * (c ?? u.hi)));
+    hi.set(2 * e + 1, Math.max(perRecord.max * (c ?? u.hi), perRecord.max * (c ?? u.lo)));
+    const sum = fixedSums.get(e);
+    if (sum !== undefined) {
+      if (sum < (lo.get(2 * e + 1) as number) || sum > (hi.get(2 * e + 1) as number)) return false;
+      lo.set(2 * e + 1, sum);
+      hi.set(2 * e + 1, sum);
+    }
+  }
+  const eqs: Array<{ terms: Array<[number, number]>; rhs: number }> = [];
+  for (const column of [0, 1]) {
+    for (const line of lines) {
+      let rhs = 0;
+      const terms: Array<[number, number]> = [];
+      line.forEach((e, j) => {
+        const coef = j === line.length - 1 ? -1 : 1;
+        if (unknowns.has(e)) terms.push([2 * e + column, coef]);
+        else rhs -= coef * ((column === 0 ? knownCount : knownSum).get(e) as number);
+      });
+      if (terms.length > 0 || rhs !== 0) eqs.push({ terms, rhs });
+    }
+  }
+  const entries = [...unknowns.keys()];
+  const search = (lo: Map<number, number>, hi: Map<number, number>): boolean => {
+    if (--budget.steps < 0) throw new Error('search budget exhausted');
+    const narrow = (v: number, nlo: number, nhi: number): boolean | undefined => {
+      const l = Math.max(lo.get(v) as number, nlo);
+      const h = Math.min(hi.get(v) as number, nhi);
+      if (l > h) return undefined;
+      if (l === lo.get(v) && h === hi.get(v)) return false;
+      lo.set(v, l);
+      hi.set(v, h);
+      return true;
+    };
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const { terms, rhs } of eqs) {
+        if (terms.length === 0) return false;
+        for (const [v, c] of terms) {
+          let minRest = 0;
+          let maxRest = 0;
+          for (const [f, d] of terms) {
+            if (f === v) continue;
+            minRest += d > 0 ? d * (lo.get(f) as number) : d * (hi.get(f) as number);
+            maxRest += d > 0 ? d * (hi.get(f) as number) : d * (lo.get(f) as number);
+          }
+          const a = (rhs - maxRest) / c;
+          const b = (rhs - minRest) / c;
+          const r = narrow(v, Math.ceil(Math.min(a, b)), Math.floor(Math.max(a, b)));
+          if (r === undefined) return false;
+          changed ||= r;
+        }
+      }
+      // min * count <= sum <= max * count, both ways.
+      for (const e of entries) {
+        const [c, s] = [2 * e, 2 * e + 1];
+        const r1 = narrow(s, perRecord.min * (lo.get(c) as number), perRecord.max * (hi.get(c) as number));
+        if (r1 === undefined) return false;
+        const r2 = narrow(c, perRecord.max > 0 ? Math.ceil((lo.get(s) as number) / perRecord.max) : -Infinity, perRecord.min > 0 ? Math.floor((hi.get(s) as number) / perRecord.min) : Infinity);
+        if (r2 === undefined) return false;
+        changed ||= r1 || r2;
+      }
+    }
+    let pick = -1;
+    for (const v of lo.keys()) if ((lo.get(v) as number) < (hi.get(v) as number) && (pick < 0 || (hi.get(v) as number) - (lo.get(v) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = v;
+    if (pick < 0) return true;
+    for (let x = lo.get(pick) as number; x <= (hi.get(pick) as number); x++) {
+      const l2 = new Map(lo);
+      const h2 = new Map(hi);
+      l2.set(pick, x);
+      h2.set(pick, x);
+      if (search(l2, h2)) return true;
+    }
+    return false;
+  };
+  return search(lo, hi);
+}

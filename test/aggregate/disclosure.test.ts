@@ -11,7 +11,7 @@ import { encodeSigned } from '../../src/aggregate/ring.js';
 import { KoppelError } from '../../src/errors/index.js';
 import { tabulate } from '../../src/aggregate/tabulate.js';
 import { households, regions, smallCodebook } from './fixtures.js';
-import { feasible, type Unknown } from './bounds-oracle.js';
+import { feasible, feasibleCoupled, type Unknown } from './bounds-oracle.js';
 
 const cb = smallCodebook();
 
@@ -388,6 +388,91 @@ describe('secondary suppression against bounds', () => {
           const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
           expect(pinned(cbk, t, truth, 1, k, valueDistance(20))).toEqual([]);
           expect(pinned(cbk, t, truth, 0)).toEqual([]);
+        }),
+        { numRuns: runs },
+      );
+      expect(released).toBeGreaterThan(runs / 2);
+    });
+  }
+
+  it('the oracle for counts and value sums together knows that a sum lies between min and max times its count', () => {
+    // One line a + b = total, total published with 2 records summing to 6 or 7; a and b
+    // suppressed, small (1 to 9). Counts alone fit (1 + 1); with per-record values 1 to 3
+    // the sums fit 6 (3 + 3) but not 7.
+    const lines = [[0, 1, 2]];
+    const unknowns = new Map<number, Unknown>([[0, { lo: 1, hi: 9 }], [1, { lo: 1, hi: 9 }]]);
+    expect(feasible(lines, new Map([[2, 2]]), unknowns, new Map())).toBe(true);
+    expect(feasibleCoupled(lines, new Map([[2, 2]]), new Map([[2, 6]]), unknowns, { min: 1, max: 3 }, new Map())).toBe(true);
+    expect(feasibleCoupled(lines, new Map([[2, 2]]), new Map([[2, 7]]), unknowns, { min: 1, max: 3 }, new Map())).toBe(false);
+    // And with a = 1 pinned, b's sum must be 6 - 3 at least: fixing counts narrows sums.
+    expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 9]]), unknowns, { min: 1, max: 3 }, new Map([[0, 1]]))).toBe(true);
+    expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 9]]), unknowns, { min: 1, max: 3 }, new Map([[0, 2]]))).toBe(true);
+    expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 2]]), unknowns, { min: 1, max: 3 }, new Map([[0, 1]]))).toBe(false);
+  });
+
+  it('a value sum between min and max times its count does not give a small cell away (known answer)', () => {
+    // Per-record values 1 to 3. Groningen/single: 2 records (1, 1); Utrecht/family and
+    // Zeeland/single: 10 records of 1; Zeeland/family: 2 records (2, 3). The pattern that
+    // protected counts and sums separately published the single column (count 12, sum 12:
+    // so every single record is 1), Zeeland (12, 15) and the family column: then Zeeland/
+    // family's sum is 3 + its count, at most 3 times its count, so its count is 2 and its
+    // sum 5. The moves must keep every sum within 1 to 3 times its count.
+    const cbk = smallCodebook({ values: [{ name: 'logins', scale: 0, min: '1', max: '3' }] });
+    const vector = valueTable(cbk, ['11', '', '', '', '', '1111111111', '1111111111', '', '23']);
+    const t = protectTable(cbk, vector, { threshold: k });
+    const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
+    const lines = linesOf(cbk, t);
+    const knownCount = new Map<number, number>();
+    const knownSum = new Map<number, number>();
+    const unknowns = new Map<number, Unknown>();
+    t.forEach((e, i) => {
+      if (e.count !== null) {
+        knownCount.set(i, Number(e.count));
+        knownSum.set(i, Number(e.sums[0]));
+      } else unknowns.set(i, e.rule === 'threshold' ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 1000 });
+    });
+    const zf = t.findIndex((e) => e.labels.join('|') === 'Zeeland|family');
+    expect(t[zf]?.rule).toBe('threshold');
+    const counts = Array.from({ length: k - 1 }, (_, j) => j + 1).filter((y) => feasibleCoupled(lines, knownCount, knownSum, unknowns, { min: 1, max: 3 }, new Map([[zf, y]])));
+    expect(counts).toContain(Number(truth[zf]?.count));
+    expect(counts.length).toBeGreaterThan(1);
+  });
+
+  for (const [name, dims, runs] of [['two-way 3 x 3', undefined, 300], ['three-way 2 x 3 x 2', dims3, 100]] as const) {
+    it(`on random ${name} tables no small cell's count or value sum is pinned even by the coupling of value sums to counts (exact joint search)`, () => {
+      // Per-record values 1 to 3: every entry's sum lies between its count and 3 times it.
+      const cbk = smallCodebook({ values: [{ name: 'logins', scale: 0, min: '1', max: '3' }], ...(dims ? { dimensions: dims } : {}) });
+      let released = 0;
+      const cell = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 }));
+      fc.assert(
+        fc.property(fc.array(fc.tuple(cell, fc.stringMatching(/^[1-3]{30}$/)), { minLength: cbk.cells, maxLength: cbk.cells }), (cells) => {
+          const vector = valueTable(cbk, cells.map(([n, digits]) => digits.slice(0, n)));
+          const t = protectedOrRefused(() => protectTable(cbk, vector, { threshold: k }));
+          if (!t) return;
+          released++;
+          const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
+          const lines = linesOf(cbk, t);
+          const knownCount = new Map<number, number>();
+          const knownSum = new Map<number, number>();
+          const unknowns = new Map<number, Unknown>();
+          t.forEach((e, i) => {
+            if (e.count !== null) {
+              knownCount.set(i, Number(e.count));
+              knownSum.set(i, Number(e.sums[0]));
+            } else unknowns.set(i, e.rule === 'threshold' ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 1000 });
+          });
+          const bounds = { min: 1, max: 3 };
+          const pinnedCells = (column: 'count' | 'sum') =>
+            t.flatMap((e, i) => {
+              if (e.rule !== 'threshold') return [];
+              const v = Number(column === 'count' ? truth[i]?.count : truth[i]?.sums[0]);
+              const range = column === 'count' ? [1, k - 1] : [bounds.min, bounds.max * (k - 1)];
+              const others = Array.from({ length: (range[1] as number) - (range[0] as number) + 1 }, (_, j) => (range[0] as number) + j).filter((y) => y !== v);
+              const fits = (y: number) => (column === 'count' ? feasibleCoupled(lines, knownCount, knownSum, unknowns, bounds, new Map([[i, y]])) : feasibleCoupled(lines, knownCount, knownSum, unknowns, bounds, new Map(), new Map([[i, y]])));
+              return others.some(fits) ? [] : [e.labels.join('|')];
+            });
+          expect(pinnedCells('count')).toEqual([]);
+          expect(pinnedCells('sum')).toEqual([]);
         }),
         { numRuns: runs },
       );
