@@ -282,10 +282,13 @@ const LONG_MOVE_NODES = 200_000;
  * would. With `free`, only moves through entries suppressed already (for publishing
  * secondary entries again).
  *
+ * A move is taken only if the other columns can shift along it as well, so that the
+ * table it describes also keeps every value sum within the per-record bounds times its
+ * count (which the public knows too).
+ *
  * Not covered: secondary entries (0 or at least k contributors: not small cells) may
  * be narrowed, even pinned, by the bounds; what follows from knowing that a secondary
- * entry is either 0 or at least k (a gap, not an interval); bounds that couple a value
- * sum to its count.
+ * entry is either 0 or at least k (a gap, not an interval).
  */
 function boxShelter(
   codebook: Codebook,
