@@ -343,12 +343,17 @@ function boxShelter(
   // A shift of `step` units is allowed if it stays within the bounds; an entry already
   // outside them (a count made negative by noise) may move anywhere: no bound is public
   // for it.
+  // The released table says which rule suppressed an entry, so the public also knows that
+  // an entry not suppressed as small has no count from 1 to k - 1 (zeros are published,
+  // and so are negative counts after noise): its count may not move into that gap.
+  const outsideGap = (e: number, count: bigint): boolean => rule[e] === 'threshold' || count <= 0n || count >= BigInt(k);
   const movable = (e: number, w: number, step: bigint): boolean => {
     const now = (values[e] as bigint[])[w] as bigint;
+    const v = now + step;
+    if (w === 0 && !outsideGap(e, v)) return false;
     const lo = lower(e, w);
     const hi = upper(e, w);
     if ((lo !== null && now < lo) || (hi !== null && now > hi)) return true;
-    const v = now + step;
     return (lo === null || v >= lo) && (hi === null || v <= hi);
   };
   // A column of x that the rule itself fixes (k = 2, a value column with min = max) has
@@ -446,6 +451,7 @@ function boxShelter(
     }
     for (let tries = 0, a = 0n; tries < COUNT_SHIFTS; tries++, a = a > 0n ? -a : -a + 1n) {
       if ((span.lo !== null && a < span.lo) || (span.hi !== null && a > span.hi)) continue;
+      if (a !== 0n && !move.every(({ e, sign }) => outsideGap(e, ((values[e] as bigint[])[0] as bigint) + sign * a))) continue;
       if (sumFits(move, w, a, amount) && valueColumns.every((i) => i === w || sumFits(move, i, a))) return true;
     }
     return false;

@@ -10,6 +10,11 @@
 export interface Unknown {
   readonly lo: number;
   readonly hi: number;
+  /**
+   * Values it cannot take, from..to inclusive: a suppressed entry the table marks as not
+   * small (`secondary`) has no count from 1 to k - 1.
+   */
+  readonly hole?: readonly [number, number];
 }
 
 /**
@@ -20,10 +25,18 @@ export interface Unknown {
 export function feasible(lines: ReadonlyArray<readonly number[]>, known: ReadonlyMap<number, number>, unknowns: ReadonlyMap<number, Unknown>, fixed: ReadonlyMap<number, number>, budget = { steps: 200_000 }): boolean {
   const lo = new Map<number, number>();
   const hi = new Map<number, number>();
+  const holes = new Map<number, readonly [number, number]>();
   for (const [e, u] of unknowns) {
     lo.set(e, fixed.get(e) ?? u.lo);
     hi.set(e, fixed.get(e) ?? u.hi);
+    if (u.hole) holes.set(e, u.hole);
   }
+  // Bounds that fall in a hole move out of it.
+  const outOfHole = (e: number, l: number, h: number): [number, number] => {
+    const hole = holes.get(e);
+    if (!hole) return [l, h];
+    return [l >= hole[0] && l <= hole[1] ? hole[1] + 1 : l, h >= hole[0] && h <= hole[1] ? hole[0] - 1 : h];
+  };
   // Each line as sum(coef * x) = rhs over the unknowns (+1 for parts, -1 for the total).
   const eqs = lines
     .map((line) => {
@@ -55,8 +68,7 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
           }
           const a = (rhs - maxRest) / c;
           const b = (rhs - minRest) / c;
-          const nlo = Math.max(lo.get(e) as number, Math.ceil(Math.min(a, b)));
-          const nhi = Math.min(hi.get(e) as number, Math.floor(Math.max(a, b)));
+          const [nlo, nhi] = outOfHole(e, Math.max(lo.get(e) as number, Math.ceil(Math.min(a, b))), Math.min(hi.get(e) as number, Math.floor(Math.max(a, b))));
           if (nlo > nhi) return false;
           if (nlo !== lo.get(e) || nhi !== hi.get(e)) {
             lo.set(e, nlo);
@@ -71,6 +83,8 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
     for (const e of lo.keys()) if ((lo.get(e) as number) < (hi.get(e) as number) && (pick < 0 || (hi.get(e) as number) - (lo.get(e) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = e;
     if (pick < 0) return true; // every unknown fixed and every line checked
     for (let v = lo.get(pick) as number; v <= (hi.get(pick) as number); v++) {
+      const hole = holes.get(pick);
+      if (hole && v >= hole[0] && v <= hole[1]) continue;
       const l2 = new Map(lo);
       const h2 = new Map(hi);
       l2.set(pick, v);

@@ -172,10 +172,19 @@ describe('secondary suppression across lines', () => {
   });
 
   for (const [name, cbk, dims] of [['two-way', cb, [3, 3]], ['three-way', cb3, [2, 3, 2]], ['four-way', cb4, [2, 2, 2, 2]]] as const) {
-    it(`on random ${name} tables: no suppressed entry is determined, every small cell stays hidden, published entries are exact`, () => {
+    it(`on random ${name} tables: no suppressed entry is determined, every small cell stays hidden, published entries are exact (or the table is refused, rarely)`, () => {
+      let refused = 0;
+      const runs = name === 'four-way' ? 60 : 300;
       fc.assert(
         fc.property(grid([...dims]), (cells) => {
-          const t = protectTable(cbk, tableOf(cbk, cells));
+          let t: TableEntry[];
+          try {
+            t = protectTable(cbk, tableOf(cbk, cells));
+          } catch (e) {
+            if (!(e instanceof KoppelError && e.code === 'DISCLOSURE_RISK')) throw e;
+            refused++;
+            return;
+          }
           const suppressed = new Set(t.flatMap((e, i) => (e.count === null ? [i] : [])));
           expect(determinedExactly(linesOf(cbk, t), suppressed)).toEqual([]);
           const plain = protectTable(cbk, tableOf(cbk, cells), { secondary: false });
@@ -185,8 +194,9 @@ describe('secondary suppression across lines', () => {
             if (e.count !== null) expect(e.count).toBe(truth.count);
           });
         }),
-        { numRuns: name === 'four-way' ? 60 : 300 },
+        { numRuns: runs },
       );
+      expect(refused).toBeLessThan(runs / 10);
     });
   }
 
@@ -234,7 +244,8 @@ describe('secondary suppression against bounds', () => {
     t.forEach((e, i) => {
       if (e.count !== null) known.set(i, Number(column === 0 ? e.count : e.sums[0]));
       else if (e.rule === 'threshold') unknowns.set(i, column === 0 ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 3 * (k - 1) });
-      else unknowns.set(i, { lo: 0, hi: cap });
+      // A secondary entry is not small: its count is 0 or at least k (the rule column says so).
+      else unknowns.set(i, column === 0 && k > 1 ? { lo: 0, hi: cap, hole: [1, k - 1] } : { lo: 0, hi: cap });
     });
     return { known, unknowns };
   }
@@ -359,17 +370,17 @@ describe('secondary suppression against bounds', () => {
   const valueTable = (cbk: Codebook, cells: readonly string[]) =>
     tabulate(cbk, cells.flatMap((digits, c) => [...digits].map((x) => ({ cell: cbk.cellLabels(c), values: [x], key: 0 }))));
 
-  it('value protection: a small value sum the default leaves within 3 of the truth looks at least 20% away with 20% (known answer)', () => {
+  it('value protection: a small value sum the default lets the public place within 20% of the truth looks at least 20% away with 20% (known answer)', () => {
     // Found by searching random tables: with one unit of value protection (the default),
-    // the public can tell that Groningen/couple's sum of 16 (8 records) is 13 to 19.
+    // the public can tell that Zeeland/couple's sum of 13 (8 records) is 11 to 15.
     const cbk = cbv();
-    const cells = ['', '303210313', '1111333021122021122230', '01111323121', '0210133', '02121130', '03', '', '33221320'];
+    const cells = ['', '1031021130', '0100111200', '0102103010', '01001212121', '0010', '02', '12223210', ''];
     const vector = valueTable(cbk, cells);
     const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
-    expect(Number(at(truth, 'Groningen', 'couple').sums[0])).toBe(16);
+    expect(Number(at(truth, 'Zeeland', 'couple').sums[0])).toBe(13);
     const plain = protectTable(cbk, vector, { threshold: k });
     expect(pinned(cbk, plain, truth, 1)).toEqual([]);
-    expect(pinned(cbk, plain, truth, 1, k, valueDistance(20))).toContain('Groningen|couple');
+    expect(pinned(cbk, plain, truth, 1, k, valueDistance(20))).toContain('Zeeland|couple');
     const protectedTable = protectTable(cbk, vector, { threshold: k, valueProtection: 20 });
     expect(pinned(cbk, protectedTable, truth, 1, k, valueDistance(20))).toEqual([]);
     expect(pinned(cbk, protectedTable, truth, 0)).toEqual([]);
@@ -495,8 +506,9 @@ describe('secondary suppression against bounds', () => {
     for (const protection of [0, 1.5, -2]) expect(() => protectTable(cb, tabulate(cb, records), { protection })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
-  it('noisy tables (counts may be negative) are protected without error and no suppressed entry is determined', () => {
+  it('noisy tables (counts may be negative) are protected, or rarely refused, and no suppressed entry is determined', () => {
     const cbk = cbv(dims3);
+    let refused = 0;
     fc.assert(
       fc.property(fc.array(fc.integer({ min: -3, max: 25 }), { minLength: cbk.cells, maxLength: cbk.cells }), (counts) => {
         const v = new BigUint64Array(cbk.length);
@@ -504,12 +516,17 @@ describe('secondary suppression against bounds', () => {
           v[c * cbk.width] = encodeSigned(BigInt(n));
           v[c * cbk.width + 2] = encodeSigned(BigInt(2 * n));
         });
-        const t = protectTable(cbk, v, { threshold: k });
+        const t = protectedOrRefused(() => protectTable(cbk, v, { threshold: k }));
+        if (!t) {
+          refused++;
+          return;
+        }
         const suppressed = new Set(t.flatMap((e, i) => (e.count === null ? [i] : [])));
         expect(determinedExactly(linesOf(cbk, t), suppressed)).toEqual([]);
       }),
       { numRuns: 200 },
     );
+    expect(refused).toBeLessThan(20);
   });
 
   const dims1 = [{ name: 'region', labels: ['a', 'b', 'c', 'd', 'e', 'f'] }];
