@@ -22,6 +22,15 @@ export interface Unknown {
  * total last; `known` maps published entries to their values) with `unknowns` in their
  * bounds has a solution with `fixed` entries pinned to the given values.
  */
+/** Bounds that fall in a hole, moved out of it. */
+function clearOfHole(hole: readonly [number, number] | undefined, l: number, h: number): [number, number] {
+  if (!hole) return [l, h];
+  return [l >= hole[0] && l <= hole[1] ? hole[1] + 1 : l, h >= hole[0] && h <= hole[1] ? hole[0] - 1 : h];
+}
+
+/** Whether `v` is in `hole`. */
+const inHole = (hole: readonly [number, number] | undefined, v: number) => hole !== undefined && v >= hole[0] && v <= hole[1];
+
 export function feasible(lines: ReadonlyArray<readonly number[]>, known: ReadonlyMap<number, number>, unknowns: ReadonlyMap<number, Unknown>, fixed: ReadonlyMap<number, number>, budget = { steps: 200_000 }): boolean {
   const lo = new Map<number, number>();
   const hi = new Map<number, number>();
@@ -31,12 +40,7 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
     hi.set(e, fixed.get(e) ?? u.hi);
     if (u.hole) holes.set(e, u.hole);
   }
-  // Bounds that fall in a hole move out of it.
-  const outOfHole = (e: number, l: number, h: number): [number, number] => {
-    const hole = holes.get(e);
-    if (!hole) return [l, h];
-    return [l >= hole[0] && l <= hole[1] ? hole[1] + 1 : l, h >= hole[0] && h <= hole[1] ? hole[0] - 1 : h];
-  };
+  const outOfHole = (e: number, l: number, h: number) => clearOfHole(holes.get(e), l, h);
   // Each line as sum(coef * x) = rhs over the unknowns (+1 for parts, -1 for the total).
   const eqs = lines
     .map((line) => {
@@ -83,8 +87,7 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
     for (const e of lo.keys()) if ((lo.get(e) as number) < (hi.get(e) as number) && (pick < 0 || (hi.get(e) as number) - (lo.get(e) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = e;
     if (pick < 0) return true; // every unknown fixed and every line checked
     for (let v = lo.get(pick) as number; v <= (hi.get(pick) as number); v++) {
-      const hole = holes.get(pick);
-      if (hole && v >= hole[0] && v <= hole[1]) continue;
+      if (inHole(holes.get(pick), v)) continue;
       const l2 = new Map(lo);
       const h2 = new Map(hi);
       l2.set(pick, v);
@@ -116,7 +119,9 @@ export function feasibleCoupled(
   // Variables: 2e for an entry's count, 2e + 1 for its sum.
   const lo = new Map<number, number>();
   const hi = new Map<number, number>();
+  const holes = new Map<number, readonly [number, number]>(); // count variables only
   for (const [e, u] of unknowns) {
+    if (u.hole) holes.set(2 * e, u.hole);
     const c = fixedCounts.get(e);
     lo.set(2 * e, c ?? u.lo);
     hi.set(2 * e, c ?? u.hi);
@@ -146,8 +151,7 @@ export function feasibleCoupled(
   const search = (lo: Map<number, number>, hi: Map<number, number>): boolean => {
     if (--budget.steps < 0) throw new Error('search budget exhausted');
     const narrow = (v: number, nlo: number, nhi: number): boolean | undefined => {
-      const l = Math.max(lo.get(v) as number, nlo);
-      const h = Math.min(hi.get(v) as number, nhi);
+      const [l, h] = clearOfHole(holes.get(v), Math.max(lo.get(v) as number, nlo), Math.min(hi.get(v) as number, nhi));
       if (l > h) return undefined;
       if (l === lo.get(v) && h === hi.get(v)) return false;
       lo.set(v, l);
@@ -187,6 +191,7 @@ export function feasibleCoupled(
     for (const v of lo.keys()) if ((lo.get(v) as number) < (hi.get(v) as number) && (pick < 0 || (hi.get(v) as number) - (lo.get(v) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = v;
     if (pick < 0) return true;
     for (let x = lo.get(pick) as number; x <= (hi.get(pick) as number); x++) {
+      if (inHole(holes.get(pick), x)) continue;
       const l2 = new Map(lo);
       const h2 = new Map(hi);
       l2.set(pick, x);

@@ -406,7 +406,7 @@ describe('secondary suppression against bounds', () => {
     });
   }
 
-  it('the oracle for counts and value sums together knows that a sum lies between min and max times its count', () => {
+  it('the exact searches know that a sum lies between min and max times its count, and that a secondary count is 0 or at least k', () => {
     // One line a + b = total, total published with 2 records summing to 6 or 7; a and b
     // suppressed, small (1 to 9). Counts alone fit (1 + 1); with per-record values 1 to 3
     // the sums fit 6 (3 + 3) but not 7.
@@ -419,7 +419,28 @@ describe('secondary suppression against bounds', () => {
     expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 9]]), unknowns, { min: 1, max: 3 }, new Map([[0, 1]]))).toBe(true);
     expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 9]]), unknowns, { min: 1, max: 3 }, new Map([[0, 2]]))).toBe(true);
     expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 2]]), unknowns, { min: 1, max: 3 }, new Map([[0, 1]]))).toBe(false);
+    // A secondary entry (b) has no count from 1 to 9: with a total of 12, a small a is 1 or 2.
+    const gap = new Map<number, Unknown>([[0, { lo: 1, hi: 9 }], [1, { lo: 0, hi: 1000, hole: [1, 9] }]]);
+    const without = new Map<number, Unknown>([[0, { lo: 1, hi: 9 }], [1, { lo: 0, hi: 1000 }]]);
+    const possible = (u: ReadonlyMap<number, Unknown>) => [1, 2, 3, 4, 5, 6, 7, 8, 9].filter((a) => feasible(lines, new Map([[2, 12]]), u, new Map([[0, a]])));
+    expect(possible(without)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(possible(gap)).toEqual([1, 2]);
+    expect([1, 2, 5].filter((a) => feasibleCoupled(lines, new Map([[2, 12]]), new Map([[2, 24]]), gap, { min: 1, max: 3 }, new Map([[0, a]])))).toEqual([1, 2]);
   });
+
+  /** The intruder's view of counts and the first value sum together (for feasibleCoupled): a secondary entry's count is 0 or at least k. */
+  function coupledView(cbk: Codebook, t: TableEntry[]) {
+    const knownCount = new Map<number, number>();
+    const knownSum = new Map<number, number>();
+    const unknowns = new Map<number, Unknown>();
+    t.forEach((e, i) => {
+      if (e.count !== null) {
+        knownCount.set(i, Number(e.count));
+        knownSum.set(i, Number(e.sums[0]));
+      } else unknowns.set(i, e.rule === 'threshold' ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 1000, hole: [1, k - 1] });
+    });
+    return { lines: linesOf(cbk, t), knownCount, knownSum, unknowns };
+  }
 
   it('a value sum between min and max times its count does not give a small cell away (known answer)', () => {
     // Per-record values 1 to 3. Groningen/single: 2 records (1, 1); Utrecht/family and
@@ -432,16 +453,7 @@ describe('secondary suppression against bounds', () => {
     const vector = valueTable(cbk, ['11', '', '', '', '', '1111111111', '1111111111', '', '23']);
     const t = protectTable(cbk, vector, { threshold: k });
     const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
-    const lines = linesOf(cbk, t);
-    const knownCount = new Map<number, number>();
-    const knownSum = new Map<number, number>();
-    const unknowns = new Map<number, Unknown>();
-    t.forEach((e, i) => {
-      if (e.count !== null) {
-        knownCount.set(i, Number(e.count));
-        knownSum.set(i, Number(e.sums[0]));
-      } else unknowns.set(i, e.rule === 'threshold' ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 1000 });
-    });
+    const { lines, knownCount, knownSum, unknowns } = coupledView(cbk, t);
     const zf = t.findIndex((e) => e.labels.join('|') === 'Zeeland|family');
     expect(t[zf]?.rule).toBe('threshold');
     const counts = Array.from({ length: k - 1 }, (_, j) => j + 1).filter((y) => feasibleCoupled(lines, knownCount, knownSum, unknowns, { min: 1, max: 3 }, new Map([[zf, y]])));
@@ -462,16 +474,7 @@ describe('secondary suppression against bounds', () => {
           if (!t) return;
           released++;
           const truth = protectTable(cbk, vector, { threshold: 1, secondary: false });
-          const lines = linesOf(cbk, t);
-          const knownCount = new Map<number, number>();
-          const knownSum = new Map<number, number>();
-          const unknowns = new Map<number, Unknown>();
-          t.forEach((e, i) => {
-            if (e.count !== null) {
-              knownCount.set(i, Number(e.count));
-              knownSum.set(i, Number(e.sums[0]));
-            } else unknowns.set(i, e.rule === 'threshold' ? { lo: 1, hi: k - 1 } : { lo: 0, hi: 1000 });
-          });
+          const { lines, knownCount, knownSum, unknowns } = coupledView(cbk, t);
           const bounds = { min: 1, max: 3 };
           const pinnedCells = (column: 'count' | 'sum') =>
             t.flatMap((e, i) => {
