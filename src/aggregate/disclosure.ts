@@ -340,13 +340,13 @@ function boxShelter(
     const r = ((v < 0n ? -v : v) * share + 9999n) / 10000n;
     return r > 1n ? r : 1n;
   };
-  // A shift of `step` units is allowed if it stays within the bounds; an entry already
-  // outside them (a count made negative by noise) may move anywhere: no bound is public
-  // for it.
   // The released table says which rule suppressed an entry, so the public also knows that
   // an entry not suppressed as small has no count from 1 to k - 1 (zeros are published,
   // and so are negative counts after noise): its count may not move into that gap.
   const outsideGap = (e: number, count: bigint): boolean => rule[e] === 'threshold' || count <= 0n || count >= BigInt(k);
+  // A shift of `step` units is allowed if it stays out of that gap and within the
+  // bounds; an entry already outside the bounds (a count made negative by noise) may
+  // otherwise move anywhere: no bound is public for it.
   const movable = (e: number, w: number, step: bigint): boolean => {
     const now = (values[e] as bigint[])[w] as bigint;
     const v = now + step;
@@ -378,8 +378,6 @@ function boxShelter(
     }
     return out;
   };
-  // Whether a move protects x's column w: x's column is fixed by the rule itself, or every
-  // entry can take its step within its bounds for one of the two overall signs.
   // The public also knows that a value sum lies between the per-record bounds times its
   // count (checked only where the true table satisfies it: noise may break it). A move
   // of x's column w must therefore come with shifts of the other columns, the same
@@ -456,6 +454,8 @@ function boxShelter(
     }
     return false;
   };
+  // Whether a move protects x's column w: x's column is fixed by the rule itself, or it
+  // can shift x's column w by the amount needed, one way or the other.
   const works = (x: number, move: Move, w: number) => {
     if (fixed(x, w)) return true;
     const r = need(x, w);
