@@ -7,6 +7,7 @@
  */
 import { KoppelError } from '../errors/index.js';
 import { startTimer, type Timer } from '../util/timer.js';
+import { MEMORY_PEER, type PeerIdentity } from './peer.js';
 
 /** Default largest message a channel accepts from its peer: 16 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -31,6 +32,12 @@ export interface Channel {
   receive(): Promise<Uint8Array>;
   /** Closes the channel; the peer's pending and later receives fail with `CONNECTION_CLOSED`. */
   close(): Promise<void>;
+  /**
+   * Who is at the other end, as the transport knows it (under mutual TLS: the peer's
+   * verified certificate). Channels of koppel's transports always set it; a wrapper
+   * should pass it on.
+   */
+  readonly peer?: PeerIdentity;
 }
 
 /** Options every channel accepts. */
@@ -150,6 +157,7 @@ export function createMemoryChannelPair(options: ChannelOptions = {}): [Channel,
   const make = (self: 0 | 1): Channel => {
     const peer = (1 - self) as 0 | 1;
     return {
+      peer: MEMORY_PEER,
       async send(message) {
         if (closed) throw closedError();
         if (message.length > max) {

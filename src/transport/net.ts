@@ -18,6 +18,7 @@ import type * as tls from 'node:tls';
 import { KoppelError } from '../errors/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
 import { startTimer, type Timer } from '../util/timer.js';
+import { socketPeer, type PeerIdentity } from './peer.js';
 
 /** Mutual-TLS material, PEM-encoded. */
 export interface TlsOptions {
@@ -68,9 +69,12 @@ class SocketChannel implements Channel {
   readonly #max: number;
   #buffer: Buffer = Buffer.alloc(0);
   #closing = false;
+  /** The peer: under TLS, its verified certificate's names and fingerprint. */
+  readonly peer: PeerIdentity;
 
-  constructor(socket: net.Socket, options: ChannelOptions) {
+  constructor(socket: net.Socket, options: ChannelOptions, secure: boolean) {
     this.#socket = socket;
+    this.peer = socketPeer(socket, secure ? (socket as tls.TLSSocket) : undefined);
     this.#max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.#inbox = new Inbox(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.#inbox.onDrain = () => {
@@ -257,13 +261,13 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     port,
     accept(timeoutMs?: number) {
       const s = pending.shift();
-      if (s) return Promise.resolve(new SocketChannel(s, options));
+      if (s) return Promise.resolve(new SocketChannel(s, options, 'tls' in options.security));
       return new Promise((resolve, reject) => {
         let timer: Timer | undefined;
         const w = (sock: net.Socket) => {
           timer?.clear();
           abandon.delete(w);
-          resolve(new SocketChannel(sock, options));
+          resolve(new SocketChannel(sock, options, 'tls' in options.security));
         };
         waiters.push(w);
         // Closing the listener ends a pending accept (and its timer, which would
@@ -308,7 +312,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   for (;;) {
     try {
       const socket = await connectOnce(options);
-      return new SocketChannel(socket, options);
+      return new SocketChannel(socket, options, 'tls' in options.security);
     } catch (e) {
       const code = ((e as KoppelError).cause as NodeJS.ErrnoException | undefined)?.code;
       const retriable = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT';

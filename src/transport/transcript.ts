@@ -17,6 +17,7 @@ export interface TranscriptEntry {
 /** Wraps `channel` so that every message is appended to `transcript`. */
 export function recordingChannel(channel: Channel, transcript: TranscriptEntry[]): Channel {
   return {
+    ...(channel.peer ? { peer: channel.peer } : {}),
     async send(message) {
       transcript.push({ direction: 'sent', bytes: new Uint8Array(message) });
       await channel.send(message);
