@@ -1,0 +1,82 @@
+/**
+ * The HELLO check every protocol shares: the peer must speak the same protocol and
+ * version, play the other role, and agree on every shared parameter. A mismatch is a
+ * typed error that names the field and both values, raised at the first message, before
+ * any data is exchanged.
+ *
+ * @packageDocumentation
+ */
+import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import type { ProtocolSpec } from './link.js';
+
+/** The fields every HELLO carries. */
+export interface HelloBase {
+  /** The protocol's HELLO name, e.g. `koppel-psi`. */
+  readonly protocol: string;
+  /** The protocol version. */
+  readonly version: number;
+  /** The sender's role, e.g. `client`. */
+  readonly role: string;
+}
+
+/**
+ * A parameter both sides must share, compared field by field. Values of shared
+ * parameters are protocol settings (a mode, a suite, a hash), never personal data, so
+ * the error may name them.
+ */
+export interface SharedParam {
+  /** The HELLO field. */
+  readonly field: string;
+  /** The error code of a mismatch, e.g. `SUITE_MISMATCH`. */
+  readonly code: KoppelErrorCode;
+  /** What the user aligns on both sides, e.g. `--suite`. */
+  readonly flag?: string;
+}
+
+/** What {@link checkHello} compares. */
+export interface HelloExpectation {
+  /** The role (or roles) the peer may play. */
+  readonly peerRole: string | readonly string[];
+  /** Said when the peer plays a role it may not (e.g. both sides are clients). */
+  readonly roleMessage?: string;
+  /** The parameters both sides must share, checked in this order. */
+  readonly shared?: readonly SharedParam[];
+}
+
+/** A short, printable rendering of a parameter value for messages (at most 64 characters). */
+function show(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? 'nothing';
+  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
+}
+
+/** Value equality of two decoded JSON values (shared parameters are JSON). */
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Checks the peer's HELLO against ours.
+ *
+ * @throws KoppelError `VERSION_MISMATCH` (another protocol version),
+ *   `PROTOCOL_VIOLATION` (a role the peer may not play), or the shared parameter's own
+ *   code (e.g. `SUITE_MISMATCH`), with `details.field`, `details.ours` and
+ *   `details.theirs`
+ */
+export function checkHello(spec: ProtocolSpec, ours: Readonly<Record<string, unknown>>, theirs: HelloBase & Readonly<Record<string, unknown>>, expect: HelloExpectation): void {
+  const roles: readonly string[] = typeof expect.peerRole === 'string' ? [expect.peerRole] : expect.peerRole;
+  if (!roles.includes(theirs.role)) {
+    throw new KoppelError('PROTOCOL_VIOLATION', expect.roleMessage ?? `The peer plays the role ${show(theirs.role)}; this side expects ${roles.join(' or ')}.`, { details: { field: 'role' } });
+  }
+  if (theirs.version !== spec.version) {
+    throw new KoppelError('VERSION_MISMATCH', `The peer speaks ${spec.name} version ${theirs.version}; this koppel speaks ${spec.version}. Use the same koppel version on both sides.`, {
+      details: { field: 'version', peerVersion: theirs.version, ours: spec.version, theirs: theirs.version },
+    });
+  }
+  for (const p of expect.shared ?? []) {
+    const a = ours[p.field];
+    const b = theirs[p.field];
+    if (sameValue(a, b)) continue;
+    const align = p.flag ? `; pass the same ${p.flag} on both sides` : '; both sides must use the same value';
+    throw new KoppelError(p.code, `The peer's ${p.field} is ${show(b)}, this side's is ${show(a)}${align}.`, { details: { field: p.field, ours: show(a), theirs: show(b) } });
+  }
+}

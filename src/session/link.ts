@@ -1,0 +1,248 @@
+/**
+ * The frame level of a session: a {@link Channel} carrying checked frames of one protocol
+ * session. Every frame received is decoded, its protocol, session, suite and step checked,
+ * and an ABORT from the peer turned into the peer's error code. Every frame that crosses
+ * the link in either direction is fed to the session's transcript hash.
+ *
+ * Protocol code does not use this class directly: it runs on a {@link Session} (see
+ * `session.ts`), which opens the link with a checked HELLO. Tests use it to script a
+ * hostile peer frame by frame.
+ *
+ * @packageDocumentation
+ */
+import { t } from '../util/cjs.js';
+import { ERROR_CODES, KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import type { SuiteName } from '../group/types.js';
+import type { Channel } from '../transport/channel.js';
+import { decodeOrThrow, intRange } from '../wire/codec.js';
+import { decodeFrame, encodeFrame, jsonBody, PROTOCOLS, toJsonBody, type Frame, type ProtocolName } from '../wire/frame.js';
+import { TranscriptHash, type TranscriptSide } from './transcript.js';
+
+/** Step 1 of every protocol: the HELLO exchange (frames carry no suite yet). */
+export const HELLO = 1;
+/** The step of an ABORT message, in every protocol. */
+export const ABORT = 63;
+/** Largest number of items in one chunk frame, in every protocol. */
+export const MAX_CHUNK_ITEMS = 65536;
+
+/** ABORT: why the peer stopped (a code only; the message is ours, not the peer's). */
+export const Abort = t.exact(t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }), 'Abort');
+
+/** `*_DONE` messages that end a stream: how many items were sent. */
+export const Done = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1) }), 'Done');
+
+/**
+ * What a session layer needs to know about a protocol: its wire number, the name its
+ * HELLO carries, its version and the names of its steps (for error messages).
+ */
+export interface ProtocolSpec {
+  /** The protocol byte of every frame. */
+  readonly wire: ProtocolName;
+  /** The `protocol` field of the HELLO, e.g. `koppel-psi`. */
+  readonly name: string;
+  /** The protocol version both sides must speak. */
+  readonly version: number;
+  /** Step numbers by name; HELLO is 1 and ABORT 63 in every protocol. */
+  readonly steps: Readonly<Record<string, number>>;
+}
+
+/** One chunked stream: chunk frames of one step until a done frame. */
+export interface StreamSpec {
+  /** The step of each chunk frame. */
+  readonly chunk: number;
+  /** The step that ends the stream. */
+  readonly done: number;
+  /** What the items are, for messages: `blinded elements`. */
+  readonly what: string;
+  /** Bytes per item: every chunk must carry exactly `count * itemBytes` bytes. */
+  readonly itemBytes: number;
+  /**
+   * Items the stream must carry in all, when known in advance; more is
+   * `PROTOCOL_VIOLATION`, fewer `MESSAGE_MALFORMED`. Unknown: any number.
+   */
+  readonly expected?: number;
+  /** The done frame carries `{ count }` (default); `false`: an empty JSON object. */
+  readonly doneCount?: boolean;
+  /** Error code when the peer sends more items than `expected` (default `PROTOCOL_VIOLATION`). */
+  readonly overflowCode?: KoppelErrorCode;
+  /** Called on every wait, e.g. to stop waiting when the run fails elsewhere. */
+  readonly race?: <T>(p: Promise<T>) => Promise<T>;
+}
+
+/** A channel carrying checked frames of one protocol session. */
+export class Link {
+  readonly #channel: Channel;
+  readonly #spec: ProtocolSpec;
+  readonly #stepNames: ReadonlyMap<number, string>;
+  readonly #transcript: TranscriptHash;
+  /** The session id; a responder adopts the initiator's from its HELLO. */
+  session: Uint8Array;
+  /** The suite frames carry after the HELLO. */
+  suite: SuiteName | 'none' = 'none';
+  #closed = false;
+
+  /**
+   * @param side - which side this party is, for the transcript (`initiator` speaks first)
+   */
+  constructor(channel: Channel, spec: ProtocolSpec, session: Uint8Array, side: TranscriptSide = 'initiator') {
+    this.#channel = channel;
+    this.#spec = spec;
+    this.session = session;
+    this.#stepNames = new Map(Object.entries(spec.steps).map(([k, v]) => [v, k]));
+    this.#transcript = new TranscriptHash(spec, side);
+  }
+
+  /** The channel under this link. */
+  get channel(): Channel {
+    return this.#channel;
+  }
+
+  /** The transcript of every frame so far (see {@link TranscriptHash.digest}). */
+  transcript(): Uint8Array {
+    return this.#transcript.digest();
+  }
+
+  #send(frame: Uint8Array): Promise<void> {
+    this.#transcript.sent(frame);
+    return this.#channel.send(frame);
+  }
+
+  /** Sends a chunk of `count` fixed-size items. */
+  send(step: number, count: number, body: Uint8Array): Promise<void> {
+    return this.#send(encodeFrame(this.#spec.wire, this.suite, step, this.session, count, body));
+  }
+
+  /** Sends a control message. */
+  sendJson(step: number, value: unknown): Promise<void> {
+    return this.#send(encodeFrame(this.#spec.wire, step === HELLO ? 'none' : this.suite, step, this.session, 0, toJsonBody(value)));
+  }
+
+  /**
+   * Sends packed items in chunk frames of at most `chunkItems` items each.
+   *
+   * @param onChunk - called after each chunk with the items sent so far
+   */
+  async sendChunks(step: number, packed: Uint8Array, itemBytes: number, chunkItems: number, onChunk?: (sent: number) => void): Promise<void> {
+    const total = packed.length / itemBytes;
+    for (let at = 0; at < total; at += chunkItems) {
+      const m = Math.min(chunkItems, total - at);
+      await this.send(step, m, packed.subarray(at * itemBytes, (at + m) * itemBytes));
+      onChunk?.(at + m);
+    }
+  }
+
+  /** The name of a step, for messages. */
+  stepName(step: number): string {
+    return this.#stepNames.get(step) ?? `step ${step}`;
+  }
+
+  /**
+   * Receives the next frame, which must be one of `steps`, of this session and suite.
+   * An ABORT from the peer becomes the peer's error code.
+   */
+  async receive(steps: readonly number[], what: string): Promise<Frame> {
+    const bytes = await this.#channel.receive();
+    this.#transcript.received(bytes);
+    const frame = decodeFrame(bytes);
+    if (frame.protocol !== PROTOCOLS[this.#spec.wire]) throw new KoppelError('VERSION_MISMATCH', `The peer is not speaking the ${this.#spec.wire} protocol.`);
+    if (frame.step === ABORT) {
+      const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
+      throw new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
+    }
+    if (!steps.includes(frame.step)) {
+      throw new KoppelError('PROTOCOL_VIOLATION', `Expected ${what} from the peer, got ${this.stepName(frame.step)}.`, {
+        details: { expected: what, got: this.#stepNames.get(frame.step) ?? frame.step },
+      });
+    }
+    if (frame.step !== HELLO) {
+      if (!equalBytes(frame.session, this.session)) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer belongs to another session.');
+      if (frame.suite !== this.suite) {
+        throw new KoppelError('SUITE_MISMATCH', `A message from the peer uses suite ${frame.suite}, but the session uses ${this.suite}.`, { details: { ours: this.suite, theirs: frame.suite } });
+      }
+    }
+    return frame;
+  }
+
+  /** Receives a control message of `step` and decodes its JSON body with `codec`. */
+  async receiveJson<A>(step: number, codec: t.Decoder<unknown, A>): Promise<A> {
+    const name = this.stepName(step);
+    return decodeOrThrow(codec, jsonBody(await this.receive([step], name), name), name);
+  }
+
+  /** Receives a frame of one of `steps`; a frame of `chunkStep` must hold `count * itemBytes` bytes. */
+  async receiveChunk(steps: readonly number[], chunkStep: number, what: string, itemBytes: number): Promise<Frame> {
+    const f = await this.receive(steps, what);
+    if (f.step === chunkStep) checkChunk(f, itemBytes, what);
+    return f;
+  }
+
+  /**
+   * The chunks of one stream (see {@link StreamSpec}): each checked for its size, their
+   * total checked against the done frame's count and against `expected`.
+   */
+  async *stream(s: StreamSpec): AsyncGenerator<Frame, void, undefined> {
+    const race = s.race ?? ((p) => p);
+    let received = 0;
+    for (;;) {
+      const f = await race(this.receiveChunk([s.chunk, s.done], s.chunk, s.what, s.itemBytes));
+      if (f.step === s.done) {
+        const declared = s.doneCount === false ? received : decodeOrThrow(Done, jsonBody(f, `end of ${s.what}`), `end of ${s.what}`).count;
+        if (declared !== received || (s.expected !== undefined && received !== s.expected)) {
+          throw new KoppelError('MESSAGE_MALFORMED', `The peer sent another number of ${s.what} than announced.`, { details: { expected: s.expected, declared, received } });
+        }
+        return;
+      }
+      if (s.expected !== undefined && received + f.count > s.expected) {
+        throw new KoppelError(s.overflowCode ?? 'PROTOCOL_VIOLATION', `The peer sent more ${s.what} than announced.`, { details: { expected: s.expected } });
+      }
+      received += f.count;
+      yield f;
+    }
+  }
+
+  /** Closes the channel without a message (the protocol ended normally). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#channel.close().catch(() => undefined);
+  }
+
+  /** Tells the peer why we stop (best effort, at most 1 s), then closes the channel. */
+  async abort(error: unknown): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const code: KoppelErrorCode = error instanceof KoppelError ? error.code : 'INTERNAL';
+    // An error the peer itself reported, or a dead connection, needs no ABORT back.
+    const peerCaused = error instanceof KoppelError && (error.details['peer'] === true || code === 'CONNECTION_CLOSED' || code === 'NETWORK_ERROR');
+    if (!peerCaused) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([this.sendJson(ABORT, { code }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+      } catch {
+        // The connection is already gone: nothing more to tell.
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    await this.#channel.close().catch(() => undefined);
+  }
+}
+
+/** Checks a chunk frame: 1..MAX_CHUNK_ITEMS items of exactly `itemBytes` each. */
+export function checkChunk(f: Frame, itemBytes: number, what: string): void {
+  if (f.count < 1 || f.count > MAX_CHUNK_ITEMS) {
+    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} has ${f.count} items; a chunk holds 1 to ${MAX_CHUNK_ITEMS}.`, { details: { count: f.count } });
+  }
+  if (f.body.length !== f.count * itemBytes) {
+    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} declares ${f.count} items but carries ${f.body.length} bytes (expected ${f.count * itemBytes}).`, {
+      details: { count: f.count, bytes: f.body.length },
+    });
+  }
+}
+
+/** Byte equality of two public values (session ids). */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
