@@ -19,10 +19,10 @@ import { createHash } from 'node:crypto';
 import { t } from '../util/cjs.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
-import { randomBytes } from '../util/bytes.js';
-import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
-import { jsonBody } from '../wire/frame.js';
-import { ABORT, HELLO, Link } from '../wire/link.js';
+import { checkHello, type SharedParam } from '../session/hello.js';
+import { ABORT, HELLO, type ProtocolSpec } from '../session/link.js';
+import { openSession, runSession, type Session, type SessionOptions } from '../session/session.js';
+import { intRange, pattern } from '../wire/codec.js';
 import type { Codebook } from './codebook.js';
 import { protectTable, type DisclosureOptions, type TableEntry } from './disclosure.js';
 import { addInto, bytesToVector, encodeSigned, subInto, vectorToBytes } from './ring.js';
@@ -34,7 +34,9 @@ export const AGGREGATE_VERSION = 1;
 
 /** Message types. */
 export const AggStep = { HELLO, SUBMIT_DATA: 2, SUBMIT_RESULT: 3, AGREED: 4, AGGREGATE: 5, ABORT } as const;
-const NAMES = new Map<number, string>(Object.entries(AggStep).map(([k, v]) => [v, k]));
+
+/** The aggregation protocol, for the session layer. */
+export const AGGREGATE_PROTOCOL: ProtocolSpec = Object.freeze({ wire: 'aggregate', name: 'koppel-aggregate', version: AGGREGATE_VERSION, steps: AggStep });
 
 /** The settings every party of a round must share. */
 export interface RoundConfig {
@@ -76,11 +78,24 @@ const AggregatorHello = t.exact(t.type({ protocol: t.literal('koppel-aggregate')
 const SubmitResult = t.exact(t.type({ accepted: t.boolean, code: t.union([t.string, t.null]) }), 'SubmitResult');
 const Agreed = t.exact(t.type({ parties: t.array(Party) }), 'Agreed');
 
-function checkRound(hello: { version: number; round: string; config: string }, c: RoundConfig, hash: string): void {
-  if (hello.version !== AGGREGATE_VERSION) throw new KoppelError('VERSION_MISMATCH', `The peer speaks aggregation version ${hello.version}; this koppel speaks ${AGGREGATE_VERSION}.`);
-  if (hello.round !== c.round || hello.config !== hash) {
-    throw new KoppelError('ROUND_MISMATCH', 'The peer has another round id, codebook or round settings; give every party the same round file.', { details: { round: hello.round === c.round } });
-  }
+/** What every party of a round must share: the round id and the hash of its settings. */
+const SHARED: readonly SharedParam[] = [
+  { field: 'round', code: 'ROUND_MISMATCH', flag: 'round file' },
+  { field: 'config', code: 'ROUND_MISMATCH', flag: 'round file (codebook and settings)' },
+];
+
+/** Opens a round session with one peer: nobody answers a HELLO with a HELLO here. */
+function roundSession<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
+  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks'>,
+): Promise<Session<H>> {
+  return openSession(roundOptions(o));
+}
+
+/** The session options of every round session; by default a failed opening just closes. */
+function roundOptions<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
+  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'onFailure'>,
+): SessionOptions<H> {
+  return { onFailure: 'close', ...o, protocol: AGGREGATE_PROTOCOL, suite: 'none', answer: false, shared: SHARED };
 }
 
 /** The outcome of one input party's submission, per aggregator. */
@@ -104,13 +119,12 @@ export async function submitInput(channels: readonly Channel[], config: RoundCon
   const shares = split(vector, config.aggregators, { round: config.round, codebookHash: config.codebook.hash, party });
   return Promise.all(
     channels.map(async (channel, j): Promise<SubmitOutcome> => {
-      const link = new Link(channel, 'aggregate', randomBytes(16), NAMES);
       const share = shares[j] as Share;
       try {
-        await link.sendJson(HELLO, { protocol: 'koppel-aggregate', version: AGGREGATE_VERSION, role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind });
+        const s = await roundSession({ channel, side: 'initiator', hello: { role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind }, codec: InputHello, peerRole: 'aggregator' });
         const body = share.kind === 'seed' ? share.seed : vectorToBytes(share.vector);
-        await link.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
-        const r = decodeOrThrow(SubmitResult, jsonBody(await link.receive([AggStep.SUBMIT_RESULT], 'SUBMIT_RESULT'), 'SUBMIT_RESULT'), 'SUBMIT_RESULT');
+        await s.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
+        const r = await s.receiveJson(AggStep.SUBMIT_RESULT, SubmitResult);
         return r.accepted ? { aggregator: j, accepted: true } : { aggregator: j, accepted: false, code: (r.code ?? 'INTERNAL') as KoppelErrorCode };
       } catch (e) {
         return { aggregator: j, accepted: false, code: e instanceof KoppelError ? e.code : 'INTERNAL' };
@@ -153,18 +167,18 @@ export class Aggregator {
    * share is answered with its code; the connection is closed either way.
    */
   async handleInput(channel: Channel, now: () => number = Date.now): Promise<SubmitOutcome & { party?: string }> {
-    const link = new Link(channel, 'aggregate', new Uint8Array(16), NAMES);
+    let s: Session<t.TypeOf<typeof InputHello>> | undefined;
     const refuse = async (code: KoppelErrorCode, party?: string) => {
-      await link.sendJson(AggStep.SUBMIT_RESULT, { accepted: false, code }).catch(() => undefined);
+      await s?.sendJson(AggStep.SUBMIT_RESULT, { accepted: false, code }).catch(() => undefined);
       return { aggregator: this.#index, accepted: false, code, ...(party ? { party } : {}) };
     };
     try {
-      const helloFrame = await link.receive([HELLO], 'HELLO');
-      link.session = Uint8Array.from(helloFrame.session);
-      const hello = decodeOrThrow(InputHello, jsonBody(helloFrame, 'HELLO'), 'HELLO');
-      const data = await link.receive([AggStep.SUBMIT_DATA], 'SUBMIT_DATA');
+      // The round check is deferred: a party of another round is answered with a refusal.
+      s = await roundSession({ channel, side: 'responder', hello: { role: 'aggregator' }, codec: InputHello, peerRole: 'input', deferChecks: true });
+      const hello = s.peerHello;
+      const data = await s.receive([AggStep.SUBMIT_DATA], 'SUBMIT_DATA');
       try {
-        checkRound(hello, this.#config, this.#hash);
+        checkHello(AGGREGATE_PROTOCOL, { round: this.#config.round, config: this.#hash }, hello, { peerRole: 'input', shared: SHARED });
       } catch (e) {
         return await refuse((e as KoppelError).code, hello.party);
       }
@@ -179,7 +193,7 @@ export class Aggregator {
       else return await refuse('MESSAGE_MALFORMED', hello.party);
       addInto(this.#sum, shareVector(share, this.#config.codebook.length, this.#ctx(hello.party)));
       this.#shares.set(hello.party, share);
-      await link.sendJson(AggStep.SUBMIT_RESULT, { accepted: true, code: null });
+      await s.sendJson(AggStep.SUBMIT_RESULT, { accepted: true, code: null });
       return { aggregator: this.#index, accepted: true, party: hello.party };
     } catch (e) {
       const code: KoppelErrorCode = e instanceof KoppelError ? e.code : 'INTERNAL';
@@ -195,10 +209,21 @@ export class Aggregator {
    */
   async report(collector: Channel): Promise<{ agreed: number; dropped: number }> {
     this.#closed = true;
-    const link = new Link(collector, 'aggregate', randomBytes(16), NAMES);
-    try {
-      await link.sendJson(HELLO, { protocol: 'koppel-aggregate', version: AGGREGATE_VERSION, role: 'aggregator', round: this.#config.round, config: this.#hash, aggregator: this.#index, parties: this.accepted });
-      const { parties } = decodeOrThrow(Agreed, jsonBody(await link.receive([AggStep.AGREED], 'AGREED'), 'AGREED'), 'AGREED');
+    return runSession(async (scope) => {
+      const s = await scope.open({
+        channel: collector,
+        protocol: AGGREGATE_PROTOCOL,
+        side: 'initiator',
+        hello: { role: 'aggregator', round: this.#config.round, config: this.#hash, aggregator: this.#index, parties: this.accepted },
+        codec: AggregatorHello,
+        suite: 'none',
+        answer: false,
+        peerRole: 'collector',
+      });
+      scope.defer(() => {
+        for (const share of this.#shares.values()) if (share.kind === 'seed') share.seed.fill(0);
+      });
+      const { parties } = await s.receiveJson(AggStep.AGREED, Agreed);
       const agreed = new Set(parties);
       if (agreed.size !== parties.length || parties.some((p) => !this.#shares.has(p))) {
         throw new KoppelError('PROTOCOL_VIOLATION', 'The collector agreed on a party this aggregator never accepted.');
@@ -211,14 +236,9 @@ export class Aggregator {
         dropped++;
       }
       this.#addNoise(sum);
-      await link.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
+      await s.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
       return { agreed: agreed.size, dropped };
-    } catch (e) {
-      await link.abort(e);
-      throw e;
-    } finally {
-      for (const s of this.#shares.values()) if (s.kind === 'seed') s.seed.fill(0);
-    }
+    });
   }
 
   /** Adds one noise sample to every count and value word (not to cell key sums). */
@@ -264,50 +284,36 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
     e instanceof KoppelError && ['CONNECTION_CLOSED', 'TIMEOUT', 'NETWORK_ERROR'].includes(e.code)
       ? new KoppelError('ROUND_FAILED', `Aggregator ${j} was lost (${e.code}); the round released nothing.`, { details: { aggregator: j, cause: e.code } })
       : e;
-  const readHello = async (link: Link) => {
-    const f = await link.receive([HELLO], 'HELLO');
-    link.session = Uint8Array.from(f.session);
-    const h = decodeOrThrow(AggregatorHello, jsonBody(f, 'HELLO'), 'HELLO');
-    checkRound(h, config, hash);
-    return h;
-  };
-  const links: Link[] = [];
-  let hellos: Array<t.TypeOf<typeof AggregatorHello>> = [];
-  if (Array.isArray(channels)) {
-    links.push(...channels.map((c) => new Link(c, 'aggregate', new Uint8Array(16), NAMES)));
-  } else {
-    // From a listener: a connection that closes or sends no valid HELLO (a health check,
-    // a port scan) is dropped and the next one taken; another round's aggregator is fatal.
-    for await (const c of channels as AsyncIterable<Channel>) {
-      const link = new Link(c, 'aggregate', new Uint8Array(16), NAMES);
-      try {
-        hellos.push(await readHello(link));
-        links.push(link);
-      } catch (e) {
-        await c.close().catch(() => undefined);
-        if (e instanceof KoppelError && ['CONNECTION_CLOSED', 'MESSAGE_MALFORMED', 'PROTOCOL_VIOLATION', 'TIMEOUT'].includes(e.code)) continue;
-        await Promise.all(links.map((l) => l.abort(e)));
-        throw e;
-      }
-      if (links.length === config.aggregators) break;
-    }
-    if (links.length < config.aggregators) {
-      await Promise.all(links.map((l) => l.abort(new KoppelError('ROUND_FAILED', 'Too few aggregators.'))));
-      throw new KoppelError('ROUND_FAILED', `Only ${links.length} of ${config.aggregators} aggregators reported; the round released nothing.`);
-    }
-  }
-  try {
-    if (hellos.length === 0) {
-      hellos = await Promise.all(
-        links.map(async (link, j) => {
+  const hello = (channel: Channel, onFailure: 'abort' | 'close') => roundOptions({ channel, side: 'responder', hello: { role: 'collector', round: config.round, config: hash }, codec: AggregatorHello, peerRole: 'aggregator', onFailure });
+  return runSession(async (scope) => {
+    let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>> = [];
+    if (Array.isArray(channels)) {
+      sessions = await Promise.all(
+        (channels as readonly Channel[]).map(async (c, j) => {
           try {
-            return await readHello(link);
+            return await scope.open(hello(c, 'abort'));
           } catch (e) {
             throw lost(e, j);
           }
         }),
       );
+    } else {
+      // From a listener: a connection that closes or sends no valid HELLO (a health check,
+      // a port scan) is dropped and the next one taken; another round's aggregator is fatal.
+      for await (const c of channels as AsyncIterable<Channel>) {
+        try {
+          sessions.push(await scope.open(hello(c, 'close')));
+        } catch (e) {
+          if (e instanceof KoppelError && ['CONNECTION_CLOSED', 'MESSAGE_MALFORMED', 'PROTOCOL_VIOLATION', 'TIMEOUT'].includes(e.code)) continue;
+          throw e;
+        }
+        if (sessions.length === config.aggregators) break;
+      }
+      if (sessions.length < config.aggregators) {
+        throw new KoppelError('ROUND_FAILED', `Only ${sessions.length} of ${config.aggregators} aggregators reported; the round released nothing.`);
+      }
     }
+    const hellos = sessions.map((x) => x.peerHello);
     const indices = new Set(hellos.map((h) => h.aggregator));
     if (indices.size !== config.aggregators || [...indices].some((i) => i >= config.aggregators)) {
       throw new KoppelError('ROUND_MISMATCH', 'Each aggregator index must appear exactly once.');
@@ -321,13 +327,13 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
         details: { agreed: agreed.length, minInputs: config.minInputs, dropped },
       });
     }
-    await Promise.all(links.map((l) => l.sendJson(AggStep.AGREED, { parties: agreed })));
+    await Promise.all(sessions.map((x) => x.sendJson(AggStep.AGREED, { parties: agreed })));
     const total = new BigUint64Array(config.codebook.length);
     await Promise.all(
-      links.map(async (link, j) => {
+      sessions.map(async (x, j) => {
         try {
-          const f = await link.receive([AggStep.AGGREGATE], 'AGGREGATE');
-          if (f.count !== config.codebook.length || f.body.length !== f.count * 8) throw new KoppelError('MESSAGE_MALFORMED', 'An aggregate share does not have the codebook\'s length.', { details: { aggregator: j } });
+          const f = await x.receive([AggStep.AGGREGATE], 'AGGREGATE');
+          if (f.count !== config.codebook.length || f.body.length !== f.count * 8) throw new KoppelError('MESSAGE_MALFORMED', "An aggregate share does not have the codebook's length.", { details: { aggregator: j } });
           addInto(total, bytesToVector(f.body));
         } catch (e) {
           throw lost(e, j);
@@ -343,8 +349,5 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
       noise: config.noise ?? { distribution: 'none' },
       disclosure: { threshold, secondary: disclosure.secondary ?? true, protection: disclosure.protection ?? 1, valueProtection: disclosure.valueProtection ?? 0, cellKey: disclosure.cellKey?.name ?? null },
     };
-  } catch (e) {
-    await Promise.all(links.map((l) => l.abort(e)));
-    throw e;
-  }
+  });
 }

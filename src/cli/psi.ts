@@ -12,7 +12,7 @@ import { columnIndex, formatRecord, parseDelimiter, type CsvDelimiter } from '..
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { checkerFor, ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import { PSI_MODES, type PsiMode } from '../psi/messages.js';
-import { psiClient, psiServer, type PayloadItem, type PsiProgress } from '../psi/psi.js';
+import { psiClient, psiServer, type PayloadItem } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
 import { formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
 import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
@@ -103,7 +103,7 @@ export async function* readIds(csv: CsvReader, col: number, flags: Pick<CommonFl
 }
 
 /** Progress on stderr at most once a second: phase, items done, overall rate. */
-export function progressReporter(line: ProgressLine, role: string): (p: PsiProgress) => void {
+export function progressReporter(line: ProgressLine, role: string): (p: { readonly phase: string; readonly done: number }) => void {
   const start = performance.now();
   let last = 0;
   return (p) => {

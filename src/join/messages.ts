@@ -1,17 +1,15 @@
 /**
- * The private join's messages (docs/protocols/join.md): steps, control-message codecs
- * and the checked link. Every message from another party is decoded with io-ts and its
- * sizes checked before use.
+ * The private join's messages (docs/protocols/join.md): the protocols' specs for the
+ * session layer (A with B, and each party with the helper), steps and control-message
+ * codecs. Every message from another party is decoded with io-ts and its sizes checked
+ * before use.
  *
  * @packageDocumentation
  */
 import { t } from '../util/cjs.js';
-import type { Channel } from '../transport/channel.js';
-import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
-import { jsonBody, type Frame } from '../wire/frame.js';
-import { KoppelError } from '../errors/index.js';
-import { Link } from '../wire/link.js';
-import { checkChunk, MAX_CHUNK_ITEMS } from '../psi/messages.js';
+import { MAX_CHUNK_ITEMS, type ProtocolSpec } from '../session/link.js';
+import { concatBytes, utf8 } from '../util/bytes.js';
+import { intRange, pattern } from '../wire/codec.js';
 
 /** Private join protocol version (inside wire format 1). */
 export const JOIN_VERSION = 1;
@@ -56,7 +54,10 @@ export const Step = {
   ABORT: 63,
 } as const;
 
-const STEP_NAMES = new Map<number, string>(Object.entries(Step).map(([k, v]) => [v, k]));
+/** The join between A and B, for the session layer. */
+export const JOIN_PROTOCOL: ProtocolSpec = Object.freeze({ wire: 'join', name: 'koppel-join', version: JOIN_VERSION, steps: Step });
+/** Each party's session with the helper (variant 6b), for the session layer. */
+export const HELPER_PROTOCOL: ProtocolSpec = Object.freeze({ wire: 'join', name: 'koppel-join-helper', version: JOIN_VERSION, steps: Step });
 
 const Variant = t.keyof({ 'two-party': null, helper: null }, 'JoinVariant');
 const Suite = t.keyof({ x25519: null, ristretto255: null }, 'Suite');
@@ -100,45 +101,12 @@ export type HelperHello = t.TypeOf<typeof HelperHello>;
 /** LISTS: the (padded) size of every one of A's lists, in the order they follow. */
 export const Lists = t.exact(t.type({ sizes: t.array(intRange(0, 2 ** 32 - 1)) }), 'Lists');
 
-/** *_DONE: how many items were sent. */
-export const Done = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1) }), 'Done');
+export { Done } from '../session/link.js';
 
 /** RECORDS_START: how many of B's records follow. */
 export const RecordsStart = t.exact(t.type({ count: intRange(0, 2 ** 32 - 2) }), 'RecordsStart');
 
-/** A join link between two parties (or a party and the helper). */
-export class JoinLink extends Link {
-  constructor(channel: Channel, session: Uint8Array) {
-    super(channel, 'join', session, STEP_NAMES);
-  }
-
-  /**
-   * The chunks of one stream: frames of `chunkStep` (each checked to hold
-   * `count * itemBytes` bytes) until `doneStep`, whose count must equal the items
-   * received and `expected`. More items than `expected` is a protocol violation.
-   * `race` lets the caller stop waiting when its run fails elsewhere.
-   */
-  async *stream(chunkStep: number, doneStep: number, what: string, itemBytes: number, expected: number, race: <T>(p: Promise<T>) => Promise<T> = (p) => p): AsyncGenerator<Frame, void, undefined> {
-    let received = 0;
-    for (;;) {
-      const f = await race(this.receiveChunk([chunkStep, doneStep], chunkStep, what, itemBytes));
-      if (f.step === doneStep) {
-        const { count } = decodeOrThrow(Done, jsonBody(f, `end of ${what}`), `end of ${what}`);
-        if (count !== received || received !== expected) {
-          throw new KoppelError('MESSAGE_MALFORMED', `The peer sent another number of ${what} than announced.`, { details: { expected, declared: count, received } });
-        }
-        return;
-      }
-      if (received + f.count > expected) throw new KoppelError('PROTOCOL_VIOLATION', `The peer sent more ${what} than announced.`, { details: { expected } });
-      received += f.count;
-      yield f;
-    }
-  }
-
-  /** Receives a chunk frame of one of `steps`; chunk steps are checked to hold `count * itemBytes` bytes. */
-  async receiveChunk(steps: readonly number[], chunkStep: number, what: string, itemBytes: number): Promise<Frame> {
-    const f = await this.receive(steps, what);
-    if (f.step === chunkStep) checkChunk(f, itemBytes, what);
-    return f;
-  }
+/** Context strings that bind proofs and PRG expansions to the session: `koppel/join/v1/<what>\0 || session || u16 index`. */
+export function context(session: Uint8Array, what: string, index = 0): Uint8Array {
+  return concatBytes(utf8(`koppel/join/v1/${what}\u0000`), session, new Uint8Array([index >>> 8, index & 0xff]));
 }

@@ -12,26 +12,29 @@
  * @packageDocumentation
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import { KoppelError } from '../errors/index.js';
-import { getSuite, wipeScalar, SUITE_NAMES, type ScalarPair, type SuiteName } from '../group/suite.js';
+import { getSuite, wipeScalar, type SuiteName } from '../group/suite.js';
+import type { SharedParam } from '../session/hello.js';
+import { runSession, type Session, type SessionScope } from '../session/session.js';
+import { dummyIds, resolveBatching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
-import { concatBytes, randomBytes, toHex, wipe } from '../util/bytes.js';
-import { TaskPool } from '../util/pool.js';
+import { concatBytes, randomBytes, wipe } from '../util/bytes.js';
+import { OrderedPipeline } from '../util/pipeline.js';
 import { permuteRecords, randomPermutation } from '../util/shuffle.js';
-import { decodeOrThrow } from '../wire/codec.js';
-import { jsonBody } from '../wire/frame.js';
-import { Done, FailFast, Hello, MAX_CHUNK_ITEMS, MAX_PAYLOAD_BYTES, OrderedPipeline, PSI_MODES, PSI_VERSION, PsiLink, Step, TagsStart, type PsiMode } from './messages.js';
+import { Hello, MAX_PAYLOAD_BYTES, PSI_MODES, PSI_PROTOCOL, Step, TagsStart, type PsiMode } from './messages.js';
 import { KEY_BYTES, psiOps, TAG_BYTES } from './ops.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 const AEAD_TAG_BYTES = 16;
 const ZERO_NONCE = new Uint8Array(12);
 
+/** The phases of a PSI run, as progress reports name them. */
+export type PsiPhase = 'blind' | 'evaluate' | 'unblind' | 'own-set' | 'tags' | 'match';
+
 /** Progress of a long PSI run. */
 export interface PsiProgress {
-  /** What is happening: `blind`, `evaluate`, `unblind`, `own-set`, `tags`, `match`. */
-  readonly phase: string;
+  /** What is happening: the client blinds, unblinds and matches; the server evaluates, hashes its own set and sends tags. */
+  readonly phase: PsiPhase;
   /** Items done in this phase. */
   readonly done: number;
 }
@@ -53,6 +56,13 @@ export interface PsiCommonOptions {
   readonly padTo?: number;
   /** Called about once per chunk. */
   readonly onProgress?: (p: PsiProgress) => void;
+  /** Cancels the run: the peer is told (`ABORTED`) and the promise rejects with `ABORTED`. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called once the session is open (HELLO checked) with the session: its id, the
+   * authenticated peer, and (once the run has finished) its transcript hash.
+   */
+  readonly onSession?: (session: Session) => void;
 }
 
 /** Options of {@link psiClient}. */
@@ -96,20 +106,6 @@ interface Resolved {
   readonly padTo: number | undefined;
 }
 
-/**
- * The suite, chunk size and thread count every streaming protocol (PSI, join) takes,
- * with their defaults, checked.
- */
-export function resolveBatching(o: { readonly suite?: SuiteName; readonly chunkSize?: number; readonly threads?: number }): { suite: SuiteName; chunk: number; threads: number } {
-  const suite = o.suite ?? 'x25519';
-  if (!SUITE_NAMES.includes(suite)) throw new KoppelError('INVALID_ARGUMENT', `suite must be one of ${SUITE_NAMES.join(', ')}.`);
-  const chunk = o.chunkSize ?? 4096;
-  if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK_ITEMS) throw new KoppelError('INVALID_ARGUMENT', `chunkSize must be an integer from 1 to ${MAX_CHUNK_ITEMS}.`);
-  const threads = o.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new KoppelError('INVALID_ARGUMENT', 'threads must be an integer from 0 to 256.');
-  return { suite, chunk, threads };
-}
-
 function resolve(o: PsiCommonOptions): Resolved {
   const mode = o.mode ?? 'intersection';
   if (!PSI_MODES.includes(mode)) throw new KoppelError('INVALID_ARGUMENT', `mode must be one of ${PSI_MODES.join(', ')}.`);
@@ -124,18 +120,27 @@ function tooLarge(size: number, padTo: number): KoppelError {
   return new KoppelError('INVALID_ARGUMENT', `The set has more items than padTo (${padTo}); raise the bound.`, { details: { padTo, atLeast: size } });
 }
 
-/** Random identifiers for padding: hashed like real ones, so they look like real elements. */
-export function dummyIds(n: number): string[] {
-  return Array.from({ length: n }, () => 'koppel-pad-' + toHex(randomBytes(16)));
-}
+/** The HELLO parameters both PSI parties must share, in the order they are checked. */
+const SHARED: readonly SharedParam[] = [
+  { field: 'suite', code: 'SUITE_MISMATCH', flag: '--suite' },
+  { field: 'mode', code: 'MODE_MISMATCH', flag: '--mode' },
+];
 
-function checkHello(h: Hello, ours: Resolved, role: 'client' | 'server'): void {
-  if (h.role === role) throw new KoppelError('PROTOCOL_VIOLATION', `Both parties are ${role}s; one side must serve and the other connect.`);
-  if (h.version !== PSI_VERSION) {
-    throw new KoppelError('VERSION_MISMATCH', `The peer speaks PSI version ${h.version}; this koppel speaks ${PSI_VERSION}.`, { details: { peerVersion: h.version } });
-  }
-  if (h.suite !== ours.suite) throw new KoppelError('SUITE_MISMATCH', `The peer uses suite ${h.suite}, this side ${ours.suite}; pass the same --suite on both sides.`, { details: { ours: ours.suite, theirs: h.suite } });
-  if (h.mode !== ours.mode) throw new KoppelError('MODE_MISMATCH', `The peer runs mode ${h.mode}, this side ${ours.mode}; pass the same --mode on both sides.`, { details: { ours: ours.mode, theirs: h.mode } });
+/** Opens a PSI session on `channel` in the scope of a run. */
+async function psiSession(scope: SessionScope, channel: Channel, role: 'client' | 'server', o: Resolved, onSession: PsiCommonOptions['onSession']): Promise<Session<Hello>> {
+  const s = await scope.open({
+    channel,
+    protocol: PSI_PROTOCOL,
+    side: role === 'client' ? 'initiator' : 'responder',
+    hello: { role, mode: o.mode, suite: o.suite },
+    codec: Hello,
+    suite: o.suite,
+    peerRole: role === 'client' ? 'server' : 'client',
+    roleMessage: `Both parties are ${role}s; one side must serve and the other connect.`,
+    shared: SHARED,
+  });
+  onSession?.(s);
+  return s;
 }
 
 function tagKey(tags: Uint8Array, i: number): string {
@@ -152,18 +157,14 @@ function tagKey(tags: Uint8Array, i: number): string {
  */
 export async function psiClient(channel: Channel, items: Iterable<string> | AsyncIterable<string>, options: PsiClientOptions = {}): Promise<PsiClientResult> {
   const o = resolve(options);
-  const session = randomBytes(16);
-  const link = new PsiLink(channel, session);
-  const pool = new TaskPool(psiOps, WORKER_URL, o.threads);
-  const scalar: ScalarPair = getSuite(o.suite).randomScalar();
-  const payloadMode = o.mode === 'payload';
-  const keys: Uint8Array[] = []; // payload keys of the client's own elements, by position
-  const ff = new FailFast();
-  try {
-    await link.sendJson(Step.HELLO, { protocol: 'koppel-psi', version: PSI_VERSION, role: 'client', mode: o.mode, suite: o.suite });
-    const hello = decodeOrThrow(Hello, jsonBody(await link.receive([Step.HELLO], 'HELLO'), 'HELLO'), 'HELLO');
-    checkHello(hello, o, 'client');
-    link.suite = o.suite;
+  return runSession(async (scope) => {
+    const pool = scope.pool(psiOps, WORKER_URL, o.threads);
+    const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
+    const payloadMode = o.mode === 'payload';
+    const keys: Uint8Array[] = []; // payload keys of the client's own elements, by position
+    scope.defer(() => wipe(...keys));
+    const s = await psiSession(scope, channel, 'client', o, options.onSession);
+    const session = s.id;
 
     const ids: string[] = [];
     const seen = new Set<string>();
@@ -171,9 +172,9 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
     let sent = 0;
 
     const sender = async (): Promise<void> => {
-      const pipe = new OrderedPipeline<{ n: number; packed: Uint8Array }>(Math.max(2, 2 * pool.size), ff, async ({ n, packed }) => {
+      const pipe = new OrderedPipeline<{ n: number; packed: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, async ({ n, packed }) => {
         chunkCounts.push(n);
-        await link.send(Step.CLIENT_ELEMENTS, n, packed);
+        await s.send(Step.CLIENT_ELEMENTS, n, packed);
         sent += n;
         options.onProgress?.({ phase: 'blind', done: sent });
       });
@@ -200,7 +201,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         batch = [];
       }
       await pipe.flush();
-      await link.sendJson(Step.CLIENT_DONE, { count: sent });
+      await s.sendJson(Step.CLIENT_DONE, { count: sent });
     };
 
     // Receiver: unblind E_i and index the tags of the client's own elements.
@@ -208,20 +209,13 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
     const receiver = async (): Promise<number> => {
       let received = 0;
       let chunkNo = 0;
-      const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array; base: number }>(Math.max(2, 2 * pool.size), ff, ({ tags, keys: k, base }) => {
+      const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array; base: number }>(Math.max(2, 2 * pool.size), scope.failFast, ({ tags, keys: k, base }) => {
         const n = tags.length / TAG_BYTES;
         for (let i = 0; i < n; i++) index.set(tagKey(tags, i), base + i);
         if (k) keys.push(k);
         options.onProgress?.({ phase: 'unblind', done: base + n });
       });
-      for (;;) {
-        const f = await ff.race(link.receiveChunk([Step.SERVER_EVALUATED, Step.SERVER_EVALUATED_DONE], 'evaluated elements', 32));
-        if (f.step === Step.SERVER_EVALUATED_DONE) {
-          const { count } = decodeOrThrow(Done, jsonBody(f, 'SERVER_EVALUATED_DONE'), 'SERVER_EVALUATED_DONE');
-          await pipe.flush();
-          if (count !== received) throw new KoppelError('MESSAGE_MALFORMED', 'The peer declared another number of evaluated elements than it sent.', { details: { declared: count, received } });
-          return received;
-        }
+      for await (const f of s.stream({ chunk: Step.SERVER_EVALUATED, done: Step.SERVER_EVALUATED_DONE, what: 'evaluated elements', itemBytes: 32, race: (p) => scope.race(p) })) {
         if (o.mode === 'cardinality') {
           // Shuffled answers come only after CLIENT_DONE, so every element is counted by now.
           if (received + f.count > sent) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more evaluated elements than the client sent.');
@@ -239,27 +233,25 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         received += f.count;
         await pipe.push(pool.run('multiplyTags', { suite: o.suite, scalar: scalar.inverse, packed: new Uint8Array(f.body), session, keys: payloadMode }).then((r) => ({ ...r, base })));
       }
+      await pipe.flush();
+      return received;
     };
 
-    const guard = <T>(p: Promise<T>) => {
-      p.catch((e: unknown) => ff.fail(e));
-      return ff.race(p);
-    };
-    const [, evaluated] = await Promise.all([guard(sender()), guard(receiver())]);
+    const [, evaluated] = await Promise.all([scope.guard(sender()), scope.guard(receiver())]);
     if (evaluated !== sent) throw new KoppelError('MESSAGE_MALFORMED', 'The peer evaluated another number of elements than the client sent.', { details: { sent, evaluated } });
 
     // Step 3: stream the server's tags past the client's own.
-    const start = decodeOrThrow(TagsStart, jsonBody(await link.receive([Step.TAGS_START], 'TAGS_START'), 'TAGS_START'), 'TAGS_START');
+    const start = await s.receiveJson(Step.TAGS_START, TagsStart);
     if (!payloadMode && start.payloadBytes !== 0) throw new KoppelError('MESSAGE_MALFORMED', 'The peer announced payloads outside payload mode.');
     const entry = TAG_BYTES + (payloadMode ? 2 + start.payloadBytes + AEAD_TAG_BYTES : 0);
     const matched: number[] = [];
     const matchedSet = new Set<number>();
     const payloads = new Map<number, Uint8Array>();
     const keyAll = payloadMode ? concatBytes(...keys) : undefined;
+    if (keyAll) scope.defer(() => wipe(keyAll));
     let tagsReceived = 0;
-    for (;;) {
-      const f = await link.receiveChunk([Step.SERVER_TAGS, Step.SERVER_DONE], 'tags', entry);
-      if (f.step === Step.SERVER_DONE) break;
+    const tags = s.stream({ chunk: Step.SERVER_TAGS, done: Step.SERVER_DONE, what: 'tags', itemBytes: entry, expected: start.count, doneCount: false, overflowCode: 'MESSAGE_MALFORMED' });
+    for await (const f of tags) {
       for (let i = 0; i < f.count; i++) {
         const at = index.get(Buffer.from(f.body.buffer, f.body.byteOffset + i * entry, TAG_BYTES).toString('latin1'));
         // In cardinality mode positions are shuffled and mean nothing; padding elements
@@ -271,11 +263,8 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         if (keyAll) payloads.set(at, openPayload(keyAll.subarray(at * KEY_BYTES, (at + 1) * KEY_BYTES), f.body.subarray(i * entry + TAG_BYTES, (i + 1) * entry), start.payloadBytes));
       }
       tagsReceived += f.count;
-      if (tagsReceived > start.count) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent more tags than it announced.');
       options.onProgress?.({ phase: 'match', done: tagsReceived });
     }
-    if (tagsReceived !== start.count) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent fewer tags than it announced.', { details: { announced: start.count, received: tagsReceived } });
-    if (keyAll) wipe(keyAll);
 
     matched.sort((x, y) => x - y);
     switch (o.mode) {
@@ -290,15 +279,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         throw new KoppelError('INTERNAL', `Unknown mode ${String(never)}.`);
       }
     }
-  } catch (e) {
-    const first = ff.error ?? e;
-    await link.abort(first);
-    throw first;
-  } finally {
-    wipeScalar(scalar);
-    for (const k of keys) wipe(k);
-    await pool.close();
-  }
+  }, { signal: options.signal });
 }
 
 /** AES-256-GCM with a key used for this one message only, so a fixed nonce is safe. */
@@ -343,19 +324,11 @@ export async function psiServer(channel: Channel, items: Iterable<string | Paylo
   if (options.payloadBytes !== undefined && (!Number.isInteger(options.payloadBytes) || options.payloadBytes < 0 || options.payloadBytes > MAX_PAYLOAD_BYTES)) {
     throw new KoppelError('INVALID_ARGUMENT', `payloadBytes must be an integer from 0 to ${MAX_PAYLOAD_BYTES}.`);
   }
-  const link = new PsiLink(channel, new Uint8Array(16));
-  const pool = new TaskPool(psiOps, WORKER_URL, o.threads);
-  const scalar: ScalarPair = getSuite(o.suite).randomScalar();
-  let ownKeys: Uint8Array | undefined;
-  const ff = new FailFast();
-  try {
-    const helloFrame = await link.receive([Step.HELLO], 'HELLO');
-    const hello = decodeOrThrow(Hello, jsonBody(helloFrame, 'HELLO'), 'HELLO');
-    link.session = Uint8Array.from(helloFrame.session);
-    checkHello(hello, o, 'server');
-    await link.sendJson(Step.HELLO, { protocol: 'koppel-psi', version: PSI_VERSION, role: 'server', mode: o.mode, suite: o.suite });
-    link.suite = o.suite;
-    const session = link.session;
+  return runSession(async (scope) => {
+    const pool = scope.pool(psiOps, WORKER_URL, o.threads);
+    const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
+    const s = await psiSession(scope, channel, 'server', o, options.onSession);
+    const session = s.id;
 
     // The server's own tags, computed alongside (at low priority) and held packed.
     const own = (async () => {
@@ -365,7 +338,7 @@ export async function psiServer(channel: Channel, items: Iterable<string | Paylo
       const seen = new Set<string>();
       let count = 0;
       let batch: string[] = [];
-      const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(Math.max(2, 2 * pool.size), ff, (r) => {
+      const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, (r) => {
         tagParts.push(r.tags);
         if (r.keys) keyParts.push(r.keys);
         options.onProgress?.({ phase: 'own-set', done: count });
@@ -400,47 +373,38 @@ export async function psiServer(channel: Channel, items: Iterable<string | Paylo
       seen.clear();
       if (batch.length > 0) await submit(batch);
       await pipe.flush();
-      return { tags: concatBytes(...tagParts), keys: payloadMode ? concatBytes(...keyParts) : undefined, payloads: payloadList, count };
+      const keys = payloadMode ? concatBytes(...keyParts) : undefined;
+      if (keys) scope.defer(() => wipe(keys));
+      return { tags: concatBytes(...tagParts), keys, payloads: payloadList, count };
     })();
-    own.catch((e: unknown) => ff.fail(e)); // a failure reading our own items stops the run at once
+    own.catch((e: unknown) => scope.failFast.fail(e)); // a failure reading our own items stops the run at once
 
     // Step 2a: evaluate the client's elements as they arrive.
     let received = 0;
     const evaluatedParts: Uint8Array[] = [];
-    const pipe = new OrderedPipeline<Uint8Array>(Math.max(2, 2 * pool.size), ff, async (packed) => {
+    const pipe = new OrderedPipeline<Uint8Array>(Math.max(2, 2 * pool.size), scope.failFast, async (packed) => {
       if (o.mode === 'cardinality') evaluatedParts.push(packed);
-      else await link.send(Step.SERVER_EVALUATED, packed.length / 32, packed);
+      else await s.send(Step.SERVER_EVALUATED, packed.length / 32, packed);
       options.onProgress?.({ phase: 'evaluate', done: received });
     });
-    for (;;) {
-      const f = await ff.race(link.receiveChunk([Step.CLIENT_ELEMENTS, Step.CLIENT_DONE], 'blinded elements', 32));
-      if (f.step === Step.CLIENT_DONE) {
-        const { count } = decodeOrThrow(Done, jsonBody(f, 'CLIENT_DONE'), 'CLIENT_DONE');
-        if (count !== received) throw new KoppelError('MESSAGE_MALFORMED', 'The peer declared another number of elements than it sent.', { details: { declared: count, received } });
-        break;
-      }
+    for await (const f of s.stream({ chunk: Step.CLIENT_ELEMENTS, done: Step.CLIENT_DONE, what: 'blinded elements', itemBytes: 32, race: (p) => scope.race(p) })) {
       received += f.count;
       await pipe.push(pool.run('multiply', { suite: o.suite, scalar: scalar.scalar, packed: new Uint8Array(f.body) }));
     }
     await pipe.flush();
     if (o.mode === 'cardinality') {
       // Shuffled, so the client cannot tell which of its elements matched.
-      const all = permuteRecords(concatBytes(...evaluatedParts), 32, randomPermutation(received));
-      for (let off = 0; off < all.length; off += o.chunk * 32) {
-        const part = all.subarray(off, Math.min(all.length, off + o.chunk * 32));
-        await link.send(Step.SERVER_EVALUATED, part.length / 32, part);
-      }
+      await s.sendChunks(Step.SERVER_EVALUATED, permuteRecords(concatBytes(...evaluatedParts), 32, randomPermutation(received)), 32, o.chunk);
     }
-    await link.sendJson(Step.SERVER_EVALUATED_DONE, { count: received });
+    await s.sendJson(Step.SERVER_EVALUATED_DONE, { count: received });
 
     // Step 2b: the server's tags (and sealed payloads), padded and in random order.
-    const mine = await ff.race(own);
-    ownKeys = mine.keys;
+    const mine = await scope.race(own);
     const total = o.padTo ?? mine.count;
     const payloadBytes = payloadMode ? (options.payloadBytes ?? mine.payloads.reduce((m, p) => Math.max(m, p.length), 0)) : 0;
     const entry = TAG_BYTES + (payloadMode ? 2 + payloadBytes + AEAD_TAG_BYTES : 0);
     const perm = randomPermutation(total);
-    await link.sendJson(Step.TAGS_START, { count: total, payloadBytes });
+    await s.sendJson(Step.TAGS_START, { count: total, payloadBytes });
     for (let start = 0; start < total; start += o.chunk) {
       const n = Math.min(o.chunk, total - start);
       const body = new Uint8Array(n * entry);
@@ -456,18 +420,10 @@ export async function psiServer(channel: Channel, items: Iterable<string | Paylo
           body.set(sealPayload(mine.keys.subarray(j * KEY_BYTES, (j + 1) * KEY_BYTES), mine.payloads[j] as Uint8Array, payloadBytes), at + TAG_BYTES);
         }
       }
-      await link.send(Step.SERVER_TAGS, n, body);
+      await s.send(Step.SERVER_TAGS, n, body);
       options.onProgress?.({ phase: 'tags', done: start + n });
     }
-    await link.sendJson(Step.SERVER_DONE, {});
+    await s.sendJson(Step.SERVER_DONE, {});
     return { mode: o.mode, clientSetSize: received, serverSetSize: mine.count };
-  } catch (e) {
-    const first = ff.error ?? e;
-    await link.abort(first);
-    throw first;
-  } finally {
-    wipeScalar(scalar);
-    if (ownKeys) wipe(ownKeys);
-    await pool.close();
-  }
+  }, { signal: options.signal });
 }

@@ -77,3 +77,35 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** Reads a little-endian u32 array out of bytes (a copy). */
+export function readU32s(bytes: Uint8Array): Uint32Array {
+  const out = new Uint32Array(bytes.length / 4);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = dv.getUint32(i * 4, true);
+  return out;
+}
+
+/** Writes a u32 array as little-endian bytes. */
+export function u32Bytes(xs: Uint32Array): Uint8Array {
+  const out = new Uint8Array(xs.length * 4);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < xs.length; i++) dv.setUint32(i * 4, xs[i] as number, true);
+  return out;
+}
+
+/** Reads a little-endian u64 array out of bytes (a copy). */
+export function readU64s(bytes: Uint8Array): BigUint64Array {
+  const out = new BigUint64Array(bytes.length / 8);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < out.length; i++) out[i] = dv.getBigUint64(i * 8, true);
+  return out;
+}
+
+/** Writes a u64 array as little-endian bytes. */
+export function u64Bytes(xs: BigUint64Array): Uint8Array {
+  const out = new Uint8Array(xs.length * 8);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < xs.length; i++) dv.setBigUint64(i * 8, xs[i] as bigint, true);
+  return out;
+}

@@ -21,6 +21,12 @@ describe.each(['two-party', 'helper'] as const)('private join, %s variant', (var
     expect(r.b.records).toBe(b.length);
   });
 
+  it('equals the plain join with the ristretto255 blinding suite', async () => {
+    const { a, b } = randomData(60, 50, 0.5, 4, 2);
+    const r = await runJoin(a, b, { variant, aOptions: { suite: 'ristretto255' }, bOptions: { suite: 'ristretto255' } });
+    expectEqualToPlain(a, b, 2, r.a.groups);
+  });
+
   it('gives zero counts and sums when nothing overlaps', async () => {
     const { a, b } = randomData(120, 80, 0, 3, 2);
     const r = await runJoin(a, b, { variant });

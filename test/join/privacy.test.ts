@@ -8,7 +8,8 @@ import { getSuite } from '../../src/group/suite.js';
 import { loadRistretto255 } from '../../src/group/sodium.js';
 import { proveKnowledge } from '../../src/join/elgamal.js';
 import { joinValues, type GroupRecord, type ValueRecord } from '../../src/join/join.js';
-import { JoinLink, Step } from '../../src/join/messages.js';
+import { JOIN_PROTOCOL, Step } from '../../src/join/messages.js';
+import { Link } from '../../src/session/link.js';
 import { psiDst, psiOps } from '../../src/psi/ops.js';
 import { createMemoryChannelPair } from '../../src/transport/channel.js';
 import type { TranscriptEntry } from '../../src/transport/transcript.js';
@@ -97,7 +98,7 @@ describe('B shuffles every list, so A cannot tell which of its records matched',
       const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
       const b = joinValues(cb, [{ id: 'person-7', values: [1] }], { threads: 0, columns: ['v'] });
       b.catch(() => undefined);
-      const link = new JoinLink(ca, new Uint8Array(16));
+      const link = new Link(ca, JOIN_PROTOCOL, new Uint8Array(16));
       const hello = await link.receive([Step.HELLO], 'HELLO');
       link.session = Uint8Array.from(hello.session);
       await link.sendJson(Step.HELLO, { protocol: 'koppel-join', version: 1, role: 'groups', variant: 'two-party', suite: 'x25519' });

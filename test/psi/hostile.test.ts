@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { connect, listen } from '../../src/transport/net.js';
 import { psiClient, psiServer } from '../../src/psi/psi.js';
-import { PsiLink, Step } from '../../src/psi/messages.js';
+import { PSI_PROTOCOL, Step } from '../../src/psi/messages.js';
+import { Link } from '../../src/session/link.js';
 import { psiOps } from '../../src/psi/ops.js';
 import { getSuite } from '../../src/group/suite.js';
 import { encodeU } from '../../src/group/elligator2.js';
@@ -27,7 +28,7 @@ async function scriptedClient(over: Record<string, unknown> = {}, channelOptions
   const [a, b] = createMemoryChannelPair(channelOptions);
   const server = psiServer(b, ['x', 'y'], OPTS);
   server.catch(() => undefined);
-  const link = new PsiLink(a, randomBytes(16));
+  const link = new Link(a, PSI_PROTOCOL, randomBytes(16));
   await link.sendJson(Step.HELLO, hello(over));
   return { a, link, server };
 }
@@ -116,7 +117,7 @@ describe('hostile client against psiServer', () => {
   it('ristretto255: the identity: INVALID_POINT', async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
     const server = psiServer(b, ['x'], { ...OPTS, suite: 'ristretto255' });
-    const link = new PsiLink(a, randomBytes(16));
+    const link = new Link(a, PSI_PROTOCOL, randomBytes(16));
     await link.sendJson(Step.HELLO, hello({ suite: 'ristretto255' }));
     await link.receive([Step.HELLO], 'HELLO');
     link.suite = 'ristretto255';
@@ -156,7 +157,7 @@ async function scriptedServer(mode: 'intersection' | 'payload' = 'intersection')
     const { decodeFrame } = await import('../../src/wire/frame.js');
     return decodeFrame(first);
   })();
-  const link = new PsiLink(b, Uint8Array.from(h.session));
+  const link = new Link(b, PSI_PROTOCOL, Uint8Array.from(h.session));
   await link.sendJson(Step.HELLO, hello({ role: 'server', mode }));
   link.suite = 'x25519';
   const chunk = await link.receive([Step.CLIENT_ELEMENTS], 'elements');

@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair } from '../../src/transport/channel.js';
 import { recordingChannel, type TranscriptEntry } from '../../src/transport/transcript.js';
 import { psiClient, psiServer, type PsiClientOptions } from '../../src/psi/psi.js';
-import { PsiLink, Step } from '../../src/psi/messages.js';
+import { PSI_PROTOCOL, Step } from '../../src/psi/messages.js';
+import { Link } from '../../src/session/link.js';
 import { deriveTags, psiDst, psiOps } from '../../src/psi/ops.js';
 import { getSuite } from '../../src/group/suite.js';
 import { decodeFrame, jsonBody } from '../../src/wire/frame.js';
@@ -103,7 +104,7 @@ describe('cardinality mode', () => {
     const server = psiServer(b, ['item-0'], { threads: 0, mode });
     const suite = getSuite('x25519');
     const session = randomBytes(16);
-    const link = new PsiLink(a, session);
+    const link = new Link(a, PSI_PROTOCOL, session);
     const s = suite.randomScalar();
     await link.sendJson(Step.HELLO, { protocol: 'koppel-psi', version: 1, role: 'client', mode, suite: 'x25519' });
     await link.receive([Step.HELLO], 'HELLO');

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeFrame, encodeFrame, HEADER_BYTES } from '../../src/wire/frame.js';
-import { checkChunk } from '../../src/psi/messages.js';
+import { checkChunk } from '../../src/session/link.js';
 import { expectKoppelError } from '../helpers.js';
 
 const session = new Uint8Array(16).fill(7);

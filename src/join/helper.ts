@@ -1,0 +1,133 @@
+/**
+ * The helper of the join's variant 6b (`koppel join helper`): a third party that pairs
+ * the two parties' sessions, expands B's seed into the other halves of B's shares, sums
+ * them per (relabelled) list as A directs, and returns the sums to A. It learns the
+ * anonymous histogram of matches per list, and nothing else unless it colludes.
+ *
+ * @packageDocumentation
+ */
+import { prgStream } from '../aggregate/share.js';
+import { KoppelError } from '../errors/index.js';
+import { openSession, type Session } from '../session/session.js';
+import type { Channel } from '../transport/channel.js';
+import { readU32s, u64Bytes, wipe } from '../util/bytes.js';
+import { context, HELPER_PROTOCOL, HelperHello, NO_MATCH, Step } from './messages.js';
+import type { JoinHelperOptions, JoinHelperResult } from './types.js';
+
+/** A party connected to the helper: its session and what its HELLO declared. */
+interface Party {
+  readonly session: Session<HelperHello>;
+  readonly hello: HelperHello;
+}
+
+/**
+ * The helper (`join helper`, variant 6b): pairs the two parties' connections of one
+ * session, expands B's seed into the other halves of B's shares, adds them per
+ * (relabelled) list as A directs, and returns the sums to A. It learns the anonymous
+ * histogram of matches per list, and nothing else unless it colludes.
+ *
+ * @param accept - yields the next incoming connection (e.g. `listener.accept`)
+ */
+export async function joinHelper(accept: () => Promise<Channel>, options: JoinHelperOptions = {}): Promise<JoinHelperResult> {
+  // Pair connections by session; strays (no valid HELLO) are closed and skipped.
+  const waiting = new Map<string, { groups?: Party; values?: Party }>();
+  let pair: { groups: Party; values: Party } | undefined;
+  const pending: Array<Promise<void>> = [];
+  let resolvePair: () => void = () => undefined;
+  const paired = new Promise<void>((res) => (resolvePair = res));
+  let greeting = 0;
+  const greet = async (channel: Channel) => {
+    greeting++;
+    let session: Session<HelperHello> | undefined;
+    try {
+      // A stray (no valid HELLO) is told why and closed by openSession.
+      session = await openSession({ channel, protocol: HELPER_PROTOCOL, side: 'responder', hello: { role: 'helper' }, codec: HelperHello, suite: 'none', answer: false, peerRole: ['groups', 'values'] });
+      const hello = session.peerHello;
+      const slot = waiting.get(session.idHex) ?? {};
+      if (slot[hello.role]) throw new KoppelError('PROTOCOL_VIOLATION', 'A second party with the same role joined the session.');
+      slot[hello.role] = { session, hello };
+      waiting.set(session.idHex, slot);
+      if (slot.groups && slot.values && !pair) {
+        pair = { groups: slot.groups, values: slot.values };
+        resolvePair();
+      }
+    } catch (e) {
+      await session?.abort(e);
+    } finally {
+      greeting--;
+    }
+  };
+  const closeWaiting = async (keep: ReadonlyArray<unknown> = []) => {
+    for (const slot of waiting.values()) {
+      for (const other of [slot.groups, slot.values]) if (other && !keep.includes(other)) await other.session.close();
+    }
+  };
+  try {
+    while (!pair) {
+      const next = accept();
+      let got: { c: Channel } | undefined;
+      try {
+        got = await Promise.race([next.then((c) => ({ c })), paired.then(() => undefined)]);
+      } catch (e) {
+        // The accept timeout is for parties to connect. Parties that did connect may take
+        // long to say HELLO (they hash their own records first): wait for them.
+        if (e instanceof KoppelError && e.code === 'TIMEOUT' && greeting > 0) {
+          await Promise.race([paired, Promise.allSettled(pending)]);
+          continue;
+        }
+        throw e;
+      }
+      if (!got) {
+        next.then((c) => c.close(), () => undefined);
+        break;
+      }
+      pending.push(greet(got.c));
+    }
+  } catch (e) {
+    await closeWaiting();
+    throw e;
+  }
+  const { groups: A, values: B } = pair as NonNullable<typeof pair>;
+  await closeWaiting([A, B]);
+  try {
+    const { columns: k, positions: n, groups: L } = A.hello;
+    if (B.hello.columns !== k || B.hello.positions !== n || B.hello.groups !== L) {
+      throw new KoppelError('MESSAGE_MALFORMED', 'The two parties declared different sizes to the helper (columns, positions or groups).', { details: { columns: `${k}/${B.hello.columns}`, positions: `${n}/${B.hello.positions}`, groups: `${L}/${B.hello.groups}` } });
+    }
+    const s = await B.session.receiveChunk([Step.SEED], Step.SEED, 'seed', 32);
+    if (s.count !== 1) throw new KoppelError('MESSAGE_MALFORMED', 'The seed message must carry one seed.');
+    const seed = new Uint8Array(s.body);
+    const next = prgStream(seed, context(A.session.id, 'helper-prg'));
+    wipe(seed);
+    const sums = new BigUint64Array(L * k);
+    const hist = new Float64Array(L);
+    let got = 0;
+    for await (const f of A.session.stream({ chunk: Step.INDICES, done: Step.INDICES_DONE, what: 'indices', itemBytes: 4, expected: n })) {
+      const idx = readU32s(f.body);
+      const t = next(f.count * k);
+      for (let i = 0; i < idx.length; i++) {
+        const g = idx[i] as number;
+        if (g === NO_MATCH) continue;
+        if (g >= L) throw new KoppelError('MESSAGE_MALFORMED', 'An index from the group holder names no list.');
+        hist[g] = (hist[g] as number) + 1;
+        for (let c = 0; c < k; c++) sums[g * k + c] = (sums[g * k + c] as bigint) + (t[i * k + c] as bigint);
+      }
+      got += f.count;
+      options.onProgress?.({ phase: 'helper', done: got });
+    }
+    for (let c = 0; c < k; c++) {
+      const col = new BigUint64Array(L);
+      for (let g = 0; g < L; g++) col[g] = sums[g * k + c] as bigint;
+      await A.session.send(Step.SUMS, L, u64Bytes(col));
+    }
+    return { groups: L, positions: n, histogram: [...hist].sort((x, y) => y - x) };
+  } catch (e) {
+    await A.session.abort(e);
+    await B.session.abort(e);
+    throw e;
+  } finally {
+    await Promise.allSettled(pending);
+    await A.session.close();
+    await B.session.close();
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The private join's public types: the records each party holds, the options of each
+ * role, and what each role learns.
+ *
+ * @packageDocumentation
+ */
+import type { SuiteName } from '../group/types.js';
+import type { Session } from '../session/session.js';
+import type { Channel } from '../transport/channel.js';
+import type { JoinVariant } from './messages.js';
+import type { JoinDisclosureOptions, JoinGroup, JoinTableRow } from './table.js';
+
+/** The phases of a join, as progress reports name them. */
+export type JoinPhase = 'read' | 'lists' | 'evaluate' | 'own-records' | 'records' | 'match' | 'sums' | 'decrypt' | 'helper';
+
+/** Progress of a long join. */
+export interface JoinProgress {
+  /** What is happening: reading own records, A's lists, B's evaluation of them, B's own records, the records on the wire, A's matching, the sums, their decryption, the helper's work. */
+  readonly phase: JoinPhase;
+  /** Items done in this phase. */
+  readonly done: number;
+}
+
+/** Options every party shares. */
+export interface JoinCommonOptions {
+  /** `two-party` (default: ElGamal, no third party) or `helper` (a non-colluding helper); both parties must agree. */
+  readonly variant?: JoinVariant;
+  /** Group suite of the blinding layer, `x25519` (default) or `ristretto255`; both parties must agree. */
+  readonly suite?: SuiteName;
+  /** Worker threads (default: the machine's cores; 0: inline). */
+  readonly threads?: number;
+  /** Items per chunk on the wire (default 4096). */
+  readonly chunkSize?: number;
+  /** Helper variant: an open channel to the helper. */
+  readonly helper?: Channel;
+  /** Called about once per chunk. */
+  readonly onProgress?: (p: JoinProgress) => void;
+  /** Cancels the run: the peer (and the helper) are told (`ABORTED`) and the promise rejects with `ABORTED`. */
+  readonly signal?: AbortSignal;
+  /**
+   * Called once the session with the other party is open (HELLO checked) with the
+   * session: its id, the authenticated peer, and (once the run has finished) its
+   * transcript hash.
+   */
+  readonly onSession?: (session: Session) => void;
+}
+
+/** A record of A: an identifier and its group labels (e.g. region, household type). */
+export interface GroupRecord {
+  readonly id: string;
+  readonly group: readonly string[];
+}
+
+/** A record of B: an identifier and its values (non-negative integers, one per value column). */
+export interface ValueRecord {
+  readonly id: string;
+  readonly values: readonly number[];
+}
+
+/** Options of {@link joinGroups} (party A). */
+export interface JoinGroupsOptions extends JoinCommonOptions, JoinDisclosureOptions {
+  /** How many group labels every record has (default: taken from the first record). */
+  readonly groupColumns?: number;
+  /** Refuse to run unless B's value columns are exactly these names, in this order. */
+  readonly expectColumns?: readonly string[];
+  /** Pad every list with dummies to exactly this size, so B learns this bound and not the group sizes. */
+  readonly padListsTo?: number;
+  /** Add dummy lists up to this many, so B learns this bound and not the number of groups. */
+  readonly padGroupsTo?: number;
+}
+
+/** Options of {@link joinValues} (party B). */
+export interface JoinValuesOptions extends JoinCommonOptions {
+  /** Names of the value columns, in the order of every record's values. */
+  readonly columns: readonly string[];
+  /**
+   * Declared maximum of any single value (default 1,000,000; at most 2^40). A learns it;
+   * it bounds every sum (count x maxValue), and a larger value is refused here.
+   */
+  readonly maxValue?: number;
+  /** Pad B's list with dummies to exactly this size, so A learns the bound, not the true size. */
+  readonly padTo?: number;
+}
+
+/** Options of {@link joinHelper}. */
+export interface JoinHelperOptions {
+  /** Called as work progresses. */
+  readonly onProgress?: (p: JoinProgress) => void;
+}
+
+/** What A learns. */
+export interface JoinGroupsResult {
+  readonly variant: JoinVariant;
+  /** B's value column names. */
+  readonly columns: readonly string[];
+  /** B's declared maximum per value. */
+  readonly maxValue: number;
+  /**
+   * The exact per-group counts and sums, in order of first appearance: A's own view,
+   * before disclosure control. Publish {@link JoinGroupsResult.table}, not this.
+   */
+  readonly groups: readonly JoinGroup[];
+  /** The released table: every group (first) and every total, with the rule that decided it. */
+  readonly table: readonly JoinTableRow[];
+  /** Size of B's (padded) list. */
+  readonly valuesListSize: number;
+  /** A's distinct records. */
+  readonly records: number;
+}
+
+/** What B learns. */
+export interface JoinValuesResult {
+  readonly variant: JoinVariant;
+  /** The (padded) sizes of A's lists, in the order A sent them (random). */
+  readonly listSizes: readonly number[];
+  /** B's distinct records, before padding. */
+  readonly records: number;
+}
+
+/** What the helper learns. */
+export interface JoinHelperResult {
+  /** Number of A's lists. */
+  readonly groups: number;
+  /** Size of B's list. */
+  readonly positions: number;
+  /** Matches per (relabelled) list, sorted descending: the anonymous histogram of group sizes. */
+  readonly histogram: readonly number[];
+}
+
