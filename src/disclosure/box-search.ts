@@ -87,6 +87,7 @@ export class BoxSearch {
   /** Most entries of a longer move: four boxes' worth. */
   private readonly longest: number;
 
+  /** Looks up every entry's coordinates and loss once: the searches are hot. */
   constructor(setup: BoxSearchSetup) {
     const { table, rule } = setup;
     const d = table.ext.length;
