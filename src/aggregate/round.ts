@@ -24,7 +24,7 @@ import { ABORT, HELLO, type ProtocolSpec } from '../session/link.js';
 import { openSession, runSession, type Session, type SessionOptions } from '../session/session.js';
 import { intRange, pattern } from '../wire/codec.js';
 import type { Codebook } from './codebook.js';
-import { protectTable, type DisclosureOptions, type TableEntry } from './disclosure.js';
+import { protectTable, type DisclosureOptions, type TableEntry } from '../disclosure/index.js';
 import { addInto, bytesToVector, encodeSigned, subInto, vectorToBytes } from './ring.js';
 import { sampleNoise, type NoiseSpec } from './sampler.js';
 import { shareVector, split, type Share } from './share.js';

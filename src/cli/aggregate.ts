@@ -12,7 +12,7 @@ import { Option, type Command } from './commander.js';
 import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { makeCodebook, CodebookCodec } from '../aggregate/codebook.js';
-import { checkPTable, DEFAULT_PTABLE, type PTable } from '../aggregate/disclosure.js';
+import { checkPTable, DEFAULT_PTABLE, type PTable } from '../disclosure/index.js';
 import { formatFixed } from '../aggregate/ring.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../aggregate/round.js';
 import { recordKey, Tabulator } from '../aggregate/tabulate.js';

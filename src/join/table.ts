@@ -1,13 +1,13 @@
 /**
  * The private join's output table: per group of A, the matched count and the sums of
- * B's value columns, passed through the aggregation issue's disclosure control
- * (threshold rule, secondary suppression against the margins) with the rule that
+ * B's value columns, passed through disclosure control (`src/disclosure/`:
+ * threshold rule, secondary suppression against the margins) with the rule that
  * decided every entry.
  *
  * @packageDocumentation
  */
 import { makeCodebook } from '../aggregate/codebook.js';
-import { protectTable, TOTAL, type Rule } from '../aggregate/disclosure.js';
+import { protectTable, TOTAL, type DisclosureOptions, type Rule } from '../disclosure/index.js';
 import { KoppelError } from '../errors/index.js';
 
 /** One group's exact result, as A computes it before disclosure control. */
@@ -34,17 +34,11 @@ export interface JoinTableRow {
   readonly total: boolean;
 }
 
-/** Disclosure-control options of the join's table. */
-export interface JoinDisclosureOptions {
-  /** Minimum matched records in a published entry (default 10; zero entries are safe). */
-  readonly threshold?: number;
-  /** Secondary suppression (default on). */
-  readonly secondary?: boolean;
-  /** Protection level of small cells' counts (default 1; see `DisclosureOptions.protection`). */
-  readonly protection?: number;
-  /** Value protection of small cells' sums in percent (default 0; see `DisclosureOptions.valueProtection`). */
-  readonly valueProtection?: number;
-}
+/**
+ * Disclosure-control options of the join's table: {@link DisclosureOptions} without the
+ * cell key method (threshold: minimum matched records in a published entry).
+ */
+export type JoinDisclosureOptions = Omit<DisclosureOptions, 'cellKey'>;
 
 /**
  * Protects a table of groups: the full table with its margins is formed (so that

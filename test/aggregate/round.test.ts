@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../../src/aggregate/round.js';
 import { tabulate } from '../../src/aggregate/tabulate.js';
-import type { TableEntry } from '../../src/aggregate/disclosure.js';
+import type { TableEntry } from '../../src/disclosure/index.js';
 import { households, regions, smallCodebook } from './fixtures.js';
 import { encodeFrame, toJsonBody } from '../../src/wire/frame.js';
 import { randomBytes } from '../../src/util/bytes.js';

@@ -6,12 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Codebook } from '../../src/aggregate/codebook.js';
-import { DEFAULT_PTABLE, disclosedEntries, perturbation, protectTable, TOTAL, type TableEntry } from '../../src/aggregate/disclosure.js';
+import { DEFAULT_PTABLE, disclosedEntries, protectTable, TOTAL, type TableEntry } from '../../src/disclosure/index.js';
 import { encodeSigned } from '../../src/aggregate/ring.js';
 import { KoppelError } from '../../src/errors/index.js';
 import { tabulate } from '../../src/aggregate/tabulate.js';
-import { households, regions, smallCodebook } from './fixtures.js';
+import { households, regions, smallCodebook } from '../aggregate/fixtures.js';
 import { feasible, feasibleCoupled, type Unknown } from './bounds-oracle.js';
+import { determinedExactly } from './linear-oracle.js';
 
 const cb = smallCodebook();
 
@@ -75,41 +76,6 @@ describe('secondary suppression', () => {
     }
   });
 });
-
-/** Rank of an integer matrix, exactly (fraction-free elimination over BigInt). */
-function rank(matrix: bigint[][]): number {
-  const m = matrix.map((r) => [...r]);
-  const cols = m[0]?.length ?? 0;
-  let r = 0;
-  for (let c = 0; c < cols && r < m.length; c++) {
-    const p = m.findIndex((row, i) => i >= r && row[c] !== 0n);
-    if (p === -1) continue;
-    [m[r], m[p]] = [m[p] as bigint[], m[r] as bigint[]];
-    const pivot = m[r] as bigint[];
-    for (let i = 0; i < m.length; i++) {
-      const row = m[i] as bigint[];
-      if (i === r || row[c] === 0n) continue;
-      const f = row[c] as bigint;
-      for (let j = 0; j < cols; j++) row[j] = (row[j] as bigint) * (pivot[c] as bigint) - (pivot[j] as bigint) * f;
-    }
-    r++;
-  }
-  return r;
-}
-
-/**
- * Independent check, by exact linear algebra: the suppressed entries that the table's
- * relations (every line's entries sum to its total) determine. Entry k is determined
- * exactly when dropping its column from the relations over the suppressed entries
- * lowers their rank.
- */
-function determinedExactly(lines: number[][], suppressed: Set<number>): number[] {
-  const vars = [...suppressed].sort((a, b) => a - b);
-  const rows = lines.map((line) => vars.map((v) => (line.indexOf(v) === -1 ? 0n : line.indexOf(v) === line.length - 1 ? -1n : 1n))).filter((r) => r.some((x) => x !== 0n));
-  if (rows.length === 0) return [];
-  const full = rank(rows);
-  return vars.filter((_, k) => rank(rows.map((r) => r.filter((__, j) => j !== k))) < full);
-}
 
 /** The lines of a released table (labels with `*` for totals), as entry indices. */
 function linesOf(cbk: Codebook, t: TableEntry[]): number[][] {
@@ -201,31 +167,6 @@ describe('secondary suppression across lines', () => {
     });
   }
 
-  it('the audit finds exactly the entries exact linear algebra finds, on random two- and three-way patterns', () => {
-    // Every line of an extended grid (each dimension with its total as the last index).
-    const gridLines = (dims: number[]) => {
-      const ext = dims.map((n) => n + 1);
-      const stride = ext.map((_, i) => ext.slice(i + 1).reduce((a, b) => a * b, 1));
-      const size = ext.reduce((a, b) => a * b, 1);
-      const lines: number[][] = [];
-      for (let i = 0; i < ext.length; i++) {
-        for (let e = 0; e < size; e++) {
-          if (Math.floor(e / (stride[i] as number)) % (ext[i] as number) !== 0) continue;
-          lines.push(Array.from({ length: ext[i] as number }, (_, j) => e + j * (stride[i] as number)));
-        }
-      }
-      return { lines, size };
-    };
-    const shape = fc.oneof(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).map(([a, b]) => [a, b]), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })).map(([a, b, c]) => [a, b, c]));
-    fc.assert(
-      fc.property(shape, fc.array(fc.boolean(), { minLength: 36, maxLength: 36 }), (dims, bits) => {
-        const { lines, size } = gridLines(dims);
-        const suppressed = new Set(bits.slice(0, size).flatMap((b, i) => (b ? [i] : [])));
-        expect(disclosedEntries(lines, (e) => suppressed.has(e))).toEqual(determinedExactly(lines, suppressed));
-      }),
-      { numRuns: 400 },
-    );
-  });
 });
 
 describe('secondary suppression against bounds', () => {
@@ -570,16 +511,5 @@ describe('cell key method', () => {
       expect(e.count as bigint).toBeGreaterThanOrEqual(0n);
     }
     expect(a.some((e) => e.perturbation !== 0)).toBe(true);
-  });
-  it('maps cell keys to perturbations by the cumulative p-table row', () => {
-    // Row for counts >= 3: -2 (0.05), -1 (0.2), 0 (0.5), 1 (0.2), 2 (0.05).
-    expect(perturbation(DEFAULT_PTABLE, 50, 0)).toBe(-2);
-    expect(perturbation(DEFAULT_PTABLE, 50, 12)).toBe(-2); // (12.5 / 256 < 0.05)
-    expect(perturbation(DEFAULT_PTABLE, 50, 13)).toBe(-1);
-    expect(perturbation(DEFAULT_PTABLE, 50, 128)).toBe(0);
-    expect(perturbation(DEFAULT_PTABLE, 50, 230)).toBe(1);
-    expect(perturbation(DEFAULT_PTABLE, 50, 255)).toBe(2);
-    expect(perturbation(DEFAULT_PTABLE, 1, 255)).toBe(1);
-    expect(perturbation(DEFAULT_PTABLE, 0, 255)).toBe(0);
   });
 });

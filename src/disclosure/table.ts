@@ -1,0 +1,71 @@
+/**
+ * The released table, as statistics offices protect it:
+ *
+ * 1. **Margins.** The table is published with all its totals: every cell where one or
+ *    more dimensions are summed over (label `*`; see `extended-table.ts`).
+ * 2. **Threshold rule (primary suppression).** A cell or total with 1 to k - 1
+ *    contributors is suppressed (k = 10 by default). Zero cells are safe: nobody is in
+ *    them, so nothing about anybody can be learned.
+ * 3. **Secondary suppression** against subtraction along lines and the public bounds
+ *    (see `secondary.ts` and `box-search.ts`).
+ * 4. **Cell key method** (optional; see `cell-key.ts`).
+ *
+ * Every entry of the output states which rule decided it.
+ *
+ * @packageDocumentation
+ */
+import type { Codebook } from '../aggregate/codebook.js';
+import { KoppelError } from '../errors/index.js';
+import { cellKeyOf, checkPTable, perturbation } from './cell-key.js';
+import { ExtendedTable, type Rule } from './extended-table.js';
+import { resolveOptions, type DisclosureOptions } from './options.js';
+import { suppressSecondary } from './secondary.js';
+
+/** One entry of the released table: a cell or a total. */
+export interface TableEntry {
+  /** One label per dimension; `*` where summed over. */
+  readonly labels: string[];
+  /** Published contributor count (perturbed with the cell key method), or null if suppressed. */
+  readonly count: bigint | null;
+  /** Published sums per value column (units of 10^-scale), or null if suppressed. */
+  readonly sums: Array<bigint | null>;
+  /** The rule that decided the entry. */
+  readonly rule: Rule;
+  /** The cell key perturbation applied to the count (0 without the method, or when suppressed). */
+  readonly perturbation: number;
+  /** True for a total (some label is `*`). */
+  readonly total: boolean;
+}
+
+/**
+ * Applies margins, threshold, secondary suppression and the cell key method to an
+ * exact (or noise-protected) aggregate vector laid out by `codebook`.
+ */
+export function protectTable(codebook: Codebook, aggregate: BigUint64Array, options: DisclosureOptions = {}): TableEntry[] {
+  const resolved = resolveOptions(options);
+  if (aggregate.length !== codebook.length) throw new KoppelError('INTERNAL', 'Aggregate length does not match the codebook.');
+  if (options.cellKey) checkPTable(options.cellKey);
+  const table = new ExtendedTable(codebook, aggregate);
+  const k = BigInt(resolved.k);
+  // Primary suppression.
+  const rule: Rule[] = Array.from({ length: table.size }, (_, e) => (table.count(e) > 0n && table.count(e) < k ? 'threshold' : 'published'));
+  if (resolved.secondary) suppressSecondary(table, rule, resolved);
+  return release(table, rule, options.cellKey);
+}
+
+/** The released entries: suppressed ones without values, published ones with their counts perturbed by the cell key method if asked. */
+function release(table: ExtendedTable, rule: readonly Rule[], cellKey: DisclosureOptions['cellKey']): TableEntry[] {
+  const out: TableEntry[] = [];
+  for (let e = 0; e < table.size; e++) {
+    const labels = table.labels(e);
+    const v = table.values[e] as bigint[];
+    if (rule[e] !== 'published') {
+      out.push({ labels, count: null, sums: table.codebook.spec.values.map(() => null), rule: rule[e] as Rule, perturbation: 0, total: table.isTotal(e) });
+      continue;
+    }
+    const c = v[0] as bigint;
+    const d = cellKey && c > 0n ? perturbation(cellKey, Number(c), cellKeyOf(v[1] as bigint)) : 0;
+    out.push({ labels, count: c + BigInt(d), sums: v.slice(2), rule: 'published', perturbation: d, total: table.isTotal(e) });
+  }
+  return out;
+}
