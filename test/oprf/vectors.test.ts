@@ -88,3 +88,36 @@ describe('interoperates with another RFC 9497 implementation (@noble/curves rist
     }
   });
 });
+
+describe('deserializeScalar: canonical and non-zero only', () => {
+  // The order of ristretto255, l = 2^252 + 27742317777372353535851937790883648493.
+  const l = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const le = (x: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * i)) & 0xffn));
+
+  it('decodes 1 and l - 1, and round-trips through serializeScalar', () => {
+    expect(deserializeScalar(le(1n))).toBe(1n);
+    expect(deserializeScalar(le(l - 1n))).toBe(l - 1n);
+    expect(h(serializeScalar(deserializeScalar(le(l - 1n))))).toBe(h(le(l - 1n)));
+  });
+
+  it('refuses zero, l, an all-ones encoding and a wrong length with MESSAGE_MALFORMED', async () => {
+    const zero = await expectCode(() => deserializeScalar(new Uint8Array(32)), 'MESSAGE_MALFORMED');
+    expect(zero.message).toMatch(/zero/);
+    await expectCode(() => deserializeScalar(le(l)), 'MESSAGE_MALFORMED');
+    await expectCode(() => deserializeScalar(new Uint8Array(32).fill(0xff)), 'MESSAGE_MALFORMED');
+    await expectCode(() => deserializeScalar(new Uint8Array(31)), 'MESSAGE_MALFORMED');
+  });
+
+  it('a VOPRF proof with a zero challenge or a zero response is MESSAGE_MALFORMED, not an untyped error', async () => {
+    const key = deriveKeyPair(hex(rfc.seed), hex(rfc.keyInfo), 'voprf');
+    const v = rfc.voprf.vectors[0] as V;
+    const proof = hex(v.proof as string);
+    const zeroChallenge = Uint8Array.from(proof);
+    zeroChallenge.fill(0, 0, 32);
+    const zeroResponse = Uint8Array.from(proof);
+    zeroResponse.fill(0, 32, 64);
+    for (const bad of [zeroChallenge, zeroResponse, new Uint8Array(64)]) {
+      await expectCode(() => verifyProof(key.publicKey, v.blindedElement.map(hex), v.evaluationElement.map(hex), bad), 'MESSAGE_MALFORMED');
+    }
+  });
+});
