@@ -5,11 +5,17 @@
  * s_1, ..., s_(m-1) are expanded from fresh 32-byte seeds, and s_m = x - sum of the
  * others travels in full. Any m - 1 shares are uniformly random and independent of x.
  *
- * PRG: AES-256-CTR (node:crypto) over zero bytes, with key and IV from
- * HKDF-SHA256(IKM = seed, salt = empty, info = "koppel/aggregate/v1/prg" ||
- * len(round) || round || len(codebook hash) || codebook hash || party || aggregator, L = 48).
- * The info binds the expansion to the round, the codebook, the input party and the
- * aggregator, so one seed can never be replayed into another context.
+ * PRG: AES-256-CTR (node:crypto) over zero bytes, key = OKM[0..32), IV = OKM[32..48),
+ * OKM = HKDF-SHA256(IKM = seed, salt = empty, info, L = 48), and the stream read as
+ * little-endian 64-bit words. The info (`expandSeed`) is
+ *
+ *   UTF-8("koppel/aggregate/v1/prg") || lp(round) || lp(codebook hash) || lp(party) ||
+ *   u16(aggregator)
+ *
+ * with no separator after the label, lp(s) = u16(byte length of UTF-8(s)) || UTF-8(s)
+ * (the codebook hash is its text, as UTF-8), and u16 two bytes big-endian. The info binds
+ * the expansion to the round, the codebook, the input party and the aggregator, so one
+ * seed can never be replayed into another context.
  *
  * @packageDocumentation
  */
@@ -33,6 +39,7 @@ export type Share = { readonly kind: 'seed'; readonly seed: Uint8Array } | { rea
 /** Bytes of a PRG seed. */
 export const SEED_BYTES = 32;
 
+/** u16(byte length) || UTF-8(s), the length two bytes big-endian. */
 function lp(s: string): Uint8Array {
   const b = new TextEncoder().encode(s);
   if (b.length > 65535) throw new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');

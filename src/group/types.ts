@@ -1,6 +1,6 @@
 /**
  * The group interface every protocol is written against; the two suites behind it
- * (protocols.md section 1):
+ * (docs/groups.md):
  *
  * | suite | hash to group | scalar multiplication | element |
  * |---|---|---|---|

@@ -1,8 +1,9 @@
 /**
  * OPRF service keys: a 32-byte seed from the CSPRNG, from which RFC 9497 DeriveKeyPair
  * gives one key pair per mode (the mode is part of RFC 9497's context string, so OPRF
- * and VOPRF keys of one seed differ). Each (seed, mode) has its own key id: 12 hex
- * characters of SHA-256 over the public key, the same format as keyed pseudonyms' ids.
+ * and VOPRF keys of one seed differ). Each (seed, mode) has its own key id: the first 12
+ * hex characters of SHA-256("koppel/oprf-key-id/v1" || 0x00 || public key), the same
+ * format as keyed pseudonyms' ids.
  * A pseudonym carries its key id, so outputs of different keys or modes never mix.
  *
  * Key file (JSON, mode 0600): `{ "type": "koppel-oprf-key", "version": 1,
@@ -40,7 +41,10 @@ export interface OprfKey {
   readonly secretKey: Uint8Array;
 }
 
-/** The key id of a public key. */
+/**
+ * The key id of a public key: the first 12 hex characters (48 bits) of
+ * SHA-256("koppel/oprf-key-id/v1" || 0x00 || `publicKey`).
+ */
 export function oprfKeyId(publicKey: Uint8Array): string {
   return createHash('sha256').update('koppel/oprf-key-id/v1\u0000').update(publicKey).digest('hex').slice(0, 12);
 }

@@ -70,7 +70,15 @@ export function serializeScalar(s: bigint): Uint8Array {
   return Fn.toBytes(s);
 }
 
-/** Decodes a canonical scalar; refuses zero and out-of-range encodings. */
+/**
+ * Decodes a canonical, non-zero scalar (32 bytes little-endian, below the group order).
+ * Zero is refused: no scalar koppel decodes (a blind, a key, a proof's challenge or
+ * response) is zero except with negligible probability, and multiplying by zero would
+ * otherwise fail inside the curve library with an untyped error.
+ *
+ * @throws KoppelError `MESSAGE_MALFORMED` for a wrong length, an encoding at or above the
+ *   group order, or zero
+ */
 export function deserializeScalar(b: Uint8Array, what = 'scalar'): bigint {
   if (b.length !== 32) throw new KoppelError('MESSAGE_MALFORMED', `An OPRF ${what} must be 32 bytes.`);
   let s: bigint;
@@ -79,6 +87,7 @@ export function deserializeScalar(b: Uint8Array, what = 'scalar'): bigint {
   } catch (e) {
     throw new KoppelError('MESSAGE_MALFORMED', `An OPRF ${what} is not a canonical scalar.`, { cause: e });
   }
+  if (s === 0n) throw new KoppelError('MESSAGE_MALFORMED', `An OPRF ${what} is zero.`);
   return s;
 }
 

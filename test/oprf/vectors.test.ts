@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { blind, blindEvaluate, deriveKeyPair, deserializeScalar, evaluate, finalize, generateProof, serializeScalar, verifyProof } from '../../src/oprf/oprf.js';
-import { expectKoppelError, hex, vectors } from '../helpers.js';
+import { hex, vectors } from '../helpers.js';
+import { expectCode } from '../helpers/expect-code.js';
 
 interface V { input: string[]; blind: string[]; blindedElement: string[]; evaluationElement: string[]; output: string[]; proof?: string; proofRandomScalar?: string }
 const rfc = vectors<{ seed: string; keyInfo: string; oprf: { skSm: string; vectors: V[] }; voprf: { skSm: string; pkSm: string; vectors: V[] } }>('rfc9497-ristretto255-sha512.json');
@@ -42,18 +43,18 @@ describe('RFC 9497 A.1.2: VOPRF mode, batched proofs', () => {
     verifyProof(key.publicKey, blinds.map((b) => b.blindedElement), evaluated, proof);
     expect(inputs.map((x, i) => h(finalize(x, (blinds[i] as { blind: bigint }).blind, evaluated[i] as Uint8Array)))).toEqual(v.output);
   });
-  it('a proof does not verify for another key, a changed evaluation, or a changed proof', () => {
+  it('a proof does not verify for another key, a changed evaluation, or a changed proof', async () => {
     const v = rfc.voprf.vectors[2] as V;
     const blinded = v.blindedElement.map(hex);
     const evaluated = v.evaluationElement.map(hex);
     const proof = hex(v.proof as string);
     const other = deriveKeyPair(new Uint8Array(32).fill(7), hex(rfc.keyInfo), 'voprf');
-    expectKoppelError(() => verifyProof(other.publicKey, blinded, evaluated, proof), 'PROOF_INVALID');
-    expectKoppelError(() => verifyProof(key.publicKey, blinded, [evaluated[1] as Uint8Array, evaluated[0] as Uint8Array], proof), 'PROOF_INVALID');
+    await expectCode(() => verifyProof(other.publicKey, blinded, evaluated, proof), 'PROOF_INVALID');
+    await expectCode(() => verifyProof(key.publicKey, blinded, [evaluated[1] as Uint8Array, evaluated[0] as Uint8Array], proof), 'PROOF_INVALID');
     const bad = Uint8Array.from(proof);
     bad[0] = (bad[0] as number) ^ 1;
-    expectKoppelError(() => verifyProof(key.publicKey, blinded, evaluated, bad), 'PROOF_INVALID');
-    expectKoppelError(() => verifyProof(key.publicKey, blinded, evaluated, proof.subarray(0, 63)), 'MESSAGE_MALFORMED');
+    await expectCode(() => verifyProof(key.publicKey, blinded, evaluated, bad), 'PROOF_INVALID');
+    await expectCode(() => verifyProof(key.publicKey, blinded, evaluated, proof.subarray(0, 63)), 'MESSAGE_MALFORMED');
   });
   it('random blinds and proofs round-trip', () => {
     const inputs = ['111222333', '123456782', '012345672'].map((s) => new TextEncoder().encode(s));
@@ -62,10 +63,10 @@ describe('RFC 9497 A.1.2: VOPRF mode, batched proofs', () => {
     verifyProof(key.publicKey, bl.map((b) => b.blindedElement), ev, generateProof(key.secretKey, bl.map((b) => b.blindedElement), ev));
     inputs.forEach((x, i) => expect(h(finalize(x, (bl[i] as { blind: bigint }).blind, ev[i] as Uint8Array))).toBe(h(evaluate(key.secretKey, x, 'voprf'))));
   });
-  it('invalid elements from a client are INVALID_POINT', () => {
-    expectKoppelError(() => blindEvaluate(key.secretKey, new Uint8Array(32)), 'INVALID_POINT');
-    expectKoppelError(() => blindEvaluate(key.secretKey, new Uint8Array(32).fill(0xff)), 'INVALID_POINT');
-    expectKoppelError(() => blindEvaluate(key.secretKey, new Uint8Array(31)), 'INVALID_POINT');
+  it('invalid elements from a client are INVALID_POINT', async () => {
+    await expectCode(() => blindEvaluate(key.secretKey, new Uint8Array(32)), 'INVALID_POINT');
+    await expectCode(() => blindEvaluate(key.secretKey, new Uint8Array(32).fill(0xff)), 'INVALID_POINT');
+    await expectCode(() => blindEvaluate(key.secretKey, new Uint8Array(31)), 'INVALID_POINT');
   });
 });
 
@@ -84,6 +85,39 @@ describe('interoperates with another RFC 9497 implementation (@noble/curves rist
       const ours = blindEvaluate(sk, nb.blinded);
       expect(h(noble.finalize(input, nb.blind, ours))).toBe(h(out));
       expect(h(out)).toBe(h(evaluate(sk, input, 'oprf')));
+    }
+  });
+});
+
+describe('deserializeScalar: canonical and non-zero only', () => {
+  // The order of ristretto255, l = 2^252 + 27742317777372353535851937790883648493.
+  const l = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const le = (x: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((x >> BigInt(8 * i)) & 0xffn));
+
+  it('decodes 1 and l - 1, and round-trips through serializeScalar', () => {
+    expect(deserializeScalar(le(1n))).toBe(1n);
+    expect(deserializeScalar(le(l - 1n))).toBe(l - 1n);
+    expect(h(serializeScalar(deserializeScalar(le(l - 1n))))).toBe(h(le(l - 1n)));
+  });
+
+  it('refuses zero, l, an all-ones encoding and a wrong length with MESSAGE_MALFORMED', async () => {
+    const zero = await expectCode(() => deserializeScalar(new Uint8Array(32)), 'MESSAGE_MALFORMED');
+    expect(zero.message).toMatch(/zero/);
+    await expectCode(() => deserializeScalar(le(l)), 'MESSAGE_MALFORMED');
+    await expectCode(() => deserializeScalar(new Uint8Array(32).fill(0xff)), 'MESSAGE_MALFORMED');
+    await expectCode(() => deserializeScalar(new Uint8Array(31)), 'MESSAGE_MALFORMED');
+  });
+
+  it('a VOPRF proof with a zero challenge or a zero response is MESSAGE_MALFORMED, not an untyped error', async () => {
+    const key = deriveKeyPair(hex(rfc.seed), hex(rfc.keyInfo), 'voprf');
+    const v = rfc.voprf.vectors[0] as V;
+    const proof = hex(v.proof as string);
+    const zeroChallenge = Uint8Array.from(proof);
+    zeroChallenge.fill(0, 0, 32);
+    const zeroResponse = Uint8Array.from(proof);
+    zeroResponse.fill(0, 32, 64);
+    for (const bad of [zeroChallenge, zeroResponse, new Uint8Array(64)]) {
+      await expectCode(() => verifyProof(key.publicKey, v.blindedElement.map(hex), v.evaluationElement.map(hex), bad), 'MESSAGE_MALFORMED');
     }
   });
 });
