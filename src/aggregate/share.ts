@@ -19,11 +19,12 @@
  *
  * @packageDocumentation
  */
-import { createCipheriv } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
-import { randomBytes, wipe } from '../util/bytes.js';
-import { hkdfSha256 } from '../util/hash.js';
-import { bytesToVector, subInto } from './ring.js';
+import { randomBytes } from '../util/bytes.js';
+import { prgStream, SEED_BYTES } from '../util/prg.js';
+import { subInto } from './ring.js';
+
+export { SEED_BYTES };
 
 /** Where a share belongs: the round, codebook, input party and aggregator. */
 export interface ShareContext {
@@ -36,27 +37,11 @@ export interface ShareContext {
 /** One aggregator's share: a seed, or the full vector. */
 export type Share = { readonly kind: 'seed'; readonly seed: Uint8Array } | { readonly kind: 'vector'; readonly vector: BigUint64Array };
 
-/** Bytes of a PRG seed. */
-export const SEED_BYTES = 32;
-
 /** u16(byte length) || UTF-8(s), the length two bytes big-endian. */
 function lp(s: string): Uint8Array {
   const b = new TextEncoder().encode(s);
   if (b.length > 65535) throw new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');
   return new Uint8Array([b.length >>> 8, b.length & 0xff, ...b]);
-}
-
-/**
- * A PRG stream: AES-256-CTR over zero bytes with key and IV from
- * HKDF-SHA256(IKM = seed, salt = empty, info, L = 48). Each call returns the next
- * `words` 64-bit words of the stream.
- */
-export function prgStream(seed: Uint8Array, info: Uint8Array): (words: number) => BigUint64Array {
-  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A PRG seed must be 32 bytes.');
-  const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
-  const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
-  wipe(okm);
-  return (words) => bytesToVector(cipher.update(new Uint8Array(words * 8)));
 }
 
 /** The PRG expansion of a seed into `length` words for a context. */

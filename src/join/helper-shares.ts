@@ -7,12 +7,12 @@
  *
  * @packageDocumentation
  */
-import { prgStream } from '../aggregate/share.js';
 import { KoppelError } from '../errors/index.js';
 import type { ScalarPair, SuiteName } from '../group/types.js';
 import type { Channel } from '../transport/channel.js';
 import type { Session } from '../session/session.js';
 import { randomBytes, readU64s, u32Bytes, wipe } from '../util/bytes.js';
+import { prgStream } from '../util/prg.js';
 import { randomPermutation } from '../util/shuffle.js';
 import { context, HELPER_PROTOCOL, HelperHello, NO_MATCH, Step } from './messages.js';
 import type { ValueLayerContext } from './two-party.js';

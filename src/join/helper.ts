@@ -6,11 +6,11 @@
  *
  * @packageDocumentation
  */
-import { prgStream } from '../aggregate/share.js';
 import { KoppelError } from '../errors/index.js';
 import { openSession, type Session } from '../session/session.js';
 import type { Channel } from '../transport/channel.js';
 import { readU32s, u64Bytes, wipe } from '../util/bytes.js';
+import { prgStream } from '../util/prg.js';
 import { context, HELPER_PROTOCOL, HelperHello, NO_MATCH, Step } from './messages.js';
 import type { JoinHelperOptions, JoinHelperResult } from './types.js';
 

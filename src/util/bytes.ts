@@ -94,8 +94,11 @@ export function u32Bytes(xs: Uint32Array): Uint8Array {
   return out;
 }
 
-/** Reads a little-endian u64 array out of bytes (a copy). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Reads a little-endian u64 array out of bytes (a copy; `bytes.length` a multiple of 8). */
 export function readU64s(bytes: Uint8Array): BigUint64Array {
+  if (LITTLE_ENDIAN) return new BigUint64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const out = new BigUint64Array(bytes.length / 8);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < out.length; i++) out[i] = dv.getBigUint64(i * 8, true);
