@@ -7,6 +7,12 @@
  * same code. Each worker runs one task at a time; tasks wait in the main thread, high
  * priority first, so latency-critical work overtakes bulk work.
  *
+ * A pool can start every worker with an initialisation operation ({@link PoolOptions.init}),
+ * run once per worker before any task: its result is the worker's context, handed to
+ * every operation it runs as the second argument. That is how a secret needed by every
+ * task (a derived domain key, say) crosses the thread boundary once per worker, not once
+ * per task. Inline, the same operation runs once on the calling thread.
+ *
  * @packageDocumentation
  */
 import { existsSync } from 'node:fs';
@@ -14,8 +20,22 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KoppelError } from '../errors/index.js';
 
-/** A registry of operations: name to function of one structured-cloneable argument. */
-export type OpRegistry = Record<string, (arg: never) => unknown>;
+/**
+ * A registry of operations: name to function of one structured-cloneable argument and,
+ * for pools with an {@link PoolOptions.init} operation, the worker's context.
+ */
+export type OpRegistry = Record<string, (arg: never, context: never) => unknown>;
+
+/** Options of a {@link TaskPool}. */
+export interface PoolOptions<R extends OpRegistry> {
+  /**
+   * Runs once in every worker (inline: once on the calling thread) before any task; its
+   * result (awaited) is the context passed to every later operation of that worker. The
+   * argument is copied to each worker when the pool is constructed, so the caller may
+   * wipe secrets in it as soon as the constructor returns. A failure fails the pool.
+   */
+  readonly init?: { readonly [K in keyof R & string]: { readonly op: K; readonly arg: Parameters<R[K]>[0] } }[keyof R & string];
+}
 
 /** Task priority. */
 export type Priority = 'high' | 'low';
@@ -38,16 +58,29 @@ export class TaskPool<R extends OpRegistry> {
   readonly #low: Task[] = [];
   #failure: KoppelError | undefined;
   #closed = false;
+  /** Inline mode: the context made by the init operation (a promise if it was async). */
+  #context: unknown;
+  #contextPending = false;
 
   /**
    * @param ops - the registry, for inline execution
    * @param workerUrl - the compiled worker entry that serves the same registry
    * @param size - worker threads; 0 runs every task inline on the calling thread
+   * @param options - per-worker initialisation
+   * @throws KoppelError `WORKER_FAILED` for threads without the compiled package; inline,
+   *   whatever the init operation throws
    */
-  constructor(ops: R, workerUrl: URL, size: number) {
+  constructor(ops: R, workerUrl: URL, size: number, options: PoolOptions<R> = {}) {
     this.#ops = ops;
     if (size > 0 && !(workerUrl.protocol === 'file:' && existsSync(fileURLToPath(workerUrl)))) {
       throw new KoppelError('WORKER_FAILED', 'Worker threads need the compiled package (dist/); run `npm run build`, or use 0 threads.');
+    }
+    const init = options.init;
+    if (size === 0 && init) {
+      const c = (ops[init.op] as (a: unknown) => unknown)(init.arg);
+      this.#contextPending = c instanceof Promise;
+      if (c instanceof Promise) c.catch(() => undefined);
+      this.#context = c;
     }
     for (let i = 0; i < size; i++) {
       const w = new Worker(workerUrl);
@@ -67,7 +100,13 @@ export class TaskPool<R extends OpRegistry> {
         if (code !== 0 && !this.#closed) this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?).'));
       });
       this.#workers.push(w);
-      this.#idle.push(w);
+      if (init) {
+        // Busy with its initialisation until it answers; a failure fails the pool.
+        this.#running.set(w, { op: init.op, arg: undefined, transfer: [], resolve: () => undefined, reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')) });
+        w.postMessage({ op: init.op, arg: init.arg, init: true });
+      } else {
+        this.#idle.push(w);
+      }
     }
   }
 
@@ -81,8 +120,10 @@ export class TaskPool<R extends OpRegistry> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
     if (this.#workers.length === 0) {
+      const f = this.#ops[op] as (a: unknown, c: unknown) => Awaited<ReturnType<R[K]>>;
+      if (this.#contextPending) return (this.#context as Promise<unknown>).then((c) => f(arg, c));
       try {
-        return Promise.resolve((this.#ops[op] as (a: unknown) => Awaited<ReturnType<R[K]>>)(arg));
+        return Promise.resolve(f(arg, this.#context));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -122,18 +163,27 @@ export class TaskPool<R extends OpRegistry> {
 
 /**
  * The body of a worker entry: answers `{ op, arg }` messages with the registry's
- * results, and typed failures with their code.
+ * results, and typed failures with their code. The pool's initialisation message
+ * (`init: true`) makes the worker's context, passed to every later operation.
  */
 export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads').MessagePort): void {
-  port.on('message', (m: { op: string; arg: unknown }) => {
-    const f = ops[m.op] as ((a: unknown) => unknown) | undefined;
+  let context: unknown;
+  port.on('message', (m: { op: string; arg: unknown; init?: true }) => {
+    const f = ops[m.op] as ((a: unknown, c: unknown) => unknown) | undefined;
     const fail = (e: unknown) => {
       const k = e instanceof KoppelError ? e : new KoppelError('INTERNAL', 'Unexpected error in a worker thread; please report this.');
       port.postMessage({ ok: false, code: k.code, message: k.message, details: { ...k.details } });
     };
     try {
       if (!f) throw new KoppelError('INTERNAL', 'Unknown pool operation.');
-      Promise.resolve(f(m.arg)).then((value) => port.postMessage({ ok: true, value }, collectTransfer(value)), fail);
+      if (m.init) {
+        Promise.resolve(f(m.arg, undefined)).then((c) => {
+          context = c;
+          port.postMessage({ ok: true, value: undefined });
+        }, fail);
+        return;
+      }
+      Promise.resolve(f(m.arg, context)).then((value) => port.postMessage({ ok: true, value }, collectTransfer(value)), fail);
     } catch (e) {
       fail(e);
     }
