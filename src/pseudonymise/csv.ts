@@ -171,7 +171,8 @@ export async function pseudonymiseCsv(
     await writeOut(formatRecord(names, delimiter, newline));
     const domainKey = deriveDomainKey(options.key, options.domain);
     try {
-      pool = new TaskPool(csvChunkOps, WORKER_URL, threads, { init: { op: 'init', arg: { kid: inline.kid, domain: options.domain, domainKey, idType, layout } } });
+      // Two chunks per worker: the next is waiting when one is done, whatever the main thread is doing.
+      pool = new TaskPool(csvChunkOps, WORKER_URL, threads, { init: { op: 'init', arg: { kid: inline.kid, domain: options.domain, domainKey, idType, layout } }, perWorker: 2 });
     } finally {
       wipe(domainKey); // structured clone gave each worker its own copy
     }

@@ -35,6 +35,14 @@ export interface PoolOptions<R extends OpRegistry> {
    * wipe secrets in it as soon as the constructor returns. A failure fails the pool.
    */
   readonly init?: { readonly [K in keyof R & string]: { readonly op: K; readonly arg: Parameters<R[K]>[0] } }[keyof R & string];
+  /**
+   * Tasks handed to each worker ahead of its answers (default 1). A worker runs its
+   * tasks one at a time, in order; with 2, the next task is already waiting in the
+   * worker when one finishes, so a busy calling thread never leaves a worker idle
+   * (for streams of large tasks). Tasks handed over can no longer be overtaken by
+   * high-priority ones, so keep 1 where priorities matter.
+   */
+  readonly perWorker?: number;
 }
 
 /** Task priority. */
@@ -52,8 +60,9 @@ interface Task {
 export class TaskPool<R extends OpRegistry> {
   readonly #ops: R;
   readonly #workers: Worker[] = [];
-  readonly #idle: Worker[] = [];
-  readonly #running = new Map<Worker, Task>();
+  /** Per worker, the tasks handed to it, in the order it answers them. */
+  readonly #running = new Map<Worker, Task[]>();
+  readonly #perWorker: number;
   readonly #high: Task[] = [];
   readonly #low: Task[] = [];
   #failure: KoppelError | undefined;
@@ -72,6 +81,8 @@ export class TaskPool<R extends OpRegistry> {
    */
   constructor(ops: R, workerUrl: URL, size: number, options: PoolOptions<R> = {}) {
     this.#ops = ops;
+    this.#perWorker = options.perWorker ?? 1;
+    if (!Number.isInteger(this.#perWorker) || this.#perWorker < 1 || this.#perWorker > 64) throw new KoppelError('INVALID_ARGUMENT', 'perWorker must be an integer from 1 to 64.');
     if (size > 0 && !(workerUrl.protocol === 'file:' && existsSync(fileURLToPath(workerUrl)))) {
       throw new KoppelError('WORKER_FAILED', 'Worker threads need the compiled package (dist/); run `npm run build`, or use 0 threads.');
     }
@@ -86,9 +97,7 @@ export class TaskPool<R extends OpRegistry> {
       const w = new Worker(workerUrl);
       w.unref();
       w.on('message', (m: { ok: true; value: unknown } | { ok: false; code: string; message: string; details: Record<string, unknown> }) => {
-        const t = this.#running.get(w);
-        this.#running.delete(w);
-        this.#idle.push(w);
+        const t = this.#running.get(w)?.shift();
         if (t) {
           if (m.ok) t.resolve(m.value);
           else t.reject(new KoppelError(m.code as KoppelError['code'], m.message, { details: m.details as KoppelError['details'] }));
@@ -100,12 +109,12 @@ export class TaskPool<R extends OpRegistry> {
         if (code !== 0 && !this.#closed) this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?).'));
       });
       this.#workers.push(w);
+      const queue: Task[] = [];
+      this.#running.set(w, queue);
       if (init) {
-        // Busy with its initialisation until it answers; a failure fails the pool.
-        this.#running.set(w, { op: init.op, arg: undefined, transfer: [], resolve: () => undefined, reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')) });
+        // The worker's first task (it answers in order); a failure fails the pool.
+        queue.push({ op: init.op, arg: undefined, transfer: [], resolve: () => undefined, reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')) });
         w.postMessage({ op: init.op, arg: init.arg, init: true });
-      } else {
-        this.#idle.push(w);
       }
     }
   }
@@ -136,11 +145,19 @@ export class TaskPool<R extends OpRegistry> {
   }
 
   #pump(): void {
-    while (this.#idle.length > 0) {
-      const t = this.#high.shift() ?? this.#low.shift();
-      if (!t) return;
-      const w = this.#idle.pop() as Worker;
-      this.#running.set(w, t);
+    while (this.#high.length > 0 || this.#low.length > 0) {
+      // The least loaded worker with room (an init counts as a task).
+      let w: Worker | undefined;
+      let load = this.#perWorker;
+      for (const [x, q] of this.#running) {
+        if (q.length < load) {
+          w = x;
+          load = q.length;
+        }
+      }
+      if (!w) return;
+      const t = (this.#high.shift() ?? this.#low.shift()) as Task;
+      (this.#running.get(w) as Task[]).push(t);
       w.postMessage({ op: t.op, arg: t.arg }, t.transfer);
     }
   }
@@ -148,8 +165,8 @@ export class TaskPool<R extends OpRegistry> {
   #fail(e: KoppelError): void {
     if (this.#failure) return;
     this.#failure = e;
-    for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...this.#running.values()]) t.reject(e);
-    this.#running.clear();
+    const running = [...this.#running.values()].flatMap((q) => q.splice(0));
+    for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...running]) t.reject(e);
   }
 
   /** Stops the workers. Pending tasks are rejected. */
@@ -168,7 +185,9 @@ export class TaskPool<R extends OpRegistry> {
  */
 export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads').MessagePort): void {
   let context: unknown;
-  port.on('message', (m: { op: string; arg: unknown; init?: true }) => {
+  // One task at a time, answered in the order received (the pool relies on it).
+  let previous: Promise<void> = Promise.resolve();
+  const serve = (m: { op: string; arg: unknown; init?: true }): Promise<void> => {
     const f = ops[m.op] as ((a: unknown, c: unknown) => unknown) | undefined;
     const fail = (e: unknown) => {
       const k = e instanceof KoppelError ? e : new KoppelError('INTERNAL', 'Unexpected error in a worker thread; please report this.');
@@ -177,16 +196,24 @@ export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads
     try {
       if (!f) throw new KoppelError('INTERNAL', 'Unknown pool operation.');
       if (m.init) {
-        Promise.resolve(f(m.arg, undefined)).then((c) => {
+        return Promise.resolve(f(m.arg, undefined)).then((c) => {
           context = c;
           port.postMessage({ ok: true, value: undefined });
         }, fail);
-        return;
       }
-      Promise.resolve(f(m.arg, context)).then((value) => port.postMessage({ ok: true, value }, collectTransfer(value)), fail);
+      const value = f(m.arg, context);
+      if (!(value instanceof Promise)) {
+        port.postMessage({ ok: true, value }, collectTransfer(value));
+        return Promise.resolve();
+      }
+      return value.then((v: unknown) => port.postMessage({ ok: true, value: v }, collectTransfer(v)), fail);
     } catch (e) {
       fail(e);
+      return Promise.resolve();
     }
+  };
+  port.on('message', (m: { op: string; arg: unknown; init?: true }) => {
+    previous = previous.then(() => serve(m));
   });
 }
 

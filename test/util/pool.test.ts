@@ -51,4 +51,10 @@ describe('TaskPool init (inline)', () => {
     const pool = new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'badAsync', arg: undefined as never } });
     await expect(pool.run('id', 1)).rejects.toMatchObject({ code: 'INVALID_KEY' });
   });
+
+  it('refuses a perWorker outside 1 to 64', () => {
+    const ops = { id: (x: number) => x };
+    for (const perWorker of [0, 1.5, 65]) expect(() => new TaskPool(ops, URL_UNUSED, 0, { perWorker })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(new TaskPool(ops, URL_UNUSED, 0, { perWorker: 2 }).size).toBe(0);
+  });
 });
