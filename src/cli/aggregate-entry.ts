@@ -13,8 +13,7 @@
  * @packageDocumentation
  */
 import { aggregateCommand } from './aggregate.js';
-import { programWith, runProgram } from './program.js';
-import { processConsole, type Console } from './shared.js';
+import { processConsole, programWith, runProgram, type Console } from './program.js';
 
 /** Runs `koppel aggregate ...` (`argv` without node and script); returns the exit status. */
 export function run(argv: string[], io: Console = processConsole): Promise<number> {

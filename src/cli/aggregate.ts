@@ -16,15 +16,16 @@ import { checkPTable, DEFAULT_PTABLE, type PTable } from '../disclosure/index.js
 import { formatFixed } from '../aggregate/ring.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../aggregate/round.js';
 import { recordKey, Tabulator } from '../aggregate/tabulate.js';
+import { POLICY_WORDING, RecordPolicy } from '../csv/policy.js';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
 import { connect, listen, type Security } from '../transport/net.js';
 import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
-import { formatCount, inputChunks, writeOutput } from './io.js';
-import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
-import { parseIntFlag, parsePercentFlag, type Console } from './shared.js';
+import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
+import { addNetworkOptions, checkedSecurity, parseHostPort, parseIntFlag, parsePercentFlag, type NetworkFlags } from './common.js';
+import type { Console } from './program.js';
 
 const Noise = t.union([
   t.exact(t.type({ distribution: t.literal('none') })),
@@ -91,7 +92,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     const addrs = parseList(flags.aggregators, '--aggregators');
     if (addrs.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
     if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined)) throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
-    const secret = flags.cellKeySecret ? fromHex(readFileSync(flags.cellKeySecret, 'utf8').trim()) : undefined;
+    const secret = flags.cellKeySecret ? fromHex(readTextFile(flags.cellKeySecret, 'cell key secret file').trim()) : undefined;
     if (flags.cellKeySecret && (!secret || secret.length !== 32)) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
     const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
     const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
@@ -101,12 +102,10 @@ export function aggregateCommand(program: Command, io: Console): void {
     // Records go straight into the tabulator: constant memory for any number of rows.
     const tab = new Tabulator(config.codebook);
     const layout = { cells: dimCols, values: valCols };
-    const width = csv.header.length;
+    // Every record counts in the table: one with the wrong field count stops the run.
+    const policy = new RecordPolicy({ fields: csv.header.length, policy: 'error', wording: POLICY_WORDING.strict });
     for await (const b of csv.batches) {
-      const rows = b.records;
-      for (let i = 0; i < rows.length; i++) {
-        if ((rows[i] as string[]).length !== width) throw new KoppelError('CSV_MALFORMED', 'A record has another number of fields than the header.', { details: { record: b.firstRecord + i } });
-      }
+      const rows = policy.screen(b);
       // Random record keys (no key column, no secret): one CSPRNG call per batch.
       const keys =
         keyCol !== undefined ? rows.map((r) => cellKeyOf(r[keyCol] as string))
@@ -199,7 +198,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     const security = await checkedSecurity(flags);
     let ptable: PTable | undefined;
     if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
-    else if (flags.cellKey) ptable = checkPTable(JSON.parse(readFileSync(flags.cellKey, 'utf8')) as PTable);
+    else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
     const acceptUntil = config.deadline + flags.timeout * 1000;

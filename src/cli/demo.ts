@@ -23,7 +23,8 @@ import { KoppelError } from '../errors/index.js';
 import { generateSynthetic, type Person, type User } from '../demo/synthetic.js';
 import { protectJoinTable, type JoinGroup } from '../join/table.js';
 import { formatCount } from './io.js';
-import { parseIntFlag, type Console } from './shared.js';
+import { parseIntFlag } from './common.js';
+import type { Console } from './program.js';
 
 interface DemoFlags {
   readonly size: number;

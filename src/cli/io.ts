@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type WriteStream } from 'node:fs';
 import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -80,6 +80,21 @@ export async function* inputChunks(path: string | undefined): AsyncGenerator<Uin
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The text of a small file named by a flag (a certificate, a token file, a key file),
+ * read at once.
+ *
+ * @param what - what the file is, for the message (e.g. `TLS certificate`)
+ * @throws KoppelError `IO_ERROR` naming the path, never the content
+ */
+export function readTextFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KoppelError('IO_ERROR', `Cannot read the ${what} "${path}".`, { details: { path }, cause: e });
   }
 }
 

@@ -5,23 +5,21 @@
  *
  * @packageDocumentation
  */
-import { availableParallelism } from 'node:os';
 import { Option, type Command } from './commander.js';
-import { openCsv } from '../csv/reader.js';
-import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
+import { parseDelimiter } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
-import { joinGroups, joinHelper, joinValues, type GroupRecord, type ValueRecord } from '../join/join.js';
+import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsvOptions } from '../join/csv.js';
+import { joinGroups, joinHelper, joinValues } from '../join/join.js';
 import { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
 import { connect, listen, type Security } from '../transport/net.js';
 import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
-import { addNetworkOptions, checkedSecurity, parseHostPort, type NetworkFlags } from './net.js';
-import { progressReporter, readIds, type ReadStats } from './psi.js';
-import { parseIntFlag, parsePercentFlag, type Console } from './shared.js';
+import { addNetworkOptions, addReportOptions, addThreadsOption, checkedSecurity, parseHostPort, parseIntFlag, parsePercentFlag, progressReporter, summaryLine, type NetworkFlags, type ReportFlags } from './common.js';
+import type { Console } from './program.js';
 
-interface CommonFlags extends NetworkFlags {
+interface CommonFlags extends NetworkFlags, ReportFlags {
   readonly in?: string;
   readonly idColumn: string;
   readonly variant: JoinVariant;
@@ -31,9 +29,6 @@ interface CommonFlags extends NetworkFlags {
   readonly onInvalid: 'error' | 'skip';
   readonly delimiter: string;
   readonly threads?: number;
-  readonly progress?: boolean;
-  readonly summary: 'text' | 'json';
-  readonly quiet?: boolean;
 }
 
 interface GroupsFlags extends CommonFlags {
@@ -57,11 +52,8 @@ interface ValuesFlags extends CommonFlags {
   readonly padTo?: number;
 }
 
-interface HelperFlags extends NetworkFlags {
+interface HelperFlags extends NetworkFlags, ReportFlags {
   readonly listen: string;
-  readonly progress?: boolean;
-  readonly summary: 'text' | 'json';
-  readonly quiet?: boolean;
 }
 
 function addCommonOptions(c: Command): Command {
@@ -72,13 +64,13 @@ function addCommonOptions(c: Command): Command {
     .addOption(new Option('--suite <suite>', 'group suite of the blinding layer; both sides must agree').choices(SUITE_NAMES).default('x25519'))
     .addOption(new Option('--id-type <type>', 'identifier normalisation before matching (bsn: 9 digits with the elfproef)').choices(ID_TYPES).default('raw'))
     .addOption(new Option('--on-invalid <policy>', 'invalid identifier, value or field count: error = stop, skip = leave the record out').choices(['error', 'skip']).default('error'))
-    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',')
-    .option('--threads <n>', `worker threads (0: single thread; default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
-    .option('--progress', 'show progress on stderr even when it is not a terminal')
-    .option('--no-progress', 'never show progress')
-    .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
-    .option('--quiet', 'no summary');
-  return addNetworkOptions(c);
+    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
+  return addNetworkOptions(addReportOptions(addThreadsOption(c)));
+}
+
+/** How the flags say the input CSV is read. */
+function csvOptions(flags: CommonFlags): JoinCsvOptions {
+  return { idColumn: flags.idColumn, idType: flags.idType, onInvalid: flags.onInvalid, delimiter: parseDelimiter(flags.delimiter) };
 }
 
 function splitColumns(text: string, flag: string): string[] {
@@ -96,11 +88,6 @@ async function helperChannel(flags: CommonFlags, security: Security): Promise<Ch
   if (!flags.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs --helper HOST:PORT.');
   const { host, port } = parseHostPort(flags.helper, '--helper');
   return connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
-}
-
-function summaryLine(io: Console, flags: { summary: 'text' | 'json'; quiet?: boolean }, json: Record<string, unknown>, text: string): void {
-  if (flags.quiet) return;
-  io.err(flags.summary === 'json' ? JSON.stringify({ ...json, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) : text);
 }
 
 /** Registers `join groups`, `join values` and `join helper`. */
@@ -130,13 +117,7 @@ export function joinCommand(program: Command, io: Console): void {
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
       const delimiter = parseDelimiter(flags.delimiter);
-      const csv = await openCsv(inputChunks(flags.in), delimiter);
-      const idCol = columnIndex(csv.header, flags.idColumn);
-      const groupIdx = groupNames.map((n) => columnIndex(csv.header, n));
-      const stats: ReadStats = { records: 0, skipped: 0 };
-      const records = (async function* (): AsyncGenerator<GroupRecord> {
-        for await (const { id, record } of readIds(csv, idCol, flags, stats)) yield { id, group: groupIdx.map((i) => record[i] as string) };
-      })();
+      const csv = await openJoinGroupsCsv(inputChunks(flags.in), { ...csvOptions(flags), groupColumns: groupNames });
       const out = openOutput(flags.out);
       const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
@@ -148,7 +129,7 @@ export function joinCommand(program: Command, io: Console): void {
         await listener.close();
         helper = await helperChannel(flags, security);
         const started = performance.now();
-        const r = await joinGroups(channel, records, {
+        const r = await joinGroups(channel, csv.records, {
           variant: flags.variant,
           suite: flags.suite,
           groupColumns: groupNames.length,
@@ -165,24 +146,15 @@ export function joinCommand(program: Command, io: Console): void {
         });
         await channel.close();
         progress.done();
-        out.stream.write(formatRecord([...groupNames, 'count', ...r.columns.map((c) => `sum_${c}`), 'suppressed', 'rule'], delimiter, '\n'));
-        let written = 0;
-        let suppressed = 0;
-        for (const row of r.table) {
-          if (row.total && !flags.totals) continue;
-          const hidden = row.count === null;
-          if (hidden) suppressed++;
-          out.stream.write(formatRecord([...row.labels, hidden ? '' : String(row.count), ...row.sums.map((s) => (s === null ? '' : String(s))), String(hidden), row.rule], delimiter, '\n'));
-          written++;
-        }
+        const { rows: written, suppressed } = writeJoinTable(r, groupNames, out.stream, { delimiter, ...(flags.totals ? { totals: true } : {}) });
         await out.commit();
         const matched = r.groups.reduce((s, g) => s + g.count, 0);
         summaryLine(
           io,
           flags,
-          { role: 'groups', variant: r.variant, groups: r.groups.length, rows: written, suppressed, matched, records: r.records, skipped: stats.skipped, valuesListSize: r.valuesListSize, columns: r.columns, elapsedMs: Math.round(performance.now() - started) },
+          { role: 'groups', variant: r.variant, groups: r.groups.length, rows: written, suppressed, matched, records: r.records, skipped: csv.skipped, valuesListSize: r.valuesListSize, columns: r.columns, elapsedMs: Math.round(performance.now() - started) },
           `koppel: join groups (${r.variant}): ${formatCount(r.groups.length)} groups, ${formatCount(matched)} of ${formatCount(r.records)} records matched ` +
-            `(${formatCount(stats.skipped)} skipped) against ${formatCount(r.valuesListSize)} value records; ${written} rows written, ${suppressed} suppressed; ` +
+            `(${formatCount(csv.skipped)} skipped) against ${formatCount(r.valuesListSize)} value records; ${written} rows written, ${suppressed} suppressed; ` +
             `in ${((performance.now() - started) / 1000).toFixed(2)} s`,
         );
       } catch (e) {
@@ -209,26 +181,7 @@ export function joinCommand(program: Command, io: Console): void {
       const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
-      const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
-      const idCol = columnIndex(csv.header, flags.idColumn);
-      const valueIdx = names.map((n) => columnIndex(csv.header, n));
-      const stats: ReadStats = { records: 0, skipped: 0 };
-      const records = (async function* (): AsyncGenerator<ValueRecord> {
-        for await (const { id, record } of readIds(csv, idCol, flags, stats)) {
-          const values = valueIdx.map((i) => {
-            const text = (record[i] as string).trim();
-            return /^\d{1,15}$/.test(text) ? Number(text) : NaN;
-          });
-          if (values.some((v) => !(v <= flags.maxValue))) {
-            if (flags.onInvalid === 'skip') {
-              stats.skipped++;
-              continue;
-            }
-            throw new KoppelError('VALUE_OUT_OF_RANGE', `A value is not a whole number from 0 to --max-value (${flags.maxValue}); fix it, raise --max-value, or use --on-invalid skip.`, { details: { record: stats.records } });
-          }
-          yield { id, values };
-        }
-      })();
+      const csv = await openJoinValuesCsv(inputChunks(flags.in), { ...csvOptions(flags), valueColumns: names, maxValue: flags.maxValue });
       const progress = new ProgressLine(flags.progress);
       progress.update(`join values: connecting to ${host}:${port}`);
       const channel = await connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
@@ -236,7 +189,7 @@ export function joinCommand(program: Command, io: Console): void {
       try {
         helper = await helperChannel(flags, security);
         const started = performance.now();
-        const r = await joinValues(channel, records, {
+        const r = await joinValues(channel, csv.records, {
           columns: names,
           maxValue: flags.maxValue,
           variant: flags.variant,
@@ -250,8 +203,8 @@ export function joinCommand(program: Command, io: Console): void {
         summaryLine(
           io,
           flags,
-          { role: 'values', variant: r.variant, records: r.records, skipped: stats.skipped, lists: r.listSizes.length, listElements: r.listSizes.reduce((s, x) => s + x, 0), elapsedMs: Math.round(performance.now() - started) },
-          `koppel: join values (${r.variant}): sent ${formatCount(r.records)} records (${formatCount(stats.skipped)} skipped); learned ${formatCount(r.listSizes.length)} list sizes ` +
+          { role: 'values', variant: r.variant, records: r.records, skipped: csv.skipped, lists: r.listSizes.length, listElements: r.listSizes.reduce((s, x) => s + x, 0), elapsedMs: Math.round(performance.now() - started) },
+          `koppel: join values (${r.variant}): sent ${formatCount(r.records)} records (${formatCount(csv.skipped)} skipped); learned ${formatCount(r.listSizes.length)} list sizes ` +
             `(${formatCount(r.listSizes.reduce((s, x) => s + x, 0))} elements); in ${((performance.now() - started) / 1000).toFixed(2)} s`,
         );
       } finally {
@@ -262,14 +215,12 @@ export function joinCommand(program: Command, io: Console): void {
     });
 
   addNetworkOptions(
-    join
-      .command('helper')
-      .description('The helper of the helper variant: serve one join session between a group holder and a value holder.')
-      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7200')
-      .option('--progress', 'show progress on stderr even when it is not a terminal')
-      .option('--no-progress', 'never show progress')
-      .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
-      .option('--quiet', 'no summary'),
+    addReportOptions(
+      join
+        .command('helper')
+        .description('The helper of the helper variant: serve one join session between a group holder and a value holder.')
+        .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7200'),
+    ),
   )
     .addHelpText('after', '\nThe helper learns the number of groups, the size of the value holder\'s list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.')
     .action(async (flags: HelperFlags) => {

@@ -5,8 +5,7 @@
  * @packageDocumentation
  */
 import type { Command } from './commander.js';
-import { processConsole, type Console } from './shared.js';
-import { programWith, runProgram, type Register } from './program.js';
+import { processConsole, programWith, runProgram, type Console, type Register } from './program.js';
 
 export { formatError } from './program.js';
 

@@ -4,15 +4,14 @@
  *
  * @packageDocumentation
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { KoppelError } from '../errors/index.js';
 import { generateOprfKeyFile, importOprfKeyFile, type OprfKey } from '../oprf/key.js';
 import { startOprfService, type TokenEntry } from '../oprf/service.js';
-import { isStdio, writeSecretFile } from './io.js';
-import { parseHostPort } from './net.js';
-import { parseIntFlag, type Console } from './shared.js';
+import { isStdio, readTextFile, writeSecretFile } from './io.js';
+import { parseHostPort, parseIntFlag } from './common.js';
+import type { Console } from './program.js';
 
 interface ServeFlags {
   readonly key: string[];
@@ -27,14 +26,6 @@ interface ServeFlags {
   readonly budgetPeriod: number;
   readonly maxBatch: number;
   readonly threads?: number;
-}
-
-function readText(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new KoppelError('IO_ERROR', `Cannot read the ${what} "${path}".`, { details: { path }, cause: e });
-  }
 }
 
 /** Parses a token file: one `<client-name> <token>` per line; `#` starts a comment. */
@@ -89,7 +80,7 @@ export function oprfCommand(program: Command, io: Console): void {
     .action(async (flags: ServeFlags) => {
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const keys: OprfKey[] = flags.key.flatMap((path) => {
-        const k = importOprfKeyFile(readText(path, 'OPRF key file'));
+        const k = importOprfKeyFile(readTextFile(path, 'OPRF key file'));
         return [k.voprf, k.oprf];
       });
       if (flags.insecure && (flags.tlsCert || flags.tlsKey || flags.tlsCa || flags.tokens)) throw new KoppelError('INVALID_ARGUMENT', 'Use either --insecure or TLS and authentication flags, not both.');
@@ -101,8 +92,8 @@ export function oprfCommand(program: Command, io: Console): void {
         keys,
         host,
         port,
-        ...(flags.insecure ? {} : { tls: { cert: readText(flags.tlsCert as string, 'TLS certificate'), key: readText(flags.tlsKey as string, 'TLS key'), ...(flags.tlsCa ? { ca: readText(flags.tlsCa, 'TLS CA certificate') } : {}) } }),
-        ...(flags.tokens ? { tokens: parseTokenFile(readText(flags.tokens, 'token file')) } : {}),
+        ...(flags.insecure ? {} : { tls: { cert: readTextFile(flags.tlsCert as string, 'TLS certificate'), key: readTextFile(flags.tlsKey as string, 'TLS key'), ...(flags.tlsCa ? { ca: readTextFile(flags.tlsCa, 'TLS CA certificate') } : {}) } }),
+        ...(flags.tokens ? { tokens: parseTokenFile(readTextFile(flags.tokens, 'token file')) } : {}),
         rate: flags.rate,
         budget: flags.budget,
         budgetPeriodMs: flags.budgetPeriod * 1000,

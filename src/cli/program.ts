@@ -11,8 +11,21 @@
  */
 import { Command, CommanderError } from './commander.js';
 import { KoppelError } from '../errors/index.js';
-import { processConsole, type Console } from './shared.js';
 import { VERSION } from '../version.js';
+
+/** Where a command prints: data to `out` (stdout), messages to `err` (stderr). */
+export interface Console {
+  /** Writes data to stdout as is. */
+  out(text: string): void;
+  /** Writes one message line to stderr. */
+  err(line: string): void;
+}
+
+/** The process's own stdout and stderr. */
+export const processConsole: Console = {
+  out: (text) => void process.stdout.write(text),
+  err: (line) => void process.stderr.write(line + '\n'),
+};
 
 /** Adds one command (with its subcommands) to the program. */
 export type Register = (program: Command, io: Console) => void;

@@ -3,37 +3,32 @@
  *
  * @packageDocumentation
  */
-import { availableParallelism } from 'node:os';
 import { Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
+import { INVALID_POLICIES, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
+import { parseDelimiter, type CsvDelimiter } from '../csv/records.js';
 import { exportKey, generateKey } from '../pseudonymise/key.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
-import { pseudonymiseCsv, type InvalidRecord, type PseudonymiseCsvSummary } from '../pseudonymise/csv.js';
-import { INVALID_POLICIES, type InvalidPolicy } from '../pseudonymise/csv-chunk.js';
-import { parseDelimiter } from '../csv/records.js';
-import { checkDistinct, formatBytes, formatCount, isStdio, openInput, openOutput, ProgressLine, readKeyFile, writeSecretFile } from './io.js';
-import { parseIntFlag, type Console } from './shared.js';
+import { pseudonymiseCsv, type PseudonymiseCsvSummary } from '../pseudonymise/csv.js';
+import { checkDistinct, formatBytes, formatCount, isStdio, openInput, openOutput, ProgressLine, readKeyFile, readTextFile, writeSecretFile } from './io.js';
+import { addReportOptions, addThreadsOption, parseIntFlag, summaryLine, type ReportFlags } from './common.js';
+import type { Console } from './program.js';
 import { OprfPseudonymiser } from '../oprf/client.js';
 import { oprfPseudonymiseCsv } from '../oprf/csv.js';
 import type { OprfMode } from '../oprf/oprf.js';
-import { readFileSync } from 'node:fs';
-import type { CsvDelimiter } from '../csv/records.js';
 
-function readFlagFile(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new KoppelError('IO_ERROR', `Cannot read the ${what} "${path}".`, { details: { path }, cause: e });
-  }
+/** The rejected-records report: a CSV of record numbers, codes and reasons, never values. */
+function reportLine(r: InvalidRecord): string {
+  return `${r.record},${r.code},${r.reason}\n`;
 }
 
 /** `pseudonymise --oprf URL`: the CSV through the blind pseudonymisation service. */
 async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimiter, io: Console): Promise<void> {
-  const token = flags.tokenFile === undefined ? undefined : readFlagFile(flags.tokenFile, 'token file').trim();
+  const token = flags.tokenFile === undefined ? undefined : readTextFile(flags.tokenFile, 'token file').trim();
   const tls = {
-    ...(flags.tlsCa ? { ca: readFlagFile(flags.tlsCa, 'TLS CA certificate') } : {}),
-    ...(flags.tlsCert ? { cert: readFlagFile(flags.tlsCert, 'TLS certificate') } : {}),
-    ...(flags.tlsKey ? { key: readFlagFile(flags.tlsKey, 'TLS key') } : {}),
+    ...(flags.tlsCa ? { ca: readTextFile(flags.tlsCa, 'TLS CA certificate') } : {}),
+    ...(flags.tlsCert ? { cert: readTextFile(flags.tlsCert, 'TLS certificate') } : {}),
+    ...(flags.tlsKey ? { key: readTextFile(flags.tlsKey, 'TLS key') } : {}),
   };
   const progress = new ProgressLine(flags.progress);
   const client = await OprfPseudonymiser.connect({
@@ -57,16 +52,14 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
       column: flags.column,
       onInvalid: flags.onInvalid,
       delimiter,
-      ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(`${r.record},${r.code},${r.reason}\n`) } : {}),
+      ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(reportLine(r)) } : {}),
       onProgress: (p) => progress.update(`pseudonymise --oprf: ${formatCount(p.records)} records, ${formatCount((p.records / p.elapsedMs) * 1000)} records/s`),
     });
     await output.commit();
     await report?.commit();
     progress.done();
-    if (flags.quiet) return;
     const rate = (s.records / Math.max(s.elapsedMs, 1)) * 1000;
-    if (flags.summary === 'json') io.err(JSON.stringify({ ...s, mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate), peakRssBytes: process.resourceUsage().maxRSS * 1024 }));
-    else io.err(`koppel: pseudonymised ${formatCount(s.pseudonymised)} of ${formatCount(s.records)} records (${formatCount(s.rejected)} rejected) through the OPRF service, key ${s.kid} (${flags.mode}), in ${(s.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s`);
+    summaryLine(io, flags, { ...s, mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate) }, `koppel: pseudonymised ${formatCount(s.pseudonymised)} of ${formatCount(s.records)} records (${formatCount(s.rejected)} rejected) through the OPRF service, key ${s.kid} (${flags.mode}), in ${(s.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s`);
   } catch (e) {
     await output.abort();
     await report?.abort();
@@ -84,7 +77,7 @@ interface KeygenFlags {
   readonly force?: boolean;
 }
 
-interface PseudonymiseFlags {
+interface PseudonymiseFlags extends ReportFlags {
   readonly key?: string;
   readonly domain?: string;
   readonly oprf?: string;
@@ -104,9 +97,6 @@ interface PseudonymiseFlags {
   readonly report?: string;
   readonly delimiter: string;
   readonly threads?: number;
-  readonly progress?: boolean;
-  readonly summary: 'text' | 'json';
-  readonly quiet?: boolean;
 }
 
 /** Registers `keygen`. */
@@ -130,7 +120,7 @@ export function keygenCommand(program: Command, io: Console): void {
 
 /** Registers `pseudonymise`. */
 export function pseudonymiseCommand(program: Command, io: Console): void {
-  program
+  const command = program
     .command('pseudonymise')
     .alias('pseudonymize')
     .description('Replace one CSV column with keyed pseudonyms (HMAC-SHA256 under a per-domain key), streaming, on all cores; or with blind pseudonyms from an OPRF service (--oprf).')
@@ -155,12 +145,8 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
         .default('error'),
     )
     .option('--report <file>', 'write rejected records (record number, code, reason; never values) as CSV')
-    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',')
-    .option('--threads <n>', `worker threads (0: single thread; default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
-    .option('--progress', 'show progress on stderr even when it is not a terminal')
-    .option('--no-progress', 'never show progress')
-    .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
-    .option('--quiet', 'no summary')
+    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
+  addReportOptions(addThreadsOption(command))
     .addHelpText(
       'after',
       `
@@ -201,7 +187,7 @@ Example:
           onInvalid: flags.onInvalid,
           delimiter,
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
-          ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(`${r.record},${r.code},${r.reason}\n`) } : {}),
+          ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(reportLine(r)) } : {}),
           onProgress: (p) =>
             progress.update(
               `pseudonymise: ${formatBytes(p.bytesRead)} read, ${formatCount(p.records)} records, ${formatCount((p.records / p.elapsedMs) * 1000)} records/s`,
@@ -218,18 +204,16 @@ Example:
         key.destroy();
         input.destroy();
       }
-      if (flags.quiet) return;
-      if (flags.summary === 'json') {
-        // Peak resident memory of this process (worker threads included), for capacity planning.
-        const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-        io.err(JSON.stringify({ ...summary, elapsedMs: Math.round(summary.elapsedMs), peakRssBytes }));
-        return;
-      }
       const rate = (summary.records / Math.max(summary.elapsedMs, 1)) * 1000;
-      io.err(
-        `koppel: pseudonymised ${formatCount(summary.pseudonymised)} of ${formatCount(summary.records)} records` +
-          ` (${formatCount(summary.rejected)} rejected) in ${(summary.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s, ${summary.threads} threads`,
+      summaryLine(
+        io,
+        flags,
+        { ...summary, elapsedMs: Math.round(summary.elapsedMs) },
+        [
+          `koppel: pseudonymised ${formatCount(summary.pseudonymised)} of ${formatCount(summary.records)} records` +
+            ` (${formatCount(summary.rejected)} rejected) in ${(summary.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s, ${summary.threads} threads`,
+          ...Object.entries(summary.rejectedByReason).map(([reason, n]) => `koppel:   rejected ${reason}: ${formatCount(n)}`),
+        ].join('\n'),
       );
-      for (const [reason, n] of Object.entries(summary.rejectedByReason)) io.err(`koppel:   rejected ${reason}: ${formatCount(n)}`);
     });
 }

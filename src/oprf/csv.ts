@@ -9,27 +9,35 @@
 import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
-import { KoppelError } from '../errors/index.js';
+import { POLICY_WORDING, RecordPolicy, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
 import { FailFast, OrderedPipeline } from '../util/pipeline.js';
-import type { InvalidPolicy } from '../pseudonymise/csv-chunk.js';
-import type { InvalidRecord } from '../pseudonymise/csv.js';
 import type { OprfPseudonymiser, OprfResult } from './client.js';
 
 /** Options of {@link oprfPseudonymiseCsv}. */
 export interface OprfCsvOptions {
+  /** Header name of the identifier column. */
   readonly column: string;
+  /** What to do with invalid records (see {@link RecordPolicy}). */
   readonly onInvalid: InvalidPolicy;
+  /** Field delimiter; default `,`. */
   readonly delimiter?: CsvDelimiter;
+  /** Called in record order for every rejected record. */
   readonly onRejected?: (r: InvalidRecord) => void;
+  /** Called after every batch written. */
   readonly onProgress?: (p: { records: number; elapsedMs: number }) => void;
 }
 
 /** What a run did. */
 export interface OprfCsvSummary {
+  /** Data records read. */
   readonly records: number;
+  /** Records written with a pseudonym. */
   readonly pseudonymised: number;
+  /** Records rejected. */
   readonly rejected: number;
+  /** Wall time in milliseconds. */
   readonly elapsedMs: number;
+  /** The service key id the pseudonyms carry. */
   readonly kid: string;
 }
 
@@ -44,30 +52,22 @@ export async function oprfPseudonymiseCsv(input: AsyncIterable<Uint8Array>, outp
   await write(formatRecord(csv.header, delimiter, '\n'));
   let records = 0;
   let done = 0;
-  let rejected = 0;
+  const policy = new RecordPolicy({ fields, column: col, policy: o.onInvalid, wording: POLICY_WORDING.oprf, report: new SkipReport(o.onRejected) });
   const ff = new FailFast();
-  const reject = (record: number, code: InvalidRecord['code'], reason: string) => {
-    if (o.onInvalid === 'error') throw new KoppelError(code, `An identifier or record is invalid (${reason}); fix it or use --on-invalid skip or report.`, { details: { record, reason } });
-    rejected++;
-    o.onRejected?.({ record, code, reason });
-  };
-  const pipe = new OrderedPipeline<{ rows: string[][]; first: number; results: OprfResult[]; bad: Set<number> }>(3, ff, async ({ rows, first, results, bad }) => {
+  const pipe = new OrderedPipeline<{ rows: string[][]; first: number; results: OprfResult[] }>(3, ff, async ({ rows, first, results }) => {
     let text = '';
     let k = 0;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i] as string[];
-      if (bad.has(i)) {
-        reject(first + i, 'CSV_MALFORMED', 'field-count');
-        continue; // never echo a malformed record: it may hold the identifier anywhere
-      }
+      if (!policy.hasFields(r, first + i)) continue;
       const res = results[k++] as OprfResult;
       if (res.ok) {
         r[col] = res.pseudonym;
         done++;
-      } else {
-        reject(first + i, res.code, res.reason);
-        if (o.onInvalid === 'skip') continue;
+      } else if (policy.reject(first + i, res.code, res.reason)) {
         r[col] = '';
+      } else {
+        continue;
       }
       text += formatRecord(r, delimiter, '\n');
     }
@@ -76,14 +76,10 @@ export async function oprfPseudonymiseCsv(input: AsyncIterable<Uint8Array>, outp
     o.onProgress?.({ records, elapsedMs: performance.now() - started });
   });
   for await (const batch of csv.batches) {
-    const bad = new Set<number>();
     const ids: string[] = [];
-    batch.records.forEach((r, i) => {
-      if (r.length !== fields) bad.add(i);
-      else ids.push(r[col] as string);
-    });
-    await pipe.push(client.tryPseudonymiseMany(ids).then((results) => ({ rows: batch.records, first: batch.firstRecord, results, bad })));
+    for (const r of batch.records) if (r.length === fields) ids.push(r[col] as string);
+    await pipe.push(client.tryPseudonymiseMany(ids).then((results) => ({ rows: batch.records, first: batch.firstRecord, results })));
   }
   await pipe.flush();
-  return { records, pseudonymised: done, rejected, elapsedMs: performance.now() - started, kid: client.kid };
+  return { records, pseudonymised: done, rejected: policy.report.count, elapsedMs: performance.now() - started, kid: client.kid };
 }

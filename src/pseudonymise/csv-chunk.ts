@@ -1,19 +1,18 @@
 /**
  * Pseudonymising one chunk of whole CSV records: the unit of work that runs on the
- * main thread or on a worker thread. Pure: bytes in, output text and counts out.
+ * main thread or on a worker thread, and the {@link TaskPool} registry that serves it
+ * ({@link csvChunkOps}). Pure: bytes in, output bytes and counts out.
  *
  * @packageDocumentation
  */
 import type { KoppelErrorCode, KoppelErrorDetails } from '../errors/index.js';
 import { KoppelError } from '../errors/index.js';
 import { fieldWriter, parseRecords, type CsvDelimiter } from '../csv/records.js';
-import type { Pseudonymiser } from './pseudonymiser.js';
+import { POLICY_WORDING, RecordPolicy, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
+import { FROM_DOMAIN_KEY, Pseudonymiser } from './pseudonymiser.js';
+import type { IdType } from './normalise.js';
 
-/** What to do with a record whose identifier is invalid or whose field count is wrong. */
-export type InvalidPolicy = 'error' | 'skip' | 'report';
-
-/** Every {@link InvalidPolicy}, for validating user input. */
-export const INVALID_POLICIES: readonly InvalidPolicy[] = Object.freeze(['error', 'skip', 'report']);
+export { INVALID_POLICIES, type InvalidPolicy } from '../csv/policy.js';
 
 /** The layout every chunk shares, fixed by the header. */
 export interface ChunkLayout {
@@ -27,16 +26,6 @@ export interface ChunkLayout {
   readonly newline: '\n' | '\r\n';
   /** Invalid-record policy. */
   readonly policy: InvalidPolicy;
-}
-
-/** A rejected record: its position in the chunk and why. Never its content. */
-export interface RejectedRecord {
-  /** 0-based index of the record within its chunk. */
-  readonly index: number;
-  /** The error code (`INVALID_BSN`, `CSV_MALFORMED`, ...). */
-  readonly code: KoppelErrorCode;
-  /** A one-word reason (`checksum`, `field-count`, ...). */
-  readonly reason: string;
 }
 
 /** A failure that ends the run, in a form that survives the worker-thread boundary. */
@@ -54,18 +43,21 @@ export interface ChunkResult {
   readonly records: number;
   /** Records written with a pseudonym. */
   readonly pseudonymised: number;
-  /** Rejected records, in order. */
-  readonly rejected: RejectedRecord[];
+  /** Rejected records, in order, numbered from the chunk's `firstRecord`. */
+  readonly rejected: InvalidRecord[];
   /** Set when the run must stop (policy `error`, or unparseable CSV). */
   readonly failure?: ChunkFailure;
 }
 
 /**
- * Pseudonymises the identifier column of every record in `text`.
+ * Pseudonymises the identifier column of every record in `text`, under the layout's
+ * invalid-record policy.
  *
  * @param firstRecord - 1-based number of the chunk's first record, for messages
  */
 export function processChunk(text: string, p: Pseudonymiser, layout: ChunkLayout, firstRecord: number): ChunkResult {
+  const rejected: InvalidRecord[] = [];
+  const policy = new RecordPolicy({ fields: layout.fields, policy: layout.policy, wording: POLICY_WORDING.pseudonymise, report: new SkipReport((r) => rejected.push(r)) });
   let rows: string[][];
   try {
     rows = parseRecords(text, layout.delimiter, firstRecord);
@@ -73,47 +65,30 @@ export function processChunk(text: string, p: Pseudonymiser, layout: ChunkLayout
     return { text: '', records: 0, pseudonymised: 0, rejected: [], failure: toFailure(e) };
   }
   const write = fieldWriter(layout.delimiter);
-  const { column, fields, delimiter, newline, policy } = layout;
-  const rejected: RejectedRecord[] = [];
+  const { column, delimiter, newline } = layout;
   let out = '';
   let done = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i] as string[];
-    if (r.length !== fields) {
-      if (policy === 'error') {
-        return fail(rows.length, done, rejected, {
-          code: 'CSV_MALFORMED',
-          message: `A CSV record has ${r.length} fields where the header has ${fields}; fix the record or rerun with --on-invalid skip or report.`,
-          details: { record: firstRecord + i, fields: r.length, expected: fields },
-        });
+  try {
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i] as string[];
+      if (!policy.hasFields(r, firstRecord + i)) continue;
+      const res = p.tryPseudonymise(r[column] as string);
+      if (res.ok) {
+        r[column] = res.pseudonym;
+        done++;
+      } else if (policy.reject(firstRecord + i, res.code, res.reason)) {
+        r[column] = '';
+      } else {
+        continue;
       }
-      rejected.push({ index: i, code: 'CSV_MALFORMED', reason: 'field-count' });
-      continue; // never echo a malformed record: it may hold the identifier anywhere
+      let line = write(r[0] as string);
+      for (let j = 1; j < r.length; j++) line += delimiter + write(r[j] as string);
+      out += line + newline;
     }
-    const res = p.tryPseudonymise(r[column] as string);
-    if (res.ok) {
-      r[column] = res.pseudonym;
-      done++;
-    } else if (policy === 'error') {
-      return fail(rows.length, done, rejected, {
-        code: res.code,
-        message: `An identifier is invalid (${res.reason}); fix it or rerun with --on-invalid skip or report.`,
-        details: { record: firstRecord + i, reason: res.reason },
-      });
-    } else {
-      rejected.push({ index: i, code: res.code, reason: res.reason });
-      if (policy === 'skip') continue;
-      r[column] = '';
-    }
-    let line = write(r[0] as string);
-    for (let j = 1; j < r.length; j++) line += delimiter + write(r[j] as string);
-    out += line + newline;
+  } catch (e) {
+    return { text: '', records: rows.length, pseudonymised: done, rejected, failure: toFailure(e) };
   }
   return { text: out, records: rows.length, pseudonymised: done, rejected };
-}
-
-function fail(records: number, done: number, rejected: RejectedRecord[], failure: ChunkFailure): ChunkResult {
-  return { text: '', records, pseudonymised: done, rejected, failure };
 }
 
 /** Converts a thrown error into a {@link ChunkFailure}. */
@@ -125,4 +100,72 @@ export function toFailure(e: unknown): ChunkFailure {
 /** Rebuilds the typed error from a {@link ChunkFailure}. */
 export function fromFailure(f: ChunkFailure): KoppelError {
   return new KoppelError(f.code, f.message, { details: f.details });
+}
+
+/** What a worker starts with: the key for the one domain (never the master key) and the layout. */
+export interface ChunkInit {
+  readonly kid: string;
+  readonly domain: string;
+  /** The derived domain key; wiped once the worker's pseudonymiser holds it. */
+  readonly domainKey: Uint8Array;
+  readonly idType: IdType;
+  readonly layout: ChunkLayout;
+}
+
+/** A worker's context, made once by {@link csvChunkOps.init}. */
+export interface ChunkContext {
+  readonly p: Pseudonymiser;
+  readonly layout: ChunkLayout;
+  readonly decoder: InstanceType<typeof TextDecoder>;
+  readonly encoder: InstanceType<typeof TextEncoder>;
+}
+
+/** The outcome of one chunk as it crosses the thread boundary: the output encoded. */
+export interface ChunkOutput {
+  readonly records: number;
+  readonly pseudonymised: number;
+  readonly rejected: InvalidRecord[];
+  readonly bytes: Uint8Array;
+  readonly failure?: ChunkFailure;
+}
+
+/** The operations, by name, for {@link TaskPool} (with per-worker initialisation). */
+export const csvChunkOps = {
+  /** Per worker: the pseudonymiser for the domain. */
+  init(arg: ChunkInit): ChunkContext {
+    const { kid, domain, domainKey, idType } = arg;
+    // The constructor wipes this copy of the domain key.
+    const p = new Pseudonymiser({ [FROM_DOMAIN_KEY]: { kid, domain, domainKey, idType } });
+    return { p, layout: arg.layout, decoder: new TextDecoder('utf-8', { fatal: true }), encoder: new TextEncoder() };
+  },
+  /** One chunk of whole records, numbered from 1 (the caller renumbers in order). */
+  chunk(bytes: Uint8Array, c: ChunkContext): ChunkOutput {
+    let text: string;
+    try {
+      text = c.decoder.decode(bytes);
+    } catch {
+      return encodingFailure(1);
+    }
+    try {
+      const { text: out, ...rest } = processChunk(text, c.p, c.layout, 1);
+      return { ...rest, bytes: c.encoder.encode(out) };
+    } catch (e) {
+      return { records: 0, pseudonymised: 0, rejected: [], bytes: new Uint8Array(0), failure: toFailure(e) };
+    }
+  },
+};
+
+/** The result for a chunk that is not valid UTF-8. */
+export function encodingFailure(firstRecord: number): ChunkOutput {
+  return {
+    records: 0,
+    pseudonymised: 0,
+    rejected: [],
+    bytes: new Uint8Array(0),
+    failure: {
+      code: 'CSV_MALFORMED' as const,
+      message: 'The CSV input is not valid UTF-8; convert it (e.g. iconv -f latin1 -t utf-8) and try again.',
+      details: { record: firstRecord },
+    },
+  };
 }

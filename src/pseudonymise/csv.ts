@@ -13,27 +13,20 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type { Writable } from 'node:stream';
-import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import { KoppelError } from '../errors/index.js';
 import { CsvChunker } from '../csv/chunker.js';
+import { INVALID_POLICIES, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
 import { columnIndex, formatRecord, parseHeader, type CsvDelimiter } from '../csv/records.js';
 import { wipe } from '../util/bytes.js';
+import { FailFast, OrderedPipeline } from '../util/pipeline.js';
+import { TaskPool } from '../util/pool.js';
 import { deriveDomainKey, type PseudonymKey } from './key.js';
 import { Pseudonymiser } from './pseudonymiser.js';
-import { fromFailure, INVALID_POLICIES, processChunk, type ChunkFailure, type ChunkLayout, type InvalidPolicy, type RejectedRecord } from './csv-chunk.js';
-import { encodingFailure, type WorkerInit, type WorkerTask } from './csv-worker.js';
+import { csvChunkOps, fromFailure, type ChunkLayout, type ChunkOutput } from './csv-chunk.js';
 import type { IdType } from './normalise.js';
 
-/** A rejected record as reported to the caller: its number and why, never its content. */
-export interface InvalidRecord {
-  /** 1-based record number (the first record after the header is 1; blank lines not counted). */
-  readonly record: number;
-  /** The error code. */
-  readonly code: KoppelErrorCode;
-  /** A one-word reason such as `checksum`, `length` or `field-count`. */
-  readonly reason: string;
-}
+export type { InvalidRecord } from '../csv/policy.js';
 
 /** Progress of a long run, reported about once a second. */
 export interface CsvProgress {
@@ -89,87 +82,11 @@ export interface PseudonymiseCsvSummary {
   readonly threads: number;
 }
 
-interface ResultMessage {
-  readonly records: number;
-  readonly pseudonymised: number;
-  readonly rejected: RejectedRecord[];
-  readonly bytes: Uint8Array;
-  readonly failure?: ChunkFailure;
-}
-
-/** Runs chunks somewhere and gives results back. */
-interface Executor {
-  run(task: WorkerTask): Promise<ResultMessage>;
-  close(): Promise<void>;
-}
-
-const encoder = new TextEncoder();
-
-function inlineExecutor(p: Pseudonymiser, layout: ChunkLayout): Executor {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  return {
-    run(task) {
-      let text: string;
-      try {
-        text = decoder.decode(task.bytes);
-      } catch {
-        return Promise.resolve(encodingFailure(task.firstRecord));
-      }
-      const { text: out, ...rest } = processChunk(text, p, layout, task.firstRecord);
-      return Promise.resolve({ ...rest, bytes: encoder.encode(out) });
-    },
-    close: () => Promise.resolve(),
-  };
-}
-
 const WORKER_URL = new URL('./csv-worker.js', import.meta.url);
 
 /** True when the compiled worker script is present (it is not when running from sources). */
 export function workersAvailable(): boolean {
   return WORKER_URL.protocol === 'file:' && existsSync(fileURLToPath(WORKER_URL));
-}
-
-function workerExecutor(n: number, init: WorkerInit): Executor {
-  const pending = new Map<number, { resolve: (r: ResultMessage) => void; reject: (e: unknown) => void }>();
-  let broken: KoppelError | undefined;
-  const failAll = (e: KoppelError) => {
-    broken ??= e;
-    for (const p of pending.values()) p.reject(e);
-    pending.clear();
-  };
-  const workers = Array.from({ length: n }, () => {
-    const w = new Worker(WORKER_URL, { workerData: init });
-    w.on('message', (m: { seq: number; result: ResultMessage }) => {
-      const p = pending.get(m.seq);
-      pending.delete(m.seq);
-      p?.resolve(m.result);
-    });
-    w.on('error', () => failAll(new KoppelError('WORKER_FAILED', 'A worker thread failed; rerun with --threads 0 to process in one thread, and report this.')));
-    w.on('exit', (code) => {
-      if (code !== 0) failAll(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?); rerun with fewer --threads.'));
-    });
-    return w;
-  });
-  let next = 0;
-  let closing = false;
-  return {
-    run(task) {
-      if (broken) return Promise.reject(broken);
-      return new Promise((resolve, reject) => {
-        pending.set(task.seq, { resolve, reject });
-        (workers[next++ % n] as Worker).postMessage(task, [task.bytes.buffer as ArrayBuffer]);
-      });
-    },
-    async close() {
-      if (closing) return;
-      closing = true;
-      await Promise.all(workers.map((w) => w.terminate()));
-    },
-  };
-}
-
-function reasonKey(code: string, reason: string): string {
-  return `${code}/${reason}`;
 }
 
 /**
@@ -204,15 +121,12 @@ export async function pseudonymiseCsv(
   const progressEvery = options.progressIntervalMs ?? 1000;
 
   const chunker = new CsvChunker({ header: true });
-  const inflight: Array<Promise<ResultMessage>> = [];
-  const maxInFlight = Math.max(2, threads * 2);
-  const byReason: Record<string, number> = {};
-  let executor: Executor | undefined;
-  let layout: ChunkLayout | undefined;
-  let seq = 0;
+  const report = new SkipReport(options.onRejected);
+  const ff = new FailFast();
+  let pool: TaskPool<typeof csvChunkOps> | undefined;
+  let pipe: OrderedPipeline<ChunkOutput> | undefined;
   let records = 0;
   let pseudonymised = 0;
-  let rejected = 0;
   let bytesRead = 0;
   let lastProgress = start;
 
@@ -228,43 +142,17 @@ export async function pseudonymiseCsv(
     if (!output.write(bytes)) await Promise.race([once(output, 'drain'), outputFailed]);
   };
 
-  const startExecutor = async (header: Uint8Array): Promise<void> => {
-    const headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(header);
-    const names = parseHeader(headerText, delimiter);
-    const newline = headerText.endsWith('\r\n') ? '\r\n' : '\n';
-    layout = { column: columnIndex(names, options.column), fields: names.length, delimiter, newline, policy };
-    await writeOut(formatRecord(names, delimiter, newline));
-    if (threads === 0) {
-      executor = inlineExecutor(inline, layout);
-    } else {
-      const domainKey = deriveDomainKey(options.key, options.domain);
-      try {
-        executor = workerExecutor(threads, { kid: inline.kid, domain: options.domain, domainKey, idType, layout });
-      } finally {
-        wipe(domainKey); // structured clone gave each worker its own copy
-      }
-    }
-  };
-
   // Record numbers: a chunk's first record number is only known once earlier chunks
-  // are counted. Rather than serialise on that, tasks carry a provisional number and
-  // results are renumbered in order here (rejected indices are chunk-relative).
-  const settle = async (): Promise<void> => {
-    const r = await (inflight.shift() as Promise<ResultMessage>);
-    const first = records + 1;
+  // are counted. Rather than serialise on that, chunks are numbered from 1 and their
+  // results renumbered here, in order (so the earliest failure in the file wins).
+  const settle = async (r: ChunkOutput): Promise<void> => {
+    const base = records;
     if (r.failure) {
       const details = { ...r.failure.details };
-      if (typeof details['record'] === 'number') {
-        details['record'] = first + (details['record'] as number) - 1;
-      }
+      if (typeof details['record'] === 'number') details['record'] = base + details['record'];
       throw fromFailure({ ...r.failure, details });
     }
-    for (const x of r.rejected) {
-      rejected++;
-      const k = reasonKey(x.code, x.reason);
-      byReason[k] = (byReason[k] ?? 0) + 1;
-      options.onRejected?.({ record: first + x.index, code: x.code, reason: x.reason });
-    }
+    for (const x of r.rejected) report.add({ record: base + x.record, code: x.code, reason: x.reason });
     records += r.records;
     pseudonymised += r.pseudonymised;
     await writeOut(r.bytes);
@@ -275,12 +163,27 @@ export async function pseudonymiseCsv(
     }
   };
 
+  const startPool = async (header: Uint8Array): Promise<void> => {
+    const headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(header);
+    const names = parseHeader(headerText, delimiter);
+    const newline = headerText.endsWith('\r\n') ? '\r\n' : '\n';
+    const layout: ChunkLayout = { column: columnIndex(names, options.column), fields: names.length, delimiter, newline, policy };
+    await writeOut(formatRecord(names, delimiter, newline));
+    const domainKey = deriveDomainKey(options.key, options.domain);
+    try {
+      // Two chunks per worker: the next is waiting when one is done, whatever the main thread is doing.
+      pool = new TaskPool(csvChunkOps, WORKER_URL, threads, { init: { op: 'init', arg: { kid: inline.kid, domain: options.domain, domainKey, idType, layout } }, perWorker: 2 });
+    } finally {
+      wipe(domainKey); // structured clone gave each worker its own copy
+    }
+    pipe = new OrderedPipeline(Math.max(2, threads * 2), ff, settle);
+  };
+
   const dispatch = async (chunk: Uint8Array): Promise<void> => {
-    if (!executor) throw new KoppelError('INTERNAL', 'CSV chunk before header.');
+    if (!pool || !pipe) throw new KoppelError('INTERNAL', 'CSV chunk before header.');
     // Copy into a fresh buffer: it is transferred to a worker, and the read buffer is reused.
     const bytes = new Uint8Array(chunk);
-    inflight.push(executor.run({ seq: seq++, firstRecord: 1, bytes }));
-    while (inflight.length >= maxInFlight) await settle();
+    await pipe.push(pool.run('chunk', bytes, { transfer: [bytes.buffer] }));
   };
 
   try {
@@ -288,33 +191,31 @@ export async function pseudonymiseCsv(
       options.signal?.throwIfAborted();
       bytesRead += data.byteLength;
       for (const chunk of chunker.push(data)) {
-        if (!executor) await startExecutor(chunker.header as Uint8Array);
+        if (!pool) await startPool(chunker.header as Uint8Array);
         await dispatch(chunk);
       }
-      if (!executor && chunker.header) await startExecutor(chunker.header);
+      if (!pool && chunker.header) await startPool(chunker.header);
     }
     const tail = chunker.end();
-    if (!executor) {
+    if (!pool) {
       if (!chunker.header) throw new KoppelError('CSV_MALFORMED', 'The CSV input is empty; it needs at least a header row.');
-      await startExecutor(chunker.header);
+      await startPool(chunker.header);
     }
     if (tail) await dispatch(tail);
-    while (inflight.length > 0) await settle();
+    await pipe?.flush();
   } catch (e) {
-    // Let in-flight work finish quietly before the pool is torn down.
-    await Promise.allSettled(inflight.splice(0));
     if (e instanceof KoppelError) throw e;
     if (e instanceof Error && e.name === 'AbortError') throw new KoppelError('ABORTED', 'Pseudonymisation was cancelled.', { cause: e });
     throw new KoppelError('IO_ERROR', 'Reading the CSV input or writing the output failed; check the paths, permissions and free disk space.', { cause: e });
   } finally {
     output.removeListener('error', onOutputError);
-    await executor?.close();
+    await pool?.close();
   }
   return {
     records,
     pseudonymised,
-    rejected,
-    rejectedByReason: byReason,
+    rejected: report.count,
+    rejectedByReason: report.byReason,
     bytesRead,
     elapsedMs: performance.now() - start,
     threads,

@@ -14,6 +14,8 @@
 export class FailFast {
   #reject: (e: unknown) => void = () => undefined;
   readonly #failed: Promise<never>;
+  /** The races still waiting: told of the failure, and forgotten when they settle. */
+  readonly #waiting = new Set<(e: unknown) => void>();
   /** The first failure, if any. */
   error: unknown;
 
@@ -29,11 +31,30 @@ export class FailFast {
     if (this.error !== undefined) return;
     this.error = e;
     this.#reject(e);
+    for (const w of this.#waiting) w(e);
+    this.#waiting.clear();
   }
 
-  /** `p`, unless the run fails first. */
+  /**
+   * `p`, unless the run fails first. A race that settles leaves nothing behind (a
+   * `Promise.race` against the pending failure would keep every result of a run
+   * reachable until the run ends: every chunk of a long stream).
+   */
   race<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.#failed]);
+    if (this.error !== undefined) return Promise.race([p, this.#failed]);
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.add(reject);
+      p.then(
+        (v) => {
+          this.#waiting.delete(reject);
+          resolve(v);
+        },
+        (e: unknown) => {
+          this.#waiting.delete(reject);
+          reject(e);
+        },
+      );
+    });
   }
 }
 

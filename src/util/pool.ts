@@ -7,6 +7,12 @@
  * same code. Each worker runs one task at a time; tasks wait in the main thread, high
  * priority first, so latency-critical work overtakes bulk work.
  *
+ * A pool can start every worker with an initialisation operation ({@link PoolOptions.init}),
+ * run once per worker before any task: its result is the worker's context, handed to
+ * every operation it runs as the second argument. That is how a secret needed by every
+ * task (a derived domain key, say) crosses the thread boundary once per worker, not once
+ * per task. Inline, the same operation runs once on the calling thread.
+ *
  * @packageDocumentation
  */
 import { existsSync } from 'node:fs';
@@ -14,8 +20,30 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { KoppelError } from '../errors/index.js';
 
-/** A registry of operations: name to function of one structured-cloneable argument. */
-export type OpRegistry = Record<string, (arg: never) => unknown>;
+/**
+ * A registry of operations: name to function of one structured-cloneable argument and,
+ * for pools with an {@link PoolOptions.init} operation, the worker's context.
+ */
+export type OpRegistry = Record<string, (arg: never, context: never) => unknown>;
+
+/** Options of a {@link TaskPool}. */
+export interface PoolOptions<R extends OpRegistry> {
+  /**
+   * Runs once in every worker (inline: once on the calling thread) before any task; its
+   * result (awaited) is the context passed to every later operation of that worker. The
+   * argument is copied to each worker when the pool is constructed, so the caller may
+   * wipe secrets in it as soon as the constructor returns. A failure fails the pool.
+   */
+  readonly init?: { readonly [K in keyof R & string]: { readonly op: K; readonly arg: Parameters<R[K]>[0] } }[keyof R & string];
+  /**
+   * Tasks handed to each worker ahead of its answers (default 1). A worker runs its
+   * tasks one at a time, in order; with 2, the next task is already waiting in the
+   * worker when one finishes, so a busy calling thread never leaves a worker idle
+   * (for streams of large tasks). Tasks handed over can no longer be overtaken by
+   * high-priority ones, so keep 1 where priorities matter.
+   */
+  readonly perWorker?: number;
+}
 
 /** Task priority. */
 export type Priority = 'high' | 'low';
@@ -32,30 +60,44 @@ interface Task {
 export class TaskPool<R extends OpRegistry> {
   readonly #ops: R;
   readonly #workers: Worker[] = [];
-  readonly #idle: Worker[] = [];
-  readonly #running = new Map<Worker, Task>();
+  /** Per worker, the tasks handed to it, in the order it answers them. */
+  readonly #running = new Map<Worker, Task[]>();
+  readonly #perWorker: number;
   readonly #high: Task[] = [];
   readonly #low: Task[] = [];
   #failure: KoppelError | undefined;
   #closed = false;
+  /** Inline mode: the context made by the init operation (a promise if it was async). */
+  #context: unknown;
+  #contextPending = false;
 
   /**
    * @param ops - the registry, for inline execution
    * @param workerUrl - the compiled worker entry that serves the same registry
    * @param size - worker threads; 0 runs every task inline on the calling thread
+   * @param options - per-worker initialisation
+   * @throws KoppelError `WORKER_FAILED` for threads without the compiled package; inline,
+   *   whatever the init operation throws
    */
-  constructor(ops: R, workerUrl: URL, size: number) {
+  constructor(ops: R, workerUrl: URL, size: number, options: PoolOptions<R> = {}) {
     this.#ops = ops;
+    this.#perWorker = options.perWorker ?? 1;
+    if (!Number.isInteger(this.#perWorker) || this.#perWorker < 1 || this.#perWorker > 64) throw new KoppelError('INVALID_ARGUMENT', 'perWorker must be an integer from 1 to 64.');
     if (size > 0 && !(workerUrl.protocol === 'file:' && existsSync(fileURLToPath(workerUrl)))) {
       throw new KoppelError('WORKER_FAILED', 'Worker threads need the compiled package (dist/); run `npm run build`, or use 0 threads.');
+    }
+    const init = options.init;
+    if (size === 0 && init) {
+      const c = (ops[init.op] as (a: unknown) => unknown)(init.arg);
+      this.#contextPending = c instanceof Promise;
+      if (c instanceof Promise) c.catch(() => undefined);
+      this.#context = c;
     }
     for (let i = 0; i < size; i++) {
       const w = new Worker(workerUrl);
       w.unref();
       w.on('message', (m: { ok: true; value: unknown } | { ok: false; code: string; message: string; details: Record<string, unknown> }) => {
-        const t = this.#running.get(w);
-        this.#running.delete(w);
-        this.#idle.push(w);
+        const t = this.#running.get(w)?.shift();
         if (t) {
           if (m.ok) t.resolve(m.value);
           else t.reject(new KoppelError(m.code as KoppelError['code'], m.message, { details: m.details as KoppelError['details'] }));
@@ -67,7 +109,13 @@ export class TaskPool<R extends OpRegistry> {
         if (code !== 0 && !this.#closed) this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?).'));
       });
       this.#workers.push(w);
-      this.#idle.push(w);
+      const queue: Task[] = [];
+      this.#running.set(w, queue);
+      if (init) {
+        // The worker's first task (it answers in order); a failure fails the pool.
+        queue.push({ op: init.op, arg: undefined, transfer: [], resolve: () => undefined, reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')) });
+        w.postMessage({ op: init.op, arg: init.arg, init: true });
+      }
     }
   }
 
@@ -81,8 +129,10 @@ export class TaskPool<R extends OpRegistry> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
     if (this.#workers.length === 0) {
+      const f = this.#ops[op] as (a: unknown, c: unknown) => Awaited<ReturnType<R[K]>>;
+      if (this.#contextPending) return (this.#context as Promise<unknown>).then((c) => f(arg, c));
       try {
-        return Promise.resolve((this.#ops[op] as (a: unknown) => Awaited<ReturnType<R[K]>>)(arg));
+        return Promise.resolve(f(arg, this.#context));
       } catch (e) {
         return Promise.reject(e);
       }
@@ -95,11 +145,19 @@ export class TaskPool<R extends OpRegistry> {
   }
 
   #pump(): void {
-    while (this.#idle.length > 0) {
-      const t = this.#high.shift() ?? this.#low.shift();
-      if (!t) return;
-      const w = this.#idle.pop() as Worker;
-      this.#running.set(w, t);
+    while (this.#high.length > 0 || this.#low.length > 0) {
+      // The least loaded worker with room (an init counts as a task).
+      let w: Worker | undefined;
+      let load = this.#perWorker;
+      for (const [x, q] of this.#running) {
+        if (q.length < load) {
+          w = x;
+          load = q.length;
+        }
+      }
+      if (!w) return;
+      const t = (this.#high.shift() ?? this.#low.shift()) as Task;
+      (this.#running.get(w) as Task[]).push(t);
       w.postMessage({ op: t.op, arg: t.arg }, t.transfer);
     }
   }
@@ -107,8 +165,8 @@ export class TaskPool<R extends OpRegistry> {
   #fail(e: KoppelError): void {
     if (this.#failure) return;
     this.#failure = e;
-    for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...this.#running.values()]) t.reject(e);
-    this.#running.clear();
+    const running = [...this.#running.values()].flatMap((q) => q.splice(0));
+    for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...running]) t.reject(e);
   }
 
   /** Stops the workers. Pending tasks are rejected. */
@@ -122,21 +180,40 @@ export class TaskPool<R extends OpRegistry> {
 
 /**
  * The body of a worker entry: answers `{ op, arg }` messages with the registry's
- * results, and typed failures with their code.
+ * results, and typed failures with their code. The pool's initialisation message
+ * (`init: true`) makes the worker's context, passed to every later operation.
  */
 export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads').MessagePort): void {
-  port.on('message', (m: { op: string; arg: unknown }) => {
-    const f = ops[m.op] as ((a: unknown) => unknown) | undefined;
+  let context: unknown;
+  // One task at a time, answered in the order received (the pool relies on it).
+  let previous: Promise<void> = Promise.resolve();
+  const serve = (m: { op: string; arg: unknown; init?: true }): Promise<void> => {
+    const f = ops[m.op] as ((a: unknown, c: unknown) => unknown) | undefined;
     const fail = (e: unknown) => {
       const k = e instanceof KoppelError ? e : new KoppelError('INTERNAL', 'Unexpected error in a worker thread; please report this.');
       port.postMessage({ ok: false, code: k.code, message: k.message, details: { ...k.details } });
     };
     try {
       if (!f) throw new KoppelError('INTERNAL', 'Unknown pool operation.');
-      Promise.resolve(f(m.arg)).then((value) => port.postMessage({ ok: true, value }, collectTransfer(value)), fail);
+      if (m.init) {
+        return Promise.resolve(f(m.arg, undefined)).then((c) => {
+          context = c;
+          port.postMessage({ ok: true, value: undefined });
+        }, fail);
+      }
+      const value = f(m.arg, context);
+      if (!(value instanceof Promise)) {
+        port.postMessage({ ok: true, value }, collectTransfer(value));
+        return Promise.resolve();
+      }
+      return value.then((v: unknown) => port.postMessage({ ok: true, value: v }, collectTransfer(v)), fail);
     } catch (e) {
       fail(e);
+      return Promise.resolve();
     }
+  };
+  port.on('message', (m: { op: string; arg: unknown; init?: true }) => {
+    previous = previous.then(() => serve(m));
   });
 }
 

@@ -1,0 +1,137 @@
+/**
+ * What every CLI command shares: integer and percentage flags, `--threads`, the
+ * network flags (addresses, mutual TLS or an explicit `--insecure`, timeouts), and the
+ * reporting flags (`--progress`, `--summary`, `--quiet`) with the summary line and the
+ * progress reporter they drive. Files and the terminal are `io.ts`; the program and
+ * where it prints ({@link Console}) are `program.ts`.
+ *
+ * @packageDocumentation
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, Option, type Command } from './commander.js';
+import { KoppelError } from '../errors/index.js';
+import { prepareTls, type Security } from '../transport/net.js';
+import { formatCount, readTextFile, type ProgressLine } from './io.js';
+import type { Console } from './program.js';
+
+/** A commander parser for a percentage from 0 to 100 (decimals allowed). */
+export function parsePercentFlag(flag: string): (value: string) => number {
+  return (value) => {
+    const n = /^\d{1,3}(\.\d{1,2})?$/.test(value) ? Number(value) : NaN;
+    if (!(n >= 0 && n <= 100)) throw new InvalidArgumentError(`${flag} must be a percentage from 0 to 100, e.g. 15 or 12.5.`);
+    return n;
+  };
+}
+
+/** A commander argument parser for an integer flag within [min, max]. */
+export function parseIntFlag(flag: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+/** Adds `--threads <n>` (0 to 256; default: the machine's parallelism). */
+export function addThreadsOption(c: Command): Command {
+  return c.option('--threads <n>', `worker threads (0: single thread; default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256));
+}
+
+/** The parsed reporting flags. */
+export interface ReportFlags {
+  readonly progress?: boolean;
+  readonly summary: 'text' | 'json';
+  readonly quiet?: boolean;
+}
+
+/** Adds `--progress`, `--no-progress`, `--summary text|json` and `--quiet`. */
+export function addReportOptions(c: Command): Command {
+  return c
+    .option('--progress', 'show progress on stderr even when it is not a terminal')
+    .option('--no-progress', 'never show progress')
+    .addOption(new Option('--summary <format>', 'summary on stderr').choices(['text', 'json']).default('text'))
+    .option('--quiet', 'no summary');
+}
+
+/**
+ * Prints a command's summary on stderr: `json` (with the process's peak resident
+ * memory, worker threads included, for capacity planning) or the text line; nothing
+ * with `--quiet`.
+ */
+export function summaryLine(io: Console, flags: Pick<ReportFlags, 'summary' | 'quiet'>, json: Record<string, unknown>, text: string): void {
+  if (flags.quiet) return;
+  io.err(flags.summary === 'json' ? JSON.stringify({ ...json, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) : text);
+}
+
+/** Progress on stderr at most once a second: phase, items done, overall rate. */
+export function progressReporter(line: ProgressLine, role: string): (p: { readonly phase: string; readonly done: number }) => void {
+  const start = performance.now();
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    if (now - last < 1000) return;
+    last = now;
+    line.update(`${role}: ${p.phase} ${formatCount(p.done)} (${formatCount((p.done / (now - start)) * 1000)}/s overall)`);
+  };
+}
+
+/** The parsed network flags. */
+export interface NetworkFlags {
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly tlsServername?: string;
+  readonly insecure?: boolean;
+  readonly timeout: number;
+  readonly idleTimeout: number;
+}
+
+/** Adds `--tls-cert`, `--tls-key`, `--tls-ca`, `--insecure`, `--timeout`, `--idle-timeout`. */
+export function addNetworkOptions(c: Command): Command {
+  return c
+    .option('--tls-cert <file>', 'this party\'s certificate (PEM), for mutual TLS')
+    .option('--tls-key <file>', 'this party\'s private key (PEM)')
+    .option('--tls-ca <file>', 'the CA certificate (PEM) that signed the peer\'s certificate')
+    .option('--tls-servername <name>', 'name the server certificate must carry (connecting side; default: the host)')
+    .option('--insecure', 'plain TCP without TLS: only on loopback or a network you trust')
+    .option('--timeout <seconds>', 'how long to wait for the peer to come up', parseIntFlag('--timeout', 1, 86400), 60)
+    .option('--idle-timeout <seconds>', 'how long to wait for the next message before giving up', parseIntFlag('--idle-timeout', 1, 86400), 300);
+}
+
+/** Turns the flags into transport security, or explains what is missing. */
+export function securityFrom(f: NetworkFlags): Security {
+  const tls = [f.tlsCert, f.tlsKey, f.tlsCa];
+  if (f.insecure) {
+    if (tls.some((x) => x !== undefined)) throw new KoppelError('INVALID_ARGUMENT', 'Use either the --tls-* flags or --insecure, not both.');
+    return { insecure: true };
+  }
+  if (tls.some((x) => x === undefined)) {
+    throw new KoppelError('INVALID_ARGUMENT', 'Networked commands need mutual TLS (--tls-cert, --tls-key and --tls-ca), or --insecure for plain TCP on loopback or a trusted network.');
+  }
+  return {
+    tls: {
+      cert: readTextFile(f.tlsCert as string, 'TLS certificate'),
+      key: readTextFile(f.tlsKey as string, 'TLS key'),
+      ca: readTextFile(f.tlsCa as string, 'TLS CA certificate'),
+      ...(f.tlsServername ? { servername: f.tlsServername } : {}),
+    },
+  };
+}
+
+/**
+ * {@link securityFrom}, with the TLS certificate, key and CA checked (and prepared for
+ * every connection the command makes) before any peer is contacted.
+ */
+export async function checkedSecurity(f: NetworkFlags): Promise<Security> {
+  const security = securityFrom(f);
+  if ('tls' in security) await prepareTls(security.tls);
+  return security;
+}
+
+/** Parses `HOST:PORT` (`[v6]:PORT` for IPv6). */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new KoppelError('INVALID_ARGUMENT', `${flag} must be HOST:PORT, e.g. 127.0.0.1:7000 or [::1]:7000.`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}

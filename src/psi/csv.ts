@@ -1,0 +1,206 @@
+/**
+ * PSI on CSV files: each party's set read from a CSV column under the invalid-record
+ * policy ({@link openPolicyCsv}), and the client's result written back as CSV: the
+ * matching input records (intersection), the same with the server's payload columns
+ * appended (payload), or `{"cardinality": N}`.
+ *
+ * The inputs are opened, and their columns found, before any network activity: a
+ * wrong column name fails before the peer is contacted. The protocol itself is
+ * {@link psiClient} and {@link psiServer}.
+ *
+ * @packageDocumentation
+ */
+import type { Writable } from 'node:stream';
+import { openCsv } from '../csv/reader.js';
+import { openPolicyCsv, POLICY_WORDING, type InvalidRecord, type PolicyCsv } from '../csv/policy.js';
+import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
+import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
+import type { PayloadItem, PsiClientResult } from './psi.js';
+
+/** How a party's CSV is read. */
+export interface PsiCsvOptions {
+  /** Header name of the identifier column. */
+  readonly column: string;
+  /** Identifier normalisation before matching; default `raw`. Both parties must agree. */
+  readonly idType?: IdType;
+  /** Invalid identifier or field count: `error` stops, `skip` leaves the record out; default `error`. */
+  readonly onInvalid?: 'error' | 'skip';
+  /** Field delimiter; default `,`. */
+  readonly delimiter?: CsvDelimiter;
+  /** Called for every skipped record (number, code, reason; never values). */
+  readonly onRejected?: (r: InvalidRecord) => void;
+}
+
+/** Options of {@link openPsiServerCsv}. */
+export interface PsiServerCsvOptions extends PsiCsvOptions {
+  /** Payload mode: the columns sent (encrypted) to the client for matching records. */
+  readonly payloadColumns?: readonly string[];
+}
+
+/** Counts of a CSV read under the policy. */
+export interface PsiCsvStats {
+  /** Records read so far, skipped ones included. */
+  readonly recordsRead: number;
+  /** Records skipped so far. */
+  readonly skipped: number;
+}
+
+/** The server's set, read from CSV. */
+export interface PsiServerCsv extends PsiCsvStats {
+  /** The header's field names. */
+  readonly header: readonly string[];
+  /**
+   * The items for {@link psiServer}: normalised identifiers or, with payload columns,
+   * identifiers with their payload (the named fields as a JSON object, UTF-8).
+   * Can be iterated once.
+   */
+  readonly items: AsyncIterable<string | PayloadItem>;
+}
+
+function open(input: AsyncIterable<Uint8Array>, o: PsiCsvOptions): Promise<PolicyCsv> {
+  return openPolicyCsv(input, {
+    column: o.column,
+    onInvalid: o.onInvalid ?? 'error',
+    wording: POLICY_WORDING.matching,
+    ...(o.idType ? { idType: o.idType } : {}),
+    ...(o.delimiter ? { delimiter: o.delimiter } : {}),
+    ...(o.onRejected ? { onRejected: o.onRejected } : {}),
+  });
+}
+
+/**
+ * Opens the server's CSV: reads the header and finds the identifier and payload
+ * columns; the records are read as {@link psiServer} consumes the items.
+ *
+ * @throws KoppelError `CSV_MALFORMED` or `CSV_COLUMN_NOT_FOUND` for the header; while
+ *   reading, the policy's errors and `CSV_MALFORMED` for bad CSV
+ */
+export async function openPsiServerCsv(input: AsyncIterable<Uint8Array>, o: PsiServerCsvOptions): Promise<PsiServerCsv> {
+  const csv = await open(input, o);
+  const names = o.payloadColumns ?? [];
+  const payloadIdx = names.map((n) => columnIndex(csv.header, n));
+  const payload = o.payloadColumns !== undefined;
+  const encoder = new TextEncoder();
+  const items = (async function* (): AsyncGenerator<string | PayloadItem> {
+    for await (const { id, fields } of csv.records()) {
+      if (!payload) yield id;
+      else yield { id, payload: encoder.encode(JSON.stringify(Object.fromEntries(names.map((n, i) => [n, fields[payloadIdx[i] as number]])))) };
+    }
+  })();
+  return {
+    header: csv.header,
+    items,
+    get recordsRead() {
+      return csv.recordsRead;
+    },
+    get skipped() {
+      return csv.policy.report.count;
+    },
+  };
+}
+
+/** Options of {@link openPsiClientCsv}. */
+export interface PsiClientCsvOptions extends PsiCsvOptions {
+  /**
+   * Keep every accepted record in memory, for writing the matches without reading the
+   * input again (for stdin, which cannot be re-read). Default false: only identifiers
+   * stay in memory, and {@link writePsiMatches} reads the input a second time.
+   */
+  readonly keepRecords?: boolean;
+}
+
+/** The client's set, read from CSV. */
+export interface PsiClientCsv extends PsiCsvStats {
+  /** The header's field names. */
+  readonly header: readonly string[];
+  /** Index of the identifier column. */
+  readonly column: number;
+  /** The normalised identifiers for {@link psiClient}. Can be iterated once. */
+  readonly ids: AsyncIterable<string>;
+  /** The accepted records, when {@link PsiClientCsvOptions.keepRecords} is set (filled as `ids` is read). */
+  readonly kept?: readonly string[][];
+}
+
+/**
+ * Opens the client's CSV: reads the header and finds the identifier column; the
+ * records are read as {@link psiClient} consumes the identifiers.
+ *
+ * @throws KoppelError as {@link openPsiServerCsv}
+ */
+export async function openPsiClientCsv(input: AsyncIterable<Uint8Array>, o: PsiClientCsvOptions): Promise<PsiClientCsv> {
+  const csv = await open(input, o);
+  const kept: string[][] | undefined = o.keepRecords ? [] : undefined;
+  const ids = (async function* (): AsyncGenerator<string> {
+    for await (const { id, fields } of csv.records()) {
+      kept?.push(fields);
+      yield id;
+    }
+  })();
+  return {
+    header: csv.header,
+    column: csv.column,
+    ids,
+    ...(kept ? { kept } : {}),
+    get recordsRead() {
+      return csv.recordsRead;
+    },
+    get skipped() {
+      return csv.policy.report.count;
+    },
+  };
+}
+
+/** Options of {@link writePsiMatches}. */
+export interface PsiMatchesOptions {
+  /** Identifier normalisation, as when the set was read; default `raw`. */
+  readonly idType?: IdType;
+  /** Field delimiter of the input and the output; default `,`. */
+  readonly delimiter?: CsvDelimiter;
+  /** The input again (when the records were not kept): read once more for the matching records. */
+  readonly reread?: AsyncIterable<Uint8Array>;
+}
+
+/** The number of matches in a client result (the cardinality, in that mode). */
+export function psiMatchCount(result: PsiClientResult): number {
+  return result.mode === 'cardinality' ? result.size : result.mode === 'intersection' ? result.intersection.length : result.matches.length;
+}
+
+/**
+ * Writes the client's result: `{"cardinality": N}` in cardinality mode; otherwise the
+ * header and every input record whose identifier matched, in input order, with the
+ * server's payload columns appended in payload mode. Records come from
+ * {@link PsiClientCsv.kept} or from {@link PsiMatchesOptions.reread}.
+ *
+ * @returns the number of records written (0 in cardinality mode)
+ */
+export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv, output: Writable, o: PsiMatchesOptions = {}): Promise<number> {
+  if (result.mode === 'cardinality') {
+    output.write(JSON.stringify({ cardinality: result.size }) + '\n');
+    return 0;
+  }
+  const delimiter = o.delimiter ?? ',';
+  const payloadOf = new Map<string, Record<string, string>>();
+  let extra: string[] = [];
+  if (result.mode === 'payload') {
+    const decoder = new TextDecoder();
+    for (const m of result.matches) payloadOf.set(m.id, JSON.parse(decoder.decode(m.payload)) as Record<string, string>);
+    extra = Object.keys(payloadOf.values().next().value ?? {});
+  }
+  const matched = new Set(result.mode === 'intersection' ? result.intersection : result.matches.map((m) => m.id));
+  output.write(formatRecord([...csv.header, ...extra], delimiter, '\n'));
+  const check = checkerFor(o.idType ?? 'raw');
+  let written = 0;
+  const emit = (record: string[]) => {
+    const n = check(record[csv.column] as string);
+    if (typeof n !== 'string' || !matched.has(n)) return;
+    const p = payloadOf.get(n);
+    output.write(formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, '\n'));
+    written++;
+  };
+  if (csv.kept) csv.kept.forEach(emit);
+  else if (o.reread) {
+    const again = await openCsv(o.reread, delimiter);
+    for await (const b of again.batches) for (const r of b.records) if (r.length === csv.header.length) emit(r);
+  }
+  return written;
+}

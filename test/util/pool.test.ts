@@ -1,0 +1,91 @@
+/**
+ * The task pool's per-worker initialisation, inline: the init operation runs once, its
+ * result is the context every later operation receives, an async init is awaited, and
+ * a failing init is the pool's failure. Threaded (compiled package): the same, and
+ * tasks handed ahead (`perWorker`) are answered in order.
+ */
+import { describe, expect, it } from 'vitest';
+import { TaskPool } from '../../src/util/pool.js';
+import { generateKey, deriveDomainKey } from '../../src/pseudonymise/key.js';
+import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
+import { KoppelError } from '../../src/errors/index.js';
+
+const URL_UNUSED = new URL('file:///nonexistent-worker.js');
+
+describe('TaskPool init (inline)', () => {
+  it('runs init once and hands its result to every operation', async () => {
+    let inits = 0;
+    const ops = {
+      init: (arg: { base: number }) => {
+        inits++;
+        return { base: arg.base };
+      },
+      add: (x: number, c: { base: number }) => x + c.base,
+    };
+    const pool = new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'init', arg: { base: 40 } } });
+    expect(await Promise.all([pool.run('add', 1), pool.run('add', 2)])).toEqual([41, 42]);
+    expect(inits).toBe(1);
+    await pool.close();
+  });
+
+  it('awaits an async init, and without init passes no context', async () => {
+    const ops = {
+      init: async (arg: string) => arg.toUpperCase(),
+      tag: (x: string, c: string | undefined) => `${c ?? 'none'}:${x}`,
+    };
+    const pool = new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'init', arg: 'ctx' } });
+    expect(await pool.run('tag', 'a')).toBe('CTX:a');
+    const bare = new TaskPool(ops, URL_UNUSED, 0);
+    expect(await bare.run('tag', 'a')).toBe('none:a');
+  });
+
+  it('a failing init fails the construction (sync) or every task (async)', async () => {
+    const ops = {
+      bad: (): never => {
+        throw new KoppelError('INVALID_KEY', 'no');
+      },
+      badAsync: async (): Promise<never> => {
+        throw new KoppelError('INVALID_KEY', 'no');
+      },
+      id: (x: number) => x,
+    };
+    expect(() => new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'bad', arg: undefined as never } })).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+    const pool = new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'badAsync', arg: undefined as never } });
+    await expect(pool.run('id', 1)).rejects.toMatchObject({ code: 'INVALID_KEY' });
+  });
+
+  it('refuses a perWorker outside 1 to 64', () => {
+    const ops = { id: (x: number) => x };
+    for (const perWorker of [0, 1.5, 65]) expect(() => new TaskPool(ops, URL_UNUSED, 0, { perWorker })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(new TaskPool(ops, URL_UNUSED, 0, { perWorker: 2 }).size).toBe(0);
+  });
+});
+
+describe('TaskPool init and perWorker (worker threads, compiled package)', () => {
+  const dist = (path: string) => new URL(`../../dist/${path}`, import.meta.url);
+  const layout = { column: 0, fields: 2, delimiter: ',' as const, newline: '\n' as const, policy: 'skip' as const };
+  const key = generateKey();
+
+  it('workers initialised with the domain key pseudonymise as the main thread does; chunks handed ahead come back in order', async () => {
+    const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof import('../../src/util/pool.js');
+    const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof import('../../src/pseudonymise/csv-chunk.js');
+    const domainKey = deriveDomainKey(key, 'pool');
+    const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 2, { init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey, idType: 'raw', layout } }, perWorker: 3 });
+    domainKey.fill(0); // each worker has its own copy already
+    const enc = new TextEncoder();
+    const dec = new TextDecoder();
+    const outs = await Promise.all(Array.from({ length: 12 }, (_, i) => pool.run('chunk', enc.encode(`id${i},${i}\n`))));
+    expect(outs.map((o) => dec.decode(o.bytes).split(',')[1])).toEqual(Array.from({ length: 12 }, (_, i) => `${i}\n`));
+    const p = new Pseudonymiser({ key, domain: 'pool', idType: 'raw' });
+    expect(outs.map((o) => dec.decode(o.bytes).split(',')[0])).toEqual(Array.from({ length: 12 }, (_, i) => p.pseudonymise(`id${i}`)));
+    await pool.close();
+  });
+
+  it('a failing init in a worker fails the pool with its code', async () => {
+    const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof import('../../src/util/pool.js');
+    const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof import('../../src/pseudonymise/csv-chunk.js');
+    const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 1, { init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey: new Uint8Array(32), idType: 'nope' as 'raw', layout } } });
+    await expect(pool.run('chunk', new Uint8Array(0))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await pool.close();
+  });
+});
