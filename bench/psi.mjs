@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { basePort, numberFlag, runCli as run } from './lib.mjs';
-import { createMemoryChannelPair, getSuite, psiClient, psiServer } from '../dist/index.js';
+import { createMemoryChannelPair, psiClient, psiServer } from '../dist/index.js';
+import { getSuite } from '../dist/group/suite.js';
 import { SyntheticRandom, syntheticBsn } from '../dist/demo/synthetic.js';
 
 const args = process.argv.slice(2);

@@ -3,7 +3,7 @@
  * in table.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PTABLE, perturbation } from '../../src/disclosure/index.js';
+import { DEFAULT_PTABLE, perturbation } from '../../src/disclosure/cell-key.js';
 
 describe('cell key method', () => {
   it('maps cell keys to perturbations by the cumulative p-table row', () => {

@@ -1,0 +1,12 @@
+/**
+ * `koppel/psi`: ECDH private set intersection (docs/protocols/psi.md). `psiServer` and
+ * `psiClient` over a `Channel`, in intersection, cardinality or payload mode, and their
+ * CSV forms.
+ *
+ * @packageDocumentation
+ */
+export { psiClient, psiServer } from './psi.js';
+export type { PsiClientOptions, PsiServerOptions, PsiCommonOptions, PsiClientResult, PsiServerResult, PayloadItem, PsiProgress, PsiPhase } from './psi.js';
+export { PSI_MODES, type PsiMode } from './messages.js';
+export { openPsiServerCsv, openPsiClientCsv, writePsiMatches, psiMatchCount } from './csv.js';
+export type { PsiCsvOptions, PsiServerCsvOptions, PsiClientCsvOptions, PsiCsvStats, PsiServerCsv, PsiClientCsv, PsiMatchesOptions } from './csv.js';
