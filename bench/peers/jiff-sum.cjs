@@ -15,7 +15,7 @@ if (role === 'server') {
   const n = Number(count);
   const len = Number(length);
   const mine = Array.from({ length: len }, (_, i) => (i < n ? (Number(id) + 3 * i) % 1000 : 0));
-  const jiff = new JIFFClient(`http://127.0.0.1:${port}`, 'koppel-bench-sum', {
+  new JIFFClient(`http://127.0.0.1:${port}`, 'koppel-bench-sum', {
     party_count: 3,
     party_id: Number(id),
     crypto_provider: true,

@@ -16,6 +16,7 @@ import { decodeOrThrow, intRange, pattern } from '../wire/codec.js';
 import { MAX_SIGNED, parseFixed } from './ring.js';
 
 const Name = pattern(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, 'name (letters, digits, _ . -; at most 64)');
+// eslint-disable-next-line no-control-regex -- refuses control characters
 const Label = pattern(/^[^\u0000-\u001f\u007f]{1,128}$/u, 'label (1 to 128 characters, no control characters)', 128);
 const Decimal = pattern(/^[+-]?\d{1,19}(\.\d{1,9})?$/, 'decimal number', 32);
 

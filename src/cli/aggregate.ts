@@ -222,7 +222,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, protection: flags.protection, valueProtection: flags.valueProtection, ...(ptable ? { cellKey: ptable } : {}) });
     } finally {
       await listener.close();
-      await incoming.return(undefined as never);
+      await incoming.return(undefined);
     }
     // The table is final: release it, then wait for the aggregators to hang up.
     const closed = Promise.all(accepted.map((c) => c.close()));

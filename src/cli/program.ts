@@ -16,9 +16,9 @@ import { VERSION } from '../version.js';
 /** Where a command prints: data to `out` (stdout), messages to `err` (stderr). */
 export interface Console {
   /** Writes data to stdout as is. */
-  out(text: string): void;
+  out: (text: string) => void;
   /** Writes one message line to stderr. */
-  err(line: string): void;
+  err: (line: string) => void;
 }
 
 /** The process's own stdout and stderr. */

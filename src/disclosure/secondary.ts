@@ -40,7 +40,11 @@ class SecondaryPattern {
     const { moves, usedBy } = this;
     for (const { e } of moves.get(x) ?? []) usedBy.get(e)?.delete(x);
     moves.set(x, move);
-    for (const { e } of move) (usedBy.get(e) ?? usedBy.set(e, new Set()).get(e) as Set<number>).add(x);
+    for (const { e } of move) {
+      let users = usedBy.get(e);
+      if (users === undefined) usedBy.set(e, (users = new Set()));
+      users.add(x);
+    }
   }
 
   /** Every threshold entry, in order, protected by its moves; their published entries become secondary. Refuses the table (DISCLOSURE_RISK) if some entry finds none. */

@@ -15,6 +15,7 @@ import { checkPacked, type GroupSuite, type ScalarPair } from './types.js';
 import { xmdFor } from './h2c.js';
 
 const Point = ristretto255.Point;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- noble's hasher does not use this
 const deriveToCurve = ristretto255_hasher.deriveToCurve as (uniform: Uint8Array) => InstanceType<typeof Point>;
 const Fn = Point.Fn;
 

@@ -24,24 +24,24 @@ import factory from 'libsodium-sumo';
 import { KoppelError } from '../errors/index.js';
 import { randomBytes, wipe } from '../util/bytes.js';
 
-/** The fields of the raw libsodium module koppel uses. */
+/** The fields of the raw libsodium module koppel uses. The exports are plain functions (no `this`), typed as function properties so they may be passed on unbound. */
 interface SodiumModule {
   HEAPU8: Uint8Array;
-  _malloc(n: number): number;
-  _free(p: number): void;
-  _sodium_init(): number;
-  _crypto_core_ristretto255_is_valid_point(p: number): number;
-  _crypto_core_ristretto255_add(r: number, p: number, q: number): number;
-  _crypto_core_ristretto255_sub(r: number, p: number, q: number): number;
-  _crypto_core_ristretto255_from_hash(r: number, h: number): number;
-  _crypto_core_ristretto255_scalar_invert(r: number, s: number): number;
-  _crypto_core_ristretto255_scalar_negate(r: number, s: number): void;
-  _crypto_core_ristretto255_scalar_add(r: number, x: number, y: number): void;
-  _crypto_core_ristretto255_scalar_sub(r: number, x: number, y: number): void;
-  _crypto_core_ristretto255_scalar_mul(r: number, x: number, y: number): void;
-  _crypto_core_ristretto255_scalar_reduce(r: number, s: number): void;
-  _crypto_scalarmult_ristretto255(q: number, n: number, p: number): number;
-  _crypto_scalarmult_ristretto255_base(q: number, n: number): number;
+  _malloc: (n: number) => number;
+  _free: (p: number) => void;
+  _sodium_init: () => number;
+  _crypto_core_ristretto255_is_valid_point: (p: number) => number;
+  _crypto_core_ristretto255_add: (r: number, p: number, q: number) => number;
+  _crypto_core_ristretto255_sub: (r: number, p: number, q: number) => number;
+  _crypto_core_ristretto255_from_hash: (r: number, h: number) => number;
+  _crypto_core_ristretto255_scalar_invert: (r: number, s: number) => number;
+  _crypto_core_ristretto255_scalar_negate: (r: number, s: number) => void;
+  _crypto_core_ristretto255_scalar_add: (r: number, x: number, y: number) => void;
+  _crypto_core_ristretto255_scalar_sub: (r: number, x: number, y: number) => void;
+  _crypto_core_ristretto255_scalar_mul: (r: number, x: number, y: number) => void;
+  _crypto_core_ristretto255_scalar_reduce: (r: number, s: number) => void;
+  _crypto_scalarmult_ristretto255: (q: number, n: number, p: number) => number;
+  _crypto_scalarmult_ristretto255_base: (q: number, n: number) => number;
 }
 
 /** Bytes of an encoded element or scalar. */
@@ -256,7 +256,7 @@ export function loadRistretto255(): Promise<Ristretto255> {
         randomFillSync(a);
         return (a[0] as number) >>> 0;
       },
-    })) as SodiumModule;
+    }));
     if (m._sodium_init() < 0) throw new KoppelError('INTERNAL', 'libsodium failed to initialise.');
     return new SodiumRistretto(m);
   })();

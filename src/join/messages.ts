@@ -61,6 +61,7 @@ export const HELPER_PROTOCOL: ProtocolSpec = Object.freeze({ wire: 'join', name:
 
 const Variant = t.keyof({ 'two-party': null, helper: null }, 'JoinVariant');
 const Suite = t.keyof({ x25519: null, ristretto255: null }, 'Suite');
+// eslint-disable-next-line no-control-regex -- refuses control characters
 const ColumnName = pattern(/^[^\u0000-\u001f\u007f]{1,64}$/u, 'column name (1 to 64 characters, no control characters)', 64);
 
 /** HELLO between A and B. B states its value columns and their declared maximum. */

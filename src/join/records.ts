@@ -44,7 +44,8 @@ export async function collectGroups(records: Iterable<GroupRecord> | AsyncIterab
       g = labels.length;
       if (g >= MAX_GROUPS) throw new KoppelError('INVALID_ARGUMENT', `More than ${MAX_GROUPS} groups; coarsen the group columns.`);
       index.set(key, g);
-      labels.push([...r.group]);
+      // Array.isArray narrowed the labels to any[]; the check above found every one a string.
+      labels.push([...(r.group as readonly string[])]);
       ids.push([]);
     }
     (ids[g] as string[]).push(r.id);
@@ -81,7 +82,7 @@ export async function collectValues(records: Iterable<ValueRecord> | AsyncIterab
       values = grown;
     }
     for (let j = 0; j < k; j++) {
-      const v = r.values[j];
+      const v: unknown = r.values[j];
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > maxValue) {
         throw new KoppelError('VALUE_OUT_OF_RANGE', `A value is not an integer from 0 to the declared maximum ${maxValue}; fix it or raise --max-value.`, { details: { record: n, column: j } });
       }

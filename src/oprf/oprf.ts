@@ -19,6 +19,7 @@ import { concatBytes, randomBytes } from '../util/bytes.js';
 const Point = ristretto255.Point;
 type RPoint = InstanceType<typeof Point>;
 const Fn = Point.Fn;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- noble's hasher does not use this
 const deriveToCurve = ristretto255_hasher.deriveToCurve as (uniform: Uint8Array) => RPoint;
 const enc = new TextEncoder();
 

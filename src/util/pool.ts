@@ -17,7 +17,7 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { KoppelError } from '../errors/index.js';
 
 /**
@@ -183,7 +183,7 @@ export class TaskPool<R extends OpRegistry> {
  * results, and typed failures with their code. The pool's initialisation message
  * (`init: true`) makes the worker's context, passed to every later operation.
  */
-export function serveRegistry(ops: OpRegistry, port: import('node:worker_threads').MessagePort): void {
+export function serveRegistry(ops: OpRegistry, port: MessagePort): void {
   let context: unknown;
   // One task at a time, answered in the order received (the pool relies on it).
   let previous: Promise<void> = Promise.resolve();

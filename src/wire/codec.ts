@@ -46,10 +46,10 @@ export function decodeOrThrow<A>(codec: t.Decoder<unknown, A>, value: unknown, w
 
 /** An integer within [min, max] (io-ts refinement with a readable name). */
 export function intRange(min: number, max: number): t.Type<number, number, unknown> {
-  return t.refinement(t.number, (n) => Number.isInteger(n) && n >= min && n <= max, `integer in [${min}, ${max}]`) as unknown as t.Type<number, number, unknown>;
+  return t.refinement(t.number, (n) => Number.isInteger(n) && n >= min && n <= max, `integer in [${min}, ${max}]`);
 }
 
 /** A string of at most `max` characters matching `re`. */
 export function pattern(re: RegExp, name: string, max = 256): t.Type<string, string, unknown> {
-  return t.refinement(t.string, (s) => s.length <= max && re.test(s), name) as unknown as t.Type<string, string, unknown>;
+  return t.refinement(t.string, (s) => s.length <= max && re.test(s), name);
 }

@@ -26,7 +26,7 @@ function inputOf(p: number) {
 async function submitAll(aggs: Aggregator[], cfg: RoundConfig, parties: number[], skip: Record<number, number[]> = {}) {
   return Promise.all(parties.map(async (p) => {
     const pairs = aggs.map(() => createMemoryChannelPair());
-    const handled = aggs.map((a, j) => (skip[p]?.includes(j) ? pairs[j]?.[1].close() : a.handleInput((pairs[j] as [Channel, Channel])[1])));
+    const handled = aggs.map((a, j) => (skip[p]?.includes(j) ? (pairs[j] as [Channel, Channel])[1].close() : a.handleInput((pairs[j] as [Channel, Channel])[1])));
     const outcome = await submitInput(pairs.map(([c]) => c), cfg, `party-${p}`, inputOf(p));
     await Promise.all(handled);
     return outcome;
@@ -36,7 +36,7 @@ async function submitAll(aggs: Aggregator[], cfg: RoundConfig, parties: number[]
 async function finish(aggs: Aggregator[], cfg: RoundConfig) {
   const pairs = aggs.map(() => createMemoryChannelPair({ idleTimeoutMs: 3000 }));
   const reports = aggs.map((a, j) => a.report((pairs[j] as [Channel, Channel])[0]));
-  reports.forEach((r) => r.catch(() => undefined));
+  for (const r of reports) r.catch(() => undefined);
   const result = collect(pairs.map(([, c]) => c), cfg, { threshold: 10 });
   return { result, reports };
 }

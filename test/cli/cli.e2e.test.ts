@@ -66,7 +66,7 @@ describe('koppel keygen', () => {
     expect(k.label).toBe('test');
     const r = await koppel(['keygen', '--out', f('k2.key')]);
     expect(r.stderr).toMatch(/generated key [0-9a-f]{12}/);
-    expect(r.stderr).not.toContain(JSON.parse(readFileSync(f('k2.key'), 'utf8')).secret);
+    expect(r.stderr).not.toContain((JSON.parse(readFileSync(f('k2.key'), 'utf8')) as { secret: string }).secret);
   });
   it('refuses to overwrite a key file without --force', async () => {
     const r = await koppel(['keygen', '--out', keyFile]);

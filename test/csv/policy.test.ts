@@ -28,7 +28,7 @@ async function* source(text: string, pieces = 5): AsyncGenerator<Uint8Array> {
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
-  return { stream: new Writable({ write(c, _e, cb) { chunks.push(Buffer.from(c)); cb(); } }), text: () => Buffer.concat(chunks).toString('utf8') };
+  return { stream: new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } }), text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Records: `bsn,n,v` where n is the record's own number; some BSNs invalid, some records with a field too many or too few. */

@@ -9,6 +9,7 @@ import { randomBytes } from '../../src/util/bytes.js';
 
 const Point = ristretto255.Point;
 const Fn = Point.Fn;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- noble's hasher does not use this
 const deriveToCurve = ristretto255_hasher.deriveToCurve as (uniform: Uint8Array) => InstanceType<typeof Point>;
 const r = await loadRistretto255();
 const le = (b: Uint8Array) => BigInt('0x' + Buffer.from(b).reverse().toString('hex'));

@@ -7,7 +7,7 @@ import type { KoppelErrorCode } from '../../src/errors/index.js';
 import { joinGroups, joinValues } from '../../src/join/join.js';
 import { Step } from '../../src/join/messages.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
-import { decodeFrame, encodeFrame, toJsonBody, type ProtocolName } from '../../src/wire/frame.js';
+import { decodeFrame, encodeFrame, toJsonBody } from '../../src/wire/frame.js';
 import { randomData } from './fixtures.js';
 
 /** Wraps a channel so that frames it sends of `step` are rewritten by `f`. */
@@ -17,7 +17,7 @@ function tamper(channel: Channel, step: number, f: (count: number, body: Uint8Ar
       const fr = decodeFrame(m);
       if (fr.step !== step) return channel.send(m);
       const out = f(fr.count, new Uint8Array(fr.body));
-      return channel.send(encodeFrame('join' as ProtocolName, fr.suite, fr.step, fr.session, out.count, out.body));
+      return channel.send(encodeFrame('join', fr.suite, fr.step, fr.session, out.count, out.body));
     },
     receive: () => channel.receive(),
     close: () => channel.close(),

@@ -12,6 +12,8 @@ import fc from 'fast-check';
 import { generateKey } from '../../src/pseudonymise/key.js';
 import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
 import { pseudonymiseCsv, type InvalidRecord, type PseudonymiseCsvOptions } from '../../src/pseudonymise/csv.js';
+import type * as CsvModule from '../../src/pseudonymise/csv.js';
+import type * as KeyModule from '../../src/pseudonymise/key.js';
 import { formatRecord, parseRecords } from '../../src/csv/records.js';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
 import { expectKoppelRejection } from '../helpers.js';
@@ -27,7 +29,7 @@ async function* source(text: string | Uint8Array, pieces = 7): AsyncGenerator<Ui
 
 async function run(text: string | Uint8Array, options: Partial<PseudonymiseCsvOptions> = {}) {
   const chunks: Buffer[] = [];
-  const out = new Writable({ write(c, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+  const out = new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
   const rejected: InvalidRecord[] = [];
   const summary = await pseudonymiseCsv(source(text), out, { ...base, onRejected: (r) => rejected.push(r), ...options });
   return { text: Buffer.concat(chunks).toString('utf8'), summary, rejected };
@@ -109,7 +111,7 @@ describe('pseudonymiseCsv', () => {
     rows[3777] = '000000000';
     const text = 'bsn\n' + rows.join('\n') + '\n';
     const chunks: Buffer[] = [];
-    const out = new Writable({ write(c, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+    const out = new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
     const rejected: InvalidRecord[] = [];
     await pseudonymiseCsv(source(text, 50), out, { ...base, onInvalid: 'skip', onRejected: (r) => rejected.push(r) });
     expect(rejected).toEqual([{ record: 3778, code: 'INVALID_BSN', reason: 'zero' }]);
@@ -156,8 +158,8 @@ describe('pseudonymiseCsv', () => {
 describe('pseudonymiseCsv on worker threads (compiled package)', () => {
   it('gives byte-identical output and counts to the single-thread path', async () => {
     const dist = pathToFileURL(fileURLToPath(new URL('../../dist/pseudonymise/csv.js', import.meta.url))).href;
-    const mod = (await import(dist)) as typeof import('../../src/pseudonymise/csv.js');
-    const keyMod = (await import(dist.replace('csv.js', 'key.js'))) as typeof import('../../src/pseudonymise/key.js');
+    const mod = (await import(dist)) as typeof CsvModule;
+    const keyMod = (await import(dist.replace('csv.js', 'key.js'))) as typeof KeyModule;
     const { exportKey } = await import('../../src/pseudonymise/key.js');
     const distKey = keyMod.importKey(exportKey(key));
     const rng = new SyntheticRandom('threads');
@@ -165,7 +167,7 @@ describe('pseudonymiseCsv on worker threads (compiled package)', () => {
     const text = 'bsn,region,n\n' + lines.join('\n') + '\n';
     const collect = async (threads: number) => {
       const chunks: Buffer[] = [];
-      const out = new Writable({ write(c, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+      const out = new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
       const rejected: InvalidRecord[] = [];
       const s = await mod.pseudonymiseCsv(source(text, 23), out, { ...base, key: distKey, threads, onInvalid: 'report', onRejected: (r) => rejected.push(r) });
       return { out: Buffer.concat(chunks).toString(), s, rejected };

@@ -38,7 +38,7 @@ describe('generateKey / exportKey / importKey', () => {
 describe('the secret never leaks by accident', () => {
   it('is absent from JSON.stringify and util.inspect', () => {
     const k = generateKey();
-    const secret = JSON.parse(exportKey(k)).secret as string;
+    const secret = (JSON.parse(exportKey(k)) as { secret: string }).secret;
     expect(JSON.stringify(k)).not.toContain(secret);
     expect(JSON.stringify(k)).toContain('[redacted]');
     expect(inspect(k, { showHidden: true, depth: 5 })).not.toContain(secret);
@@ -85,7 +85,7 @@ describe('importKey refuses bad keys with a clear error', () => {
   });
   it('never puts the secret into an error message', () => {
     const bad = exported({ kid: '000000000000' });
-    const secret = JSON.parse(bad).secret as string;
+    const secret = (JSON.parse(bad) as { secret: string }).secret;
     const e = expectKoppelError(() => importKey(bad), 'INVALID_KEY');
     expect(e.message + JSON.stringify(e.details)).not.toContain(secret);
   });

@@ -15,7 +15,7 @@ async function* source(text: string): AsyncGenerator<Uint8Array> {
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
-  return { stream: new Writable({ write(c, _e, cb) { chunks.push(Buffer.from(c)); cb(); } }), text: () => Buffer.concat(chunks).toString('utf8') };
+  return { stream: new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } }), text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
 const CLIENT = 'bsn,name\n111222333,a\n123456782,"b, c"\n12345672,d\n123456789,e\n';

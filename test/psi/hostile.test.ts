@@ -3,7 +3,7 @@
  * within its timeout, never a hang, a crash or a wrong answer.
  */
 import { describe, expect, it } from 'vitest';
-import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
+import { createMemoryChannelPair } from '../../src/transport/channel.js';
 import { connect, listen } from '../../src/transport/net.js';
 import { psiClient, psiServer } from '../../src/psi/psi.js';
 import { PSI_PROTOCOL, Step } from '../../src/psi/messages.js';
@@ -163,7 +163,7 @@ async function scriptedServer(mode: 'intersection' | 'payload' = 'intersection')
   const chunk = await link.receive([Step.CLIENT_ELEMENTS], 'elements');
   await link.receive([Step.CLIENT_DONE], 'done');
   const b_ = getSuite('x25519').randomScalar();
-  return { link, client, chunk, b: b_, channel: b as Channel };
+  return { link, client, chunk, b: b_, channel: b };
 }
 
 describe('hostile server against psiClient', () => {

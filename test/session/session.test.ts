@@ -71,7 +71,7 @@ describe('opening a session', () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
     const [ra, rb] = await Promise.allSettled([toy(a, 'initiator', 'red'), toy(b, 'responder', 'blue')]);
     expect(rb).toMatchObject({ status: 'rejected', reason: { code: 'MODE_MISMATCH', details: { field: 'colour', ours: 'blue', theirs: 'red' } } });
-    expect((rb as PromiseRejectedResult).reason.message).toContain('--colour');
+    expect(((rb as PromiseRejectedResult).reason as Error).message).toContain('--colour');
     // The initiator learns it from the responder's ABORT.
     expect(ra).toMatchObject({ status: 'rejected', reason: { code: 'MODE_MISMATCH', details: { peer: true } } });
   });

@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TaskPool } from '../../src/util/pool.js';
+import type * as PoolModule from '../../src/util/pool.js';
+import type * as CsvChunkModule from '../../src/pseudonymise/csv-chunk.js';
 import { generateKey, deriveDomainKey } from '../../src/pseudonymise/key.js';
 import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
 import { KoppelError } from '../../src/errors/index.js';
@@ -67,8 +69,8 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
   const key = generateKey();
 
   it('workers initialised with the domain key pseudonymise as the main thread does; chunks handed ahead come back in order', async () => {
-    const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof import('../../src/util/pool.js');
-    const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof import('../../src/pseudonymise/csv-chunk.js');
+    const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
+    const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof CsvChunkModule;
     const domainKey = deriveDomainKey(key, 'pool');
     const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 2, { init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey, idType: 'raw', layout } }, perWorker: 3 });
     domainKey.fill(0); // each worker has its own copy already
@@ -82,8 +84,8 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
   });
 
   it('a failing init in a worker fails the pool with its code', async () => {
-    const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof import('../../src/util/pool.js');
-    const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof import('../../src/pseudonymise/csv-chunk.js');
+    const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
+    const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof CsvChunkModule;
     const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 1, { init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey: new Uint8Array(32), idType: 'nope' as 'raw', layout } } });
     await expect(pool.run('chunk', new Uint8Array(0))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await pool.close();
