@@ -71,7 +71,12 @@ async function round(codebook, parties, transport) {
     for (let p = 0; p < parties; p++) {
       const pairs = aggs.map(() => createMemoryChannelPair());
       const handled = aggs.map((a, j) => a.handleInput(pairs[j][1]));
-      await submitInput(pairs.map(([c]) => c), config, `p${p}`, vectors[p]);
+      await submitInput(
+        pairs.map(([c]) => c),
+        config,
+        `p${p}`,
+        vectors[p],
+      );
       await Promise.all(handled);
     }
   } else {
@@ -88,14 +93,31 @@ async function round(codebook, parties, transport) {
   }
   const tSubmitted = performance.now();
   const pairs = aggs.map(() => createMemoryChannelPair());
-  const [result] = await Promise.all([collect(pairs.map(([, c]) => c), config, { threshold: 10 }), ...aggs.map((a, j) => a.report(pairs[j][0]))]);
+  const [result] = await Promise.all([
+    collect(
+      pairs.map(([, c]) => c),
+      config,
+      { threshold: 10 },
+    ),
+    ...aggs.map((a, j) => a.report(pairs[j][0])),
+  ]);
   const t1 = performance.now();
   // The released grand total must equal the plain sum of all parties' counts.
   let expected = 0n;
   for (const v of vectors) for (let c = 0; c < codebook.cells; c++) expected += v[c * codebook.width];
   const grand = result.table.find((e) => e.labels.every((l) => l === '*'));
   const correct = grand?.count === expected;
-  return { transport, parties, cells: codebook.cells, words: codebook.length, submitMs: Math.round(tSubmitted - t0), releaseMs: Math.round(t1 - tSubmitted), totalMs: Math.round(t1 - t0), inputs: result.inputs, correct };
+  return {
+    transport,
+    parties,
+    cells: codebook.cells,
+    words: codebook.length,
+    submitMs: Math.round(tSubmitted - t0),
+    releaseMs: Math.round(t1 - tSubmitted),
+    totalMs: Math.round(t1 - t0),
+    inputs: result.inputs,
+    correct,
+  };
 }
 
 // --- 3. 3 input processes, 2 aggregators, 1 collector ------------------------------
@@ -141,15 +163,23 @@ async function jiffSum(values, env, plain) {
   await new Promise((r) => server.stdout.once('data', r));
   const t0 = performance.now();
   let resultMs = 0;
-  const outs = await Promise.all(counts.map((n, i) => new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0]), ...mode], { stdio: ['ignore', 'pipe', 'ignore'], env });
-    let out = '';
-    c.stdout.setEncoding('utf8').on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resultMs = Math.max(resultMs, performance.now() - t0);
-    });
-    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error('jiff party failed'))));
-  })));
+  const outs = await Promise.all(
+    counts.map(
+      (n, i) =>
+        new Promise((resolve, reject) => {
+          const c = spawn(process.execPath, [script, 'party', String(port), String(i + 1), String(n), String(counts[0]), ...mode], {
+            stdio: ['ignore', 'pipe', 'ignore'],
+            env,
+          });
+          let out = '';
+          c.stdout.setEncoding('utf8').on('data', (d) => {
+            out += d;
+            if (out.includes('\n')) resultMs = Math.max(resultMs, performance.now() - t0);
+          });
+          c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error('jiff party failed'))));
+        }),
+    ),
+  );
   const ms = performance.now() - t0;
   server.kill();
   const sums = outs.map((o) => JSON.parse(o.trim().split('\n').pop()).sum);
@@ -172,19 +202,32 @@ async function koppelSum(dir, values, expected, env, tls) {
   // Like jiff's server, the aggregators and the collector are services started first;
   // the clock runs from the start of the 3 input processes to the released table.
   const services = [
-    run(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'out.csv'), '--threshold', '1'], (err) => {
-      if (resultMs === 0 && err.includes('koppel: collected round')) resultMs = performance.now() - t0;
-    }, env),
-    ...[0, 1].map((j) => run(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3'], undefined, env)),
+    run(
+      ['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'out.csv'), '--threshold', '1'],
+      (err) => {
+        if (resultMs === 0 && err.includes('koppel: collected round')) resultMs = performance.now() - t0;
+      },
+      env,
+    ),
+    ...[0, 1].map((j) =>
+      run(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3'], undefined, env),
+    ),
   ];
   await waitForPorts([addr(0), addr(1), addr(2)]); // probes are skipped by aggregators and collector alike
   t0 = performance.now();
   let inputsMs = 0;
-  const inputs = Promise.all([0, 1, 2].map((p) => run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`], undefined, env))).then(() => (inputsMs = performance.now() - t0));
+  const inputs = Promise.all(
+    [0, 1, 2].map((p) =>
+      run(['aggregate', 'input', ...common, '--party', `p${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`], undefined, env),
+    ),
+  ).then(() => (inputsMs = performance.now() - t0));
   await Promise.all([...services, inputs]);
   const ms = performance.now() - t0;
   const out = readFileSync(join(dir, 'out.csv'), 'utf8');
-  const got = out.split('\n').find((l) => l.startsWith('all,'))?.split(',')[2];
+  const got = out
+    .split('\n')
+    .find((l) => l.startsWith('all,'))
+    ?.split(',')[2];
   return { ms, resultMs, inputsMs, correct: got === String(expected) };
 }
 
@@ -198,10 +241,56 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 function benchPki(dir) {
   const ssl = (a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
   try {
-    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=koppel-bench-ca']);
-    ssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'party.key', '-out', 'party.csr', '-subj', '/CN=koppel-bench-party']);
+    ssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=koppel-bench-ca',
+    ]);
+    ssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'party.key',
+      '-out',
+      'party.csr',
+      '-subj',
+      '/CN=koppel-bench-party',
+    ]);
     writeFileSync(join(dir, 'party.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-    ssl(['x509', '-req', '-in', 'party.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', 'party.crt', '-extfile', 'party.ext']);
+    ssl([
+      'x509',
+      '-req',
+      '-in',
+      'party.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      'party.crt',
+      '-extfile',
+      'party.ext',
+    ]);
   } catch {
     return undefined;
   }
@@ -215,7 +304,13 @@ if (part('processes')) {
     const runs = flag('--runs', quick ? 1 : 5);
     const round3 = {
       round: 'bench-3proc',
-      codebook: { id: 'sum', dimensions: [{ name: 'slot', labels: ['all'] }], values: [{ name: 'x', scale: 0, min: '0', max: '1000000' }], maxInputs: 10, maxRecordsPerInput: 100000 },
+      codebook: {
+        id: 'sum',
+        dimensions: [{ name: 'slot', labels: ['all'] }],
+        values: [{ name: 'x', scale: 0, min: '0', max: '1000000' }],
+        maxInputs: 10,
+        maxRecordsPerInput: 100000,
+      },
       aggregators: 2,
       minInputs: 3,
       deadline: new Date(Date.now() + 600_000).toISOString(),
@@ -245,12 +340,26 @@ if (part('processes')) {
     // koppel over plain TCP against jiff without encryption.
     const impls = [
       ...(pki ? [{ name: 'koppel, mutual TLS', pair: 'encrypted', run: (env) => koppelSum(dir, values, expected, env, pki) }] : []),
-      ...(withPeer ? [{ name: 'jiff-mpc 1.0.0, libsodium encryption (default)', pair: 'encrypted', peer: true, run: (env) => jiffSum(values, env, false) }] : []),
+      ...(withPeer
+        ? [{ name: 'jiff-mpc 1.0.0, libsodium encryption (default)', pair: 'encrypted', peer: true, run: (env) => jiffSum(values, env, false) }]
+        : []),
       { name: 'koppel, plain TCP (--insecure)', pair: 'plain', run: (env) => koppelSum(dir, values, expected, env, undefined) },
       ...(withPeer ? [{ name: 'jiff-mpc 1.0.0, no encryption (sodium: false)', pair: 'plain', peer: true, run: (env) => jiffSum(values, env, true) }] : []),
     ];
-    const summary = (impl, env, pair, xs) => ({ impl, env, pair, values, runs, resultMs: Math.round(median(xs.map((x) => x.resultMs))), exitMs: Math.round(median(xs.map((x) => x.ms))), allResultMs: xs.map((x) => Math.round(x.resultMs)), correct: xs.every((x) => x.correct) });
-    console.log(`\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs, from starting the 3 input processes (koppel: 2 aggregators and a collector, jiff: its server, already running):`);
+    const summary = (impl, env, pair, xs) => ({
+      impl,
+      env,
+      pair,
+      values,
+      runs,
+      resultMs: Math.round(median(xs.map((x) => x.resultMs))),
+      exitMs: Math.round(median(xs.map((x) => x.ms))),
+      allResultMs: xs.map((x) => Math.round(x.resultMs)),
+      correct: xs.every((x) => x.correct),
+    });
+    console.log(
+      `\nSecure sum of ${values.toLocaleString('en-US')} values held by 3 processes on loopback, median of ${runs} runs, from starting the 3 input processes (koppel: 2 aggregators and a collector, jiff: its server, already running):`,
+    );
     if (!pki) console.log('  (openssl not found: no mutual-TLS runs)');
     for (const { name, env } of envs) {
       // Runs interleave the implementations, so all see the same machine state.
@@ -259,11 +368,17 @@ if (part('processes')) {
       const rows = impls.map((im, i) => summary(im.name, name, im.pair, times[i]));
       results.processes.push(...rows);
       console.log(`  ${name.padEnd(52)} ${'result'.padStart(8)} ${'all exited'.padStart(11)}`);
-      for (const r of rows) console.log(`  ${r.impl.padEnd(52)} ${(r.resultMs / 1000).toFixed(3).padStart(6)} s ${(r.exitMs / 1000).toFixed(3).padStart(9)} s  ${r.correct ? 'correct' : 'WRONG'}  (result, each run: ${r.allResultMs.join(', ')} ms)`);
+      for (const r of rows)
+        console.log(
+          `  ${r.impl.padEnd(52)} ${(r.resultMs / 1000).toFixed(3).padStart(6)} s ${(r.exitMs / 1000).toFixed(3).padStart(9)} s  ${r.correct ? 'correct' : 'WRONG'}  (result, each run: ${r.allResultMs.join(', ')} ms)`,
+        );
       for (const pair of ['encrypted', 'plain']) {
         const k = rows.find((r, i) => r.pair === pair && !impls[i].peer);
         const j = rows.find((r, i) => r.pair === pair && impls[i].peer);
-        if (k && j) console.log(`  ${pair.padEnd(9)} jiff-mpc / koppel: ${(j.resultMs / k.resultMs).toFixed(1)}x to the result, ${(j.exitMs / k.exitMs).toFixed(1)}x to all exited`);
+        if (k && j)
+          console.log(
+            `  ${pair.padEnd(9)} jiff-mpc / koppel: ${(j.resultMs / k.resultMs).toFixed(1)}x to the result, ${(j.exitMs / k.exitMs).toFixed(1)}x to all exited`,
+          );
       }
     }
   } finally {
@@ -275,18 +390,33 @@ if (part('rounds')) {
   const big = codebookOf(CELLS);
   for (const transport of ['memory', 'tcp']) results.rounds.push(await round(big, PARTIES, transport));
   console.log(`Whole round, 2 aggregators + collector in one process (${results.cpu}):`);
-  for (const r of results.rounds) console.log(`  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`);
+  for (const r of results.rounds)
+    console.log(
+      `  ${r.transport.padEnd(7)} ${r.parties} parties x ${r.cells.toLocaleString('en-US')} cells (${r.words.toLocaleString('en-US')} words): submit ${r.submitMs} ms, agree+sum+release ${r.releaseMs} ms, total ${(r.totalMs / 1000).toFixed(2)} s, grand total ${r.correct ? 'correct' : 'WRONG'}`,
+    );
 }
 
 // --- 2. reports per second, vectors of length 100 -------------------------------
 if (part('reports')) {
-  const len100 = makeCodebook({ id: 'len100', dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }], values: [], maxInputs: 100000, maxRecordsPerInput: 1000 });
+  const len100 = makeCodebook({
+    id: 'len100',
+    dimensions: [{ name: 'a', labels: Array.from({ length: 50 }, (_, i) => `a${i}`) }],
+    values: [],
+    maxInputs: 100000,
+    maxRecordsPerInput: 1000,
+  });
   const n100 = quick ? 200 : 2000;
   const k100 = await round(len100, n100, 'memory');
-  results.reportsPerSecond.push({ impl: 'koppel (2 aggregators, semi-honest, no validity proofs)', length: len100.length, reports: n100, perSecond: Math.round((n100 / k100.totalMs) * 1000) });
+  results.reportsPerSecond.push({
+    impl: 'koppel (2 aggregators, semi-honest, no validity proofs)',
+    length: len100.length,
+    reports: n100,
+    perSecond: Math.round((n100 / k100.totalMs) * 1000),
+  });
   if (withPeer) {
     const peerDir = join(here, 'peers');
-    if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
+    if (!existsSync(join(peerDir, 'node_modules', '@divviup', 'prio3')))
+      execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
     const { Prio3SumVec } = await import(pathToFileURL(join(peerDir, 'node_modules', '@divviup', 'prio3', 'dist', 'index.js')).href);
     // chunkLength ~ sqrt(length x bits) is the recommended (and here the fastest) setting.
     const vdaf = new Prio3SumVec({ shares: 2, length: 100, chunkLength: 28, bits: 8 });
@@ -296,11 +426,17 @@ if (part('reports')) {
     const t0 = performance.now();
     await vdaf.run({ aggregationParameter: null, measurements });
     const ms = performance.now() - t0;
-    results.reportsPerSecond.push({ impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)', length: 100, reports: m, perSecond: Math.round((m / ms) * 1000) });
+    results.reportsPerSecond.push({
+      impl: '@divviup/prio3 0.8.0 Prio3SumVec (2 aggregators, with validity proofs)',
+      length: 100,
+      reports: m,
+      perSecond: Math.round((m / ms) * 1000),
+    });
   }
   console.log('\nReports per second, vectors of length 100, whole flow in one process:');
   for (const r of results.reportsPerSecond) console.log(`  ${r.impl.padEnd(72)} ${String(r.perSecond).padStart(8)} reports/s (${r.reports} reports)`);
-  if (results.reportsPerSecond.length === 2) console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
+  if (results.reportsPerSecond.length === 2)
+    console.log(`  koppel / prio3: ${(results.reportsPerSecond[0].perSecond / results.reportsPerSecond[1].perSecond).toFixed(0)}x`);
 }
 
 console.log(JSON.stringify(results));

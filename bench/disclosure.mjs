@@ -61,14 +61,27 @@ const time = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed
 const secondaryOf = (table) => (typeof table === 'string' ? table : table.filter((e) => e.rule === 'secondary').length);
 
 console.log(`protectTable (threshold 10, secondary suppression), median of ${runs}; then with value protection ${valueProtection}%:`);
-console.log(`  ${'table'.padEnd(18)} ${'entries'.padStart(8)} ${'threshold'.padStart(10)} ${'secondary'.padStart(10)} ${'time'.padStart(10)} ${`secondary ${valueProtection}%`.padStart(16)} ${'time'.padStart(10)}`);
+console.log(
+  `  ${'table'.padEnd(18)} ${'entries'.padStart(8)} ${'threshold'.padStart(10)} ${'secondary'.padStart(10)} ${'time'.padStart(10)} ${`secondary ${valueProtection}%`.padStart(16)} ${'time'.padStart(10)}`,
+);
 for (const shape of shapes) {
   const dims = shape.split('x').map(Number);
   const { codebook, vector } = tableOf(dims);
   const plain = measure(codebook, vector, {});
   const valued = measure(codebook, vector, { valueProtection });
-  const row = { table: shape, entries: plain.table.length, threshold: plain.table.filter((e) => e.rule === 'threshold').length, secondary: secondaryOf(plain.table), ms: Math.round(plain.ms), valueProtection, secondaryValued: secondaryOf(valued.table), msValued: Math.round(valued.ms) };
+  const row = {
+    table: shape,
+    entries: plain.table.length,
+    threshold: plain.table.filter((e) => e.rule === 'threshold').length,
+    secondary: secondaryOf(plain.table),
+    ms: Math.round(plain.ms),
+    valueProtection,
+    secondaryValued: secondaryOf(valued.table),
+    msValued: Math.round(valued.ms),
+  };
   results.tables.push(row);
-  console.log(`  ${shape.padEnd(18)} ${String(row.entries).padStart(8)} ${String(row.threshold).padStart(10)} ${String(row.secondary).padStart(10)} ${time(plain.ms).padStart(10)} ${String(row.secondaryValued).padStart(16)} ${time(valued.ms).padStart(10)}`);
+  console.log(
+    `  ${shape.padEnd(18)} ${String(row.entries).padStart(8)} ${String(row.threshold).padStart(10)} ${String(row.secondary).padStart(10)} ${time(plain.ms).padStart(10)} ${String(row.secondaryValued).padStart(16)} ${time(valued.ms).padStart(10)}`,
+  );
 }
 console.log(JSON.stringify(results));

@@ -87,24 +87,77 @@ for (const n of sizes) {
       const helperAddr = `127.0.0.1:${port++}`;
       const v = variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : [];
       t0 = performance.now();
-      const helper = variant === 'helper' ? json(runCli(['join', 'helper', '--listen', helperAddr, '--insecure', '--summary', 'json', '--no-progress', '--idle-timeout', '3600'])) : Promise.resolve(undefined);
+      const helper =
+        variant === 'helper'
+          ? json(runCli(['join', 'helper', '--listen', helperAddr, '--insecure', '--summary', 'json', '--no-progress', '--idle-timeout', '3600']))
+          : Promise.resolve(undefined);
       const out = join(dir, `join-${variant}.csv`);
       const [g, vv, h] = await Promise.all([
-        json(runCli(['join', 'groups', '--listen', addr, '--in', join(dir, 'a.csv'), '--id-column', 'bsn', '--group-columns', 'region,household', '--min-count', '1', '--out', out, ...common, ...v])),
-        json(runCli(['join', 'values', '--connect', addr, '--in', join(dir, 'b.csv'), '--id-column', 'bsn', '--value-columns', 'logins,messages', '--max-value', '1000', ...common, ...v])),
+        json(
+          runCli([
+            'join',
+            'groups',
+            '--listen',
+            addr,
+            '--in',
+            join(dir, 'a.csv'),
+            '--id-column',
+            'bsn',
+            '--group-columns',
+            'region,household',
+            '--min-count',
+            '1',
+            '--out',
+            out,
+            ...common,
+            ...v,
+          ]),
+        ),
+        json(
+          runCli([
+            'join',
+            'values',
+            '--connect',
+            addr,
+            '--in',
+            join(dir, 'b.csv'),
+            '--id-column',
+            'bsn',
+            '--value-columns',
+            'logins,messages',
+            '--max-value',
+            '1000',
+            ...common,
+            ...v,
+          ]),
+        ),
         helper,
       ]);
-      return { wallMs: Math.round(performance.now() - t0), matched: g.matched, correct: checkTable(out, plain), rssMB: { groups: mb(g), values: mb(vv), ...(h ? { helper: mb(h) } : {}) } };
+      return {
+        wallMs: Math.round(performance.now() - t0),
+        matched: g.matched,
+        correct: checkTable(out, plain),
+        rssMB: { groups: mb(g), values: mb(vv), ...(h ? { helper: mb(h) } : {}) },
+      };
     };
     row.helper = await joinRun('helper');
     if (n <= skipTwoPartyAbove) row.twoParty = await joinRun('two-party');
     results.runs.push(row);
 
     const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
-    console.log(`\n${n.toLocaleString('en-US')} x ${n.toLocaleString('en-US')}, ${row.groups} groups, 2 value columns (${results.cpu}, ${results.cores} cores), separate processes on loopback TCP:`);
-    console.log(`  plain PSI (psi serve/connect)  ${s(row.psi.wallMs).padStart(9)}  intersection ${row.psi.intersection}, peak RSS ${row.psi.rssMB.join(' / ')} MB`);
-    console.log(`  join, helper variant           ${s(row.helper.wallMs).padStart(9)}  = ${(row.helper.wallMs / row.psi.wallMs).toFixed(2)}x plain PSI; table ${row.helper.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.helper.rssMB.groups} / B ${row.helper.rssMB.values} / helper ${row.helper.rssMB.helper} MB`);
-    if (row.twoParty) console.log(`  join, two-party (ElGamal)      ${s(row.twoParty.wallMs).padStart(9)}  = ${(row.twoParty.wallMs / row.psi.wallMs).toFixed(2)}x plain PSI; table ${row.twoParty.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.twoParty.rssMB.groups} / B ${row.twoParty.rssMB.values} MB`);
+    console.log(
+      `\n${n.toLocaleString('en-US')} x ${n.toLocaleString('en-US')}, ${row.groups} groups, 2 value columns (${results.cpu}, ${results.cores} cores), separate processes on loopback TCP:`,
+    );
+    console.log(
+      `  plain PSI (psi serve/connect)  ${s(row.psi.wallMs).padStart(9)}  intersection ${row.psi.intersection}, peak RSS ${row.psi.rssMB.join(' / ')} MB`,
+    );
+    console.log(
+      `  join, helper variant           ${s(row.helper.wallMs).padStart(9)}  = ${(row.helper.wallMs / row.psi.wallMs).toFixed(2)}x plain PSI; table ${row.helper.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.helper.rssMB.groups} / B ${row.helper.rssMB.values} / helper ${row.helper.rssMB.helper} MB`,
+    );
+    if (row.twoParty)
+      console.log(
+        `  join, two-party (ElGamal)      ${s(row.twoParty.wallMs).padStart(9)}  = ${(row.twoParty.wallMs / row.psi.wallMs).toFixed(2)}x plain PSI; table ${row.twoParty.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.twoParty.rssMB.groups} / B ${row.twoParty.rssMB.values} MB`,
+      );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -51,11 +51,16 @@ for (const mode of ['oprf', 'voprf']) {
   const f = await FastOprf.load(mode);
   const { blinded } = f.blind(inputs);
   const sk = key[mode].secretKey;
-  results.evaluate.push({ impl: `koppel (libsodium WASM)`, mode, perSecond: await rate(() => (mode === 'voprf' ? f.prove(sk, blinded, f.evaluate(sk, blinded)) : f.evaluate(sk, blinded)), BATCH) });
+  results.evaluate.push({
+    impl: `koppel (libsodium WASM)`,
+    mode,
+    perSecond: await rate(() => (mode === 'voprf' ? f.prove(sk, blinded, f.evaluate(sk, blinded)) : f.evaluate(sk, blinded)), BATCH),
+  });
 }
 if (withPeer) {
   const peerDir = join(here, 'peers');
-  if (!existsSync(join(peerDir, 'node_modules', '@cloudflare', 'voprf-ts'))) execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
+  if (!existsSync(join(peerDir, 'node_modules', '@cloudflare', 'voprf-ts')))
+    execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', peerDir], { stdio: 'inherit' });
   const { ristretto255_oprf } = await import('@noble/curves/ed25519.js');
   for (const mode of ['oprf', 'voprf']) {
     const noble = ristretto255_oprf[mode];
@@ -64,7 +69,11 @@ if (withPeer) {
     results.evaluate.push({
       impl: '@noble/curves 2.4.0 ristretto255_oprf',
       mode,
-      perSecond: await rate(() => (mode === 'voprf' ? noble.blindEvaluateBatch(keys.secretKey, keys.publicKey, blinded) : blinded.map((b) => noble.blindEvaluate(keys.secretKey, b))), BATCH),
+      perSecond: await rate(
+        () =>
+          mode === 'voprf' ? noble.blindEvaluateBatch(keys.secretKey, keys.publicKey, blinded) : blinded.map((b) => noble.blindEvaluate(keys.secretKey, b)),
+        BATCH,
+      ),
     });
   }
   const req = createRequire(join(peerDir, 'package.json'));
@@ -92,22 +101,34 @@ for (const mode of ['oprf', 'voprf']) {
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const post = () =>
     new Promise((resolve, reject) => {
-      const r = request({ host: '127.0.0.1', port: service.port, path: '/v1/evaluate', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-      });
+      const r = request(
+        {
+          host: '127.0.0.1',
+          port: service.port,
+          path: '/v1/evaluate',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        },
+      );
       r.on('error', reject);
       r.end(body);
     });
   await post();
   let done = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    while (performance.now() - t0 < SECONDS * 1000) {
-      await post();
-      done += BATCH;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (performance.now() - t0 < SECONDS * 1000) {
+        await post();
+        done += BATCH;
+      }
+    }),
+  );
   const perSecond = Math.round((done / (performance.now() - t0)) * 1000);
   agent.destroy();
   await service.close();
@@ -124,24 +145,58 @@ try {
   writeFileSync(join(dir, 'oprf.key'), generateOprfKeyFile(), { mode: 0o600 });
   for (const mode of ['oprf', 'voprf']) {
     const port = basePort(1);
-    const server = spawn(process.execPath, [CLI, 'oprf', 'serve', '--key', join(dir, 'oprf.key'), '--listen', `127.0.0.1:${port}`, '--insecure', '--rate', '100000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const server = spawn(
+      process.execPath,
+      [CLI, 'oprf', 'serve', '--key', join(dir, 'oprf.key'), '--listen', `127.0.0.1:${port}`, '--insecure', '--rate', '100000'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     await new Promise((resolve, reject) => {
       server.stderr.setEncoding('utf8').on('data', (d) => d.includes('listening') && resolve());
       server.on('exit', () => reject(new Error('oprf serve exited')));
     });
     const t0 = performance.now();
-    const err = await runCli(['pseudonymise', '--oprf', `http://127.0.0.1:${port}`, '--mode', mode, '--column', 'bsn', '--id-type', 'bsn', '--in', join(dir, 'in.csv'), '--out', join(dir, 'out.csv'), '--summary', 'json', '--no-progress']);
+    const err = await runCli([
+      'pseudonymise',
+      '--oprf',
+      `http://127.0.0.1:${port}`,
+      '--mode',
+      mode,
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      join(dir, 'in.csv'),
+      '--out',
+      join(dir, 'out.csv'),
+      '--summary',
+      'json',
+      '--no-progress',
+    ]);
     const wall = performance.now() - t0;
     server.kill('SIGTERM');
     const s = JSON.parse(err.trim().split('\n').pop());
-    results.endToEnd.push({ mode, rows: s.records, pseudonymised: s.pseudonymised, wallMs: Math.round(wall), rowsPerSecond: Math.round((s.records / wall) * 1000), clientPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20) });
+    results.endToEnd.push({
+      mode,
+      rows: s.records,
+      pseudonymised: s.pseudonymised,
+      wallMs: Math.round(wall),
+      rowsPerSecond: Math.round((s.records / wall) * 1000),
+      clientPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
+    });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 console.log(`\nEnd to end, koppel pseudonymise --oprf (client) and koppel oprf serve, separate processes on this machine (wall time incl. process start):`);
-for (const r of results.endToEnd) console.log(`  ${r.mode.padEnd(6)} ${r.rows.toLocaleString('en-US')} rows in ${(r.wallMs / 1000).toFixed(1)} s: ${r.rowsPerSecond.toLocaleString('en-US')} rows/s (client peak RSS ${r.clientPeakRssMB} MB)`);
+for (const r of results.endToEnd)
+  console.log(
+    `  ${r.mode.padEnd(6)} ${r.rows.toLocaleString('en-US')} rows in ${(r.wallMs / 1000).toFixed(1)} s: ${r.rowsPerSecond.toLocaleString('en-US')} rows/s (client peak RSS ${r.clientPeakRssMB} MB)`,
+  );
 const v = results.evaluate.find((r) => r.impl.startsWith('@cloudflare') && r.mode === 'voprf');
 const svc = results.service.find((r) => r.mode === 'voprf');
-if (v && svc) console.log(`\nkoppel's service (voprf) does ${(svc.perSecond / v.perSecond).toFixed(1)}x the evaluations per second of voprf-ts's server (voprf, one thread)`);
+if (v && svc)
+  console.log(
+    `\nkoppel's service (voprf) does ${(svc.perSecond / v.perSecond).toFixed(1)}x the evaluations per second of voprf-ts's server (voprf, one thread)`,
+  );
 console.log(JSON.stringify(results));

@@ -60,7 +60,10 @@ const perSec = (t) => (BATCH / t.result.latency.mean) * 1000;
 const lib = bench.tasks.map((t) => ({ name: t.name, idsPerSecond: Math.round(perSec(t)) }));
 const bare = lib[0].idsPerSecond;
 console.log(`\nLibrary, one core (${BATCH} ids per iteration, ${cpus()[0]?.model ?? 'cpu'}):`);
-for (const r of lib) console.log(`  ${r.name.padEnd(62)} ${r.idsPerSecond.toLocaleString('en-US').padStart(10)} ids/s  (${(bare / r.idsPerSecond).toFixed(2)}x the bare loop's time)`);
+for (const r of lib)
+  console.log(
+    `  ${r.name.padEnd(62)} ${r.idsPerSecond.toLocaleString('en-US').padStart(10)} ids/s  (${(bare / r.idsPerSecond).toFixed(2)}x the bare loop's time)`,
+  );
 
 // Whole file through the CLI.
 const dir = mkdtempSync(join(tmpdir(), 'koppel-bench-'));
@@ -83,14 +86,47 @@ const bytes = statSync(input).size;
 const cli = [];
 for (const threads of [0, availableParallelism()]) {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, 'pseudonymise', '--key', keyFile, '--domain', 'bench', '--column', 'bsn', '--id-type', 'bsn', '--in', input, '--out', join(dir, 'out.csv'), '--threads', String(threads), '--summary', 'json', '--no-progress'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'bench',
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      input,
+      '--out',
+      join(dir, 'out.csv'),
+      '--threads',
+      String(threads),
+      '--summary',
+      'json',
+      '--no-progress',
+    ],
+    { encoding: 'utf8' },
+  );
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`CLI failed: ${r.stderr}`);
   const s = JSON.parse(r.stderr.trim().split('\n').pop());
-  cli.push({ threads, rows: s.records, wallMs: Math.round(wall), rowsPerSecond: Math.round((s.records / wall) * 1000), peakRssMB: Math.round(s.peakRssBytes / 2 ** 20) });
+  cli.push({
+    threads,
+    rows: s.records,
+    wallMs: Math.round(wall),
+    rowsPerSecond: Math.round((s.records / wall) * 1000),
+    peakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
+  });
 }
 rmSync(dir, { recursive: true, force: true });
 console.log(`\nWhole file through the CLI (${ROWS.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(1)} MB, wall time including process start):`);
-for (const r of cli) console.log(`  threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  peak RSS ${r.peakRssMB} MB`);
+for (const r of cli)
+  console.log(
+    `  threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  peak RSS ${r.peakRssMB} MB`,
+  );
 if (sink === 0) console.log('');
 console.log(JSON.stringify({ bench: 'pseudonymise', quick, library: lib, cli }));

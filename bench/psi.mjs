@@ -58,13 +58,22 @@ bench
   .add('koppel ristretto255 hash to group, 20 ids', () => r.hashToGroup(ids.slice(0, 20), dst))
   .add('koppel ristretto255 multiply, 20 points', () => r.multiply(rScalar, rPoints));
 await bench.run();
-const per = { 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points': 1000, 'koppel x25519 multiply (validated), 1000 points': 1000, 'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids': 1000 };
+const per = {
+  'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points': 1000,
+  'koppel x25519 multiply (validated), 1000 points': 1000,
+  'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids': 1000,
+};
 for (const t of bench.tasks) {
   const n = per[t.name] ?? 20;
-  results.primitives.push({ name: t.name, opsPerSecond: Math.round((n / t.result.latency.mean) * 1000), usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2) });
+  results.primitives.push({
+    name: t.name,
+    opsPerSecond: Math.round((n / t.result.latency.mean) * 1000),
+    usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2),
+  });
 }
 console.log(`Primitives (${results.cpu}):`);
-for (const p of results.primitives) console.log(`  ${p.name.padEnd(72)} ${String(p.usPerOp).padStart(8)} us/op ${p.opsPerSecond.toLocaleString('en-US').padStart(9)} ops/s`);
+for (const p of results.primitives)
+  console.log(`  ${p.name.padEnd(72)} ${String(p.usPerOp).padStart(8)} us/op ${p.opsPerSecond.toLocaleString('en-US').padStart(9)} ops/s`);
 const [bare, mine] = results.primitives;
 console.log(`  koppel x25519 multiply takes ${(mine.usPerOp / bare.usPerOp).toFixed(2)}x the bare loop's time per point`);
 
@@ -113,9 +122,15 @@ results.inProcess.push(await koppelInProcess(N, 'x25519'));
 results.inProcess.push(await koppelInProcess(quick ? 200 : 2000, 'ristretto255'));
 if (withPeer) results.inProcess.push(await psiJs(N));
 console.log('\nFull PSI in one process (both parties, revealed intersection):');
-for (const p of results.inProcess) console.log(`  ${p.impl.padEnd(40)} ${p.n.toLocaleString('en-US').padStart(9)} x ${p.n.toLocaleString('en-US').padEnd(9)} ${String(p.ms).padStart(8)} ms  intersection ${p.intersection} (${p.intersection === p.n / 2 ? 'correct' : 'WRONG'})`);
+for (const p of results.inProcess)
+  console.log(
+    `  ${p.impl.padEnd(40)} ${p.n.toLocaleString('en-US').padStart(9)} x ${p.n.toLocaleString('en-US').padEnd(9)} ${String(p.ms).padStart(8)} ms  intersection ${p.intersection} (${p.intersection === p.n / 2 ? 'correct' : 'WRONG'})`,
+  );
 const peer = results.inProcess.find((p) => p.impl.startsWith('@openmined'));
-if (peer) console.log(`  koppel x25519 is ${(peer.ms / results.inProcess[0].ms).toFixed(1)}x faster than @openmined/psi.js at ${N.toLocaleString('en-US')} x ${N.toLocaleString('en-US')}`);
+if (peer)
+  console.log(
+    `  koppel x25519 is ${(peer.ms / results.inProcess[0].ms).toFixed(1)}x faster than @openmined/psi.js at ${N.toLocaleString('en-US')} x ${N.toLocaleString('en-US')}`,
+  );
 
 // --- 3. two processes over loopback TCP ------------------------------------------
 
@@ -133,9 +148,18 @@ try {
     json(run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common])),
   ]);
   const wall = performance.now() - t0;
-  results.tcp.push({ n: TCP_N, wallMs: Math.round(wall), intersection: c.intersectionSize, serverPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20), clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20) });
+  results.tcp.push({
+    n: TCP_N,
+    wallMs: Math.round(wall),
+    intersection: c.intersectionSize,
+    serverPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
+    clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20),
+  });
   console.log(`\nkoppel psi serve / connect, two processes over loopback TCP (x25519, intersection, wall time incl. process start):`);
-  for (const t of results.tcp) console.log(`  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB`);
+  for (const t of results.tcp)
+    console.log(
+      `  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB`,
+    );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

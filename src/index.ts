@@ -29,7 +29,17 @@ export type { Session } from './session/session.js';
 export { SUITE_NAMES, type SuiteName } from './group/types.js';
 
 export { psiClient, psiServer, PSI_MODES } from './psi/index.js';
-export type { PsiClientOptions, PsiServerOptions, PsiCommonOptions, PsiClientResult, PsiServerResult, PayloadItem, PsiProgress, PsiPhase, PsiMode } from './psi/index.js';
+export type {
+  PsiClientOptions,
+  PsiServerOptions,
+  PsiCommonOptions,
+  PsiClientResult,
+  PsiServerResult,
+  PayloadItem,
+  PsiProgress,
+  PsiPhase,
+  PsiMode,
+} from './psi/index.js';
 
 export { joinGroups, joinValues, joinHelper, JOIN_VARIANTS } from './join/index.js';
 export type {
@@ -56,4 +66,14 @@ export { protectTable, TOTAL } from './disclosure/index.js';
 export type { DisclosureOptions, TableEntry, Rule, PTable } from './disclosure/index.js';
 
 export { startOprfService, OprfPseudonymiser, oprfPseudonymiseCsv, generateOprfKeyFile, importOprfKeyFile, oprfKeyId } from './oprf/index.js';
-export type { OprfServiceOptions, OprfService, TokenEntry, OprfClientOptions, OprfResult, OprfCsvOptions, OprfCsvSummary, OprfKey, OprfMode } from './oprf/index.js';
+export type {
+  OprfServiceOptions,
+  OprfService,
+  TokenEntry,
+  OprfClientOptions,
+  OprfResult,
+  OprfCsvOptions,
+  OprfCsvSummary,
+  OprfKey,
+  OprfMode,
+} from './oprf/index.js';

@@ -9,7 +9,22 @@ describe('package', () => {
     expect(VERSION).toBe(pkg.version);
   });
   it('exports the names of the interface contract', () => {
-    for (const name of ['generateKey', 'exportKey', 'importKey', 'Pseudonymiser', 'normaliseBsn', 'isValidBsn', 'KoppelError', 'pseudonymiseCsv', 'createMemoryChannelPair', 'listen', 'connect', 'psiServer', 'psiClient', 'recordingChannel']) {
+    for (const name of [
+      'generateKey',
+      'exportKey',
+      'importKey',
+      'Pseudonymiser',
+      'normaliseBsn',
+      'isValidBsn',
+      'KoppelError',
+      'pseudonymiseCsv',
+      'createMemoryChannelPair',
+      'listen',
+      'connect',
+      'psiServer',
+      'psiClient',
+      'recordingChannel',
+    ]) {
       expect(api).toHaveProperty(name);
     }
   });

@@ -48,7 +48,8 @@ export function parseFixed(text: string, scale: number): bigint {
   const m = /^\s*([+-]?)(\d+)(?:\.(\d*))?\s*$/.exec(text);
   if (!m) throw new KoppelError('INVALID_ARGUMENT', 'A value is not a decimal number.');
   const frac = (m[3] ?? '').replace(/0+$/, '');
-  if (frac.length > scale) throw new KoppelError('INVALID_ARGUMENT', `A value has more than ${scale} decimals; round it or raise the column's scale.`, { details: { scale } });
+  if (frac.length > scale)
+    throw new KoppelError('INVALID_ARGUMENT', `A value has more than ${scale} decimals; round it or raise the column's scale.`, { details: { scale } });
   const digits = BigInt((m[2] as string) + frac.padEnd(scale, '0'));
   return m[1] === '-' ? -digits : digits;
 }

@@ -57,15 +57,27 @@ export interface RoundConfig {
 /** SHA-256 of everything the parties must agree on, hex. */
 export function configHash(c: RoundConfig): string {
   return createHash('sha256')
-    .update(JSON.stringify({ v: AGGREGATE_VERSION, round: c.round, codebook: c.codebook.hash, aggregators: c.aggregators, minInputs: c.minInputs, deadline: c.deadline, noise: c.noise ?? { distribution: 'none' } }))
+    .update(
+      JSON.stringify({
+        v: AGGREGATE_VERSION,
+        round: c.round,
+        codebook: c.codebook.hash,
+        aggregators: c.aggregators,
+        minInputs: c.minInputs,
+        deadline: c.deadline,
+        noise: c.noise ?? { distribution: 'none' },
+      }),
+    )
     .digest('hex');
 }
 
 /** Checks a round configuration. */
 export function checkConfig(c: RoundConfig): RoundConfig {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$/.test(c.round)) throw new KoppelError('INVALID_ARGUMENT', 'A round id is 1 to 64 letters, digits, _ . : -.');
-  if (!Number.isInteger(c.aggregators) || c.aggregators < 2 || c.aggregators > 64) throw new KoppelError('INVALID_ARGUMENT', 'A round needs 2 to 64 aggregators.');
-  if (!Number.isInteger(c.minInputs) || c.minInputs < 1 || c.minInputs > c.codebook.spec.maxInputs) throw new KoppelError('INVALID_ARGUMENT', 'minInputs must be at least 1 and at most the codebook\'s maxInputs.');
+  if (!Number.isInteger(c.aggregators) || c.aggregators < 2 || c.aggregators > 64)
+    throw new KoppelError('INVALID_ARGUMENT', 'A round needs 2 to 64 aggregators.');
+  if (!Number.isInteger(c.minInputs) || c.minInputs < 1 || c.minInputs > c.codebook.spec.maxInputs)
+    throw new KoppelError('INVALID_ARGUMENT', "minInputs must be at least 1 and at most the codebook's maxInputs.");
   if (!Number.isFinite(c.deadline)) throw new KoppelError('INVALID_ARGUMENT', 'A round needs a deadline.');
   return c;
 }
@@ -73,8 +85,31 @@ export function checkConfig(c: RoundConfig): RoundConfig {
 const Party = pattern(/^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$/, 'party id', 128);
 const Hex64 = pattern(/^[0-9a-f]{64}$/, 'sha-256 hex', 64);
 
-const InputHello = t.exact(t.type({ protocol: t.literal('koppel-aggregate'), version: intRange(0, 255), role: t.literal('input'), round: t.string, config: Hex64, party: Party, aggregator: intRange(0, 63), kind: t.keyof({ seed: null, vector: null }) }), 'InputHello');
-const AggregatorHello = t.exact(t.type({ protocol: t.literal('koppel-aggregate'), version: intRange(0, 255), role: t.literal('aggregator'), round: t.string, config: Hex64, aggregator: intRange(0, 63), parties: t.array(Party) }), 'AggregatorHello');
+const InputHello = t.exact(
+  t.type({
+    protocol: t.literal('koppel-aggregate'),
+    version: intRange(0, 255),
+    role: t.literal('input'),
+    round: t.string,
+    config: Hex64,
+    party: Party,
+    aggregator: intRange(0, 63),
+    kind: t.keyof({ seed: null, vector: null }),
+  }),
+  'InputHello',
+);
+const AggregatorHello = t.exact(
+  t.type({
+    protocol: t.literal('koppel-aggregate'),
+    version: intRange(0, 255),
+    role: t.literal('aggregator'),
+    round: t.string,
+    config: Hex64,
+    aggregator: intRange(0, 63),
+    parties: t.array(Party),
+  }),
+  'AggregatorHello',
+);
 const SubmitResult = t.exact(t.type({ accepted: t.boolean, code: t.union([t.string, t.null]) }), 'SubmitResult');
 const Agreed = t.exact(t.type({ parties: t.array(Party) }), 'Agreed');
 
@@ -113,15 +148,22 @@ export interface SubmitOutcome {
  */
 export async function submitInput(channels: readonly Channel[], config: RoundConfig, party: string, vector: BigUint64Array): Promise<SubmitOutcome[]> {
   checkConfig(config);
-  if (channels.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
-  if (vector.length !== config.codebook.length) throw new KoppelError('INVALID_ARGUMENT', 'The input vector does not have the codebook\'s length.');
+  if (channels.length !== config.aggregators)
+    throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
+  if (vector.length !== config.codebook.length) throw new KoppelError('INVALID_ARGUMENT', "The input vector does not have the codebook's length.");
   const hash = configHash(config);
   const shares = split(vector, config.aggregators, { round: config.round, codebookHash: config.codebook.hash, party });
   return Promise.all(
     channels.map(async (channel, j): Promise<SubmitOutcome> => {
       const share = shares[j] as Share;
       try {
-        const s = await roundSession({ channel, side: 'initiator', hello: { role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind }, codec: InputHello, peerRole: 'aggregator' });
+        const s = await roundSession({
+          channel,
+          side: 'initiator',
+          hello: { role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind },
+          codec: InputHello,
+          peerRole: 'aggregator',
+        });
         const body = share.kind === 'seed' ? share.seed : vectorToBytes(share.vector);
         await s.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
         const r = await s.receiveJson(AggStep.SUBMIT_RESULT, SubmitResult);
@@ -147,7 +189,8 @@ export class Aggregator {
 
   constructor(config: RoundConfig, index: number) {
     this.#config = checkConfig(config);
-    if (!Number.isInteger(index) || index < 0 || index >= config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The aggregator index must be 0 to ${config.aggregators - 1}.`);
+    if (!Number.isInteger(index) || index < 0 || index >= config.aggregators)
+      throw new KoppelError('INVALID_ARGUMENT', `The aggregator index must be 0 to ${config.aggregators - 1}.`);
     this.#index = index;
     this.#hash = configHash(config);
     this.#sum = new BigUint64Array(config.codebook.length);
@@ -189,7 +232,8 @@ export class Aggregator {
       const last = this.#index === this.#config.aggregators - 1;
       let share: Share;
       if (hello.kind === 'seed' && !last && data.count === 1 && data.body.length === 32) share = { kind: 'seed', seed: Uint8Array.from(data.body) };
-      else if (hello.kind === 'vector' && last && data.count === this.#config.codebook.length && data.body.length === data.count * 8) share = { kind: 'vector', vector: bytesToVector(data.body) };
+      else if (hello.kind === 'vector' && last && data.count === this.#config.codebook.length && data.body.length === data.count * 8)
+        share = { kind: 'vector', vector: bytesToVector(data.body) };
       else return await refuse('MESSAGE_MALFORMED', hello.party);
       addInto(this.#sum, shareVector(share, this.#config.codebook.length, this.#ctx(hello.party)));
       this.#shares.set(hello.party, share);
@@ -276,15 +320,28 @@ export interface RoundResult {
  *   aggregator or an aggregator was lost; `ROUND_MISMATCH` if an aggregator has
  *   other settings
  */
-export async function collect(channels: readonly Channel[] | AsyncIterable<Channel>, config: RoundConfig, disclosure: DisclosureOptions = {}): Promise<RoundResult> {
+export async function collect(
+  channels: readonly Channel[] | AsyncIterable<Channel>,
+  config: RoundConfig,
+  disclosure: DisclosureOptions = {},
+): Promise<RoundResult> {
   checkConfig(config);
-  if (Array.isArray(channels) && channels.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
+  if (Array.isArray(channels) && channels.length !== config.aggregators)
+    throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
   const hash = configHash(config);
   const lost = (e: unknown, j: number) =>
     e instanceof KoppelError && ['CONNECTION_CLOSED', 'TIMEOUT', 'NETWORK_ERROR'].includes(e.code)
       ? new KoppelError('ROUND_FAILED', `Aggregator ${j} was lost (${e.code}); the round released nothing.`, { details: { aggregator: j, cause: e.code } })
       : e;
-  const hello = (channel: Channel, onFailure: 'abort' | 'close') => roundOptions({ channel, side: 'responder', hello: { role: 'collector', round: config.round, config: hash }, codec: AggregatorHello, peerRole: 'aggregator', onFailure });
+  const hello = (channel: Channel, onFailure: 'abort' | 'close') =>
+    roundOptions({
+      channel,
+      side: 'responder',
+      hello: { role: 'collector', round: config.round, config: hash },
+      codec: AggregatorHello,
+      peerRole: 'aggregator',
+      onFailure,
+    });
   return runSession(async (scope) => {
     let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>> = [];
     if (Array.isArray(channels)) {
@@ -320,12 +377,19 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
     }
     const counts = new Map<string, number>();
     for (const h of hellos) for (const p of new Set(h.parties)) counts.set(p, (counts.get(p) ?? 0) + 1);
-    const agreed = [...counts].filter(([, n]) => n === config.aggregators).map(([p]) => p).sort();
+    const agreed = [...counts]
+      .filter(([, n]) => n === config.aggregators)
+      .map(([p]) => p)
+      .sort();
     const dropped = counts.size - agreed.length;
     if (agreed.length < config.minInputs) {
-      throw new KoppelError('ROUND_FAILED', `Only ${agreed.length} inputs reached every aggregator; the round needs ${config.minInputs}. Nothing was released.`, {
-        details: { agreed: agreed.length, minInputs: config.minInputs, dropped },
-      });
+      throw new KoppelError(
+        'ROUND_FAILED',
+        `Only ${agreed.length} inputs reached every aggregator; the round needs ${config.minInputs}. Nothing was released.`,
+        {
+          details: { agreed: agreed.length, minInputs: config.minInputs, dropped },
+        },
+      );
     }
     await Promise.all(sessions.map((x) => x.sendJson(AggStep.AGREED, { parties: agreed })));
     const total = new BigUint64Array(config.codebook.length);
@@ -333,7 +397,8 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
       sessions.map(async (x, j) => {
         try {
           const f = await x.receive([AggStep.AGGREGATE], 'AGGREGATE');
-          if (f.count !== config.codebook.length || f.body.length !== f.count * 8) throw new KoppelError('MESSAGE_MALFORMED', "An aggregate share does not have the codebook's length.", { details: { aggregator: j } });
+          if (f.count !== config.codebook.length || f.body.length !== f.count * 8)
+            throw new KoppelError('MESSAGE_MALFORMED', "An aggregate share does not have the codebook's length.", { details: { aggregator: j } });
           addInto(total, bytesToVector(f.body));
         } catch (e) {
           throw lost(e, j);
@@ -347,7 +412,13 @@ export async function collect(channels: readonly Channel[] | AsyncIterable<Chann
       inputs: agreed.length,
       dropped,
       noise: config.noise ?? { distribution: 'none' },
-      disclosure: { threshold, secondary: disclosure.secondary ?? true, protection: disclosure.protection ?? 1, valueProtection: disclosure.valueProtection ?? 0, cellKey: disclosure.cellKey?.name ?? null },
+      disclosure: {
+        threshold,
+        secondary: disclosure.secondary ?? true,
+        protection: disclosure.protection ?? 1,
+        valueProtection: disclosure.valueProtection ?? 0,
+        cellKey: disclosure.cellKey?.name ?? null,
+      },
     };
   });
 }

@@ -47,7 +47,14 @@ function lp(s: string): Uint8Array {
 /** The PRG expansion of a seed into `length` words for a context. */
 export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext): BigUint64Array {
   if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
-  const info = new Uint8Array([...new TextEncoder().encode('koppel/aggregate/v1/prg'), ...lp(ctx.round), ...lp(ctx.codebookHash), ...lp(ctx.party), ctx.aggregator >>> 8, ctx.aggregator & 0xff]);
+  const info = new Uint8Array([
+    ...new TextEncoder().encode('koppel/aggregate/v1/prg'),
+    ...lp(ctx.round),
+    ...lp(ctx.codebookHash),
+    ...lp(ctx.party),
+    ctx.aggregator >>> 8,
+    ctx.aggregator & 0xff,
+  ]);
   return prgStream(seed, info)(length);
 }
 
@@ -71,6 +78,9 @@ export function split(x: BigUint64Array, m: number, ctx: Omit<ShareContext, 'agg
 /** The vector a share stands for. */
 export function shareVector(share: Share, length: number, ctx: ShareContext): BigUint64Array {
   if (share.kind === 'seed') return expandSeed(share.seed, length, ctx);
-  if (share.vector.length !== length) throw new KoppelError('MESSAGE_MALFORMED', 'A share vector does not have the codebook\'s length.', { details: { length: share.vector.length, expected: length } });
+  if (share.vector.length !== length)
+    throw new KoppelError('MESSAGE_MALFORMED', "A share vector does not have the codebook's length.", {
+      details: { length: share.vector.length, expected: length },
+    });
   return share.vector;
 }

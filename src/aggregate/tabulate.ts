@@ -48,7 +48,8 @@ function missingField(record: number): KoppelError {
 }
 
 function checkKey(key: number, record: number): void {
-  if (!Number.isInteger(key) || key < 0 || key > 255) throw new KoppelError('INVALID_ARGUMENT', 'A record key must be an integer from 0 to 255.', { details: { record } });
+  if (!Number.isInteger(key) || key < 0 || key > 255)
+    throw new KoppelError('INVALID_ARGUMENT', 'A record key must be an integer from 0 to 255.', { details: { record } });
 }
 
 /** Integers a double holds exactly: |x| <= 2^53. */
@@ -106,7 +107,10 @@ export class Tabulator {
     const cell = this.#codebook.cellIndex(r.cell);
     if (cell < 0) throw unknownLabel(n);
     const values = r.values ?? [];
-    if (values.length !== spec.values.length) throw new KoppelError('INVALID_ARGUMENT', `A record has ${values.length} values; the codebook has ${spec.values.length} value columns.`, { details: { record: n } });
+    if (values.length !== spec.values.length)
+      throw new KoppelError('INVALID_ARGUMENT', `A record has ${values.length} values; the codebook has ${spec.values.length} value columns.`, {
+        details: { record: n },
+      });
     const key = r.key ?? 0;
     checkKey(key, n);
     // Every value is parsed and checked before anything is added.
@@ -130,7 +134,10 @@ export class Tabulator {
     const spec = this.#codebook.spec;
     const { cells, values } = layout;
     if (cells.length !== spec.dimensions.length || values.length !== spec.values.length) {
-      throw new KoppelError('INVALID_ARGUMENT', `The layout names ${cells.length} label and ${values.length} value columns; the codebook has ${spec.dimensions.length} dimensions and ${spec.values.length} value columns.`);
+      throw new KoppelError(
+        'INVALID_ARGUMENT',
+        `The layout names ${cells.length} label and ${values.length} value columns; the codebook has ${spec.dimensions.length} dimensions and ${spec.values.length} value columns.`,
+      );
     }
     if (keys.length < rows.length) throw new KoppelError('INVALID_ARGUMENT', `${keys.length} record keys for ${rows.length} records.`);
     const labels: string[] = new Array<string>(cells.length);
@@ -179,7 +186,10 @@ export class Tabulator {
     const x = parseValue(raw, column.scale);
     const bound = this.#codebook.bounds[j] as { min: bigint; max: bigint };
     const inside = typeof x === 'number' ? x >= (this.#min[j] as number) && x <= (this.#max[j] as number) : x >= bound.min && x <= bound.max;
-    if (!inside) throw new KoppelError('INVALID_ARGUMENT', `A value of column ${column.name} is outside the codebook's bounds.`, { details: { record: n, column: column.name } });
+    if (!inside)
+      throw new KoppelError('INVALID_ARGUMENT', `A value of column ${column.name} is outside the codebook's bounds.`, {
+        details: { record: n, column: column.name },
+      });
     return x;
   }
 

@@ -50,8 +50,15 @@ export function readRoundFile(path: string): RoundConfig {
   }
   const f = decodeOrThrow(RoundFile, json, 'round file', 'INVALID_ARGUMENT');
   const deadline = Date.parse(f.deadline);
-  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', 'The round file\'s deadline must be an ISO 8601 time.');
-  return { round: f.round, codebook: makeCodebook(f.codebook), aggregators: f.aggregators, minInputs: f.minInputs, deadline, ...(f.noise ? { noise: f.noise } : {}) };
+  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', "The round file's deadline must be an ISO 8601 time.");
+  return {
+    round: f.round,
+    codebook: makeCodebook(f.codebook),
+    aggregators: f.aggregators,
+    minInputs: f.minInputs,
+    deadline,
+    ...(f.noise ? { noise: f.noise } : {}),
+  };
 }
 
 interface RoleFlags extends NetworkFlags {
@@ -73,63 +80,80 @@ function parseList(text: string, flag: string): Array<{ host: string; port: numb
 
 /** Registers `aggregate input`, `aggregate aggregator` and `aggregate collect`. */
 export function aggregateCommand(program: Command, io: Console): void {
-  const agg = program.command('aggregate').description('Secret-shared aggregation: sums, counts and tables over many parties, released with disclosure control.');
+  const agg = program
+    .command('aggregate')
+    .description('Secret-shared aggregation: sums, counts and tables over many parties, released with disclosure control.');
 
   withRound(
     agg
       .command('input')
       .description('Input party: tabulate a CSV of records by the codebook and send one share to each aggregator.')
-      .requiredOption('--party <id>', 'this party\'s id (unique in the round)')
+      .requiredOption('--party <id>', "this party's id (unique in the round)")
       .requiredOption('--aggregators <host:port,...>', 'the aggregators, in index order')
       .option('--in <file>', 'records: one column per codebook dimension and value column; "-" or absent: stdin')
-      .option('--key-column <name>', 'a column holding each record\'s cell key (0..255)')
-      .option('--id-column <name>', 'derive each record\'s cell key from this identifier column and --cell-key-secret')
+      .option('--key-column <name>', "a column holding each record's cell key (0..255)")
+      .option('--id-column <name>', "derive each record's cell key from this identifier column and --cell-key-secret")
       .option('--cell-key-secret <file>', 'a file with the 32-byte hex secret the input parties share for cell keys')
       .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ','),
-  ).action(async (flags: RoleFlags & { party: string; aggregators: string; in?: string; keyColumn?: string; idColumn?: string; cellKeySecret?: string; delimiter: string }) => {
-    const config = readRoundFile(flags.round);
-    const security = await checkedSecurity(flags);
-    const addrs = parseList(flags.aggregators, '--aggregators');
-    if (addrs.length !== config.aggregators) throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
-    if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined)) throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
-    const secret = flags.cellKeySecret ? fromHex(readTextFile(flags.cellKeySecret, 'cell key secret file').trim()) : undefined;
-    if (flags.cellKeySecret && (!secret || secret.length !== 32)) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
-    const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
-    const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
-    const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
-    const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;
-    const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
-    // Records go straight into the tabulator: constant memory for any number of rows.
-    const tab = new Tabulator(config.codebook);
-    const layout = { cells: dimCols, values: valCols };
-    // Every record counts in the table: one with the wrong field count stops the run.
-    const policy = new RecordPolicy({ fields: csv.header.length, policy: 'error', wording: POLICY_WORDING.strict });
-    for await (const b of csv.batches) {
-      const rows = policy.screen(b);
-      // Random record keys (no key column, no secret): one CSPRNG call per batch.
-      const keys =
-        keyCol !== undefined ? rows.map((r) => cellKeyOf(r[keyCol] as string))
-        : idCol !== undefined && secret ? rows.map((r) => recordKey(secret, r[idCol] as string))
-        : randomBytes(rows.length);
-      tab.addRows(rows, layout, keys);
-      if (keys instanceof Uint8Array) keys.fill(0);
-    }
-    const vector = tab.vector();
-    const channels = await Promise.all(addrs.map((a) => connect({ ...a, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })));
-    const outcomes = await submitInput(channels, config, flags.party, vector);
-    const refused = outcomes.filter((o) => !o.accepted);
-    for (const o of refused) io.err(`koppel: aggregator ${o.aggregator} refused the input: ${o.code}`);
-    if (refused.length > 0) {
-      throw new KoppelError(refused[0]?.code ?? 'ROUND_FAILED', `${refused.length} of ${outcomes.length} aggregators refused the input; the round will leave this party out.`);
-    }
-    io.err(`koppel: aggregate input ${flags.party}: ${formatCount(tab.records)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators`);
-  });
+  ).action(
+    async (
+      flags: RoleFlags & { party: string; aggregators: string; in?: string; keyColumn?: string; idColumn?: string; cellKeySecret?: string; delimiter: string },
+    ) => {
+      const config = readRoundFile(flags.round);
+      const security = await checkedSecurity(flags);
+      const addrs = parseList(flags.aggregators, '--aggregators');
+      if (addrs.length !== config.aggregators)
+        throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
+      if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined))
+        throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
+      const secret = flags.cellKeySecret ? fromHex(readTextFile(flags.cellKeySecret, 'cell key secret file').trim()) : undefined;
+      if (flags.cellKeySecret && (!secret || secret.length !== 32)) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
+      const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
+      const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
+      const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
+      const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;
+      const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
+      // Records go straight into the tabulator: constant memory for any number of rows.
+      const tab = new Tabulator(config.codebook);
+      const layout = { cells: dimCols, values: valCols };
+      // Every record counts in the table: one with the wrong field count stops the run.
+      const policy = new RecordPolicy({ fields: csv.header.length, policy: 'error', wording: POLICY_WORDING.strict });
+      for await (const b of csv.batches) {
+        const rows = policy.screen(b);
+        // Random record keys (no key column, no secret): one CSPRNG call per batch.
+        const keys =
+          keyCol !== undefined
+            ? rows.map((r) => cellKeyOf(r[keyCol] as string))
+            : idCol !== undefined && secret
+              ? rows.map((r) => recordKey(secret, r[idCol] as string))
+              : randomBytes(rows.length);
+        tab.addRows(rows, layout, keys);
+        if (keys instanceof Uint8Array) keys.fill(0);
+      }
+      const vector = tab.vector();
+      const channels = await Promise.all(
+        addrs.map((a) => connect({ ...a, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })),
+      );
+      const outcomes = await submitInput(channels, config, flags.party, vector);
+      const refused = outcomes.filter((o) => !o.accepted);
+      for (const o of refused) io.err(`koppel: aggregator ${o.aggregator} refused the input: ${o.code}`);
+      if (refused.length > 0) {
+        throw new KoppelError(
+          refused[0]?.code ?? 'ROUND_FAILED',
+          `${refused.length} of ${outcomes.length} aggregators refused the input; the round will leave this party out.`,
+        );
+      }
+      io.err(
+        `koppel: aggregate input ${flags.party}: ${formatCount(tab.records)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators`,
+      );
+    },
+  );
 
   withRound(
     agg
       .command('aggregator')
       .description('Aggregator: accept input shares until the deadline (or --expect inputs), then report the agreed sum to the collector.')
-      .requiredOption('--index <j>', 'this aggregator\'s index, 0 to m-1', parseIntFlag('--index', 0, 63))
+      .requiredOption('--index <j>', "this aggregator's index, 0 to m-1", parseIntFlag('--index', 0, 63))
       .requiredOption('--listen <host:port>', 'address for input parties')
       .requiredOption('--collector <host:port>', 'the collector')
       .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
@@ -188,58 +212,99 @@ export function aggregateCommand(program: Command, io: Console): void {
       .requiredOption('--listen <host:port>', 'address for the aggregators')
       .option('--threshold <k>', 'minimum contributors per published cell', parseIntFlag('--threshold', 1, 1_000_000), 10)
       .option('--no-secondary', 'no secondary suppression (totals may then reveal suppressed cells)')
-      .option('--protection <p>', 'protection level: a small cell\'s count must look able to differ by at least P', parseIntFlag('--protection', 1, 1_000_000), 1)
-      .option('--value-protection <pct>', 'value protection: a small cell\'s value sums must look able to differ by at least PCT% (and one unit)', parsePercentFlag('--value-protection'), 0)
+      .option(
+        '--protection <p>',
+        "protection level: a small cell's count must look able to differ by at least P",
+        parseIntFlag('--protection', 1, 1_000_000),
+        1,
+      )
+      .option(
+        '--value-protection <pct>',
+        "value protection: a small cell's value sums must look able to differ by at least PCT% (and one unit)",
+        parsePercentFlag('--value-protection'),
+        0,
+      )
       .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file'))
       .option('--out <file>', 'the released table as CSV; "-" or absent: stdout')
-      .option('--meta <file>', 'also write the round\'s metadata (inputs, noise, rules) as JSON'),
-  ).action(async (flags: RoleFlags & { listen: string; threshold: number; secondary: boolean; protection: number; valueProtection: number; cellKey?: string; out?: string; meta?: string }) => {
-    const config = readRoundFile(flags.round);
-    const security = await checkedSecurity(flags);
-    let ptable: PTable | undefined;
-    if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
-    else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
-    const { host, port } = parseHostPort(flags.listen, '--listen');
-    const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
-    const acceptUntil = config.deadline + flags.timeout * 1000;
-    const accepted: Channel[] = [];
-    // Connections until m aggregators have said HELLO (collect() skips strays).
-    const incoming = (async function* () {
-      for (;;) {
-        let c: Channel;
-        try {
-          c = await listener.accept(Math.max(1, acceptUntil - Date.now()));
-        } catch (e) {
-          if (e instanceof KoppelError && (e.code === 'TIMEOUT' || e.code === 'CONNECTION_CLOSED')) return; // too few: collect() fails the round
-          throw e;
+      .option('--meta <file>', "also write the round's metadata (inputs, noise, rules) as JSON"),
+  ).action(
+    async (
+      flags: RoleFlags & {
+        listen: string;
+        threshold: number;
+        secondary: boolean;
+        protection: number;
+        valueProtection: number;
+        cellKey?: string;
+        out?: string;
+        meta?: string;
+      },
+    ) => {
+      const config = readRoundFile(flags.round);
+      const security = await checkedSecurity(flags);
+      let ptable: PTable | undefined;
+      if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
+      else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
+      const { host, port } = parseHostPort(flags.listen, '--listen');
+      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const acceptUntil = config.deadline + flags.timeout * 1000;
+      const accepted: Channel[] = [];
+      // Connections until m aggregators have said HELLO (collect() skips strays).
+      const incoming = (async function* () {
+        for (;;) {
+          let c: Channel;
+          try {
+            c = await listener.accept(Math.max(1, acceptUntil - Date.now()));
+          } catch (e) {
+            if (e instanceof KoppelError && (e.code === 'TIMEOUT' || e.code === 'CONNECTION_CLOSED')) return; // too few: collect() fails the round
+            throw e;
+          }
+          accepted.push(c);
+          yield c;
         }
-        accepted.push(c);
-        yield c;
+      })();
+      let r;
+      try {
+        r = await collect(incoming, config, {
+          threshold: flags.threshold,
+          secondary: flags.secondary,
+          protection: flags.protection,
+          valueProtection: flags.valueProtection,
+          ...(ptable ? { cellKey: ptable } : {}),
+        });
+      } finally {
+        await listener.close();
+        await incoming.return(undefined);
       }
-    })();
-    let r;
-    try {
-      r = await collect(incoming, config, { threshold: flags.threshold, secondary: flags.secondary, protection: flags.protection, valueProtection: flags.valueProtection, ...(ptable ? { cellKey: ptable } : {}) });
-    } finally {
-      await listener.close();
-      await incoming.return(undefined);
-    }
-    // The table is final: release it, then wait for the aggregators to hang up.
-    const closed = Promise.all(accepted.map((c) => c.close()));
-    try {
-      const spec = config.codebook.spec;
-      const lines = [formatRecord([...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule', 'perturbation'], ',', '\n')];
-      for (const e of r.table) {
-        const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
-        lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)], ',', '\n'));
+      // The table is final: release it, then wait for the aggregators to hang up.
+      const closed = Promise.all(accepted.map((c) => c.close()));
+      try {
+        const spec = config.codebook.spec;
+        const lines = [
+          formatRecord(
+            [...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule', 'perturbation'],
+            ',',
+            '\n',
+          ),
+        ];
+        for (const e of r.table) {
+          const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
+          lines.push(
+            formatRecord(
+              [...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)],
+              ',',
+              '\n',
+            ),
+          );
+        }
+        writeOutput(flags.out, lines.join(''));
+        const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
+        if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
+        const suppressed = r.table.filter((e) => e.count === null).length;
+        io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
+      } finally {
+        await closed;
       }
-      writeOutput(flags.out, lines.join(''));
-      const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
-      if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
-      const suppressed = r.table.filter((e) => e.count === null).length;
-      io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
-    } finally {
-      await closed;
-    }
-  });
+    },
+  );
 }

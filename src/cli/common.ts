@@ -89,9 +89,9 @@ export interface NetworkFlags {
 /** Adds `--tls-cert`, `--tls-key`, `--tls-ca`, `--insecure`, `--timeout`, `--idle-timeout`. */
 export function addNetworkOptions(c: Command): Command {
   return c
-    .option('--tls-cert <file>', 'this party\'s certificate (PEM), for mutual TLS')
-    .option('--tls-key <file>', 'this party\'s private key (PEM)')
-    .option('--tls-ca <file>', 'the CA certificate (PEM) that signed the peer\'s certificate')
+    .option('--tls-cert <file>', "this party's certificate (PEM), for mutual TLS")
+    .option('--tls-key <file>', "this party's private key (PEM)")
+    .option('--tls-ca <file>', "the CA certificate (PEM) that signed the peer's certificate")
     .option('--tls-servername <name>', 'name the server certificate must carry (connecting side; default: the host)')
     .option('--insecure', 'plain TCP without TLS: only on loopback or a network you trust')
     .option('--timeout <seconds>', 'how long to wait for the peer to come up', parseIntFlag('--timeout', 1, 86400), 60)
@@ -106,7 +106,10 @@ export function securityFrom(f: NetworkFlags): Security {
     return { insecure: true };
   }
   if (tls.some((x) => x === undefined)) {
-    throw new KoppelError('INVALID_ARGUMENT', 'Networked commands need mutual TLS (--tls-cert, --tls-key and --tls-ca), or --insecure for plain TCP on loopback or a trusted network.');
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      'Networked commands need mutual TLS (--tls-cert, --tls-key and --tls-ca), or --insecure for plain TCP on loopback or a trusted network.',
+    );
   }
   return {
     tls: {

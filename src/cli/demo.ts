@@ -45,9 +45,13 @@ export function demoCommand(program: Command, io: Console): void {
     .description('Answer the CBS–Logius question with the private join on synthetic data, each party its own koppel process.')
     .option('--size <n>', 'persons in the synthetic population', parseIntFlag('--size', 100, 50_000_000), 50_000)
     .option('--seed <text>', 'seed of the synthetic data (same seed, same data)', 'koppel-demo')
-    .addOption(new Option('--variant <variant>', 'two-party (CBS and Logius only) or helper (with a third, non-colluding helper process)').choices(['two-party', 'helper']).default('two-party'))
+    .addOption(
+      new Option('--variant <variant>', 'two-party (CBS and Logius only) or helper (with a third, non-colluding helper process)')
+        .choices(['two-party', 'helper'])
+        .default('two-party'),
+    )
     .option('--min-count <k>', 'threshold rule of the released table', parseIntFlag('--min-count', 1, 1_000_000), 10)
-    .option('--dir <dir>', 'working directory for the parties\' files (default: a new temporary directory)')
+    .option('--dir <dir>', "working directory for the parties' files (default: a new temporary directory)")
     .action(async (flags: DemoFlags) => {
       await runDemo(flags, io);
     });
@@ -156,9 +160,48 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
     helper = party('helper', ['join', 'helper', '--listen', '127.0.0.1:0', '--insecure', '--timeout', '120', '--idle-timeout', '600', '--summary', 'json'], io);
     variantArgs.push('--variant', 'helper', '--helper', `127.0.0.1:${await helper.listening}`);
   }
-  const cbs = party('CBS', ['join', 'groups', '--listen', '127.0.0.1:0', '--in', f('cbs.csv'), '--group-columns', GROUP_COLUMNS.join(','), '--min-count', String(flags.minCount), '--totals', '--out', f('result.csv'), ...net, ...variantArgs], io);
+  const cbs = party(
+    'CBS',
+    [
+      'join',
+      'groups',
+      '--listen',
+      '127.0.0.1:0',
+      '--in',
+      f('cbs.csv'),
+      '--group-columns',
+      GROUP_COLUMNS.join(','),
+      '--min-count',
+      String(flags.minCount),
+      '--totals',
+      '--out',
+      f('result.csv'),
+      ...net,
+      ...variantArgs,
+    ],
+    io,
+  );
   const port = await Promise.race([cbs.listening, cbs.done.then(() => 0)]);
-  const logius = party('Logius', ['join', 'values', '--connect', `127.0.0.1:${port}`, '--in', f('logius.csv'), '--value-columns', VALUE_COLUMNS.join(','), '--max-value', '100000', '--on-invalid', 'skip', ...net, ...variantArgs], io);
+  const logius = party(
+    'Logius',
+    [
+      'join',
+      'values',
+      '--connect',
+      `127.0.0.1:${port}`,
+      '--in',
+      f('logius.csv'),
+      '--value-columns',
+      VALUE_COLUMNS.join(','),
+      '--max-value',
+      '100000',
+      '--on-invalid',
+      'skip',
+      ...net,
+      ...variantArgs,
+    ],
+    io,
+  );
   await Promise.all([cbs.done, logius.done, helper?.done]);
 
   say('\n2. The check: the plain join on raw BSNs (only this demo, which made both sides, can do it),');
@@ -184,16 +227,22 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   const persons = new Map<string, number>();
   for (const p of data.population) persons.set(`${p.province}\u0000${p.householdType}`, (persons.get(`${p.province}\u0000${p.householdType}`) ?? 0) + 1);
   const margin = rows.filter((r) => r[0] !== '*' && r[1] !== '*' && r[2] === '*');
-  io.out(`\nShare of MijnOverheid users per province and household type (first 15 of ${margin.length}; every cell, with age bands and totals, in ${f('result.csv')}):\n`);
+  io.out(
+    `\nShare of MijnOverheid users per province and household type (first 15 of ${margin.length}; every cell, with age bands and totals, in ${f('result.csv')}):\n`,
+  );
   io.out(`${'province'.padEnd(15)}${'household type'.padEnd(24)}${'persons'.padStart(9)}${'users'.padStart(9)}${'share'.padStart(7)}${'logins'.padStart(9)}\n`);
   for (const r of margin.slice(0, 15)) {
     const n = persons.get(`${r[0]}\u0000${r[1]}`) ?? 0;
     const users = r[3] === '' ? 'supp.' : (r[3] as string);
     const share = r[3] === '' ? '' : (Number(r[3]) / Math.max(n, 1)).toFixed(3);
-    io.out(`${(r[0] ?? '').padEnd(15)}${(r[1] ?? '').padEnd(24)}${String(n).padStart(9)}${users.padStart(9)}${share.padStart(7)}${(r[4] || 'supp.').padStart(9)}\n`);
+    io.out(
+      `${(r[0] ?? '').padEnd(15)}${(r[1] ?? '').padEnd(24)}${String(n).padStart(9)}${users.padStart(9)}${share.padStart(7)}${(r[4] || 'supp.').padStart(9)}\n`,
+    );
   }
   const suppressed = rows.filter((r) => r[6] === 'true').length;
-  io.out(`\n${rows.length} rows released (${suppressed} suppressed: fewer than ${flags.minCount} matched users, or protecting such a cell against subtraction and bounds).\n`);
+  io.out(
+    `\n${rows.length} rows released (${suppressed} suppressed: fewer than ${flags.minCount} matched users, or protecting such a cell against subtraction and bounds).\n`,
+  );
   io.out(`Check against the plain join on raw BSNs: ${agree} of ${expected.length} cells agree: ${ok ? 'AGREE' : 'DISAGREE'}\n`);
   io.out(`${corrupt.size} Logius records had an invalid BSN and were skipped (by record number only; no BSN is ever printed).\n`);
   io.out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`);

@@ -16,7 +16,19 @@ import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
 import { connect, listen, type Security } from '../transport/net.js';
 import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
-import { addNetworkOptions, addReportOptions, addThreadsOption, checkedSecurity, parseHostPort, parseIntFlag, parsePercentFlag, progressReporter, summaryLine, type NetworkFlags, type ReportFlags } from './common.js';
+import {
+  addNetworkOptions,
+  addReportOptions,
+  addThreadsOption,
+  checkedSecurity,
+  parseHostPort,
+  parseIntFlag,
+  parsePercentFlag,
+  progressReporter,
+  summaryLine,
+  type NetworkFlags,
+  type ReportFlags,
+} from './common.js';
 import type { Console } from './program.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags {
@@ -59,11 +71,19 @@ interface HelperFlags extends NetworkFlags, ReportFlags {
 function addCommonOptions(c: Command): Command {
   c.option('--in <file>', 'input CSV with a header row; "-" or absent: stdin')
     .requiredOption('--id-column <name>', 'header name of the identifier column (e.g. bsn)')
-    .addOption(new Option('--variant <variant>', 'two-party (ElGamal, no third party) or helper (a non-colluding helper; cheaper); both sides must agree').choices(JOIN_VARIANTS).default('two-party'))
-    .option('--helper <host:port>', 'helper variant: the helper\'s address')
+    .addOption(
+      new Option('--variant <variant>', 'two-party (ElGamal, no third party) or helper (a non-colluding helper; cheaper); both sides must agree')
+        .choices(JOIN_VARIANTS)
+        .default('two-party'),
+    )
+    .option('--helper <host:port>', "helper variant: the helper's address")
     .addOption(new Option('--suite <suite>', 'group suite of the blinding layer; both sides must agree').choices(SUITE_NAMES).default('x25519'))
     .addOption(new Option('--id-type <type>', 'identifier normalisation before matching (bsn: 9 digits with the elfproef)').choices(ID_TYPES).default('raw'))
-    .addOption(new Option('--on-invalid <policy>', 'invalid identifier, value or field count: error = stop, skip = leave the record out').choices(['error', 'skip']).default('error'))
+    .addOption(
+      new Option('--on-invalid <policy>', 'invalid identifier, value or field count: error = stop, skip = leave the record out')
+        .choices(['error', 'skip'])
+        .default('error'),
+    )
     .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
   return addNetworkOptions(addReportOptions(addThreadsOption(c)));
 }
@@ -92,7 +112,9 @@ async function helperChannel(flags: CommonFlags, security: Security): Promise<Ch
 
 /** Registers `join groups`, `join values` and `join helper`. */
 export function joinCommand(program: Command, io: Console): void {
-  const join = program.command('join').description('Private join and aggregate: per group of one party, the count and sums of the other party\'s values over matching records, and nothing else.');
+  const join = program
+    .command('join')
+    .description("Private join and aggregate: per group of one party, the count and sums of the other party's values over matching records, and nothing else.");
 
   addCommonOptions(
     join
@@ -102,15 +124,31 @@ export function joinCommand(program: Command, io: Console): void {
       .requiredOption('--group-columns <a,b>', 'the columns that form a group (e.g. province,household_type)')
       .option('--min-count <k>', 'threshold rule: suppress entries with fewer than K matched records', parseIntFlag('--min-count', 1, 2 ** 31), 10)
       .option('--no-secondary', 'no secondary suppression (only when no totals will ever be published)')
-      .option('--protection <p>', 'protection level: a small group\'s count must look able to differ by at least P', parseIntFlag('--protection', 1, 2 ** 31), 1)
-      .option('--value-protection <pct>', 'value protection: a small group\'s sums must look able to differ by at least PCT% (and one unit)', parsePercentFlag('--value-protection'), 0)
+      .option('--protection <p>', "protection level: a small group's count must look able to differ by at least P", parseIntFlag('--protection', 1, 2 ** 31), 1)
+      .option(
+        '--value-protection <pct>',
+        "value protection: a small group's sums must look able to differ by at least PCT% (and one unit)",
+        parsePercentFlag('--value-protection'),
+        0,
+      )
       .option('--totals', 'also write the totals (margins) rows, labelled "*"')
-      .option('--expect-value-columns <x,y>', 'refuse to run unless the value holder\'s columns are exactly these')
-      .option('--pad-lists-to <n>', 'pad every group\'s list to N, so the value holder learns N, not the group sizes', parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1))
-      .option('--pad-groups-to <n>', `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`, parseIntFlag('--pad-groups-to', 1, MAX_GROUPS))
+      .option('--expect-value-columns <x,y>', "refuse to run unless the value holder's columns are exactly these")
+      .option(
+        '--pad-lists-to <n>',
+        "pad every group's list to N, so the value holder learns N, not the group sizes",
+        parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1),
+      )
+      .option(
+        '--pad-groups-to <n>',
+        `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`,
+        parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
+      )
       .option('--out <file>', 'the result table (CSV); "-" or absent: stdout'),
   )
-    .addHelpText('after', '\nOutput: one row per group: the group columns, count, sum_<column> per value column, suppressed\n(true rows have empty count and sums) and rule (published, threshold or secondary).')
+    .addHelpText(
+      'after',
+      '\nOutput: one row per group: the group columns, count, sum_<column> per value column, suppressed\n(true rows have empty count and sums) and rule (published, threshold or secondary).',
+    )
     .action(async (flags: GroupsFlags) => {
       const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
@@ -152,7 +190,19 @@ export function joinCommand(program: Command, io: Console): void {
         summaryLine(
           io,
           flags,
-          { role: 'groups', variant: r.variant, groups: r.groups.length, rows: written, suppressed, matched, records: r.records, skipped: csv.skipped, valuesListSize: r.valuesListSize, columns: r.columns, elapsedMs: Math.round(performance.now() - started) },
+          {
+            role: 'groups',
+            variant: r.variant,
+            groups: r.groups.length,
+            rows: written,
+            suppressed,
+            matched,
+            records: r.records,
+            skipped: csv.skipped,
+            valuesListSize: r.valuesListSize,
+            columns: r.columns,
+            elapsedMs: Math.round(performance.now() - started),
+          },
           `koppel: join groups (${r.variant}): ${formatCount(r.groups.length)} groups, ${formatCount(matched)} of ${formatCount(r.records)} records matched ` +
             `(${formatCount(csv.skipped)} skipped) against ${formatCount(r.valuesListSize)} value records; ${written} rows written, ${suppressed} suppressed; ` +
             `in ${((performance.now() - started) / 1000).toFixed(2)} s`,
@@ -171,12 +221,21 @@ export function joinCommand(program: Command, io: Console): void {
     join
       .command('values')
       .description('Party B: hold (id, values); connect to the group holder, who learns per group the matched count and sums; learn only its list sizes.')
-      .requiredOption('--connect <host:port>', 'the group holder\'s address, e.g. 127.0.0.1:7100')
+      .requiredOption('--connect <host:port>', "the group holder's address, e.g. 127.0.0.1:7100")
       .requiredOption('--value-columns <x,y>', 'the value columns to sum (non-negative integers)')
-      .option('--max-value <n>', `declared maximum of any single value (the group holder learns it; at most ${MAX_VALUE_BOUND})`, parseIntFlag('--max-value', 0, MAX_VALUE_BOUND), 1_000_000)
-      .option('--pad-to <n>', 'pad this side\'s list with dummies to exactly N, so the group holder learns N, not the true size', parseIntFlag('--pad-to', 0, 2 ** 32 - 2)),
+      .option(
+        '--max-value <n>',
+        `declared maximum of any single value (the group holder learns it; at most ${MAX_VALUE_BOUND})`,
+        parseIntFlag('--max-value', 0, MAX_VALUE_BOUND),
+        1_000_000,
+      )
+      .option(
+        '--pad-to <n>',
+        "pad this side's list with dummies to exactly N, so the group holder learns N, not the true size",
+        parseIntFlag('--pad-to', 0, 2 ** 32 - 2),
+      ),
   )
-    .addHelpText('after', '\nThe value holder learns the sizes of the group holder\'s lists (or their padding bounds) and nothing else.')
+    .addHelpText('after', "\nThe value holder learns the sizes of the group holder's lists (or their padding bounds) and nothing else.")
     .action(async (flags: ValuesFlags) => {
       const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
@@ -203,7 +262,15 @@ export function joinCommand(program: Command, io: Console): void {
         summaryLine(
           io,
           flags,
-          { role: 'values', variant: r.variant, records: r.records, skipped: csv.skipped, lists: r.listSizes.length, listElements: r.listSizes.reduce((s, x) => s + x, 0), elapsedMs: Math.round(performance.now() - started) },
+          {
+            role: 'values',
+            variant: r.variant,
+            records: r.records,
+            skipped: csv.skipped,
+            lists: r.listSizes.length,
+            listElements: r.listSizes.reduce((s, x) => s + x, 0),
+            elapsedMs: Math.round(performance.now() - started),
+          },
           `koppel: join values (${r.variant}): sent ${formatCount(r.records)} records (${formatCount(csv.skipped)} skipped); learned ${formatCount(r.listSizes.length)} list sizes ` +
             `(${formatCount(r.listSizes.reduce((s, x) => s + x, 0))} elements); in ${((performance.now() - started) / 1000).toFixed(2)} s`,
         );
@@ -222,7 +289,10 @@ export function joinCommand(program: Command, io: Console): void {
         .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7200'),
     ),
   )
-    .addHelpText('after', '\nThe helper learns the number of groups, the size of the value holder\'s list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.')
+    .addHelpText(
+      'after',
+      "\nThe helper learns the number of groups, the size of the value holder's list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.",
+    )
     .action(async (flags: HelperFlags) => {
       const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
@@ -236,7 +306,13 @@ export function joinCommand(program: Command, io: Console): void {
         summaryLine(
           io,
           flags,
-          { role: 'helper', groups: r.groups, positions: r.positions, matched: r.histogram.reduce((s, x) => s + x, 0), elapsedMs: Math.round(performance.now() - started) },
+          {
+            role: 'helper',
+            groups: r.groups,
+            positions: r.positions,
+            matched: r.histogram.reduce((s, x) => s + x, 0),
+            elapsedMs: Math.round(performance.now() - started),
+          },
           `koppel: join helper: served ${formatCount(r.groups)} groups over ${formatCount(r.positions)} positions in ${((performance.now() - started) / 1000).toFixed(2)} s`,
         );
       } finally {

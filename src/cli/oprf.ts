@@ -35,7 +35,10 @@ export function parseTokenFile(text: string): TokenEntry[] {
     const l = line.trim();
     if (!l || l.startsWith('#')) return;
     const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63})\s+([A-Za-z0-9._~+/=-]{16,256})$/.exec(l);
-    if (!m) throw new KoppelError('INVALID_ARGUMENT', 'A token file line must be "<client-name> <token>" with a token of 16 to 256 URL-safe characters.', { details: { line: i + 1 } });
+    if (!m)
+      throw new KoppelError('INVALID_ARGUMENT', 'A token file line must be "<client-name> <token>" with a token of 16 to 256 URL-safe characters.', {
+        details: { line: i + 1 },
+      });
     out.push({ client: m[1] as string, token: m[2] as string });
   });
   if (out.length === 0) throw new KoppelError('INVALID_ARGUMENT', 'The token file lists no tokens.');
@@ -46,7 +49,9 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 /** Registers `oprf keygen` and `oprf serve`. */
 export function oprfCommand(program: Command, io: Console): void {
-  const oprf = program.command('oprf').description('Blind pseudonymisation service (RFC 9497 OPRF/VOPRF over HTTPS); clients use `koppel pseudonymise --oprf URL`.');
+  const oprf = program
+    .command('oprf')
+    .description('Blind pseudonymisation service (RFC 9497 OPRF/VOPRF over HTTPS); clients use `koppel pseudonymise --oprf URL`.');
   oprf
     .command('keygen')
     .description('Generate an OPRF service key file (a 32-byte seed; one key id per mode).')
@@ -66,8 +71,8 @@ export function oprfCommand(program: Command, io: Console): void {
     .description('Serve blind evaluations over HTTPS until SIGINT or SIGTERM (then finish requests in flight and exit).')
     .requiredOption('--key <file>', 'OPRF key file; repeat to serve several (rotation): the first is current', collect)
     .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:7400')
-    .option('--tls-cert <file>', 'the service\'s certificate (PEM)')
-    .option('--tls-key <file>', 'the service\'s private key (PEM)')
+    .option('--tls-cert <file>', "the service's certificate (PEM)")
+    .option('--tls-key <file>', "the service's private key (PEM)")
     .option('--tls-ca <file>', 'CA of client certificates: require mutual TLS and name clients by certificate CN')
     .option('--tokens <file>', 'bearer tokens, one "<client-name> <token>" per line: every request needs one')
     .option('--insecure', 'plain HTTP without client authentication: loopback demos only')
@@ -76,23 +81,37 @@ export function oprfCommand(program: Command, io: Console): void {
     .option('--budget-period <seconds>', 'length of a budget period', parseIntFlag('--budget-period', 1, 366 * 86400), 86400)
     .option('--max-batch <n>', 'most elements per request', parseIntFlag('--max-batch', 1, 100_000), 10_000)
     .option('--threads <n>', `worker threads (default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
-    .addHelpText('after', '\nAccess logs: JSON lines on stdout (client, path, status, element count, time; never elements).\nThe valid BSN space is about 91 million numbers: keep budgets tight, or the service is an enumeration oracle.')
+    .addHelpText(
+      'after',
+      '\nAccess logs: JSON lines on stdout (client, path, status, element count, time; never elements).\nThe valid BSN space is about 91 million numbers: keep budgets tight, or the service is an enumeration oracle.',
+    )
     .action(async (flags: ServeFlags) => {
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const keys: OprfKey[] = flags.key.flatMap((path) => {
         const k = importOprfKeyFile(readTextFile(path, 'OPRF key file'));
         return [k.voprf, k.oprf];
       });
-      if (flags.insecure && (flags.tlsCert || flags.tlsKey || flags.tlsCa || flags.tokens)) throw new KoppelError('INVALID_ARGUMENT', 'Use either --insecure or TLS and authentication flags, not both.');
+      if (flags.insecure && (flags.tlsCert || flags.tlsKey || flags.tlsCa || flags.tokens))
+        throw new KoppelError('INVALID_ARGUMENT', 'Use either --insecure or TLS and authentication flags, not both.');
       if (!flags.insecure) {
-        if (!flags.tlsCert || !flags.tlsKey) throw new KoppelError('INVALID_ARGUMENT', 'The service needs --tls-cert and --tls-key (HTTPS), or --insecure for a loopback demo.');
-        if (!flags.tlsCa && !flags.tokens) throw new KoppelError('INVALID_ARGUMENT', 'Clients must be authenticated: pass --tls-ca (mutual TLS) or --tokens FILE.');
+        if (!flags.tlsCert || !flags.tlsKey)
+          throw new KoppelError('INVALID_ARGUMENT', 'The service needs --tls-cert and --tls-key (HTTPS), or --insecure for a loopback demo.');
+        if (!flags.tlsCa && !flags.tokens)
+          throw new KoppelError('INVALID_ARGUMENT', 'Clients must be authenticated: pass --tls-ca (mutual TLS) or --tokens FILE.');
       }
       const service = await startOprfService({
         keys,
         host,
         port,
-        ...(flags.insecure ? {} : { tls: { cert: readTextFile(flags.tlsCert as string, 'TLS certificate'), key: readTextFile(flags.tlsKey as string, 'TLS key'), ...(flags.tlsCa ? { ca: readTextFile(flags.tlsCa, 'TLS CA certificate') } : {}) } }),
+        ...(flags.insecure
+          ? {}
+          : {
+              tls: {
+                cert: readTextFile(flags.tlsCert as string, 'TLS certificate'),
+                key: readTextFile(flags.tlsKey as string, 'TLS key'),
+                ...(flags.tlsCa ? { ca: readTextFile(flags.tlsCa, 'TLS CA certificate') } : {}),
+              },
+            }),
         ...(flags.tokens ? { tokens: parseTokenFile(readTextFile(flags.tokens, 'token file')) } : {}),
         rate: flags.rate,
         budget: flags.budget,

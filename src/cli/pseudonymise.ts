@@ -59,7 +59,12 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     await report?.commit();
     progress.done();
     const rate = (s.records / Math.max(s.elapsedMs, 1)) * 1000;
-    summaryLine(io, flags, { ...s, mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate) }, `koppel: pseudonymised ${formatCount(s.pseudonymised)} of ${formatCount(s.records)} records (${formatCount(s.rejected)} rejected) through the OPRF service, key ${s.kid} (${flags.mode}), in ${(s.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s`);
+    summaryLine(
+      io,
+      flags,
+      { ...s, mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate) },
+      `koppel: pseudonymised ${formatCount(s.pseudonymised)} of ${formatCount(s.records)} records (${formatCount(s.rejected)} rejected) through the OPRF service, key ${s.kid} (${flags.mode}), in ${(s.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s`,
+    );
   } catch (e) {
     await output.abort();
     await report?.abort();
@@ -123,14 +128,16 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
   const command = program
     .command('pseudonymise')
     .alias('pseudonymize')
-    .description('Replace one CSV column with keyed pseudonyms (HMAC-SHA256 under a per-domain key), streaming, on all cores; or with blind pseudonyms from an OPRF service (--oprf).')
+    .description(
+      'Replace one CSV column with keyed pseudonyms (HMAC-SHA256 under a per-domain key), streaming, on all cores; or with blind pseudonyms from an OPRF service (--oprf).',
+    )
     .option('--key <file>', 'key file from `koppel keygen` (keyed pseudonymisation)')
     .option('--domain <name>', 'pseudonymisation domain, e.g. cbs/2026/logius-link; other domains give unrelated pseudonyms')
     .option('--oprf <url>', 'blind pseudonymisation by the OPRF service at URL (instead of --key/--domain)')
-    .option('--kid <id>', '--oprf: pin this key id (default: the service\'s current key)')
-    .addOption(new Option('--mode <mode>', '--oprf: voprf checks the service\'s proofs; oprf does not').choices(['voprf', 'oprf']).default('voprf'))
-    .option('--token-file <file>', '--oprf: file holding this client\'s bearer token')
-    .option('--tls-ca <file>', '--oprf: CA of the service\'s certificate')
+    .option('--kid <id>', "--oprf: pin this key id (default: the service's current key)")
+    .addOption(new Option('--mode <mode>', "--oprf: voprf checks the service's proofs; oprf does not").choices(['voprf', 'oprf']).default('voprf'))
+    .option('--token-file <file>', "--oprf: file holding this client's bearer token")
+    .option('--tls-ca <file>', "--oprf: CA of the service's certificate")
     .option('--tls-cert <file>', '--oprf: client certificate for mutual TLS')
     .option('--tls-key <file>', '--oprf: client key for mutual TLS')
     .option('--batch-size <n>', '--oprf: identifiers per request', parseIntFlag('--batch-size', 1, 10_000), 1000)
@@ -140,7 +147,10 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
     .option('--in <file>', 'input CSV with a header row; "-" or absent: stdin')
     .option('--out <file>', 'output CSV, written atomically; "-" or absent: stdout')
     .addOption(
-      new Option('--on-invalid <policy>', 'invalid identifier or field count: error = stop (no output file), skip = drop the record, report = keep it with an empty identifier')
+      new Option(
+        '--on-invalid <policy>',
+        'invalid identifier or field count: error = stop (no output file), skip = drop the record, report = keep it with an empty identifier',
+      )
         .choices(INVALID_POLICIES)
         .default('error'),
     )
@@ -165,11 +175,13 @@ Example:
         throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip or report (with error, the first invalid record stops the run).');
       }
       if (flags.oprf !== undefined) {
-        if (flags.key !== undefined || flags.domain !== undefined) throw new KoppelError('INVALID_ARGUMENT', 'Use either --oprf or --key with --domain, not both.');
+        if (flags.key !== undefined || flags.domain !== undefined)
+          throw new KoppelError('INVALID_ARGUMENT', 'Use either --oprf or --key with --domain, not both.');
         await oprfPseudonymise(flags, delimiter, io);
         return;
       }
-      if (flags.key === undefined || flags.domain === undefined) throw new KoppelError('INVALID_ARGUMENT', 'Keyed pseudonymisation needs --key and --domain (or use --oprf URL).');
+      if (flags.key === undefined || flags.domain === undefined)
+        throw new KoppelError('INVALID_ARGUMENT', 'Keyed pseudonymisation needs --key and --domain (or use --oprf URL).');
       const domain = flags.domain;
       const key = await readKeyFile(flags.key, io.err);
       const input = openInput(flags.in);

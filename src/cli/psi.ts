@@ -14,7 +14,18 @@ import { PSI_MODES, type PsiMode } from '../psi/messages.js';
 import { psiClient, psiServer } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
 import { formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
-import { addNetworkOptions, addReportOptions, addThreadsOption, checkedSecurity, parseHostPort, parseIntFlag, progressReporter, summaryLine, type NetworkFlags, type ReportFlags } from './common.js';
+import {
+  addNetworkOptions,
+  addReportOptions,
+  addThreadsOption,
+  checkedSecurity,
+  parseHostPort,
+  parseIntFlag,
+  progressReporter,
+  summaryLine,
+  type NetworkFlags,
+  type ReportFlags,
+} from './common.js';
 import type { Console } from './program.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags {
@@ -46,9 +57,17 @@ function addCommonOptions(c: Command): Command {
     .addOption(new Option('--mode <mode>', 'what the connecting party learns; both sides must agree').choices(PSI_MODES).default('intersection'))
     .addOption(new Option('--suite <suite>', 'group suite; both sides must agree').choices(SUITE_NAMES).default('x25519'))
     .addOption(new Option('--id-type <type>', 'identifier normalisation before matching').choices(ID_TYPES).default('raw'))
-    .addOption(new Option('--on-invalid <policy>', 'invalid identifier or field count: error = stop, skip = leave the record out').choices(['error', 'skip']).default('error'))
+    .addOption(
+      new Option('--on-invalid <policy>', 'invalid identifier or field count: error = stop, skip = leave the record out')
+        .choices(['error', 'skip'])
+        .default('error'),
+    )
     .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
-  addThreadsOption(c).option('--pad-to <n>', 'pad this side\'s set with dummies to exactly N, so the peer learns N, not the true size', parseIntFlag('--pad-to', 0, 2 ** 32 - 1));
+  addThreadsOption(c).option(
+    '--pad-to <n>',
+    "pad this side's set with dummies to exactly N, so the peer learns N, not the true size",
+    parseIntFlag('--pad-to', 0, 2 ** 32 - 1),
+  );
   return addNetworkOptions(addReportOptions(c));
 }
 
@@ -67,9 +86,13 @@ export function psiCommand(program: Command, io: Console): void {
       .description('Serve one PSI session: wait for the connecting party, answer, and learn only the size of its set.')
       .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7000')
       .option('--payload-columns <a,b>', 'payload mode: columns sent (encrypted) to the connecting party for matching records')
-      .option('--payload-bytes <n>', 'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)', parseIntFlag('--payload-bytes', 0, 65535)),
+      .option(
+        '--payload-bytes <n>',
+        'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)',
+        parseIntFlag('--payload-bytes', 0, 65535),
+      ),
   )
-    .addHelpText('after', '\nThe server learns the size of the client\'s set (or its --pad-to bound) and nothing else.')
+    .addHelpText('after', "\nThe server learns the size of the client's set (or its --pad-to bound) and nothing else.")
     .action(async (flags: ServeFlags) => {
       const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
@@ -77,7 +100,10 @@ export function psiCommand(program: Command, io: Console): void {
       if (flags.mode !== 'payload' && flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', '--payload-columns is for --mode payload.');
       const names = flags.payloadColumns?.split(',').map((s) => s.trim());
       // Opened before any network activity: a wrong column fails first.
-      const csv = await openPsiServerCsv(inputChunks(flags.in), { ...csvOptions(flags), ...(flags.mode === 'payload' && names ? { payloadColumns: names } : {}) });
+      const csv = await openPsiServerCsv(inputChunks(flags.in), {
+        ...csvOptions(flags),
+        ...(flags.mode === 'payload' && names ? { payloadColumns: names } : {}),
+      });
       const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
       progress.update(`psi serve: listening on ${host}:${listener.port}`);
@@ -98,7 +124,15 @@ export function psiCommand(program: Command, io: Console): void {
         summaryLine(
           io,
           flags,
-          { role: 'server', mode: flags.mode, suite: flags.suite, serverSetSize: r.serverSetSize, clientSetSize: r.clientSetSize, skipped: csv.skipped, elapsedMs: Math.round(performance.now() - started) },
+          {
+            role: 'server',
+            mode: flags.mode,
+            suite: flags.suite,
+            serverSetSize: r.serverSetSize,
+            clientSetSize: r.clientSetSize,
+            skipped: csv.skipped,
+            elapsedMs: Math.round(performance.now() - started),
+          },
           `koppel: psi serve (${flags.mode}, ${flags.suite}): served ${formatCount(r.serverSetSize)} distinct items (${formatCount(csv.skipped)} records skipped) ` +
             `to a client set of ${formatCount(r.clientSetSize)} in ${((performance.now() - started) / 1000).toFixed(2)} s`,
         );
@@ -111,11 +145,14 @@ export function psiCommand(program: Command, io: Console): void {
   addCommonOptions(
     psi
       .command('connect')
-      .description('Connect to a PSI server and learn the intersection, its size, or the server\'s payloads for matching records.')
-      .requiredOption('--connect <host:port>', 'the server\'s address, e.g. 127.0.0.1:7000')
+      .description("Connect to a PSI server and learn the intersection, its size, or the server's payloads for matching records.")
+      .requiredOption('--connect <host:port>', "the server's address, e.g. 127.0.0.1:7000")
       .option('--out <file>', 'output: matching input records (intersection, payload) or {"cardinality": N}; "-" or absent: stdout'),
   )
-    .addHelpText('after', '\nintersection: the input records whose identifier is in both sets; payload: the same with the\nserver\'s payload columns appended; cardinality: {"cardinality": N} only.')
+    .addHelpText(
+      'after',
+      '\nintersection: the input records whose identifier is in both sets; payload: the same with the\nserver\'s payload columns appended; cardinality: {"cardinality": N} only.',
+    )
     .action(async (flags: ConnectFlags) => {
       const security = await checkedSecurity(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
@@ -151,7 +188,16 @@ export function psiCommand(program: Command, io: Console): void {
         summaryLine(
           io,
           flags,
-          { role: 'client', mode: flags.mode, suite: flags.suite, intersectionSize: psiMatchCount(result), recordsWritten: written, serverSetSize: result.serverSetSize, skipped: csv.skipped, elapsedMs: Math.round(performance.now() - started) },
+          {
+            role: 'client',
+            mode: flags.mode,
+            suite: flags.suite,
+            intersectionSize: psiMatchCount(result),
+            recordsWritten: written,
+            serverSetSize: result.serverSetSize,
+            skipped: csv.skipped,
+            elapsedMs: Math.round(performance.now() - started),
+          },
           `koppel: psi connect (${flags.mode}, ${flags.suite}): ${what}; ${formatCount(csv.recordsRead - csv.skipped)} records read (${formatCount(csv.skipped)} skipped), ` +
             `server set ${formatCount(result.serverSetSize)}, in ${((performance.now() - started) / 1000).toFixed(2)} s`,
         );

@@ -48,7 +48,8 @@ export interface PolicyWording {
 export const POLICY_WORDING = Object.freeze({
   /** Keyed pseudonymisation (`error`, `skip`, `report`). */
   pseudonymise: Object.freeze<PolicyWording>({
-    fieldCount: (found, expected) => `A CSV record has ${found} fields where the header has ${expected}; fix the record or rerun with --on-invalid skip or report.`,
+    fieldCount: (found, expected) =>
+      `A CSV record has ${found} fields where the header has ${expected}; fix the record or rerun with --on-invalid skip or report.`,
     invalid: (reason) => `An identifier is invalid (${reason}); fix it or rerun with --on-invalid skip or report.`,
   }),
   /** Pseudonymisation through the OPRF service (`error`, `skip`, `report`). */

@@ -28,7 +28,9 @@ function decode(bytes: Uint8Array, record: number): string {
   try {
     return decoder.decode(bytes);
   } catch {
-    throw new KoppelError('CSV_MALFORMED', 'The CSV input is not valid UTF-8; convert it (e.g. iconv -f latin1 -t utf-8) and try again.', { details: { record } });
+    throw new KoppelError('CSV_MALFORMED', 'The CSV input is not valid UTF-8; convert it (e.g. iconv -f latin1 -t utf-8) and try again.', {
+      details: { record },
+    });
   }
 }
 

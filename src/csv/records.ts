@@ -82,9 +82,13 @@ export function columnIndex(header: readonly string[], name: string): number {
   const i = header.indexOf(name);
   if (i === -1) {
     const hint = header.length === 1 && /[;\t,]/.test(header[0] ?? '') ? ' The header has one column only: is the delimiter right (--delimiter)?' : '';
-    throw new KoppelError('CSV_COLUMN_NOT_FOUND', `Column "${name}" is not in the CSV header; the header has: ${header.map((h) => JSON.stringify(h)).join(', ')}.${hint}`, {
-      details: { column: name },
-    });
+    throw new KoppelError(
+      'CSV_COLUMN_NOT_FOUND',
+      `Column "${name}" is not in the CSV header; the header has: ${header.map((h) => JSON.stringify(h)).join(', ')}.${hint}`,
+      {
+        details: { column: name },
+      },
+    );
   }
   if (header.indexOf(name, i + 1) !== -1) {
     throw new KoppelError('CSV_MALFORMED', `Column "${name}" occurs more than once in the CSV header; rename one.`, { details: { column: name } });

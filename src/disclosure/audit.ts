@@ -105,7 +105,11 @@ function determinedVariables(rows: ReadonlyArray<ReadonlyMap<number, number>>, p
  * @param primes - the primes to eliminate modulo (default: both 26-bit primes)
  * @returns the suppressed entries given away, in increasing order
  */
-export function disclosedEntries(lines: ReadonlyArray<readonly number[]>, suppressed: (entry: number) => boolean, primes: readonly number[] = AUDIT_PRIMES): number[] {
+export function disclosedEntries(
+  lines: ReadonlyArray<readonly number[]>,
+  suppressed: (entry: number) => boolean,
+  primes: readonly number[] = AUDIT_PRIMES,
+): number[] {
   const found = new Set<number>();
   for (const p of primes) {
     const rows: Array<Map<number, number>> = [];

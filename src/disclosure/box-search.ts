@@ -321,7 +321,12 @@ export class BoxSearch {
     const budget = free ? LONG_MOVE_NODES / 100 : LONG_MOVE_NODES;
     const search = (): boolean => {
       if (++nodes > budget) return false;
-      if (off.size === 0) return bounds.jointly([...step].map(([e, sign]) => ({ e, sign })), w, first * amount);
+      if (off.size === 0)
+        return bounds.jointly(
+          [...step].map(([e, sign]) => ({ e, sign })),
+          w,
+          first * amount,
+        );
       if (step.size >= this.longest) return false;
       let choices: Array<{ e: number; s: bigint }> | undefined;
       for (const [key, r] of off) {

@@ -23,9 +23,31 @@ export interface PTable {
 export const DEFAULT_PTABLE: PTable = Object.freeze({
   name: 'koppel-default-D2-V0.6',
   rows: [
-    { minCount: 1, perturbations: [{ d: 0, p: 0.7 }, { d: 1, p: 0.3 }] },
-    { minCount: 2, perturbations: [{ d: -1, p: 0.2 }, { d: 0, p: 0.6 }, { d: 1, p: 0.2 }] },
-    { minCount: 3, perturbations: [{ d: -2, p: 0.05 }, { d: -1, p: 0.2 }, { d: 0, p: 0.5 }, { d: 1, p: 0.2 }, { d: 2, p: 0.05 }] },
+    {
+      minCount: 1,
+      perturbations: [
+        { d: 0, p: 0.7 },
+        { d: 1, p: 0.3 },
+      ],
+    },
+    {
+      minCount: 2,
+      perturbations: [
+        { d: -1, p: 0.2 },
+        { d: 0, p: 0.6 },
+        { d: 1, p: 0.2 },
+      ],
+    },
+    {
+      minCount: 3,
+      perturbations: [
+        { d: -2, p: 0.05 },
+        { d: -1, p: 0.2 },
+        { d: 0, p: 0.5 },
+        { d: 1, p: 0.2 },
+        { d: 2, p: 0.05 },
+      ],
+    },
   ],
 });
 
@@ -33,10 +55,12 @@ export const DEFAULT_PTABLE: PTable = Object.freeze({
 export function checkPTable(t: PTable): PTable {
   let prev = 0;
   for (const r of t.rows) {
-    if (!Number.isInteger(r.minCount) || r.minCount <= prev) throw new KoppelError('INVALID_ARGUMENT', 'p-table rows must have increasing integer minCount from 1.');
+    if (!Number.isInteger(r.minCount) || r.minCount <= prev)
+      throw new KoppelError('INVALID_ARGUMENT', 'p-table rows must have increasing integer minCount from 1.');
     prev = r.minCount;
     const sum = r.perturbations.reduce((s, x) => s + x.p, 0);
-    if (Math.abs(sum - 1) > 1e-9 || r.perturbations.some((x) => !Number.isInteger(x.d) || x.p < 0)) throw new KoppelError('INVALID_ARGUMENT', 'p-table probabilities must be non-negative and sum to 1 per row.');
+    if (Math.abs(sum - 1) > 1e-9 || r.perturbations.some((x) => !Number.isInteger(x.d) || x.p < 0))
+      throw new KoppelError('INVALID_ARGUMENT', 'p-table probabilities must be non-negative and sum to 1 per row.');
     if (r.perturbations.some((x) => x.p > 0 && r.minCount + x.d < 0)) throw new KoppelError('INVALID_ARGUMENT', 'A p-table row could make a count negative.');
   }
   if (t.rows.length === 0 || t.rows[0]?.minCount !== 1) throw new KoppelError('INVALID_ARGUMENT', 'A p-table needs a row for minCount 1.');

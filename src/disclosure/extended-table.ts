@@ -32,7 +32,10 @@ export class ExtendedTable {
   readonly values: bigint[][];
 
   /** Accumulates every interior cell of `aggregate` (laid out by `codebook`) into all 2^d entries it belongs to. */
-  constructor(readonly codebook: Codebook, aggregate: BigUint64Array) {
+  constructor(
+    readonly codebook: Codebook,
+    aggregate: BigUint64Array,
+  ) {
     const dims = codebook.spec.dimensions.map((d) => d.labels.length);
     const ext = dims.map((n) => n + 1); // index n is the total
     const nEntries = ext.reduce((a, b) => a * b, 1);

@@ -49,6 +49,7 @@ export function resolveOptions(options: DisclosureOptions): ResolvedOptions {
   const protection = options.protection ?? 1;
   if (!Number.isSafeInteger(protection) || protection < 1) throw new KoppelError('INVALID_ARGUMENT', 'The protection level must be a positive integer.');
   const valueProtection = options.valueProtection ?? 0;
-  if (!Number.isFinite(valueProtection) || valueProtection < 0 || valueProtection > 100) throw new KoppelError('INVALID_ARGUMENT', 'The value protection must be a percentage from 0 to 100.');
+  if (!Number.isFinite(valueProtection) || valueProtection < 0 || valueProtection > 100)
+    throw new KoppelError('INVALID_ARGUMENT', 'The value protection must be a percentage from 0 to 100.');
   return { k, secondary: options.secondary ?? true, protection, valueProtection };
 }

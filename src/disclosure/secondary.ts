@@ -32,7 +32,13 @@ class SecondaryPattern {
     private readonly rule: Rule[],
     private readonly options: ResolvedOptions,
   ) {
-    this.search = new BoxSearch({ table, rule, threshold: options.k, protection: options.protection, valueBasisPoints: Math.round(options.valueProtection * 100) });
+    this.search = new BoxSearch({
+      table,
+      rule,
+      threshold: options.k,
+      protection: options.protection,
+      valueBasisPoints: Math.round(options.valueProtection * 100),
+    });
   }
 
   /** Records `move` as what protects x, in place of its earlier one. */
@@ -91,8 +97,13 @@ class SecondaryPattern {
   /** The refusal when a small cell finds no protecting move. */
   private refusal(): KoppelError {
     const { k, protection, valueProtection } = this.options;
-    const levels = [protection > 1 ? `protection level ${protection}` : '', valueProtection > 0 ? `value protection ${valueProtection}%` : ''].filter(Boolean).join(' and ');
-    return new KoppelError('DISCLOSURE_RISK', `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds${levels ? ` with ${levels}` : ''}; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories, change the threshold${levels ? ' or ask for less protection' : ''}.`);
+    const levels = [protection > 1 ? `protection level ${protection}` : '', valueProtection > 0 ? `value protection ${valueProtection}%` : '']
+      .filter(Boolean)
+      .join(' and ');
+    return new KoppelError(
+      'DISCLOSURE_RISK',
+      `No suppression pattern was found that keeps a small cell (fewer than ${k} contributors) from being given away by the table's public bounds${levels ? ` with ${levels}` : ''}; typically a small total made of cells of 1, which the threshold rule itself pins (2 = 1 + 1 with threshold 3). Merge categories, change the threshold${levels ? ' or ask for less protection' : ''}.`,
+    );
   }
 }
 

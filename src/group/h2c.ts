@@ -45,12 +45,20 @@ export class ExpandXmdSha512 {
       .digest();
     const out = new Uint8Array(ell * 64);
     // b_1 = H(b_0 || I2OSP(1, 1) || DST_prime); b_i = H(strxor(b_0, b_(i-1)) || I2OSP(i, 1) || DST_prime)
-    let prev = createHash('sha512').update(b0).update(new Uint8Array([1])).update(this.#dstPrime).digest();
+    let prev = createHash('sha512')
+      .update(b0)
+      .update(new Uint8Array([1]))
+      .update(this.#dstPrime)
+      .digest();
     out.set(prev, 0);
     for (let i = 2; i <= ell; i++) {
       const x = new Uint8Array(64);
       for (let j = 0; j < 64; j++) x[j] = (b0[j] as number) ^ (prev[j] as number);
-      prev = createHash('sha512').update(x).update(new Uint8Array([i])).update(this.#dstPrime).digest();
+      prev = createHash('sha512')
+        .update(x)
+        .update(new Uint8Array([i]))
+        .update(this.#dstPrime)
+        .digest();
       out.set(prev, (i - 1) * 64);
     }
     return len === out.length ? out : out.subarray(0, len);

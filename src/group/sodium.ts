@@ -250,13 +250,13 @@ let loading: Promise<Ristretto255> | undefined;
 /** Loads (once per thread) and returns the ristretto255 backend. */
 export function loadRistretto255(): Promise<Ristretto255> {
   loading ??= (async () => {
-    const m = (await (factory as unknown as (o: object) => Promise<SodiumModule>)({
+    const m = await (factory as unknown as (o: object) => Promise<SodiumModule>)({
       getRandomValue(): number {
         const a = new Uint32Array(1);
         randomFillSync(a);
         return (a[0] as number) >>> 0;
       },
-    }));
+    });
     if (m._sodium_init() < 0) throw new KoppelError('INTERNAL', 'libsodium failed to initialise.');
     return new SodiumRistretto(m);
   })();

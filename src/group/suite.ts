@@ -24,4 +24,3 @@ export function getSuite(name: SuiteName): GroupSuite {
     }
   }
 }
-

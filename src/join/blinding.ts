@@ -66,7 +66,8 @@ export function depth(pool: TaskPool<typeof joinOps>): number {
  */
 export function planLists(own: Groups, padListsTo: number | undefined, padGroupsTo: number | undefined): ListPlan {
   const lists: List[] = own.ids.map((ids, group) => {
-    if (padListsTo !== undefined && ids.length > padListsTo) throw new KoppelError('INVALID_ARGUMENT', `A group has more records than padListsTo (${padListsTo}); raise the bound.`);
+    if (padListsTo !== undefined && ids.length > padListsTo)
+      throw new KoppelError('INVALID_ARGUMENT', `A group has more records than padListsTo (${padListsTo}); raise the bound.`);
     return { group, ids };
   });
   if (padGroupsTo !== undefined) {
@@ -137,7 +138,14 @@ export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise
     let received = 0;
     let list = 0;
     let left = plan.sizes[0] ?? 0;
-    for await (const f of s.stream({ chunk: Step.EVALUATED, done: Step.EVALUATED_DONE, what: 'evaluated elements', itemBytes: 32, expected: plan.total, race: (p) => scope.race(p) })) {
+    for await (const f of s.stream({
+      chunk: Step.EVALUATED,
+      done: Step.EVALUATED_DONE,
+      what: 'evaluated elements',
+      itemBytes: 32,
+      expected: plan.total,
+      race: (p) => scope.race(p),
+    })) {
       const { tags } = deriveTags(f.body, session, false);
       for (let i = 0; i < f.count; i++) {
         while (left === 0) left = plan.sizes[++list] as number;
@@ -166,7 +174,14 @@ export async function evaluateLists(c: BlindingContext, sizes: readonly number[]
     done += packed.length / 32;
     c.progress?.({ phase: 'evaluate', done });
   });
-  for await (const f of s.stream({ chunk: Step.GROUP_ELEMENTS, done: Step.GROUP_DONE, what: 'group elements', itemBytes: 32, expected: total, race: (p) => scope.race(p) })) {
+  for await (const f of s.stream({
+    chunk: Step.GROUP_ELEMENTS,
+    done: Step.GROUP_DONE,
+    what: 'group elements',
+    itemBytes: 32,
+    expected: total,
+    race: (p) => scope.race(p),
+  })) {
     const at = received * 32;
     received += f.count;
     await pipe.push(pool.run('multiply', { suite: c.suite, scalar: c.scalar.scalar, packed: new Uint8Array(f.body) }).then((packed) => ({ at, packed })));
@@ -216,12 +231,21 @@ export async function matchRecords(
     await accept(body, matched);
     c.progress?.({ phase: 'match', done: got });
   });
-  for await (const f of s.stream({ chunk: Step.RECORDS, done: Step.RECORDS_DONE, what: 'records', itemBytes: entry, expected: n, race: (p) => scope.race(p) })) {
+  for await (const f of s.stream({
+    chunk: Step.RECORDS,
+    done: Step.RECORDS_DONE,
+    what: 'records',
+    itemBytes: entry,
+    expected: n,
+    race: (p) => scope.race(p),
+  })) {
     got += f.count;
     const body = new Uint8Array(f.body);
     const elements = new Uint8Array(f.count * 32);
     for (let i = 0; i < f.count; i++) elements.set(body.subarray(i * entry, i * entry + 32), i * 32);
-    await pipe.push(pool.run('multiplyTags', { suite: c.suite, scalar: c.scalar.scalar, packed: elements, session, keys: false }).then(({ tags }) => ({ tags, body })));
+    await pipe.push(
+      pool.run('multiplyTags', { suite: c.suite, scalar: c.scalar.scalar, packed: elements, session, keys: false }).then(({ tags }) => ({ tags, body })),
+    );
   }
   await pipe.flush();
   return counts;

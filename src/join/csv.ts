@@ -71,7 +71,10 @@ function view<T>(csv: PolicyCsv, records: AsyncIterable<T>): JoinCsv<T> {
  * @throws KoppelError `CSV_MALFORMED` or `CSV_COLUMN_NOT_FOUND` for the header; while
  *   reading, the policy's errors and `CSV_MALFORMED` for bad CSV
  */
-export async function openJoinGroupsCsv(input: AsyncIterable<Uint8Array>, o: JoinCsvOptions & { readonly groupColumns: readonly string[] }): Promise<JoinCsv<GroupRecord>> {
+export async function openJoinGroupsCsv(
+  input: AsyncIterable<Uint8Array>,
+  o: JoinCsvOptions & { readonly groupColumns: readonly string[] },
+): Promise<JoinCsv<GroupRecord>> {
   const csv = await open(input, o);
   const groupIdx = o.groupColumns.map((n) => columnIndex(csv.header, n));
   const records = (async function* (): AsyncGenerator<GroupRecord> {
@@ -88,7 +91,10 @@ export async function openJoinGroupsCsv(input: AsyncIterable<Uint8Array>, o: Joi
  *
  * @throws KoppelError as {@link openJoinGroupsCsv}, and `VALUE_OUT_OF_RANGE`
  */
-export async function openJoinValuesCsv(input: AsyncIterable<Uint8Array>, o: JoinCsvOptions & { readonly valueColumns: readonly string[]; readonly maxValue: number }): Promise<JoinCsv<ValueRecord>> {
+export async function openJoinValuesCsv(
+  input: AsyncIterable<Uint8Array>,
+  o: JoinCsvOptions & { readonly valueColumns: readonly string[]; readonly maxValue: number },
+): Promise<JoinCsv<ValueRecord>> {
   const csv = await open(input, o);
   const valueIdx = o.valueColumns.map((n) => columnIndex(csv.header, n));
   const max = o.maxValue;
@@ -99,7 +105,12 @@ export async function openJoinValuesCsv(input: AsyncIterable<Uint8Array>, o: Joi
         return /^\d{1,15}$/.test(text) ? Number(text) : NaN;
       });
       if (values.some((v) => !(v <= max))) {
-        csv.policy.reject(record, 'VALUE_OUT_OF_RANGE', 'value', `A value is not a whole number from 0 to --max-value (${max}); fix it, raise --max-value, or use --on-invalid skip.`);
+        csv.policy.reject(
+          record,
+          'VALUE_OUT_OF_RANGE',
+          'value',
+          `A value is not a whole number from 0 to --max-value (${max}); fix it, raise --max-value, or use --on-invalid skip.`,
+        );
         continue;
       }
       yield { id, values };
@@ -121,7 +132,12 @@ export interface JoinTableCounts {
  * value column, `suppressed` (suppressed rows have empty count and sums) and `rule`;
  * totals rows (labelled `*`) only with `totals`.
  */
-export function writeJoinTable(result: Pick<JoinGroupsResult, 'columns' | 'table'>, groupColumns: readonly string[], output: Writable, o: { readonly totals?: boolean; readonly delimiter?: CsvDelimiter } = {}): JoinTableCounts {
+export function writeJoinTable(
+  result: Pick<JoinGroupsResult, 'columns' | 'table'>,
+  groupColumns: readonly string[],
+  output: Writable,
+  o: { readonly totals?: boolean; readonly delimiter?: CsvDelimiter } = {},
+): JoinTableCounts {
   const delimiter = o.delimiter ?? ',';
   output.write(formatRecord([...groupColumns, 'count', ...result.columns.map((c) => `sum_${c}`), 'suppressed', 'rule'], delimiter, '\n'));
   let rows = 0;
@@ -130,7 +146,13 @@ export function writeJoinTable(result: Pick<JoinGroupsResult, 'columns' | 'table
     if (row.total && !o.totals) continue;
     const hidden = row.count === null;
     if (hidden) suppressed++;
-    output.write(formatRecord([...row.labels, hidden ? '' : String(row.count), ...row.sums.map((s) => (s === null ? '' : String(s))), String(hidden), row.rule], delimiter, '\n'));
+    output.write(
+      formatRecord(
+        [...row.labels, hidden ? '' : String(row.count), ...row.sums.map((s) => (s === null ? '' : String(s))), String(hidden), row.rule],
+        delimiter,
+        '\n',
+      ),
+    );
     rows++;
   }
   return { rows, suppressed };

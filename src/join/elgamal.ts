@@ -85,7 +85,15 @@ function isCanonicalScalar(r: Ristretto255, s: Uint8Array): boolean {
  * D_i = x C_i for every i, except with probability about n / l.
  */
 function composites(r: Ristretto255, context: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array): { M: Uint8Array; Z: Uint8Array } {
-  const seed = createHash('sha512').update('koppel/join/v1/dleq-seed').update(u32(context.length)).update(context).update(Y).update(u32(Cs.length)).update(Cs).update(Ds).digest();
+  const seed = createHash('sha512')
+    .update('koppel/join/v1/dleq-seed')
+    .update(u32(context.length))
+    .update(context)
+    .update(Y)
+    .update(u32(Cs.length))
+    .update(Cs)
+    .update(Ds)
+    .digest();
   let M: Uint8Array = IDENTITY;
   let Z: Uint8Array = IDENTITY;
   const n = Cs.length / 32;
@@ -153,7 +161,8 @@ export class DiscreteLog {
 
   /** Builds the table of j G for 0 <= j < tableSize (about 25 us per entry). */
   constructor(r: Ristretto255, tableSize: number) {
-    if (!Number.isInteger(tableSize) || tableSize < 1 || tableSize > 2 ** 22) throw new KoppelError('INVALID_ARGUMENT', 'The baby-step table size must be 1 to 2^22.');
+    if (!Number.isInteger(tableSize) || tableSize < 1 || tableSize > 2 ** 22)
+      throw new KoppelError('INVALID_ARGUMENT', 'The baby-step table size must be 1 to 2^22.');
     this.#r = r;
     this.#m = tableSize;
     const G = r.mulBase(scalarFromInt(1));
@@ -182,7 +191,8 @@ export class DiscreteLog {
    * @throws KoppelError `SUM_OUT_OF_RANGE` if there is none
    */
   solve(M: Uint8Array, bound: number): number {
-    if (!Number.isSafeInteger(bound) || bound < 0 || bound > MAX_DLOG_BOUND) throw new KoppelError('INVALID_ARGUMENT', `A discrete-log bound must be 0 to 2^48.`);
+    if (!Number.isSafeInteger(bound) || bound < 0 || bound > MAX_DLOG_BOUND)
+      throw new KoppelError('INVALID_ARGUMENT', `A discrete-log bound must be 0 to 2^48.`);
     let P = M;
     for (let i = 0; i * this.#m <= bound; i++) {
       const j = this.#table.get(key(P));
@@ -193,7 +203,11 @@ export class DiscreteLog {
       }
       P = this.#r.sub(P, this.#giant);
     }
-    throw new KoppelError('SUM_OUT_OF_RANGE', `A decrypted sum is not in [0, ${bound}]: the values exceeded the declared maximum, or the peer did not follow the protocol.`, { details: { bound } });
+    throw new KoppelError(
+      'SUM_OUT_OF_RANGE',
+      `A decrypted sum is not in [0, ${bound}]: the values exceeded the declared maximum, or the peer did not follow the protocol.`,
+      { details: { bound } },
+    );
   }
 }
 

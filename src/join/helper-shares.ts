@@ -95,7 +95,11 @@ export class HelperGroups implements GroupsValueLayer {
       const t = readU64s(f.body);
       for (let l = 0; l < L; l++) {
         const v = ((this.#shareSums[l * k + c] as bigint) + (t[this.#relabel[l] as number] as bigint)) & MASK64;
-        if (v > BigInt(bound(l))) throw new KoppelError('SUM_OUT_OF_RANGE', 'A sum from the helper is beyond matches x the declared maximum: the helper or the value holder did not follow the protocol.');
+        if (v > BigInt(bound(l)))
+          throw new KoppelError(
+            'SUM_OUT_OF_RANGE',
+            'A sum from the helper is beyond matches x the declared maximum: the helper or the value holder did not follow the protocol.',
+          );
         (sums[l] as number[])[c] = Number(v);
       }
     }

@@ -41,7 +41,16 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
     let session: Session<HelperHello> | undefined;
     try {
       // A stray (no valid HELLO) is told why and closed by openSession.
-      session = await openSession({ channel, protocol: HELPER_PROTOCOL, side: 'responder', hello: { role: 'helper' }, codec: HelperHello, suite: 'none', answer: false, peerRole: ['groups', 'values'] });
+      session = await openSession({
+        channel,
+        protocol: HELPER_PROTOCOL,
+        side: 'responder',
+        hello: { role: 'helper' },
+        codec: HelperHello,
+        suite: 'none',
+        answer: false,
+        peerRole: ['groups', 'values'],
+      });
       const hello = session.peerHello;
       const slot = waiting.get(session.idHex) ?? {};
       if (slot[hello.role]) throw new KoppelError('PROTOCOL_VIOLATION', 'A second party with the same role joined the session.');
@@ -78,7 +87,10 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
         throw e;
       }
       if (!got) {
-        next.then((c) => c.close(), () => undefined);
+        next.then(
+          (c) => c.close(),
+          () => undefined,
+        );
         break;
       }
       pending.push(greet(got.c));
@@ -92,7 +104,9 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
   try {
     const { columns: k, positions: n, groups: L } = A.hello;
     if (B.hello.columns !== k || B.hello.positions !== n || B.hello.groups !== L) {
-      throw new KoppelError('MESSAGE_MALFORMED', 'The two parties declared different sizes to the helper (columns, positions or groups).', { details: { columns: `${k}/${B.hello.columns}`, positions: `${n}/${B.hello.positions}`, groups: `${L}/${B.hello.groups}` } });
+      throw new KoppelError('MESSAGE_MALFORMED', 'The two parties declared different sizes to the helper (columns, positions or groups).', {
+        details: { columns: `${k}/${B.hello.columns}`, positions: `${n}/${B.hello.positions}`, groups: `${L}/${B.hello.groups}` },
+      });
     }
     const s = await B.session.receiveChunk([Step.SEED], Step.SEED, 'seed', 32);
     if (s.count !== 1) throw new KoppelError('MESSAGE_MALFORMED', 'The seed message must carry one seed.');

@@ -31,7 +31,19 @@ import { randomPermutation } from '../util/shuffle.js';
 import { depth, evaluateLists, exchangeLists, matchRecords, planLists, type BlindingContext } from './blinding.js';
 import { MAX_DLOG_BOUND } from './elgamal.js';
 import { HelperGroups, HelperValues } from './helper-shares.js';
-import { Hello, JOIN_PROTOCOL, JOIN_VARIANTS, Lists, MAX_GROUPS, MAX_LIST_ELEMENTS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, RecordsStart, Step, type JoinVariant } from './messages.js';
+import {
+  Hello,
+  JOIN_PROTOCOL,
+  JOIN_VARIANTS,
+  Lists,
+  MAX_GROUPS,
+  MAX_LIST_ELEMENTS,
+  MAX_VALUE_BOUND,
+  MAX_VALUE_COLUMNS,
+  RecordsStart,
+  Step,
+  type JoinVariant,
+} from './messages.js';
 import { joinOps } from './ops.js';
 import { collectGroups, collectValues } from './records.js';
 import { protectJoinTable, type JoinGroup } from './table.js';
@@ -70,7 +82,8 @@ function resolve(o: JoinCommonOptions): Resolved {
 }
 
 function optionalCount(v: number | undefined, name: string, min: number, max: number): number | undefined {
-  if (v !== undefined && (!Number.isInteger(v) || v < min || v > max)) throw new KoppelError('INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}.`);
+  if (v !== undefined && (!Number.isInteger(v) || v < min || v > max))
+    throw new KoppelError('INVALID_ARGUMENT', `${name} must be an integer from ${min} to ${max}.`);
   return v;
 }
 
@@ -127,79 +140,105 @@ function valuesLayer(o: Resolved, c: ValueLayerContext, b: BlindingContext, help
  * The channel must be connected to a party running {@link joinValues}, which speaks
  * first. Identifiers are compared exactly as given: normalise them first.
  */
-export async function joinGroups(channel: Channel, records: Iterable<GroupRecord> | AsyncIterable<GroupRecord>, options: JoinGroupsOptions = {}): Promise<JoinGroupsResult> {
+export async function joinGroups(
+  channel: Channel,
+  records: Iterable<GroupRecord> | AsyncIterable<GroupRecord>,
+  options: JoinGroupsOptions = {},
+): Promise<JoinGroupsResult> {
   const o = resolve(options);
   const padListsTo = optionalCount(options.padListsTo, 'padListsTo', 1, 2 ** 32 - 1);
   const padGroupsTo = optionalCount(options.padGroupsTo, 'padGroupsTo', 1, MAX_GROUPS);
   optionalCount(options.threshold, 'threshold', 1, 2 ** 31);
   optionalCount(options.protection, 'protection', 1, 2 ** 31);
-  if (options.valueProtection !== undefined && !(options.valueProtection >= 0 && options.valueProtection <= 100)) throw new KoppelError('INVALID_ARGUMENT', 'valueProtection must be a percentage from 0 to 100.');
+  if (options.valueProtection !== undefined && !(options.valueProtection >= 0 && options.valueProtection <= 100))
+    throw new KoppelError('INVALID_ARGUMENT', 'valueProtection must be a percentage from 0 to 100.');
   const progress = options.onProgress;
-  return runSession(async (scope) => {
-    // The helper waits for both parties: its channel closes however the run ends.
-    if (options.helper) scope.own(options.helper);
-    const own = await collectGroups(records, options.groupColumns, progress);
-    const s = await scope.open({
-      channel,
-      protocol: JOIN_PROTOCOL,
-      side: 'responder',
-      hello: { role: 'groups', variant: o.variant, suite: o.suite },
-      codec: Hello,
-      suite: o.suite,
-      peerRole: 'values',
-      roleMessage: ROLE_MESSAGE('groups'),
-      shared: SHARED,
-      check: (h) => {
-        if (h.columns === undefined || h.maxValue === undefined || h.columns.length < 1 || h.columns.length > MAX_VALUE_COLUMNS) {
-          throw new KoppelError('MESSAGE_MALFORMED', `The peer's HELLO must name 1 to ${MAX_VALUE_COLUMNS} value columns and their maximum.`);
-        }
-        const expect = options.expectColumns;
-        if (expect && (expect.length !== h.columns.length || expect.some((c, j) => c !== h.columns?.[j]))) {
-          throw new KoppelError('COLUMN_MISMATCH', `The peer's value columns (${h.columns.length}) are not the ones expected (${expect.length}); check --value-columns on both sides.`, {
-            details: { expected: expect.join(','), got: h.columns.join(',') },
-          });
-        }
-      },
-    });
-    options.onSession?.(s);
-    const columns = s.peerHello.columns ?? [];
-    const maxValue = s.peerHello.maxValue ?? 0;
-    const k = columns.length;
-    const blind = blindingContext(scope, s, o, progress);
-    const layer = groupsLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, options.helper);
-    await layer.setup();
+  return runSession(
+    async (scope) => {
+      // The helper waits for both parties: its channel closes however the run ends.
+      if (options.helper) scope.own(options.helper);
+      const own = await collectGroups(records, options.groupColumns, progress);
+      const s = await scope.open({
+        channel,
+        protocol: JOIN_PROTOCOL,
+        side: 'responder',
+        hello: { role: 'groups', variant: o.variant, suite: o.suite },
+        codec: Hello,
+        suite: o.suite,
+        peerRole: 'values',
+        roleMessage: ROLE_MESSAGE('groups'),
+        shared: SHARED,
+        check: (h) => {
+          if (h.columns === undefined || h.maxValue === undefined || h.columns.length < 1 || h.columns.length > MAX_VALUE_COLUMNS) {
+            throw new KoppelError('MESSAGE_MALFORMED', `The peer's HELLO must name 1 to ${MAX_VALUE_COLUMNS} value columns and their maximum.`);
+          }
+          const expect = options.expectColumns;
+          if (expect && (expect.length !== h.columns.length || expect.some((c, j) => c !== h.columns?.[j]))) {
+            throw new KoppelError(
+              'COLUMN_MISMATCH',
+              `The peer's value columns (${h.columns.length}) are not the ones expected (${expect.length}); check --value-columns on both sides.`,
+              {
+                details: { expected: expect.join(','), got: h.columns.join(',') },
+              },
+            );
+          }
+        },
+      });
+      options.onSession?.(s);
+      const columns = s.peerHello.columns ?? [];
+      const maxValue = s.peerHello.maxValue ?? 0;
+      const k = columns.length;
+      const blind = blindingContext(scope, s, o, progress);
+      const layer = groupsLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, options.helper);
+      await layer.setup();
 
-    // Steps 1-2: the lists out, B's evaluation of them back.
-    const plan = planLists(own, padListsTo, padGroupsTo);
-    const listOf = await exchangeLists(blind, plan);
+      // Steps 1-2: the lists out, B's evaluation of them back.
+      const plan = planLists(own, padListsTo, padGroupsTo);
+      const listOf = await exchangeLists(blind, plan);
 
-    // Step 4: B's records, each matched to a list, their hidden values summed per list.
-    const n = (await s.receiveJson(Step.RECORDS_START, RecordsStart)).count;
-    const L = plan.lists.length;
-    await layer.start(n, L);
-    const counts = await matchRecords(blind, listOf, L, n, layer.entryBytes, (body, matched) => layer.accept(body, matched));
-    const bound = (list: number) => (counts[list] as number) * maxValue;
-    for (let l = 0; l < L; l++) {
-      if (bound(l) > MAX_DLOG_BOUND) throw new KoppelError('SUM_OUT_OF_RANGE', `A group's sums could exceed 2^48 (matches x declared maximum); ask the value holder for a lower --max-value.`, { details: { matches: counts[l] as number, maxValue } });
-    }
-    const sums = await layer.sums(counts, bound, (l) => (plan.lists[l]?.group ?? -1) >= 0);
-    await s.sendJson(Step.FINISHED, {});
+      // Step 4: B's records, each matched to a list, their hidden values summed per list.
+      const n = (await s.receiveJson(Step.RECORDS_START, RecordsStart)).count;
+      const L = plan.lists.length;
+      await layer.start(n, L);
+      const counts = await matchRecords(blind, listOf, L, n, layer.entryBytes, (body, matched) => layer.accept(body, matched));
+      const bound = (list: number) => (counts[list] as number) * maxValue;
+      for (let l = 0; l < L; l++) {
+        if (bound(l) > MAX_DLOG_BOUND)
+          throw new KoppelError(
+            'SUM_OUT_OF_RANGE',
+            `A group's sums could exceed 2^48 (matches x declared maximum); ask the value holder for a lower --max-value.`,
+            { details: { matches: counts[l] as number, maxValue } },
+          );
+      }
+      const sums = await layer.sums(counts, bound, (l) => (plan.lists[l]?.group ?? -1) >= 0);
+      await s.sendJson(Step.FINISHED, {});
 
-    const groups: JoinGroup[] = new Array<JoinGroup>(own.labels.length);
-    plan.lists.forEach((l, i) => {
-      if (l.group >= 0) groups[l.group] = { labels: own.labels[l.group] as string[], count: counts[i] as number, sums: sums[i] as number[] };
-    });
-    const width = own.labels[0]?.length ?? options.groupColumns ?? 1;
-    const table = protectJoinTable(width, k, groups, { threshold: options.threshold, secondary: options.secondary, protection: options.protection, valueProtection: options.valueProtection });
-    return { variant: o.variant, columns, maxValue, groups, table, valuesListSize: n, records: own.records };
-  }, { signal: options.signal });
+      const groups: JoinGroup[] = new Array<JoinGroup>(own.labels.length);
+      plan.lists.forEach((l, i) => {
+        if (l.group >= 0) groups[l.group] = { labels: own.labels[l.group] as string[], count: counts[i] as number, sums: sums[i] as number[] };
+      });
+      const width = own.labels[0]?.length ?? options.groupColumns ?? 1;
+      const table = protectJoinTable(width, k, groups, {
+        threshold: options.threshold,
+        secondary: options.secondary,
+        protection: options.protection,
+        valueProtection: options.valueProtection,
+      });
+      return { variant: o.variant, columns, maxValue, groups, table, valuesListSize: n, records: own.records };
+    },
+    { signal: options.signal },
+  );
 }
 
 /**
  * Party B (`join values`): holds (id, values); learns only A's list sizes. Connects and
  * speaks first.
  */
-export async function joinValues(channel: Channel, records: Iterable<ValueRecord> | AsyncIterable<ValueRecord>, options: JoinValuesOptions): Promise<JoinValuesResult> {
+export async function joinValues(
+  channel: Channel,
+  records: Iterable<ValueRecord> | AsyncIterable<ValueRecord>,
+  options: JoinValuesOptions,
+): Promise<JoinValuesResult> {
   const o = resolve(options);
   const columns = options.columns;
   const k = columns?.length ?? 0;
@@ -207,78 +246,83 @@ export async function joinValues(channel: Channel, records: Iterable<ValueRecord
   const maxValue = optionalCount(options.maxValue, 'maxValue', 0, MAX_VALUE_BOUND) ?? 1_000_000;
   const padTo = optionalCount(options.padTo, 'padTo', 0, 2 ** 32 - 2);
   const progress = options.onProgress;
-  return runSession(async (scope) => {
-    // The helper waits for both parties: its channel closes however the run ends.
-    if (options.helper) scope.own(options.helper);
-    const s = await scope.open({
-      channel,
-      protocol: JOIN_PROTOCOL,
-      side: 'initiator',
-      hello: { role: 'values', variant: o.variant, suite: o.suite, columns: [...columns], maxValue },
-      codec: Hello,
-      suite: o.suite,
-      peerRole: 'groups',
-      roleMessage: ROLE_MESSAGE('values'),
-      shared: SHARED,
-    });
-    options.onSession?.(s);
-    const blind = blindingContext(scope, s, o, progress);
-    const layer = valuesLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, blind, options.helper);
-    await layer.setup();
-
-    const { sizes } = await s.receiveJson(Step.LISTS, Lists);
-    const L = sizes.length;
-    if (L > MAX_GROUPS) throw new KoppelError('LIMIT_EXCEEDED', `The peer sent more than ${MAX_GROUPS} lists.`);
-    const total = sizes.reduce((sum, x) => sum + x, 0);
-    if (total > MAX_LIST_ELEMENTS) throw new KoppelError('LIMIT_EXCEEDED', `The peer's lists hold more than ${MAX_LIST_ELEMENTS} elements in all.`, { details: { declared: total } });
-
-    // Our own records, prepared at low priority while we evaluate A's lists.
-    const ownRecords = (async () => {
-      const mine = await collectValues(records, k, maxValue, progress);
-      if (padTo !== undefined && mine.ids.length > padTo) throw new KoppelError('INVALID_ARGUMENT', `The value records outnumber padTo (${padTo}); raise the bound.`);
-      const count = padTo ?? mine.ids.length;
-      const parts: Uint8Array[] = [];
-      const pipe = new OrderedPipeline<Uint8Array>(depth(blind.pool), scope.failFast, (p) => {
-        parts.push(p);
-        progress?.({ phase: 'own-records', done: parts.length * o.chunk });
+  return runSession(
+    async (scope) => {
+      // The helper waits for both parties: its channel closes however the run ends.
+      if (options.helper) scope.own(options.helper);
+      const s = await scope.open({
+        channel,
+        protocol: JOIN_PROTOCOL,
+        side: 'initiator',
+        hello: { role: 'values', variant: o.variant, suite: o.suite, columns: [...columns], maxValue },
+        codec: Hello,
+        suite: o.suite,
+        peerRole: 'groups',
+        roleMessage: ROLE_MESSAGE('values'),
+        shared: SHARED,
       });
-      for (let at = 0; at < count; at += o.chunk) {
-        const m = Math.min(o.chunk, count - at);
-        const real = Math.max(0, Math.min(m, mine.ids.length - at));
-        await pipe.push(layer.prepare([...mine.ids.slice(at, at + real), ...dummyIds(m - real)], mine.values.subarray(at * k, (at + real) * k)));
+      options.onSession?.(s);
+      const blind = blindingContext(scope, s, o, progress);
+      const layer = valuesLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, blind, options.helper);
+      await layer.setup();
+
+      const { sizes } = await s.receiveJson(Step.LISTS, Lists);
+      const L = sizes.length;
+      if (L > MAX_GROUPS) throw new KoppelError('LIMIT_EXCEEDED', `The peer sent more than ${MAX_GROUPS} lists.`);
+      const total = sizes.reduce((sum, x) => sum + x, 0);
+      if (total > MAX_LIST_ELEMENTS)
+        throw new KoppelError('LIMIT_EXCEEDED', `The peer's lists hold more than ${MAX_LIST_ELEMENTS} elements in all.`, { details: { declared: total } });
+
+      // Our own records, prepared at low priority while we evaluate A's lists.
+      const ownRecords = (async () => {
+        const mine = await collectValues(records, k, maxValue, progress);
+        if (padTo !== undefined && mine.ids.length > padTo)
+          throw new KoppelError('INVALID_ARGUMENT', `The value records outnumber padTo (${padTo}); raise the bound.`);
+        const count = padTo ?? mine.ids.length;
+        const parts: Uint8Array[] = [];
+        const pipe = new OrderedPipeline<Uint8Array>(depth(blind.pool), scope.failFast, (p) => {
+          parts.push(p);
+          progress?.({ phase: 'own-records', done: parts.length * o.chunk });
+        });
+        for (let at = 0; at < count; at += o.chunk) {
+          const m = Math.min(o.chunk, count - at);
+          const real = Math.max(0, Math.min(m, mine.ids.length - at));
+          await pipe.push(layer.prepare([...mine.ids.slice(at, at + real), ...dummyIds(m - real)], mine.values.subarray(at * k, (at + real) * k)));
+        }
+        await pipe.flush();
+        return { packed: concatBytes(...parts), values: mine.values, real: mine.ids.length, count };
+      })();
+      ownRecords.catch((e: unknown) => scope.failFast.fail(e));
+
+      // Step 2: evaluate A's lists, shuffle each and send them back.
+      await evaluateLists(blind, sizes, total);
+
+      // Step 3: our records, in random order.
+      const mine = await scope.race(ownRecords);
+      const n = mine.count;
+      const perm = randomPermutation(n);
+      await layer.start(n, L);
+      await s.sendJson(Step.RECORDS_START, { count: n });
+      const entry = layer.entryBytes;
+      const own = layer.preparedBytes;
+      for (let at = 0; at < n; at += o.chunk) {
+        const m = Math.min(o.chunk, n - at);
+        const body = new Uint8Array(m * entry);
+        const sources = perm.subarray(at, at + m);
+        for (let i = 0; i < m; i++) {
+          const src = sources[i] as number;
+          body.set(mine.packed.subarray(src * own, (src + 1) * own), i * entry);
+        }
+        layer.complete(body, sources, mine.real, mine.values);
+        await s.send(Step.RECORDS, m, body);
+        progress?.({ phase: 'records', done: at + m });
       }
-      await pipe.flush();
-      return { packed: concatBytes(...parts), values: mine.values, real: mine.ids.length, count };
-    })();
-    ownRecords.catch((e: unknown) => scope.failFast.fail(e));
+      await s.sendJson(Step.RECORDS_DONE, { count: n });
 
-    // Step 2: evaluate A's lists, shuffle each and send them back.
-    await evaluateLists(blind, sizes, total);
-
-    // Step 3: our records, in random order.
-    const mine = await scope.race(ownRecords);
-    const n = mine.count;
-    const perm = randomPermutation(n);
-    await layer.start(n, L);
-    await s.sendJson(Step.RECORDS_START, { count: n });
-    const entry = layer.entryBytes;
-    const own = layer.preparedBytes;
-    for (let at = 0; at < n; at += o.chunk) {
-      const m = Math.min(o.chunk, n - at);
-      const body = new Uint8Array(m * entry);
-      const sources = perm.subarray(at, at + m);
-      for (let i = 0; i < m; i++) {
-        const src = sources[i] as number;
-        body.set(mine.packed.subarray(src * own, (src + 1) * own), i * entry);
-      }
-      layer.complete(body, sources, mine.real, mine.values);
-      await s.send(Step.RECORDS, m, body);
-      progress?.({ phase: 'records', done: at + m });
-    }
-    await s.sendJson(Step.RECORDS_DONE, { count: n });
-
-    await layer.finish(L);
-    await s.receive([Step.FINISHED], 'FINISHED');
-    return { variant: o.variant, listSizes: sizes, records: mine.real };
-  }, { signal: options.signal });
+      await layer.finish(L);
+      await s.receive([Step.FINISHED], 'FINISHED');
+      return { variant: o.variant, listSizes: sizes, records: mine.real };
+    },
+    { signal: options.signal },
+  );
 }

@@ -22,7 +22,11 @@ export interface Groups {
  * @throws KoppelError `INVALID_ARGUMENT` for a malformed record, a wrong number of
  *   labels, a repeated identifier, or more than `MAX_GROUPS` groups
  */
-export async function collectGroups(records: Iterable<GroupRecord> | AsyncIterable<GroupRecord>, width: number | undefined, onProgress?: (p: JoinProgress) => void): Promise<Groups> {
+export async function collectGroups(
+  records: Iterable<GroupRecord> | AsyncIterable<GroupRecord>,
+  width: number | undefined,
+  onProgress?: (p: JoinProgress) => void,
+): Promise<Groups> {
   const index = new Map<string, number>();
   const labels: string[][] = [];
   const ids: string[][] = [];
@@ -36,7 +40,12 @@ export async function collectGroups(records: Iterable<GroupRecord> | AsyncIterab
     }
     w ??= r.group.length;
     if (r.group.length !== w || w < 1) throw new KoppelError('INVALID_ARGUMENT', `Every group record needs ${w} group labels.`, { details: { record: n } });
-    if (seen.has(r.id)) throw new KoppelError('INVALID_ARGUMENT', 'An identifier occurs twice among the group records; each person may be in one group only. Remove duplicates first.', { details: { record: n } });
+    if (seen.has(r.id))
+      throw new KoppelError(
+        'INVALID_ARGUMENT',
+        'An identifier occurs twice among the group records; each person may be in one group only. Remove duplicates first.',
+        { details: { record: n } },
+      );
     seen.add(r.id);
     const key = JSON.stringify(r.group);
     let g = index.get(key);
@@ -66,15 +75,23 @@ export interface ValueSet {
  * @throws KoppelError `INVALID_ARGUMENT` for a malformed record or a repeated
  *   identifier, `VALUE_OUT_OF_RANGE` for a value outside 0..maxValue
  */
-export async function collectValues(records: Iterable<ValueRecord> | AsyncIterable<ValueRecord>, k: number, maxValue: number, onProgress?: (p: JoinProgress) => void): Promise<ValueSet> {
+export async function collectValues(
+  records: Iterable<ValueRecord> | AsyncIterable<ValueRecord>,
+  k: number,
+  maxValue: number,
+  onProgress?: (p: JoinProgress) => void,
+): Promise<ValueSet> {
   const ids: string[] = [];
   let values = new Float64Array(1024 * k);
   const seen = new Set<string>();
   for await (const r of records) {
     const n = ids.length + 1;
-    if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || !Array.isArray(r.values)) throw new KoppelError('INVALID_ARGUMENT', 'Value records must be { id: string, values: number[] }.', { details: { record: n } });
-    if (r.values.length !== k) throw new KoppelError('INVALID_ARGUMENT', `Every value record needs ${k} values, one per value column.`, { details: { record: n } });
-    if (seen.has(r.id)) throw new KoppelError('INVALID_ARGUMENT', 'An identifier occurs twice among the value records; combine its values first.', { details: { record: n } });
+    if (typeof r !== 'object' || r === null || typeof r.id !== 'string' || !Array.isArray(r.values))
+      throw new KoppelError('INVALID_ARGUMENT', 'Value records must be { id: string, values: number[] }.', { details: { record: n } });
+    if (r.values.length !== k)
+      throw new KoppelError('INVALID_ARGUMENT', `Every value record needs ${k} values, one per value column.`, { details: { record: n } });
+    if (seen.has(r.id))
+      throw new KoppelError('INVALID_ARGUMENT', 'An identifier occurs twice among the value records; combine its values first.', { details: { record: n } });
     seen.add(r.id);
     if (ids.length * k + k > values.length) {
       const grown = new Float64Array(values.length * 2);
@@ -84,7 +101,9 @@ export async function collectValues(records: Iterable<ValueRecord> | AsyncIterab
     for (let j = 0; j < k; j++) {
       const v: unknown = r.values[j];
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > maxValue) {
-        throw new KoppelError('VALUE_OUT_OF_RANGE', `A value is not an integer from 0 to the declared maximum ${maxValue}; fix it or raise --max-value.`, { details: { record: n, column: j } });
+        throw new KoppelError('VALUE_OUT_OF_RANGE', `A value is not an integer from 0 to the declared maximum ${maxValue}; fix it or raise --max-value.`, {
+          details: { record: n, column: j },
+        });
       }
       values[ids.length * k + j] = v;
     }
@@ -93,4 +112,3 @@ export async function collectValues(records: Iterable<ValueRecord> | AsyncIterab
   }
   return { ids, values: values.subarray(0, ids.length * k) };
 }
-

@@ -46,7 +46,12 @@ export type JoinDisclosureOptions = Omit<DisclosureOptions, 'cellKey'>;
  * entries of the groups A holds are returned in their input order, followed by the
  * totals.
  */
-export function protectJoinTable(groupColumns: number, valueColumns: number, groups: readonly JoinGroup[], options: JoinDisclosureOptions = {}): JoinTableRow[] {
+export function protectJoinTable(
+  groupColumns: number,
+  valueColumns: number,
+  groups: readonly JoinGroup[],
+  options: JoinDisclosureOptions = {},
+): JoinTableRow[] {
   if (groups.length === 0) return [];
   // The codebook uses label indices, so any label text (empty, long, with commas) works.
   const labelLists: string[][] = Array.from({ length: groupColumns }, () => []);
@@ -76,7 +81,12 @@ export function protectJoinTable(groupColumns: number, valueColumns: number, gro
     vector[at] = BigInt(g.count);
     g.sums.forEach((s, j) => (vector[at + 2 + j] = BigInt(s)));
   }
-  const entries = protectTable(codebook, vector, { threshold: options.threshold ?? 10, secondary: options.secondary ?? true, protection: options.protection ?? 1, valueProtection: options.valueProtection ?? 0 });
+  const entries = protectTable(codebook, vector, {
+    threshold: options.threshold ?? 10,
+    secondary: options.secondary ?? true,
+    protection: options.protection ?? 1,
+    valueProtection: options.valueProtection ?? 0,
+  });
   const byKey = new Map(entries.map((e) => [e.labels.join('\u0000'), e]));
   const toRow = (labels: readonly string[], key: string): JoinTableRow => {
     const e = byKey.get(key);

@@ -68,7 +68,8 @@ export class TwoPartyGroups implements GroupsValueLayer {
     if (f.count !== k) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent another number of key shares than value columns.');
     for (let j = 0; j < k; j++) {
       const B = f.body.slice(j * 32, j * 32 + 32);
-      if (!r.isValid(B) || isIdentity(B)) throw new KoppelError('INVALID_POINT', 'A key share from the peer is not a valid ristretto255 element.', { details: { column: j } });
+      if (!r.isValid(B) || isIdentity(B))
+        throw new KoppelError('INVALID_POINT', 'A key share from the peer is not a valid ristretto255 element.', { details: { column: j } });
       this.#peerKeys.push(B);
       this.#publicKeys.push(r.add(mine[j] as Uint8Array, B));
     }
@@ -119,7 +120,9 @@ export class TwoPartyGroups implements GroupsValueLayer {
       if (p === slices - 1) to = L;
       const lo = starts[from] as number;
       const hi = starts[to] as number;
-      parts.push(pool.run('sumCiphertexts', { packed: packed.slice(lo * width, hi * width), columns: k, starts: starts.slice(from, to + 1).map((x) => x - lo) }));
+      parts.push(
+        pool.run('sumCiphertexts', { packed: packed.slice(lo * width, hi * width), columns: k, starts: starts.slice(from, to + 1).map((x) => x - lo) }),
+      );
       from = to;
     }
     const sumsPacked = concatBytes(...(await Promise.all(parts)));
@@ -141,11 +144,18 @@ export class TwoPartyGroups implements GroupsValueLayer {
     const session = s.id;
     for (let j = 0; j < k; j++) {
       const f = await s.receiveChunk([Step.PARTIALS], Step.PARTIALS, 'partial decryptions', 32);
-      if (f.count !== L + 2) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent partial decryptions for another number of groups.', { details: { expected: L, got: f.count - 2 } });
+      if (f.count !== L + 2)
+        throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent partial decryptions for another number of groups.', {
+          details: { expected: L, got: f.count - 2 },
+        });
       const Ds = f.body.subarray(0, L * 32);
       const proof = f.body.subarray(L * 32);
       if (!verifyDleq(r, this.#peerKeys[j] as Uint8Array, c1, Ds, proof, context(session, 'partials', j))) {
-        throw new KoppelError('PROOF_INVALID', "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.", { details: { column: j } });
+        throw new KoppelError(
+          'PROOF_INVALID',
+          "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.",
+          { details: { column: j } },
+        );
       }
       const a = this.#secrets[j] as Uint8Array;
       for (let l = 0; l < L; l++) {
@@ -215,7 +225,11 @@ export class TwoPartyValues implements ValuesValueLayer {
     const k = this.#c.columns;
     const padded = new Float64Array(items.length * k);
     padded.set(values);
-    return this.#c.pool.run('encryptRecords', { suite: this.#suite, items, scalar: this.#scalar.scalar, protocol: 'join', values: padded, columns: k, publicKeys: this.#publicKeys }, { priority: 'low' });
+    return this.#c.pool.run(
+      'encryptRecords',
+      { suite: this.#suite, items, scalar: this.#scalar.scalar, protocol: 'join', values: padded, columns: k, publicKeys: this.#publicKeys },
+      { priority: 'low' },
+    );
   }
 
   start(): Promise<void> {
@@ -233,7 +247,10 @@ export class TwoPartyValues implements ValuesValueLayer {
     const { session: s, columns: k, progress } = this.#c;
     const L = lists;
     const f = await s.receiveChunk([Step.DECRYPT], Step.DECRYPT, 'decryption request', 32);
-    if (f.count !== L) throw new KoppelError('LIMIT_EXCEEDED', `The peer asked for ${f.count} decryptions; one per list (${L}) is all it may ask.`, { details: { asked: f.count, lists: L } });
+    if (f.count !== L)
+      throw new KoppelError('LIMIT_EXCEEDED', `The peer asked for ${f.count} decryptions; one per list (${L}) is all it may ask.`, {
+        details: { asked: f.count, lists: L },
+      });
     const c1 = new Uint8Array(f.body);
     const session = s.id;
     for (let j = 0; j < k; j++) {

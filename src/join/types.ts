@@ -126,4 +126,3 @@ export interface JoinHelperResult {
   /** Matches per (relabelled) list, sorted descending: the anonymous histogram of group sizes. */
   readonly histogram: readonly number[];
 }
-

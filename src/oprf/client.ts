@@ -56,7 +56,10 @@ export interface OprfClientOptions {
 /** A pseudonym or why an identifier was refused. */
 export type OprfResult = { readonly ok: true; readonly pseudonym: string } | { readonly ok: false; readonly code: KoppelErrorCode; readonly reason: string };
 
-const KeysResponse = t.type({ suite: t.string, keys: t.array(t.type({ kid: t.string, mode: t.keyof({ oprf: null, voprf: null }), publicKey: t.string, current: t.boolean })) }, 'KeysResponse');
+const KeysResponse = t.type(
+  { suite: t.string, keys: t.array(t.type({ kid: t.string, mode: t.keyof({ oprf: null, voprf: null }), publicKey: t.string, current: t.boolean })) },
+  'KeysResponse',
+);
 const EvalResponse = t.intersection([t.type({ kid: t.string, evaluated: t.array(t.string) }), t.partial({ proof: t.string })], 'EvaluateResponse');
 const ErrorBody = t.type({ code: t.string, message: t.string });
 
@@ -100,14 +103,23 @@ export class OprfPseudonymiser {
     } catch {
       throw new KoppelError('INVALID_ARGUMENT', 'The OPRF service URL is not a valid URL, e.g. https://oprf.example:7400.');
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new KoppelError('INVALID_ARGUMENT', 'The OPRF service URL must be https:// (or http:// on loopback).');
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new KoppelError('INVALID_ARGUMENT', 'The OPRF service URL must be https:// (or http:// on loopback).');
     const o = { batchSize: 1000, concurrency: 4, retryForMs: 120_000, ...options };
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 10_000) throw new KoppelError('INVALID_ARGUMENT', 'batchSize must be 1 to 10,000.');
     if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64) throw new KoppelError('INVALID_ARGUMENT', 'concurrency must be 1 to 64.');
     const mode = options.mode ?? 'voprf';
-    const agent = url.protocol === 'https:'
-      ? new HttpsAgent({ keepAlive: true, maxSockets: o.concurrency, ...(o.tls?.ca ? { ca: o.tls.ca } : {}), ...(o.tls?.cert ? { cert: o.tls.cert } : {}), ...(o.tls?.key ? { key: o.tls.key } : {}), ...(o.tls?.servername ? { servername: o.tls.servername } : {}) })
-      : new HttpAgent({ keepAlive: true, maxSockets: o.concurrency });
+    const agent =
+      url.protocol === 'https:'
+        ? new HttpsAgent({
+            keepAlive: true,
+            maxSockets: o.concurrency,
+            ...(o.tls?.ca ? { ca: o.tls.ca } : {}),
+            ...(o.tls?.cert ? { cert: o.tls.cert } : {}),
+            ...(o.tls?.key ? { key: o.tls.key } : {}),
+            ...(o.tls?.servername ? { servername: o.tls.servername } : {}),
+          })
+        : new HttpAgent({ keepAlive: true, maxSockets: o.concurrency });
     const pool = new TaskPool(oprfOps, WORKER_URL, options.threads ?? availableParallelism());
     try {
       const raw = await call(url, agent, o, 'GET', '/v1/keys', undefined);
@@ -116,10 +128,16 @@ export class OprfPseudonymiser {
       const offered = keys.right.keys.filter((k) => k.mode === mode);
       const key = options.kid ? offered.find((k) => k.kid === options.kid) : offered.find((k) => k.current);
       if (!key) {
-        throw new KoppelError('KEY_MISMATCH', options.kid ? `The service does not offer key id ${options.kid} in ${mode} mode; check --kid and --mode.` : `The service offers no current ${mode} key.`, { details: { mode } });
+        throw new KoppelError(
+          'KEY_MISMATCH',
+          options.kid
+            ? `The service does not offer key id ${options.kid} in ${mode} mode; check --kid and --mode.`
+            : `The service offers no current ${mode} key.`,
+          { details: { mode } },
+        );
       }
       const pk = fromBase64Url(key.publicKey);
-      if (!pk || pk.length !== 32) throw new KoppelError('MESSAGE_MALFORMED', 'The service\'s public key is not 32 bytes.');
+      if (!pk || pk.length !== 32) throw new KoppelError('MESSAGE_MALFORMED', "The service's public key is not 32 bytes.");
       return new OprfPseudonymiser(o, url, agent, pool, key.kid, mode, pk);
     } catch (e) {
       agent.destroy();
@@ -163,7 +181,8 @@ export class OprfPseudonymiser {
         if (!b) return;
         const inputs = valid.slice(b.from, b.to);
         const out = await this.#evaluate(inputs);
-        for (let i = 0; i < inputs.length; i++) results[at[b.from + i] as number] = { ok: true, pseudonym: `${this.kid}.${toBase64Url(out.subarray(i * 32, i * 32 + 32))}` };
+        for (let i = 0; i < inputs.length; i++)
+          results[at[b.from + i] as number] = { ok: true, pseudonym: `${this.kid}.${toBase64Url(out.subarray(i * 32, i * 32 + 32))}` };
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, batches.length) }, worker));
@@ -176,11 +195,13 @@ export class OprfPseudonymiser {
     const raw = await call(this.#url, this.#agent, this.#o, 'POST', '/v1/evaluate', { kid: this.kid, elements });
     const r = EvalResponse.decode(raw);
     if (isLeft(r)) throw new KoppelError('MESSAGE_MALFORMED', `The service's answer is malformed: ${describeErrors(r.left)}`);
-    if (r.right.kid !== this.kid || r.right.evaluated.length !== inputs.length) throw new KoppelError('MESSAGE_MALFORMED', 'The service answered for another key or another number of elements.');
+    if (r.right.kid !== this.kid || r.right.evaluated.length !== inputs.length)
+      throw new KoppelError('MESSAGE_MALFORMED', 'The service answered for another key or another number of elements.');
     const evaluated = new Uint8Array(inputs.length * 32);
     r.right.evaluated.forEach((e, i) => {
       const b = fromBase64Url(e);
-      if (!b || b.length !== 32) throw new KoppelError('MESSAGE_MALFORMED', 'An evaluated element from the service is not 32 bytes.', { details: { index: i } });
+      if (!b || b.length !== 32)
+        throw new KoppelError('MESSAGE_MALFORMED', 'An evaluated element from the service is not 32 bytes.', { details: { index: i } });
       evaluated.set(b, i * 32);
     });
     const proof = r.right.proof === undefined ? undefined : fromBase64Url(r.right.proof);
@@ -196,7 +217,14 @@ export class OprfPseudonymiser {
 }
 
 /** One HTTP call with retries on transient failures. */
-async function call(url: URL, agent: HttpAgent, o: OprfClientOptions & { retryForMs: number }, method: 'GET' | 'POST', path: string, body: unknown): Promise<unknown> {
+async function call(
+  url: URL,
+  agent: HttpAgent,
+  o: OprfClientOptions & { retryForMs: number },
+  method: 'GET' | 'POST',
+  path: string,
+  body: unknown,
+): Promise<unknown> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -205,7 +233,11 @@ async function call(url: URL, agent: HttpAgent, o: OprfClientOptions & { retryFo
       const transient = e instanceof Transient;
       const code: KoppelErrorCode = transient ? e.code : e instanceof KoppelError ? e.code : 'INTERNAL';
       if (!transient || Date.now() - started > o.retryForMs) {
-        if (transient) throw new KoppelError(e.code === 'RATE_LIMITED' ? 'RATE_LIMITED' : 'SERVICE_UNAVAILABLE', `The OPRF service did not answer successfully for ${Math.round(o.retryForMs / 1000)} s (last: ${e.code}); check that it runs and that this client may use it.`);
+        if (transient)
+          throw new KoppelError(
+            e.code === 'RATE_LIMITED' ? 'RATE_LIMITED' : 'SERVICE_UNAVAILABLE',
+            `The OPRF service did not answer successfully for ${Math.round(o.retryForMs / 1000)} s (last: ${e.code}); check that it runs and that this client may use it.`,
+          );
         throw e;
       }
       const waitMs = Math.min(5000, e.retryAfterMs ?? 100 * 2 ** Math.min(attempt, 6)) * (0.75 + randomInt(0, 1000) / 2000); // jitter, from the CSPRNG like all randomness in koppel
@@ -216,7 +248,10 @@ async function call(url: URL, agent: HttpAgent, o: OprfClientOptions & { retryFo
 }
 
 class Transient extends Error {
-  constructor(readonly code: KoppelErrorCode, readonly retryAfterMs?: number) {
+  constructor(
+    readonly code: KoppelErrorCode,
+    readonly retryAfterMs?: number,
+  ) {
     super(code);
   }
 }
@@ -254,7 +289,13 @@ function once(url: URL, agent: HttpAgent, o: OprfClientOptions, method: string, 
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'CERT_HAS_EXPIRED' || e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || e.code === 'SELF_SIGNED_CERT_IN_CHAIN') {
+      if (
+        e.code === 'CERT_HAS_EXPIRED' ||
+        e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+        e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+        e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ||
+        e.code === 'SELF_SIGNED_CERT_IN_CHAIN'
+      ) {
         reject(new KoppelError('NETWORK_ERROR', `TLS with the OPRF service failed (${e.code}); check --tls-ca and the service's certificate.`));
         return;
       }

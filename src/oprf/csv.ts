@@ -42,7 +42,12 @@ export interface OprfCsvSummary {
 }
 
 /** Pseudonymises one column of a CSV stream through `client`, writing to `output`. */
-export async function oprfPseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: Writable, client: OprfPseudonymiser, o: OprfCsvOptions): Promise<OprfCsvSummary> {
+export async function oprfPseudonymiseCsv(
+  input: AsyncIterable<Uint8Array>,
+  output: Writable,
+  client: OprfPseudonymiser,
+  o: OprfCsvOptions,
+): Promise<OprfCsvSummary> {
   const started = performance.now();
   const delimiter = o.delimiter ?? ',';
   const csv = await openCsv(input, delimiter);

@@ -70,7 +70,10 @@ export class FastOprf {
     const bs: Uint8Array[] = [];
     inputs.forEach((input, i) => {
       const element = r.fromHash(this.#h2g.expand(input, 64));
-      if (isIdentity(element)) throw new KoppelError('INVALID_IDENTIFIER', 'An input hashes to the identity element (probability 2^-252); it cannot be used.', { details: { index: i } });
+      if (isIdentity(element))
+        throw new KoppelError('INVALID_IDENTIFIER', 'An input hashes to the identity element (probability 2^-252); it cannot be used.', {
+          details: { index: i },
+        });
       const b = blinds?.[i] ?? r.randomScalar();
       bs.push(b);
       out.set(r.mul(b, element), i * 32);
@@ -90,7 +93,8 @@ export class FastOprf {
     const out = new Uint8Array(blinded.length);
     for (let i = 0; i < n; i++) {
       const e = blinded.subarray(i * 32, i * 32 + 32);
-      if (isIdentity(e) || !r.isValid(e)) throw new KoppelError('INVALID_POINT', 'A blinded element is not a valid ristretto255 encoding, or is the identity.', { details: { index: i } });
+      if (isIdentity(e) || !r.isValid(e))
+        throw new KoppelError('INVALID_POINT', 'A blinded element is not a valid ristretto255 encoding, or is the identity.', { details: { index: i } });
       out.set(r.mul(secretKey, e), i * 32);
     }
     return out;
@@ -99,7 +103,8 @@ export class FastOprf {
   /** Finalize for every input: SHA-512(len(input) || input || len(N) || N || "Finalize"), N = blind^-1 * evaluated. */
   finalize(inputs: readonly Uint8Array[], blinds: readonly Uint8Array[], evaluated: Uint8Array): Uint8Array[] {
     const r = this.#r;
-    if (this.#count(evaluated) !== inputs.length || blinds.length !== inputs.length) throw new KoppelError('MESSAGE_MALFORMED', 'The service answered another number of elements than were sent.');
+    if (this.#count(evaluated) !== inputs.length || blinds.length !== inputs.length)
+      throw new KoppelError('MESSAGE_MALFORMED', 'The service answered another number of elements than were sent.');
     const inverses = this.#invertAll(blinds);
     return inputs.map((input, i) => {
       const e = evaluated.subarray(i * 32, i * 32 + 32);
@@ -170,22 +175,27 @@ export class FastOprf {
   verify(publicKey: Uint8Array, blinded: Uint8Array, evaluated: Uint8Array, proof: Uint8Array): void {
     const r = this.#r;
     if (proof.length !== PROOF_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF proof must be 64 bytes.');
-    if (blinded.length !== evaluated.length || blinded.length === 0) throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF batch needs as many evaluated as blinded elements, at least one.');
+    if (blinded.length !== evaluated.length || blinded.length === 0)
+      throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF batch needs as many evaluated as blinded elements, at least one.');
     const c = proof.subarray(0, 32);
     const s = proof.subarray(32, 64);
     const wide = (x: Uint8Array) => concatBytes(x, new Uint8Array(32));
-    if (!constantTimeEqual(r.reduce(wide(c)), c) || !constantTimeEqual(r.reduce(wide(s)), s)) throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF proof scalar is not canonical.');
+    if (!constantTimeEqual(r.reduce(wide(c)), c) || !constantTimeEqual(r.reduce(wide(s)), s))
+      throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF proof scalar is not canonical.');
     let m: Uint8Array;
     let z: Uint8Array;
     try {
       ({ m, z } = this.#composites(publicKey, blinded, evaluated));
     } catch (e) {
-      throw new KoppelError('INVALID_POINT', 'An element of the service\'s answer is not a valid ristretto255 encoding.', { cause: e });
+      throw new KoppelError('INVALID_POINT', "An element of the service's answer is not a valid ristretto255 encoding.", { cause: e });
     }
     const t2 = r.add(r.mulBase(s), r.mul(c, publicKey));
     const t3 = r.add(r.mul(s, m), r.mul(c, z));
     if (!constantTimeEqual(this.#challenge(publicKey, m, z, t2, t3), c)) {
-      throw new KoppelError('PROOF_INVALID', 'The service\'s proof does not verify: it did not evaluate with the key it published. Stop and contact the service operator.');
+      throw new KoppelError(
+        'PROOF_INVALID',
+        "The service's proof does not verify: it did not evaluate with the key it published. Stop and contact the service operator.",
+      );
     }
   }
 

@@ -26,7 +26,13 @@ const KEY_INFO = utf8('koppel-oprf-key-v1');
 
 const KeyFile = t.exact(
   t.intersection([
-    t.type({ type: t.literal(OPRF_KEY_TYPE), version: t.literal(1), suite: t.literal(OPRF_SUITE), seed: pattern(/^[A-Za-z0-9_-]{43}$/, 'base64url seed'), created: t.string }),
+    t.type({
+      type: t.literal(OPRF_KEY_TYPE),
+      version: t.literal(1),
+      suite: t.literal(OPRF_SUITE),
+      seed: pattern(/^[A-Za-z0-9_-]{43}$/, 'base64url seed'),
+      created: t.string,
+    }),
     t.partial({ label: pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'label') }),
   ]),
   'OprfKeyFile',
@@ -52,7 +58,12 @@ export function oprfKeyId(publicKey: Uint8Array): string {
 /** A new key file's JSON text (keep it secret: whoever holds it can evaluate for anyone). */
 export function generateOprfKeyFile(label?: string): string {
   const seed = randomBytes(32);
-  const json = JSON.stringify({ type: OPRF_KEY_TYPE, version: 1, suite: OPRF_SUITE, seed: toBase64Url(seed), created: new Date().toISOString(), ...(label ? { label } : {}) }, null, 2) + '\n';
+  const json =
+    JSON.stringify(
+      { type: OPRF_KEY_TYPE, version: 1, suite: OPRF_SUITE, seed: toBase64Url(seed), created: new Date().toISOString(), ...(label ? { label } : {}) },
+      null,
+      2,
+    ) + '\n';
   wipe(seed);
   return json;
 }
@@ -71,7 +82,7 @@ export function importOprfKeyFile(text: string): { oprf: OprfKey; voprf: OprfKey
   }
   const f = decodeOrThrow(KeyFile, raw, 'OPRF key file', 'INVALID_KEY');
   const seed = fromBase64Url(f.seed);
-  if (!seed || seed.length !== 32) throw new KoppelError('INVALID_KEY', 'The OPRF key file\'s seed is not 32 bytes of base64url.');
+  if (!seed || seed.length !== 32) throw new KoppelError('INVALID_KEY', "The OPRF key file's seed is not 32 bytes of base64url.");
   const make = (mode: OprfMode): OprfKey => {
     const kp = deriveKeyPair(seed, KEY_INFO, mode);
     return Object.freeze({ kid: oprfKeyId(kp.publicKey), mode, publicKey: kp.publicKey, secretKey: serializeScalar(kp.secretKey) });

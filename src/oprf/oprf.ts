@@ -150,7 +150,11 @@ export function finalize(input: Uint8Array, blindScalar: bigint, evaluatedElemen
 }
 
 function finalizeHash(input: Uint8Array, unblinded: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha512').update(concat(lp(input), lp(unblinded), enc.encode('Finalize'))).digest());
+  return new Uint8Array(
+    createHash('sha512')
+      .update(concat(lp(input), lp(unblinded), enc.encode('Finalize')))
+      .digest(),
+  );
 }
 
 /** The server's own evaluation of an input (no blinding): EvaluateUnblinded, for testing and key checks. */
@@ -161,7 +165,11 @@ export function evaluate(secretKey: bigint, input: Uint8Array, mode: OprfMode): 
 function composites(b: RPoint, c: RPoint[], d: RPoint[], mode: OprfMode, k?: bigint): { m: RPoint; z: RPoint } {
   const ctx = contextString(mode);
   const seedDst = concat(enc.encode('Seed-'), ctx);
-  const seed = new Uint8Array(createHash('sha512').update(concat(lp(b.toBytes()), lp(seedDst))).digest());
+  const seed = new Uint8Array(
+    createHash('sha512')
+      .update(concat(lp(b.toBytes()), lp(seedDst)))
+      .digest(),
+  );
   const scalarDst = concat(enc.encode('HashToScalar-'), ctx);
   let m = Point.ZERO;
   let z = Point.ZERO;
@@ -204,7 +212,8 @@ export function generateProof(secretKey: bigint, blinded: Uint8Array[], evaluate
  */
 export function verifyProof(publicKey: Uint8Array, blinded: Uint8Array[], evaluated: Uint8Array[], proof: Uint8Array): void {
   if (proof.length !== PROOF_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF proof must be 64 bytes.');
-  if (blinded.length !== evaluated.length || blinded.length === 0) throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF batch needs as many evaluated as blinded elements, at least one.');
+  if (blinded.length !== evaluated.length || blinded.length === 0)
+    throw new KoppelError('MESSAGE_MALFORMED', 'A VOPRF batch needs as many evaluated as blinded elements, at least one.');
   const b = deserializeElement(publicKey);
   const c = blinded.map((x, i) => deserializeElement(x, i));
   const d = evaluated.map((x, i) => deserializeElement(x, i));
@@ -214,6 +223,9 @@ export function verifyProof(publicKey: Uint8Array, blinded: Uint8Array[], evalua
   const t2 = Point.BASE.multiply(s).add(b.multiply(ch));
   const t3 = m.multiply(s).add(z.multiply(ch));
   if (challenge(b, m, z, t2, t3, 'voprf') !== ch) {
-    throw new KoppelError('PROOF_INVALID', 'The service\'s proof does not verify: it did not evaluate with the key it published. Stop and contact the service operator.');
+    throw new KoppelError(
+      'PROOF_INVALID',
+      "The service's proof does not verify: it did not evaluate with the key it published. Stop and contact the service operator.",
+    );
   }
 }

@@ -36,12 +36,24 @@ export const oprfOps = {
     return { blinds: packed, blinded };
   },
   /** Client: verify the proof (VOPRF) and finalise: the first 32 bytes of every output. */
-  async finalize(arg: { mode: OprfMode; inputs: string[]; blinds: Uint8Array; blinded: Uint8Array; evaluated: Uint8Array; publicKey: Uint8Array; proof?: Uint8Array }): Promise<Uint8Array> {
+  async finalize(arg: {
+    mode: OprfMode;
+    inputs: string[];
+    blinds: Uint8Array;
+    blinded: Uint8Array;
+    evaluated: Uint8Array;
+    publicKey: Uint8Array;
+    proof?: Uint8Array;
+  }): Promise<Uint8Array> {
     const f = await oprfFor(arg.mode);
     if (arg.mode === 'voprf') f.verify(arg.publicKey, arg.blinded, arg.evaluated, arg.proof ?? new Uint8Array(0));
     const enc = new TextEncoder();
     const blinds = Array.from({ length: arg.inputs.length }, (_, i) => arg.blinds.subarray(i * 32, i * 32 + 32));
-    const outputs = f.finalize(arg.inputs.map((x) => enc.encode(x)), blinds, arg.evaluated);
+    const outputs = f.finalize(
+      arg.inputs.map((x) => enc.encode(x)),
+      blinds,
+      arg.evaluated,
+    );
     arg.blinds.fill(0);
     const packed = new Uint8Array(outputs.length * 32);
     outputs.forEach((o, i) => packed.set(o.subarray(0, 32), i * 32));

@@ -83,7 +83,11 @@ const STATUS: Partial<Record<KoppelErrorCode, number>> = {
 };
 
 class HttpError extends KoppelError {
-  constructor(code: KoppelErrorCode, message: string, readonly retryAfterSeconds?: number) {
+  constructor(
+    code: KoppelErrorCode,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
     super(code, message);
   }
 }
@@ -158,7 +162,11 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       m.used = 0;
     }
     if (m.used + elements > budget) {
-      throw new HttpError('BUDGET_EXHAUSTED', `This client's budget of ${budget} evaluations per period is used up; ask the operator for more.`, Math.ceil((m.periodStart + period - now) / 1000));
+      throw new HttpError(
+        'BUDGET_EXHAUSTED',
+        `This client's budget of ${budget} evaluations per period is used up; ask the operator for more.`,
+        Math.ceil((m.periodStart + period - now) / 1000),
+      );
     }
     m.used += elements;
   };
@@ -229,7 +237,10 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
         client = identify(req);
         limitRate(client);
         if (req.method === 'GET' && path === '/v1/keys') {
-          body = { suite: OPRF_SUITE, keys: [...keys.values()].map((k) => ({ kid: k.kid, mode: k.mode, publicKey: toBase64Url(k.publicKey), current: current.has(k.kid) })) };
+          body = {
+            suite: OPRF_SUITE,
+            keys: [...keys.values()].map((k) => ({ kid: k.kid, mode: k.mode, publicKey: toBase64Url(k.publicKey), current: current.has(k.kid) })),
+          };
         } else if (req.method === 'POST' && path === '/v1/evaluate') {
           const r = await evaluate(req, client);
           body = r.body;
@@ -248,7 +259,18 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       if (e instanceof HttpError && e.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(Math.max(1, e.retryAfterSeconds)));
       send(res, status, { code: k.code, message: k.message });
     } finally {
-      log({ time: new Date().toISOString(), event: 'request', client, method: req.method, path, status, elements, ...(kid ? { kid } : {}), ...(code ? { code } : {}), ms: Math.round(performance.now() - started) });
+      log({
+        time: new Date().toISOString(),
+        event: 'request',
+        client,
+        method: req.method,
+        path,
+        status,
+        elements,
+        ...(kid ? { kid } : {}),
+        ...(code ? { code } : {}),
+        ms: Math.round(performance.now() - started),
+      });
       if (--inFlight === 0 && closing) drained();
     }
   };
@@ -257,15 +279,36 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
     void handle(req, res);
   };
   const server: Server = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3', ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, listener)
+    ? createHttpsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          minVersion: 'TLSv1.3',
+          ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
+        },
+        listener,
+      )
     : createHttpServer(listener);
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new KoppelError('NETWORK_ERROR', `Cannot listen on ${options.host}:${options.port} (${e.code ?? 'error'}).`, { details: { host: options.host, port: options.port } })));
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        new KoppelError('NETWORK_ERROR', `Cannot listen on ${options.host}:${options.port} (${e.code ?? 'error'}).`, {
+          details: { host: options.host, port: options.port },
+        }),
+      ),
+    );
     server.listen(options.port, options.host, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  log({ time: new Date().toISOString(), event: 'start', port, keys: [...keys.keys()], tls: options.tls ? (options.tls.ca ? 'mutual' : 'server') : 'none', auth: tokenClients.size > 0 ? 'token' : options.tls?.ca ? 'certificate' : 'none' });
+  log({
+    time: new Date().toISOString(),
+    event: 'start',
+    port,
+    keys: [...keys.keys()],
+    tls: options.tls ? (options.tls.ca ? 'mutual' : 'server') : 'none',
+    auth: tokenClients.size > 0 ? 'token' : options.tls?.ca ? 'certificate' : 'none',
+  });
   return {
     port,
     async close() {

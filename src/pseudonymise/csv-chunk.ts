@@ -57,7 +57,12 @@ export interface ChunkResult {
  */
 export function processChunk(text: string, p: Pseudonymiser, layout: ChunkLayout, firstRecord: number): ChunkResult {
   const rejected: InvalidRecord[] = [];
-  const policy = new RecordPolicy({ fields: layout.fields, policy: layout.policy, wording: POLICY_WORDING.pseudonymise, report: new SkipReport((r) => rejected.push(r)) });
+  const policy = new RecordPolicy({
+    fields: layout.fields,
+    policy: layout.policy,
+    wording: POLICY_WORDING.pseudonymise,
+    report: new SkipReport((r) => rejected.push(r)),
+  });
   let rows: string[][];
   try {
     rows = parseRecords(text, layout.delimiter, firstRecord);

@@ -101,11 +101,7 @@ export function workersAvailable(): boolean {
  * @param input - CSV bytes, e.g. `fs.createReadStream(path)` or `process.stdin`
  * @param output - where the CSV output goes
  */
-export async function pseudonymiseCsv(
-  input: AsyncIterable<Uint8Array>,
-  output: Writable,
-  options: PseudonymiseCsvOptions,
-): Promise<PseudonymiseCsvSummary> {
+export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: Writable, options: PseudonymiseCsvOptions): Promise<PseudonymiseCsvSummary> {
   const start = performance.now();
   const policy = options.onInvalid ?? 'error';
   if (!INVALID_POLICIES.includes(policy)) throw new KoppelError('INVALID_ARGUMENT', `onInvalid must be one of ${INVALID_POLICIES.join(', ')}.`);
@@ -172,7 +168,10 @@ export async function pseudonymiseCsv(
     const domainKey = deriveDomainKey(options.key, options.domain);
     try {
       // Two chunks per worker: the next is waiting when one is done, whatever the main thread is doing.
-      pool = new TaskPool(csvChunkOps, WORKER_URL, threads, { init: { op: 'init', arg: { kid: inline.kid, domain: options.domain, domainKey, idType, layout } }, perWorker: 2 });
+      pool = new TaskPool(csvChunkOps, WORKER_URL, threads, {
+        init: { op: 'init', arg: { kid: inline.kid, domain: options.domain, domainKey, idType, layout } },
+        perWorker: 2,
+      });
     } finally {
       wipe(domainKey); // structured clone gave each worker its own copy
     }

@@ -41,8 +41,7 @@ export interface PseudonymiserOptions {
 
 /** The outcome of pseudonymising one identifier in a batch: a pseudonym or why not. */
 export type PseudonymResult =
-  | { readonly ok: true; readonly pseudonym: string }
-  | { readonly ok: false; readonly code: InvalidReason['code']; readonly reason: string };
+  { readonly ok: true; readonly pseudonym: string } | { readonly ok: false; readonly code: InvalidReason['code']; readonly reason: string };
 
 const PSEUDONYM_PATTERN = /^([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 

@@ -127,7 +127,13 @@ const SHARED: readonly SharedParam[] = [
 ];
 
 /** Opens a PSI session on `channel` in the scope of a run. */
-async function psiSession(scope: SessionScope, channel: Channel, role: 'client' | 'server', o: Resolved, onSession: PsiCommonOptions['onSession']): Promise<Session<Hello>> {
+async function psiSession(
+  scope: SessionScope,
+  channel: Channel,
+  role: 'client' | 'server',
+  o: Resolved,
+  onSession: PsiCommonOptions['onSession'],
+): Promise<Session<Hello>> {
   const s = await scope.open({
     channel,
     protocol: PSI_PROTOCOL,
@@ -157,129 +163,166 @@ function tagKey(tags: Uint8Array, i: number): string {
  */
 export async function psiClient(channel: Channel, items: Iterable<string> | AsyncIterable<string>, options: PsiClientOptions = {}): Promise<PsiClientResult> {
   const o = resolve(options);
-  return runSession(async (scope) => {
-    const pool = scope.pool(psiOps, WORKER_URL, o.threads);
-    const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
-    const payloadMode = o.mode === 'payload';
-    const keys: Uint8Array[] = []; // payload keys of the client's own elements, by position
-    scope.defer(() => wipe(...keys));
-    const s = await psiSession(scope, channel, 'client', o, options.onSession);
-    const session = s.id;
+  return runSession(
+    async (scope) => {
+      const pool = scope.pool(psiOps, WORKER_URL, o.threads);
+      const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
+      const payloadMode = o.mode === 'payload';
+      const keys: Uint8Array[] = []; // payload keys of the client's own elements, by position
+      scope.defer(() => wipe(...keys));
+      const s = await psiSession(scope, channel, 'client', o, options.onSession);
+      const session = s.id;
 
-    const ids: string[] = [];
-    const seen = new Set<string>();
-    const chunkCounts: number[] = [];
-    let sent = 0;
+      const ids: string[] = [];
+      const seen = new Set<string>();
+      const chunkCounts: number[] = [];
+      let sent = 0;
 
-    const sender = async (): Promise<void> => {
-      const pipe = new OrderedPipeline<{ n: number; packed: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, async ({ n, packed }) => {
-        chunkCounts.push(n);
-        await s.send(Step.CLIENT_ELEMENTS, n, packed);
-        sent += n;
-        options.onProgress?.({ phase: 'blind', done: sent });
-      });
-      const submit = (batch: string[]) => pipe.push(pool.run('hashMultiply', { suite: o.suite, items: batch, scalar: scalar.scalar }).then((packed) => ({ n: batch.length, packed })));
-      let batch: string[] = [];
-      for await (const item of items) {
-        if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI client items must be strings.');
-        if (seen.has(item)) continue;
-        seen.add(item);
-        ids.push(item);
-        batch.push(item);
-        if (o.padTo !== undefined && ids.length > o.padTo) throw tooLarge(ids.length, o.padTo);
-        if (batch.length === o.chunk) {
+      const sender = async (): Promise<void> => {
+        const pipe = new OrderedPipeline<{ n: number; packed: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, async ({ n, packed }) => {
+          chunkCounts.push(n);
+          await s.send(Step.CLIENT_ELEMENTS, n, packed);
+          sent += n;
+          options.onProgress?.({ phase: 'blind', done: sent });
+        });
+        const submit = (batch: string[]) =>
+          pipe.push(pool.run('hashMultiply', { suite: o.suite, items: batch, scalar: scalar.scalar }).then((packed) => ({ n: batch.length, packed })));
+        let batch: string[] = [];
+        for await (const item of items) {
+          if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI client items must be strings.');
+          if (seen.has(item)) continue;
+          seen.add(item);
+          ids.push(item);
+          batch.push(item);
+          if (o.padTo !== undefined && ids.length > o.padTo) throw tooLarge(ids.length, o.padTo);
+          if (batch.length === o.chunk) {
+            await submit(batch);
+            batch = [];
+          }
+        }
+        seen.clear();
+        for (let left = o.padTo === undefined ? 0 : o.padTo - ids.length; left > 0 || batch.length > 0;) {
+          const take = Math.min(left, o.chunk - batch.length);
+          batch.push(...dummyIds(take));
+          left -= take;
           await submit(batch);
           batch = [];
         }
-      }
-      seen.clear();
-      for (let left = o.padTo === undefined ? 0 : o.padTo - ids.length; left > 0 || batch.length > 0; ) {
-        const take = Math.min(left, o.chunk - batch.length);
-        batch.push(...dummyIds(take));
-        left -= take;
-        await submit(batch);
-        batch = [];
-      }
-      await pipe.flush();
-      await s.sendJson(Step.CLIENT_DONE, { count: sent });
-    };
+        await pipe.flush();
+        await s.sendJson(Step.CLIENT_DONE, { count: sent });
+      };
 
-    // Receiver: unblind E_i and index the tags of the client's own elements.
-    const index = new Map<string, number>();
-    const receiver = async (): Promise<number> => {
-      let received = 0;
-      let chunkNo = 0;
-      const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array; base: number }>(Math.max(2, 2 * pool.size), scope.failFast, ({ tags, keys: k, base }) => {
-        const n = tags.length / TAG_BYTES;
-        for (let i = 0; i < n; i++) index.set(tagKey(tags, i), base + i);
-        if (k) keys.push(k);
-        options.onProgress?.({ phase: 'unblind', done: base + n });
-      });
-      for await (const f of s.stream({ chunk: Step.SERVER_EVALUATED, done: Step.SERVER_EVALUATED_DONE, what: 'evaluated elements', itemBytes: 32, race: (p) => scope.race(p) })) {
-        if (o.mode === 'cardinality') {
-          // Shuffled answers come only after CLIENT_DONE, so every element is counted by now.
-          if (received + f.count > sent) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more evaluated elements than the client sent.');
-        } else {
-          // Same order as sent: each chunk answers the client's chunk of the same number
-          // (counts are recorded before a chunk is sent, so an honest answer finds its count).
-          const expected = chunkCounts[chunkNo];
-          if (expected === undefined) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more evaluated chunks than the client sent.');
-          if (f.count !== expected) {
-            throw new KoppelError('MESSAGE_MALFORMED', 'An evaluated chunk from the peer does not match the chunk it answers.', { details: { chunk: chunkNo, count: f.count, expected } });
+      // Receiver: unblind E_i and index the tags of the client's own elements.
+      const index = new Map<string, number>();
+      const receiver = async (): Promise<number> => {
+        let received = 0;
+        let chunkNo = 0;
+        const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array; base: number }>(
+          Math.max(2, 2 * pool.size),
+          scope.failFast,
+          ({ tags, keys: k, base }) => {
+            const n = tags.length / TAG_BYTES;
+            for (let i = 0; i < n; i++) index.set(tagKey(tags, i), base + i);
+            if (k) keys.push(k);
+            options.onProgress?.({ phase: 'unblind', done: base + n });
+          },
+        );
+        for await (const f of s.stream({
+          chunk: Step.SERVER_EVALUATED,
+          done: Step.SERVER_EVALUATED_DONE,
+          what: 'evaluated elements',
+          itemBytes: 32,
+          race: (p) => scope.race(p),
+        })) {
+          if (o.mode === 'cardinality') {
+            // Shuffled answers come only after CLIENT_DONE, so every element is counted by now.
+            if (received + f.count > sent) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more evaluated elements than the client sent.');
+          } else {
+            // Same order as sent: each chunk answers the client's chunk of the same number
+            // (counts are recorded before a chunk is sent, so an honest answer finds its count).
+            const expected = chunkCounts[chunkNo];
+            if (expected === undefined) throw new KoppelError('PROTOCOL_VIOLATION', 'The peer sent more evaluated chunks than the client sent.');
+            if (f.count !== expected) {
+              throw new KoppelError('MESSAGE_MALFORMED', 'An evaluated chunk from the peer does not match the chunk it answers.', {
+                details: { chunk: chunkNo, count: f.count, expected },
+              });
+            }
           }
+          chunkNo++;
+          const base = received;
+          received += f.count;
+          await pipe.push(
+            pool
+              .run('multiplyTags', { suite: o.suite, scalar: scalar.inverse, packed: new Uint8Array(f.body), session, keys: payloadMode })
+              .then((r) => ({ ...r, base })),
+          );
         }
-        chunkNo++;
-        const base = received;
-        received += f.count;
-        await pipe.push(pool.run('multiplyTags', { suite: o.suite, scalar: scalar.inverse, packed: new Uint8Array(f.body), session, keys: payloadMode }).then((r) => ({ ...r, base })));
-      }
-      await pipe.flush();
-      return received;
-    };
+        await pipe.flush();
+        return received;
+      };
 
-    const [, evaluated] = await Promise.all([scope.guard(sender()), scope.guard(receiver())]);
-    if (evaluated !== sent) throw new KoppelError('MESSAGE_MALFORMED', 'The peer evaluated another number of elements than the client sent.', { details: { sent, evaluated } });
+      const [, evaluated] = await Promise.all([scope.guard(sender()), scope.guard(receiver())]);
+      if (evaluated !== sent)
+        throw new KoppelError('MESSAGE_MALFORMED', 'The peer evaluated another number of elements than the client sent.', { details: { sent, evaluated } });
 
-    // Step 3: stream the server's tags past the client's own.
-    const start = await s.receiveJson(Step.TAGS_START, TagsStart);
-    if (!payloadMode && start.payloadBytes !== 0) throw new KoppelError('MESSAGE_MALFORMED', 'The peer announced payloads outside payload mode.');
-    const entry = TAG_BYTES + (payloadMode ? 2 + start.payloadBytes + AEAD_TAG_BYTES : 0);
-    const matched: number[] = [];
-    const matchedSet = new Set<number>();
-    const payloads = new Map<number, Uint8Array>();
-    const keyAll = payloadMode ? concatBytes(...keys) : undefined;
-    if (keyAll) scope.defer(() => wipe(keyAll));
-    let tagsReceived = 0;
-    const tags = s.stream({ chunk: Step.SERVER_TAGS, done: Step.SERVER_DONE, what: 'tags', itemBytes: entry, expected: start.count, doneCount: false, overflowCode: 'MESSAGE_MALFORMED' });
-    for await (const f of tags) {
-      for (let i = 0; i < f.count; i++) {
-        const at = index.get(Buffer.from(f.body.buffer, f.body.byteOffset + i * entry, TAG_BYTES).toString('latin1'));
-        // In cardinality mode positions are shuffled and mean nothing; padding elements
-        // of either side never match (their inputs are random).
-        if (at === undefined || (o.mode !== 'cardinality' && at >= ids.length)) continue;
-        if (matchedSet.has(at)) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent the same tag twice.');
-        matchedSet.add(at);
-        matched.push(at);
-        if (keyAll) payloads.set(at, openPayload(keyAll.subarray(at * KEY_BYTES, (at + 1) * KEY_BYTES), f.body.subarray(i * entry + TAG_BYTES, (i + 1) * entry), start.payloadBytes));
+      // Step 3: stream the server's tags past the client's own.
+      const start = await s.receiveJson(Step.TAGS_START, TagsStart);
+      if (!payloadMode && start.payloadBytes !== 0) throw new KoppelError('MESSAGE_MALFORMED', 'The peer announced payloads outside payload mode.');
+      const entry = TAG_BYTES + (payloadMode ? 2 + start.payloadBytes + AEAD_TAG_BYTES : 0);
+      const matched: number[] = [];
+      const matchedSet = new Set<number>();
+      const payloads = new Map<number, Uint8Array>();
+      const keyAll = payloadMode ? concatBytes(...keys) : undefined;
+      if (keyAll) scope.defer(() => wipe(keyAll));
+      let tagsReceived = 0;
+      const tags = s.stream({
+        chunk: Step.SERVER_TAGS,
+        done: Step.SERVER_DONE,
+        what: 'tags',
+        itemBytes: entry,
+        expected: start.count,
+        doneCount: false,
+        overflowCode: 'MESSAGE_MALFORMED',
+      });
+      for await (const f of tags) {
+        for (let i = 0; i < f.count; i++) {
+          const at = index.get(Buffer.from(f.body.buffer, f.body.byteOffset + i * entry, TAG_BYTES).toString('latin1'));
+          // In cardinality mode positions are shuffled and mean nothing; padding elements
+          // of either side never match (their inputs are random).
+          if (at === undefined || (o.mode !== 'cardinality' && at >= ids.length)) continue;
+          if (matchedSet.has(at)) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent the same tag twice.');
+          matchedSet.add(at);
+          matched.push(at);
+          if (keyAll)
+            payloads.set(
+              at,
+              openPayload(keyAll.subarray(at * KEY_BYTES, (at + 1) * KEY_BYTES), f.body.subarray(i * entry + TAG_BYTES, (i + 1) * entry), start.payloadBytes),
+            );
+        }
+        tagsReceived += f.count;
+        options.onProgress?.({ phase: 'match', done: tagsReceived });
       }
-      tagsReceived += f.count;
-      options.onProgress?.({ phase: 'match', done: tagsReceived });
-    }
 
-    matched.sort((x, y) => x - y);
-    switch (o.mode) {
-      case 'intersection':
-        return { mode: 'intersection', intersection: matched.map((i) => ids[i] as string), serverSetSize: start.count };
-      case 'cardinality':
-        return { mode: 'cardinality', size: matched.length, serverSetSize: start.count };
-      case 'payload':
-        return { mode: 'payload', matches: matched.map((i) => ({ id: ids[i] as string, payload: payloads.get(i) as Uint8Array })), serverSetSize: start.count };
-      default: {
-        const never: never = o.mode;
-        throw new KoppelError('INTERNAL', `Unknown mode ${String(never)}.`);
+      matched.sort((x, y) => x - y);
+      switch (o.mode) {
+        case 'intersection':
+          return { mode: 'intersection', intersection: matched.map((i) => ids[i] as string), serverSetSize: start.count };
+        case 'cardinality':
+          return { mode: 'cardinality', size: matched.length, serverSetSize: start.count };
+        case 'payload':
+          return {
+            mode: 'payload',
+            matches: matched.map((i) => ({ id: ids[i] as string, payload: payloads.get(i) as Uint8Array })),
+            serverSetSize: start.count,
+          };
+        default: {
+          const never: never = o.mode;
+          throw new KoppelError('INTERNAL', `Unknown mode ${String(never)}.`);
+        }
       }
-    }
-  }, { signal: options.signal });
+    },
+    { signal: options.signal },
+  );
 }
 
 /** AES-256-GCM with a key used for this one message only, so a fixed nonce is safe. */
@@ -318,112 +361,131 @@ function isPayloadItem(x: unknown): x is PayloadItem {
  * Duplicate items are sent once (in payload mode, a duplicate id is an error: which
  * payload would be meant?).
  */
-export async function psiServer(channel: Channel, items: Iterable<string | PayloadItem> | AsyncIterable<string | PayloadItem>, options: PsiServerOptions = {}): Promise<PsiServerResult> {
+export async function psiServer(
+  channel: Channel,
+  items: Iterable<string | PayloadItem> | AsyncIterable<string | PayloadItem>,
+  options: PsiServerOptions = {},
+): Promise<PsiServerResult> {
   const o = resolve(options);
   const payloadMode = o.mode === 'payload';
   if (options.payloadBytes !== undefined && (!Number.isInteger(options.payloadBytes) || options.payloadBytes < 0 || options.payloadBytes > MAX_PAYLOAD_BYTES)) {
     throw new KoppelError('INVALID_ARGUMENT', `payloadBytes must be an integer from 0 to ${MAX_PAYLOAD_BYTES}.`);
   }
-  return runSession(async (scope) => {
-    const pool = scope.pool(psiOps, WORKER_URL, o.threads);
-    const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
-    const s = await psiSession(scope, channel, 'server', o, options.onSession);
-    const session = s.id;
+  return runSession(
+    async (scope) => {
+      const pool = scope.pool(psiOps, WORKER_URL, o.threads);
+      const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
+      const s = await psiSession(scope, channel, 'server', o, options.onSession);
+      const session = s.id;
 
-    // The server's own tags, computed alongside (at low priority) and held packed.
-    const own = (async () => {
-      const tagParts: Uint8Array[] = [];
-      const keyParts: Uint8Array[] = [];
-      const payloadList: Uint8Array[] = [];
-      const seen = new Set<string>();
-      let count = 0;
-      let batch: string[] = [];
-      const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, (r) => {
-        tagParts.push(r.tags);
-        if (r.keys) keyParts.push(r.keys);
-        options.onProgress?.({ phase: 'own-set', done: count });
-      });
-      const submit = (b: string[]) => pipe.push(pool.run('hashMultiplyTags', { suite: o.suite, items: b, scalar: scalar.scalar, session, keys: payloadMode }, { priority: 'low' }));
-      for await (const item of items) {
-        let id: string;
-        if (payloadMode) {
-          if (!isPayloadItem(item)) throw new KoppelError('INVALID_ARGUMENT', 'In payload mode server items must be { id: string, payload: Uint8Array }.');
-          id = item.id;
-          if (item.payload.length > (options.payloadBytes ?? MAX_PAYLOAD_BYTES)) {
-            throw new KoppelError('INVALID_ARGUMENT', `A payload is longer than ${options.payloadBytes ?? MAX_PAYLOAD_BYTES} bytes.`, { details: { item: count + 1 } });
+      // The server's own tags, computed alongside (at low priority) and held packed.
+      const own = (async () => {
+        const tagParts: Uint8Array[] = [];
+        const keyParts: Uint8Array[] = [];
+        const payloadList: Uint8Array[] = [];
+        const seen = new Set<string>();
+        let count = 0;
+        let batch: string[] = [];
+        const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, (r) => {
+          tagParts.push(r.tags);
+          if (r.keys) keyParts.push(r.keys);
+          options.onProgress?.({ phase: 'own-set', done: count });
+        });
+        const submit = (b: string[]) =>
+          pipe.push(pool.run('hashMultiplyTags', { suite: o.suite, items: b, scalar: scalar.scalar, session, keys: payloadMode }, { priority: 'low' }));
+        for await (const item of items) {
+          let id: string;
+          if (payloadMode) {
+            if (!isPayloadItem(item)) throw new KoppelError('INVALID_ARGUMENT', 'In payload mode server items must be { id: string, payload: Uint8Array }.');
+            id = item.id;
+            if (item.payload.length > (options.payloadBytes ?? MAX_PAYLOAD_BYTES)) {
+              throw new KoppelError('INVALID_ARGUMENT', `A payload is longer than ${options.payloadBytes ?? MAX_PAYLOAD_BYTES} bytes.`, {
+                details: { item: count + 1 },
+              });
+            }
+          } else {
+            if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI server items must be strings outside payload mode.');
+            id = item;
           }
-        } else {
-          if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI server items must be strings outside payload mode.');
-          id = item;
+          if (seen.has(id)) {
+            if (payloadMode)
+              throw new KoppelError('INVALID_ARGUMENT', 'An id occurs twice among the server items; in payload mode ids must be unique.', {
+                details: { item: count + 1 },
+              });
+            continue;
+          }
+          seen.add(id);
+          if (payloadMode) payloadList.push((item as PayloadItem).payload);
+          batch.push(id);
+          count++;
+          if (o.padTo !== undefined && count > o.padTo) throw tooLarge(count, o.padTo);
+          if (batch.length === o.chunk) {
+            await submit(batch);
+            batch = [];
+          }
         }
-        if (seen.has(id)) {
-          if (payloadMode) throw new KoppelError('INVALID_ARGUMENT', 'An id occurs twice among the server items; in payload mode ids must be unique.', { details: { item: count + 1 } });
-          continue;
-        }
-        seen.add(id);
-        if (payloadMode) payloadList.push((item as PayloadItem).payload);
-        batch.push(id);
-        count++;
-        if (o.padTo !== undefined && count > o.padTo) throw tooLarge(count, o.padTo);
-        if (batch.length === o.chunk) {
-          await submit(batch);
-          batch = [];
-        }
+        seen.clear();
+        if (batch.length > 0) await submit(batch);
+        await pipe.flush();
+        const keys = payloadMode ? concatBytes(...keyParts) : undefined;
+        if (keys) scope.defer(() => wipe(keys));
+        return { tags: concatBytes(...tagParts), keys, payloads: payloadList, count };
+      })();
+      own.catch((e: unknown) => scope.failFast.fail(e)); // a failure reading our own items stops the run at once
+
+      // Step 2a: evaluate the client's elements as they arrive.
+      let received = 0;
+      const evaluatedParts: Uint8Array[] = [];
+      const pipe = new OrderedPipeline<Uint8Array>(Math.max(2, 2 * pool.size), scope.failFast, async (packed) => {
+        if (o.mode === 'cardinality') evaluatedParts.push(packed);
+        else await s.send(Step.SERVER_EVALUATED, packed.length / 32, packed);
+        options.onProgress?.({ phase: 'evaluate', done: received });
+      });
+      for await (const f of s.stream({
+        chunk: Step.CLIENT_ELEMENTS,
+        done: Step.CLIENT_DONE,
+        what: 'blinded elements',
+        itemBytes: 32,
+        race: (p) => scope.race(p),
+      })) {
+        received += f.count;
+        await pipe.push(pool.run('multiply', { suite: o.suite, scalar: scalar.scalar, packed: new Uint8Array(f.body) }));
       }
-      seen.clear();
-      if (batch.length > 0) await submit(batch);
       await pipe.flush();
-      const keys = payloadMode ? concatBytes(...keyParts) : undefined;
-      if (keys) scope.defer(() => wipe(keys));
-      return { tags: concatBytes(...tagParts), keys, payloads: payloadList, count };
-    })();
-    own.catch((e: unknown) => scope.failFast.fail(e)); // a failure reading our own items stops the run at once
-
-    // Step 2a: evaluate the client's elements as they arrive.
-    let received = 0;
-    const evaluatedParts: Uint8Array[] = [];
-    const pipe = new OrderedPipeline<Uint8Array>(Math.max(2, 2 * pool.size), scope.failFast, async (packed) => {
-      if (o.mode === 'cardinality') evaluatedParts.push(packed);
-      else await s.send(Step.SERVER_EVALUATED, packed.length / 32, packed);
-      options.onProgress?.({ phase: 'evaluate', done: received });
-    });
-    for await (const f of s.stream({ chunk: Step.CLIENT_ELEMENTS, done: Step.CLIENT_DONE, what: 'blinded elements', itemBytes: 32, race: (p) => scope.race(p) })) {
-      received += f.count;
-      await pipe.push(pool.run('multiply', { suite: o.suite, scalar: scalar.scalar, packed: new Uint8Array(f.body) }));
-    }
-    await pipe.flush();
-    if (o.mode === 'cardinality') {
-      // Shuffled, so the client cannot tell which of its elements matched.
-      await s.sendChunks(Step.SERVER_EVALUATED, permuteRecords(concatBytes(...evaluatedParts), 32, randomPermutation(received)), 32, o.chunk);
-    }
-    await s.sendJson(Step.SERVER_EVALUATED_DONE, { count: received });
-
-    // Step 2b: the server's tags (and sealed payloads), padded and in random order.
-    const mine = await scope.race(own);
-    const total = o.padTo ?? mine.count;
-    const payloadBytes = payloadMode ? (options.payloadBytes ?? mine.payloads.reduce((m, p) => Math.max(m, p.length), 0)) : 0;
-    const entry = TAG_BYTES + (payloadMode ? 2 + payloadBytes + AEAD_TAG_BYTES : 0);
-    const perm = randomPermutation(total);
-    await s.sendJson(Step.TAGS_START, { count: total, payloadBytes });
-    for (let start = 0; start < total; start += o.chunk) {
-      const n = Math.min(o.chunk, total - start);
-      const body = new Uint8Array(n * entry);
-      for (let i = 0; i < n; i++) {
-        const j = perm[start + i] as number;
-        const at = i * entry;
-        if (j >= mine.count) {
-          body.set(randomBytes(entry), at); // padding: a random tag and random "ciphertext"
-          continue;
-        }
-        body.set(mine.tags.subarray(j * TAG_BYTES, (j + 1) * TAG_BYTES), at);
-        if (payloadMode && mine.keys) {
-          body.set(sealPayload(mine.keys.subarray(j * KEY_BYTES, (j + 1) * KEY_BYTES), mine.payloads[j] as Uint8Array, payloadBytes), at + TAG_BYTES);
-        }
+      if (o.mode === 'cardinality') {
+        // Shuffled, so the client cannot tell which of its elements matched.
+        await s.sendChunks(Step.SERVER_EVALUATED, permuteRecords(concatBytes(...evaluatedParts), 32, randomPermutation(received)), 32, o.chunk);
       }
-      await s.send(Step.SERVER_TAGS, n, body);
-      options.onProgress?.({ phase: 'tags', done: start + n });
-    }
-    await s.sendJson(Step.SERVER_DONE, {});
-    return { mode: o.mode, clientSetSize: received, serverSetSize: mine.count };
-  }, { signal: options.signal });
+      await s.sendJson(Step.SERVER_EVALUATED_DONE, { count: received });
+
+      // Step 2b: the server's tags (and sealed payloads), padded and in random order.
+      const mine = await scope.race(own);
+      const total = o.padTo ?? mine.count;
+      const payloadBytes = payloadMode ? (options.payloadBytes ?? mine.payloads.reduce((m, p) => Math.max(m, p.length), 0)) : 0;
+      const entry = TAG_BYTES + (payloadMode ? 2 + payloadBytes + AEAD_TAG_BYTES : 0);
+      const perm = randomPermutation(total);
+      await s.sendJson(Step.TAGS_START, { count: total, payloadBytes });
+      for (let start = 0; start < total; start += o.chunk) {
+        const n = Math.min(o.chunk, total - start);
+        const body = new Uint8Array(n * entry);
+        for (let i = 0; i < n; i++) {
+          const j = perm[start + i] as number;
+          const at = i * entry;
+          if (j >= mine.count) {
+            body.set(randomBytes(entry), at); // padding: a random tag and random "ciphertext"
+            continue;
+          }
+          body.set(mine.tags.subarray(j * TAG_BYTES, (j + 1) * TAG_BYTES), at);
+          if (payloadMode && mine.keys) {
+            body.set(sealPayload(mine.keys.subarray(j * KEY_BYTES, (j + 1) * KEY_BYTES), mine.payloads[j] as Uint8Array, payloadBytes), at + TAG_BYTES);
+          }
+        }
+        await s.send(Step.SERVER_TAGS, n, body);
+        options.onProgress?.({ phase: 'tags', done: start + n });
+      }
+      await s.sendJson(Step.SERVER_DONE, {});
+      return { mode: o.mode, clientSetSize: received, serverSetSize: mine.count };
+    },
+    { signal: options.signal },
+  );
 }

@@ -45,7 +45,7 @@ export interface HelloExpectation {
 
 /** A short, printable rendering of a parameter value for messages (at most 64 characters). */
 function show(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? 'nothing';
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? 'nothing');
   return s.length > 64 ? `${s.slice(0, 61)}...` : s;
 }
 
@@ -62,21 +62,36 @@ function sameValue(a: unknown, b: unknown): boolean {
  *   code (e.g. `SUITE_MISMATCH`), with `details.field`, `details.ours` and
  *   `details.theirs`
  */
-export function checkHello(spec: ProtocolSpec, ours: Readonly<Record<string, unknown>>, theirs: HelloBase & Readonly<Record<string, unknown>>, expect: HelloExpectation): void {
+export function checkHello(
+  spec: ProtocolSpec,
+  ours: Readonly<Record<string, unknown>>,
+  theirs: HelloBase & Readonly<Record<string, unknown>>,
+  expect: HelloExpectation,
+): void {
   const roles: readonly string[] = typeof expect.peerRole === 'string' ? [expect.peerRole] : expect.peerRole;
   if (!roles.includes(theirs.role)) {
-    throw new KoppelError('PROTOCOL_VIOLATION', expect.roleMessage ?? `The peer plays the role ${show(theirs.role)}; this side expects ${roles.join(' or ')}.`, { details: { field: 'role' } });
+    throw new KoppelError(
+      'PROTOCOL_VIOLATION',
+      expect.roleMessage ?? `The peer plays the role ${show(theirs.role)}; this side expects ${roles.join(' or ')}.`,
+      { details: { field: 'role' } },
+    );
   }
   if (theirs.version !== spec.version) {
-    throw new KoppelError('VERSION_MISMATCH', `The peer speaks ${spec.name} version ${theirs.version}; this koppel speaks ${spec.version}. Use the same koppel version on both sides.`, {
-      details: { field: 'version', peerVersion: theirs.version, ours: spec.version, theirs: theirs.version },
-    });
+    throw new KoppelError(
+      'VERSION_MISMATCH',
+      `The peer speaks ${spec.name} version ${theirs.version}; this koppel speaks ${spec.version}. Use the same koppel version on both sides.`,
+      {
+        details: { field: 'version', peerVersion: theirs.version, ours: spec.version, theirs: theirs.version },
+      },
+    );
   }
   for (const p of expect.shared ?? []) {
     const a = ours[p.field];
     const b = theirs[p.field];
     if (sameValue(a, b)) continue;
     const align = p.flag ? `; pass the same ${p.flag} on both sides` : '; both sides must use the same value';
-    throw new KoppelError(p.code, `The peer's ${p.field} is ${show(b)}, this side's is ${show(a)}${align}.`, { details: { field: p.field, ours: show(a), theirs: show(b) } });
+    throw new KoppelError(p.code, `The peer's ${p.field} is ${show(b)}, this side's is ${show(a)}${align}.`, {
+      details: { field: p.field, ours: show(a), theirs: show(b) },
+    });
   }
 }

@@ -157,7 +157,9 @@ export class Link {
     if (frame.step !== HELLO) {
       if (!equalBytes(frame.session, this.session)) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer belongs to another session.');
       if (frame.suite !== this.suite) {
-        throw new KoppelError('SUITE_MISMATCH', `A message from the peer uses suite ${frame.suite}, but the session uses ${this.suite}.`, { details: { ours: this.suite, theirs: frame.suite } });
+        throw new KoppelError('SUITE_MISMATCH', `A message from the peer uses suite ${frame.suite}, but the session uses ${this.suite}.`, {
+          details: { ours: this.suite, theirs: frame.suite },
+        });
       }
     }
     return frame;
@@ -188,7 +190,9 @@ export class Link {
       if (f.step === s.done) {
         const declared = s.doneCount === false ? received : decodeOrThrow(Done, jsonBody(f, `end of ${s.what}`), `end of ${s.what}`).count;
         if (declared !== received || (s.expected !== undefined && received !== s.expected)) {
-          throw new KoppelError('MESSAGE_MALFORMED', `The peer sent another number of ${s.what} than announced.`, { details: { expected: s.expected, declared, received } });
+          throw new KoppelError('MESSAGE_MALFORMED', `The peer sent another number of ${s.what} than announced.`, {
+            details: { expected: s.expected, declared, received },
+          });
         }
         return;
       }
@@ -231,12 +235,18 @@ export class Link {
 /** Checks a chunk frame: 1..MAX_CHUNK_ITEMS items of exactly `itemBytes` each. */
 export function checkChunk(f: Frame, itemBytes: number, what: string): void {
   if (f.count < 1 || f.count > MAX_CHUNK_ITEMS) {
-    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} has ${f.count} items; a chunk holds 1 to ${MAX_CHUNK_ITEMS}.`, { details: { count: f.count } });
+    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} has ${f.count} items; a chunk holds 1 to ${MAX_CHUNK_ITEMS}.`, {
+      details: { count: f.count },
+    });
   }
   if (f.body.length !== f.count * itemBytes) {
-    throw new KoppelError('MESSAGE_MALFORMED', `The peer's ${what} declares ${f.count} items but carries ${f.body.length} bytes (expected ${f.count * itemBytes}).`, {
-      details: { count: f.count, bytes: f.body.length },
-    });
+    throw new KoppelError(
+      'MESSAGE_MALFORMED',
+      `The peer's ${what} declares ${f.count} items but carries ${f.body.length} bytes (expected ${f.count * itemBytes}).`,
+      {
+        details: { count: f.count, bytes: f.body.length },
+      },
+    );
   }
 }
 

@@ -32,7 +32,8 @@ export function resolveBatching(o: { readonly suite?: SuiteName; readonly chunkS
   const suite = o.suite ?? 'x25519';
   if (!SUITE_NAMES.includes(suite)) throw new KoppelError('INVALID_ARGUMENT', `suite must be one of ${SUITE_NAMES.join(', ')}.`);
   const chunk = o.chunkSize ?? 4096;
-  if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK_ITEMS) throw new KoppelError('INVALID_ARGUMENT', `chunkSize must be an integer from 1 to ${MAX_CHUNK_ITEMS}.`);
+  if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK_ITEMS)
+    throw new KoppelError('INVALID_ARGUMENT', `chunkSize must be an integer from 1 to ${MAX_CHUNK_ITEMS}.`);
   const threads = o.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new KoppelError('INVALID_ARGUMENT', 'threads must be an integer from 0 to 256.');
   return { suite, chunk, threads };

@@ -58,7 +58,9 @@ export class TranscriptHash {
 
   /** The transcript so far: 32 bytes, the same at both ends once both saw the same frames. */
   digest(): Uint8Array {
-    const out = createHash('sha256').update(LABEL).update(Uint8Array.of(PROTOCOLS[this.#spec.wire], this.#spec.version & 0xff));
+    const out = createHash('sha256')
+      .update(LABEL)
+      .update(Uint8Array.of(PROTOCOLS[this.#spec.wire], this.#spec.version & 0xff));
     for (const side of ['initiator', 'responder'] as const) {
       const n = Buffer.alloc(8);
       n.writeBigUInt64BE(BigInt(this.#counts[side]));

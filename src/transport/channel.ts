@@ -122,7 +122,11 @@ export class Inbox {
           () => {
             const i = this.#waiting.indexOf(entry);
             if (i >= 0) this.#waiting.splice(i, 1);
-            reject(new KoppelError('TIMEOUT', `The peer sent nothing for ${Math.round(this.#idleTimeoutMs / 1000)} s; it may have stalled or crashed.`, { details: { idleTimeoutMs: this.#idleTimeoutMs } }));
+            reject(
+              new KoppelError('TIMEOUT', `The peer sent nothing for ${Math.round(this.#idleTimeoutMs / 1000)} s; it may have stalled or crashed.`, {
+                details: { idleTimeoutMs: this.#idleTimeoutMs },
+              }),
+            );
           },
           this.#idleTimeoutMs,
           true,
@@ -161,7 +165,9 @@ export function createMemoryChannelPair(options: ChannelOptions = {}): [Channel,
       async send(message) {
         if (closed) throw closedError();
         if (message.length > max) {
-          throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${max} bytes.`, { details: { bytes: message.length, max } });
+          throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${max} bytes.`, {
+            details: { bytes: message.length, max },
+          });
         }
         while (inboxes[peer].length >= 64 && !closed) await new Promise<void>((r) => (drainWaiters[peer] as Array<() => void>).push(r));
         if (closed) throw closedError();

@@ -93,7 +93,13 @@ class SocketChannel implements Channel {
     while (this.#buffer.length - off >= 4) {
       const len = this.#buffer.readUInt32BE(off);
       if (len > this.#max) {
-        this.#inbox.fail(new KoppelError('MESSAGE_TOO_LARGE', `The peer sent a message of ${len} bytes; the limit is ${this.#max}. Is it a koppel peer, with the same settings?`, { details: { bytes: len, max: this.#max } }));
+        this.#inbox.fail(
+          new KoppelError(
+            'MESSAGE_TOO_LARGE',
+            `The peer sent a message of ${len} bytes; the limit is ${this.#max}. Is it a koppel peer, with the same settings?`,
+            { details: { bytes: len, max: this.#max } },
+          ),
+        );
         this.#socket.destroy();
         this.#buffer = Buffer.alloc(0);
         return;
@@ -110,7 +116,9 @@ class SocketChannel implements Channel {
   async send(message: Uint8Array): Promise<void> {
     if (this.#closing || this.#socket.destroyed) throw this.#inbox.failed ?? new KoppelError('CONNECTION_CLOSED', 'The connection is closed.');
     if (message.length > this.#max) {
-      throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${this.#max} bytes.`, { details: { bytes: message.length, max: this.#max } });
+      throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${this.#max} bytes.`, {
+        details: { bytes: message.length, max: this.#max },
+      });
     }
     const header = Buffer.alloc(4);
     header.writeUInt32BE(message.length);
@@ -160,9 +168,10 @@ class SocketChannel implements Channel {
 
 function networkError(e: unknown): KoppelError {
   const code = (e as NodeJS.ErrnoException).code ?? '';
-  const tlsHint = /CERT|SSL|TLS|ALERT/i.test(code) || /certificate|alert|handshake/i.test(String((e as Error).message))
-    ? ' The TLS handshake failed: check that both sides use certificates signed by the CA the other side trusts.'
-    : '';
+  const tlsHint =
+    /CERT|SSL|TLS|ALERT/i.test(code) || /certificate|alert|handshake/i.test(String((e as Error).message))
+      ? ' The TLS handshake failed: check that both sides use certificates signed by the CA the other side trusts.'
+      : '';
   return new KoppelError('NETWORK_ERROR', `The connection failed (${code || 'network error'}).${tlsHint}`, { details: { errno: code || undefined }, cause: e });
 }
 
@@ -318,9 +327,13 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
       const retriable = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT';
       if (!retriable) throw e;
       if (Date.now() + delay > deadline) {
-        throw new KoppelError('TIMEOUT', `Could not reach the peer at ${options.host}:${options.port} within ${Math.round((options.connectTimeoutMs ?? 60_000) / 1000)} s; is it running?`, {
-          details: { host: options.host, port: options.port },
-        });
+        throw new KoppelError(
+          'TIMEOUT',
+          `Could not reach the peer at ${options.host}:${options.port} within ${Math.round((options.connectTimeoutMs ?? 60_000) / 1000)} s; is it running?`,
+          {
+            details: { host: options.host, port: options.port },
+          },
+        );
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);

@@ -44,7 +44,12 @@ export function subjectAltNames(san: string | undefined): string[] {
 
 /** The identity of the peer on a connected socket (TLS: its verified certificate). */
 export function socketPeer(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }, secure: tls.TLSSocket | undefined): PeerIdentity {
-  const address = socket.remoteAddress === undefined ? undefined : socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]:${socket.remotePort ?? 0}` : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
+  const address =
+    socket.remoteAddress === undefined
+      ? undefined
+      : socket.remoteAddress.includes(':')
+        ? `[${socket.remoteAddress}]:${socket.remotePort ?? 0}`
+        : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
   if (!secure) return Object.freeze({ transport: 'tcp', authenticated: false, names: Object.freeze([]), ...(address ? { address } : {}) });
   const cert = secure.getPeerCertificate();
   const has = cert && Object.keys(cert).length > 0;

@@ -29,7 +29,9 @@ export function hmacSha256(key: Uint8Array | KeyObject, data: Uint8Array | strin
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * HASH_LEN) throw new RangeError('HKDF-SHA256 output length must be 0 to 8160 bytes.');
   // Extract: PRK = HMAC(salt, IKM), with a zero-filled salt when none is given.
-  const prk = createHmac('sha256', salt.length > 0 ? salt : new Uint8Array(HASH_LEN)).update(ikm).digest();
+  const prk = createHmac('sha256', salt.length > 0 ? salt : new Uint8Array(HASH_LEN))
+    .update(ikm)
+    .digest();
   // Expand: T(i) = HMAC(PRK, T(i-1) | info | i), OKM = the first `length` bytes of T(1) | T(2) | ...
   const okm = new Uint8Array(Math.ceil(length / HASH_LEN) * HASH_LEN);
   let previous: Uint8Array = new Uint8Array(0);

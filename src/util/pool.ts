@@ -82,7 +82,8 @@ export class TaskPool<R extends OpRegistry> {
   constructor(ops: R, workerUrl: URL, size: number, options: PoolOptions<R> = {}) {
     this.#ops = ops;
     this.#perWorker = options.perWorker ?? 1;
-    if (!Number.isInteger(this.#perWorker) || this.#perWorker < 1 || this.#perWorker > 64) throw new KoppelError('INVALID_ARGUMENT', 'perWorker must be an integer from 1 to 64.');
+    if (!Number.isInteger(this.#perWorker) || this.#perWorker < 1 || this.#perWorker > 64)
+      throw new KoppelError('INVALID_ARGUMENT', 'perWorker must be an integer from 1 to 64.');
     if (size > 0 && !(workerUrl.protocol === 'file:' && existsSync(fileURLToPath(workerUrl)))) {
       throw new KoppelError('WORKER_FAILED', 'Worker threads need the compiled package (dist/); run `npm run build`, or use 0 threads.');
     }
@@ -104,7 +105,9 @@ export class TaskPool<R extends OpRegistry> {
         }
         this.#pump();
       });
-      w.on('error', () => this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread failed; rerun with 0 threads to compute on the main thread, and report this.')));
+      w.on('error', () =>
+        this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread failed; rerun with 0 threads to compute on the main thread, and report this.')),
+      );
       w.on('exit', (code) => {
         if (code !== 0 && !this.#closed) this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?).'));
       });
@@ -113,7 +116,13 @@ export class TaskPool<R extends OpRegistry> {
       this.#running.set(w, queue);
       if (init) {
         // The worker's first task (it answers in order); a failure fails the pool.
-        queue.push({ op: init.op, arg: undefined, transfer: [], resolve: () => undefined, reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')) });
+        queue.push({
+          op: init.op,
+          arg: undefined,
+          transfer: [],
+          resolve: () => undefined,
+          reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')),
+        });
         w.postMessage({ op: init.op, arg: init.arg, init: true });
       }
     }
@@ -125,7 +134,11 @@ export class TaskPool<R extends OpRegistry> {
   }
 
   /** Runs `op` with `arg`; `transfer` lists buffers moved (not copied) to the worker. */
-  run<K extends keyof R & string>(op: K, arg: Parameters<R[K]>[0], options: { priority?: Priority; transfer?: ArrayBuffer[] } = {}): Promise<Awaited<ReturnType<R[K]>>> {
+  run<K extends keyof R & string>(
+    op: K,
+    arg: Parameters<R[K]>[0],
+    options: { priority?: Priority; transfer?: ArrayBuffer[] } = {},
+  ): Promise<Awaited<ReturnType<R[K]>>> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
     if (this.#workers.length === 0) {

@@ -32,7 +32,11 @@ export function describeErrors(errors: t.Errors): string {
 export function decode<A>(codec: t.Decoder<unknown, A>, value: unknown, what: string, code: KoppelErrorCode = 'MESSAGE_MALFORMED'): Either<KoppelError, A> {
   const r = codec.decode(value);
   if (isLeft(r)) {
-    return left(new KoppelError(code, `The peer's ${what} is malformed (${describeErrors(r.left)}); is it running a compatible koppel version?`, { details: { message: what } }));
+    return left(
+      new KoppelError(code, `The peer's ${what} is malformed (${describeErrors(r.left)}); is it running a compatible koppel version?`, {
+        details: { message: what },
+      }),
+    );
   }
   return right(r.right);
 }

@@ -90,7 +90,9 @@ export function encodeFrame(protocol: ProtocolName, suite: SuiteName | 'none', s
  */
 export function decodeFrame(bytes: Uint8Array): Frame {
   if (bytes.length < HEADER_BYTES) {
-    throw new KoppelError('MESSAGE_MALFORMED', `A message from the peer is shorter than a frame header (${HEADER_BYTES} bytes).`, { details: { bytes: bytes.length } });
+    throw new KoppelError('MESSAGE_MALFORMED', `A message from the peer is shorter than a frame header (${HEADER_BYTES} bytes).`, {
+      details: { bytes: bytes.length },
+    });
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const raw = {
@@ -103,9 +105,13 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     count: dv.getUint32(24),
   };
   if (raw.magic === 'KP' && raw.version !== WIRE_VERSION) {
-    throw new KoppelError('VERSION_MISMATCH', `The peer speaks koppel wire format ${raw.version}; this version speaks ${WIRE_VERSION}. Use the same koppel version on both sides.`, {
-      details: { peerVersion: raw.version, ourVersion: WIRE_VERSION },
-    });
+    throw new KoppelError(
+      'VERSION_MISMATCH',
+      `The peer speaks koppel wire format ${raw.version}; this version speaks ${WIRE_VERSION}. Use the same koppel version on both sides.`,
+      {
+        details: { peerVersion: raw.version, ourVersion: WIRE_VERSION },
+      },
+    );
   }
   const h = decodeOrThrow(FrameHeader, raw, 'frame header');
   return {

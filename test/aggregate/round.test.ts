@@ -14,7 +14,14 @@ import { encodeFrame, toJsonBody } from '../../src/wire/frame.js';
 import { randomBytes } from '../../src/util/bytes.js';
 
 const codebook = smallCodebook();
-const config = (over: Partial<RoundConfig> = {}): RoundConfig => ({ round: 'r-2026', codebook, aggregators: 2, minInputs: 2, deadline: Date.now() + 60_000, ...over });
+const config = (over: Partial<RoundConfig> = {}): RoundConfig => ({
+  round: 'r-2026',
+  codebook,
+  aggregators: 2,
+  minInputs: 2,
+  deadline: Date.now() + 60_000,
+  ...over,
+});
 
 /** Party p has 10 + p records in every cell, each logging in p + 1 times. */
 function inputOf(p: number) {
@@ -24,20 +31,33 @@ function inputOf(p: number) {
 
 /** Submits `parties` to the aggregators; `skip[p]` lists aggregators that party p does not reach. */
 async function submitAll(aggs: Aggregator[], cfg: RoundConfig, parties: number[], skip: Record<number, number[]> = {}) {
-  return Promise.all(parties.map(async (p) => {
-    const pairs = aggs.map(() => createMemoryChannelPair());
-    const handled = aggs.map((a, j) => (skip[p]?.includes(j) ? (pairs[j] as [Channel, Channel])[1].close() : a.handleInput((pairs[j] as [Channel, Channel])[1])));
-    const outcome = await submitInput(pairs.map(([c]) => c), cfg, `party-${p}`, inputOf(p));
-    await Promise.all(handled);
-    return outcome;
-  }));
+  return Promise.all(
+    parties.map(async (p) => {
+      const pairs = aggs.map(() => createMemoryChannelPair());
+      const handled = aggs.map((a, j) =>
+        skip[p]?.includes(j) ? (pairs[j] as [Channel, Channel])[1].close() : a.handleInput((pairs[j] as [Channel, Channel])[1]),
+      );
+      const outcome = await submitInput(
+        pairs.map(([c]) => c),
+        cfg,
+        `party-${p}`,
+        inputOf(p),
+      );
+      await Promise.all(handled);
+      return outcome;
+    }),
+  );
 }
 
 async function finish(aggs: Aggregator[], cfg: RoundConfig) {
   const pairs = aggs.map(() => createMemoryChannelPair({ idleTimeoutMs: 3000 }));
   const reports = aggs.map((a, j) => a.report((pairs[j] as [Channel, Channel])[0]));
   for (const r of reports) r.catch(() => undefined);
-  const result = collect(pairs.map(([, c]) => c), cfg, { threshold: 10 });
+  const result = collect(
+    pairs.map(([, c]) => c),
+    cfg,
+    { threshold: 10 },
+  );
   return { result, reports };
 }
 
@@ -101,7 +121,12 @@ describe('an aggregation round', () => {
     const other = smallCodebook({ id: 'other-book' });
     const pairs = [createMemoryChannelPair(), createMemoryChannelPair()];
     const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
-    const out = await submitInput(pairs.map(([c]) => c), { ...cfg, codebook: other }, 'stranger', new BigUint64Array(other.length));
+    const out = await submitInput(
+      pairs.map(([c]) => c),
+      { ...cfg, codebook: other },
+      'stranger',
+      new BigUint64Array(other.length),
+    );
     await Promise.all(handled);
     expect(out.map((o) => o.code)).toEqual(['ROUND_MISMATCH', 'ROUND_MISMATCH']);
     expect(aggs[0]?.accepted).toEqual(['party-0', 'party-1']);
@@ -110,11 +135,32 @@ describe('an aggregation round', () => {
   it('refuses a malformed share (wrong length, or a vector where a seed belongs)', async () => {
     const cfg = config();
     const agg = new Aggregator(cfg, 1);
-    for (const [kind, count, bytes] of [['vector', 3, 24], ['seed', 1, 32]] as const) {
+    for (const [kind, count, bytes] of [
+      ['vector', 3, 24],
+      ['seed', 1, 32],
+    ] as const) {
       const [a, b] = createMemoryChannelPair();
       const handled = agg.handleInput(b);
       const session = randomBytes(16);
-      await a.send(encodeFrame('aggregate', 'none', 1, session, 0, toJsonBody({ protocol: 'koppel-aggregate', version: 1, role: 'input', round: cfg.round, config: (await import('../../src/aggregate/round.js')).configHash(cfg), party: 'bad', aggregator: 1, kind })));
+      await a.send(
+        encodeFrame(
+          'aggregate',
+          'none',
+          1,
+          session,
+          0,
+          toJsonBody({
+            protocol: 'koppel-aggregate',
+            version: 1,
+            role: 'input',
+            round: cfg.round,
+            config: (await import('../../src/aggregate/round.js')).configHash(cfg),
+            party: 'bad',
+            aggregator: 1,
+            kind,
+          }),
+        ),
+      );
       await a.send(encodeFrame('aggregate', 'none', 2, session, count, new Uint8Array(bytes)));
       expect(await handled).toMatchObject({ accepted: false, code: 'MESSAGE_MALFORMED' });
     }
@@ -136,15 +182,28 @@ describe('an aggregation round', () => {
     const oneWay = smallCodebook({ dimensions: [{ name: 'region', labels: regions }] });
     const cfg = config({ codebook: oneWay });
     const aggs = [new Aggregator(cfg, 0), new Aggregator(cfg, 1)];
-    await Promise.all(['Groningen', 'Utrecht'].map(async (region, p) => {
-      const pairs = aggs.map(() => createMemoryChannelPair());
-      const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
-      await submitInput(pairs.map(([c]) => c), cfg, `party-${p}`, tabulate(oneWay, [{ cell: [region], values: ['1'] }]));
-      await Promise.all(handled);
-    }));
+    await Promise.all(
+      ['Groningen', 'Utrecht'].map(async (region, p) => {
+        const pairs = aggs.map(() => createMemoryChannelPair());
+        const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
+        await submitInput(
+          pairs.map(([c]) => c),
+          cfg,
+          `party-${p}`,
+          tabulate(oneWay, [{ cell: [region], values: ['1'] }]),
+        );
+        await Promise.all(handled);
+      }),
+    );
     const pairs = aggs.map(() => createMemoryChannelPair({ idleTimeoutMs: 3000 }));
     const reports = aggs.map((a, j) => a.report((pairs[j] as [Channel, Channel])[0]));
-    await expect(collect(pairs.map(([, c]) => c), cfg, { threshold: 3 })).rejects.toMatchObject({ code: 'DISCLOSURE_RISK' });
+    await expect(
+      collect(
+        pairs.map(([, c]) => c),
+        cfg,
+        { threshold: 3 },
+      ),
+    ).rejects.toMatchObject({ code: 'DISCLOSURE_RISK' });
     for (const r of reports) await expect(r).resolves.toMatchObject({ agreed: 2 });
   });
 
@@ -183,7 +242,12 @@ describe('an aggregation round', () => {
     const report0 = aggs[0]?.report((pairs[0] as [Channel, Channel])[0]);
     report0?.catch(() => undefined);
     await (pairs[1] as [Channel, Channel])[0].close(); // aggregator 1 is gone
-    await expect(collect(pairs.map(([, c]) => c), cfg)).rejects.toMatchObject({ code: 'ROUND_FAILED' });
+    await expect(
+      collect(
+        pairs.map(([, c]) => c),
+        cfg,
+      ),
+    ).rejects.toMatchObject({ code: 'ROUND_FAILED' });
   });
 
   it('with noise, each aggregator adds its own sample: the release differs from the exact sum by little', async () => {

@@ -27,11 +27,19 @@ function expectClose(obs: Map<number, number>, n: number, pmf: (x: number) => nu
 describe('samplers', () => {
   it('uniformBelow is uniform on a small range', () => {
     const n = 6000;
-    const obs = frequencies(Array.from({ length: n }, () => uniformBelow(6n)), 0, 5);
+    const obs = frequencies(
+      Array.from({ length: n }, () => uniformBelow(6n)),
+      0,
+      5,
+    );
     expectClose(obs, n, () => 1 / 6);
   });
   it('Bernoulli(exp(-g)) has mean exp(-g), for g below and above 1', () => {
-    for (const [num, den] of [[1n, 2n], [3n, 2n], [0n, 1n]] as const) {
+    for (const [num, den] of [
+      [1n, 2n],
+      [3n, 2n],
+      [0n, 1n],
+    ] as const) {
       const n = 4000;
       let ones = 0;
       for (let i = 0; i < n; i++) if (bernoulliExp(num, den)) ones++;

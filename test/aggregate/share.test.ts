@@ -21,13 +21,16 @@ function combine(x: BigUint64Array, m: number, c = ctx): BigUint64Array {
 
 describe('split and combine', () => {
   it('the shares always add up to the input, for any m and any words (wrap-around included)', () => {
-    fc.assert(fc.property(fc.array(word, { minLength: 1, maxLength: 30 }), fc.integer({ min: 2, max: 6 }), (ws, m) => {
-      const x = BigUint64Array.from(ws);
-      expect(combine(x, m)).toEqual(x);
-    }), { numRuns: 100 });
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 30 }), fc.integer({ min: 2, max: 6 }), (ws, m) => {
+        const x = BigUint64Array.from(ws);
+        expect(combine(x, m)).toEqual(x);
+      }),
+      { numRuns: 100 },
+    );
   });
   it('sums of signed inputs are exact across the 2^64 boundary', () => {
-    const inputs = [-5n, 3n, (1n << 62n), -(1n << 62n), 2n];
+    const inputs = [-5n, 3n, 1n << 62n, -(1n << 62n), 2n];
     const total = new BigUint64Array(1);
     inputs.forEach((v, i) => addInto(total, combine(BigUint64Array.from([encodeSigned(v)]), 3, { ...ctx, party: `p${i}` })));
     expect(decodeSigned(total[0] as bigint)).toBe(0n);
@@ -83,19 +86,26 @@ describe('encodings', () => {
     expect(formatFixed(-7n, 2)).toBe('-0.07');
     expectKoppelError(() => parseFixed('1.234', 2), 'INVALID_ARGUMENT');
     expectKoppelError(() => parseFixed('1e3', 0), 'INVALID_ARGUMENT');
-    fc.assert(fc.property(fc.bigInt({ min: -(10n ** 15n), max: 10n ** 15n }), fc.integer({ min: 0, max: 6 }), (v, s) => {
-      expect(parseFixed(formatFixed(v, s), s)).toBe(v);
-    }));
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(10n ** 15n), max: 10n ** 15n }), fc.integer({ min: 0, max: 6 }), (v, s) => {
+        expect(parseFixed(formatFixed(v, s), s)).toBe(v);
+      }),
+    );
   });
-  it('two\'s complement round-trips every signed 64-bit value and refuses larger ones', () => {
-    fc.assert(fc.property(fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), (v) => {
-      expect(decodeSigned(encodeSigned(v))).toBe(v);
-    }));
+  it("two's complement round-trips every signed 64-bit value and refuses larger ones", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n }), (v) => {
+        expect(decodeSigned(encodeSigned(v))).toBe(v);
+      }),
+    );
     expectKoppelError(() => encodeSigned(1n << 63n), 'INVALID_ARGUMENT');
   });
   it('a codebook whose bounds could overflow 64 bits is refused', () => {
     const base = { id: 'x', dimensions: [{ name: 'd', labels: ['a'] }], maxRecordsPerInput: 1_000_000_000 };
-    expectKoppelError(() => makeCodebook({ ...base, values: [{ name: 'v', scale: 0, min: '0', max: '100000000000' }], maxInputs: 1_000_000 }), 'INVALID_ARGUMENT');
+    expectKoppelError(
+      () => makeCodebook({ ...base, values: [{ name: 'v', scale: 0, min: '0', max: '100000000000' }], maxInputs: 1_000_000 }),
+      'INVALID_ARGUMENT',
+    );
     expect(makeCodebook({ ...base, values: [{ name: 'v', scale: 0, min: '-5', max: '5' }], maxInputs: 1000 }).cells).toBe(1);
   });
 });

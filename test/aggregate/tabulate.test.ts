@@ -83,7 +83,9 @@ describe('tabulating rows in batches (addRows, what the CLI uses)', () => {
   const layout = { cells: [3, 1], values: [0] };
   const toRow = (r: { cell: readonly string[]; values: readonly string[] }) => [r.values[0] as string, r.cell[1] as string, 'id-x', r.cell[0] as string];
   // Runs of equal labels, so that rows reuse the previous row's cell as well as change it.
-  const arbRows = fc.array(fc.tuple(arbRecord, fc.integer({ min: 1, max: 4 })), { maxLength: 60 }).map((xs) => xs.flatMap(([r, n]) => Array.from({ length: n }, () => r)));
+  const arbRows = fc
+    .array(fc.tuple(arbRecord, fc.integer({ min: 1, max: 4 })), { maxLength: 60 })
+    .map((xs) => xs.flatMap(([r, n]) => Array.from({ length: n }, () => r)));
 
   it('gives the same vector as adding the records one by one, whatever the batch sizes', () => {
     const cb = smallCodebook();
@@ -154,7 +156,10 @@ describe('tabulation with large, negative and decimal values', () => {
     });
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.constantFrom(...regions), value), { maxLength: 60 }), (rows) => {
-        const v = tabulate(cb, rows.map(([region, { text }]) => ({ cell: [region, 'single'], values: [text], key: 1 })));
+        const v = tabulate(
+          cb,
+          rows.map(([region, { text }]) => ({ cell: [region, 'single'], values: [text], key: 1 })),
+        );
         for (const region of regions) {
           const c = cb.cellIndex([region, 'single']);
           const want = rows.filter(([r]) => r === region).reduce((s, [, { x }]) => s + x, 0n);

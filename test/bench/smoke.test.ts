@@ -23,7 +23,11 @@ describe('bench/psi.mjs --quick --no-peer', () => {
     const script = fileURLToPath(new URL('../../bench/psi.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script, '--quick', '--no-peer'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { primitives: unknown[]; inProcess: Array<{ intersection: number; n: number }>; tcp: Array<{ intersection: number }> };
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+      primitives: unknown[];
+      inProcess: Array<{ intersection: number; n: number }>;
+      tcp: Array<{ intersection: number }>;
+    };
     expect(last.primitives).toHaveLength(5);
     // Half of each synthetic set overlaps: the runs must have computed the right answer.
     expect(last.inProcess.map((p) => p.intersection)).toEqual(last.inProcess.map((p) => p.n / 2));
@@ -36,7 +40,10 @@ describe('bench/aggregate.mjs --quick --no-peer', () => {
     const script = fileURLToPath(new URL('../../bench/aggregate.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script, '--quick', '--no-peer'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { rounds: Array<{ correct: boolean }>; processes: Array<{ impl: string; correct: boolean; resultMs: number; exitMs: number }> };
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+      rounds: Array<{ correct: boolean }>;
+      processes: Array<{ impl: string; correct: boolean; resultMs: number; exitMs: number }>;
+    };
     expect(last.rounds.map((x) => x.correct)).toEqual([true, true]);
     // A plain-TCP and a mutual-TLS koppel row per environment (two environments when
     // NODE_EXTRA_CA_CERTS is set); the TLS tests need openssl anyway (test/tls.ts).
@@ -57,7 +64,9 @@ describe('bench/join.mjs --quick', () => {
     const script = fileURLToPath(new URL('../../bench/join.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { runs: Array<{ psi: { intersection: number }; helper: { correct: boolean }; twoParty: { correct: boolean } }> };
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+      runs: Array<{ psi: { intersection: number }; helper: { correct: boolean }; twoParty: { correct: boolean } }>;
+    };
     expect(last.runs[0]?.psi.intersection).toBe(1000);
     expect(last.runs[0]?.helper.correct).toBe(true);
     expect(last.runs[0]?.twoParty.correct).toBe(true);
@@ -69,7 +78,11 @@ describe('bench/oprf.mjs --quick', () => {
     const script = fileURLToPath(new URL('../../bench/oprf.mjs', import.meta.url));
     const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { evaluate: unknown[]; service: Array<{ perSecond: number }>; endToEnd: Array<{ rows: number; pseudonymised: number }> };
+    const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
+      evaluate: unknown[];
+      service: Array<{ perSecond: number }>;
+      endToEnd: Array<{ rows: number; pseudonymised: number }>;
+    };
     expect(last.evaluate).toHaveLength(2);
     expect(last.service.every((s) => s.perSecond > 0)).toBe(true);
     expect(last.endToEnd.map((e) => e.pseudonymised)).toEqual([2000, 2000]);
@@ -82,7 +95,10 @@ describe('bench/disclosure.mjs --quick', () => {
     const r = spawnSync(process.execPath, [script, '--quick'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { tables: Array<{ table: string; entries: number; threshold: number }> };
-    expect(last.tables.map((t) => [t.table, t.entries])).toEqual([['10x10', 121], ['8x6x4', 315]]);
+    expect(last.tables.map((t) => [t.table, t.entries])).toEqual([
+      ['10x10', 121],
+      ['8x6x4', 315],
+    ]);
     expect(last.tables.every((t) => t.threshold > 0)).toBe(true);
   });
 });

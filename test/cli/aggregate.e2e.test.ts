@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { runKoppel as koppel } from '../helpers.js';
 import { testPki } from '../tls.js';
 
-
 const regions = ['Groningen', 'Utrecht'];
 const households = ['single', 'family'];
 
@@ -23,7 +22,10 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       round: 'e2e-1',
       codebook: {
         id: 'usage',
-        dimensions: [{ name: 'region', labels: regions }, { name: 'household', labels: households }],
+        dimensions: [
+          { name: 'region', labels: regions },
+          { name: 'household', labels: households },
+        ],
         values: [{ name: 'logins', scale: 0, min: '0', max: '100' }],
         maxInputs: 10,
         maxRecordsPerInput: 1000,
@@ -37,26 +39,75 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     const expected = new Map<string, { count: number; logins: number }>();
     for (let p = 0; p < 3; p++) {
       const lines = ['region,household,logins'];
-      for (const r of regions) for (const h of households) {
-        const n = r === 'Utrecht' && h === 'single' ? (p === 0 ? 2 : 0) : 4 + p;
-        for (let i = 0; i < n; i++) lines.push(`${r},${h},${p + i}`);
-        const e = expected.get(`${r},${h}`) ?? { count: 0, logins: 0 };
-        e.count += n;
-        for (let i = 0; i < n; i++) e.logins += p + i;
-        expected.set(`${r},${h}`, e);
-      }
+      for (const r of regions)
+        for (const h of households) {
+          const n = r === 'Utrecht' && h === 'single' ? (p === 0 ? 2 : 0) : 4 + p;
+          for (let i = 0; i < n; i++) lines.push(`${r},${h},${p + i}`);
+          const e = expected.get(`${r},${h}`) ?? { count: 0, logins: 0 };
+          e.count += n;
+          for (let i = 0; i < n; i++) e.logins += p + i;
+          expected.set(`${r},${h}`, e);
+        }
       writeFileSync(join(dir, `p${p}.csv`), lines.join('\n') + '\n');
     }
     const base = 18000 + Math.floor(Math.random() * 2000);
     const addr = (i: number) => `127.0.0.1:${base + i}`;
     const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
-    const collector = koppel(['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json'), '--protection', '2', '--value-protection', '12.5', ...server]);
-    const aggregators = [0, 1].map((j) => koppel(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3', ...server, '--tls-ca', pki.ca]));
+    const collector = koppel([
+      'aggregate',
+      'collect',
+      ...common,
+      '--listen',
+      addr(0),
+      '--out',
+      join(dir, 'table.csv'),
+      '--meta',
+      join(dir, 'meta.json'),
+      '--protection',
+      '2',
+      '--value-protection',
+      '12.5',
+      ...server,
+    ]);
+    const aggregators = [0, 1].map((j) =>
+      koppel([
+        'aggregate',
+        'aggregator',
+        ...common,
+        '--index',
+        String(j),
+        '--listen',
+        addr(1 + j),
+        '--collector',
+        addr(0),
+        '--expect',
+        '3',
+        ...server,
+        '--tls-ca',
+        pki.ca,
+      ]),
+    );
     await new Promise((r) => setTimeout(r, 300));
-    const inputs = [0, 1, 2].map((p) => koppel(['aggregate', 'input', ...common, '--party', `gemeente-${p}`, '--in', join(dir, `p${p}.csv`), '--aggregators', `${addr(1)},${addr(2)}`, ...client]));
+    const inputs = [0, 1, 2].map((p) =>
+      koppel([
+        'aggregate',
+        'input',
+        ...common,
+        '--party',
+        `gemeente-${p}`,
+        '--in',
+        join(dir, `p${p}.csv`),
+        '--aggregators',
+        `${addr(1)},${addr(2)}`,
+        ...client,
+      ]),
+    );
     const results = await Promise.all([collector, ...aggregators, ...inputs]);
     for (const r of results) expect(r.code, r.stderr).toBe(0);
-    const rows = readFileSync(join(dir, 'table.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+    const rows = readFileSync(join(dir, 'table.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(','));
     expect(rows[0]).toEqual(['region', 'household', 'count', 'sum_logins', 'suppressed', 'rule', 'perturbation']);
     const get = (r: string, h: string) => rows.find((x) => x[0] === r && x[1] === h) as string[];
     const total = [...expected.values()].reduce((a, e) => ({ count: a.count + e.count, logins: a.logins + e.logins }), { count: 0, logins: 0 });
@@ -66,7 +117,16 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     expect(get('Utrecht', 'single').slice(2, 6)).toEqual(['', '', 'true', 'threshold']);
     // In a 2 x 2 table with published margins, one small cell forces the other three to be
     // suppressed too: otherwise the margins give it away by subtraction.
-    for (const [r, h] of [['Utrecht', 'family'], ['Groningen', 'single'], ['Groningen', 'family']] as const) expect(get(r, h).slice(2, 6)).toEqual(['', '', 'true', 'secondary']);
-    expect(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'))).toMatchObject({ inputs: 3, dropped: 0, disclosure: { threshold: 10, secondary: true, protection: 2, valueProtection: 12.5 } });
+    for (const [r, h] of [
+      ['Utrecht', 'family'],
+      ['Groningen', 'single'],
+      ['Groningen', 'family'],
+    ] as const)
+      expect(get(r, h).slice(2, 6)).toEqual(['', '', 'true', 'secondary']);
+    expect(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'))).toMatchObject({
+      inputs: 3,
+      dropped: 0,
+      disclosure: { threshold: 10, secondary: true, protection: 2, valueProtection: 12.5 },
+    });
   });
 });

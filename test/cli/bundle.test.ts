@@ -26,7 +26,10 @@ describe('the aggregate command bundle', () => {
     const r = await node([...traced, CLI, 'aggregate', 'input', '--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Input party');
-    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => fileURLToPath(l.slice(7)));
+    const loaded = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('LOADED '))
+      .map((l) => fileURLToPath(l.slice(7)));
     expect(loaded).toEqual([CLI, BUNDLE]);
     // Nor does anything in it require() a package: the CommonJS loader loads built-ins only.
     const builtin = (l: string) => /load built-in module/.test(l) || isBuiltin(/Module\._load REQUEST (\S+)/.exec(l)?.[1] ?? '');
@@ -38,7 +41,10 @@ describe('the aggregate command bundle', () => {
   it('another command does not load the bundle (the hook sees its modules)', async () => {
     const r = await node([...traced, CLI, 'keygen', '--help']);
     expect(r.code).toBe(0);
-    const loaded = r.stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => fileURLToPath(l.slice(7)));
+    const loaded = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('LOADED '))
+      .map((l) => fileURLToPath(l.slice(7)));
     expect(loaded).toContain(CLI);
     expect(loaded.some((f) => f.endsWith(join('dist', 'cli', 'main.js')))).toBe(true);
     expect(loaded).not.toContain(BUNDLE);
@@ -48,11 +54,21 @@ describe('the aggregate command bundle', () => {
   it('works copied alone into an empty directory (it needs nothing but Node)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'koppel-bundle-'));
     copyFileSync(BUNDLE, join(dir, 'aggregate.mjs'));
-    const help = await node(['--input-type=module', '-e', "const { run } = await import('./aggregate.mjs'); process.exitCode = await run(['aggregate', 'collect', '--help']);"], dir);
+    const help = await node(
+      ['--input-type=module', '-e', "const { run } = await import('./aggregate.mjs'); process.exitCode = await run(['aggregate', 'collect', '--help']);"],
+      dir,
+    );
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--threshold');
     // A typed error comes out as the full CLI prints it, with the usage exit status.
-    const bad = await node(['--input-type=module', '-e', "const { run } = await import('./aggregate.mjs'); process.exitCode = await run(['aggregate', 'input', '--round', 'nope.json', '--insecure', '--party', 'p', '--aggregators', '127.0.0.1:1,127.0.0.1:2']);"], dir);
+    const bad = await node(
+      [
+        '--input-type=module',
+        '-e',
+        "const { run } = await import('./aggregate.mjs'); process.exitCode = await run(['aggregate', 'input', '--round', 'nope.json', '--insecure', '--party', 'p', '--aggregators', '127.0.0.1:1,127.0.0.1:2']);",
+      ],
+      dir,
+    );
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^koppel: INVALID_ARGUMENT: Cannot read the round file/m);
   });

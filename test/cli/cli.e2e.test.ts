@@ -11,7 +11,6 @@ import { importKey } from '../../src/pseudonymise/key.js';
 import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
 import { runKoppel as koppel } from '../helpers.js';
 
-
 let dir: string;
 let keyFile: string;
 const f = (name: string) => join(dir, name);
@@ -31,7 +30,21 @@ describe('koppel --help', () => {
   });
   it('pseudonymise --help documents every flag of the interface', async () => {
     const r = await koppel(['pseudonymise', '--help']);
-    for (const flag of ['--key', '--domain', '--column', '--id-type', '--in', '--out', '--on-invalid', '--report', '--delimiter', '--threads', '--progress', '--summary', '--quiet']) {
+    for (const flag of [
+      '--key',
+      '--domain',
+      '--column',
+      '--id-type',
+      '--in',
+      '--out',
+      '--on-invalid',
+      '--report',
+      '--delimiter',
+      '--threads',
+      '--progress',
+      '--summary',
+      '--quiet',
+    ]) {
       expect(r.stdout).toContain(flag);
     }
   });
@@ -50,7 +63,10 @@ describe('koppel --help', () => {
   });
   it('a value protection that is not a percentage is a usage error, for aggregate collect and join groups', async () => {
     for (const bad of ['150', '-5', 'ten', '12.345']) {
-      for (const cmd of [['aggregate', 'collect', '--round', 'r.json', '--listen', '127.0.0.1:1', '--insecure'], ['join', 'groups', '--listen', '127.0.0.1:1', '--group-columns', 'a', '--insecure']]) {
+      for (const cmd of [
+        ['aggregate', 'collect', '--round', 'r.json', '--listen', '127.0.0.1:1', '--insecure'],
+        ['join', 'groups', '--listen', '127.0.0.1:1', '--group-columns', 'a', '--insecure'],
+      ]) {
         const r = await koppel([...cmd, '--value-protection', bad]);
         expect(r.code, `${cmd[0]} ${bad}`).toBe(2);
         expect(r.stderr).toMatch(/koppel: INVALID_ARGUMENT: .*--value-protection must be a percentage from 0 to 100/);
@@ -85,7 +101,21 @@ describe('koppel pseudonymise', () => {
 
   it('pseudonymises a file into a file, matching the library', async () => {
     writeFileSync(f('in.csv'), csv);
-    const r = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd/1', '--column', 'bsn', '--id-type', 'bsn', '--in', f('in.csv'), '--out', f('out.csv')]);
+    const r = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd/1',
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      f('in.csv'),
+      '--out',
+      f('out.csv'),
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/pseudonymised 2 of 2 records \(0 rejected\)/);
     const p = new Pseudonymiser({ key: importKey(readFileSync(keyFile, 'utf8')), domain: 'd/1', idType: 'bsn' });
@@ -103,7 +133,21 @@ describe('koppel pseudonymise', () => {
 
   it('stops on an invalid BSN, leaves no output file, and names the record but not the value', async () => {
     writeFileSync(f('bad.csv'), 'bsn\n111222333\n123456789\n');
-    const r = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd', '--column', 'bsn', '--id-type', 'bsn', '--in', f('bad.csv'), '--out', f('bad.out.csv')]);
+    const r = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd',
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      f('bad.csv'),
+      '--out',
+      f('bad.out.csv'),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('koppel: INVALID_BSN');
     expect(r.stderr).toContain('record=2');
@@ -114,7 +158,27 @@ describe('koppel pseudonymise', () => {
 
   it('--on-invalid report writes a report of record numbers and reasons, never values', async () => {
     writeFileSync(f('mixed.csv'), 'bsn,n\n111222333,1\n123456789,2\nabc,3\n123456782,4,extra\n');
-    const r = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd', '--column', 'bsn', '--id-type', 'bsn', '--in', f('mixed.csv'), '--out', f('mixed.out.csv'), '--on-invalid', 'report', '--report', f('report.csv'), '--summary', 'json']);
+    const r = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd',
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      f('mixed.csv'),
+      '--out',
+      f('mixed.out.csv'),
+      '--on-invalid',
+      'report',
+      '--report',
+      f('report.csv'),
+      '--summary',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     expect(readFileSync(f('report.csv'), 'utf8')).toBe('record,code,reason\n2,INVALID_BSN,checksum\n3,INVALID_BSN,non-digit\n4,CSV_MALFORMED,field-count\n');
     const summary = JSON.parse(r.stderr.trim()) as Record<string, unknown>;

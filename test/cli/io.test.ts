@@ -17,13 +17,16 @@ async function collect(path: string): Promise<Uint8Array[]> {
 }
 
 async function failure(p: Promise<unknown>): Promise<KoppelError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   expect(e).toBeInstanceOf(KoppelError);
   return e as KoppelError;
 }
 
 describe('inputChunks', () => {
-  it('yields exactly the file\'s bytes, in chunks of at most 1 MiB, each in its own buffer', async () => {
+  it("yields exactly the file's bytes, in chunks of at most 1 MiB, each in its own buffer", async () => {
     const bytes = new Uint8Array(2.5 * 2 ** 20 + 17);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) & 0xff;
     const path = join(dir, 'big.bin');

@@ -46,20 +46,57 @@ const common = ['--id-column', 'bsn', '--id-type', 'bsn', '--timeout', '30', '--
 function parseTable(text: string): Map<string, string[]> {
   const lines = text.trim().split('\n');
   expect(lines[0]).toBe('province,household,count,sum_logins,sum_messages,suppressed,rule');
-  return new Map(lines.slice(1).map((l) => {
-    const m = /^([^,]+),("[^"]*"|[^,]*),(.*)$/.exec(l) as RegExpExecArray;
-    return [`${m[1]}|${(m[2] as string).replace(/"/g, '')}`, (m[3] as string).split(',')];
-  }));
+  return new Map(
+    lines.slice(1).map((l) => {
+      const m = /^([^,]+),("[^"]*"|[^,]*),(.*)$/.exec(l) as RegExpExecArray;
+      return [`${m[1]}|${(m[2] as string).replace(/"/g, '')}`, (m[3] as string).split(',')];
+    }),
+  );
 }
 
 describe.each(['two-party', 'helper'] as const)('koppel join over loopback mutual TLS, %s variant', (variant) => {
-  it('writes the plain join\'s table, every group, with the rule per row', async () => {
+  it("writes the plain join's table, every group, with the rule per row", async () => {
     const addr = `127.0.0.1:${port++}`;
     const helperAddr = `127.0.0.1:${port++}`;
     const helperArgs = variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : [];
-    const helper = variant === 'helper' ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls()]) : undefined;
-    const groups = koppel(['join', 'groups', '--listen', addr, '--in', f('cbs.csv'), '--group-columns', 'province,household', '--min-count', '5', '--out', f(`result-${variant}.csv`), '--summary', 'json', ...common, ...serverTls(), ...helperArgs]);
-    const values = koppel(['join', 'values', '--connect', addr, '--in', f('logius.csv'), '--value-columns', 'logins,messages', '--max-value', '1000', '--summary', 'json', ...common, ...clientTls(), ...helperArgs]);
+    const helper =
+      variant === 'helper' ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls()]) : undefined;
+    const groups = koppel([
+      'join',
+      'groups',
+      '--listen',
+      addr,
+      '--in',
+      f('cbs.csv'),
+      '--group-columns',
+      'province,household',
+      '--min-count',
+      '5',
+      '--out',
+      f(`result-${variant}.csv`),
+      '--summary',
+      'json',
+      ...common,
+      ...serverTls(),
+      ...helperArgs,
+    ]);
+    const values = koppel([
+      'join',
+      'values',
+      '--connect',
+      addr,
+      '--in',
+      f('logius.csv'),
+      '--value-columns',
+      'logins,messages',
+      '--max-value',
+      '1000',
+      '--summary',
+      'json',
+      ...common,
+      ...clientTls(),
+      ...helperArgs,
+    ]);
     const [g, v, h] = await Promise.all([groups, values, helper]);
     expect(g.code, g.stderr).toBe(0);
     expect(v.code, v.stderr).toBe(0);
@@ -78,7 +115,16 @@ describe.each(['two-party', 'helper'] as const)('koppel join over loopback mutua
 
 describe('koppel join with bad input', () => {
   it('a value that is not a whole number stops the value holder with VALUE_OUT_OF_RANGE and the group holder with the same code', async () => {
-    writeFileSync(f('bad.csv'), 'bsn,logins\n' + readFileSync(f('logius.csv'), 'utf8').split('\n').slice(1, 4).map((l) => l.split(',')[0] + ',1.5').join('\n') + '\n');
+    writeFileSync(
+      f('bad.csv'),
+      'bsn,logins\n' +
+        readFileSync(f('logius.csv'), 'utf8')
+          .split('\n')
+          .slice(1, 4)
+          .map((l) => l.split(',')[0] + ',1.5')
+          .join('\n') +
+        '\n',
+    );
     const addr = `127.0.0.1:${port++}`;
     const [g, v] = await Promise.all([
       koppel(['join', 'groups', '--listen', addr, '--in', f('cbs.csv'), '--group-columns', 'province', '--out', f('never.csv'), ...common, '--insecure']),

@@ -35,7 +35,27 @@ afterAll(() => {
 
 function serve(): Promise<ChildProcess> {
   const pki = testPki();
-  const child = spawn(process.execPath, [CLI, 'oprf', 'serve', '--key', f('oprf.key'), '--listen', `127.0.0.1:${port}`, '--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca, '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'oprf',
+      'serve',
+      '--key',
+      f('oprf.key'),
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--tls-cert',
+      pki.serverCert,
+      '--tls-key',
+      pki.serverKey,
+      '--tls-ca',
+      pki.ca,
+      '--threads',
+      '1',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.push(child);
   return new Promise((resolve, reject) => {
     child.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -62,11 +82,37 @@ async function expectedPseudonyms(): Promise<string[]> {
 
 function client(): Promise<{ code: number | null; stderr: string }> {
   const pki = testPki();
-  return koppel(['pseudonymise', '--oprf', `https://127.0.0.1:${port}`, '--tls-ca', pki.ca, '--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--column', 'bsn', '--id-type', 'bsn', '--in', f('persons.csv'), '--out', f('out.csv'), '--batch-size', '200', '--concurrency', '2', '--threads', '1', '--summary', 'json']);
+  return koppel([
+    'pseudonymise',
+    '--oprf',
+    `https://127.0.0.1:${port}`,
+    '--tls-ca',
+    pki.ca,
+    '--tls-cert',
+    pki.clientCert,
+    '--tls-key',
+    pki.clientKey,
+    '--column',
+    'bsn',
+    '--id-type',
+    'bsn',
+    '--in',
+    f('persons.csv'),
+    '--out',
+    f('out.csv'),
+    '--batch-size',
+    '200',
+    '--concurrency',
+    '2',
+    '--threads',
+    '1',
+    '--summary',
+    'json',
+  ]);
 }
 
 describe('koppel oprf serve + pseudonymise --oprf over loopback mutual TLS', () => {
-  it('replaces the BSN column with the service\'s pseudonyms, row for row; the service logs no element', async () => {
+  it("replaces the BSN column with the service's pseudonyms, row for row; the service logs no element", async () => {
     const server = await serve();
     let log = '';
     server.stdout?.setEncoding('utf8').on('data', (d: string) => (log += d));

@@ -10,7 +10,6 @@ import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
 import { runKoppel as koppel, type CliResult as Result } from '../helpers.js';
 import { testPki } from '../tls.js';
 
-
 let dir: string;
 let port = 17300 + Math.floor(Math.random() * 500);
 const f = (n: string) => join(dir, n);
@@ -30,13 +29,49 @@ beforeAll(() => {
 
 function tls(role: 'server' | 'client'): string[] {
   const pki = testPki();
-  return role === 'server' ? ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca] : ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
+  return role === 'server'
+    ? ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca]
+    : ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
 }
 
 async function session(serverArgs: string[], clientArgs: string[]): Promise<[Result, Result]> {
   const addr = `127.0.0.1:${port++}`;
-  const server = koppel(['psi', 'serve', '--listen', addr, '--in', f('server.csv'), '--column', 'id', '--id-type', 'bsn', '--timeout', '20', '--idle-timeout', '20', ...tls('server'), ...serverArgs]);
-  const client = koppel(['psi', 'connect', '--connect', addr, '--in', f('client.csv'), '--column', 'bsn', '--id-type', 'bsn', '--timeout', '20', '--idle-timeout', '20', ...tls('client'), ...clientArgs]);
+  const server = koppel([
+    'psi',
+    'serve',
+    '--listen',
+    addr,
+    '--in',
+    f('server.csv'),
+    '--column',
+    'id',
+    '--id-type',
+    'bsn',
+    '--timeout',
+    '20',
+    '--idle-timeout',
+    '20',
+    ...tls('server'),
+    ...serverArgs,
+  ]);
+  const client = koppel([
+    'psi',
+    'connect',
+    '--connect',
+    addr,
+    '--in',
+    f('client.csv'),
+    '--column',
+    'bsn',
+    '--id-type',
+    'bsn',
+    '--timeout',
+    '20',
+    '--idle-timeout',
+    '20',
+    ...tls('client'),
+    ...clientArgs,
+  ]);
   return Promise.all([server, client]);
 }
 
@@ -60,7 +95,7 @@ describe('koppel psi over loopback mutual TLS', () => {
     expect(JSON.parse(c.stdout)).toEqual({ cardinality: expected().length });
   });
 
-  it('payload mode: matching records get the server\'s payload columns, and only those', async () => {
+  it("payload mode: matching records get the server's payload columns, and only those", async () => {
     const [s, c] = await session(['--mode', 'payload', '--payload-columns', 'logins'], ['--mode', 'payload', '--out', f('payload.csv')]);
     expect(s.code, s.stderr).toBe(0);
     expect(c.code, c.stderr).toBe(0);

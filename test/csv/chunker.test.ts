@@ -9,10 +9,7 @@ import { CsvChunker, findCut } from '../../src/csv/chunker.js';
 import { formatRecord, parseRecords } from '../../src/csv/records.js';
 import { expectKoppelError } from '../helpers.js';
 
-const field = fc.oneof(
-  fc.string({ maxLength: 8 }),
-  fc.constantFrom('', '"', '""', '\n', '\r\n', ',', 'a"b', 'x\ny', ' quoted, "text"\n'),
-);
+const field = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('', '"', '""', '\n', '\r\n', ',', 'a"b', 'x\ny', ' quoted, "text"\n'));
 const records = fc.array(fc.array(field, { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 40 });
 
 function splitAt(bytes: Uint8Array, sizes: number[]): Uint8Array[] {

@@ -28,7 +28,15 @@ async function* source(text: string, pieces = 5): AsyncGenerator<Uint8Array> {
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
-  return { stream: new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } }), text: () => Buffer.concat(chunks).toString('utf8') };
+  return {
+    stream: new Writable({
+      write(c: Uint8Array, _e, cb) {
+        chunks.push(Buffer.from(c));
+        cb();
+      },
+    }),
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
 }
 
 /** Records: `bsn,n,v` where n is the record's own number; some BSNs invalid, some records with a field too many or too few. */
@@ -59,21 +67,34 @@ function model(recs: Array<{ bsn: string; width: number }>): { kept: number[]; r
 const fakeOprf = {
   kid: 'fake',
   tryPseudonymiseMany: (ids: string[]): Promise<OprfResult[]> =>
-    Promise.resolve(ids.map((id) => {
-      const n = checkBsn(id);
-      return typeof n === 'string' ? { ok: true as const, pseudonym: 'p' + n } : { ok: false as const, code: n.code, reason: n.reason };
-    })),
+    Promise.resolve(
+      ids.map((id) => {
+        const n = checkBsn(id);
+        return typeof n === 'string' ? { ok: true as const, pseudonym: 'p' + n } : { ok: false as const, code: n.code, reason: n.reason };
+      }),
+    ),
 } as unknown as OprfPseudonymiser;
 
 type Caller = (text: string, policy: 'error' | 'skip') => Promise<{ kept: number[]; rejected: InvalidRecord[] }>;
 
-const keyedOutput = (out: string): number[] => parseRecords(out, ',', 1).slice(1).map((r) => Number(r[1]));
+const keyedOutput = (out: string): number[] =>
+  parseRecords(out, ',', 1)
+    .slice(1)
+    .map((r) => Number(r[1]));
 
 const CALLERS: Record<string, Caller> = {
   async pseudonymise(text, onInvalid) {
     const rejected: InvalidRecord[] = [];
     const out = sink();
-    await pseudonymiseCsv(source(text), out.stream, { key: generateKey(), domain: 'policy', column: 'bsn', idType: 'bsn', threads: 0, onInvalid, onRejected: (r) => rejected.push(r) });
+    await pseudonymiseCsv(source(text), out.stream, {
+      key: generateKey(),
+      domain: 'policy',
+      column: 'bsn',
+      idType: 'bsn',
+      threads: 0,
+      onInvalid,
+      onRejected: (r) => rejected.push(r),
+    });
     return { kept: keyedOutput(out.text()), rejected };
   },
   async oprf(text, onInvalid) {
@@ -106,7 +127,14 @@ const CALLERS: Record<string, Caller> = {
   },
   async joinValues(text, onInvalid) {
     const rejected: InvalidRecord[] = [];
-    const csv = await openJoinValuesCsv(source(text), { idColumn: 'bsn', idType: 'bsn', onInvalid, valueColumns: ['n'], maxValue: 1000, onRejected: (r) => rejected.push(r) });
+    const csv = await openJoinValuesCsv(source(text), {
+      idColumn: 'bsn',
+      idType: 'bsn',
+      onInvalid,
+      valueColumns: ['n'],
+      maxValue: 1000,
+      onRejected: (r) => rejected.push(r),
+    });
     const kept: number[] = [];
     for await (const r of csv.records) kept.push(r.values[0] as number);
     return { kept, rejected };
@@ -139,10 +167,16 @@ describe('RecordPolicy', () => {
   });
 
   it('reject: error throws the code with record and reason, skip drops, report keeps; each caller keeps its wording', () => {
-    const e = expectKoppelError(() => new RecordPolicy({ fields: 1, policy: 'error', wording: POLICY_WORDING.matching }).reject(4, 'INVALID_BSN', 'checksum'), 'INVALID_BSN');
+    const e = expectKoppelError(
+      () => new RecordPolicy({ fields: 1, policy: 'error', wording: POLICY_WORDING.matching }).reject(4, 'INVALID_BSN', 'checksum'),
+      'INVALID_BSN',
+    );
     expect(e.details).toEqual({ record: 4, reason: 'checksum' });
     expect(e.message).toBe('An identifier is invalid (checksum); fix it or use --on-invalid skip.');
-    const o = expectKoppelError(() => new RecordPolicy({ fields: 1, policy: 'error', wording: POLICY_WORDING.oprf }).reject(4, 'INVALID_BSN', 'checksum'), 'INVALID_BSN');
+    const o = expectKoppelError(
+      () => new RecordPolicy({ fields: 1, policy: 'error', wording: POLICY_WORDING.oprf }).reject(4, 'INVALID_BSN', 'checksum'),
+      'INVALID_BSN',
+    );
     expect(o.message).toBe('An identifier or record is invalid (checksum); fix it or use --on-invalid skip or report.');
     expect(new RecordPolicy({ fields: 1, policy: 'skip', wording: POLICY_WORDING.matching }).reject(4, 'INVALID_BSN', 'checksum')).toBe(false);
     expect(new RecordPolicy({ fields: 1, policy: 'report', wording: POLICY_WORDING.matching }).reject(4, 'INVALID_BSN', 'checksum')).toBe(true);
@@ -157,9 +191,12 @@ describe('RecordPolicy', () => {
     expect(JSON.stringify(seen)).not.toContain('123456789');
   });
 
-  it('screen keeps the records with the header\'s field count, in order', () => {
+  it("screen keeps the records with the header's field count, in order", () => {
     const p = new RecordPolicy({ fields: 2, policy: 'skip', wording: POLICY_WORDING.matching });
-    expect(p.screen({ firstRecord: 10, records: [['a', 'b'], ['c'], ['d', 'e']] })).toEqual([['a', 'b'], ['d', 'e']]);
+    expect(p.screen({ firstRecord: 10, records: [['a', 'b'], ['c'], ['d', 'e']] })).toEqual([
+      ['a', 'b'],
+      ['d', 'e'],
+    ]);
     expect(p.report.count).toBe(1);
     const strict = new RecordPolicy({ fields: 2, policy: 'error', wording: POLICY_WORDING.strict });
     const e = expectKoppelError(() => strict.screen({ firstRecord: 10, records: [['a', 'b'], ['c']] }), 'CSV_MALFORMED');
@@ -213,7 +250,12 @@ describe('every CSV path applies the same policy', () => {
           }
           expect(outcome).toBeInstanceOf(KoppelError);
           const e = outcome as KoppelError;
-          expect({ name, code: e.code, record: e.details['record'], reason: e.details['reason'] }).toEqual({ name, code: first.code, record: first.record, reason: first.reason });
+          expect({ name, code: e.code, record: e.details['record'], reason: e.details['reason'] }).toEqual({
+            name,
+            code: first.code,
+            record: first.record,
+            reason: first.reason,
+          });
           expect(e.message).not.toMatch(/\d{8}/);
         }
       }),

@@ -23,7 +23,10 @@ describe('linear audit', () => {
       }
       return { lines, size };
     };
-    const shape = fc.oneof(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).map(([a, b]) => [a, b]), fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })).map(([a, b, c]) => [a, b, c]));
+    const shape = fc.oneof(
+      fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 })).map(([a, b]) => [a, b]),
+      fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })).map(([a, b, c]) => [a, b, c]),
+    );
     fc.assert(
       fc.property(shape, fc.array(fc.boolean(), { minLength: 36, maxLength: 36 }), (dims, bits) => {
         const { lines, size } = gridLines(dims);

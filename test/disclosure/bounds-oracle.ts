@@ -31,7 +31,13 @@ function clearOfHole(hole: readonly [number, number] | undefined, l: number, h: 
 /** Whether `v` is in `hole`. */
 const inHole = (hole: readonly [number, number] | undefined, v: number) => hole !== undefined && v >= hole[0] && v <= hole[1];
 
-export function feasible(lines: ReadonlyArray<readonly number[]>, known: ReadonlyMap<number, number>, unknowns: ReadonlyMap<number, Unknown>, fixed: ReadonlyMap<number, number>, budget = { steps: 200_000 }): boolean {
+export function feasible(
+  lines: ReadonlyArray<readonly number[]>,
+  known: ReadonlyMap<number, number>,
+  unknowns: ReadonlyMap<number, Unknown>,
+  fixed: ReadonlyMap<number, number>,
+  budget = { steps: 200_000 },
+): boolean {
   const lo = new Map<number, number>();
   const hi = new Map<number, number>();
   const holes = new Map<number, readonly [number, number]>();
@@ -57,7 +63,7 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
   const search = (lo: Map<number, number>, hi: Map<number, number>): boolean => {
     if (--budget.steps < 0) throw new Error('search budget exhausted');
     // Propagate interval bounds to a fixed point.
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const { terms, rhs } of eqs) {
         if (terms.length === 0) return false; // a published line that does not add up
@@ -84,7 +90,12 @@ export function feasible(lines: ReadonlyArray<readonly number[]>, known: Readonl
     }
     // Branch on the open unknown with the smallest range.
     let pick = -1;
-    for (const e of lo.keys()) if ((lo.get(e) as number) < (hi.get(e) as number) && (pick < 0 || (hi.get(e) as number) - (lo.get(e) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = e;
+    for (const e of lo.keys())
+      if (
+        (lo.get(e) as number) < (hi.get(e) as number) &&
+        (pick < 0 || (hi.get(e) as number) - (lo.get(e) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))
+      )
+        pick = e;
     if (pick < 0) return true; // every unknown fixed and every line checked
     for (let v = lo.get(pick) as number; v <= (hi.get(pick) as number); v++) {
       if (inHole(holes.get(pick), v)) continue;
@@ -158,7 +169,7 @@ export function feasibleCoupled(
       hi.set(v, h);
       return true;
     };
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const { terms, rhs } of eqs) {
         if (terms.length === 0) return false;
@@ -182,13 +193,22 @@ export function feasibleCoupled(
         const [c, s] = [2 * e, 2 * e + 1];
         const r1 = narrow(s, perRecord.min * (lo.get(c) as number), perRecord.max * (hi.get(c) as number));
         if (r1 === undefined) return false;
-        const r2 = narrow(c, perRecord.max > 0 ? Math.ceil((lo.get(s) as number) / perRecord.max) : -Infinity, perRecord.min > 0 ? Math.floor((hi.get(s) as number) / perRecord.min) : Infinity);
+        const r2 = narrow(
+          c,
+          perRecord.max > 0 ? Math.ceil((lo.get(s) as number) / perRecord.max) : -Infinity,
+          perRecord.min > 0 ? Math.floor((hi.get(s) as number) / perRecord.min) : Infinity,
+        );
         if (r2 === undefined) return false;
         changed ||= r1 || r2;
       }
     }
     let pick = -1;
-    for (const v of lo.keys()) if ((lo.get(v) as number) < (hi.get(v) as number) && (pick < 0 || (hi.get(v) as number) - (lo.get(v) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))) pick = v;
+    for (const v of lo.keys())
+      if (
+        (lo.get(v) as number) < (hi.get(v) as number) &&
+        (pick < 0 || (hi.get(v) as number) - (lo.get(v) as number) < (hi.get(pick) as number) - (lo.get(pick) as number))
+      )
+        pick = v;
     if (pick < 0) return true;
     for (let x = lo.get(pick) as number; x <= (hi.get(pick) as number); x++) {
       if (inHole(holes.get(pick), x)) continue;

@@ -65,7 +65,12 @@ describe('box search', () => {
     expect(search.movesFor(x, true)).toBeUndefined();
     for (const e of [entry('Utrecht', 'couple'), entry('Zeeland', 'single'), entry('Zeeland', 'couple')]) rule[e] = 'secondary';
     const moves = search.movesFor(x, true);
-    expect(moves?.flat().map(({ e }) => e).sort((a, b) => a - b)).toEqual([x, entry('Utrecht', 'couple'), entry('Zeeland', 'single'), entry('Zeeland', 'couple')]);
+    expect(
+      moves
+        ?.flat()
+        .map(({ e }) => e)
+        .sort((a, b) => a - b),
+    ).toEqual([x, entry('Utrecht', 'couple'), entry('Zeeland', 'single'), entry('Zeeland', 'couple')]);
   });
 
   const cb3 = smallCodebook({
@@ -75,7 +80,10 @@ describe('box search', () => {
       { name: 'age', labels: ['young', 'old'] },
     ],
   });
-  for (const [name, cbk, cells] of [['two-way 3 x 3', cb, 9], ['three-way 2 x 3 x 2', cb3, 12]] as const) {
+  for (const [name, cbk, cells] of [
+    ['two-way 3 x 3', cb, 9],
+    ['three-way 2 x 3 x 2', cb3, 12],
+  ] as const) {
     it(`on random ${name} tables every move found for a small cell goes through it, has no entry twice and keeps every line balanced`, () => {
       const grid = fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 40 })), { minLength: cells, maxLength: cells });
       fc.assert(

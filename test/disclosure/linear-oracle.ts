@@ -32,7 +32,9 @@ function rank(matrix: bigint[][]): number {
  */
 export function determinedExactly(lines: number[][], suppressed: Set<number>): number[] {
   const vars = [...suppressed].sort((a, b) => a - b);
-  const rows = lines.map((line) => vars.map((v) => (line.indexOf(v) === -1 ? 0n : line.indexOf(v) === line.length - 1 ? -1n : 1n))).filter((r) => r.some((x) => x !== 0n));
+  const rows = lines
+    .map((line) => vars.map((v) => (line.indexOf(v) === -1 ? 0n : line.indexOf(v) === line.length - 1 ? -1n : 1n)))
+    .filter((r) => r.some((x) => x !== 0n));
   if (rows.length === 0) return [];
   const full = rank(rows);
   return vars.filter((_, k) => rank(rows.map((r) => r.filter((__, j) => j !== k))) < full);

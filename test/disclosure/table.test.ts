@@ -19,9 +19,11 @@ const cb = smallCodebook();
 /** A table from a 3x3 grid of counts (rows: regions, columns: households); each record logs in 2 times. */
 function table(counts: number[][], keyOf: (r: number, c: number, i: number) => number = () => 0) {
   const records: Array<{ cell: string[]; values: string[]; key: number }> = [];
-  counts.forEach((row, r) => row.forEach((n, c) => {
-    for (let i = 0; i < n; i++) records.push({ cell: [regions[r] as string, households[c] as string], values: ['2'], key: keyOf(r, c, i) });
-  }));
+  counts.forEach((row, r) =>
+    row.forEach((n, c) => {
+      for (let i = 0; i < n; i++) records.push({ cell: [regions[r] as string, households[c] as string], values: ['2'], key: keyOf(r, c, i) });
+    }),
+  );
   return tabulate(cb, records);
 }
 
@@ -29,13 +31,29 @@ const at = (t: TableEntry[], region: string, household: string) => t.find((e) =>
 
 describe('threshold rule', () => {
   it('suppresses cells with 1 to k-1 contributors, keeps zeros and large cells', () => {
-    const t = protectTable(cb, table([[0, 12, 15], [3, 20, 30], [11, 14, 40]]), { threshold: 10, secondary: false });
+    const t = protectTable(
+      cb,
+      table([
+        [0, 12, 15],
+        [3, 20, 30],
+        [11, 14, 40],
+      ]),
+      { threshold: 10, secondary: false },
+    );
     expect(at(t, 'Groningen', 'single')).toMatchObject({ rule: 'published', count: 0n });
     expect(at(t, 'Utrecht', 'single')).toMatchObject({ rule: 'threshold', count: null, sums: [null] });
     expect(at(t, 'Groningen', 'couple')).toMatchObject({ rule: 'published', count: 12n, sums: [24n] });
   });
   it('publishes totals for every line and the grand total', () => {
-    const t = protectTable(cb, table([[10, 10, 10], [10, 10, 10], [10, 10, 10]]), { secondary: false });
+    const t = protectTable(
+      cb,
+      table([
+        [10, 10, 10],
+        [10, 10, 10],
+        [10, 10, 10],
+      ]),
+      { secondary: false },
+    );
     expect(at(t, 'Utrecht', TOTAL)).toMatchObject({ count: 30n, total: true });
     expect(at(t, TOTAL, 'family')).toMatchObject({ count: 30n, total: true });
     expect(at(t, TOTAL, TOTAL)).toMatchObject({ count: 90n, sums: [180n] });
@@ -46,7 +64,11 @@ describe('threshold rule', () => {
 describe('secondary suppression', () => {
   // One small cell at Utrecht/single. Without secondary suppression, Utrecht's row total
   // minus the other two cells gives it away.
-  const counts = [[20, 12, 15], [3, 20, 30], [11, 14, 40]];
+  const counts = [
+    [20, 12, 15],
+    [3, 20, 30],
+    [11, 14, 40],
+  ];
 
   it('leaves no line with exactly one suppressed entry', () => {
     const t = protectTable(cb, table(counts));
@@ -98,7 +120,11 @@ describe('secondary suppression across lines', () => {
   // Zeeland/family (21) still follows from four lines: (Utrecht total) + (Zeeland total)
   // = 110 - 52, Utrecht/couple = Utrecht total, Utrecht/couple + Zeeland/couple = 71 - 34,
   // Zeeland total = Zeeland/couple + Zeeland/family.
-  const counts = [[10, 34, 8], [0, 11, 0], [0, 26, 21]];
+  const counts = [
+    [10, 34, 8],
+    [0, 11, 0],
+    [0, 26, 21],
+  ];
 
   it('leaves no suppressed entry that any sum or difference of published entries gives away (known answer)', () => {
     const t = protectTable(cb, table(counts));
@@ -107,7 +133,11 @@ describe('secondary suppression across lines', () => {
     expect(determinedExactly(linesOf(cb, t), suppressed)).toEqual([]);
     // Single lines alone would have left Zeeland/family determined:
     const lines = linesOf(cb, t);
-    const singleLinePattern = new Set(['Groningen|family', 'Groningen|single', 'Zeeland|family', '*|single', 'Zeeland|couple', 'Utrecht|couple', 'Utrecht|*', 'Zeeland|*', '*|family'].map((l) => t.findIndex((e) => e.labels.join('|') === l)));
+    const singleLinePattern = new Set(
+      ['Groningen|family', 'Groningen|single', 'Zeeland|family', '*|single', 'Zeeland|couple', 'Utrecht|couple', 'Utrecht|*', 'Zeeland|*', '*|family'].map(
+        (l) => t.findIndex((e) => e.labels.join('|') === l),
+      ),
+    );
     expect(determinedExactly(lines, singleLinePattern)).toEqual([t.findIndex((e) => e.labels.join('|') === 'Zeeland|family')]);
     expect(disclosedEntries(lines, (e) => singleLinePattern.has(e))).toEqual(determinedExactly(lines, singleLinePattern));
   });
@@ -119,7 +149,11 @@ describe('secondary suppression across lines', () => {
       { name: 'age', labels: ['young', 'old'] },
     ],
   });
-  const grid = (dims: number[]) => fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 40 })), { minLength: dims.reduce((a, b) => a * b, 1), maxLength: dims.reduce((a, b) => a * b, 1) });
+  const grid = (dims: number[]) =>
+    fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 40 })), {
+      minLength: dims.reduce((a, b) => a * b, 1),
+      maxLength: dims.reduce((a, b) => a * b, 1),
+    });
   const tableOf = (cbk: Codebook, cells: number[]) => {
     const records: Array<{ cell: string[]; values: string[]; key: number }> = [];
     cells.forEach((n, c) => {
@@ -137,7 +171,11 @@ describe('secondary suppression across lines', () => {
     ],
   });
 
-  for (const [name, cbk, dims] of [['two-way', cb, [3, 3]], ['three-way', cb3, [2, 3, 2]], ['four-way', cb4, [2, 2, 2, 2]]] as const) {
+  for (const [name, cbk, dims] of [
+    ['two-way', cb, [3, 3]],
+    ['three-way', cb3, [2, 3, 2]],
+    ['four-way', cb4, [2, 2, 2, 2]],
+  ] as const) {
     it(`on random ${name} tables: no suppressed entry is determined, every small cell stays hidden, published entries are exact (or the table is refused, rarely)`, () => {
       let refused = 0;
       const runs = name === 'four-way' ? 60 : 300;
@@ -166,7 +204,6 @@ describe('secondary suppression across lines', () => {
       expect(refused).toBeLessThan(runs / 4);
     });
   }
-
 });
 
 describe('secondary suppression against bounds', () => {
@@ -216,14 +253,38 @@ describe('secondary suppression against bounds', () => {
     // koppel released before boxes: no entry follows from sums and differences alone,
     // but Utrecht/single + Utrecht/family = 20, Utrecht/single - Zeeland/family = 8 and
     // Zeeland/family >= 1 leave only Utrecht/single = 9, Zeeland/family = 1.
-    const t = protectTable(cb, table([[1, 0, 0], [9, 20, 11], [3, 0, 1]]), { threshold: k, secondary: false });
-    const truth = protectTable(cb, table([[1, 0, 0], [9, 20, 11], [3, 0, 1]]), { threshold: 1, secondary: false });
+    const t = protectTable(
+      cb,
+      table([
+        [1, 0, 0],
+        [9, 20, 11],
+        [3, 0, 1],
+      ]),
+      { threshold: k, secondary: false },
+    );
+    const truth = protectTable(
+      cb,
+      table([
+        [1, 0, 0],
+        [9, 20, 11],
+        [3, 0, 1],
+      ]),
+      { threshold: 1, secondary: false },
+    );
     const old = t.map((e) => (e.labels.join('|') === 'Utrecht|family' ? { ...e, count: null, sums: [null], rule: 'secondary' as const } : e));
     const suppressed = new Set(old.flatMap((e, i) => (e.count === null ? [i] : [])));
     expect(determinedExactly(linesOf(cb, old), suppressed)).toEqual([]);
     expect(pinned(cb, old, truth, 0)).toEqual(['Utrecht|single', 'Zeeland|family']);
     // The released table protects them.
-    const now = protectTable(cb, table([[1, 0, 0], [9, 20, 11], [3, 0, 1]]), { threshold: k });
+    const now = protectTable(
+      cb,
+      table([
+        [1, 0, 0],
+        [9, 20, 11],
+        [3, 0, 1],
+      ]),
+      { threshold: k },
+    );
     expect(pinned(cb, now, truth, 0)).toEqual([]);
   });
 
@@ -253,7 +314,10 @@ describe('secondary suppression against bounds', () => {
     // a, b and the total each have 1 to 2 contributors, so a + b = total forces
     // a = b = 1 and total = 2, whatever is suppressed.
     const cb1 = smallCodebook({ dimensions: [{ name: 'region', labels: regions }] });
-    const records = [{ cell: ['Groningen'], values: ['1'], key: 0 }, { cell: ['Utrecht'], values: ['1'], key: 0 }];
+    const records = [
+      { cell: ['Groningen'], values: ['1'], key: 0 },
+      { cell: ['Utrecht'], values: ['1'], key: 0 },
+    ];
     const everything = protectTable(cb1, tabulate(cb1, records), { threshold: 3, secondary: false }).map((e) => (e.count === 0n ? e : { ...e, count: null }));
     const truth = protectTable(cb1, tabulate(cb1, records), { threshold: 1, secondary: false });
     expect(pinned(cb1, everything, truth, 0, 3)).toEqual(['Groningen', 'Utrecht', '*']);
@@ -276,31 +340,42 @@ describe('secondary suppression against bounds', () => {
     expect(pinned(cbk, t, truth, 1)).toEqual([]);
   });
 
-  it('with threshold 2 the rule itself gives a small cell\'s count (1), but not its value sum', () => {
+  it("with threshold 2 the rule itself gives a small cell's count (1), but not its value sum", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 12, maxLength: 12 })), { minLength: 9, maxLength: 9 }), (cells) => {
-        const cbk = cbv();
-        const records = cells.flatMap(([n, vals], c) => Array.from({ length: n }, (_, i) => ({ cell: cbk.cellLabels(c), values: [String(vals[i])], key: 0 })));
-        const t = protectTable(cbk, tabulate(cbk, records), { threshold: 2 });
-        const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
-        expect(pinned(cbk, t, truth, 1, 2)).toEqual([]);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 12, maxLength: 12 })), {
+          minLength: 9,
+          maxLength: 9,
+        }),
+        (cells) => {
+          const cbk = cbv();
+          const records = cells.flatMap(([n, vals], c) =>
+            Array.from({ length: n }, (_, i) => ({ cell: cbk.cellLabels(c), values: [String(vals[i])], key: 0 })),
+          );
+          const t = protectTable(cbk, tabulate(cbk, records), { threshold: 2 });
+          const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
+          expect(pinned(cbk, t, truth, 1, 2)).toEqual([]);
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
-  it('with protection level 3 every small cell\'s count can look 3 or more away from the truth, or the table is refused', () => {
+  it("with protection level 3 every small cell's count can look 3 or more away from the truth, or the table is refused", () => {
     let releasedTables = 0;
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 })), { minLength: 9, maxLength: 9 }), (counts) => {
-        const cbk = cbv();
-        const records = counts.flatMap((n, c) => Array.from({ length: n }, () => ({ cell: cbk.cellLabels(c), values: ['1'], key: 0 })));
-        const t = protectedOrRefused(() => protectTable(cbk, tabulate(cbk, records), { threshold: k, protection: 3 }));
-        if (!t) return;
-        releasedTables++;
-        const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
-        expect(pinned(cbk, t, truth, 0, k, 3)).toEqual([]);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 })), { minLength: 9, maxLength: 9 }),
+        (counts) => {
+          const cbk = cbv();
+          const records = counts.flatMap((n, c) => Array.from({ length: n }, () => ({ cell: cbk.cellLabels(c), values: ['1'], key: 0 })));
+          const t = protectedOrRefused(() => protectTable(cbk, tabulate(cbk, records), { threshold: k, protection: 3 }));
+          if (!t) return;
+          releasedTables++;
+          const truth = protectTable(cbk, tabulate(cbk, records), { threshold: 1, secondary: false });
+          expect(pinned(cbk, t, truth, 0, k, 3)).toEqual([]);
+        },
+      ),
       { numRuns: 200 },
     );
     expect(releasedTables).toBeGreaterThan(100); // most tables can be protected at this level
@@ -310,7 +385,10 @@ describe('secondary suppression against bounds', () => {
   const valueDistance = (p: number) => (v: number) => Math.max(1, Math.ceil((p * Math.abs(v)) / 100));
   /** A 3 x 3 table from per-cell record values (one digit per record), in the codebook's cell order. */
   const valueTable = (cbk: Codebook, cells: readonly string[]) =>
-    tabulate(cbk, cells.flatMap((digits, c) => [...digits].map((x) => ({ cell: cbk.cellLabels(c), values: [x], key: 0 }))));
+    tabulate(
+      cbk,
+      cells.flatMap((digits, c) => [...digits].map((x) => ({ cell: cbk.cellLabels(c), values: [x], key: 0 }))),
+    );
 
   it('value protection: a small value sum the default lets the public place within 20% of the truth looks at least 20% away with 20% (known answer)', () => {
     // Found by searching random tables: with one unit of value protection (the default),
@@ -328,13 +406,19 @@ describe('secondary suppression against bounds', () => {
     expect(pinned(cbk, protectedTable, truth, 0)).toEqual([]);
   });
 
-  for (const [name, cbk, runs] of [['two-way 3 x 3', cbv(), 150], ['three-way 2 x 3 x 2', cbv(dims3), 60]] as const) {
+  for (const [name, cbk, runs] of [
+    ['two-way 3 x 3', cbv(), 150],
+    ['three-way 2 x 3 x 2', cbv(dims3), 60],
+  ] as const) {
     it(`with value protection 20% every small cell's value sum on random ${name} tables can look 20% away from the truth, or the table is refused`, () => {
       let released = 0;
       const cell = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 }));
       fc.assert(
         fc.property(fc.array(fc.tuple(cell, fc.stringMatching(/^[0-3]{30}$/)), { minLength: cbk.cells, maxLength: cbk.cells }), (cells) => {
-          const vector = valueTable(cbk, cells.map(([n, digits]) => digits.slice(0, n)));
+          const vector = valueTable(
+            cbk,
+            cells.map(([n, digits]) => digits.slice(0, n)),
+          );
           const t = protectedOrRefused(() => protectTable(cbk, vector, { threshold: k, valueProtection: 20 }));
           if (!t) return;
           released++;
@@ -353,7 +437,10 @@ describe('secondary suppression against bounds', () => {
     // suppressed, small (1 to 9). Counts alone fit (1 + 1); with per-record values 1 to 3
     // the sums fit 6 (3 + 3) but not 7.
     const lines = [[0, 1, 2]];
-    const unknowns = new Map<number, Unknown>([[0, { lo: 1, hi: 9 }], [1, { lo: 1, hi: 9 }]]);
+    const unknowns = new Map<number, Unknown>([
+      [0, { lo: 1, hi: 9 }],
+      [1, { lo: 1, hi: 9 }],
+    ]);
     expect(feasible(lines, new Map([[2, 2]]), unknowns, new Map())).toBe(true);
     expect(feasibleCoupled(lines, new Map([[2, 2]]), new Map([[2, 6]]), unknowns, { min: 1, max: 3 }, new Map())).toBe(true);
     expect(feasibleCoupled(lines, new Map([[2, 2]]), new Map([[2, 7]]), unknowns, { min: 1, max: 3 }, new Map())).toBe(false);
@@ -362,8 +449,14 @@ describe('secondary suppression against bounds', () => {
     expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 9]]), unknowns, { min: 1, max: 3 }, new Map([[0, 2]]))).toBe(true);
     expect(feasibleCoupled(lines, new Map([[2, 3]]), new Map([[2, 2]]), unknowns, { min: 1, max: 3 }, new Map([[0, 1]]))).toBe(false);
     // A secondary entry (b) has no count from 1 to 9: with a total of 12, a small a is 1 or 2.
-    const gap = new Map<number, Unknown>([[0, { lo: 1, hi: 9 }], [1, { lo: 0, hi: 1000, hole: [1, 9] }]]);
-    const without = new Map<number, Unknown>([[0, { lo: 1, hi: 9 }], [1, { lo: 0, hi: 1000 }]]);
+    const gap = new Map<number, Unknown>([
+      [0, { lo: 1, hi: 9 }],
+      [1, { lo: 0, hi: 1000, hole: [1, 9] }],
+    ]);
+    const without = new Map<number, Unknown>([
+      [0, { lo: 1, hi: 9 }],
+      [1, { lo: 0, hi: 1000 }],
+    ]);
     const possible = (u: ReadonlyMap<number, Unknown>) => [1, 2, 3, 4, 5, 6, 7, 8, 9].filter((a) => feasible(lines, new Map([[2, 12]]), u, new Map([[0, a]])));
     expect(possible(without)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(possible(gap)).toEqual([1, 2]);
@@ -398,12 +491,17 @@ describe('secondary suppression against bounds', () => {
     const { lines, knownCount, knownSum, unknowns } = coupledView(cbk, t);
     const zf = t.findIndex((e) => e.labels.join('|') === 'Zeeland|family');
     expect(t[zf]?.rule).toBe('threshold');
-    const counts = Array.from({ length: k - 1 }, (_, j) => j + 1).filter((y) => feasibleCoupled(lines, knownCount, knownSum, unknowns, { min: 1, max: 3 }, new Map([[zf, y]])));
+    const counts = Array.from({ length: k - 1 }, (_, j) => j + 1).filter((y) =>
+      feasibleCoupled(lines, knownCount, knownSum, unknowns, { min: 1, max: 3 }, new Map([[zf, y]])),
+    );
     expect(counts).toContain(Number(truth[zf]?.count));
     expect(counts.length).toBeGreaterThan(1);
   });
 
-  for (const [name, dims, runs] of [['two-way 3 x 3', undefined, 300], ['three-way 2 x 3 x 2', dims3, 100]] as const) {
+  for (const [name, dims, runs] of [
+    ['two-way 3 x 3', undefined, 300],
+    ['three-way 2 x 3 x 2', dims3, 100],
+  ] as const) {
     it(`on random ${name} tables no small cell's count or value sum is pinned even by the coupling of value sums to counts (exact joint search)`, () => {
       // Per-record values 1 to 3: every entry's sum lies between its count and 3 times it.
       const cbk = smallCodebook({ values: [{ name: 'logins', scale: 0, min: '1', max: '3' }], ...(dims ? { dimensions: dims } : {}) });
@@ -411,7 +509,10 @@ describe('secondary suppression against bounds', () => {
       const cell = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 }));
       fc.assert(
         fc.property(fc.array(fc.tuple(cell, fc.stringMatching(/^[1-3]{30}$/)), { minLength: cbk.cells, maxLength: cbk.cells }), (cells) => {
-          const vector = valueTable(cbk, cells.map(([n, digits]) => digits.slice(0, n)));
+          const vector = valueTable(
+            cbk,
+            cells.map(([n, digits]) => digits.slice(0, n)),
+          );
           const t = protectedOrRefused(() => protectTable(cbk, vector, { threshold: k }));
           if (!t) return;
           released++;
@@ -424,7 +525,10 @@ describe('secondary suppression against bounds', () => {
               const v = Number(column === 'count' ? truth[i]?.count : truth[i]?.sums[0]);
               const range = column === 'count' ? [1, k - 1] : [bounds.min, bounds.max * (k - 1)];
               const others = Array.from({ length: (range[1] as number) - (range[0] as number) + 1 }, (_, j) => (range[0] as number) + j).filter((y) => y !== v);
-              const fits = (y: number) => (column === 'count' ? feasibleCoupled(lines, knownCount, knownSum, unknowns, bounds, new Map([[i, y]])) : feasibleCoupled(lines, knownCount, knownSum, unknowns, bounds, new Map(), new Map([[i, y]])));
+              const fits = (y: number) =>
+                column === 'count'
+                  ? feasibleCoupled(lines, knownCount, knownSum, unknowns, bounds, new Map([[i, y]]))
+                  : feasibleCoupled(lines, knownCount, knownSum, unknowns, bounds, new Map(), new Map([[i, y]]));
               return others.some(fits) ? [] : [e.labels.join('|')];
             });
           expect(pinnedCells('count')).toEqual([]);
@@ -448,7 +552,8 @@ describe('secondary suppression against bounds', () => {
     // Threshold 10: a small cell is 1 to 9, so a count of 5 can never look 5 away.
     const records = Array.from({ length: 5 }, () => ({ cell: ['Utrecht', 'single'], values: ['1'], key: 0 }));
     expect(() => protectTable(cb, tabulate(cb, records), { threshold: k, protection: 5 })).toThrow(expect.objectContaining({ code: 'DISCLOSURE_RISK' }));
-    for (const protection of [0, 1.5, -2]) expect(() => protectTable(cb, tabulate(cb, records), { protection })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    for (const protection of [0, 1.5, -2])
+      expect(() => protectTable(cb, tabulate(cb, records), { protection })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('noisy tables (counts may be negative) are protected, or rarely refused, and no suppressed entry is determined', () => {
@@ -475,10 +580,16 @@ describe('secondary suppression against bounds', () => {
   });
 
   const dims1 = [{ name: 'region', labels: ['a', 'b', 'c', 'd', 'e', 'f'] }];
-  for (const [name, cbk, runs] of [['one-way 6', cbv(dims1), 200], ['two-way 3 x 3', cbv(), 300], ['three-way 2 x 3 x 2', cbv(dims3), 200], ['four-way 2 x 2 x 2 x 2', cbv(dims4), 40]] as const) {
+  for (const [name, cbk, runs] of [
+    ['one-way 6', cbv(dims1), 200],
+    ['two-way 3 x 3', cbv(), 300],
+    ['three-way 2 x 3 x 2', cbv(dims3), 200],
+    ['four-way 2 x 2 x 2 x 2', cbv(dims4), 40],
+  ] as const) {
     it(`on random ${name} tables no small cell's count or value sum is pinned, and no suppressed entry is determined`, () => {
       const cell = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 10, max: 30 }));
-      const cellsOf = (n: number) => fc.array(fc.tuple(cell, fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 30, maxLength: 30 })), { minLength: n, maxLength: n });
+      const cellsOf = (n: number) =>
+        fc.array(fc.tuple(cell, fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 30, maxLength: 30 })), { minLength: n, maxLength: n });
       fc.assert(
         fc.property(cellsOf(cbk.cells), (cells) => {
           const records: Array<{ cell: string[]; values: string[]; key: number }> = [];
@@ -501,7 +612,11 @@ describe('secondary suppression against bounds', () => {
 
 describe('cell key method', () => {
   it('perturbs by a p-table looked up by (count, cell key), the same for the same cell every time', () => {
-    const counts = [[20, 12, 15], [13, 20, 30], [11, 14, 40]];
+    const counts = [
+      [20, 12, 15],
+      [13, 20, 30],
+      [11, 14, 40],
+    ];
     const keyOf = (r: number, c: number, i: number) => (r * 37 + c * 91 + i * 13) % 256;
     const a = protectTable(cb, table(counts, keyOf), { cellKey: DEFAULT_PTABLE });
     const b = protectTable(cb, table(counts, keyOf), { cellKey: DEFAULT_PTABLE });

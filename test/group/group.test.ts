@@ -35,7 +35,10 @@ describe('RFC 9380 J.7.2: curve25519_XMD:SHA-512_ELL2_NU_ (u-coordinates)', () =
     expect(hex(xDouble(xDouble(xDouble(q as bigint))))).toBe(Px);
   });
   it('the x25519 suite hashes to exactly these u-coordinates', () => {
-    const packed = getSuite('x25519').hashToGroup(v.vectors.map((x) => x.msg), utf8(v.dst));
+    const packed = getSuite('x25519').hashToGroup(
+      v.vectors.map((x) => x.msg),
+      utf8(v.dst),
+    );
     v.vectors.forEach((x, i) => expect(hex(decodeLE(packed.subarray(i * 32, i * 32 + 32))).toString()).toBe(x.Qx));
   });
 });
@@ -44,13 +47,16 @@ const fieldElement = fc.bigInt({ min: 0n, max: P25519 - 1n });
 
 describe('Elligator 2 (u only) agrees with @noble/curves', () => {
   it('on random field elements, batched', () => {
-    fc.assert(fc.property(fc.array(fieldElement, { minLength: 1, maxLength: 20 }), (us) => {
-      const mine = elligator2U(us);
-      us.forEach((u, i) => {
-        const { xMn, xMd } = _map_to_curve_elligator2_curve25519(u);
-        expect(mine[i]).toBe((xMn * powMod(xMd, P25519 - 2n)) % P25519);
-      });
-    }), { numRuns: 50 });
+    fc.assert(
+      fc.property(fc.array(fieldElement, { minLength: 1, maxLength: 20 }), (us) => {
+        const mine = elligator2U(us);
+        us.forEach((u, i) => {
+          const { xMn, xMd } = _map_to_curve_elligator2_curve25519(u);
+          expect(mine[i]).toBe((xMn * powMod(xMd, P25519 - 2n)) % P25519);
+        });
+      }),
+      { numRuns: 50 },
+    );
   });
   it('handles the exceptional input where 1 + 2u^2 = 0', () => {
     // u^2 = -1/2 has solutions since -1/2 is a square mod p when ...; find one by search if it exists.
@@ -65,11 +71,14 @@ describe('Elligator 2 (u only) agrees with @noble/curves', () => {
       expect(jacobi(target, P25519)).toBe(-1); // no exceptional input exists: nothing to test
     }
   });
-  it('Jacobi symbol matches Euler\'s criterion', () => {
-    fc.assert(fc.property(fieldElement, (x) => {
-      const euler = powMod(x, (P25519 - 1n) / 2n);
-      expect(jacobi(x, P25519)).toBe(euler === 0n ? 0 : euler === 1n ? 1 : -1);
-    }), { numRuns: 200 });
+  it("Jacobi symbol matches Euler's criterion", () => {
+    fc.assert(
+      fc.property(fieldElement, (x) => {
+        const euler = powMod(x, (P25519 - 1n) / 2n);
+        expect(jacobi(x, P25519)).toBe(euler === 0n ? 0 : euler === 1n ? 1 : -1);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
@@ -96,11 +105,14 @@ describe('x25519 scalars', () => {
   });
   it('multiply agrees with @noble/curves x25519 on random inputs', () => {
     const suite = getSuite('x25519');
-    fc.assert(fc.property(fc.string(), (m) => {
-      const el = suite.hashToGroup([m], DST);
-      const { scalar } = suite.randomScalar();
-      expect(Buffer.from(suite.multiply(scalar, el)).toString('hex')).toBe(Buffer.from(x25519.scalarMult(scalar, el)).toString('hex'));
-    }), { numRuns: 50 });
+    fc.assert(
+      fc.property(fc.string(), (m) => {
+        const el = suite.hashToGroup([m], DST);
+        const { scalar } = suite.randomScalar();
+        expect(Buffer.from(suite.multiply(scalar, el)).toString('hex')).toBe(Buffer.from(x25519.scalarMult(scalar, el)).toString('hex'));
+      }),
+      { numRuns: 50 },
+    );
   });
 });
 
@@ -108,20 +120,26 @@ describe.each(SUITE_NAMES)('%s: the algebra PSI relies on', (name) => {
   const suite = getSuite(name);
   const runs = name === 'x25519' ? 40 : 8;
   it('commutes: (H^a)^b = (H^b)^a', () => {
-    fc.assert(fc.property(fc.string(), (m) => {
-      const h = suite.hashToGroup([m], DST);
-      const a = suite.randomScalar();
-      const b = suite.randomScalar();
-      expect(suite.multiply(b.scalar, suite.multiply(a.scalar, h))).toEqual(suite.multiply(a.scalar, suite.multiply(b.scalar, h)));
-    }), { numRuns: runs });
+    fc.assert(
+      fc.property(fc.string(), (m) => {
+        const h = suite.hashToGroup([m], DST);
+        const a = suite.randomScalar();
+        const b = suite.randomScalar();
+        expect(suite.multiply(b.scalar, suite.multiply(a.scalar, h))).toEqual(suite.multiply(a.scalar, suite.multiply(b.scalar, h)));
+      }),
+      { numRuns: runs },
+    );
   });
   it('unblinds: ((H^a)^b)^(1/a) = H^b', () => {
-    fc.assert(fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 4 }), (ms) => {
-      const h = suite.hashToGroup(ms, DST);
-      const a = suite.randomScalar();
-      const b = suite.randomScalar();
-      expect(suite.multiply(a.inverse, suite.multiply(b.scalar, suite.multiply(a.scalar, h)))).toEqual(suite.multiply(b.scalar, h));
-    }), { numRuns: runs });
+    fc.assert(
+      fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 4 }), (ms) => {
+        const h = suite.hashToGroup(ms, DST);
+        const a = suite.randomScalar();
+        const b = suite.randomScalar();
+        expect(suite.multiply(a.inverse, suite.multiply(b.scalar, suite.multiply(a.scalar, h)))).toEqual(suite.multiply(b.scalar, h));
+      }),
+      { numRuns: runs },
+    );
   });
   it('hashes deterministically and separates domains', () => {
     const [x, y] = [suite.hashToGroup(['a', 'b'], DST), suite.hashToGroup(['a', 'b'], DST)];
@@ -139,7 +157,9 @@ describe('x25519: invalid elements from a peer', () => {
   const { scalar } = suite.randomScalar();
   const good = suite.hashToGroup(['x'], DST);
   const lowOrder = [
-    0n, 1n, P25519 - 1n,
+    0n,
+    1n,
+    P25519 - 1n,
     // u-coordinates of the points of order 8 on curve25519
     39382357235489614581723060781553021112529911719440698176882885853963445705823n,
     325606250916557431795983626356110631294008115727848805560023387167927233504n,
@@ -168,9 +188,12 @@ describe('ristretto255: invalid elements from a peer', () => {
     expectKoppelError(() => suite.multiply(scalar, negative), 'INVALID_POINT');
   });
   it('hashToGroup equals @noble/curves hash_to_ristretto255', () => {
-    fc.assert(fc.property(fc.string(), (m) => {
-      expect(suite.hashToGroup([m], DST)).toEqual(ristretto255_hasher.hashToCurve(utf8(m), { DST }).toBytes());
-    }), { numRuns: 20 });
+    fc.assert(
+      fc.property(fc.string(), (m) => {
+        expect(suite.hashToGroup([m], DST)).toEqual(ristretto255_hasher.hashToCurve(utf8(m), { DST }).toBytes());
+      }),
+      { numRuns: 20 },
+    );
   });
 });
 
@@ -180,12 +203,17 @@ describe('x25519 on WebCrypto (the backend for runtimes without node:crypto X255
     expect(HAS_NODE_X25519).toBe(true);
   });
   it('agrees with the OpenSSL backend on random inputs', async () => {
-    const h = node.hashToGroup(Array.from({ length: 40 }, (_, i) => `w-${i}`), DST);
+    const h = node.hashToGroup(
+      Array.from({ length: 40 }, (_, i) => `w-${i}`),
+      DST,
+    );
     for (let i = 0; i < 5; i++) {
       const { scalar, inverse } = node.randomScalar();
       const viaWeb = await x25519WebCryptoSuite.multiplyAsync(scalar, h);
       expect(Buffer.from(viaWeb).equals(Buffer.from(node.multiply(scalar, h)))).toBe(true);
-      expect(Buffer.from(await x25519WebCryptoSuite.multiplyAsync(inverse, viaWeb)).equals(Buffer.from(node.multiply(inverse, node.multiply(scalar, h))))).toBe(true);
+      expect(Buffer.from(await x25519WebCryptoSuite.multiplyAsync(inverse, viaWeb)).equals(Buffer.from(node.multiply(inverse, node.multiply(scalar, h))))).toBe(
+        true,
+      );
     }
   });
   it('rejects low-order and non-canonical elements with INVALID_POINT', async () => {

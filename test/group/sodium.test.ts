@@ -42,7 +42,7 @@ describe('ristretto255 on libsodium, cross-checked with @noble/curves', () => {
     }
   });
 
-  it('maps 64 bytes to an element like noble\'s RFC 9496 one-way map', () => {
+  it("maps 64 bytes to an element like noble's RFC 9496 one-way map", () => {
     for (let i = 0; i < 20; i++) {
       const h = randomBytes(64);
       expect(Buffer.from(r.fromHash(h))).toEqual(Buffer.from(deriveToCurve(h).toBytes()));

@@ -7,13 +7,25 @@ const fail = (code: 'INVALID_KEY' | 'INVALID_BSN') => new KoppelError(code, 'tes
 describe('expectCode', () => {
   it('passes for the code given, from a throwing function, a rejecting one, or a rejecting promise, and returns the error', async () => {
     const e = fail('INVALID_KEY');
-    expect(await expectCode(() => { throw e; }, 'INVALID_KEY')).toBe(e);
-    expect(await expectCode(async () => { throw e; }, 'INVALID_KEY')).toBe(e);
+    expect(
+      await expectCode(() => {
+        throw e;
+      }, 'INVALID_KEY'),
+    ).toBe(e);
+    expect(
+      await expectCode(async () => {
+        throw e;
+      }, 'INVALID_KEY'),
+    ).toBe(e);
     expect(await expectCode(Promise.reject(e), 'INVALID_KEY')).toBe(e);
   });
 
   it('fails when the code differs', async () => {
-    await expect(expectCode(() => { throw fail('INVALID_BSN'); }, 'INVALID_KEY')).rejects.toThrow(/expected a KoppelError INVALID_KEY/);
+    await expect(
+      expectCode(() => {
+        throw fail('INVALID_BSN');
+      }, 'INVALID_KEY'),
+    ).rejects.toThrow(/expected a KoppelError INVALID_KEY/);
     await expect(expectCode(Promise.reject(fail('INVALID_BSN')), 'INVALID_KEY')).rejects.toThrow(/expected a KoppelError INVALID_KEY/);
   });
 
@@ -25,7 +37,11 @@ describe('expectCode', () => {
 
   it('fails when the error is not a KoppelError, even with a matching code property', async () => {
     const impostor = Object.assign(new Error('x'), { code: 'INVALID_KEY' });
-    await expect(expectCode(() => { throw impostor; }, 'INVALID_KEY')).rejects.toThrow(/expected a KoppelError INVALID_KEY/);
+    await expect(
+      expectCode(() => {
+        throw impostor;
+      }, 'INVALID_KEY'),
+    ).rejects.toThrow(/expected a KoppelError INVALID_KEY/);
     await expect(expectCode(Promise.reject(new TypeError('fetch failed')), 'INVALID_KEY')).rejects.toThrow(/expected a KoppelError INVALID_KEY/);
   });
 });

@@ -47,11 +47,19 @@ describe('writeJoinTable', () => {
     ];
     const write = (totals: boolean) => {
       let text = '';
-      const out = new Writable({ write(c, _e, cb) { text += String(c); cb(); } });
+      const out = new Writable({
+        write(c, _e, cb) {
+          text += String(c);
+          cb();
+        },
+      });
       const counts = writeJoinTable({ columns: ['income'], table }, ['region'], out, { totals });
       return { text, counts };
     };
-    expect(write(false)).toEqual({ text: 'region,count,sum_income,suppressed,rule\nUtrecht,12,340,false,published\nZeeland,,,true,threshold\n', counts: { rows: 2, suppressed: 1 } });
+    expect(write(false)).toEqual({
+      text: 'region,count,sum_income,suppressed,rule\nUtrecht,12,340,false,published\nZeeland,,,true,threshold\n',
+      counts: { rows: 2, suppressed: 1 },
+    });
     expect(write(true).text.endsWith('*,15,400,false,published\n')).toBe(true);
     expect(write(true).counts).toEqual({ rows: 3, suppressed: 1 });
   });

@@ -63,7 +63,15 @@ describe('multi-recipient exponential ElGamal with joint keys', () => {
     const pks = new Uint8Array(64);
     for (let j = 0; j < 2; j++) pks.set(r.mulBase(r.scalarAdd(a[j] as Uint8Array, b[j] as Uint8Array)), j * 32);
     const values = new Float64Array([5, 9, 0, 7]);
-    const out = await joinOps.encryptRecords({ suite: 'x25519', items: ['p', 'q'], scalar: getSuite('x25519').randomScalar().scalar, protocol: 'join', values, columns: 2, publicKeys: pks });
+    const out = await joinOps.encryptRecords({
+      suite: 'x25519',
+      items: ['p', 'q'],
+      scalar: getSuite('x25519').randomScalar().scalar,
+      protocol: 'join',
+      values,
+      columns: 2,
+      publicKeys: pks,
+    });
     const size = recordBytes2p(2);
     const dlog = new DiscreteLog(r, 1024);
     for (let i = 0; i < 2; i++) {

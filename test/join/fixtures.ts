@@ -47,7 +47,11 @@ export interface Run {
 }
 
 /** Runs A, B (and the helper) over memory channels. */
-export async function runJoin(a: readonly GroupRecord[], b: readonly ValueRecord[], opts: { variant?: 'two-party' | 'helper'; columns?: string[]; aOptions?: JoinGroupsOptions; bOptions?: Partial<JoinValuesOptions> } = {}): Promise<Run> {
+export async function runJoin(
+  a: readonly GroupRecord[],
+  b: readonly ValueRecord[],
+  opts: { variant?: 'two-party' | 'helper'; columns?: string[]; aOptions?: JoinGroupsOptions; bOptions?: Partial<JoinValuesOptions> } = {},
+): Promise<Run> {
   const variant = opts.variant ?? 'two-party';
   const columns = opts.columns ?? (b[0] ? b[0].values.map((_, j) => `v${j}`) : ['v0']);
   const [ca, cb] = createMemoryChannelPair();

@@ -42,7 +42,13 @@ function dropsAfter(channel: Channel, n: number): Channel {
 
 const { a, b } = randomData(80, 80, 0.8, 3, 2, 50);
 
-async function run(wrapA: (c: Channel) => Channel, wrapB: (c: Channel) => Channel, aCode: KoppelErrorCode | null, bCode: KoppelErrorCode | null, opts: { expectColumns?: string[]; maxValue?: number; bVariant?: 'two-party' | 'helper'; bSuite?: 'ristretto255' } = {}) {
+async function run(
+  wrapA: (c: Channel) => Channel,
+  wrapB: (c: Channel) => Channel,
+  aCode: KoppelErrorCode | null,
+  bCode: KoppelErrorCode | null,
+  opts: { expectColumns?: string[]; maxValue?: number; bVariant?: 'two-party' | 'helper'; bSuite?: 'ristretto255' } = {},
+) {
   const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
   const [pa, pb] = [
     joinGroups(wrapA(ca), a, { threads: 0, ...(opts.expectColumns ? { expectColumns: opts.expectColumns } : {}) }),
@@ -57,35 +63,64 @@ const id = (c: Channel) => c;
 
 describe('hostile value holder (B), two-party variant', () => {
   it('invalid curve points in the ciphertexts of matched records: INVALID_POINT', async () => {
-    await run(id, (c) => tamper(c, Step.RECORDS, (count, body) => {
-      for (let i = 0; i < count; i++) body.fill(0xff, i * 128 + 32, i * 128 + 64);
-      return { count, body };
-    }), 'INVALID_POINT', 'INVALID_POINT');
+    await run(
+      id,
+      (c) =>
+        tamper(c, Step.RECORDS, (count, body) => {
+          for (let i = 0; i < count; i++) body.fill(0xff, i * 128 + 32, i * 128 + 64);
+          return { count, body };
+        }),
+      'INVALID_POINT',
+      'INVALID_POINT',
+    );
   });
 
   it('a record chunk whose size does not match its count: MESSAGE_MALFORMED', async () => {
-    await run(id, (c) => tamper(c, Step.RECORDS, (count, body) => ({ count, body: body.subarray(0, body.length - 5) })), 'MESSAGE_MALFORMED', 'MESSAGE_MALFORMED');
+    await run(
+      id,
+      (c) => tamper(c, Step.RECORDS, (count, body) => ({ count, body: body.subarray(0, body.length - 5) })),
+      'MESSAGE_MALFORMED',
+      'MESSAGE_MALFORMED',
+    );
   });
 
   it('partial decryptions that were not made with its key share: PROOF_INVALID, nothing released', async () => {
-    await run(id, (c) => tamper(c, Step.PARTIALS, (count, body) => {
-      body[5] = (body[5] as number) ^ 0x40; // corrupt the first partial decryption
-      return { count, body };
-    }), 'PROOF_INVALID', 'PROOF_INVALID');
+    await run(
+      id,
+      (c) =>
+        tamper(c, Step.PARTIALS, (count, body) => {
+          body[5] = (body[5] as number) ^ 0x40; // corrupt the first partial decryption
+          return { count, body };
+        }),
+      'PROOF_INVALID',
+      'PROOF_INVALID',
+    );
   });
 
   it('a forged proof: PROOF_INVALID', async () => {
-    await run(id, (c) => tamper(c, Step.PARTIALS, (count, body) => {
-      body[body.length - 3] = (body[body.length - 3] as number) ^ 1;
-      return { count, body };
-    }), 'PROOF_INVALID', 'PROOF_INVALID');
+    await run(
+      id,
+      (c) =>
+        tamper(c, Step.PARTIALS, (count, body) => {
+          body[body.length - 3] = (body[body.length - 3] as number) ^ 1;
+          return { count, body };
+        }),
+      'PROOF_INVALID',
+      'PROOF_INVALID',
+    );
   });
 
   it('values above the maximum it declared (sums beyond the bound): SUM_OUT_OF_RANGE, never a wrong number', async () => {
-    await run(id, (c) => tamper(c, Step.HELLO, (count, body) => {
-      const hello = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
-      return { count, body: toJsonBody({ ...hello, maxValue: 1 }) };
-    }), 'SUM_OUT_OF_RANGE', 'SUM_OUT_OF_RANGE');
+    await run(
+      id,
+      (c) =>
+        tamper(c, Step.HELLO, (count, body) => {
+          const hello = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
+          return { count, body: toJsonBody({ ...hello, maxValue: 1 }) };
+        }),
+      'SUM_OUT_OF_RANGE',
+      'SUM_OUT_OF_RANGE',
+    );
   });
 
   it('value columns other than the ones A expects: COLUMN_MISMATCH on both sides', async () => {
@@ -95,7 +130,10 @@ describe('hostile value holder (B), two-party variant', () => {
   it('another variant or suite: MODE_MISMATCH, SUITE_MISMATCH', async () => {
     const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
     const helperSide = createMemoryChannelPair()[0];
-    const r = await Promise.allSettled([joinGroups(ca, a, { threads: 0 }), joinValues(cb, b, { threads: 0, columns: ['x', 'y'], variant: 'helper', helper: helperSide })]);
+    const r = await Promise.allSettled([
+      joinGroups(ca, a, { threads: 0 }),
+      joinValues(cb, b, { threads: 0, columns: ['x', 'y'], variant: 'helper', helper: helperSide }),
+    ]);
     expect(r[0]).toMatchObject({ status: 'rejected', reason: { code: 'MODE_MISMATCH' } });
     await run(id, id, 'SUITE_MISMATCH', 'SUITE_MISMATCH', { bSuite: 'ristretto255' });
   });
@@ -107,26 +145,44 @@ describe('hostile value holder (B), two-party variant', () => {
 
 describe('hostile group holder (A), two-party variant', () => {
   it('a key share without a valid proof of knowledge: PROOF_INVALID at B', async () => {
-    await run((c) => tamper(c, Step.KEYS, (count, body) => {
-      body[40] = (body[40] as number) ^ 1;
-      return { count, body };
-    }), id, 'PROOF_INVALID', 'PROOF_INVALID');
+    await run(
+      (c) =>
+        tamper(c, Step.KEYS, (count, body) => {
+          body[40] = (body[40] as number) ^ 1;
+          return { count, body };
+        }),
+      id,
+      'PROOF_INVALID',
+      'PROOF_INVALID',
+    );
   });
 
   it('asks for more decryptions than it has lists: LIMIT_EXCEEDED at B', async () => {
-    await run((c) => tamper(c, Step.DECRYPT, (count, body) => {
-      const more = new Uint8Array(body.length + 32);
-      more.set(body);
-      more.set(body.subarray(0, 32), body.length);
-      return { count: count + 1, body: more };
-    }), id, 'LIMIT_EXCEEDED', 'LIMIT_EXCEEDED');
+    await run(
+      (c) =>
+        tamper(c, Step.DECRYPT, (count, body) => {
+          const more = new Uint8Array(body.length + 32);
+          more.set(body);
+          more.set(body.subarray(0, 32), body.length);
+          return { count: count + 1, body: more };
+        }),
+      id,
+      'LIMIT_EXCEEDED',
+      'LIMIT_EXCEEDED',
+    );
   });
 
   it('an invalid element in the decryption request: INVALID_POINT at B', async () => {
-    await run((c) => tamper(c, Step.DECRYPT, (count, body) => {
-      body.fill(0xff, 0, 32);
-      return { count, body };
-    }), id, 'INVALID_POINT', 'INVALID_POINT');
+    await run(
+      (c) =>
+        tamper(c, Step.DECRYPT, (count, body) => {
+          body.fill(0xff, 0, 32);
+          return { count, body };
+        }),
+      id,
+      'INVALID_POINT',
+      'INVALID_POINT',
+    );
   });
 
   it('more elements than its lists declare: PROTOCOL_VIOLATION at B', async () => {
@@ -138,10 +194,13 @@ describe('hostile group holder (A), two-party variant', () => {
   });
 });
 
-describe('bad input on the value holder\'s side', () => {
+describe("bad input on the value holder's side", () => {
   it('a value above --max-value is refused before anything is sent: VALUE_OUT_OF_RANGE', async () => {
     const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
-    const r = await Promise.allSettled([joinGroups(ca, a, { threads: 0 }), joinValues(cb, [{ id: 'p', values: [51, 0] }], { threads: 0, columns: ['x', 'y'], maxValue: 50 })]);
+    const r = await Promise.allSettled([
+      joinGroups(ca, a, { threads: 0 }),
+      joinValues(cb, [{ id: 'p', values: [51, 0] }], { threads: 0, columns: ['x', 'y'], maxValue: 50 }),
+    ]);
     expect(r[1]).toMatchObject({ status: 'rejected', reason: { code: 'VALUE_OUT_OF_RANGE' } });
     expect(r[0]).toMatchObject({ status: 'rejected', reason: { code: 'VALUE_OUT_OF_RANGE' } });
   });

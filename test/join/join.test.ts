@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest';
 import type { GroupRecord, ValueRecord } from '../../src/join/join.js';
 import { plainJoin, randomData, runJoin } from './fixtures.js';
 
-function expectEqualToPlain(a: readonly GroupRecord[], b: readonly ValueRecord[], k: number, groups: ReadonlyArray<{ labels: readonly string[]; count: number; sums: readonly number[] }>): void {
+function expectEqualToPlain(
+  a: readonly GroupRecord[],
+  b: readonly ValueRecord[],
+  k: number,
+  groups: ReadonlyArray<{ labels: readonly string[]; count: number; sums: readonly number[] }>,
+): void {
   const plain = plainJoin(a, b, k);
   expect(groups.length).toBe(plain.size);
   for (const g of groups) expect({ count: g.count, sums: [...g.sums] }).toEqual(plain.get(g.labels.join('|')));
@@ -111,20 +116,27 @@ describe('the helper', () => {
     // Each party's first message reaches the helper 300 ms late (a party hashing a big file).
     const slow = (c: typeof ha) => {
       let first = true;
-      return { ...c, send: c.send.bind(c), close: c.close.bind(c), receive: async () => {
-        const m = await c.receive();
-        if (first) {
-          first = false;
-          await new Promise((r) => setTimeout(r, 300));
-        }
-        return m;
-      } };
+      return {
+        ...c,
+        send: c.send.bind(c),
+        close: c.close.bind(c),
+        receive: async () => {
+          const m = await c.receive();
+          if (first) {
+            first = false;
+            await new Promise((r) => setTimeout(r, 300));
+          }
+          return m;
+        },
+      };
     };
     const queue = [slow(ha), slow(hb)];
     // After the two parties, accept times out at once, as a listener's accept timeout would.
     const accept = () => {
       const next = queue.shift();
-      return next ? Promise.resolve(next) : new Promise<never>((_, reject) => setTimeout(() => reject(new KoppelError('TIMEOUT', 'no party connected in time')), 20));
+      return next
+        ? Promise.resolve(next)
+        : new Promise<never>((_, reject) => setTimeout(() => reject(new KoppelError('TIMEOUT', 'no party connected in time')), 20));
     };
     const [ra, , rh] = await Promise.all([
       joinGroups(ca, a, { threads: 0, variant: 'helper', helper: ah }),

@@ -19,10 +19,12 @@ import { runJoin } from './fixtures.js';
 
 /** The shape of what a party received: step, item count and size of every message. */
 function shape(view: readonly TranscriptEntry[], direction: 'sent' | 'received' = 'received'): string[] {
-  return view.filter((e) => e.direction === direction).map((e) => {
-    const f = decodeFrame(e.bytes);
-    return `${f.step}:${f.count}:${f.body.length}`;
-  });
+  return view
+    .filter((e) => e.direction === direction)
+    .map((e) => {
+      const f = decodeFrame(e.bytes);
+      return `${f.step}:${f.count}:${f.body.length}`;
+    });
 }
 
 function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
@@ -35,27 +37,34 @@ function groupsOf(prefix: string, labels: string[]): GroupRecord[] {
 }
 
 describe.each(['two-party', 'helper'] as const)('privacy of the private join, %s variant', (variant) => {
-  it('B\'s view depends only on the list sizes: other identifiers and group labels, same sizes, same view', async () => {
+  it("B's view depends only on the list sizes: other identifiers and group labels, same sizes, same view", async () => {
     const b: ValueRecord[] = Array.from({ length: 25 }, (_, i) => ({ id: `p0-${i % 10}x${i}`, values: [i] }));
     const one = await runJoin(groupsOf('p', ['Groningen', 'Utrecht', 'Zeeland', 'Limburg']), b, { variant, aOptions: { groupColumns: 1 } });
     const two = await runJoin(groupsOf('q', ['single', 'couple', 'family', 'other']), b, { variant, aOptions: { groupColumns: 1 } });
     expect(shape(one.bView)).toEqual(shape(two.bView));
-    for (const label of ['Groningen', 'Utrecht', 'single', 'family']) expect(one.bView.concat(two.bView).some((e) => contains(e.bytes, utf8(label)))).toBe(false);
+    for (const label of ['Groningen', 'Utrecht', 'single', 'family'])
+      expect(one.bView.concat(two.bView).some((e) => contains(e.bytes, utf8(label)))).toBe(false);
   });
 
-  it('A\'s view is the same whichever of its records matched, given equal per-group counts', async () => {
+  it("A's view is the same whichever of its records matched, given equal per-group counts", async () => {
     const a = groupsOf('p', ['N', 'E', 'S', 'W']);
     // B matches records 0-4 of every group in one run and records 5-9 in the other, with the same values.
-    const bOf = (from: number): ValueRecord[] => a.filter((r) => Number(r.id.split('-')[1]) >= from && Number(r.id.split('-')[1]) < from + 5).map((r) => ({ id: r.id, values: [3, 4] }));
+    const bOf = (from: number): ValueRecord[] =>
+      a.filter((r) => Number(r.id.split('-')[1]) >= from && Number(r.id.split('-')[1]) < from + 5).map((r) => ({ id: r.id, values: [3, 4] }));
     const one = await runJoin(a, bOf(0), { variant, aOptions: { groupColumns: 1 } });
     const two = await runJoin(a, bOf(5), { variant, aOptions: { groupColumns: 1 } });
     expect(shape(one.aView)).toEqual(shape(two.aView));
     expect(one.a.groups).toEqual(two.a.groups);
     // Nothing A received repeats between the runs: fresh scalars and randomness per session.
-    const elements = (v: TranscriptEntry[]) => new Set(v.filter((e) => e.direction === 'received').flatMap((e) => {
-      const f = decodeFrame(e.bytes);
-      return f.step === Step.EVALUATED || f.step === Step.RECORDS ? [Buffer.from(f.body.subarray(0, 32)).toString('hex')] : [];
-    }));
+    const elements = (v: TranscriptEntry[]) =>
+      new Set(
+        v
+          .filter((e) => e.direction === 'received')
+          .flatMap((e) => {
+            const f = decodeFrame(e.bytes);
+            return f.step === Step.EVALUATED || f.step === Step.RECORDS ? [Buffer.from(f.body.subarray(0, 32)).toString('hex')] : [];
+          }),
+      );
     const seen = elements(one.aView);
     for (const x of elements(two.aView)) expect(seen.has(x)).toBe(false);
   });
@@ -67,17 +76,23 @@ describe.each(['two-party', 'helper'] as const)('privacy of the private join, %s
     const all = [...run.aView, ...run.bView, ...run.hView].map((e) => e.bytes);
     const suite = getSuite('x25519');
     for (const { id } of a.slice(0, 12)) {
-      const needles = [utf8(id), createHash('sha256').update(id).digest(), suite.hashToGroup([id], psiDst('x25519', 'join')), suite.hashToGroup([id], psiDst('x25519', 'psi'))];
+      const needles = [
+        utf8(id),
+        createHash('sha256').update(id).digest(),
+        suite.hashToGroup([id], psiDst('x25519', 'join')),
+        suite.hashToGroup([id], psiDst('x25519', 'psi')),
+      ];
       for (const bytes of all) for (const n of needles) expect(contains(bytes, n.subarray(0, 16))).toBe(false);
     }
   });
 });
 
 describe('privacy of the helper', () => {
-  it('the helper\'s view depends only on the histogram of matches per group', async () => {
+  it("the helper's view depends only on the histogram of matches per group", async () => {
     const a = groupsOf('p', ['N', 'E', 'S', 'W']);
     // Equal histogram {6, 3, 0, 0} reached through different groups and records.
-    const pick = (groups: number[], counts: number[]): ValueRecord[] => groups.flatMap((g, i) => Array.from({ length: counts[i] as number }, (_, j) => ({ id: `p${g}-${j + i}`, values: [j] })));
+    const pick = (groups: number[], counts: number[]): ValueRecord[] =>
+      groups.flatMap((g, i) => Array.from({ length: counts[i] as number }, (_, j) => ({ id: `p${g}-${j + i}`, values: [j] })));
     const one = await runJoin(a, pick([0, 1], [6, 3]), { variant: 'helper', aOptions: { groupColumns: 1 } });
     const two = await runJoin(a, pick([3, 2], [6, 3]), { variant: 'helper', aOptions: { groupColumns: 1 } });
     expect(shape(one.hView)).toEqual(shape(two.hView));

@@ -43,7 +43,11 @@ async function expected(key: OprfKey, id: string): Promise<string> {
   return `${key.kid}.${toBase64Url(out.subarray(0, 32))}`;
 }
 
-async function post(port: number, body: string, headers: Record<string, string> = {}): Promise<{ status: number; json: { code?: string }; retryAfter: string | null }> {
+async function post(
+  port: number,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: { code?: string }; retryAfter: string | null }> {
   const r = await fetch(`http://127.0.0.1:${port}/v1/evaluate`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
   return { status: r.status, json: (await r.json()) as { code?: string }, retryAfter: r.headers.get('retry-after') };
 }
@@ -51,7 +55,7 @@ async function post(port: number, body: string, headers: Record<string, string> 
 const ids = ['111222333', '123456782', '012345672', '10000008'];
 
 describe('blind pseudonymisation: results', () => {
-  it.each(['voprf', 'oprf'] as const)('%s mode gives the key holder\'s RFC 9497 output, tagged with the key id, for every identifier', async (mode) => {
+  it.each(['voprf', 'oprf'] as const)("%s mode gives the key holder's RFC 9497 output, tagged with the key id, for every identifier", async (mode) => {
     const s = await service();
     const c = await client(s, { mode, idType: 'bsn' });
     expect(c.kid).toBe(keyA[mode].kid);
@@ -88,12 +92,25 @@ describe('blind pseudonymisation: results', () => {
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
         res.setHeader('content-type', 'application/json');
-        if (req.url === '/v1/keys') return void res.end(JSON.stringify({ suite: 'ristretto255-SHA512', keys: [{ kid: keyA.voprf.kid, mode: 'voprf', publicKey: toBase64Url(keyA.voprf.publicKey), current: true }] }));
+        if (req.url === '/v1/keys')
+          return void res.end(
+            JSON.stringify({
+              suite: 'ristretto255-SHA512',
+              keys: [{ kid: keyA.voprf.kid, mode: 'voprf', publicKey: toBase64Url(keyA.voprf.publicKey), current: true }],
+            }),
+          );
         const { elements } = JSON.parse(body) as { elements: string[] };
         const blinded = Buffer.concat(elements.map((e) => Buffer.from(e, 'base64url')));
         const evaluated = f.evaluate(keyB.voprf.secretKey, blinded);
         const proof = f.prove(keyB.voprf.secretKey, blinded, evaluated);
-        res.end(JSON.stringify({ kid: keyA.voprf.kid, mode: 'voprf', evaluated: elements.map((_, i) => toBase64Url(evaluated.subarray(i * 32, i * 32 + 32))), proof: toBase64Url(proof) }));
+        res.end(
+          JSON.stringify({
+            kid: keyA.voprf.kid,
+            mode: 'voprf',
+            evaluated: elements.map((_, i) => toBase64Url(evaluated.subarray(i * 32, i * 32 + 32))),
+            proof: toBase64Url(proof),
+          }),
+        );
       });
     });
     await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
@@ -109,10 +126,19 @@ describe('blind pseudonymisation: the service refuses what it must', () => {
     const el = toBase64Url(new Uint8Array(32).fill(0xff));
     expect(await post(s.port, 'not json')).toMatchObject({ status: 400, json: { code: 'MESSAGE_MALFORMED' } });
     expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: [el] }))).toMatchObject({ status: 400, json: { code: 'INVALID_POINT' } });
-    expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: ['short'] }))).toMatchObject({ status: 400, json: { code: 'MESSAGE_MALFORMED' } });
+    expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: ['short'] }))).toMatchObject({
+      status: 400,
+      json: { code: 'MESSAGE_MALFORMED' },
+    });
     expect(await post(s.port, JSON.stringify({ kid: 'nope', elements: [el] }))).toMatchObject({ status: 404, json: { code: 'KEY_MISMATCH' } });
-    expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: new Array(5).fill(el) }))).toMatchObject({ status: 400, json: { code: 'MESSAGE_MALFORMED' } });
-    expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: new Array(50).fill(el) }))).toMatchObject({ status: 413, json: { code: 'MESSAGE_TOO_LARGE' } });
+    expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: new Array(5).fill(el) }))).toMatchObject({
+      status: 400,
+      json: { code: 'MESSAGE_MALFORMED' },
+    });
+    expect(await post(s.port, JSON.stringify({ kid: keyA.voprf.kid, elements: new Array(50).fill(el) }))).toMatchObject({
+      status: 413,
+      json: { code: 'MESSAGE_TOO_LARGE' },
+    });
     expect((await fetch(`http://127.0.0.1:${s.port}/health`)).status).toBe(200);
   });
 
@@ -148,16 +174,26 @@ describe('blind pseudonymisation: the service refuses what it must', () => {
   it('with mutual TLS: clients are named by certificate; a client without one cannot connect', async () => {
     const pki = testPki();
     const logs: Array<Record<string, unknown>> = [];
-    const s = await service({ tls: { cert: readFileSync(pki.serverCert, 'utf8'), key: readFileSync(pki.serverKey, 'utf8'), ca: readFileSync(pki.ca, 'utf8') } }, logs);
+    const s = await service(
+      { tls: { cert: readFileSync(pki.serverCert, 'utf8'), key: readFileSync(pki.serverKey, 'utf8'), ca: readFileSync(pki.ca, 'utf8') } },
+      logs,
+    );
     const url = `https://127.0.0.1:${s.port}`;
-    const c = await OprfPseudonymiser.connect({ url, threads: 0, tls: { ca: readFileSync(pki.ca, 'utf8'), cert: readFileSync(pki.clientCert, 'utf8'), key: readFileSync(pki.clientKey, 'utf8') } });
+    const c = await OprfPseudonymiser.connect({
+      url,
+      threads: 0,
+      tls: { ca: readFileSync(pki.ca, 'utf8'), cert: readFileSync(pki.clientCert, 'utf8'), key: readFileSync(pki.clientKey, 'utf8') },
+    });
     running.push(c);
     expect(await c.pseudonymise('111222333')).toBe(await expected(keyA.voprf, '111222333'));
     expect(logs.some((e) => String(e['client']).startsWith('cert:') && e['status'] === 200)).toBe(true);
     // Without a certificate every TLS handshake fails (NETWORK_ERROR, retried) until the
     // client gives up: SERVICE_UNAVAILABLE.
     const retries: string[] = [];
-    await expectCode(OprfPseudonymiser.connect({ url, threads: 0, retryForMs: 500, onRetry: (r) => retries.push(r.code), tls: { ca: readFileSync(pki.ca, 'utf8') } }), 'SERVICE_UNAVAILABLE');
+    await expectCode(
+      OprfPseudonymiser.connect({ url, threads: 0, retryForMs: 500, onRetry: (r) => retries.push(r.code), tls: { ca: readFileSync(pki.ca, 'utf8') } }),
+      'SERVICE_UNAVAILABLE',
+    );
     expect(retries.length).toBeGreaterThan(0);
     expect(new Set(retries)).toEqual(new Set(['NETWORK_ERROR']));
   });

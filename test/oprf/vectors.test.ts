@@ -4,12 +4,32 @@
  * verification failures.
  */
 import { describe, expect, it } from 'vitest';
-import { blind, blindEvaluate, deriveKeyPair, deserializeScalar, evaluate, finalize, generateProof, serializeScalar, verifyProof } from '../../src/oprf/oprf.js';
+import {
+  blind,
+  blindEvaluate,
+  deriveKeyPair,
+  deserializeScalar,
+  evaluate,
+  finalize,
+  generateProof,
+  serializeScalar,
+  verifyProof,
+} from '../../src/oprf/oprf.js';
 import { hex, vectors } from '../helpers.js';
 import { expectCode } from '../helpers/expect-code.js';
 
-interface V { input: string[]; blind: string[]; blindedElement: string[]; evaluationElement: string[]; output: string[]; proof?: string; proofRandomScalar?: string }
-const rfc = vectors<{ seed: string; keyInfo: string; oprf: { skSm: string; vectors: V[] }; voprf: { skSm: string; pkSm: string; vectors: V[] } }>('rfc9497-ristretto255-sha512.json');
+interface V {
+  input: string[];
+  blind: string[];
+  blindedElement: string[];
+  evaluationElement: string[];
+  output: string[];
+  proof?: string;
+  proofRandomScalar?: string;
+}
+const rfc = vectors<{ seed: string; keyInfo: string; oprf: { skSm: string; vectors: V[] }; voprf: { skSm: string; pkSm: string; vectors: V[] } }>(
+  'rfc9497-ristretto255-sha512.json',
+);
 const h = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 describe('RFC 9497 A.1.1: OPRF mode', () => {
@@ -38,9 +58,19 @@ describe('RFC 9497 A.1.2: VOPRF mode, batched proofs', () => {
     expect(blinds.map((b) => h(b.blindedElement))).toEqual(v.blindedElement);
     const evaluated = blinds.map((b) => blindEvaluate(key.secretKey, b.blindedElement));
     expect(evaluated.map(h)).toEqual(v.evaluationElement);
-    const proof = generateProof(key.secretKey, blinds.map((b) => b.blindedElement), evaluated, deserializeScalar(hex(v.proofRandomScalar as string)));
+    const proof = generateProof(
+      key.secretKey,
+      blinds.map((b) => b.blindedElement),
+      evaluated,
+      deserializeScalar(hex(v.proofRandomScalar as string)),
+    );
     expect(h(proof)).toBe(v.proof);
-    verifyProof(key.publicKey, blinds.map((b) => b.blindedElement), evaluated, proof);
+    verifyProof(
+      key.publicKey,
+      blinds.map((b) => b.blindedElement),
+      evaluated,
+      proof,
+    );
     expect(inputs.map((x, i) => h(finalize(x, (blinds[i] as { blind: bigint }).blind, evaluated[i] as Uint8Array)))).toEqual(v.output);
   });
   it('a proof does not verify for another key, a changed evaluation, or a changed proof', async () => {
@@ -60,7 +90,16 @@ describe('RFC 9497 A.1.2: VOPRF mode, batched proofs', () => {
     const inputs = ['111222333', '123456782', '012345672'].map((s) => new TextEncoder().encode(s));
     const bl = inputs.map((x) => blind(x, 'voprf'));
     const ev = bl.map((b) => blindEvaluate(key.secretKey, b.blindedElement));
-    verifyProof(key.publicKey, bl.map((b) => b.blindedElement), ev, generateProof(key.secretKey, bl.map((b) => b.blindedElement), ev));
+    verifyProof(
+      key.publicKey,
+      bl.map((b) => b.blindedElement),
+      ev,
+      generateProof(
+        key.secretKey,
+        bl.map((b) => b.blindedElement),
+        ev,
+      ),
+    );
     inputs.forEach((x, i) => expect(h(finalize(x, (bl[i] as { blind: bigint }).blind, ev[i] as Uint8Array))).toBe(h(evaluate(key.secretKey, x, 'voprf'))));
   });
   it('invalid elements from a client are INVALID_POINT', async () => {

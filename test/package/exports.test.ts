@@ -26,7 +26,20 @@ async function runAsUser(script: string): Promise<string> {
   }
 }
 
-const CONTRACT = ['generateKey', 'exportKey', 'importKey', 'Pseudonymiser', 'normaliseBsn', 'isValidBsn', 'KoppelError', 'createMemoryChannelPair', 'listen', 'connect', 'psiServer', 'psiClient'];
+const CONTRACT = [
+  'generateKey',
+  'exportKey',
+  'importKey',
+  'Pseudonymiser',
+  'normaliseBsn',
+  'isValidBsn',
+  'KoppelError',
+  'createMemoryChannelPair',
+  'listen',
+  'connect',
+  'psiServer',
+  'psiClient',
+];
 const SUBPATHS: Record<string, string[]> = {
   pseudonymise: ['generateKey', 'Pseudonymiser', 'normaliseBsn', 'pseudonymiseCsv', 'INVALID_POLICIES'],
   oprf: ['startOprfService', 'OprfPseudonymiser', 'oprfPseudonymiseCsv', 'generateOprfKeyFile'],

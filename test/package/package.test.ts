@@ -12,7 +12,11 @@ import { describe, expect, it } from 'vitest';
 import { runNode } from '../helpers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[]; scripts: Record<string, string>; exports: Record<string, unknown> };
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  files: string[];
+  scripts: Record<string, string>;
+  exports: Record<string, unknown>;
+};
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
@@ -32,7 +36,9 @@ describe('the published package', () => {
       const m = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[]; sourceRoot?: string; sourcesContent?: Array<string | null> };
       m.sources.forEach((s, i) => {
         if (m.sourcesContent?.[i]) return; // embedded: nothing to resolve
-        const target = relative(root, resolve(dirname(map), m.sourceRoot ?? '', s)).split('\\').join('/');
+        const target = relative(root, resolve(dirname(map), m.sourceRoot ?? '', s))
+          .split('\\')
+          .join('/');
         if (!shipped(target) || !existsSync(join(root, target))) unresolved.push(`${relative(root, map)} -> ${s}`);
       });
     }

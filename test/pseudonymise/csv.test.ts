@@ -29,7 +29,12 @@ async function* source(text: string | Uint8Array, pieces = 7): AsyncGenerator<Ui
 
 async function run(text: string | Uint8Array, options: Partial<PseudonymiseCsvOptions> = {}) {
   const chunks: Buffer[] = [];
-  const out = new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+  const out = new Writable({
+    write(c: Uint8Array, _e, cb) {
+      chunks.push(Buffer.from(c));
+      cb();
+    },
+  });
   const rejected: InvalidRecord[] = [];
   const summary = await pseudonymiseCsv(source(text), out, { ...base, onRejected: (r) => rejected.push(r), ...options });
   return { text: Buffer.concat(chunks).toString('utf8'), summary, rejected };
@@ -111,7 +116,12 @@ describe('pseudonymiseCsv', () => {
     rows[3777] = '000000000';
     const text = 'bsn\n' + rows.join('\n') + '\n';
     const chunks: Buffer[] = [];
-    const out = new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+    const out = new Writable({
+      write(c: Uint8Array, _e, cb) {
+        chunks.push(Buffer.from(c));
+        cb();
+      },
+    });
     const rejected: InvalidRecord[] = [];
     await pseudonymiseCsv(source(text, 50), out, { ...base, onInvalid: 'skip', onRejected: (r) => rejected.push(r) });
     expect(rejected).toEqual([{ record: 3778, code: 'INVALID_BSN', reason: 'zero' }]);
@@ -167,7 +177,12 @@ describe('pseudonymiseCsv on worker threads (compiled package)', () => {
     const text = 'bsn,region,n\n' + lines.join('\n') + '\n';
     const collect = async (threads: number) => {
       const chunks: Buffer[] = [];
-      const out = new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } });
+      const out = new Writable({
+        write(c: Uint8Array, _e, cb) {
+          chunks.push(Buffer.from(c));
+          cb();
+        },
+      });
       const rejected: InvalidRecord[] = [];
       const s = await mod.pseudonymiseCsv(source(text, 23), out, { ...base, key: distKey, threads, onInvalid: 'report', onRejected: (r) => rejected.push(r) });
       return { out: Buffer.concat(chunks).toString(), s, rejected };

@@ -56,9 +56,12 @@ describe('BSN elfproef', () => {
     expect(normaliseBsn('123456782\r\n')).toBe('123456782');
   });
   it('agrees with an independent elfproef on random 9-digit strings', () => {
-    fc.assert(fc.property(nineDigits, (s) => {
-      expect(isValidBsn(s)).toBe(elfproef(s));
-    }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(nineDigits, (s) => {
+        expect(isValidBsn(s)).toBe(elfproef(s));
+      }),
+      { numRuns: 5000 },
+    );
   });
   it('detects every single-digit error in a valid BSN', () => {
     fc.assert(

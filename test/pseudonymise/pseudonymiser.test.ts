@@ -10,11 +10,22 @@ import { Pseudonymiser, parsePseudonym } from '../../src/pseudonymise/pseudonymi
 import type { IdType } from '../../src/pseudonymise/normalise.js';
 import { expectKoppelError, vectors } from '../helpers.js';
 
-interface Vector { secret: string; kid: string; domain: string; idType: IdType; input: string; normalised: string; hmac: string; pseudonym: string }
+interface Vector {
+  secret: string;
+  kid: string;
+  domain: string;
+  idType: IdType;
+  input: string;
+  normalised: string;
+  hmac: string;
+  pseudonym: string;
+}
 const fixed = vectors<{ vectors: Vector[] }>('koppel-pseudonym-v1.json').vectors;
 
 function keyFromSecret(secret: string, kid: string): PseudonymKey {
-  return importKey(JSON.stringify({ type: 'koppel-pseudonym-key', format: 1, alg: 'HKDF-SHA256/HMAC-SHA256', kid, created: '2026-01-01T00:00:00.000Z', secret }));
+  return importKey(
+    JSON.stringify({ type: 'koppel-pseudonym-key', format: 1, alg: 'HKDF-SHA256/HMAC-SHA256', kid, created: '2026-01-01T00:00:00.000Z', secret }),
+  );
 }
 
 describe('fixed pseudonym vectors (format v1 can never drift unnoticed)', () => {
@@ -37,17 +48,22 @@ describe('properties', () => {
   it('determinism: the same key, domain and identifier always give the same pseudonym', () => {
     const a = new Pseudonymiser({ key, domain: 'd' });
     const b = new Pseudonymiser({ key: importKey(exportKey(key)), domain: 'd' });
-    fc.assert(fc.property(id, (x) => {
-      expect(a.pseudonymise(x)).toBe(b.pseudonymise(x));
-    }));
+    fc.assert(
+      fc.property(id, (x) => {
+        expect(a.pseudonymise(x)).toBe(b.pseudonymise(x));
+      }),
+    );
   });
   it('domain separation: two domains give unrelated pseudonyms for the same identifier', () => {
-    fc.assert(fc.property(id, fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 20 }), (x, d1, d2) => {
-      fc.pre(d1 !== d2 && /^[\x20-\x7e]+$/.test(d1 + d2));
-      const p1 = new Pseudonymiser({ key, domain: d1 }).pseudonymise(x);
-      const p2 = new Pseudonymiser({ key, domain: d2 }).pseudonymise(x);
-      expect(p1).not.toBe(p2);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(id, fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 20 }), (x, d1, d2) => {
+        fc.pre(d1 !== d2 && /^[\x20-\x7e]+$/.test(d1 + d2));
+        const p1 = new Pseudonymiser({ key, domain: d1 }).pseudonymise(x);
+        const p2 = new Pseudonymiser({ key, domain: d2 }).pseudonymise(x);
+        expect(p1).not.toBe(p2);
+      }),
+      { numRuns: 200 },
+    );
   });
   it('domain separation holds for prefix-related domain names', () => {
     const a = new Pseudonymiser({ key, domain: 'cbs/2026' }).pseudonymise('x');
@@ -58,27 +74,33 @@ describe('properties', () => {
     const other = generateKey();
     const a = new Pseudonymiser({ key, domain: 'd' });
     const b = new Pseudonymiser({ key: other, domain: 'd' });
-    fc.assert(fc.property(id, (x) => {
-      const [pa, pb] = [a.pseudonymise(x), b.pseudonymise(x)];
-      expect(pa.slice(13)).not.toBe(pb.slice(13));
-      expect(pa.slice(0, 12)).not.toBe(pb.slice(0, 12));
-    }));
+    fc.assert(
+      fc.property(id, (x) => {
+        const [pa, pb] = [a.pseudonymise(x), b.pseudonymise(x)];
+        expect(pa.slice(13)).not.toBe(pb.slice(13));
+        expect(pa.slice(0, 12)).not.toBe(pb.slice(0, 12));
+      }),
+    );
   });
   it('injectivity in practice: distinct normalised identifiers give distinct pseudonyms', () => {
     const p = new Pseudonymiser({ key, domain: 'd' });
-    fc.assert(fc.property(fc.uniqueArray(id, { minLength: 2, maxLength: 50 }), (xs) => {
-      const normal = new Set(xs.map((x) => x.normalize('NFC')));
-      expect(new Set(xs.map((x) => p.pseudonymise(x))).size).toBe(normal.size);
-    }));
+    fc.assert(
+      fc.property(fc.uniqueArray(id, { minLength: 2, maxLength: 50 }), (xs) => {
+        const normal = new Set(xs.map((x) => x.normalize('NFC')));
+        expect(new Set(xs.map((x) => p.pseudonymise(x))).size).toBe(normal.size);
+      }),
+    );
   });
   it('format: 12 hex key id, a dot, 43 base64url characters; safe in CSV and URLs', () => {
     const p = new Pseudonymiser({ key, domain: 'd', idType: 'raw' });
-    fc.assert(fc.property(id, (x) => {
-      const s = p.pseudonymise(x);
-      expect(s).toMatch(/^[0-9a-f]{12}\.[A-Za-z0-9_-]{43}$/);
-      expect(encodeURIComponent(s)).toBe(s);
-      expect(s.startsWith(key.kid + '.')).toBe(true);
-    }));
+    fc.assert(
+      fc.property(id, (x) => {
+        const s = p.pseudonymise(x);
+        expect(s).toMatch(/^[0-9a-f]{12}\.[A-Za-z0-9_-]{43}$/);
+        expect(encodeURIComponent(s)).toBe(s);
+        expect(s.startsWith(key.kid + '.')).toBe(true);
+      }),
+    );
   });
   it('equivalent spellings of one BSN get one pseudonym', () => {
     const p = new Pseudonymiser({ key, domain: 'd', idType: 'bsn' });
@@ -100,10 +122,16 @@ describe('errors and key checks', () => {
     const many = [...p.pseudonymiseMany(['111222333', 'bad', '123456782'])];
     expect(many.map((r) => r.ok)).toEqual([true, false, true]);
     const streamed: boolean[] = [];
-    for await (const r of p.pseudonymiseStream((async function* () { yield '111222333'; yield ''; })())) streamed.push(r.ok);
+    for await (const r of p.pseudonymiseStream(
+      (async function* () {
+        yield '111222333';
+        yield '';
+      })(),
+    ))
+      streamed.push(r.ok);
     expect(streamed).toEqual([true, false]);
   });
-  it('tells its own pseudonyms from another key\'s', () => {
+  it("tells its own pseudonyms from another key's", () => {
     const p = new Pseudonymiser({ key, domain: 'd' });
     const q = new Pseudonymiser({ key: generateKey(), domain: 'd' });
     const mine = p.pseudonymise('x');

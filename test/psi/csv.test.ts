@@ -15,7 +15,15 @@ async function* source(text: string): AsyncGenerator<Uint8Array> {
 
 function sink(): { stream: Writable; text: () => string } {
   const chunks: Buffer[] = [];
-  return { stream: new Writable({ write(c: Uint8Array, _e, cb) { chunks.push(Buffer.from(c)); cb(); } }), text: () => Buffer.concat(chunks).toString('utf8') };
+  return {
+    stream: new Writable({
+      write(c: Uint8Array, _e, cb) {
+        chunks.push(Buffer.from(c));
+        cb();
+      },
+    }),
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
 }
 
 const CLIENT = 'bsn,name\n111222333,a\n123456782,"b, c"\n12345672,d\n123456789,e\n';
@@ -63,9 +71,13 @@ describe('writePsiMatches', () => {
     expect(b.text()).toBe(a.text());
   });
 
-  it('payload: the server\'s columns appended to every matching record', async () => {
+  it("payload: the server's columns appended to every matching record", async () => {
     const enc = new TextEncoder();
-    const result: PsiClientResult = { mode: 'payload', matches: [{ id: '123456782', payload: enc.encode(JSON.stringify({ region: 'Utrecht' })) }], serverSetSize: 3 };
+    const result: PsiClientResult = {
+      mode: 'payload',
+      matches: [{ id: '123456782', payload: enc.encode(JSON.stringify({ region: 'Utrecht' })) }],
+      serverSetSize: 3,
+    };
     const { csv } = await client(true);
     const out = sink();
     expect(await writePsiMatches(result, csv, out.stream, { idType: 'bsn' })).toBe(1);

@@ -52,7 +52,8 @@ describe.each(['x25519', 'ristretto255'] as const)('transcripts (%s)', (suite) =
       const out = new Set<string>();
       for (const e of t) {
         const f = decodeFrame(e.bytes);
-        if (f.step === Step.CLIENT_ELEMENTS || f.step === Step.SERVER_EVALUATED) for (let i = 0; i < f.count; i++) out.add(Buffer.from(f.body.subarray(i * 32, i * 32 + 32)).toString('hex'));
+        if (f.step === Step.CLIENT_ELEMENTS || f.step === Step.SERVER_EVALUATED)
+          for (let i = 0; i < f.count; i++) out.add(Buffer.from(f.body.subarray(i * 32, i * 32 + 32)).toString('hex'));
         if (f.step === Step.SERVER_TAGS) for (let i = 0; i < f.count; i++) out.add(Buffer.from(f.body.subarray(i * 16, i * 16 + 16)).toString('hex'));
       }
       return out;
@@ -67,26 +68,28 @@ describe.each(['x25519', 'ristretto255'] as const)('transcripts (%s)', (suite) =
 describe('sizes on the wire', () => {
   type Shape = Array<[string, number, number]>;
   const shape = (t: TranscriptEntry[], direction: 'sent' | 'received'): Shape =>
-    t.filter((e) => e.direction === direction).map((e) => {
-      const f = decodeFrame(e.bytes);
-      // JSON control bodies carry counts; compare them as parsed values.
-      const json = f.count === 0 ? JSON.stringify(jsonBody(f, 'control')) : '';
-      return [`${f.step}:${json}`, f.count, f.body.length];
-    });
+    t
+      .filter((e) => e.direction === direction)
+      .map((e) => {
+        const f = decodeFrame(e.bytes);
+        // JSON control bodies carry counts; compare them as parsed values.
+        const json = f.count === 0 ? JSON.stringify(jsonBody(f, 'control')) : '';
+        return [`${f.step}:${json}`, f.count, f.body.length];
+      });
 
-  it('the server\'s messages reveal |Y| and nothing else about Y: equal-size sets give equal shapes', async () => {
+  it("the server's messages reveal |Y| and nothing else about Y: equal-size sets give equal shapes", async () => {
     const Y2 = Array.from({ length: Y.length }, (_, i) => `other-${i}`);
     expect(shape(await transcriptOf(X, Y), 'received')).toEqual(shape(await transcriptOf(X, Y2), 'received'));
   });
 
-  it('with padding, the server\'s messages reveal only the bound', async () => {
+  it("with padding, the server's messages reveal only the bound", async () => {
     const small = await transcriptOf(X, Y.slice(0, 2), { padTo: 64 });
     const large = await transcriptOf(X, [...Y, ...Array.from({ length: 30 }, (_, i) => `y${i}`)], { padTo: 64 });
     expect(shape(small, 'received')).toEqual(shape(large, 'received'));
     expect(shape(small, 'sent')).toEqual(shape(large, 'sent'));
   });
 
-  it('with padding, the client\'s messages reveal only its bound', async () => {
+  it("with padding, the client's messages reveal only its bound", async () => {
     const a = await transcriptOf(X.slice(0, 3), Y, { padTo: 50 }, {});
     const b = await transcriptOf(X, Y, { padTo: 50 }, {});
     expect(shape(a, 'sent')).toEqual(shape(b, 'sent'));
@@ -123,14 +126,14 @@ describe('cardinality mode', () => {
     throw new Error('no match found');
   }
 
-  it('shuffles the server\'s answers: the first element\'s answer lands anywhere', async () => {
+  it("shuffles the server's answers: the first element's answer lands anywhere", async () => {
     const positions = new Set<number>();
     for (let i = 0; i < 120 && positions.size < 10; i++) positions.add(await positionOfFirst('cardinality'));
     // Each of 10 positions is hit within 120 runs unless the order is not uniform (P < 3e-5).
     expect(positions.size).toBe(10);
   });
 
-  it('(contrast) intersection mode answers in the client\'s order', async () => {
+  it("(contrast) intersection mode answers in the client's order", async () => {
     for (let i = 0; i < 5; i++) expect(await positionOfFirst('intersection')).toBe(0);
   });
 });

@@ -29,38 +29,62 @@ describe.each<SuiteName>(['x25519', 'ristretto255'])('suite %s', (suite) => {
   const maxSize = suite === 'x25519' ? 60 : 8;
 
   it('intersection mode returns exactly the plain intersection (random sets, duplicates included)', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(id, { maxLength: maxSize }), fc.array(id, { maxLength: maxSize }), fc.array(id, { maxLength: maxSize }), async (onlyX, both, onlyY) => {
-      const X = [...onlyX, ...both, ...both.slice(0, 2)];
-      const Y = [...both, ...onlyY];
-      const { c, s } = await run(X, Y, { suite, chunkSize: 5 });
-      expect(c).toEqual({ mode: 'intersection', intersection: plain(X, Y), serverSetSize: new Set(Y).size });
-      expect(s.clientSetSize).toBe(new Set(X).size);
-    }), { numRuns: runs });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(id, { maxLength: maxSize }),
+        fc.array(id, { maxLength: maxSize }),
+        fc.array(id, { maxLength: maxSize }),
+        async (onlyX, both, onlyY) => {
+          const X = [...onlyX, ...both, ...both.slice(0, 2)];
+          const Y = [...both, ...onlyY];
+          const { c, s } = await run(X, Y, { suite, chunkSize: 5 });
+          expect(c).toEqual({ mode: 'intersection', intersection: plain(X, Y), serverSetSize: new Set(Y).size });
+          expect(s.clientSetSize).toBe(new Set(X).size);
+        },
+      ),
+      { numRuns: runs },
+    );
   });
 
   it('cardinality mode returns exactly the size of the plain intersection', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(id, { maxLength: maxSize }), fc.array(id, { maxLength: maxSize }), async (X, Y) => {
-      const { c } = await run(X, [...Y, ...X.slice(0, 3)], { suite, mode: 'cardinality', chunkSize: 4 });
-      expect(c).toMatchObject({ mode: 'cardinality', size: plain(X, [...Y, ...X.slice(0, 3)]).length });
-    }), { numRuns: runs });
+    await fc.assert(
+      fc.asyncProperty(fc.array(id, { maxLength: maxSize }), fc.array(id, { maxLength: maxSize }), async (X, Y) => {
+        const { c } = await run(X, [...Y, ...X.slice(0, 3)], { suite, mode: 'cardinality', chunkSize: 4 });
+        expect(c).toMatchObject({ mode: 'cardinality', size: plain(X, [...Y, ...X.slice(0, 3)]).length });
+      }),
+      { numRuns: runs },
+    );
   });
 
   it('payload mode returns the server payload of every match, byte for byte', async () => {
-    await fc.assert(fc.asyncProperty(fc.uniqueArray(id, { maxLength: maxSize }), fc.uniqueArray(id, { maxLength: maxSize }), fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: maxSize * 2, maxLength: maxSize * 2 }), async (X, Yonly, blobs) => {
-      const Y = [...new Set([...X.filter((_, i) => i % 2 === 0), ...Yonly])];
-      const payloadOf = new Map(Y.map((y, i) => [y, blobs[i] as Uint8Array]));
-      const { c } = await run(X, Y.map((y) => ({ id: y, payload: payloadOf.get(y) as Uint8Array })), { suite, mode: 'payload', chunkSize: 3 });
-      if (c.mode !== 'payload') throw new Error('mode');
-      expect(c.matches.map((m) => m.id)).toEqual(plain(X, Y));
-      for (const m of c.matches) expect(Buffer.from(m.payload).equals(Buffer.from(payloadOf.get(m.id) as Uint8Array))).toBe(true);
-    }), { numRuns: runs });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(id, { maxLength: maxSize }),
+        fc.uniqueArray(id, { maxLength: maxSize }),
+        fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: maxSize * 2, maxLength: maxSize * 2 }),
+        async (X, Yonly, blobs) => {
+          const Y = [...new Set([...X.filter((_, i) => i % 2 === 0), ...Yonly])];
+          const payloadOf = new Map(Y.map((y, i) => [y, blobs[i] as Uint8Array]));
+          const { c } = await run(
+            X,
+            Y.map((y) => ({ id: y, payload: payloadOf.get(y) as Uint8Array })),
+            { suite, mode: 'payload', chunkSize: 3 },
+          );
+          if (c.mode !== 'payload') throw new Error('mode');
+          expect(c.matches.map((m) => m.id)).toEqual(plain(X, Y));
+          for (const m of c.matches) expect(Buffer.from(m.payload).equals(Buffer.from(payloadOf.get(m.id) as Uint8Array))).toBe(true);
+        },
+      ),
+      { numRuns: runs },
+    );
   });
 });
 
 describe('edge cases', () => {
   it.each<PsiMode>(['intersection', 'cardinality', 'payload'])('%s: empty client set, empty server set, both empty', async (mode) => {
     const asServer = (ys: string[]) => (mode === 'payload' ? ys.map((y) => ({ id: y, payload: new Uint8Array([1]) })) : ys);
-    const size = (c: Awaited<ReturnType<typeof psiClient>>) => (c.mode === 'intersection' ? c.intersection.length : c.mode === 'cardinality' ? c.size : c.matches.length);
+    const size = (c: Awaited<ReturnType<typeof psiClient>>) =>
+      c.mode === 'intersection' ? c.intersection.length : c.mode === 'cardinality' ? c.size : c.matches.length;
     expect(size((await run([], asServer(['a', 'b']), { mode })).c)).toBe(0);
     expect(size((await run(['a', 'b'], asServer([]), { mode })).c)).toBe(0);
     expect(size((await run([], asServer([]), { mode })).c)).toBe(0);
@@ -100,7 +124,10 @@ describe('edge cases', () => {
 
   it('payload mode: a duplicate server id is an error; payloads are padded to payloadBytes', async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
-    const dup = [{ id: 'a', payload: new Uint8Array([1]) }, { id: 'a', payload: new Uint8Array([2]) }];
+    const dup = [
+      { id: 'a', payload: new Uint8Array([1]) },
+      { id: 'a', payload: new Uint8Array([2]) },
+    ];
     const client = psiClient(a, ['a'], { threads: 0, mode: 'payload' });
     await expect(psiServer(b, dup, { threads: 0, mode: 'payload' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(client).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

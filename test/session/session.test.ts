@@ -79,16 +79,22 @@ describe('opening a session', () => {
   it('a PSI mode mismatch names the field mode and both modes', async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
     const [, server] = await Promise.allSettled([psiClient(a, ['x'], { ...OPTS, mode: 'cardinality' }), psiServer(b, ['x'], OPTS)]);
-    expect(server).toMatchObject({ status: 'rejected', reason: { code: 'MODE_MISMATCH', details: { field: 'mode', ours: 'intersection', theirs: 'cardinality' } } });
+    expect(server).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'MODE_MISMATCH', details: { field: 'mode', ours: 'intersection', theirs: 'cardinality' } },
+    });
   });
 
   it('a join suite mismatch names the field suite and both suites', async () => {
     const [c, d] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
-    const [g2] = await Promise.allSettled([joinGroups(c, [{ id: 'x', group: ['g'] }], { ...OPTS, suite: 'ristretto255' }), joinValues(d, [], { ...OPTS, columns: ['v'] })]);
+    const [g2] = await Promise.allSettled([
+      joinGroups(c, [{ id: 'x', group: ['g'] }], { ...OPTS, suite: 'ristretto255' }),
+      joinValues(d, [], { ...OPTS, columns: ['v'] }),
+    ]);
     expect(g2).toMatchObject({ status: 'rejected', reason: { code: 'SUITE_MISMATCH', details: { field: 'suite', ours: 'ristretto255', theirs: 'x25519' } } });
   });
 
-  it('the responder adopts the initiator\'s session id, and every later frame must carry it', async () => {
+  it("the responder adopts the initiator's session id, and every later frame must carry it", async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
     const [sa, sb] = await Promise.all([toy(a, 'initiator', 'red'), toy(b, 'responder', 'red')]);
     expect(sb.idHex).toBe(sa.idHex);
@@ -130,12 +136,19 @@ describe('the transcript hash', () => {
     expect(await once()).not.toBe(await once());
   });
 
-  it('is the same at both ends of a completed join, in both variants\' two-party session', async () => {
+  it("is the same at both ends of a completed join, in both variants' two-party session", async () => {
     const [a, b] = createMemoryChannelPair();
     let ga: Session | undefined;
     let vb: Session | undefined;
     await Promise.all([
-      joinGroups(a, [{ id: 'x', group: ['g'] }, { id: 'y', group: ['h'] }], { ...OPTS, onSession: (s) => (ga = s) }),
+      joinGroups(
+        a,
+        [
+          { id: 'x', group: ['g'] },
+          { id: 'y', group: ['h'] },
+        ],
+        { ...OPTS, onSession: (s) => (ga = s) },
+      ),
       joinValues(b, [{ id: 'x', values: [3] }], { ...OPTS, columns: ['v'], onSession: (s) => (vb = s) }),
     ]);
     expect(Buffer.from((ga as Session).transcript()).toString('hex')).toBe(Buffer.from((vb as Session).transcript()).toString('hex'));
@@ -155,39 +168,53 @@ describe('streams', () => {
   }
 
   it('yields every chunk and checks the done count', async () => {
-    expect(await streamed(async (l) => {
-      await l.send(2, 2, new Uint8Array(8));
-      await l.send(2, 1, new Uint8Array(4));
-      await l.sendJson(3, { count: 3 });
-    }, 3)).toBe(3);
+    expect(
+      await streamed(async (l) => {
+        await l.send(2, 2, new Uint8Array(8));
+        await l.send(2, 1, new Uint8Array(4));
+        await l.sendJson(3, { count: 3 });
+      }, 3),
+    ).toBe(3);
   });
 
   it('more items than announced: PROTOCOL_VIOLATION', async () => {
-    await expectKoppelRejection(streamed(async (l) => {
-      await l.send(2, 2, new Uint8Array(8));
-      await l.send(2, 2, new Uint8Array(8));
-    }, 3), 'PROTOCOL_VIOLATION');
+    await expectKoppelRejection(
+      streamed(async (l) => {
+        await l.send(2, 2, new Uint8Array(8));
+        await l.send(2, 2, new Uint8Array(8));
+      }, 3),
+      'PROTOCOL_VIOLATION',
+    );
   });
 
   it('fewer items than announced, or a done count that lies: MESSAGE_MALFORMED', async () => {
-    await expectKoppelRejection(streamed(async (l) => {
-      await l.send(2, 1, new Uint8Array(4));
-      await l.sendJson(3, { count: 1 });
-    }, 3), 'MESSAGE_MALFORMED');
-    await expectKoppelRejection(streamed(async (l) => {
-      await l.send(2, 1, new Uint8Array(4));
-      await l.sendJson(3, { count: 2 });
-    }), 'MESSAGE_MALFORMED');
+    await expectKoppelRejection(
+      streamed(async (l) => {
+        await l.send(2, 1, new Uint8Array(4));
+        await l.sendJson(3, { count: 1 });
+      }, 3),
+      'MESSAGE_MALFORMED',
+    );
+    await expectKoppelRejection(
+      streamed(async (l) => {
+        await l.send(2, 1, new Uint8Array(4));
+        await l.sendJson(3, { count: 2 });
+      }),
+      'MESSAGE_MALFORMED',
+    );
   });
 
   it('a chunk whose bytes disagree with its count: MESSAGE_MALFORMED', async () => {
-    await expectKoppelRejection(streamed(async (l) => {
-      await l.send(2, 2, new Uint8Array(7));
-    }), 'MESSAGE_MALFORMED');
+    await expectKoppelRejection(
+      streamed(async (l) => {
+        await l.send(2, 2, new Uint8Array(7));
+      }),
+      'MESSAGE_MALFORMED',
+    );
   });
 });
 
-describe('a run\'s resources', () => {
+describe("a run's resources", () => {
   it('are released and the peer told why when the body fails', async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
     const wiped: string[] = [];
@@ -199,7 +226,15 @@ describe('a run\'s resources', () => {
           wiped.push('secret');
         });
         scope.defer(() => wiped.push('deferred'));
-        await scope.open({ channel: a, protocol: TOY, side: 'initiator', hello: { role: 'initiator', colour: 'red' }, codec: ToyHello, suite: 'none', peerRole: 'responder' });
+        await scope.open({
+          channel: a,
+          protocol: TOY,
+          side: 'initiator',
+          hello: { role: 'initiator', colour: 'red' },
+          codec: ToyHello,
+          suite: 'none',
+          peerRole: 'responder',
+        });
         throw new (await import('../../src/errors/index.js')).KoppelError('VALUE_OUT_OF_RANGE', 'test');
       }),
       'VALUE_OUT_OF_RANGE',

@@ -13,18 +13,33 @@ import { connect, listen, type Security } from '../../src/transport/net.js';
 import { subjectAltNames } from '../../src/transport/peer.js';
 import { pem, testPki } from '../tls.js';
 
-const fingerprint = (file: string) => createHash('sha256').update(new X509Certificate(pem(file)).raw).digest('hex');
+const fingerprint = (file: string) =>
+  createHash('sha256')
+    .update(new X509Certificate(pem(file)).raw)
+    .digest('hex');
 
 describe('the peer of a channel', () => {
-  it('under mutual TLS: each side sees the other certificate\'s CN, SANs and DER fingerprint, authenticated', async () => {
+  it("under mutual TLS: each side sees the other certificate's CN, SANs and DER fingerprint, authenticated", async () => {
     const pki = testPki();
     const server: Security = { tls: { cert: pem(pki.serverCert), key: pem(pki.serverKey), ca: pem(pki.ca) } };
     const client: Security = { tls: { cert: pem(pki.clientCert), key: pem(pki.clientKey), ca: pem(pki.ca) } };
     const l = await listen({ host: '127.0.0.1', port: 0, security: server });
     try {
       const [c, s] = await Promise.all([connect({ host: '127.0.0.1', port: l.port, security: client, connectTimeoutMs: 5000 }), l.accept(5000)]);
-      expect(s.peer).toMatchObject({ transport: 'tls', authenticated: true, commonName: 'client', names: ['client'], fingerprint: fingerprint(pki.clientCert) });
-      expect(c.peer).toMatchObject({ transport: 'tls', authenticated: true, commonName: 'server', names: ['server', '127.0.0.1', 'localhost'], fingerprint: fingerprint(pki.serverCert) });
+      expect(s.peer).toMatchObject({
+        transport: 'tls',
+        authenticated: true,
+        commonName: 'client',
+        names: ['client'],
+        fingerprint: fingerprint(pki.clientCert),
+      });
+      expect(c.peer).toMatchObject({
+        transport: 'tls',
+        authenticated: true,
+        commonName: 'server',
+        names: ['server', '127.0.0.1', 'localhost'],
+        fingerprint: fingerprint(pki.serverCert),
+      });
       expect(s.peer?.address).toMatch(/^127\.0\.0\.1:\d+$/);
 
       // A PSI session over these channels exposes the same identity.

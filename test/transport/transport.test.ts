@@ -11,9 +11,15 @@ import { pem, testPki } from '../tls.js';
 
 const insecure: Security = { insecure: true };
 
-async function pair(security: { server: Security; client: Security }, opts: { maxMessageBytes?: number; idleTimeoutMs?: number } = {}): Promise<[Channel, Channel, () => Promise<void>]> {
+async function pair(
+  security: { server: Security; client: Security },
+  opts: { maxMessageBytes?: number; idleTimeoutMs?: number } = {},
+): Promise<[Channel, Channel, () => Promise<void>]> {
   const l = await listen({ host: '127.0.0.1', port: 0, security: security.server, ...opts });
-  const [client, server] = await Promise.all([connect({ host: '127.0.0.1', port: l.port, security: security.client, connectTimeoutMs: 5000, ...opts }), l.accept(5000)]);
+  const [client, server] = await Promise.all([
+    connect({ host: '127.0.0.1', port: l.port, security: security.client, connectTimeoutMs: 5000, ...opts }),
+    l.accept(5000),
+  ]);
   return [client, server, () => l.close()];
 }
 
@@ -142,12 +148,14 @@ describe('mutual TLS channel', () => {
       expect((c as { code?: string }).code).toBe('NETWORK_ERROR');
     } else {
       // TLS 1.3: the client may finish its side before the server's rejection arrives.
-      await expectKoppelRejection((c as Channel).receive(), 'NETWORK_ERROR').catch(async () => expectKoppelRejection((c as Channel).receive(), 'CONNECTION_CLOSED'));
+      await expectKoppelRejection((c as Channel).receive(), 'NETWORK_ERROR').catch(async () =>
+        expectKoppelRejection((c as Channel).receive(), 'CONNECTION_CLOSED'),
+      );
     }
     await expectKoppelRejection(accepted, 'TIMEOUT');
     await l.close();
   });
-  it('refuses a server the client\'s CA did not sign', async () => {
+  it("refuses a server the client's CA did not sign", async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: server });
     const distrustful: Security = { tls: { cert: pem(pki.clientCert), key: pem(pki.clientKey), ca: pem(pki.otherCa) } };
     await expectKoppelRejection(connect({ host: '127.0.0.1', port: l.port, security: distrustful, connectTimeoutMs: 2000 }), 'NETWORK_ERROR');
@@ -155,14 +163,20 @@ describe('mutual TLS channel', () => {
   });
   it('refuses a key that does not belong to its certificate with INVALID_KEY, before any connection, without echoing it', async () => {
     const mismatched = { cert: pem(pki.clientCert), key: pem(pki.serverKey), ca: pem(pki.ca) };
-    const e = await prepareTls(mismatched).then(() => undefined, (x: unknown) => x);
+    const e = await prepareTls(mismatched).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     expect(e).toBeInstanceOf(KoppelError);
     expect((e as KoppelError).code).toBe('INVALID_KEY');
     expect((e as KoppelError).message).not.toContain('BEGIN');
     await expectKoppelRejection(listen({ host: '127.0.0.1', port: 0, security: { tls: mismatched } }), 'INVALID_KEY');
     // Not retried as if the peer were down: it fails at once, though nothing listens.
     const t0 = Date.now();
-    await expectKoppelRejection(connect({ host: '127.0.0.1', port: 1, security: { tls: { ...mismatched, ca: 'not a certificate' } }, connectTimeoutMs: 5000 }), 'INVALID_KEY');
+    await expectKoppelRejection(
+      connect({ host: '127.0.0.1', port: 1, security: { tls: { ...mismatched, ca: 'not a certificate' } }, connectTimeoutMs: 5000 }),
+      'INVALID_KEY',
+    );
     expect(Date.now() - t0).toBeLessThan(1000);
   });
   it('prepares one TLS context per set of options, which every connection then uses', async () => {

@@ -4,9 +4,11 @@ import { constantTimeEqual, fromBase64Url, fromHex, randomBytes, toBase64Url, to
 
 describe('base64url', () => {
   it('round-trips every byte string', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
-      expect(fromBase64Url(toBase64Url(b))).toEqual(b);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
+        expect(fromBase64Url(toBase64Url(b))).toEqual(b);
+      }),
+    );
   });
   it('accepts only the canonical encoding of each byte string', () => {
     expect(fromBase64Url('AA')).toEqual(new Uint8Array([0]));

@@ -58,7 +58,8 @@ describe('TaskPool init (inline)', () => {
 
   it('refuses a perWorker outside 1 to 64', () => {
     const ops = { id: (x: number) => x };
-    for (const perWorker of [0, 1.5, 65]) expect(() => new TaskPool(ops, URL_UNUSED, 0, { perWorker })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    for (const perWorker of [0, 1.5, 65])
+      expect(() => new TaskPool(ops, URL_UNUSED, 0, { perWorker })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     expect(new TaskPool(ops, URL_UNUSED, 0, { perWorker: 2 }).size).toBe(0);
   });
 });
@@ -72,7 +73,10 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
     const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
     const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof CsvChunkModule;
     const domainKey = deriveDomainKey(key, 'pool');
-    const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 2, { init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey, idType: 'raw', layout } }, perWorker: 3 });
+    const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 2, {
+      init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey, idType: 'raw', layout } },
+      perWorker: 3,
+    });
     domainKey.fill(0); // each worker has its own copy already
     const enc = new TextEncoder();
     const dec = new TextDecoder();
@@ -86,7 +90,9 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
   it('a failing init in a worker fails the pool with its code', async () => {
     const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
     const { csvChunkOps } = (await import(dist('pseudonymise/csv-chunk.js').href)) as typeof CsvChunkModule;
-    const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 1, { init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey: new Uint8Array(32), idType: 'nope' as 'raw', layout } } });
+    const pool = new DistPool(csvChunkOps, dist('pseudonymise/csv-worker.js'), 1, {
+      init: { op: 'init', arg: { kid: key.kid, domain: 'pool', domainKey: new Uint8Array(32), idType: 'nope' as 'raw', layout } },
+    });
     await expect(pool.run('chunk', new Uint8Array(0))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await pool.close();
   });

@@ -12,8 +12,22 @@ import { extract, hkdf } from '@noble/hashes/hkdf.js';
 import { hkdfSha256, hmacSha256 } from '../../src/util/hash.js';
 import { hex, vectors } from '../helpers.js';
 
-interface HmacVector { name: string; key: string; data: string; mac: string; truncate?: number }
-interface HkdfVector { name: string; ikm: string; salt: string; info: string; length: number; prk: string; okm: string }
+interface HmacVector {
+  name: string;
+  key: string;
+  data: string;
+  mac: string;
+  truncate?: number;
+}
+interface HkdfVector {
+  name: string;
+  ikm: string;
+  salt: string;
+  info: string;
+  length: number;
+  prk: string;
+  okm: string;
+}
 
 const rfc4231 = vectors<{ vectors: HmacVector[] }>('rfc4231.json').vectors;
 const rfc5869 = vectors<{ vectors: HkdfVector[] }>('rfc5869.json').vectors;

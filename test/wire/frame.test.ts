@@ -12,12 +12,21 @@ const session = new Uint8Array(16).fill(7);
 
 describe('frame codec', () => {
   it('round-trips every header field and body', () => {
-    fc.assert(fc.property(fc.constantFrom('none', 'x25519', 'ristretto255'), fc.integer({ min: 1, max: 63 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.uint8Array({ maxLength: 200 }), (suite, step, sid, count, body) => {
-      const f = decodeFrame(encodeFrame('psi', suite, step, sid, count, body));
-      expect(f).toMatchObject({ protocol: 1, suite, step, count });
-      expect(f.session).toEqual(sid);
-      expect(f.body).toEqual(body);
-    }));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('none', 'x25519', 'ristretto255'),
+        fc.integer({ min: 1, max: 63 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.uint8Array({ maxLength: 200 }),
+        (suite, step, sid, count, body) => {
+          const f = decodeFrame(encodeFrame('psi', suite, step, sid, count, body));
+          expect(f).toMatchObject({ protocol: 1, suite, step, count });
+          expect(f.session).toEqual(sid);
+          expect(f.body).toEqual(body);
+        },
+      ),
+    );
   });
   it('rejects an empty or truncated header', () => {
     expectKoppelError(() => decodeFrame(new Uint8Array(0)), 'MESSAGE_MALFORMED');
