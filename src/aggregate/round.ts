@@ -16,27 +16,19 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import { t } from '../util/cjs.js';
+import type { t } from '../util/cjs.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
-import { checkHello, type SharedParam } from '../session/hello.js';
-import { ABORT, HELLO, type ProtocolSpec } from '../session/link.js';
+import { checkHello } from '../session/hello.js';
 import { openSession, runSession, type Session, type SessionOptions } from '../session/session.js';
-import { intRange, pattern } from '../wire/codec.js';
+import { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggregatorHello, AggStep, Agreed, InputHello, SHARED, SubmitResult } from './messages.js';
 import type { Codebook } from './codebook.js';
 import { protectTable, type DisclosureOptions, type TableEntry } from '../disclosure/index.js';
 import { addInto, bytesToVector, encodeSigned, subInto, vectorToBytes } from './ring.js';
 import { sampleNoise, type NoiseSpec } from './sampler.js';
 import { shareVector, split, type Share } from './share.js';
 
-/** Aggregation protocol version. */
-export const AGGREGATE_VERSION = 1;
-
-/** Message types. */
-export const AggStep = { HELLO, SUBMIT_DATA: 2, SUBMIT_RESULT: 3, AGREED: 4, AGGREGATE: 5, ABORT } as const;
-
-/** The aggregation protocol, for the session layer. */
-export const AGGREGATE_PROTOCOL: ProtocolSpec = Object.freeze({ wire: 'aggregate', name: 'koppel-aggregate', version: AGGREGATE_VERSION, steps: AggStep });
+export { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggStep } from './messages.js';
 
 /** The settings every party of a round must share. */
 export interface RoundConfig {
@@ -81,43 +73,6 @@ export function checkConfig(c: RoundConfig): RoundConfig {
   if (!Number.isFinite(c.deadline)) throw new KoppelError('INVALID_ARGUMENT', 'A round needs a deadline.');
   return c;
 }
-
-const Party = pattern(/^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$/, 'party id', 128);
-const Hex64 = pattern(/^[0-9a-f]{64}$/, 'sha-256 hex', 64);
-
-const InputHello = t.exact(
-  t.type({
-    protocol: t.literal('koppel-aggregate'),
-    version: intRange(0, 255),
-    role: t.literal('input'),
-    round: t.string,
-    config: Hex64,
-    party: Party,
-    aggregator: intRange(0, 63),
-    kind: t.keyof({ seed: null, vector: null }),
-  }),
-  'InputHello',
-);
-const AggregatorHello = t.exact(
-  t.type({
-    protocol: t.literal('koppel-aggregate'),
-    version: intRange(0, 255),
-    role: t.literal('aggregator'),
-    round: t.string,
-    config: Hex64,
-    aggregator: intRange(0, 63),
-    parties: t.array(Party),
-  }),
-  'AggregatorHello',
-);
-const SubmitResult = t.exact(t.type({ accepted: t.boolean, code: t.union([t.string, t.null]) }), 'SubmitResult');
-const Agreed = t.exact(t.type({ parties: t.array(Party) }), 'Agreed');
-
-/** What every party of a round must share: the round id and the hash of its settings. */
-const SHARED: readonly SharedParam[] = [
-  { field: 'round', code: 'ROUND_MISMATCH', flag: 'round file' },
-  { field: 'config', code: 'ROUND_MISMATCH', flag: 'round file (codebook and settings)' },
-];
 
 /** Opens a round session with one peer: nobody answers a HELLO with a HELLO here. */
 function roundSession<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
