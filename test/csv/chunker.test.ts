@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { CsvChunker, findCut } from '../../src/csv/chunker.js';
 import { formatRecord, parseRecords } from '../../src/csv/records.js';
-import { expectKoppelError } from '../helpers.js';
+import { expectCodeSync } from '../helpers.js';
 
 const field = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('', '"', '""', '\n', '\r\n', ',', 'a"b', 'x\ny', ' quoted, "text"\n'));
 const records = fc.array(fc.array(field, { minLength: 3, maxLength: 3 }), { minLength: 1, maxLength: 40 });
@@ -57,7 +57,7 @@ describe('CsvChunker', () => {
   it('refuses a record longer than the cap (an unclosed quote)', () => {
     const c = new CsvChunker({ header: true, maxRecordBytes: 100 });
     c.push(new TextEncoder().encode('h\n"open field\n'));
-    expectKoppelError(() => c.push(new Uint8Array(200).fill(0x61)), 'CSV_MALFORMED');
+    expectCodeSync(() => c.push(new Uint8Array(200).fill(0x61)), 'CSV_MALFORMED');
   });
 
   it('findCut ignores newlines inside quotes', () => {

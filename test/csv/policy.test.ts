@@ -18,7 +18,7 @@ import { pseudonymiseCsv } from '../../src/pseudonymise/csv.js';
 import { generateKey } from '../../src/pseudonymise/key.js';
 import { checkBsn } from '../../src/pseudonymise/normalise.js';
 import { openPsiClientCsv, openPsiServerCsv } from '../../src/psi/csv.js';
-import { expectKoppelError } from '../helpers.js';
+import { expectCodeSync } from '../helpers.js';
 
 async function* source(text: string, pieces = 5): AsyncGenerator<Uint8Array> {
   const bytes = new TextEncoder().encode(text);
@@ -150,7 +150,7 @@ describe('RecordPolicy', () => {
   it('error: a wrong field count stops with CSV_MALFORMED naming the record and the counts, never the content', () => {
     const p = new RecordPolicy({ fields: 2, policy: 'error', wording: POLICY_WORDING.pseudonymise });
     expect(p.hasFields(['a', 'b'], 1)).toBe(true);
-    const e = expectKoppelError(() => p.hasFields(['123456782'], 7), 'CSV_MALFORMED');
+    const e = expectCodeSync(() => p.hasFields(['123456782'], 7), 'CSV_MALFORMED');
     expect(e.details).toEqual({ record: 7, reason: 'field-count', fields: 1, expected: 2 });
     expect(e.message).toBe('A CSV record has 1 fields where the header has 2; fix the record or rerun with --on-invalid skip or report.');
     expect(e.message).not.toContain('123456782');
@@ -167,13 +167,13 @@ describe('RecordPolicy', () => {
   });
 
   it('reject: error throws the code with record and reason, skip drops, report keeps; each caller keeps its wording', () => {
-    const e = expectKoppelError(
+    const e = expectCodeSync(
       () => new RecordPolicy({ fields: 1, policy: 'error', wording: POLICY_WORDING.matching }).reject(4, 'INVALID_BSN', 'checksum'),
       'INVALID_BSN',
     );
     expect(e.details).toEqual({ record: 4, reason: 'checksum' });
     expect(e.message).toBe('An identifier is invalid (checksum); fix it or use --on-invalid skip.');
-    const o = expectKoppelError(
+    const o = expectCodeSync(
       () => new RecordPolicy({ fields: 1, policy: 'error', wording: POLICY_WORDING.oprf }).reject(4, 'INVALID_BSN', 'checksum'),
       'INVALID_BSN',
     );
@@ -199,13 +199,13 @@ describe('RecordPolicy', () => {
     ]);
     expect(p.report.count).toBe(1);
     const strict = new RecordPolicy({ fields: 2, policy: 'error', wording: POLICY_WORDING.strict });
-    const e = expectKoppelError(() => strict.screen({ firstRecord: 10, records: [['a', 'b'], ['c']] }), 'CSV_MALFORMED');
+    const e = expectCodeSync(() => strict.screen({ firstRecord: 10, records: [['a', 'b'], ['c']] }), 'CSV_MALFORMED');
     expect(e.message).toBe('A record has another number of fields than the header.');
     expect(e.details).toMatchObject({ record: 11 });
   });
 
   it('refuses an unknown policy', () => {
-    expectKoppelError(() => new RecordPolicy({ fields: 1, policy: 'ignore' as 'skip', wording: POLICY_WORDING.matching }), 'INVALID_ARGUMENT');
+    expectCodeSync(() => new RecordPolicy({ fields: 1, policy: 'ignore' as 'skip', wording: POLICY_WORDING.matching }), 'INVALID_ARGUMENT');
   });
 
   it('openPolicyCsv finds the column before reading records, and counts records read', async () => {

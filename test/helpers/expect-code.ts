@@ -1,5 +1,6 @@
 /**
- * `expectCode`: the one assertion that something fails with a given `KoppelError` code.
+ * `expectCode`: the one assertion that something fails with a given `KoppelError` code
+ * (and `expectCodeSync`, the same check for code that must throw synchronously).
  *
  * @packageDocumentation
  */
@@ -30,7 +31,25 @@ export async function expectCode(subject: Promise<unknown> | (() => unknown), co
   if (!outcome.failed) {
     expect.fail(`expected a KoppelError ${code}, but ${typeof subject === 'function' ? 'the function returned' : 'the promise resolved'}`);
   }
-  const { error } = outcome;
+  return checked(outcome.error, code);
+}
+
+/**
+ * Asserts that calling `f` throws (synchronously) a `KoppelError` with `code`, and
+ * returns it. For code that must fail before it returns: a function that returns a
+ * promise instead fails this assertion.
+ */
+export function expectCodeSync(f: () => unknown, code: KoppelErrorCode): KoppelError {
+  let result: unknown;
+  try {
+    result = f();
+  } catch (error) {
+    return checked(error, code);
+  }
+  expect.fail(`expected a KoppelError ${code} to be thrown, but the function ${result instanceof Promise ? 'returned a promise' : 'returned'}`);
+}
+
+function checked(error: unknown, code: KoppelErrorCode): KoppelError {
   expect(error, `expected a KoppelError ${code}`).toBeInstanceOf(KoppelError);
   expect((error as KoppelError).code, `expected a KoppelError ${code}`).toBe(code);
   return error as KoppelError;

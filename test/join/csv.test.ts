@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable } from '../../src/join/csv.js';
-import { expectKoppelRejection } from '../helpers.js';
+import { expectCode } from '../helpers.js';
 
 async function* source(text: string): AsyncGenerator<Uint8Array> {
   yield new TextEncoder().encode(text);
@@ -28,7 +28,7 @@ describe('join CSV inputs', () => {
   it('a value above the maximum, negative or not a number: VALUE_OUT_OF_RANGE naming the record, or skipped', async () => {
     const text = 'bsn,v\n111222333,5\n123456782,11\n12345672,-1\n';
     const strict = await openJoinValuesCsv(source(text), { idColumn: 'bsn', idType: 'bsn', valueColumns: ['v'], maxValue: 10 });
-    const e = await expectKoppelRejection(all(strict.records), 'VALUE_OUT_OF_RANGE');
+    const e = await expectCode(all(strict.records), 'VALUE_OUT_OF_RANGE');
     expect(e.details).toMatchObject({ record: 2 });
     expect(e.message).not.toContain('11');
     const lenient = await openJoinValuesCsv(source(text), { idColumn: 'bsn', idType: 'bsn', valueColumns: ['v'], maxValue: 10, onInvalid: 'skip' });

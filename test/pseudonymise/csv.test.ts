@@ -16,7 +16,7 @@ import type * as CsvModule from '../../src/pseudonymise/csv.js';
 import type * as KeyModule from '../../src/pseudonymise/key.js';
 import { formatRecord, parseRecords } from '../../src/csv/records.js';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
-import { expectKoppelRejection } from '../helpers.js';
+import { expectCode } from '../helpers.js';
 
 const key = generateKey();
 const base = { key, domain: 'test/csv', column: 'bsn', idType: 'bsn' as const, threads: 0 };
@@ -50,7 +50,7 @@ describe('pseudonymiseCsv', () => {
   });
 
   it('keeps CRLF line endings, a ";" delimiter, and drops a byte order mark and blank lines', async () => {
-    const wrong = await expectKoppelRejection(run('\ufeffbsn;x\r\n111222333;a\r\n'), 'CSV_COLUMN_NOT_FOUND');
+    const wrong = await expectCode(run('\ufeffbsn;x\r\n111222333;a\r\n'), 'CSV_COLUMN_NOT_FOUND');
     expect(wrong.message).toContain('--delimiter');
     const semi = await run('\ufeffbsn;x\r\n111222333;"a;b"\r\n\r\n123456782;c\r\n', { delimiter: ';' });
     expect(semi.text).toBe(`bsn;x\r\n${p.pseudonymise('111222333')};"a;b"\r\n${p.pseudonymise('123456782')};c\r\n`);
@@ -64,7 +64,7 @@ describe('pseudonymiseCsv', () => {
   });
 
   it('policy error: stops at the first invalid identifier, naming its record number only', async () => {
-    const e = await expectKoppelRejection(run('bsn\n111222333\n123456789\n'), 'INVALID_BSN');
+    const e = await expectCode(run('bsn\n111222333\n123456789\n'), 'INVALID_BSN');
     expect(e.details).toMatchObject({ record: 2, reason: 'checksum' });
     expect(e.message + JSON.stringify(e.details)).not.toContain('123456789');
   });
@@ -85,7 +85,7 @@ describe('pseudonymiseCsv', () => {
   });
 
   it('a record with the wrong field count is an error, or skipped, never echoed', async () => {
-    const e = await expectKoppelRejection(run('bsn,n\n111222333,1\n123456782\n'), 'CSV_MALFORMED');
+    const e = await expectCode(run('bsn,n\n111222333,1\n123456782\n'), 'CSV_MALFORMED');
     expect(e.details).toMatchObject({ record: 2, fields: 1, expected: 2 });
     const { text, rejected } = await run('bsn,n\n111222333,1,extra\n123456782,2\n', { onInvalid: 'report' });
     expect(text).not.toContain('111222333');
@@ -93,21 +93,21 @@ describe('pseudonymiseCsv', () => {
   });
 
   it('an unclosed quote is CSV_MALFORMED', async () => {
-    await expectKoppelRejection(run('bsn,n\n111222333,"open\n'), 'CSV_MALFORMED');
-    await expectKoppelRejection(run('bsn,n\n111222333,"a"b\n'), 'CSV_MALFORMED');
+    await expectCode(run('bsn,n\n111222333,"open\n'), 'CSV_MALFORMED');
+    await expectCode(run('bsn,n\n111222333,"a"b\n'), 'CSV_MALFORMED');
   });
 
   it('input that is not UTF-8 is CSV_MALFORMED with advice', async () => {
     const latin1 = new Uint8Array([...new TextEncoder().encode('bsn,name\n111222333,'), 0xe9, 0x0a]);
-    const e = await expectKoppelRejection(run(latin1), 'CSV_MALFORMED');
+    const e = await expectCode(run(latin1), 'CSV_MALFORMED');
     expect(e.message).toContain('UTF-8');
   });
 
   it('an empty input, a missing column and a duplicated column are clear errors', async () => {
-    await expectKoppelRejection(run(''), 'CSV_MALFORMED');
-    const missing = await expectKoppelRejection(run('id,n\n1,2\n'), 'CSV_COLUMN_NOT_FOUND');
+    await expectCode(run(''), 'CSV_MALFORMED');
+    const missing = await expectCode(run('id,n\n1,2\n'), 'CSV_COLUMN_NOT_FOUND');
     expect(missing.message).toContain('"id"');
-    await expectKoppelRejection(run('bsn,bsn\n1,2\n'), 'CSV_MALFORMED');
+    await expectCode(run('bsn,bsn\n1,2\n'), 'CSV_MALFORMED');
   });
 
   it('numbers records across chunk boundaries correctly', async () => {
@@ -160,8 +160,8 @@ describe('pseudonymiseCsv', () => {
   });
 
   it('rejects a bad thread count and policy before reading', async () => {
-    await expectKoppelRejection(run('bsn\n', { threads: -1 }), 'INVALID_ARGUMENT');
-    await expectKoppelRejection(run('bsn\n', { onInvalid: 'ignore' as 'skip' }), 'INVALID_ARGUMENT');
+    await expectCode(run('bsn\n', { threads: -1 }), 'INVALID_ARGUMENT');
+    await expectCode(run('bsn\n', { onInvalid: 'ignore' as 'skip' }), 'INVALID_ARGUMENT');
   });
 });
 

@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { exportKey, generateKey, importKey, PseudonymKey, checkDomain } from '../../src/pseudonymise/key.js';
 import { toBase64Url } from '../../src/util/bytes.js';
-import { expectKoppelError } from '../helpers.js';
+import { expectCodeSync } from '../helpers.js';
 
 function exported(overrides: Record<string, unknown>): string {
   const base = JSON.parse(exportKey(generateKey())) as Record<string, unknown>;
@@ -48,58 +48,58 @@ describe('the secret never leaks by accident', () => {
     const k = generateKey();
     k.destroy();
     expect(k.destroyed).toBe(true);
-    expectKoppelError(() => exportKey(k), 'INVALID_KEY');
+    expectCodeSync(() => exportKey(k), 'INVALID_KEY');
   });
 });
 
 describe('importKey refuses bad keys with a clear error', () => {
   it('rejects non-JSON and non-objects', () => {
-    expectKoppelError(() => importKey('not json'), 'INVALID_KEY');
-    expectKoppelError(() => importKey('[]'), 'INVALID_KEY');
-    expectKoppelError(() => importKey('null'), 'INVALID_KEY');
+    expectCodeSync(() => importKey('not json'), 'INVALID_KEY');
+    expectCodeSync(() => importKey('[]'), 'INVALID_KEY');
+    expectCodeSync(() => importKey('null'), 'INVALID_KEY');
   });
   it('rejects a wrong type, format or algorithm', () => {
-    expectKoppelError(() => importKey(exported({ type: 'other' })), 'INVALID_KEY');
-    expectKoppelError(() => importKey(exported({ format: 2 })), 'INVALID_KEY');
-    expectKoppelError(() => importKey(exported({ alg: 'HMAC-SHA1' })), 'INVALID_KEY');
+    expectCodeSync(() => importKey(exported({ type: 'other' })), 'INVALID_KEY');
+    expectCodeSync(() => importKey(exported({ format: 2 })), 'INVALID_KEY');
+    expectCodeSync(() => importKey(exported({ alg: 'HMAC-SHA1' })), 'INVALID_KEY');
   });
   it('rejects unknown fields (a hand-edited file)', () => {
-    expectKoppelError(() => importKey(exported({ extra: 1 })), 'INVALID_KEY');
+    expectCodeSync(() => importKey(exported({ extra: 1 })), 'INVALID_KEY');
   });
   it('rejects a key id that does not match the secret (corruption or tampering)', () => {
-    const e = expectKoppelError(() => importKey(exported({ kid: '000000000000' })), 'INVALID_KEY');
+    const e = expectCodeSync(() => importKey(exported({ kid: '000000000000' })), 'INVALID_KEY');
     expect(e.details['field']).toBe('kid');
   });
   it('rejects a secret that is not canonical base64url', () => {
-    expectKoppelError(() => importKey(exported({ secret: 'A'.repeat(42) + '=' })), 'INVALID_KEY');
-    expectKoppelError(() => importKey(exported({ secret: 12 })), 'INVALID_KEY');
+    expectCodeSync(() => importKey(exported({ secret: 'A'.repeat(42) + '=' })), 'INVALID_KEY');
+    expectCodeSync(() => importKey(exported({ secret: 12 })), 'INVALID_KEY');
   });
   it('rejects short and visibly non-random secrets as WEAK_KEY', () => {
     const short = toBase64Url(new Uint8Array(16).map((_, i) => i * 13));
-    expectKoppelError(() => importKey(exported({ secret: short })), 'WEAK_KEY');
+    expectCodeSync(() => importKey(exported({ secret: short })), 'WEAK_KEY');
     const zeros = toBase64Url(new Uint8Array(32));
-    expectKoppelError(() => importKey(exported({ secret: zeros })), 'WEAK_KEY');
+    expectCodeSync(() => importKey(exported({ secret: zeros })), 'WEAK_KEY');
     const passphrase = toBase64Url(new TextEncoder().encode('correct horse battery staple!!!!'));
-    expectKoppelError(() => importKey(exported({ secret: passphrase })), 'WEAK_KEY');
-    expectKoppelError(() => new PseudonymKey(new Uint8Array(32).fill(7), new Date().toISOString(), undefined), 'WEAK_KEY');
+    expectCodeSync(() => importKey(exported({ secret: passphrase })), 'WEAK_KEY');
+    expectCodeSync(() => new PseudonymKey(new Uint8Array(32).fill(7), new Date().toISOString(), undefined), 'WEAK_KEY');
   });
   it('never puts the secret into an error message', () => {
     const bad = exported({ kid: '000000000000' });
     const secret = (JSON.parse(bad) as { secret: string }).secret;
-    const e = expectKoppelError(() => importKey(bad), 'INVALID_KEY');
+    const e = expectCodeSync(() => importKey(bad), 'INVALID_KEY');
     expect(e.message + JSON.stringify(e.details)).not.toContain(secret);
   });
   it('rejects a bad label', () => {
-    expectKoppelError(() => generateKey({ label: 'has space' }), 'INVALID_ARGUMENT');
+    expectCodeSync(() => generateKey({ label: 'has space' }), 'INVALID_ARGUMENT');
   });
 });
 
 describe('domains', () => {
   it('accepts ordinary names and rejects empty, control characters, non-NFC and oversize', () => {
     expect(checkDomain('cbs/2026/logius-link')).toBe('cbs/2026/logius-link');
-    expectKoppelError(() => checkDomain(''), 'INVALID_DOMAIN');
-    expectKoppelError(() => checkDomain('a\nb'), 'INVALID_DOMAIN');
-    expectKoppelError(() => checkDomain('e\u0301'), 'INVALID_DOMAIN');
-    expectKoppelError(() => checkDomain('x'.repeat(201)), 'INVALID_DOMAIN');
+    expectCodeSync(() => checkDomain(''), 'INVALID_DOMAIN');
+    expectCodeSync(() => checkDomain('a\nb'), 'INVALID_DOMAIN');
+    expectCodeSync(() => checkDomain('e\u0301'), 'INVALID_DOMAIN');
+    expectCodeSync(() => checkDomain('x'.repeat(201)), 'INVALID_DOMAIN');
   });
 });

@@ -14,14 +14,10 @@ import { encodeU } from '../../src/group/elligator2.js';
 import { P25519 } from '../../src/group/h2c.js';
 import { encodeFrame, toJsonBody } from '../../src/wire/frame.js';
 import { randomBytes } from '../../src/util/bytes.js';
-import type { KoppelErrorCode } from '../../src/errors/index.js';
+import { expectCode } from '../helpers.js';
 
 const OPTS = { threads: 0 };
 const hello = (over: Record<string, unknown> = {}) => ({ protocol: 'koppel-psi', version: 1, role: 'client', mode: 'intersection', suite: 'x25519', ...over });
-
-async function expectCode(p: Promise<unknown>, code: KoppelErrorCode): Promise<void> {
-  await expect(p).rejects.toMatchObject({ name: 'KoppelError', code });
-}
 
 /** A scripted client: hello done, then whatever the test does next. */
 async function scriptedClient(over: Record<string, unknown> = {}, channelOptions = { idleTimeoutMs: 2000 }) {

@@ -15,7 +15,7 @@ import { openSession, runSession, type Session } from '../../src/session/session
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { recordingChannel, type TranscriptEntry } from '../../src/transport/transcript.js';
 import { t } from '../../src/util/cjs.js';
-import { expectKoppelRejection } from '../helpers.js';
+import { expectCode } from '../helpers.js';
 
 const OPTS = { threads: 0 };
 
@@ -105,7 +105,7 @@ describe('opening a session', () => {
     expect(() => Object.assign(sa, { suite: 'x25519' })).toThrow();
     const stray = new Link(a, TOY, new Uint8Array(16));
     await stray.sendJson(2, {});
-    await expectKoppelRejection(sb.receive([2], 'items'), 'PROTOCOL_VIOLATION');
+    await expectCode(sb.receive([2], 'items'), 'PROTOCOL_VIOLATION');
   });
 });
 
@@ -178,7 +178,7 @@ describe('streams', () => {
   });
 
   it('more items than announced: PROTOCOL_VIOLATION', async () => {
-    await expectKoppelRejection(
+    await expectCode(
       streamed(async (l) => {
         await l.send(2, 2, new Uint8Array(8));
         await l.send(2, 2, new Uint8Array(8));
@@ -188,14 +188,14 @@ describe('streams', () => {
   });
 
   it('fewer items than announced, or a done count that lies: MESSAGE_MALFORMED', async () => {
-    await expectKoppelRejection(
+    await expectCode(
       streamed(async (l) => {
         await l.send(2, 1, new Uint8Array(4));
         await l.sendJson(3, { count: 1 });
       }, 3),
       'MESSAGE_MALFORMED',
     );
-    await expectKoppelRejection(
+    await expectCode(
       streamed(async (l) => {
         await l.send(2, 1, new Uint8Array(4));
         await l.sendJson(3, { count: 2 });
@@ -205,7 +205,7 @@ describe('streams', () => {
   });
 
   it('a chunk whose bytes disagree with its count: MESSAGE_MALFORMED', async () => {
-    await expectKoppelRejection(
+    await expectCode(
       streamed(async (l) => {
         await l.send(2, 2, new Uint8Array(7));
       }),
@@ -219,7 +219,7 @@ describe("a run's resources", () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
     const wiped: string[] = [];
     const peer = toy(b, 'responder', 'red').then((s) => s.receive([2], 'items'));
-    await expectKoppelRejection(
+    await expectCode(
       runSession(async (scope) => {
         scope.secret(new Uint8Array([1, 2, 3]), (x) => {
           x.fill(0);
@@ -241,13 +241,13 @@ describe("a run's resources", () => {
     );
     expect(wiped).toEqual(['deferred', 'secret']);
     // The peer hears the code, not a hang.
-    await expectKoppelRejection(peer, 'VALUE_OUT_OF_RANGE');
+    await expectCode(peer, 'VALUE_OUT_OF_RANGE');
   });
 
   it('a guarded task that fails stops every wait of the run at once', async () => {
     const [a] = createMemoryChannelPair({ idleTimeoutMs: 60_000 });
     const started = Date.now();
-    await expectKoppelRejection(
+    await expectCode(
       runSession(async (scope) => {
         const failing = scope.guard(Promise.reject(new (await import('../../src/errors/index.js')).KoppelError('WORKER_FAILED', 'test')));
         failing.catch(() => undefined);
@@ -270,8 +270,8 @@ describe("a run's resources", () => {
     const client = psiClient(a, ['a', 'b'], OPTS);
     setTimeout(() => ac.abort(), 200);
     const started = Date.now();
-    await expectKoppelRejection(server, 'ABORTED');
-    await expectKoppelRejection(client, 'ABORTED');
+    await expectCode(server, 'ABORTED');
+    await expectCode(client, 'ABORTED');
     expect(Date.now() - started).toBeLessThan(5000);
   });
 });

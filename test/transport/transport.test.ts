@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { connect, listen, prepareTls, type Security, type TlsOptions } from '../../src/transport/net.js';
 import { KoppelError } from '../../src/errors/index.js';
-import { expectKoppelRejection } from '../helpers.js';
+import { expectCode } from '../helpers.js';
 import { pem, testPki } from '../tls.js';
 
 const insecure: Security = { insecure: true };
@@ -42,16 +42,16 @@ describe('memory channel pair', () => {
     m[0] = 6;
     expect(await b.receive()).toEqual(new Uint8Array([5]));
     await a.close();
-    await expectKoppelRejection(b.receive(), 'CONNECTION_CLOSED');
-    await expectKoppelRejection(a.send(new Uint8Array(1)), 'CONNECTION_CLOSED');
+    await expectCode(b.receive(), 'CONNECTION_CLOSED');
+    await expectCode(a.send(new Uint8Array(1)), 'CONNECTION_CLOSED');
   });
   it('times out a receive when the peer sends nothing', async () => {
     const [, b] = createMemoryChannelPair({ idleTimeoutMs: 50 });
-    await expectKoppelRejection(b.receive(), 'TIMEOUT');
+    await expectCode(b.receive(), 'TIMEOUT');
   });
   it('refuses messages over the limit', async () => {
     const [a] = createMemoryChannelPair({ maxMessageBytes: 10 });
-    await expectKoppelRejection(a.send(new Uint8Array(11)), 'MESSAGE_TOO_LARGE');
+    await expectCode(a.send(new Uint8Array(11)), 'MESSAGE_TOO_LARGE');
   });
 });
 
@@ -74,24 +74,24 @@ describe('TCP channel', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(1 << 30);
     raw.write(header);
-    await expectKoppelRejection(victim.receive(), 'MESSAGE_TOO_LARGE');
+    await expectCode(victim.receive(), 'MESSAGE_TOO_LARGE');
     raw.destroy();
     await l.close();
-    await expectKoppelRejection(c.send(new Uint8Array(2048)), 'MESSAGE_TOO_LARGE');
+    await expectCode(c.send(new Uint8Array(2048)), 'MESSAGE_TOO_LARGE');
     await c.close();
     await s.close();
     await stop();
   });
   it('reports a peer that disappears mid-conversation as CONNECTION_CLOSED', async () => {
     const [c, s, stop] = await pair({ server: insecure, client: insecure });
-    const pending = expectKoppelRejection(s.receive(), 'CONNECTION_CLOSED');
+    const pending = expectCode(s.receive(), 'CONNECTION_CLOSED');
     await c.close();
     await pending;
     await stop();
   });
   it('times out a silent peer', async () => {
     const [c, s, stop] = await pair({ server: insecure, client: insecure }, { idleTimeoutMs: 100 });
-    await expectKoppelRejection(s.receive(), 'TIMEOUT');
+    await expectCode(s.receive(), 'TIMEOUT');
     await c.close();
     await s.close();
     await stop();
@@ -108,11 +108,11 @@ describe('TCP channel', () => {
     await c.close();
     await s.close();
     await l.close();
-    await expectKoppelRejection(connect({ host: '127.0.0.1', port, security: insecure, connectTimeoutMs: 300 }), 'TIMEOUT');
+    await expectCode(connect({ host: '127.0.0.1', port, security: insecure, connectTimeoutMs: 300 }), 'TIMEOUT');
   });
   it('closing the listener ends a pending accept at once (no timer keeps the process alive)', async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: insecure });
-    const pending = expectKoppelRejection(l.accept(600_000), 'CONNECTION_CLOSED');
+    const pending = expectCode(l.accept(600_000), 'CONNECTION_CLOSED');
     const t = Date.now();
     await l.close();
     await pending;
@@ -120,7 +120,7 @@ describe('TCP channel', () => {
   });
   it('accept gives up after its timeout', async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: insecure });
-    await expectKoppelRejection(l.accept(100), 'TIMEOUT');
+    await expectCode(l.accept(100), 'TIMEOUT');
     await l.close();
   });
 });
@@ -148,17 +148,17 @@ describe('mutual TLS channel', () => {
       expect((c as { code?: string }).code).toBe('NETWORK_ERROR');
     } else {
       // TLS 1.3: the client may finish its side before the server's rejection arrives.
-      await expectKoppelRejection((c as Channel).receive(), 'NETWORK_ERROR').catch(async () =>
-        expectKoppelRejection((c as Channel).receive(), 'CONNECTION_CLOSED'),
+      await expectCode((c as Channel).receive(), 'NETWORK_ERROR').catch(async () =>
+        expectCode((c as Channel).receive(), 'CONNECTION_CLOSED'),
       );
     }
-    await expectKoppelRejection(accepted, 'TIMEOUT');
+    await expectCode(accepted, 'TIMEOUT');
     await l.close();
   });
   it("refuses a server the client's CA did not sign", async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: server });
     const distrustful: Security = { tls: { cert: pem(pki.clientCert), key: pem(pki.clientKey), ca: pem(pki.otherCa) } };
-    await expectKoppelRejection(connect({ host: '127.0.0.1', port: l.port, security: distrustful, connectTimeoutMs: 2000 }), 'NETWORK_ERROR');
+    await expectCode(connect({ host: '127.0.0.1', port: l.port, security: distrustful, connectTimeoutMs: 2000 }), 'NETWORK_ERROR');
     await l.close();
   });
   it('refuses a key that does not belong to its certificate with INVALID_KEY, before any connection, without echoing it', async () => {
@@ -170,10 +170,10 @@ describe('mutual TLS channel', () => {
     expect(e).toBeInstanceOf(KoppelError);
     expect((e as KoppelError).code).toBe('INVALID_KEY');
     expect((e as KoppelError).message).not.toContain('BEGIN');
-    await expectKoppelRejection(listen({ host: '127.0.0.1', port: 0, security: { tls: mismatched } }), 'INVALID_KEY');
+    await expectCode(listen({ host: '127.0.0.1', port: 0, security: { tls: mismatched } }), 'INVALID_KEY');
     // Not retried as if the peer were down: it fails at once, though nothing listens.
     const t0 = Date.now();
-    await expectKoppelRejection(
+    await expectCode(
       connect({ host: '127.0.0.1', port: 1, security: { tls: { ...mismatched, ca: 'not a certificate' } }, connectTimeoutMs: 5000 }),
       'INVALID_KEY',
     );
@@ -194,7 +194,7 @@ describe('mutual TLS channel', () => {
   it('refuses a server whose certificate names another host', async () => {
     const l = await listen({ host: '127.0.0.1', port: 0, security: server });
     const wrongName: Security = { tls: { cert: pem(pki.clientCert), key: pem(pki.clientKey), ca: pem(pki.ca), servername: 'elsewhere.example' } };
-    await expectKoppelRejection(connect({ host: '127.0.0.1', port: l.port, security: wrongName, connectTimeoutMs: 2000 }), 'NETWORK_ERROR');
+    await expectCode(connect({ host: '127.0.0.1', port: l.port, security: wrongName, connectTimeoutMs: 2000 }), 'NETWORK_ERROR');
     await l.close();
   });
 });
