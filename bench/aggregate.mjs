@@ -10,7 +10,7 @@
  *    proves every input's validity with a FLP; koppel does not (semi-honest inputs).
  * 3. The sum of 10,000 values held by 3 input processes, with 2 aggregator and 1
  *    collector processes on loopback (the shape of the jiff-mpc comparison in
- *    perf-notes.md), timed to the result and to every process's exit; with the
+ *    docs/protocols/aggregate.md), timed to the result and to every process's exit; with the
  *    environment as given and, if NODE_EXTRA_CA_CERTS is set, again without it.
  *
  * Usage: node bench/aggregate.mjs [--parties 1000] [--cells 10000] [--quick] [--no-peer]
@@ -336,7 +336,7 @@ if (part('processes')) {
     }
     const pki = benchPki(dir);
     // Like against like: koppel over mutual TLS against jiff with its libsodium message
-    // encryption (its default, and the configuration of the ~6.2 s in perf-notes.md);
+    // encryption (its default, and the configuration measured in docs/protocols/aggregate.md);
     // koppel over plain TCP against jiff without encryption.
     const impls = [
       ...(pki ? [{ name: 'koppel, mutual TLS', pair: 'encrypted', run: (env) => koppelSum(dir, values, expected, env, pki) }] : []),

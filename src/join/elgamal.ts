@@ -13,7 +13,7 @@
  * Sharing r across columns is safe because every column has its own independent key
  * (multi-recipient ElGamal, Kurosawa 2002 / Bellare-Boldyreva-Staddon 2003): the
  * difference C2_1 - C2_2 = (v_1 - v_2) G + r (PK_1 - PK_2) stays masked. (One key for
- * all columns with one r would leak (v_1 - v_2) G: protocols.md's pitfall.)
+ * all columns with one r would leak (v_1 - v_2) G.)
  *
  * Decryption of a (re-randomised) sum (C1, C2_j): B returns D_j = b_j C1 with a DLEQ
  * proof that log_G(PK_Bj) = log_C1(D_j); A computes M = C2_j - a_j C1 - D_j = v G and

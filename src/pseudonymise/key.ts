@@ -1,6 +1,6 @@
 /**
  * Pseudonymisation master keys: generation, export and import, and per-domain key
- * derivation (protocols.md section 2).
+ * derivation (docs/pseudonymisation.md).
  *
  * A key is 32 bytes from the platform CSPRNG. Its key id (`kid`) is a 48-bit
  * fingerprint derived from the secret with HKDF, so a key file whose secret was

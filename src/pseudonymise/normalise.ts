@@ -57,7 +57,7 @@ function isPad(c: number): boolean {
  * Normalises a BSN or returns why it is invalid. Allocation-free on the fast path
  * (an already canonical 9-digit string is returned as is); used by the batch paths.
  *
- * The elfproef (protocols.md section 2): 9*d1 + 8*d2 + 7*d3 + 6*d4 + 5*d5 + 4*d6 +
+ * The elfproef (docs/pseudonymisation.md): 9*d1 + 8*d2 + 7*d3 + 6*d4 + 5*d5 + 4*d6 +
  * 3*d7 + 2*d8 - 1*d9 must be divisible by 11.
  */
 export function checkBsn(input: string): string | InvalidReason {

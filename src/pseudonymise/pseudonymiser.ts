@@ -1,5 +1,5 @@
 /**
- * Keyed pseudonymisation (protocols.md section 2):
+ * Keyed pseudonymisation (docs/pseudonymisation.md):
  *
  *     pseudonym = kid || "." || base64url( HMAC-SHA256( K_domain, UTF-8(normalise(id)) ) )
  *

@@ -1,5 +1,5 @@
 /**
- * ECDH private set intersection, OPRF style (protocols.md section 4; the full spec
+ * ECDH private set intersection, OPRF style (the full spec
  * with its leakage table is docs/protocols/psi.md).
  *
  * Client C holds X, server S holds Y. Fresh scalars a (C) and b (S) per session.
