@@ -54,11 +54,15 @@ function parseTable(text: string): Map<string, string[]> {
   );
 }
 
-describe.each(['two-party', 'helper'] as const)('koppel join over loopback mutual TLS, %s variant', (variant) => {
+describe.each([
+  ['two-party', 'x25519'],
+  ['helper', 'x25519'],
+  ['two-party', 'ristretto255'],
+] as const)('koppel join over loopback mutual TLS, %s variant, %s blinding suite', (variant, suite) => {
   it("writes the plain join's table, every group, with the rule per row", async () => {
     const addr = `127.0.0.1:${port++}`;
     const helperAddr = `127.0.0.1:${port++}`;
-    const helperArgs = variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : [];
+    const helperArgs = [...(variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : []), '--suite', suite];
     const helper =
       variant === 'helper' ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls()]) : undefined;
     const groups = koppel([
@@ -73,7 +77,7 @@ describe.each(['two-party', 'helper'] as const)('koppel join over loopback mutua
       '--min-count',
       '5',
       '--out',
-      f(`result-${variant}.csv`),
+      f(`result-${variant}-${suite}.csv`),
       '--summary',
       'json',
       ...common,
@@ -101,7 +105,7 @@ describe.each(['two-party', 'helper'] as const)('koppel join over loopback mutua
     expect(g.code, g.stderr).toBe(0);
     expect(v.code, v.stderr).toBe(0);
     if (h) expect(h.code, h.stderr).toBe(0);
-    const table = parseTable(readFileSync(f(`result-${variant}.csv`), 'utf8'));
+    const table = parseTable(readFileSync(f(`result-${variant}-${suite}.csv`), 'utf8'));
     expect(table.size).toBe(plain.size);
     for (const [key, want] of plain) {
       expect(table.get(key)).toEqual([String(want.count), String(want.logins), String(want.messages), 'false', 'published']);
