@@ -102,10 +102,7 @@ describe('encodings', () => {
   });
   it('a codebook whose bounds could overflow 64 bits is refused', () => {
     const base = { id: 'x', dimensions: [{ name: 'd', labels: ['a'] }], maxRecordsPerInput: 1_000_000_000 };
-    expectCodeSync(
-      () => makeCodebook({ ...base, values: [{ name: 'v', scale: 0, min: '0', max: '100000000000' }], maxInputs: 1_000_000 }),
-      'INVALID_ARGUMENT',
-    );
+    expectCodeSync(() => makeCodebook({ ...base, values: [{ name: 'v', scale: 0, min: '0', max: '100000000000' }], maxInputs: 1_000_000 }), 'INVALID_ARGUMENT');
     expect(makeCodebook({ ...base, values: [{ name: 'v', scale: 0, min: '-5', max: '5' }], maxInputs: 1000 }).cells).toBe(1);
   });
 });

@@ -148,9 +148,7 @@ describe('mutual TLS channel', () => {
       expect((c as { code?: string }).code).toBe('NETWORK_ERROR');
     } else {
       // TLS 1.3: the client may finish its side before the server's rejection arrives.
-      await expectCode((c as Channel).receive(), 'NETWORK_ERROR').catch(async () =>
-        expectCode((c as Channel).receive(), 'CONNECTION_CLOSED'),
-      );
+      await expectCode((c as Channel).receive(), 'NETWORK_ERROR').catch(async () => expectCode((c as Channel).receive(), 'CONNECTION_CLOSED'));
     }
     await expectCode(accepted, 'TIMEOUT');
     await l.close();
