@@ -4,8 +4,7 @@
  * `koppel: <CODE>: <message>` and the exit status is non-zero (2 for usage errors, 1 for
  * everything else).
  *
- * Both entries use it: `main.ts` (every command, each loaded on demand) and
- * `aggregate-entry.ts` (the aggregate command alone, shipped as one bundled file).
+ * `main.ts` builds it with the command named (each command loaded on demand).
  *
  * @packageDocumentation
  */

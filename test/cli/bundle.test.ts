@@ -1,74 +1,123 @@
 /**
- * `koppel aggregate` runs from one bundled file (dist/cli/bundle/aggregate.js, made by
- * scripts/bundle-cli.mjs): these tests check that the command really loads that file and
- * nothing else of koppel or of node_modules, and that the file works on its own.
+ * Every command runs from the CLI's bundle (dist/cli/bundle/, made by
+ * scripts/bundle-cli.mjs from dist/cli/main.js, one chunk per command): these tests check
+ * which files a command loads (the bin and chunks of the bundle only, with that command's
+ * code and not another's; nothing from node_modules), that worker threads still start
+ * from the bundle, and that the bundle runs with dist/ copied elsewhere.
  */
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CLI, runNode } from '../helpers.js';
 
-const BUNDLE = fileURLToPath(new URL('../../dist/cli/bundle/aggregate.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
+const BUNDLE = join(DIST, 'cli', 'bundle');
 
 // NODE_DEBUG=module: the CommonJS loader reports every module it loads (on stderr).
-const node = (args: string[], cwd?: string) => runNode(args, { env: { ...process.env, NODE_DEBUG: 'module' }, ...(cwd ? { cwd } : {}) });
+const node = (args: string[], options: { cwd?: string; stdin?: string } = {}) => runNode(args, { env: { ...process.env, NODE_DEBUG: 'module' }, ...options });
 
 // A module resolve hook that reports every file the process loads (on stderr).
 const hook = `export async function resolve(s, c, next) { const r = await next(s, c); if (r.url.startsWith('file:')) process._rawDebug('LOADED ' + r.url); return r; }`;
 const register = `import { register } from 'node:module'; register(${JSON.stringify('data:text/javascript,' + encodeURIComponent(hook))});`;
 const traced = ['--import', 'data:text/javascript,' + encodeURIComponent(register)];
 
-describe('the aggregate command bundle', () => {
-  it('koppel aggregate loads the bin and the bundle only: no other koppel module, no package from node_modules', async () => {
-    const r = await node([...traced, CLI, 'aggregate', 'input', '--help']);
-    expect(r.code).toBe(0);
+const loadedFiles = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('LOADED '))
+    .map((l) => fileURLToPath(l.slice(7)));
+
+/** The modules bundled into the given chunks (from their source maps), as paths relative to dist/ or the package root. */
+function sourcesOf(chunks: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const c of chunks) {
+    if (!existsSync(`${c}.map`)) continue; // rolldown's own runtime chunk has no source map
+    const map = JSON.parse(readFileSync(`${c}.map`, 'utf8')) as { sources: string[] };
+    for (const s of map.sources)
+      out.add(
+        relative(DIST, resolve(dirname(c), s))
+          .split(sep)
+          .join('/'),
+      );
+  }
+  return out;
+}
+
+/** Runs a traced `koppel ...args`; returns the files it loaded and the modules in the chunks among them. */
+async function trace(args: string[]) {
+  const r = await node([...traced, CLI, ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  const loaded = loadedFiles(r.stderr);
+  return { r, loaded, sources: sourcesOf(loaded.filter((f) => f.startsWith(BUNDLE + sep))) };
+}
+
+/** Each command's own module (shared code, such as csv/ or pseudonymise/normalise.js, may be in several commands' chunks). */
+const COMMAND_CODE: Record<string, RegExp> = {
+  aggregate: /^cli\/aggregate\.js$/,
+  psi: /^cli\/psi\.js$/,
+  join: /^cli\/join\.js$/,
+  oprf: /^cli\/oprf\.js$/,
+  pseudonymise: /^cli\/pseudonymise\.js$/,
+  demo: /^cli\/demo\.js$/,
+};
+const commandsIn = (sources: Set<string>) => Object.keys(COMMAND_CODE).filter((c) => [...sources].some((s) => COMMAND_CODE[c]!.test(s)));
+
+describe('the CLI bundle', () => {
+  it('koppel aggregate loads the bin and chunks of the bundle only, with its own code and no package from node_modules', async () => {
+    const { r, loaded, sources } = await trace(['aggregate', 'input', '--help']);
     expect(r.stdout).toContain('Input party');
-    const loaded = r.stderr
-      .split('\n')
-      .filter((l) => l.startsWith('LOADED '))
-      .map((l) => fileURLToPath(l.slice(7)));
-    expect(loaded).toEqual([CLI, BUNDLE]);
-    // Nor does anything in it require() a package: the CommonJS loader loads built-ins only.
+    expect(loaded[0]).toBe(CLI);
+    expect(loaded).toContain(join(BUNDLE, 'main.js'));
+    expect(loaded.slice(1).filter((f) => !f.startsWith(BUNDLE + sep))).toEqual([]);
+    expect(commandsIn(sources)).toEqual(['aggregate']);
+    expect(sources).toContain('cli/aggregate.js');
+    // Nor the protocols of other commands, nor libsodium (which psi, join and oprf use).
+    expect([...sources].filter((s) => /^(psi|join|oprf)\/|node_modules\/libsodium/.test(s))).toEqual([]);
+    // The packages are in the bundle: the CommonJS loader loads built-ins only.
+    expect([...sources].some((s) => s.includes('node_modules/commander/'))).toBe(true);
     const builtin = (l: string) => /load built-in module/.test(l) || isBuiltin(/Module\._load REQUEST (\S+)/.exec(l)?.[1] ?? '');
     const required = r.stderr.split('\n').filter((l) => l.startsWith('MODULE ') && !builtin(l));
     expect(required).toEqual([]);
     expect(r.stderr).toContain('load built-in module node:crypto');
   });
 
-  it('another command does not load the bundle (the hook sees its modules)', async () => {
-    const r = await node([...traced, CLI, 'keygen', '--help']);
-    expect(r.code).toBe(0);
-    const loaded = r.stderr
-      .split('\n')
-      .filter((l) => l.startsWith('LOADED '))
-      .map((l) => fileURLToPath(l.slice(7)));
-    expect(loaded).toContain(CLI);
-    expect(loaded.some((f) => f.endsWith(join('dist', 'cli', 'main.js')))).toBe(true);
-    expect(loaded).not.toContain(BUNDLE);
-    expect(r.stderr).toMatch(/node_modules[\\/]commander/);
+  it('each command loads its own chunks and not another command’s; --version loads none', async () => {
+    expect(commandsIn((await trace(['psi', 'connect', '--help'])).sources)).toEqual(['psi']);
+    expect(commandsIn((await trace(['keygen', '--help'])).sources)).toEqual(['pseudonymise']);
+    expect(commandsIn((await trace(['--version'])).sources)).toEqual([]);
+    // Help for the whole program lists every command, so it loads them all.
+    expect(commandsIn((await trace(['--help'])).sources).sort()).toEqual(Object.keys(COMMAND_CODE).sort());
   });
 
-  it('works copied alone into an empty directory (it needs nothing but Node)', async () => {
+  it('a multi-threaded command starts its workers from the bundle (pseudonymise --threads 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'koppel-bundle-'));
-    copyFileSync(BUNDLE, join(dir, 'aggregate.mjs'));
-    const help = await node(
-      ['--input-type=module', '-e', "const { run } = await import('./aggregate.mjs'); process.exitCode = await run(['aggregate', 'collect', '--help']);"],
-      dir,
-    );
+    const keyFile = join(dir, 'k.json');
+    expect((await node([CLI, 'keygen', '--out', keyFile])).code).toBe(0);
+    const csv = 'bsn\n' + Array.from({ length: 2000 }, (_, i) => String(100000000 + i * 11)).join('\n') + '\n';
+    const args = ['pseudonymise', '--key', keyFile, '--domain', 'd/1', '--column', 'bsn', '--id-type', 'raw'];
+    const one = await node([CLI, ...args, '--threads', '0'], { stdin: csv });
+    const two = await node([...traced, CLI, ...args, '--threads', '2'], { stdin: csv });
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stderr).toMatch(/, 2 threads/);
+    expect(loadedFiles(two.stderr)).toContain(join(DIST, 'pseudonymise', 'csv-worker.js'));
+    expect(two.stdout).toBe(one.stdout);
+  });
+
+  it('works with dist/ copied elsewhere, without node_modules (koppel aggregate)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-bundle-'));
+    cpSync(DIST, join(dir, 'dist'), { recursive: true });
+    const bin = join(dir, 'dist', 'cli', 'bin.js');
+    const help = await node([bin, 'aggregate', 'collect', '--help'], { cwd: dir });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--threshold');
-    // A typed error comes out as the full CLI prints it, with the usage exit status.
-    const bad = await node(
-      [
-        '--input-type=module',
-        '-e',
-        "const { run } = await import('./aggregate.mjs'); process.exitCode = await run(['aggregate', 'input', '--round', 'nope.json', '--insecure', '--party', 'p', '--aggregators', '127.0.0.1:1,127.0.0.1:2']);",
-      ],
-      dir,
-    );
+    // A typed error comes out as the CLI prints it, with the usage exit status.
+    const bad = await node([bin, 'aggregate', 'input', '--round', 'nope.json', '--insecure', '--party', 'p', '--aggregators', '127.0.0.1:1,127.0.0.1:2'], {
+      cwd: dir,
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^koppel: INVALID_ARGUMENT: Cannot read the round file/m);
   });
