@@ -195,7 +195,7 @@ async function jiffSum(values, env, plain) {
 async function koppelSum(dir, values, expected, env, tls) {
   const base = basePort(3);
   const addr = (i) => `127.0.0.1:${base + i}`;
-  const security = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca] : ['--insecure'];
+  const security = tls ? ['--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca, '--peer', 'koppel-bench-party'] : ['--insecure'];
   const common = ['--round', join(dir, 'round.json'), ...security];
   let t0 = 0;
   let resultMs = 0;

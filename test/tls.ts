@@ -1,9 +1,13 @@
 /**
  * Test certificates for mutual TLS, made with the openssl command line: a CA, a server
- * certificate for 127.0.0.1 and localhost, a client certificate, and a second,
- * unrelated CA with its own client certificate (to test rejection).
+ * certificate for 127.0.0.1 and localhost, a client certificate, a second certificate
+ * from the SAME CA for another agency (CN=other-agency, DNS other-agency.example, also
+ * usable as a server for 127.0.0.1: the holder of another valid certificate, which
+ * peer pinning must refuse), and a second, unrelated CA with its own client certificate
+ * (to test rejection by the chain).
  */
 import { execFileSync } from 'node:child_process';
+import { X509Certificate, createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +20,9 @@ export interface TestPki {
   readonly serverKey: string;
   readonly clientCert: string;
   readonly clientKey: string;
+  /** A valid certificate of the same CA for a third party (client and server use). */
+  readonly otherAgencyCert: string;
+  readonly otherAgencyKey: string;
   readonly otherCa: string;
   readonly otherClientCert: string;
   readonly otherClientKey: string;
@@ -100,6 +107,7 @@ export function testPki(): TestPki {
   makeCa(dir, 'other-ca');
   issue(dir, 'ca', 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
   issue(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
+  issue(dir, 'ca', 'other-agency', 'subjectAltName=DNS:other-agency.example,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   issue(dir, 'other-ca', 'intruder', 'extendedKeyUsage=clientAuth\n');
   const r = (f: string) => join(dir, f);
   cached = {
@@ -109,6 +117,8 @@ export function testPki(): TestPki {
     serverKey: r('server.key'),
     clientCert: r('client.crt'),
     clientKey: r('client.key'),
+    otherAgencyCert: r('other-agency.crt'),
+    otherAgencyKey: r('other-agency.key'),
     otherCa: r('other-ca.crt'),
     otherClientCert: r('intruder.crt'),
     otherClientKey: r('intruder.key'),
@@ -119,4 +129,11 @@ export function testPki(): TestPki {
 /** Reads a PEM file. */
 export function pem(path: string): string {
   return readFileSync(path, 'utf8');
+}
+
+/** SHA-256 of a PEM certificate's DER encoding, lower-case hex (what `--peer-fingerprint` takes). */
+export function certFingerprint(path: string): string {
+  return createHash('sha256')
+    .update(new X509Certificate(readFileSync(path, 'utf8')).raw)
+    .digest('hex');
 }

@@ -18,7 +18,8 @@ koppel demo --size "$size" --variant "$variant" --dir "$out"
 
 echo
 echo "== 2. By hand: CBS listens (party A), Logius connects (party B)."
-echo "   On two machines, replace --insecure with --tls-cert/--tls-key/--tls-ca (mutual TLS)."
+echo "   On two machines, replace --insecure with --tls-cert/--tls-key/--tls-ca (mutual TLS)"
+echo "   and --peer NAME (the other side's certificate name; --peer-fingerprint pins its hash)."
 extra=()
 if [ "$variant" = helper ]; then
   koppel join helper --listen 127.0.0.1:7202 --insecure --quiet &

@@ -19,12 +19,12 @@ import { recordKey, Tabulator } from '../aggregate/tabulate.js';
 import { POLICY_WORDING, RecordPolicy } from '../csv/policy.js';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
-import { connect, listen, type Security } from '../transport/net.js';
+import { connect, listen } from '../transport/net.js';
 import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
-import { addNetworkOptions, checkedSecurity, parseHostPort, parseIntFlag, parsePercentFlag, type NetworkFlags } from './common.js';
+import { addNetworkOptions, checkedNetwork, logRefused, parseHostPort, parseIntFlag, parsePercentFlag, peerText, type NetworkFlags } from './common.js';
 import type { Console } from './program.js';
 
 const Noise = t.union([
@@ -100,7 +100,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       flags: RoleFlags & { party: string; aggregators: string; in?: string; keyColumn?: string; idColumn?: string; cellKeySecret?: string; delimiter: string },
     ) => {
       const config = readRoundFile(flags.round);
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       const addrs = parseList(flags.aggregators, '--aggregators');
       if (addrs.length !== config.aggregators)
         throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
@@ -132,7 +132,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       }
       const vector = tab.vector();
       const channels = await Promise.all(
-        addrs.map((a) => connect({ ...a, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })),
+        addrs.map((a) => connect({ ...a, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })),
       );
       const outcomes = await submitInput(channels, config, flags.party, vector);
       const refused = outcomes.filter((o) => !o.accepted);
@@ -144,7 +144,8 @@ export function aggregateCommand(program: Command, io: Console): void {
         );
       }
       io.err(
-        `koppel: aggregate input ${flags.party}: ${formatCount(tab.records)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators`,
+        `koppel: aggregate input ${flags.party}: ${formatCount(tab.records)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators ` +
+          `(${channels.map((c) => peerText(c.peer)).join(', ')})`,
       );
     },
   );
@@ -159,10 +160,10 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
   ).action(async (flags: RoleFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
-    const security: Security = await checkedSecurity(flags);
+    const network = await checkedNetwork(flags);
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
-    const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+    const listener = await listen({ host, port, ...network, onRefused: logRefused(io, `aggregator ${flags.index}`), idleTimeoutMs: flags.idleTimeout * 1000 });
     // --expect counts accepted inputs only: a refused share, a health check or a port
     // scan does not use up the round.
     let accepted = 0;
@@ -183,10 +184,12 @@ export function aggregateCommand(program: Command, io: Console): void {
           throw e;
         }
         if (ch === null) break;
+        const from = peerText(ch.peer);
         pending.push(
           aggregator.handleInput(ch).then((o) => {
             if (o.accepted) {
               accepted++;
+              io.err(`koppel: aggregator ${flags.index}: accepted an input from ${from}`);
               if (flags.expect !== undefined && accepted >= flags.expect) enough();
             } else if (o.code !== 'CONNECTION_CLOSED') {
               io.err(`koppel: aggregator ${flags.index} refused an input: ${o.code}`);
@@ -199,10 +202,10 @@ export function aggregateCommand(program: Command, io: Console): void {
     }
     await Promise.all(pending);
     const c = parseHostPort(flags.collector, '--collector');
-    const channel = await connect({ ...c, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+    const channel = await connect({ ...c, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
     const r = await aggregator.report(channel);
     await channel.close();
-    io.err(`koppel: aggregator ${flags.index}: summed ${r.agreed} agreed inputs (${r.dropped} dropped)`);
+    io.err(`koppel: aggregator ${flags.index}: summed ${r.agreed} agreed inputs (${r.dropped} dropped); reported to collector ${peerText(channel.peer)}`);
   });
 
   withRound(
@@ -241,12 +244,12 @@ export function aggregateCommand(program: Command, io: Console): void {
       },
     ) => {
       const config = readRoundFile(flags.round);
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       let ptable: PTable | undefined;
       if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
       else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
       const { host, port } = parseHostPort(flags.listen, '--listen');
-      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'collect'), idleTimeoutMs: flags.idleTimeout * 1000 });
       const acceptUntil = config.deadline + flags.timeout * 1000;
       const accepted: Channel[] = [];
       // Connections until m aggregators have said HELLO (collect() skips strays).
@@ -301,7 +304,10 @@ export function aggregateCommand(program: Command, io: Console): void {
         const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
         if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
         const suppressed = r.table.filter((e) => e.count === null).length;
-        io.err(`koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed`);
+        io.err(
+          `koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed; ` +
+            `connections from ${accepted.map((c) => peerText(c.peer)).join(', ')}`,
+        );
       } finally {
         await closed;
       }

@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { prepareTls, type Security } from '../transport/net.js';
+import { normalisePeerPolicy, type PeerIdentity, type PeerPolicy } from '../transport/peer.js';
 import { formatCount, readTextFile, type ProgressLine } from './io.js';
 import type { Console } from './program.js';
 
@@ -82,11 +83,17 @@ export interface NetworkFlags {
   readonly tlsCa?: string;
   readonly tlsServername?: string;
   readonly insecure?: boolean;
+  readonly peer?: string;
+  readonly peerFingerprint?: string;
+  readonly anyPeer?: boolean;
   readonly timeout: number;
   readonly idleTimeout: number;
 }
 
-/** Adds `--tls-cert`, `--tls-key`, `--tls-ca`, `--insecure`, `--timeout`, `--idle-timeout`. */
+/**
+ * Adds `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-servername`, `--insecure`, the peer
+ * pin (`--peer`, `--peer-fingerprint`, `--any-peer`), `--timeout`, `--idle-timeout`.
+ */
 export function addNetworkOptions(c: Command): Command {
   return c
     .option('--tls-cert <file>', "this party's certificate (PEM), for mutual TLS")
@@ -94,8 +101,18 @@ export function addNetworkOptions(c: Command): Command {
     .option('--tls-ca <file>', "the CA certificate (PEM) that signed the peer's certificate")
     .option('--tls-servername <name>', 'name the server certificate must carry (connecting side; default: the host)')
     .option('--insecure', 'plain TCP without TLS: only on loopback or a network you trust')
+    .option('--peer <names>', 'accept only peers whose certificate carries one of these names (CN or DNS/IP subjectAltName), comma-separated')
+    .option('--peer-fingerprint <hex>', 'accept only peers with one of these certificate SHA-256 fingerprints (hex, colons optional), comma-separated')
+    .option('--any-peer', 'accept every certificate the CA signed (no pinning); with TLS one of --peer, --peer-fingerprint or --any-peer is required')
     .option('--timeout <seconds>', 'how long to wait for the peer to come up', parseIntFlag('--timeout', 1, 86400), 60)
-    .option('--idle-timeout <seconds>', 'how long to wait for the next message before giving up', parseIntFlag('--idle-timeout', 1, 86400), 300);
+    .option('--idle-timeout <seconds>', 'how long to wait for the next message before giving up', parseIntFlag('--idle-timeout', 1, 86400), 300)
+    .addHelpText(
+      'after',
+      '\nPeer pinning: --peer and --peer-fingerprint list the peers this command accepts, for every\n' +
+        'connection it makes or accepts (a command with several peers lists them all); a peer\n' +
+        'outside the list is refused with PEER_NOT_ALLOWED. --any-peer accepts every certificate\n' +
+        'the CA signed.',
+    );
 }
 
 /** Turns the flags into transport security, or explains what is missing. */
@@ -119,6 +136,89 @@ export function securityFrom(f: NetworkFlags): Security {
       ...(f.tlsServername ? { servername: f.tlsServername } : {}),
     },
   };
+}
+
+function splitList(text: string, flag: string): string[] {
+  const items = text.split(',').map((x) => x.trim());
+  if (items.some((x) => x === '')) throw new KoppelError('INVALID_ARGUMENT', `${flag} must be a comma-separated list without empty entries.`);
+  return items;
+}
+
+/**
+ * Turns `--peer`, `--peer-fingerprint` and `--any-peer` into a {@link PeerPolicy}: with
+ * TLS one of them is required (a command does not silently accept every certificate its
+ * CA signed); with `--insecure` none is allowed (plain TCP authenticates no one).
+ *
+ * @throws KoppelError `INVALID_ARGUMENT` naming the flag to add or remove
+ */
+export function peerPolicyFrom(f: NetworkFlags, security: Security): PeerPolicy | undefined {
+  const listed = f.peer !== undefined || f.peerFingerprint !== undefined;
+  if (!('tls' in security)) {
+    if (listed || f.anyPeer) {
+      throw new KoppelError(
+        'INVALID_ARGUMENT',
+        '--peer, --peer-fingerprint and --any-peer need TLS: with --insecure no peer is authenticated, so none can be pinned.',
+      );
+    }
+    return undefined;
+  }
+  if (f.anyPeer && listed) throw new KoppelError('INVALID_ARGUMENT', 'Use either --any-peer or --peer / --peer-fingerprint, not both.');
+  if (f.anyPeer) return 'any';
+  if (!listed) {
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      "Say which peer may connect: add --peer NAME (the peer certificate's CN or subjectAltName) or --peer-fingerprint SHA256HEX, " +
+        'or --any-peer to accept every certificate the CA signed.',
+    );
+  }
+  const policy = {
+    ...(f.peer === undefined ? {} : { names: splitList(f.peer, '--peer') }),
+    ...(f.peerFingerprint === undefined ? {} : { fingerprints: splitList(f.peerFingerprint, '--peer-fingerprint') }),
+  };
+  normalisePeerPolicy(policy);
+  return policy;
+}
+
+/** What a command passes to `listen()` and `connect()`: its transport security and peer pin. */
+export interface NetworkSetup {
+  /** Mutual TLS or plain TCP. */
+  readonly security: Security;
+  /** The peers accepted (absent with `--insecure`). */
+  readonly peer?: PeerPolicy;
+}
+
+/**
+ * {@link checkedSecurity} and {@link peerPolicyFrom} together: spread the result into
+ * `listen()` and `connect()` options.
+ */
+export async function checkedNetwork(f: NetworkFlags): Promise<NetworkSetup> {
+  const security = securityFrom(f);
+  const peer = peerPolicyFrom(f, security);
+  if ('tls' in security) await prepareTls(security.tls);
+  return { security, ...(peer === undefined ? {} : { peer }) };
+}
+
+/** A peer as a summary names it: the first certificate name and the fingerprint (nothing of the data). */
+export function peerSummary(peer: PeerIdentity | undefined): { name?: string; fingerprint?: string; authenticated: boolean; address?: string } {
+  if (!peer) return { authenticated: false };
+  return {
+    ...(peer.names[0] === undefined ? {} : { name: peer.names[0] }),
+    ...(peer.fingerprint === undefined ? {} : { fingerprint: peer.fingerprint }),
+    authenticated: peer.authenticated,
+    ...(peer.authenticated || peer.address === undefined ? {} : { address: peer.address }),
+  };
+}
+
+/** For `listen()`'s `onRefused`: a line on stderr naming the refused peer's fingerprint only. */
+export function logRefused(io: Console, role: string): (peer: PeerIdentity) => void {
+  return (peer) => io.err(`koppel: ${role}: refused a peer outside the pin (certificate sha256 ${peer.fingerprint ?? 'unknown'})`);
+}
+
+/** A peer in a text summary: `peer "name" (sha256 hex)`, or its address when unauthenticated. */
+export function peerText(peer: PeerIdentity | undefined): string {
+  const p = peerSummary(peer);
+  if (!p.authenticated) return `unauthenticated peer${p.address ? ` ${p.address}` : ''}`;
+  return `peer ${JSON.stringify(p.name ?? '')} (sha256 ${p.fingerprint ?? '?'})`;
 }
 
 /**

@@ -14,16 +14,21 @@ import { joinGroups, joinHelper, joinValues } from '../join/join.js';
 import { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
-import { connect, listen, type Security } from '../transport/net.js';
+import { connect, listen } from '../transport/net.js';
+import type { PeerIdentity } from '../transport/peer.js';
 import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
 import {
   addNetworkOptions,
   addReportOptions,
   addThreadsOption,
-  checkedSecurity,
+  checkedNetwork,
+  logRefused,
   parseHostPort,
   parseIntFlag,
   parsePercentFlag,
+  peerSummary,
+  peerText,
+  type NetworkSetup,
   progressReporter,
   summaryLine,
   type NetworkFlags,
@@ -100,14 +105,14 @@ function splitColumns(text: string, flag: string): string[] {
   return names;
 }
 
-async function helperChannel(flags: CommonFlags, security: Security): Promise<Channel | undefined> {
+async function helperChannel(flags: CommonFlags, network: NetworkSetup): Promise<Channel | undefined> {
   if (flags.variant === 'two-party') {
     if (flags.helper) throw new KoppelError('INVALID_ARGUMENT', '--helper is for --variant helper.');
     return undefined;
   }
   if (!flags.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs --helper HOST:PORT.');
   const { host, port } = parseHostPort(flags.helper, '--helper');
-  return connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+  return connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
 }
 
 /** Registers `join groups`, `join values` and `join helper`. */
@@ -150,14 +155,14 @@ export function joinCommand(program: Command, io: Console): void {
       '\nOutput: one row per group: the group columns, count, sum_<column> per value column, suppressed\n(true rows have empty count and sums) and rule (published, threshold or secondary).',
     )
     .action(async (flags: GroupsFlags) => {
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
       const delimiter = parseDelimiter(flags.delimiter);
       const csv = await openJoinGroupsCsv(inputChunks(flags.in), { ...csvOptions(flags), groupColumns: groupNames });
       const out = openOutput(flags.out);
-      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join groups'), idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
       // Always announce the address (scripts that listen on port 0 read it here).
       io.err(`koppel: join groups: listening on ${host}:${listener.port}`);
@@ -165,7 +170,7 @@ export function joinCommand(program: Command, io: Console): void {
       try {
         const channel = await listener.accept(flags.timeout * 1000);
         await listener.close();
-        helper = await helperChannel(flags, security);
+        helper = await helperChannel(flags, network);
         const started = performance.now();
         const r = await joinGroups(channel, csv.records, {
           variant: flags.variant,
@@ -201,11 +206,13 @@ export function joinCommand(program: Command, io: Console): void {
             skipped: csv.skipped,
             valuesListSize: r.valuesListSize,
             columns: r.columns,
+            peer: peerSummary(channel.peer),
+            ...(helper ? { helperPeer: peerSummary(helper.peer) } : {}),
             elapsedMs: Math.round(performance.now() - started),
           },
           `koppel: join groups (${r.variant}): ${formatCount(r.groups.length)} groups, ${formatCount(matched)} of ${formatCount(r.records)} records matched ` +
             `(${formatCount(csv.skipped)} skipped) against ${formatCount(r.valuesListSize)} value records; ${written} rows written, ${suppressed} suppressed; ` +
-            `in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+            `in ${((performance.now() - started) / 1000).toFixed(2)} s; value holder: ${peerText(channel.peer)}${helper ? `; helper: ${peerText(helper.peer)}` : ''}`,
         );
       } catch (e) {
         await out.abort();
@@ -237,16 +244,16 @@ export function joinCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', "\nThe value holder learns the sizes of the group holder's lists (or their padding bounds) and nothing else.")
     .action(async (flags: ValuesFlags) => {
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
       const csv = await openJoinValuesCsv(inputChunks(flags.in), { ...csvOptions(flags), valueColumns: names, maxValue: flags.maxValue });
       const progress = new ProgressLine(flags.progress);
       progress.update(`join values: connecting to ${host}:${port}`);
-      const channel = await connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
       let helper: Channel | undefined;
       try {
-        helper = await helperChannel(flags, security);
+        helper = await helperChannel(flags, network);
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
           columns: names,
@@ -269,10 +276,12 @@ export function joinCommand(program: Command, io: Console): void {
             skipped: csv.skipped,
             lists: r.listSizes.length,
             listElements: r.listSizes.reduce((s, x) => s + x, 0),
+            peer: peerSummary(channel.peer),
+            ...(helper ? { helperPeer: peerSummary(helper.peer) } : {}),
             elapsedMs: Math.round(performance.now() - started),
           },
           `koppel: join values (${r.variant}): sent ${formatCount(r.records)} records (${formatCount(csv.skipped)} skipped); learned ${formatCount(r.listSizes.length)} list sizes ` +
-            `(${formatCount(r.listSizes.reduce((s, x) => s + x, 0))} elements); in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+            `(${formatCount(r.listSizes.reduce((s, x) => s + x, 0))} elements); in ${((performance.now() - started) / 1000).toFixed(2)} s; group holder: ${peerText(channel.peer)}${helper ? `; helper: ${peerText(helper.peer)}` : ''}`,
         );
       } finally {
         progress.done();
@@ -294,14 +303,21 @@ export function joinCommand(program: Command, io: Console): void {
       "\nThe helper learns the number of groups, the size of the value holder's list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.",
     )
     .action(async (flags: HelperFlags) => {
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
-      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join helper'), idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
       io.err(`koppel: join helper: listening on ${host}:${listener.port}`);
       try {
         const started = performance.now();
-        const r = await joinHelper(() => listener.accept(flags.timeout * 1000), { onProgress: progressReporter(progress, 'join helper') });
+        // The peers of every accepted connection (with a pin, only pinned ones get here).
+        const peers: Array<PeerIdentity | undefined> = [];
+        const accept = async () => {
+          const ch = await listener.accept(flags.timeout * 1000);
+          peers.push(ch.peer);
+          return ch;
+        };
+        const r = await joinHelper(accept, { onProgress: progressReporter(progress, 'join helper') });
         progress.done();
         summaryLine(
           io,
@@ -311,9 +327,11 @@ export function joinCommand(program: Command, io: Console): void {
             groups: r.groups,
             positions: r.positions,
             matched: r.histogram.reduce((s, x) => s + x, 0),
+            peers: peers.map(peerSummary),
             elapsedMs: Math.round(performance.now() - started),
           },
-          `koppel: join helper: served ${formatCount(r.groups)} groups over ${formatCount(r.positions)} positions in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+          `koppel: join helper: served ${formatCount(r.groups)} groups over ${formatCount(r.positions)} positions in ${((performance.now() - started) / 1000).toFixed(2)} s; ` +
+            `peers: ${peers.map(peerText).join(', ')}`,
         );
       } finally {
         progress.done();

@@ -18,9 +18,12 @@ import {
   addNetworkOptions,
   addReportOptions,
   addThreadsOption,
-  checkedSecurity,
+  checkedNetwork,
+  logRefused,
   parseHostPort,
   parseIntFlag,
+  peerSummary,
+  peerText,
   progressReporter,
   summaryLine,
   type NetworkFlags,
@@ -94,7 +97,7 @@ export function psiCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', "\nThe server learns the size of the client's set (or its --pad-to bound) and nothing else.")
     .action(async (flags: ServeFlags) => {
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       if (flags.mode === 'payload' && !flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', 'Payload mode needs --payload-columns.');
       if (flags.mode !== 'payload' && flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', '--payload-columns is for --mode payload.');
@@ -104,7 +107,7 @@ export function psiCommand(program: Command, io: Console): void {
         ...csvOptions(flags),
         ...(flags.mode === 'payload' && names ? { payloadColumns: names } : {}),
       });
-      const listener = await listen({ host, port, security, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'psi serve'), idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
       progress.update(`psi serve: listening on ${host}:${listener.port}`);
       try {
@@ -131,10 +134,11 @@ export function psiCommand(program: Command, io: Console): void {
             serverSetSize: r.serverSetSize,
             clientSetSize: r.clientSetSize,
             skipped: csv.skipped,
+            peer: peerSummary(channel.peer),
             elapsedMs: Math.round(performance.now() - started),
           },
           `koppel: psi serve (${flags.mode}, ${flags.suite}): served ${formatCount(r.serverSetSize)} distinct items (${formatCount(csv.skipped)} records skipped) ` +
-            `to a client set of ${formatCount(r.clientSetSize)} in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+            `to a client set of ${formatCount(r.clientSetSize)} in ${((performance.now() - started) / 1000).toFixed(2)} s; ${peerText(channel.peer)}`,
         );
       } finally {
         progress.done();
@@ -154,14 +158,14 @@ export function psiCommand(program: Command, io: Console): void {
       '\nintersection: the input records whose identifier is in both sets; payload: the same with the\nserver\'s payload columns appended; cardinality: {"cardinality": N} only.',
     )
     .action(async (flags: ConnectFlags) => {
-      const security = await checkedSecurity(flags);
+      const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       // A file is read twice (identifiers now, matching records at the end) so only
       // the identifiers stay in memory; stdin cannot be re-read, so its records are kept.
       const csv = await openPsiClientCsv(inputChunks(flags.in), { ...csvOptions(flags), keepRecords: isStdio(flags.in) });
       const progress = new ProgressLine(flags.progress);
       progress.update(`psi connect: connecting to ${host}:${port}`);
-      const channel = await connect({ host, port, security, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      const channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
       const started = performance.now();
       let result: Awaited<ReturnType<typeof psiClient>>;
       try {
@@ -196,10 +200,11 @@ export function psiCommand(program: Command, io: Console): void {
             recordsWritten: written,
             serverSetSize: result.serverSetSize,
             skipped: csv.skipped,
+            peer: peerSummary(channel.peer),
             elapsedMs: Math.round(performance.now() - started),
           },
           `koppel: psi connect (${flags.mode}, ${flags.suite}): ${what}; ${formatCount(csv.recordsRead - csv.skipped)} records read (${formatCount(csv.skipped)} skipped), ` +
-            `server set ${formatCount(result.serverSetSize)}, in ${((performance.now() - started) / 1000).toFixed(2)} s`,
+            `server set ${formatCount(result.serverSetSize)}, in ${((performance.now() - started) / 1000).toFixed(2)} s; ${peerText(channel.peer)}`,
         );
       } catch (e) {
         await out.abort();

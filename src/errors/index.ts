@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   TIMEOUT: 'The peer did not answer in time.',
   /** A network or TLS failure (refused connection, certificate rejected). */
   NETWORK_ERROR: 'A network or TLS connection failed.',
+  /** The peer's certificate is valid (signed by the CA) but is not one of the pinned peers (names or fingerprints). */
+  PEER_NOT_ALLOWED: "The peer's certificate is not one of the pinned peers.",
   /** A zero-knowledge proof from the peer (VOPRF DLEQ proof) does not verify. */
   PROOF_INVALID: 'A proof from the peer does not verify.',
   /** Parties of an aggregation round disagree on its round id, codebook or settings. */

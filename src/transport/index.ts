@@ -8,4 +8,4 @@
 export { createMemoryChannelPair, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_IDLE_TIMEOUT_MS, type Channel, type ChannelOptions } from './channel.js';
 export { listen, connect, prepareTls, type ListenOptions, type ConnectOptions, type Listener, type Security, type TlsOptions } from './net.js';
 export { recordingChannel, type TranscriptEntry } from './transcript.js';
-export type { PeerIdentity } from './peer.js';
+export { normalisePeerPolicy, type PeerIdentity, type PeerPin, type PeerPolicy, type NormalisedPeerPin } from './peer.js';

@@ -9,6 +9,14 @@
  * TLS is mutual and TLS 1.3 only: each side presents a certificate and checks the
  * other's against the given CA. Plain TCP must be asked for explicitly (`insecure`).
  *
+ * Peer pinning (`peer`): a CA such as PKIoverheid signs many organisations'
+ * certificates, so "signed by the CA" says little about who connected. With a
+ * {@link PeerPolicy} list, a peer whose certificate carries none of the names and has
+ * none of the fingerprints is refused right after the handshake (`PEER_NOT_ALLOWED`): a
+ * listener closes the connection and keeps serving, a connecting side closes it and
+ * throws. The side that refuses first sends the 4 bytes `FF FF FF FF` (a length no
+ * frame can have), so the refused side reports `PEER_NOT_ALLOWED` too.
+ *
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
@@ -18,7 +26,7 @@ import type * as tls from 'node:tls';
 import { KoppelError } from '../errors/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
 import { startTimer, type Timer } from '../util/timer.js';
-import { socketPeer, type PeerIdentity } from './peer.js';
+import { normalisePeerPolicy, peerMatches, peerNotAllowed, socketPeer, type NormalisedPeerPin, type PeerIdentity, type PeerPolicy } from './peer.js';
 
 /** Mutual-TLS material, PEM-encoded. */
 export interface TlsOptions {
@@ -43,6 +51,20 @@ export interface ListenOptions extends ChannelOptions {
   readonly port: number;
   /** Mutual TLS, or `{ insecure: true }` for plain TCP. */
   readonly security: Security;
+  /**
+   * Which clients may connect, under TLS: certificate names and/or fingerprints (see
+   * {@link PeerPolicy}). A client outside the list is refused right after the handshake
+   * with `PEER_NOT_ALLOWED` and {@link Listener.accept} waits for the next one. Omitted
+   * or `'any'`: every certificate the CA signed, as before. Agencies should pin: under a
+   * shared CA every other certificate holder can connect otherwise. A list with
+   * `insecure` is refused (`INVALID_ARGUMENT`): plain TCP authenticates nobody.
+   */
+  readonly peer?: PeerPolicy;
+  /**
+   * Called for every client refused by {@link ListenOptions.peer}, with its identity
+   * and the error (for a log: name the fingerprint, the names are the client's choice).
+   */
+  readonly onRefused?: (peer: PeerIdentity, error: KoppelError) => void;
 }
 
 /** Options for {@link connect}. */
@@ -54,6 +76,14 @@ export interface ConnectOptions extends ChannelOptions {
   /** Mutual TLS, or `{ insecure: true }` for plain TCP. */
   readonly security: Security;
   /**
+   * Which servers this party accepts, under TLS: certificate names and/or fingerprints
+   * (see {@link PeerPolicy}); a server outside the list makes {@link connect} throw
+   * `PEER_NOT_ALLOWED` (it is not retried). Omitted or `'any'`: every certificate the CA
+   * signed for the host, as before; agencies should pin. A list with `insecure` is
+   * refused (`INVALID_ARGUMENT`).
+   */
+  readonly peer?: PeerPolicy;
+  /**
    * How long to keep trying while the peer is not listening yet (default 60 s), so
    * either party may be started first.
    */
@@ -61,6 +91,27 @@ export interface ConnectOptions extends ChannelOptions {
 }
 
 const PAUSE_BYTES = 32 * 1024 * 1024;
+/** The frame header no message can have: "I refuse you as my peer", then the connection ends. */
+const REFUSAL = 0xffffffff;
+
+/** Checks `peer` against the security: a pin needs TLS. Returns the normalised pin, if any. */
+function pinFor(security: Security, peer: PeerPolicy | undefined): NormalisedPeerPin | undefined {
+  const pin = normalisePeerPolicy(peer);
+  if (pin && !('tls' in security)) {
+    throw new KoppelError('INVALID_ARGUMENT', 'A peer pin needs TLS: plain TCP (insecure) authenticates no peer, so names and fingerprints cannot be checked.');
+  }
+  return pin;
+}
+
+/** Tells the peer it is refused (the refusal header), then closes; reads and drops whatever it still sends. */
+function refuse(socket: net.Socket): void {
+  socket.on('error', () => undefined);
+  socket.resume();
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(REFUSAL);
+  socket.end(header);
+  setTimeout(() => socket.destroy(), 2000).unref();
+}
 
 /** A {@link Channel} over a connected socket. */
 class SocketChannel implements Channel {
@@ -92,6 +143,17 @@ class SocketChannel implements Channel {
     let off = 0;
     while (this.#buffer.length - off >= 4) {
       const len = this.#buffer.readUInt32BE(off);
+      if (len === REFUSAL) {
+        this.#inbox.fail(
+          new KoppelError(
+            'PEER_NOT_ALLOWED',
+            "The peer refused this connection: this party's certificate is not one of its pinned peers. Ask its operator to add this certificate's name or fingerprint.",
+          ),
+        );
+        this.#socket.destroy();
+        this.#buffer = Buffer.alloc(0);
+        return;
+      }
       if (len > this.#max) {
         this.#inbox.fail(
           new KoppelError(
@@ -115,7 +177,7 @@ class SocketChannel implements Channel {
 
   async send(message: Uint8Array): Promise<void> {
     if (this.#closing || this.#socket.destroyed) throw this.#inbox.failed ?? new KoppelError('CONNECTION_CLOSED', 'The connection is closed.');
-    if (message.length > this.#max) {
+    if (message.length > this.#max || message.length >= REFUSAL) {
       throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${this.#max} bytes.`, {
         details: { bytes: message.length, max: this.#max },
       });
@@ -234,15 +296,26 @@ export interface Listener {
 }
 
 /**
- * Listens for peers over mutual TLS (or plain TCP with `{ insecure: true }`).
+ * Listens for peers over mutual TLS (or plain TCP with `{ insecure: true }`), accepting
+ * only the pinned peers when `peer` lists them.
  *
- * @throws KoppelError `NETWORK_ERROR` if the address cannot be bound
+ * @throws KoppelError `NETWORK_ERROR` if the address cannot be bound,
+ *   `INVALID_ARGUMENT` for a malformed pin or a pin without TLS
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
+  const pin = pinFor(options.security, options.peer);
   const pending: net.Socket[] = [];
   const waiters: Array<(s: net.Socket) => void> = [];
   const abandon = new Map<(s: net.Socket) => void, () => void>();
   const onSocket = (s: net.Socket) => {
+    if (pin) {
+      const peer = socketPeer(s, s as tls.TLSSocket);
+      if (!peerMatches(peer, pin)) {
+        refuse(s);
+        options.onRefused?.(peer, peerNotAllowed(peer, 'client'));
+        return;
+      }
+    }
     const w = waiters.shift();
     if (w) w(s);
     else pending.push(s);
@@ -310,17 +383,20 @@ export async function listen(options: ListenOptions): Promise<Listener> {
 
 /**
  * Connects to a listening peer over mutual TLS (or plain TCP with `{ insecure: true }`),
- * retrying while the peer is not up yet, until `connectTimeoutMs`.
+ * retrying while the peer is not up yet, until `connectTimeoutMs`; with `peer`, only to
+ * a server whose certificate is pinned.
  *
  * @throws KoppelError `TIMEOUT` if the peer never listens, `NETWORK_ERROR` for TLS
- *   and other connection failures
+ *   and other connection failures, `PEER_NOT_ALLOWED` for a server outside the pin,
+ *   `INVALID_ARGUMENT` for a malformed pin or a pin without TLS
  */
 export async function connect(options: ConnectOptions): Promise<Channel> {
+  const pin = pinFor(options.security, options.peer);
   const deadline = Date.now() + (options.connectTimeoutMs ?? 60_000);
   let delay = 50;
   for (;;) {
     try {
-      const socket = await connectOnce(options);
+      const socket = await connectOnce(options, pin);
       return new SocketChannel(socket, options, 'tls' in options.security);
     } catch (e) {
       const code = ((e as KoppelError).cause as NodeJS.ErrnoException | undefined)?.code;
@@ -341,7 +417,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   }
 }
 
-async function connectOnce(options: ConnectOptions): Promise<net.Socket> {
+async function connectOnce(options: ConnectOptions, pin: NormalisedPeerPin | undefined): Promise<net.Socket> {
   const security = options.security;
   const tlsLib = 'tls' in security ? await loadTls() : undefined;
   const secureContext = 'tls' in security ? await prepareTls(security.tls) : undefined;
@@ -350,6 +426,14 @@ async function connectOnce(options: ConnectOptions): Promise<net.Socket> {
     let s: net.Socket;
     const onConnect = () => {
       s.off('error', onError);
+      if (pin) {
+        const peer = socketPeer(s, s as tls.TLSSocket);
+        if (!peerMatches(peer, pin)) {
+          refuse(s);
+          reject(peerNotAllowed(peer, 'server'));
+          return;
+        }
+      }
       resolve(s);
     };
     if ('tls' in security) {

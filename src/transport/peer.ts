@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type * as tls from 'node:tls';
+import { KoppelError } from '../errors/index.js';
 
 /** The peer of a channel. */
 export interface PeerIdentity {
@@ -65,4 +66,89 @@ export function socketPeer(socket: { remoteAddress?: string | undefined; remoteP
     ...(fingerprint ? { fingerprint } : {}),
     ...(address ? { address } : {}),
   });
+}
+
+/**
+ * The peers a party accepts: certificate names, certificate fingerprints, or both (a
+ * peer is allowed when it matches any entry of either list).
+ *
+ * - `names`: a subject CN or a DNS or IP subject alternative name, compared exactly;
+ *   a name made of letters, digits, `-` and `.` only (a DNS name, or a CN in that form)
+ *   is compared case-insensitively. Wildcards are not expanded.
+ * - `fingerprints`: the SHA-256 of the peer's DER certificate, as hex in any case, with
+ *   or without `:` between the bytes (as `openssl x509 -fingerprint -sha256` prints it).
+ */
+export interface PeerPin {
+  /** Certificate names (CN, DNS or IP subjectAltName) to accept. */
+  readonly names?: readonly string[];
+  /** SHA-256 fingerprints of DER certificates to accept. */
+  readonly fingerprints?: readonly string[];
+}
+
+/**
+ * Who may be the peer of a TLS channel: a {@link PeerPin} list, or `'any'` for every
+ * certificate the CA signed (what an omitted option means too). Between agencies whose
+ * certificates come from a shared CA (PKIoverheid), `'any'` lets every other holder of a
+ * certificate from that CA connect: pin the peer.
+ */
+export type PeerPolicy = PeerPin | 'any';
+
+/** A {@link PeerPin} checked and normalised: names as given, fingerprints lower-case hex without colons. */
+export interface NormalisedPeerPin {
+  /** Names as given (DNS-shaped ones lower-cased). */
+  readonly names: readonly string[];
+  /** 64 lower-case hex digits each. */
+  readonly fingerprints: readonly string[];
+}
+
+const DNS_SHAPED = /^[A-Za-z0-9.-]+$/;
+const foldName = (n: string): string => (DNS_SHAPED.test(n) ? n.toLowerCase() : n);
+
+/**
+ * Checks a peer policy and normalises its fingerprints; `undefined` for `'any'` or an
+ * omitted policy (no pinning).
+ *
+ * @throws KoppelError `INVALID_ARGUMENT` for a pin with no entry, an empty name, or a
+ *   fingerprint that is not 32 bytes of hex
+ */
+export function normalisePeerPolicy(policy: PeerPolicy | undefined): NormalisedPeerPin | undefined {
+  if (policy === undefined || policy === 'any') return undefined;
+  const names = (policy.names ?? []).map((n) => {
+    if (typeof n !== 'string' || n.trim() === '') throw new KoppelError('INVALID_ARGUMENT', 'A pinned peer name is empty.');
+    return foldName(n.trim());
+  });
+  const fingerprints = (policy.fingerprints ?? []).map((f, i) => {
+    const hex = typeof f === 'string' ? f.trim().replace(/:/g, '').toLowerCase() : '';
+    if (!/^[0-9a-f]{64}$/.test(hex)) {
+      throw new KoppelError('INVALID_ARGUMENT', 'A pinned peer fingerprint must be the SHA-256 of the certificate: 64 hex digits, with or without colons.', {
+        details: { index: i },
+      });
+    }
+    return hex;
+  });
+  if (names.length === 0 && fingerprints.length === 0) {
+    throw new KoppelError('INVALID_ARGUMENT', "A peer pin lists no name and no fingerprint, so it would refuse every peer; give at least one, or 'any'.");
+  }
+  return Object.freeze({ names: Object.freeze(names), fingerprints: Object.freeze(fingerprints) });
+}
+
+/** True when the peer's certificate carries one of the pinned names or has one of the pinned fingerprints. */
+export function peerMatches(peer: PeerIdentity, pin: NormalisedPeerPin): boolean {
+  if (!peer.authenticated) return false;
+  if (peer.fingerprint !== undefined && pin.fingerprints.includes(peer.fingerprint)) return true;
+  return peer.names.some((n) => pin.names.includes(foldName(n)));
+}
+
+/**
+ * The error for a peer outside the pin: its fingerprint in `details` (the certificate's
+ * names are chosen by whoever holds it, so they are not repeated).
+ */
+export function peerNotAllowed(peer: PeerIdentity, side: 'client' | 'server'): KoppelError {
+  return new KoppelError(
+    'PEER_NOT_ALLOWED',
+    side === 'server'
+      ? "The server's certificate is valid but not one of the pinned peers (--peer / --peer-fingerprint); the connection was closed."
+      : "A peer's certificate is valid but not one of the pinned peers (--peer / --peer-fingerprint); it was refused.",
+    { details: { fingerprint: peer.fingerprint } },
+  );
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runKoppel as koppel } from '../helpers.js';
-import { testPki } from '../tls.js';
+import { certFingerprint, testPki } from '../tls.js';
 
 const regions = ['Groningen', 'Utrecht'];
 const households = ['single', 'family'];
@@ -68,6 +68,8 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       '--value-protection',
       '12.5',
       ...server,
+      '--peer',
+      'server',
     ]);
     const aggregators = [0, 1].map((j) =>
       koppel([
@@ -85,6 +87,8 @@ describe('koppel aggregate over loopback mutual TLS', () => {
         ...server,
         '--tls-ca',
         pki.ca,
+        '--peer',
+        'client,server',
       ]),
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -100,6 +104,8 @@ describe('koppel aggregate over loopback mutual TLS', () => {
         '--aggregators',
         `${addr(1)},${addr(2)}`,
         ...client,
+        '--peer',
+        'server',
       ]),
     );
     const results = await Promise.all([collector, ...aggregators, ...inputs]);
@@ -128,5 +134,91 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       dropped: 0,
       disclosure: { threshold: 10, secondary: true, protection: 2, valueProtection: 12.5 },
     });
+  });
+
+  it("a third agency's valid certificate from the same CA is refused by aggregate aggregator with PEER_NOT_ALLOWED, and the pinned input party is still accepted", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-pin-'));
+    const pki = testPki();
+    const tlsOf = (cert: string, key: string) => ['--tls-cert', cert, '--tls-key', key, '--tls-ca', pki.ca];
+    const round = {
+      round: 'e2e-pin',
+      codebook: {
+        id: 'usage',
+        dimensions: [{ name: 'region', labels: regions }],
+        values: [],
+        maxInputs: 10,
+        maxRecordsPerInput: 1000,
+      },
+      aggregators: 2,
+      minInputs: 1,
+      deadline: new Date(Date.now() + 30_000).toISOString(),
+    };
+    writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
+    writeFileSync(join(dir, 'in.csv'), 'region\n' + Array.from({ length: 12 }, (_, i) => regions[i % 2]).join('\n') + '\n');
+    const base = 20000 + Math.floor(Math.random() * 2000);
+    const addr = (i: number) => `127.0.0.1:${base + i}`;
+    const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
+    const server = tlsOf(pki.serverCert, pki.serverKey);
+    const collector = koppel([
+      'aggregate',
+      'collect',
+      ...common,
+      '--listen',
+      addr(0),
+      '--out',
+      join(dir, 'table.csv'),
+      '--threshold',
+      '1',
+      ...server,
+      '--peer',
+      'server',
+    ]);
+    const aggregators = [0, 1].map((j) =>
+      koppel([
+        'aggregate',
+        'aggregator',
+        ...common,
+        '--index',
+        String(j),
+        '--listen',
+        addr(1 + j),
+        '--collector',
+        addr(0),
+        '--expect',
+        '1',
+        ...server,
+        '--peer',
+        'client,server',
+      ]),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const input = (cert: string, key: string, party: string) =>
+      koppel([
+        'aggregate',
+        'input',
+        ...common,
+        '--party',
+        party,
+        '--in',
+        join(dir, 'in.csv'),
+        '--aggregators',
+        `${addr(1)},${addr(2)}`,
+        ...tlsOf(cert, key),
+        '--peer',
+        'server',
+      ]);
+    const intruder = await input(pki.otherAgencyCert, pki.otherAgencyKey, 'gemeente-x');
+    expect(intruder.code).not.toBe(0);
+    expect(intruder.stderr).toContain('PEER_NOT_ALLOWED');
+    const honest = await input(pki.clientCert, pki.clientKey, 'gemeente-0');
+    expect(honest.code, honest.stderr).toBe(0);
+    const results = await Promise.all([collector, ...aggregators]);
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    for (const a of results.slice(1)) {
+      expect(a.stderr).toContain(`refused a peer outside the pin (certificate sha256 ${certFingerprint(pki.otherAgencyCert)})`);
+      expect(a.stderr).toContain(`accepted an input from peer "client" (sha256 ${certFingerprint(pki.clientCert)})`);
+    }
+    const rows = readFileSync(join(dir, 'table.csv'), 'utf8').trim().split('\n');
+    expect(rows.find((l) => l.startsWith('*,'))?.split(',')[1]).toBe('12');
   });
 });

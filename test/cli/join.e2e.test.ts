@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
 import { runKoppel as koppel } from '../helpers.js';
-import { testPki } from '../tls.js';
+import { certFingerprint, testPki } from '../tls.js';
 
 let dir: string;
 let port = 17800 + Math.floor(Math.random() * 500);
@@ -39,8 +39,10 @@ beforeAll(() => {
 });
 
 const pki = () => testPki();
-const serverTls = () => ['--tls-cert', pki().serverCert, '--tls-key', pki().serverKey, '--tls-ca', pki().ca];
-const clientTls = () => ['--tls-cert', pki().clientCert, '--tls-key', pki().clientKey, '--tls-ca', pki().ca];
+// The group holder and the helper hold the server certificate, the value holder the
+// client one; each pins the certificates of the peers it talks to.
+const serverTls = (peers: string) => ['--tls-cert', pki().serverCert, '--tls-key', pki().serverKey, '--tls-ca', pki().ca, '--peer', peers];
+const clientTls = () => ['--tls-cert', pki().clientCert, '--tls-key', pki().clientKey, '--tls-ca', pki().ca, '--peer', 'server'];
 const common = ['--id-column', 'bsn', '--id-type', 'bsn', '--timeout', '30', '--idle-timeout', '30'];
 
 function parseTable(text: string): Map<string, string[]> {
@@ -64,7 +66,9 @@ describe.each([
     const helperAddr = `127.0.0.1:${port++}`;
     const helperArgs = [...(variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : []), '--suite', suite];
     const helper =
-      variant === 'helper' ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls()]) : undefined;
+      variant === 'helper'
+        ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls('server,client')])
+        : undefined;
     const groups = koppel([
       'join',
       'groups',
@@ -81,7 +85,7 @@ describe.each([
       '--summary',
       'json',
       ...common,
-      ...serverTls(),
+      ...serverTls(variant === 'helper' ? 'client,server' : 'client'),
       ...helperArgs,
     ]);
     const values = koppel([
@@ -112,8 +116,65 @@ describe.each([
     }
     const summary = JSON.parse(g.stderr.trim().split('\n').pop() as string) as Record<string, unknown>;
     expect(summary).toMatchObject({ role: 'groups', variant, groups: 9, matched: 700, records: 1000 });
+    // Every summary names the peers that took part (certificate name and fingerprint).
+    expect(summary['peer']).toEqual({ name: 'client', fingerprint: certFingerprint(pki().clientCert), authenticated: true });
+    if (variant === 'helper') expect(summary['helperPeer']).toMatchObject({ name: 'server', fingerprint: certFingerprint(pki().serverCert) });
+    expect(JSON.parse(v.stderr.trim().split('\n').pop() as string)).toMatchObject({ peer: { name: 'server', fingerprint: certFingerprint(pki().serverCert) } });
     // B's summary: it learned list sizes only.
     expect(JSON.parse(v.stderr.trim().split('\n').pop() as string)).toMatchObject({ role: 'values', lists: 9, listElements: 1000 });
+  });
+});
+
+describe('koppel join with peer pinning', () => {
+  it("a third agency's valid certificate from the same CA is refused by join groups with PEER_NOT_ALLOWED, and the group holder still serves the pinned value holder", async () => {
+    const addr = `127.0.0.1:${port++}`;
+    const groups = koppel([
+      'join',
+      'groups',
+      '--listen',
+      addr,
+      '--in',
+      f('cbs.csv'),
+      '--group-columns',
+      'province,household',
+      '--min-count',
+      '5',
+      '--out',
+      f('pinned.csv'),
+      ...common,
+      ...serverTls('client'),
+    ]);
+    const valuesWith = (cert: string, key: string) =>
+      koppel([
+        'join',
+        'values',
+        '--connect',
+        addr,
+        '--in',
+        f('logius.csv'),
+        '--value-columns',
+        'logins,messages',
+        '--max-value',
+        '1000',
+        ...common,
+        '--tls-cert',
+        cert,
+        '--tls-key',
+        key,
+        '--tls-ca',
+        pki().ca,
+        '--peer',
+        'server',
+      ]);
+    const intruder = await valuesWith(pki().otherAgencyCert, pki().otherAgencyKey);
+    expect(intruder.code).toBe(1);
+    expect(intruder.stderr).toContain('PEER_NOT_ALLOWED');
+    const v = await valuesWith(pki().clientCert, pki().clientKey);
+    const g = await groups;
+    expect(v.code, v.stderr).toBe(0);
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stderr).toContain(`certificate sha256 ${certFingerprint(pki().otherAgencyCert)}`);
+    expect(parseTable(readFileSync(f('pinned.csv'), 'utf8')).size).toBe(plain.size);
   });
 });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
 import { runKoppel as koppel, type CliResult as Result } from '../helpers.js';
-import { testPki } from '../tls.js';
+import { certFingerprint, testPki } from '../tls.js';
 
 let dir: string;
 let port = 17300 + Math.floor(Math.random() * 500);
@@ -30,8 +30,8 @@ beforeAll(() => {
 function tls(role: 'server' | 'client'): string[] {
   const pki = testPki();
   return role === 'server'
-    ? ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca]
-    : ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
+    ? ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca, '--peer', 'client']
+    : ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca, '--peer', 'server'];
 }
 
 async function session(serverArgs: string[], clientArgs: string[]): Promise<[Result, Result]> {
@@ -133,5 +133,113 @@ describe('koppel psi over loopback mutual TLS', () => {
     const r = await koppel(['psi', 'connect', '--connect', `127.0.0.1:${port++}`, '--in', f('client.csv'), '--column', 'bsn', '--insecure', '--timeout', '1']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('TIMEOUT');
+  });
+});
+
+describe('koppel psi with peer pinning', () => {
+  const pki = () => testPki();
+  const certArgs = (cert: string, key: string) => ['--tls-cert', cert, '--tls-key', key, '--tls-ca', pki().ca];
+  const serve = (addr: string, args: string[]) =>
+    koppel([
+      'psi',
+      'serve',
+      '--listen',
+      addr,
+      '--in',
+      f('server.csv'),
+      '--column',
+      'id',
+      '--id-type',
+      'bsn',
+      '--timeout',
+      '20',
+      '--idle-timeout',
+      '20',
+      ...args,
+    ]);
+  const connectTo = (addr: string, args: string[]) =>
+    koppel([
+      'psi',
+      'connect',
+      '--connect',
+      addr,
+      '--in',
+      f('client.csv'),
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--mode',
+      'cardinality',
+      '--timeout',
+      '20',
+      '--idle-timeout',
+      '20',
+      ...args,
+    ]);
+
+  it("a third agency's valid certificate from the same CA is refused by psi serve with PEER_NOT_ALLOWED, and the listener still serves the pinned client", async () => {
+    const addr = `127.0.0.1:${port++}`;
+    const server = serve(addr, ['--mode', 'cardinality', '--summary', 'json', ...certArgs(pki().serverCert, pki().serverKey), '--peer', 'client']);
+    const intruder = await connectTo(addr, [...certArgs(pki().otherAgencyCert, pki().otherAgencyKey), '--peer', 'server']);
+    expect(intruder.code).toBe(1);
+    expect(intruder.stderr).toContain('PEER_NOT_ALLOWED');
+    expect(intruder.stdout).toBe('');
+    const client = await connectTo(addr, [...certArgs(pki().clientCert, pki().clientKey), '--peer', 'server', '--summary', 'json']);
+    const s = await server;
+    expect(client.code, client.stderr).toBe(0);
+    expect(s.code, s.stderr).toBe(0);
+    expect(JSON.parse(client.stdout)).toEqual({ cardinality: expected().length });
+    // The server logs the refused certificate by fingerprint, and its summary names the peer that took part.
+    expect(s.stderr).toContain(`refused a peer outside the pin (certificate sha256 ${certFingerprint(pki().otherAgencyCert)})`);
+    const summary = JSON.parse(s.stderr.trim().split('\n').pop() as string) as Record<string, unknown>;
+    expect(summary['peer']).toEqual({ name: 'client', fingerprint: certFingerprint(pki().clientCert), authenticated: true });
+    const clientSummary = JSON.parse(client.stderr.trim().split('\n').pop() as string) as Record<string, unknown>;
+    expect(clientSummary['peer']).toEqual({ name: 'server', fingerprint: certFingerprint(pki().serverCert), authenticated: true });
+  });
+
+  it('psi connect refuses a server that holds another valid certificate of the same CA with PEER_NOT_ALLOWED', async () => {
+    const addr = `127.0.0.1:${port++}`;
+    const impostor = serve(addr, ['--mode', 'cardinality', ...certArgs(pki().otherAgencyCert, pki().otherAgencyKey), '--any-peer']);
+    const c = await connectTo(addr, [...certArgs(pki().clientCert, pki().clientKey), '--peer', 'server']);
+    const s = await impostor;
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain('PEER_NOT_ALLOWED');
+    expect(c.stdout).toBe('');
+    expect(s.code).toBe(1);
+    expect(s.stderr).toContain('PEER_NOT_ALLOWED');
+  });
+
+  it('pinning by fingerprint (hex with colons, upper case) accepts the pinned server and refuses another certificate of the same CA', async () => {
+    const colons = (file: string) => certFingerprint(file).toUpperCase().match(/../g)?.join(':') ?? '';
+    const addr = `127.0.0.1:${port++}`;
+    const server = serve(addr, ['--mode', 'cardinality', ...certArgs(pki().serverCert, pki().serverKey), '--peer-fingerprint', colons(pki().clientCert)]);
+    const intruder = await connectTo(addr, [...certArgs(pki().otherAgencyCert, pki().otherAgencyKey), '--peer-fingerprint', certFingerprint(pki().serverCert)]);
+    expect(intruder.stderr).toContain('PEER_NOT_ALLOWED');
+    const c = await connectTo(addr, [...certArgs(pki().clientCert, pki().clientKey), '--peer-fingerprint', colons(pki().serverCert)]);
+    expect(c.code, c.stderr).toBe(0);
+    expect((await server).code).toBe(0);
+  });
+
+  it('--any-peer accepts every certificate the CA signed', async () => {
+    const addr = `127.0.0.1:${port++}`;
+    const server = serve(addr, ['--mode', 'cardinality', ...certArgs(pki().serverCert, pki().serverKey), '--any-peer']);
+    const c = await connectTo(addr, [...certArgs(pki().otherAgencyCert, pki().otherAgencyKey), '--any-peer']);
+    expect(c.code, c.stderr).toBe(0);
+    expect((await server).code).toBe(0);
+  });
+
+  it('with TLS and no --peer, --peer-fingerprint or --any-peer, refuses to start; --any-peer with a list and a pin with --insecure are INVALID_ARGUMENT', async () => {
+    const tlsArgs = certArgs(pki().clientCert, pki().clientKey);
+    const none = await connectTo('127.0.0.1:1', tlsArgs);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('INVALID_ARGUMENT');
+    for (const flag of ['--peer', '--peer-fingerprint', '--any-peer']) expect(none.stderr).toContain(flag);
+    const both = await connectTo('127.0.0.1:1', [...tlsArgs, '--any-peer', '--peer', 'server']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('INVALID_ARGUMENT');
+    const plain = await serve('127.0.0.1:1', ['--insecure', '--peer', 'client']);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('INVALID_ARGUMENT');
   });
 });
