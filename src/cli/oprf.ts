@@ -93,7 +93,9 @@ export function oprfCommand(program: Command, io: Console): void {
       });
       if (flags.insecure && (flags.tlsCert || flags.tlsKey || flags.tlsCa || flags.tokens))
         throw new KoppelError('INVALID_ARGUMENT', 'Use either --insecure or TLS and authentication flags, not both.');
-      if (!flags.insecure) {
+      if (flags.insecure) {
+        io.err('koppel: oprf serve: WARNING: --insecure: plain HTTP, no client authentication; loopback only.');
+      } else {
         if (!flags.tlsCert || !flags.tlsKey)
           throw new KoppelError('INVALID_ARGUMENT', 'The service needs --tls-cert and --tls-key (HTTPS), or --insecure for a loopback demo.');
         if (!flags.tlsCa && !flags.tokens)

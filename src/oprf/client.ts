@@ -16,6 +16,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { t, isLeft } from '../util/cjs.js';
+import { isLoopbackHost } from '../transport/net.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
 import { fromBase64Url, toBase64Url } from '../util/bytes.js';
@@ -105,6 +106,9 @@ export class OprfPseudonymiser {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:')
       throw new KoppelError('INVALID_ARGUMENT', 'The OPRF service URL must be https:// (or http:// on loopback).');
+    // Plain HTTP would carry the bearer token and the blinded elements in the clear.
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname))
+      throw new KoppelError('INVALID_ARGUMENT', 'http:// is for a service on this machine (loopback) only; use https:// for any other host.');
     const o = { batchSize: 1000, concurrency: 4, retryForMs: 120_000, ...options };
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > 10_000) throw new KoppelError('INVALID_ARGUMENT', 'batchSize must be 1 to 10,000.');
     if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 64) throw new KoppelError('INVALID_ARGUMENT', 'concurrency must be 1 to 64.');

@@ -12,6 +12,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
 import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { fromBase64Url, randomBytes, toBase64Url, utf8, wipe } from '../util/bytes.js';
@@ -45,6 +46,21 @@ export interface OprfKey {
   readonly publicKey: Uint8Array;
   /** @internal the 32-byte secret scalar */
   readonly secretKey: Uint8Array;
+}
+
+/**
+ * An {@link OprfKey} whose secret never shows: `secretKey` is not enumerable (so
+ * `Object.keys`, spreading and `JSON.stringify` leave it out), `toJSON` and
+ * `util.inspect` (and so every logger built on them) print the id, the mode and the
+ * public key with the secret as `[redacted]`.
+ */
+function redactedKey(kid: string, mode: OprfMode, publicKey: Uint8Array, secretKey: Uint8Array): OprfKey {
+  const view = () => ({ kid, mode, publicKey: Buffer.from(publicKey).toString('hex'), secretKey: '[redacted]' });
+  const key = { kid, mode, publicKey } as OprfKey & { toJSON(): unknown };
+  Object.defineProperty(key, 'secretKey', { value: secretKey, enumerable: false });
+  Object.defineProperty(key, 'toJSON', { value: view, enumerable: false });
+  Object.defineProperty(key, inspect.custom, { value: () => `OprfKey ${inspect(view())}`, enumerable: false });
+  return Object.freeze(key);
 }
 
 /**
@@ -85,7 +101,7 @@ export function importOprfKeyFile(text: string): { oprf: OprfKey; voprf: OprfKey
   if (!seed || seed.length !== 32) throw new KoppelError('INVALID_KEY', "The OPRF key file's seed is not 32 bytes of base64url.");
   const make = (mode: OprfMode): OprfKey => {
     const kp = deriveKeyPair(seed, KEY_INFO, mode);
-    return Object.freeze({ kid: oprfKeyId(kp.publicKey), mode, publicKey: kp.publicKey, secretKey: serializeScalar(kp.secretKey) });
+    return redactedKey(oprfKeyId(kp.publicKey), mode, kp.publicKey, serializeScalar(kp.secretKey));
   };
   const out = { oprf: make('oprf'), voprf: make('voprf'), label: f.label };
   wipe(seed);

@@ -21,6 +21,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { availableParallelism } from 'node:os';
 import { t, isLeft } from '../util/cjs.js';
+import { isLoopbackHost } from '../transport/net.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { fromBase64Url, toBase64Url } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';
@@ -102,6 +103,13 @@ interface Meter {
 /** Starts the service; resolves once it listens. */
 export async function startOprfService(options: OprfServiceOptions): Promise<OprfService> {
   if (options.keys.length === 0) throw new KoppelError('INVALID_ARGUMENT', 'The service needs at least one key.');
+  if (!options.tls && !isLoopbackHost(options.host)) {
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      'Plain HTTP (no TLS) is for loopback demos only: listen on 127.0.0.1 or ::1, or give the service a TLS certificate and key.',
+    );
+  }
+  for (const e of options.tokens ?? []) checkToken(e.token);
   const keys = new Map(options.keys.map((k) => [k.kid, k]));
   const current = new Set(options.keys.slice(0, 2).map((k) => k.kid));
   const rate = options.rate ?? 50;
@@ -323,6 +331,33 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       log({ time: new Date().toISOString(), event: 'stop' });
     },
   };
+}
+
+/**
+ * Refuses a bearer token that cannot carry 128 bits of entropy: fewer than 22 characters
+ * of the base64url alphabet (6 bits each) or 32 hexadecimal digits (4 bits each), or one
+ * that visibly is no random string (a character making up more than a quarter of it, or
+ * fewer distinct characters than a random token of its length would almost surely have).
+ * The token itself is never in the message.
+ *
+ * @throws KoppelError `WEAK_KEY`
+ */
+export function checkToken(token: string): void {
+  const hex = /^[0-9a-fA-F]+$/.test(token);
+  const bitsPerChar = hex ? 4 : /^[A-Za-z0-9_-]+$/.test(token) ? 6 : 6.5;
+  const counts = new Map<string, number>();
+  for (const ch of token) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  const most = Math.max(0, ...counts.values());
+  const alphabet = hex ? 16 : 64;
+  // A random token of length n over an alphabet of a draws about a(1 - (1 - 1/a)^n) distinct characters; ask for half.
+  const expectedDistinct = alphabet * (1 - (1 - 1 / alphabet) ** token.length);
+  if (token.length * bitsPerChar < 128 || most > token.length / 4 || counts.size < expectedDistinct / 2) {
+    throw new KoppelError(
+      'WEAK_KEY',
+      'A bearer token is too short or does not look random: use at least 128 random bits, e.g. `openssl rand -base64 32` or `openssl rand -hex 16`.',
+      { details: { length: token.length } },
+    );
+  }
 }
 
 function hashToken(token: string): string {

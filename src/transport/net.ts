@@ -91,6 +91,19 @@ export interface ConnectOptions extends ChannelOptions {
 }
 
 const PAUSE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * True when `host` names this machine's loopback interface: `localhost`, an IPv4
+ * address in 127.0.0.0/8, or `::1` (with or without brackets). The only addresses where
+ * plain, unauthenticated transport is acceptable.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (h.toLowerCase() === 'localhost') return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (net.isIPv6(h)) return h === '::1' || /^(0{1,4}:){7}0{0,3}1$/.test(h) || h.toLowerCase() === '::ffff:127.0.0.1';
+  return false;
+}
 /** The frame header no message can have: "I refuse you as my peer", then the connection ends. */
 const REFUSAL = 0xffffffff;
 
