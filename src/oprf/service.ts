@@ -336,8 +336,9 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
 /**
  * Refuses a bearer token that cannot carry 128 bits of entropy: fewer than 22 characters
  * of the base64url alphabet (6 bits each) or 32 hexadecimal digits (4 bits each), or one
- * that visibly is no random string (a character making up more than a quarter of it, or
- * fewer distinct characters than a random token of its length would almost surely have).
+ * that visibly is no random string (one character making up half of it, or fewer than a
+ * third of the distinct characters a random token of its length has on average; a random
+ * token fails either test with a probability far below 10^-9).
  * The token itself is never in the message.
  *
  * @throws KoppelError `WEAK_KEY`
@@ -349,9 +350,9 @@ export function checkToken(token: string): void {
   for (const ch of token) counts.set(ch, (counts.get(ch) ?? 0) + 1);
   const most = Math.max(0, ...counts.values());
   const alphabet = hex ? 16 : 64;
-  // A random token of length n over an alphabet of a draws about a(1 - (1 - 1/a)^n) distinct characters; ask for half.
+  // A random token of length n over an alphabet of a draws about a(1 - (1 - 1/a)^n) distinct characters; ask for a third.
   const expectedDistinct = alphabet * (1 - (1 - 1 / alphabet) ** token.length);
-  if (token.length * bitsPerChar < 128 || most > token.length / 4 || counts.size < expectedDistinct / 2) {
+  if (token.length * bitsPerChar < 128 || most >= token.length / 2 || counts.size < expectedDistinct / 3) {
     throw new KoppelError(
       'WEAK_KEY',
       'A bearer token is too short or does not look random: use at least 128 random bits, e.g. `openssl rand -base64 32` or `openssl rand -hex 16`.',
