@@ -21,6 +21,7 @@ import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
 import { checkHello } from '../session/hello.js';
 import { openSession, runSession, type Session, type SessionOptions } from '../session/session.js';
+import { normalisePeerPolicy, peerMatches, type NormalisedPeerPin } from '../transport/peer.js';
 import { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggregatorHello, AggStep, Agreed, InputHello, SHARED, SubmitResult } from './messages.js';
 import type { Codebook } from './codebook.js';
 import { protectTable, type DisclosureOptions, type TableEntry } from '../disclosure/index.js';
@@ -44,6 +45,47 @@ export interface RoundConfig {
   readonly deadline: number;
   /** Noise each aggregator adds to its sum (default none). */
   readonly noise?: NoiseSpec;
+  /**
+   * Who may submit: each party id with the certificate it must connect with (a subject
+   * CN or DNS/IP subject alternative name, or the certificate's SHA-256 fingerprint in
+   * hex). With a list, an aggregator accepts a submission only over mutual TLS from the
+   * certificate its party id names (`PEER_NOT_ALLOWED` otherwise), and `minInputs` counts
+   * distinct certificates. Without one, party ids are whatever the senders claim.
+   */
+  readonly parties?: readonly RoundParty[];
+}
+
+/** Party ids of a round may be: the same rule the HELLO codec applies. */
+const PARTY_ID = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$/;
+
+/** How many distinct certificates stand behind the agreed party ids. */
+function distinctCertificates(parties: readonly RoundParty[], agreed: readonly string[]): number {
+  const byId = new Map(parties.map((p) => [p.id, p]));
+  const certs = new Set<string>();
+  for (const id of agreed) {
+    const entry = byId.get(id);
+    if (!entry) continue; // an aggregator accepted no id outside the list; ignore defensively
+    const pin = partyPin(entry);
+    certs.add(pin.fingerprints[0] ?? `name:${pin.names[0] ?? ''}`);
+  }
+  return certs.size;
+}
+
+/** A party of a round and the certificate it must connect with. */
+export interface RoundParty {
+  /** The party id its submissions carry, e.g. `gemeente-0363`. */
+  readonly id: string;
+  /** A certificate name (CN, DNS or IP subjectAltName) or a SHA-256 fingerprint (hex). */
+  readonly peer: string;
+}
+
+const FINGERPRINT = /^[0-9a-fA-F]{2}(:?[0-9a-fA-F]{2}){31}$/;
+
+/** The pin of one party's entry: a fingerprint when it looks like one, else a name. */
+function partyPin(entry: RoundParty): NormalisedPeerPin {
+  const pin = normalisePeerPolicy(FINGERPRINT.test(entry.peer) ? { fingerprints: [entry.peer] } : { names: [entry.peer] });
+  if (!pin) throw new KoppelError('INTERNAL', 'A party entry gave no pin.');
+  return pin;
 }
 
 /** SHA-256 of everything the parties must agree on, hex. */
@@ -58,6 +100,8 @@ export function configHash(c: RoundConfig): string {
         minInputs: c.minInputs,
         deadline: c.deadline,
         noise: c.noise ?? { distribution: 'none' },
+        // Who may submit is part of what every party agrees on (absent: as before).
+        ...(c.parties ? { parties: c.parties.map((p) => ({ id: p.id, peer: p.peer })) } : {}),
       }),
     )
     .digest('hex');
@@ -71,6 +115,19 @@ export function checkConfig(c: RoundConfig): RoundConfig {
   if (!Number.isInteger(c.minInputs) || c.minInputs < 1 || c.minInputs > c.codebook.spec.maxInputs)
     throw new KoppelError('INVALID_ARGUMENT', "minInputs must be at least 1 and at most the codebook's maxInputs.");
   if (!Number.isFinite(c.deadline)) throw new KoppelError('INVALID_ARGUMENT', 'A round needs a deadline.');
+  if (c.parties) {
+    const ids = new Set<string>();
+    for (const p of c.parties) {
+      if (typeof p.id !== 'string' || !PARTY_ID.test(p.id))
+        throw new KoppelError('INVALID_ARGUMENT', 'A party id in the round is 1 to 128 letters, digits, _ . : @ -.');
+      if (ids.has(p.id)) throw new KoppelError('INVALID_ARGUMENT', "A party id occurs twice in the round's parties.");
+      ids.add(p.id);
+      partyPin(p); // checks the certificate name or fingerprint
+    }
+    if (distinctCertificates(c.parties, [...ids]) < c.minInputs) {
+      throw new KoppelError('INVALID_ARGUMENT', 'The round lists fewer distinct party certificates than minInputs: it could never release a table.');
+    }
+  }
   return c;
 }
 
@@ -182,6 +239,11 @@ export class Aggregator {
       }
       if (this.#closed || now() > this.#config.deadline) return await refuse('LATE_INPUT', hello.party);
       if (hello.aggregator !== this.#index) return await refuse('PROTOCOL_VIOLATION', hello.party);
+      if (this.#config.parties) {
+        // The party id must be one the round lists, and the connection must come from its certificate.
+        const entry = this.#config.parties.find((p) => p.id === hello.party);
+        if (!entry || !s.peer || !peerMatches(s.peer, partyPin(entry))) return await refuse('PEER_NOT_ALLOWED', hello.party);
+      }
       if (this.#shares.has(hello.party)) return await refuse('DUPLICATE_INPUT', hello.party);
       if (this.#shares.size >= this.#config.codebook.spec.maxInputs) return await refuse('ROUND_FAILED', hello.party);
       const last = this.#index === this.#config.aggregators - 1;
@@ -261,6 +323,13 @@ export interface RoundResult {
   readonly inputs: number;
   /** Parties dropped because they reached only some aggregators. */
   readonly dropped: number;
+  /**
+   * What the party ids mean: `certificates` when the round lists its parties (every
+   * summed input came over mutual TLS from its party's certificate, and `inputs`
+   * counted for `minInputs` as distinct certificates), `claimed` otherwise (ids are what
+   * the senders said: unauthenticated).
+   */
+  readonly partyIds: 'certificates' | 'claimed';
   /** The noise each aggregator added (the released noise is the sum of m samples). */
   readonly noise: NoiseSpec;
   /** The disclosure control applied. */
@@ -336,13 +405,15 @@ export async function collect(
       .filter(([, n]) => n === config.aggregators)
       .map(([p]) => p)
       .sort();
+    // With a parties list, inputs are counted by certificate: one certificate behind two ids counts once.
+    const distinct = config.parties ? distinctCertificates(config.parties, agreed) : agreed.length;
     const dropped = counts.size - agreed.length;
-    if (agreed.length < config.minInputs) {
+    if (distinct < config.minInputs) {
       throw new KoppelError(
         'ROUND_FAILED',
-        `Only ${agreed.length} inputs reached every aggregator; the round needs ${config.minInputs}. Nothing was released.`,
+        `Only ${distinct} ${config.parties ? 'distinct party certificates' : 'inputs'} reached every aggregator; the round needs ${config.minInputs}. Nothing was released.`,
         {
-          details: { agreed: agreed.length, minInputs: config.minInputs, dropped },
+          details: { agreed: agreed.length, distinct, minInputs: config.minInputs, dropped },
         },
       );
     }
@@ -365,6 +436,7 @@ export async function collect(
       round: config.round,
       table: protectTable(config.codebook, total, disclosure),
       inputs: agreed.length,
+      partyIds: config.parties ? 'certificates' : 'claimed',
       dropped,
       noise: config.noise ?? { distribution: 'none' },
       disclosure: {

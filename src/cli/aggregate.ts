@@ -35,7 +35,7 @@ const Noise = t.union([
 const RoundFile = t.exact(
   t.intersection([
     t.type({ round: t.string, codebook: CodebookCodec, aggregators: intRange(2, 64), minInputs: intRange(1, 1_000_000), deadline: t.string }),
-    t.partial({ noise: Noise }),
+    t.partial({ noise: Noise, parties: t.array(t.exact(t.type({ id: t.string, peer: t.string }))) }),
   ]),
   'RoundFile',
 );
@@ -58,6 +58,7 @@ export function readRoundFile(path: string): RoundConfig {
     minInputs: f.minInputs,
     deadline,
     ...(f.noise ? { noise: f.noise } : {}),
+    ...(f.parties ? { parties: f.parties } : {}),
   };
 }
 
@@ -301,7 +302,15 @@ export function aggregateCommand(program: Command, io: Console): void {
           );
         }
         writeOutput(flags.out, lines.join(''));
-        const meta = { round: r.round, inputs: r.inputs, dropped: r.dropped, noise: r.noise, disclosure: r.disclosure, codebook: config.codebook.hash };
+        const meta = {
+          round: r.round,
+          inputs: r.inputs,
+          dropped: r.dropped,
+          partyIds: r.partyIds,
+          noise: r.noise,
+          disclosure: r.disclosure,
+          codebook: config.codebook.hash,
+        };
         if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
         const suppressed = r.table.filter((e) => e.count === null).length;
         io.err(
