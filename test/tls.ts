@@ -26,29 +26,18 @@ export interface TestPki {
   readonly otherCa: string;
   readonly otherClientCert: string;
   readonly otherClientKey: string;
+  /** A client certificate of the CA without a subject CN. */
+  readonly noCnCert: string;
+  readonly noCnKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'pipe' });
 }
 
-function issue(dir: string, ca: string, name: string, ext: string): void {
+function issue(dir: string, ca: string, name: string, ext: string, subject = `/CN=${name}`): void {
   openssl(
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${name}`,
-    ],
+    ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject],
     dir,
   );
   writeFileSync(join(dir, `${name}.ext`), ext);
@@ -109,6 +98,8 @@ export function testPki(): TestPki {
   issue(dir, 'ca', 'client', 'extendedKeyUsage=clientAuth\n');
   issue(dir, 'ca', 'other-agency', 'subjectAltName=DNS:other-agency.example,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   issue(dir, 'other-ca', 'intruder', 'extendedKeyUsage=clientAuth\n');
+  // A client certificate with no CN (only an organisation), as some agencies' PKIs issue.
+  issue(dir, 'ca', 'no-cn', 'extendedKeyUsage=clientAuth\n', '/O=Gemeente Voorbeeld');
   const r = (f: string) => join(dir, f);
   cached = {
     dir,
@@ -122,6 +113,8 @@ export function testPki(): TestPki {
     otherCa: r('other-ca.crt'),
     otherClientCert: r('intruder.crt'),
     otherClientKey: r('intruder.key'),
+    noCnCert: r('no-cn.crt'),
+    noCnKey: r('no-cn.key'),
   };
   return cached;
 }

@@ -10,7 +10,7 @@ import { KoppelError } from '../errors/index.js';
 import { generateOprfKeyFile, importOprfKeyFile, type OprfKey } from '../oprf/key.js';
 import { startOprfService, type TokenEntry } from '../oprf/service.js';
 import { isStdio, readTextFile, writeSecretFile } from './io.js';
-import { parseHostPort, parseIntFlag } from './common.js';
+import { parseHostPort, parseIntFlag, peerPolicyFrom, type NetworkFlags } from './common.js';
 import type { Console } from './program.js';
 
 interface ServeFlags {
@@ -21,6 +21,9 @@ interface ServeFlags {
   readonly tlsCa?: string;
   readonly tokens?: string;
   readonly insecure?: boolean;
+  readonly peer?: string;
+  readonly peerFingerprint?: string;
+  readonly anyPeer?: boolean;
   readonly rate: number;
   readonly budget: number;
   readonly budgetPeriod: number;
@@ -74,6 +77,9 @@ export function oprfCommand(program: Command, io: Console): void {
     .option('--tls-cert <file>', "the service's certificate (PEM)")
     .option('--tls-key <file>', "the service's private key (PEM)")
     .option('--tls-ca <file>', 'CA of client certificates: require mutual TLS and name clients by certificate CN')
+    .option('--peer <names>', 'with --tls-ca: serve only client certificates carrying one of these names (CN or DNS/IP subjectAltName), comma-separated')
+    .option('--peer-fingerprint <hex>', 'with --tls-ca: serve only client certificates with one of these SHA-256 fingerprints, comma-separated')
+    .option('--any-peer', 'with --tls-ca: serve every client certificate the CA signed (one of --peer, --peer-fingerprint, --any-peer is required)')
     .option('--tokens <file>', 'bearer tokens, one "<client-name> <token>" per line: every request needs one')
     .option('--insecure', 'plain HTTP without client authentication: loopback demos only')
     .option('--rate <n>', 'requests per second per client (burst twice this)', parseIntFlag('--rate', 1, 1_000_000), 50)
@@ -101,10 +107,17 @@ export function oprfCommand(program: Command, io: Console): void {
         if (!flags.tlsCa && !flags.tokens)
           throw new KoppelError('INVALID_ARGUMENT', 'Clients must be authenticated: pass --tls-ca (mutual TLS) or --tokens FILE.');
       }
+      const pinFlags = { peer: flags.peer, peerFingerprint: flags.peerFingerprint, anyPeer: flags.anyPeer } as NetworkFlags;
+      if (!flags.tlsCa && (flags.peer !== undefined || flags.peerFingerprint !== undefined || flags.anyPeer)) {
+        throw new KoppelError('INVALID_ARGUMENT', '--peer, --peer-fingerprint and --any-peer name client certificates: they need --tls-ca (mutual TLS).');
+      }
+      // Under mutual TLS, say which client certificates may use the service, as every networked command does.
+      const clients = flags.tlsCa ? peerPolicyFrom(pinFlags, { tls: { cert: '', key: '', ca: '' } }) : undefined;
       const service = await startOprfService({
         keys,
         host,
         port,
+        ...(clients ? { clients } : {}),
         ...(flags.insecure
           ? {}
           : {

@@ -22,6 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import { availableParallelism } from 'node:os';
 import { t, isLeft } from '../util/cjs.js';
 import { isLoopbackHost } from '../transport/net.js';
+import { normalisePeerPolicy, peerMatches, socketPeer, type PeerPolicy } from '../transport/peer.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { fromBase64Url, toBase64Url } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';
@@ -60,6 +61,17 @@ export interface OprfServiceOptions {
   readonly threads?: number;
   /** Receives one structured entry per request and per lifecycle event. */
   readonly log?: (entry: Record<string, unknown>) => void;
+  /**
+   * Under mutual TLS (`tls.ca`): which client certificates may use the service, by name
+   * (subject CN or DNS/IP SAN) or SHA-256 fingerprint. Others get 403
+   * `PEER_NOT_ALLOWED`. Omitted or `'any'`: every certificate the CA signed.
+   */
+  readonly clients?: PeerPolicy;
+  /**
+   * Failed authentications (401) a source address may cause per second before it gets
+   * 429 instead, with a burst of twice this. Default 5.
+   */
+  readonly authFailuresPerSecond?: number;
 }
 
 /** A running service. */
@@ -76,6 +88,7 @@ const STATUS: Partial<Record<KoppelErrorCode, number>> = {
   MESSAGE_MALFORMED: 400,
   INVALID_POINT: 400,
   UNAUTHORIZED: 401,
+  PEER_NOT_ALLOWED: 403,
   KEY_MISMATCH: 404,
   MESSAGE_TOO_LARGE: 413,
   RATE_LIMITED: 429,
@@ -125,20 +138,55 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
   let inFlight = 0;
   let drained: () => void = () => undefined;
 
+  const clientPin = normalisePeerPolicy(options.clients);
+  if (clientPin && !options.tls?.ca) throw new KoppelError('INVALID_ARGUMENT', 'An allow-list of client certificates needs mutual TLS (tls.ca).');
+  const failureRate = options.authFailuresPerSecond ?? 5;
+  /** Failed authentications per source address: a token bucket, so guessing tokens is slow. */
+  const failures = new Map<string, { tokens: number; last: number }>();
+  const authFailed = (source: string, message: string): HttpError => {
+    const now = Date.now();
+    const f = failures.get(source) ?? { tokens: 2 * failureRate, last: now };
+    f.tokens = Math.min(2 * failureRate, f.tokens + ((now - f.last) / 1000) * failureRate);
+    f.last = now;
+    failures.set(source, f);
+    if (failures.size > 10_000) failures.delete(failures.keys().next().value as string); // bounded memory
+    if (f.tokens < 1)
+      return new HttpError('RATE_LIMITED', 'Too many failed authentications from this address; slow down.', Math.ceil((1 - f.tokens) / failureRate));
+    f.tokens -= 1;
+    return new HttpError('UNAUTHORIZED', message);
+  };
+
+  /**
+   * Who is asking, as the service authenticated it: the token's client name, or the
+   * client certificate's CN, or (a certificate without a CN) its fingerprint; never the
+   * address of an authenticated client, so one identity has one budget wherever it
+   * connects from. Plain HTTP (loopback demos) meters by address.
+   */
   const identify = (req: IncomingMessage): string => {
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const blocked = failures.get(source);
+    if (blocked) {
+      // A source that used up its failures is slowed down before any token is checked.
+      const now = Date.now();
+      if (Math.min(2 * failureRate, blocked.tokens + ((now - blocked.last) / 1000) * failureRate) < 1) throw authFailed(source, '');
+    }
     const auth = req.headers.authorization;
     if (tokenClients.size > 0) {
       const m = auth ? /^Bearer ([A-Za-z0-9._~+/=-]{16,256})$/.exec(auth) : null;
       const client = m ? tokenClients.get(hashToken(m[1] as string)) : undefined;
-      if (!client) throw new HttpError('UNAUTHORIZED', 'A valid bearer token is required (Authorization: Bearer <token>).');
+      if (!client) throw authFailed(source, 'A valid bearer token is required (Authorization: Bearer <token>).');
       return client;
     }
     const socket = req.socket as TLSSocket;
     if (typeof socket.getPeerCertificate === 'function' && socket.authorized) {
-      const cn = socket.getPeerCertificate().subject?.CN;
-      if (typeof cn === 'string' && cn) return `cert:${cn}`;
+      const peer = socketPeer(socket, socket);
+      if (clientPin && !peerMatches(peer, clientPin)) {
+        throw new HttpError('PEER_NOT_ALLOWED', "This client certificate is valid but not on the service's list of clients.");
+      }
+      if (peer.commonName) return `cert:${peer.commonName}`;
+      if (peer.fingerprint) return `cert-sha256:${peer.fingerprint}`;
     }
-    return `addr:${req.socket.remoteAddress ?? 'unknown'}`;
+    return `addr:${source}`;
   };
 
   const meterOf = (client: string): Meter => {

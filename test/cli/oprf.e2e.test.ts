@@ -51,6 +51,8 @@ function serve(): Promise<ChildProcess> {
       pki.serverKey,
       '--tls-ca',
       pki.ca,
+      '--peer',
+      'client',
       '--threads',
       '1',
     ],

@@ -12,6 +12,7 @@ import { checkToken, startOprfService } from '../../src/oprf/service.js';
 import { isLoopbackHost } from '../../src/transport/net.js';
 import { randomBytes, toBase64Url } from '../../src/util/bytes.js';
 import { expectCode, expectCodeSync } from '../helpers/expect-code.js';
+import { certFingerprint, pem, testPki } from '../tls.js';
 
 const keys = importOprfKeyFile(generateOprfKeyFile());
 
@@ -73,5 +74,66 @@ describe('plain HTTP', () => {
     for (const h of ['localhost', 'LOCALHOST', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '0:0:0:0:0:0:0:1']) expect(isLoopbackHost(h), h).toBe(true);
     for (const h of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', '128.0.0.1', 'oprf.example', 'localhost.example', '::2'])
       expect(isLoopbackHost(h), h).toBe(false);
+  });
+});
+
+describe('who uses the service', () => {
+  const pki = testPki();
+  const serverTls = { cert: pem(pki.serverCert), key: pem(pki.serverKey), ca: pem(pki.ca) };
+  const clientTls = (cert: string, key: string) => ({ ca: pem(pki.ca), cert: pem(cert), key: pem(key) });
+  const url = (port: number) => `https://localhost:${port}`;
+
+  it("an allow-list of client certificates: another agency's valid certificate from the same CA gets 403 PEER_NOT_ALLOWED, the listed client is served", async () => {
+    const s = await startOprfService({ keys: [keys.oprf], host: '127.0.0.1', port: 0, threads: 0, tls: serverTls, clients: { names: ['client'] } });
+    try {
+      await expectCode(
+        OprfPseudonymiser.connect({ url: url(s.port), mode: 'oprf', threads: 0, retryForMs: 500, tls: clientTls(pki.otherAgencyCert, pki.otherAgencyKey) }),
+        'PEER_NOT_ALLOWED',
+      );
+      const ok = await OprfPseudonymiser.connect({ url: url(s.port), mode: 'oprf', threads: 0, tls: clientTls(pki.clientCert, pki.clientKey) });
+      await ok.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a client certificate without a CN is metered by its fingerprint, not by its source address', async () => {
+    const logs: Array<Record<string, unknown>> = [];
+    const s = await startOprfService({ keys: [keys.oprf], host: '127.0.0.1', port: 0, threads: 0, tls: serverTls, log: (e) => logs.push(e) });
+    try {
+      const c = await OprfPseudonymiser.connect({ url: url(s.port), mode: 'oprf', threads: 0, tls: clientTls(pki.noCnCert, pki.noCnKey) });
+      await c.close();
+      const clients = new Set(logs.filter((e) => e['event'] === 'request').map((e) => e['client']));
+      expect([...clients]).toEqual([`cert-sha256:${certFingerprint(pki.noCnCert)}`]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('guessing bearer tokens: a burst of wrong tokens from one address gets 429 after a few 401s, not 401 every time', async () => {
+    const s = await startOprfService({
+      keys: [keys.oprf],
+      host: '127.0.0.1',
+      port: 0,
+      threads: 0,
+      tokens: [{ client: 'cbs', token: toBase64Url(randomBytes(16)) }],
+    });
+    try {
+      const statuses: number[] = [];
+      const started = performance.now();
+      for (let i = 0; i < 60; i++) {
+        const r = await fetch(`http://127.0.0.1:${s.port}/v1/keys`, { headers: { authorization: `Bearer ${toBase64Url(randomBytes(16))}` } });
+        statuses.push(r.status);
+        await r.arrayBuffer();
+      }
+      // A burst of 10, then 5 a second: every other guess is slowed down with 429.
+      const seconds = (performance.now() - started) / 1000;
+      const unauthorized = statuses.filter((x) => x === 401).length;
+      expect(unauthorized).toBeLessThanOrEqual(10 + Math.ceil(5 * seconds) + 1);
+      expect(statuses.filter((x) => x === 429).length).toBe(60 - unauthorized);
+      expect(unauthorized).toBeLessThan(40);
+    } finally {
+      await s.close();
+    }
   });
 });
