@@ -25,6 +25,7 @@ import { normalisePeerPolicy, peerMatches, type NormalisedPeerPin } from '../tra
 import { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggregatorHello, AggStep, Agreed, InputHello, SHARED, SubmitResult } from './messages.js';
 import type { Codebook } from './codebook.js';
 import { protectTable, type DisclosureOptions, type TableEntry } from '../disclosure/index.js';
+import { checkCellKeyOptions } from '../disclosure/table.js';
 import { addInto, bytesToVector, encodeSigned, subInto, vectorToBytes } from './ring.js';
 import { sampleNoise, type NoiseSpec } from './sampler.js';
 import { shareVector, split, type Share } from './share.js';
@@ -333,7 +334,16 @@ export interface RoundResult {
   /** The noise each aggregator added (the released noise is the sum of m samples). */
   readonly noise: NoiseSpec;
   /** The disclosure control applied. */
-  readonly disclosure: { threshold: number; secondary: boolean; protection: number; valueProtection: number; cellKey: string | null };
+  readonly disclosure: {
+    threshold: number;
+    secondary: boolean;
+    protection: number;
+    valueProtection: number;
+    /** The p-table's name, or null without the cell key method. */
+    cellKey: string | null;
+    /** True when the operator accepted exact value sums beside perturbed counts. */
+    cellKeyCountsOnly: boolean;
+  };
 }
 
 /**
@@ -342,7 +352,8 @@ export interface RoundResult {
  *
  * @throws KoppelError `ROUND_FAILED` if fewer than `minInputs` inputs reached every
  *   aggregator or an aggregator was lost; `ROUND_MISMATCH` if an aggregator has
- *   other settings
+ *   other settings; `INVALID_ARGUMENT`, before anything is sent, for the cell key method
+ *   with value columns without `cellKeyCountsOnly`
  */
 export async function collect(
   channels: readonly Channel[] | AsyncIterable<Channel>,
@@ -350,6 +361,7 @@ export async function collect(
   disclosure: DisclosureOptions = {},
 ): Promise<RoundResult> {
   checkConfig(config);
+  checkCellKeyOptions(config.codebook, disclosure);
   if (Array.isArray(channels) && channels.length !== config.aggregators)
     throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
   const hash = configHash(config);
@@ -445,6 +457,7 @@ export async function collect(
         protection: disclosure.protection ?? 1,
         valueProtection: disclosure.valueProtection ?? 0,
         cellKey: disclosure.cellKey?.name ?? null,
+        cellKeyCountsOnly: disclosure.cellKey !== undefined && disclosure.cellKeyCountsOnly === true,
       },
     };
   });

@@ -13,6 +13,7 @@ import { t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { makeCodebook, CodebookCodec } from '../aggregate/codebook.js';
 import { checkPTable, DEFAULT_PTABLE, type PTable } from '../disclosure/index.js';
+import { checkCellKeyOptions } from '../disclosure/table.js';
 import { formatFixed } from '../aggregate/ring.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../aggregate/round.js';
 import { recordKey, Tabulator } from '../aggregate/tabulate.js';
@@ -228,7 +229,8 @@ export function aggregateCommand(program: Command, io: Console): void {
         parsePercentFlag('--value-protection'),
         0,
       )
-      .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file'))
+      .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file (perturbs counts only)'))
+      .option('--cell-key-counts-only', 'with --cell-key and value columns: publish the value sums exact beside the perturbed counts')
       .option('--out <file>', 'the released table as CSV; "-" or absent: stdout')
       .option('--meta <file>', "also write the round's metadata (inputs, noise, rules) as JSON"),
   ).action(
@@ -240,6 +242,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         protection: number;
         valueProtection: number;
         cellKey?: string;
+        cellKeyCountsOnly?: boolean;
         out?: string;
         meta?: string;
       },
@@ -249,6 +252,10 @@ export function aggregateCommand(program: Command, io: Console): void {
       let ptable: PTable | undefined;
       if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
       else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
+      if (flags.cellKeyCountsOnly && !ptable) throw new KoppelError('INVALID_ARGUMENT', '--cell-key-counts-only goes with --cell-key.');
+      const cellKey = ptable ? { cellKey: ptable, cellKeyCountsOnly: flags.cellKeyCountsOnly === true } : {};
+      // Before listening: exact sums beside perturbed counts only when the operator says so.
+      checkCellKeyOptions(config.codebook, cellKey);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'collect'), idleTimeoutMs: flags.idleTimeout * 1000 });
       const acceptUntil = config.deadline + flags.timeout * 1000;
@@ -274,7 +281,7 @@ export function aggregateCommand(program: Command, io: Console): void {
           secondary: flags.secondary,
           protection: flags.protection,
           valueProtection: flags.valueProtection,
-          ...(ptable ? { cellKey: ptable } : {}),
+          ...cellKey,
         });
       } finally {
         await listener.close();
@@ -285,21 +292,11 @@ export function aggregateCommand(program: Command, io: Console): void {
       try {
         const spec = config.codebook.spec;
         const lines = [
-          formatRecord(
-            [...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule', 'perturbation'],
-            ',',
-            '\n',
-          ),
+          formatRecord([...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule'], ',', '\n'),
         ];
         for (const e of r.table) {
           const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
-          lines.push(
-            formatRecord(
-              [...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule, String(e.perturbation)],
-              ',',
-              '\n',
-            ),
-          );
+          lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule], ',', '\n'));
         }
         writeOutput(flags.out, lines.join(''));
         const meta = {

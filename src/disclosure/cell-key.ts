@@ -2,7 +2,10 @@
  * The cell key method (as used by ONS, Destatis and tau-ARGUS): every record carries a
  * fixed key in 0..255; a cell's key is the sum of its records' keys mod 256. A published
  * p-table maps (count, cell key) to a perturbation of the count, so the same cell always
- * gets the same perturbation, whatever table it appears in.
+ * gets the same perturbation, whatever table it appears in. The perturbation and the cell
+ * key stay inside disclosure control: with the public p-table either gives the true count
+ * back, so only the perturbed count is released (`table.ts`). Counts only: value sums are
+ * not perturbed (docs/protocols/aggregate.md compares this with the standard method).
  *
  * @packageDocumentation
  */
@@ -74,7 +77,7 @@ export function cellKeyOf(keySum: bigint): number {
 
 /**
  * The perturbation for a count and cell key: the cell key picks the point
- * (key + 0.5) / 256 in the row's cumulative distribution.
+ * (key + 0.5) / 256 in the row's cumulative distribution. Internal: never released.
  */
 export function perturbation(t: PTable, count: number, cellKey: number): number {
   if (count <= 0) return 0;

@@ -28,6 +28,12 @@ export interface DisclosureOptions {
   readonly valueProtection?: number;
   /** Cell key perturbation of counts with this p-table (default off). */
   readonly cellKey?: PTable;
+  /**
+   * With the cell key method and value columns: publish the value sums exact beside the
+   * perturbed counts (the method protects counts only; an exact sum can give a count back,
+   * e.g. a column that is 1 for every record). Without it such a table is refused.
+   */
+  readonly cellKeyCountsOnly?: boolean;
 }
 
 /** The options with their defaults, checked (all but the p-table, which is checked on its own). */

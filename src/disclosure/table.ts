@@ -8,7 +8,9 @@
  *    them, so nothing about anybody can be learned.
  * 3. **Secondary suppression** against subtraction along lines and the public bounds
  *    (see `secondary.ts` and `box-search.ts`).
- * 4. **Cell key method** (optional; see `cell-key.ts`).
+ * 4. **Cell key method** (optional; see `cell-key.ts`): counts only. The perturbation, the
+ *    cell key and the unperturbed count are never part of an entry, and a published
+ *    non-zero count is never below k (see {@link release}).
  *
  * Every entry of the output states which rule decided it.
  *
@@ -31,41 +33,71 @@ export interface TableEntry {
   readonly sums: Array<bigint | null>;
   /** The rule that decided the entry. */
   readonly rule: Rule;
-  /** The cell key perturbation applied to the count (0 without the method, or when suppressed). */
-  readonly perturbation: number;
   /** True for a total (some label is `*`). */
   readonly total: boolean;
 }
 
 /**
+ * Checks the cell key options against the codebook: the p-table, and, with value columns,
+ * that the operator accepts exact sums beside perturbed counts (`cellKeyCountsOnly`).
+ *
+ * @throws KoppelError `INVALID_ARGUMENT` for a bad p-table, or the method with value
+ *   columns without `cellKeyCountsOnly`
+ */
+export function checkCellKeyOptions(codebook: Codebook, options: DisclosureOptions): void {
+  if (!options.cellKey) return;
+  checkPTable(options.cellKey);
+  if (codebook.spec.values.length > 0 && options.cellKeyCountsOnly !== true)
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      'The cell key method perturbs counts only and the table has value columns, whose sums would be published exact: ' +
+        'accept that with --cell-key-counts-only (cellKeyCountsOnly), or leave the cell key method off.',
+    );
+}
+
+/**
  * Applies margins, threshold, secondary suppression and the cell key method to an
  * exact (or noise-protected) aggregate vector laid out by `codebook`.
+ *
+ * @throws KoppelError `INVALID_ARGUMENT` for bad options (see {@link checkCellKeyOptions}),
+ *   `DISCLOSURE_RISK` if the table cannot be protected
  */
 export function protectTable(codebook: Codebook, aggregate: BigUint64Array, options: DisclosureOptions = {}): TableEntry[] {
   const resolved = resolveOptions(options);
   if (aggregate.length !== codebook.length) throw new KoppelError('INTERNAL', 'Aggregate length does not match the codebook.');
-  if (options.cellKey) checkPTable(options.cellKey);
+  checkCellKeyOptions(codebook, options);
   const table = new ExtendedTable(codebook, aggregate);
   const k = BigInt(resolved.k);
   // Primary suppression.
   const rule: Rule[] = Array.from({ length: table.size }, (_, e) => (table.count(e) > 0n && table.count(e) < k ? 'threshold' : 'published'));
   if (resolved.secondary) suppressSecondary(table, rule, resolved);
-  return release(table, rule, options.cellKey);
+  return release(table, rule, options.cellKey, k);
 }
 
-/** The released entries: suppressed ones without values, published ones with their counts perturbed by the cell key method if asked. */
-function release(table: ExtendedTable, rule: readonly Rule[], cellKey: DisclosureOptions['cellKey']): TableEntry[] {
+/**
+ * The released entries: suppressed ones without values, published ones with their counts
+ * perturbed by the cell key method if asked. The public knows that a published non-zero
+ * entry has at least k contributors, so a perturbed count below k would give the true
+ * count back (k - D can only come from k): a perturbation that would take a count below k
+ * is cut at k (as the p-tables of the standard method are built not to produce counts
+ * from 1 to the threshold). Only the perturbed count leaves this function.
+ */
+function release(table: ExtendedTable, rule: readonly Rule[], cellKey: DisclosureOptions['cellKey'], k: bigint): TableEntry[] {
   const out: TableEntry[] = [];
   for (let e = 0; e < table.size; e++) {
     const labels = table.labels(e);
     const v = table.values[e] as bigint[];
     if (rule[e] !== 'published') {
-      out.push({ labels, count: null, sums: table.codebook.spec.values.map(() => null), rule: rule[e] as Rule, perturbation: 0, total: table.isTotal(e) });
+      out.push({ labels, count: null, sums: table.codebook.spec.values.map(() => null), rule: rule[e] as Rule, total: table.isTotal(e) });
       continue;
     }
     const c = v[0] as bigint;
-    const d = cellKey && c > 0n ? perturbation(cellKey, Number(c), cellKeyOf(v[1] as bigint)) : 0;
-    out.push({ labels, count: c + BigInt(d), sums: v.slice(2), rule: 'published', perturbation: d, total: table.isTotal(e) });
+    let count = c;
+    if (cellKey && c > 0n) {
+      count = c + BigInt(perturbation(cellKey, Number(c), cellKeyOf(v[1] as bigint)));
+      if (count < k) count = k;
+    }
+    out.push({ labels, count, sums: v.slice(2), rule: 'published', total: table.isTotal(e) });
   }
   return out;
 }

@@ -38,7 +38,7 @@ export interface JoinTableRow {
  * Disclosure-control options of the join's table: {@link DisclosureOptions} without the
  * cell key method (threshold: minimum matched records in a published entry).
  */
-export type JoinDisclosureOptions = Omit<DisclosureOptions, 'cellKey'>;
+export type JoinDisclosureOptions = Omit<DisclosureOptions, 'cellKey' | 'cellKeyCountsOnly'>;
 
 /**
  * Protects a table of groups: the full table with its margins is formed (so that

@@ -114,7 +114,7 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       .trim()
       .split('\n')
       .map((l) => l.split(','));
-    expect(rows[0]).toEqual(['region', 'household', 'count', 'sum_logins', 'suppressed', 'rule', 'perturbation']);
+    expect(rows[0]).toEqual(['region', 'household', 'count', 'sum_logins', 'suppressed', 'rule']);
     const get = (r: string, h: string) => rows.find((x) => x[0] === r && x[1] === h) as string[];
     const total = [...expected.values()].reduce((a, e) => ({ count: a.count + e.count, logins: a.logins + e.logins }), { count: 0, logins: 0 });
     const groningen = ['single', 'family'].map((h) => expected.get(`Groningen,${h}`) as { count: number; logins: number });
@@ -220,5 +220,100 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     }
     const rows = readFileSync(join(dir, 'table.csv'), 'utf8').trim().split('\n');
     expect(rows.find((l) => l.startsWith('*,'))?.split(',')[1]).toBe('12');
+  });
+
+  it('the released table does not give the true count back: no column or field from which count minus perturbation follows (--cell-key default)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-ck-'));
+    const pki = testPki();
+    const server = ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca];
+    const client = ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
+    const round = {
+      round: 'e2e-ck',
+      codebook: {
+        id: 'usage',
+        dimensions: [{ name: 'region', labels: regions }],
+        values: [{ name: 'logins', scale: 0, min: '0', max: '100' }],
+        maxInputs: 10,
+        maxRecordsPerInput: 1000,
+      },
+      aggregators: 2,
+      minInputs: 1,
+      deadline: new Date(Date.now() + 30_000).toISOString(),
+    };
+    writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
+    // 13 Groningen and 17 Utrecht records, every record key 0: each cell key is 0, which the
+    // default p-table maps to -2 for counts of 3 and more, so every count is perturbed.
+    const truth = new Map([
+      ['Groningen', 13],
+      ['Utrecht', 17],
+      ['*', 30],
+    ]);
+    const lines = ['region,logins,key'];
+    for (const [r, n] of truth) if (r !== '*') for (let i = 0; i < n; i++) lines.push(`${r},${i},0`);
+    writeFileSync(join(dir, 'in.csv'), lines.join('\n') + '\n');
+    const base = 22000 + Math.floor(Math.random() * 2000);
+    const addr = (i: number) => `127.0.0.1:${base + i}`;
+    const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
+    const collectArgs = ['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json')];
+    const disclosure = ['--threshold', '10', '--no-secondary', '--cell-key', 'default', ...server, '--peer', 'server'];
+    // Exact sums beside perturbed counts only when the operator says so.
+    const refused = await koppel([...collectArgs, ...disclosure]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('INVALID_ARGUMENT');
+    expect(refused.stderr).toContain('--cell-key-counts-only');
+    const collector = koppel([...collectArgs, ...disclosure, '--cell-key-counts-only']);
+    const aggregators = [0, 1].map((j) =>
+      koppel([
+        'aggregate',
+        'aggregator',
+        ...common,
+        '--index',
+        String(j),
+        '--listen',
+        addr(1 + j),
+        '--collector',
+        addr(0),
+        '--expect',
+        '1',
+        ...server,
+        '--peer',
+        'client,server',
+      ]),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const input = koppel([
+      'aggregate',
+      'input',
+      ...common,
+      '--party',
+      'gemeente-0',
+      '--in',
+      join(dir, 'in.csv'),
+      '--key-column',
+      'key',
+      '--aggregators',
+      `${addr(1)},${addr(2)}`,
+      ...client,
+      '--peer',
+      'server',
+    ]);
+    const results = await Promise.all([collector, ...aggregators, input]);
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const rows = readFileSync(join(dir, 'table.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(','));
+    // Nothing beside the count: the labels, the count, the sums, whether suppressed and the rule.
+    expect(rows[0]).toEqual(['region', 'count', 'sum_logins', 'suppressed', 'rule']);
+    for (const row of rows.slice(1)) {
+      expect(row).toHaveLength(5);
+      const t = truth.get(row[0] as string) as number;
+      // The method did perturb (so the check below could fail), and nothing in the row is the true count or the perturbation.
+      expect(Number(row[1])).toBe(t - 2);
+      expect(row.slice(3)).toEqual(['false', 'published']);
+    }
+    const metaText = readFileSync(join(dir, 'meta.json'), 'utf8');
+    expect(metaText).not.toMatch(/perturbation|cellKeySum|"key"/i);
+    expect(JSON.parse(metaText)).toMatchObject({ disclosure: { cellKey: 'koppel-default-D2-V0.6', cellKeyCountsOnly: true } });
   });
 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Codebook } from '../../src/aggregate/codebook.js';
+import { makeCodebook, type Codebook } from '../../src/aggregate/codebook.js';
 import { DEFAULT_PTABLE, disclosedEntries, protectTable, TOTAL, type TableEntry } from '../../src/disclosure/index.js';
 import { encodeSigned } from '../../src/aggregate/ring.js';
 import { KoppelError } from '../../src/errors/index.js';
@@ -618,13 +618,70 @@ describe('cell key method', () => {
       [11, 14, 40],
     ];
     const keyOf = (r: number, c: number, i: number) => (r * 37 + c * 91 + i * 13) % 256;
-    const a = protectTable(cb, table(counts, keyOf), { cellKey: DEFAULT_PTABLE });
-    const b = protectTable(cb, table(counts, keyOf), { cellKey: DEFAULT_PTABLE });
+    const a = protectTable(cb, table(counts, keyOf), { cellKey: DEFAULT_PTABLE, cellKeyCountsOnly: true });
+    const b = protectTable(cb, table(counts, keyOf), { cellKey: DEFAULT_PTABLE, cellKeyCountsOnly: true });
     expect(a).toEqual(b);
-    for (const e of a.filter((x) => x.count !== null && !x.total)) {
-      expect(Math.abs(e.perturbation)).toBeLessThanOrEqual(2);
-      expect(e.count as bigint).toBeGreaterThanOrEqual(0n);
+    // The perturbation is not released: measured here against the unperturbed table.
+    const exact = protectTable(cb, table(counts, keyOf));
+    const perturbationOf = (i: number) => Number((a[i]?.count as bigint) - (exact[i]?.count as bigint));
+    a.forEach((e, i) => {
+      if (e.count === null || e.total) return;
+      expect(Math.abs(perturbationOf(i))).toBeLessThanOrEqual(2);
+      expect(e.count).toBeGreaterThanOrEqual(0n);
+    });
+    expect(a.some((e, i) => e.count !== null && perturbationOf(i) !== 0)).toBe(true);
+  });
+});
+
+describe('cell key method: the released table does not give the true count back', () => {
+  /** One dimension with a cell per (true count, cell key): every key 0..255 for counts k..k+4. */
+  const k = 10;
+  const counts = [k, k + 1, k + 2, k + 3, k + 4];
+  const flat = makeCodebook({
+    id: 'ck-attack',
+    dimensions: [{ name: 'cell', labels: counts.flatMap((c) => Array.from({ length: 256 }, (_, key) => `${c}-${key}`)) }],
+    values: [],
+    maxInputs: 1,
+    maxRecordsPerInput: 100_000,
+  });
+  const records = counts.flatMap((c) =>
+    Array.from({ length: 256 }, (_, key) =>
+      // c records in the cell, keys summing to `key` mod 256.
+      Array.from({ length: c }, (_, i) => ({ cell: [`${c}-${key}`], key: i === 0 ? key : 0 })),
+    ).flat(),
+  );
+  const released = protectTable(flat, tabulate(flat, records), { threshold: k, secondary: false, cellKey: DEFAULT_PTABLE });
+  const interior = released.filter((e) => !e.total);
+
+  it('no column or field from which count minus perturbation follows', () => {
+    for (const e of released) expect(Object.keys(e).sort()).toEqual(['count', 'labels', 'rule', 'sums', 'total']);
+    // The method did perturb: otherwise this test could not fail.
+    expect(interior.some((e) => e.count !== BigInt(Number((e.labels[0] as string).split('-')[0])))).toBe(true);
+  });
+
+  it('a published count, with the public knowledge that a published non-zero cell has at least k contributors, never pins the true count', () => {
+    const truths = new Map<bigint, Set<number>>();
+    for (const e of interior) {
+      expect(e.rule).toBe('published');
+      expect(e.count as bigint).toBeGreaterThanOrEqual(BigInt(k));
+      const truth = Number((e.labels[0] as string).split('-')[0]);
+      const s = truths.get(e.count as bigint) ?? new Set<number>();
+      s.add(truth);
+      truths.set(e.count as bigint, s);
     }
-    expect(a.some((e) => e.perturbation !== 0)).toBe(true);
+    // The attack: a published count that only one true count (>= k) produces gives it back.
+    for (const [c, s] of truths) if (c <= BigInt(k + 2)) expect([c, s.size > 1]).toEqual([c, true]);
+  });
+
+  it('with value columns, the method is refused unless the operator accepts exact sums beside perturbed counts', () => {
+    const t = table([
+      [20, 12, 15],
+      [13, 20, 30],
+      [11, 14, 40],
+    ]);
+    expect(() => protectTable(cb, t, { cellKey: DEFAULT_PTABLE })).toThrowError(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    const exact = protectTable(cb, t, { secondary: false });
+    const perturbed = protectTable(cb, t, { secondary: false, cellKey: DEFAULT_PTABLE, cellKeyCountsOnly: true });
+    expect(perturbed.map((e) => e.sums)).toEqual(exact.map((e) => e.sums));
   });
 });
