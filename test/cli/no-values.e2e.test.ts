@@ -4,12 +4,13 @@
  * in a value column) and neither its error output nor its summary holds any field
  * value: no run of eight or more digits, and none of the BSNs in the file.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
-import { runKoppel as koppel } from '../helpers.js';
+import { CLI, runKoppel as koppel } from '../helpers.js';
 
 let dir: string;
 let keyFile: string;
@@ -30,8 +31,10 @@ const lines = (rs: string[][], d = ',') => rs.map((r) => r.join(d)).join('\n') +
 
 /** The output a command leaves for its user (stderr: errors, logs, summaries; stdout). */
 function expectNoValue(text: string): void {
-  // A JSON summary's peak memory is the one long number a command prints.
-  expect(text.replace(/"peakRssBytes":\d+/g, '')).not.toMatch(/\d{8,}/);
+  // The long numbers a command prints of its own: a JSON summary's peak memory, and
+  // hex key ids (12 digits) and fingerprints (16 or more), which may be digits only.
+  const own = text.replace(/"peakRssBytes":\d+/g, '').replace(/\b(?:[0-9a-f]{12}|[0-9a-f]{16,})\b/g, '');
+  expect(own).not.toMatch(/\d{8,}/);
   for (const v of values) expect(text).not.toContain(v);
 }
 
@@ -251,5 +254,53 @@ describe('no field value in any message of a CSV-reading command', () => {
     expect(v.code).not.toBe(0);
     expect(v.stderr).toMatch(/VALUE_OUT_OF_RANGE|INVALID_BSN/);
     for (const t of [g.stderr, g.stdout, v.stderr, v.stdout]) expectNoValue(t);
+  });
+});
+
+describe('no field value in any message of pseudonymise --oprf, nor in the service log', () => {
+  let server: ChildProcess | undefined;
+  let log = '';
+  const oprfPort = port++;
+  beforeAll(async () => {
+    expect((await koppel(['oprf', 'keygen', '--out', f('oprf.key')])).code).toBe(0);
+    const child = spawn(process.execPath, [CLI, 'oprf', 'serve', '--key', f('oprf.key'), '--listen', `127.0.0.1:${oprfPort}`, '--insecure', '--threads', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server = child;
+    await new Promise<void>((resolve, reject) => {
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+        log += d;
+        if (d.includes('listening on')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`oprf serve exited ${code}`)));
+    });
+  });
+  afterAll(() => {
+    server?.kill('SIGKILL');
+  });
+
+  it.each(all)('pseudonymise --oprf on %s: stderr, stdout and the service log hold no field value', async (file) => {
+    const r = await koppel([
+      'pseudonymise',
+      '--oprf',
+      `http://127.0.0.1:${oprfPort}`,
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      f(file),
+      '--out',
+      f(`oprf-out-${++outs}.csv`),
+      '--threads',
+      '1',
+      '--summary',
+      'json',
+    ]);
+    expect(r.code).not.toBe(0);
+    expectNoValue(r.stderr);
+    expectNoValue(r.stdout);
+    expectNoValue(log);
+    if (file.startsWith('headerless')) expect(r.stderr).toContain('CSV_COLUMN_NOT_FOUND');
   });
 });
