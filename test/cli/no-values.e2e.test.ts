@@ -48,11 +48,20 @@ beforeAll(async () => {
   // With a header: record 2 has one field too many, record 4 one too few.
   const counted = rows(5, 3, 30).map((r, i) => (i === 1 ? [...r, bsns[0] as string] : i === 3 ? r.slice(0, 2) : r));
   writeFileSync(f('field-counts.csv'), 'bsn,region,logins\n' + lines(counted));
-  // With a header: every field a BSN, so region labels and value columns hold BSNs too.
+  // With a header: every field a BSN, so region labels and value columns hold BSNs too,
   // and record 5's identifier is nine digits that are not a valid BSN.
   const valued = rows(5, 3, 45);
   (valued[4] as string[])[0] = invalid;
   writeFileSync(f('values.csv'), 'bsn,region,logins\n' + lines(valued));
+  // For aggregation: labels from the codebook, and a BSN in the value column.
+  writeFileSync(
+    f('agg-values.csv'),
+    'bsn,region,logins\n' +
+      rows(5, 2, 10)
+        .map(([b, v]) => `${b},Utrecht,${v}`)
+        .join('\n') +
+      '\n',
+  );
   writeFileSync(
     f('round.json'),
     JSON.stringify({
@@ -177,6 +186,17 @@ describe('no field value in any message of a CSV-reading command', () => {
     expectNoValue(r.stderr);
     expectNoValue(r.stdout);
     if (file.startsWith('headerless')) expect(r.stderr).toContain('CSV_COLUMN_NOT_FOUND');
+  });
+
+  it('aggregate input with a BSN in a value column, and BSNs as record keys: no value in its output', async () => {
+    for (const extra of [[], ['--key-column', 'bsn']]) {
+      const file = extra.length === 0 ? 'agg-values.csv' : 'values.csv';
+      const r = await koppel([...(commands['aggregate input'] as (file: string) => string[])(file), ...extra]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('INVALID_ARGUMENT');
+      expectNoValue(r.stderr);
+      expectNoValue(r.stdout);
+    }
   });
 
   it('pseudonymise --on-invalid report: the summary and the report hold record numbers, no value', async () => {
