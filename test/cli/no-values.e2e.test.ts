@@ -246,7 +246,7 @@ describe('no field value in any message of a CSV-reading command', () => {
       koppel(['psi', 'serve', '--listen', addr, '--in', f('values.csv'), ...common]),
       koppel(['psi', 'connect', '--connect', addr, '--in', f('field-counts.csv'), '--out', f('inter-2.csv'), ...common]),
     ]);
-    expect(s.code + c.code).toBeGreaterThan(0);
+    expect([s.code, c.code].some((code) => code !== 0)).toBe(true);
     for (const t of [s.stderr, s.stdout, c.stderr, c.stdout]) expectNoValue(t);
   });
 
