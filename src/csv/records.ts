@@ -75,20 +75,25 @@ export function parseHeader(text: string, delimiter: CsvDelimiter): string[] {
 /**
  * Finds a column by exact name.
  *
- * @throws KoppelError `CSV_COLUMN_NOT_FOUND` if absent, `CSV_MALFORMED` if the name
- *   occurs twice (the choice would be ambiguous).
+ * The error for a missing column names the column asked for (the caller's own text,
+ * e.g. a `--column` flag) and the header's column count, never the header's fields: in
+ * a file without a header the first line is a record, and its fields are data.
+ *
+ * @throws KoppelError `CSV_COLUMN_NOT_FOUND` if absent (with `details.column`, the name
+ *   asked for, and `details.columns`, the header's field count), `CSV_MALFORMED` if the
+ *   name occurs twice (the choice would be ambiguous).
  */
 export function columnIndex(header: readonly string[], name: string): number {
   const i = header.indexOf(name);
   if (i === -1) {
-    const hint = header.length === 1 && /[;\t,]/.test(header[0] ?? '') ? ' The header has one column only: is the delimiter right (--delimiter)?' : '';
-    throw new KoppelError(
-      'CSV_COLUMN_NOT_FOUND',
-      `Column "${name}" is not in the CSV header; the header has: ${header.map((h) => JSON.stringify(h)).join(', ')}.${hint}`,
-      {
-        details: { column: name },
-      },
-    );
+    const n = header.length;
+    const hint =
+      n === 1 && /[;\t,]/.test(header[0] ?? '')
+        ? ' The header has one column only: is the delimiter right (--delimiter)?'
+        : ' Is the first line a header, and is the name spelled as it is there?';
+    throw new KoppelError('CSV_COLUMN_NOT_FOUND', `The CSV header has no column "${name}" (it has ${n} column${n === 1 ? '' : 's'}).${hint}`, {
+      details: { column: name, columns: n },
+    });
   }
   if (header.indexOf(name, i + 1) !== -1) {
     throw new KoppelError('CSV_MALFORMED', `Column "${name}" occurs more than once in the CSV header; rename one.`, { details: { column: name } });

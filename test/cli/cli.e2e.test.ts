@@ -212,13 +212,14 @@ describe('koppel pseudonymise', () => {
     expect(r.stderr).toContain('chmod 600');
   });
 
-  it('refuses to write over its input, and a missing column names the header', async () => {
+  it('refuses to write over its input, and a missing column names the column asked for and the column count, not the header', async () => {
     const same = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd', '--column', 'bsn', '--in', f('in.csv'), '--out', f('in.csv')]);
     expect(same.code).toBe(2);
     expect(readFileSync(f('in.csv'), 'utf8')).toBe(csv);
     const missing = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd', '--column', 'id', '--in', f('in.csv')]);
     expect(missing.stderr).toContain('CSV_COLUMN_NOT_FOUND');
-    expect(missing.stderr).toContain('"bsn", "region"');
+    expect(missing.stderr).toContain('no column "id" (it has 2 columns)');
+    expect(missing.stderr).not.toContain('region');
   });
 
   it('a missing input file is IO_ERROR', async () => {
