@@ -32,7 +32,7 @@ koppel join groups --listen 127.0.0.1:7201 --insecure \
 sleep 0.5
 koppel join values --connect 127.0.0.1:7201 --insecure \
   --in "$out/logius.csv" --id-column bsn --id-type bsn --on-invalid skip \
-  --value-columns logins,messages_read --max-value 100000 "${extra[@]}"
+  --value-columns logins,messages_read --max-value 100000 --min-count 10 "${extra[@]}"
 wait
 echo
 echo "CBS's table per province and household type: $out/by-hand.csv"

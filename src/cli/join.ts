@@ -10,8 +10,8 @@ import { parseDelimiter } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsvOptions } from '../join/csv.js';
-import { joinGroups, joinHelper, joinValues } from '../join/join.js';
-import { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
+import { DEFAULT_MIN_COUNT, joinGroups, joinHelper, joinValues } from '../join/join.js';
+import { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
 import { connect, listen } from '../transport/net.js';
@@ -67,6 +67,7 @@ interface ValuesFlags extends CommonFlags {
   readonly valueColumns: string;
   readonly maxValue: number;
   readonly padTo?: number;
+  readonly minCount: number;
 }
 
 interface HelperFlags extends NetworkFlags, ReportFlags {
@@ -198,6 +199,8 @@ export function joinCommand(program: Command, io: Console): void {
           {
             role: 'groups',
             variant: r.variant,
+            minCount: r.minCount,
+            threshold: r.threshold,
             groups: r.groups.length,
             rows: written,
             suppressed,
@@ -240,9 +243,19 @@ export function joinCommand(program: Command, io: Console): void {
         '--pad-to <n>',
         "pad this side's list with dummies to exactly N, so the group holder learns N, not the true size",
         parseIntFlag('--pad-to', 0, 2 ** 32 - 2),
+      )
+      .option(
+        '--min-count <k>',
+        'policy: the group holder learns no sums of a group with fewer than K matches (1: no policy; the helper variant enforces it)',
+        parseIntFlag('--min-count', 1, MAX_MIN_COUNT),
+        DEFAULT_MIN_COUNT,
       ),
   )
-    .addHelpText('after', "\nThe value holder learns the sizes of the group holder's lists (or their padding bounds) and nothing else.")
+    .addHelpText(
+      'after',
+      "\nThe value holder learns the sizes of the group holder's lists (or their padding bounds) and nothing else.\n" +
+        'The group holder learns no sums of a group with fewer than --min-count matches: it suppresses such rows, and totals over them carry no sums.',
+    )
     .action(async (flags: ValuesFlags) => {
       const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
@@ -258,6 +271,7 @@ export function joinCommand(program: Command, io: Console): void {
         const r = await joinValues(channel, csv.records, {
           columns: names,
           maxValue: flags.maxValue,
+          minCount: flags.minCount,
           variant: flags.variant,
           suite: flags.suite,
           ...(helper ? { helper } : {}),
@@ -272,6 +286,7 @@ export function joinCommand(program: Command, io: Console): void {
           {
             role: 'values',
             variant: r.variant,
+            minCount: r.minCount,
             records: r.records,
             skipped: csv.skipped,
             lists: r.listSizes.length,
@@ -327,6 +342,8 @@ export function joinCommand(program: Command, io: Console): void {
             groups: r.groups,
             positions: r.positions,
             matched: r.histogram.reduce((s, x) => s + x, 0),
+            minCount: r.minCount,
+            withheld: r.withheld,
             peers: peers.map(peerSummary),
             elapsedMs: Math.round(performance.now() - started),
           },

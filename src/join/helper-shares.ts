@@ -21,13 +21,13 @@ import type { GroupsValueLayer, ValuesValueLayer } from './values.js';
 const MASK64 = 0xffffffffffffffffn;
 
 /** Opens a party's session with the helper: same session id as the join, HELLO not answered. */
-function helperSession(c: ValueLayerContext, channel: Channel, role: 'groups' | 'values', n: number, lists: number): Promise<Session> {
+function helperSession(c: ValueLayerContext, channel: Channel, role: 'groups' | 'values', n: number, lists: number, minCount: number): Promise<Session> {
   return c.scope.open({
     channel,
     protocol: HELPER_PROTOCOL,
     side: 'initiator',
     id: c.session.id,
-    hello: { role, columns: c.columns, positions: n, groups: lists },
+    hello: { role, columns: c.columns, positions: n, groups: lists, minCount },
     codec: HelperHello,
     suite: 'none',
     answer: false,
@@ -58,11 +58,12 @@ export class HelperGroups implements GroupsValueLayer {
     return Promise.resolve();
   }
 
-  async start(n: number, lists: number): Promise<void> {
+  /** Opens the session with the helper, repeating B's `minCount` (the helper checks it against B's). */
+  async start(n: number, lists: number, minCount: number): Promise<void> {
     this.#positions = n;
     this.#shareSums = new BigUint64Array(lists * this.#c.columns);
     this.#relabel = randomPermutation(lists);
-    this.#helper = await helperSession(this.#c, this.#channel, 'groups', n, lists);
+    this.#helper = await helperSession(this.#c, this.#channel, 'groups', n, lists, minCount);
   }
 
   async accept(body: Uint8Array, matched: Uint32Array): Promise<void> {
@@ -83,7 +84,8 @@ export class HelperGroups implements GroupsValueLayer {
     await this.#session().send(Step.INDICES, matched.length, u32Bytes(indices));
   }
 
-  async sums(counts: Float64Array, bound: (list: number) => number): Promise<number[][]> {
+  /** Adds the helper's halves to A's; lists not released carry random values from the helper and are not read. */
+  async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean): Promise<number[][]> {
     const h = this.#session();
     const k = this.#c.columns;
     const L = counts.length;
@@ -94,6 +96,7 @@ export class HelperGroups implements GroupsValueLayer {
       if (f.count !== L) throw new KoppelError('MESSAGE_MALFORMED', 'The helper sent sums for another number of groups.');
       const t = readU64s(f.body);
       for (let l = 0; l < L; l++) {
+        if (!release(l)) continue; // a dummy, or below B's policy: the helper sent noise
         const v = ((this.#shareSums[l * k + c] as bigint) + (t[this.#relabel[l] as number] as bigint)) & MASK64;
         if (v > BigInt(bound(l)))
           throw new KoppelError(
@@ -140,12 +143,12 @@ export class HelperValues implements ValuesValueLayer {
     return this.#c.pool.run('hashMultiply', { suite: this.#suite, items, scalar: this.#scalar.scalar, protocol: 'join' }, { priority: 'low' });
   }
 
-  /** Sends the helper its HELLO and the PRG seed whose stream masks B's values. */
-  async start(n: number, lists: number): Promise<void> {
+  /** Sends the helper its HELLO (with B's policy `minCount`) and the PRG seed whose stream masks B's values. */
+  async start(n: number, lists: number, minCount: number): Promise<void> {
     const seed = randomBytes(32);
     try {
       this.#next = prgStream(seed, context(this.#c.session.id, 'helper-prg'));
-      const h = await helperSession(this.#c, this.#channel, 'values', n, lists);
+      const h = await helperSession(this.#c, this.#channel, 'values', n, lists, minCount);
       await h.send(Step.SEED, 1, seed);
     } finally {
       wipe(seed);

@@ -9,7 +9,7 @@
 import { KoppelError } from '../errors/index.js';
 import { openSession, type Session } from '../session/session.js';
 import type { Channel } from '../transport/channel.js';
-import { readU32s, u64Bytes, wipe } from '../util/bytes.js';
+import { randomBytes, readU32s, readU64s, u64Bytes, wipe } from '../util/bytes.js';
 import { prgStream } from '../util/prg.js';
 import { context, HELPER_PROTOCOL, HelperHello, NO_MATCH, Step } from './messages.js';
 import type { JoinHelperOptions, JoinHelperResult } from './types.js';
@@ -24,7 +24,9 @@ interface Party {
  * The helper (`join helper`, variant 6b): pairs the two parties' connections of one
  * session, expands B's seed into the other halves of B's shares, adds them per
  * (relabelled) list as A directs, and returns the sums to A. It learns the anonymous
- * histogram of matches per list, and nothing else unless it colludes.
+ * histogram of matches per list, and nothing else unless it colludes. It enforces B's
+ * policy: for a list with fewer matches than B's `minCount` it returns fresh random
+ * values, so not even a modified A can compute that list's sums.
  *
  * @param accept - yields the next incoming connection (e.g. `listener.accept`)
  */
@@ -108,6 +110,13 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
         details: { columns: `${k}/${B.hello.columns}`, positions: `${n}/${B.hello.positions}`, groups: `${L}/${B.hello.groups}` },
       });
     }
+    // B's policy: no usable sum for a list with fewer matches. A repeats what B sent it.
+    const minCount = B.hello.minCount ?? 1;
+    if (A.hello.minCount !== undefined && A.hello.minCount !== minCount) {
+      throw new KoppelError('MESSAGE_MALFORMED', "The group holder declared another minimum count to the helper than the value holder's.", {
+        details: { minCount: `${A.hello.minCount}/${minCount}` },
+      });
+    }
     const s = await B.session.receiveChunk([Step.SEED], Step.SEED, 'seed', 32);
     if (s.count !== 1) throw new KoppelError('MESSAGE_MALFORMED', 'The seed message must carry one seed.');
     const seed = new Uint8Array(s.body);
@@ -129,12 +138,15 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
       got += f.count;
       options.onProgress?.({ phase: 'helper', done: got });
     }
+    // Lists below B's minimum get fresh random values instead: A's half alone says nothing.
+    const withheld = [...hist].map((h) => h < minCount);
     for (let c = 0; c < k; c++) {
       const col = new BigUint64Array(L);
-      for (let g = 0; g < L; g++) col[g] = sums[g * k + c] as bigint;
+      const noise = readU64s(randomBytes(8 * L));
+      for (let g = 0; g < L; g++) col[g] = withheld[g] ? (noise[g] as bigint) : (sums[g * k + c] as bigint);
       await A.session.send(Step.SUMS, L, u64Bytes(col));
     }
-    return { groups: L, positions: n, histogram: [...hist].sort((x, y) => y - x) };
+    return { groups: L, positions: n, histogram: [...hist].sort((x, y) => y - x), withheld: withheld.filter(Boolean).length, minCount };
   } catch (e) {
     await A.session.abort(e);
     await B.session.abort(e);

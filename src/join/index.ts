@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { joinGroups, joinValues, joinHelper } from './join.js';
+export { joinGroups, joinValues, joinHelper, DEFAULT_MIN_COUNT } from './join.js';
 export type {
   GroupRecord,
   ValueRecord,
@@ -19,6 +19,6 @@ export type {
   JoinProgress,
   JoinPhase,
 } from './types.js';
-export { JOIN_VARIANTS, MAX_GROUPS, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, type JoinVariant } from './messages.js';
-export { protectJoinTable, type JoinGroup, type JoinTableRow, type JoinDisclosureOptions } from './table.js';
+export { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, type JoinVariant } from './messages.js';
+export { protectJoinTable, withholdTotals, type JoinGroup, type JoinTableRow, type JoinDisclosureOptions } from './table.js';
 export { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsvOptions, type JoinCsv, type JoinTableCounts } from './csv.js';

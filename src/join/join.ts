@@ -38,6 +38,7 @@ import {
   Lists,
   MAX_GROUPS,
   MAX_LIST_ELEMENTS,
+  MAX_MIN_COUNT,
   MAX_VALUE_BOUND,
   MAX_VALUE_COLUMNS,
   RecordsStart,
@@ -46,7 +47,7 @@ import {
 } from './messages.js';
 import { joinOps } from './ops.js';
 import { collectGroups, collectValues } from './records.js';
-import { protectJoinTable, type JoinGroup } from './table.js';
+import { protectJoinTable, withholdTotals, type JoinGroup } from './table.js';
 import { TwoPartyGroups, TwoPartyValues, type ValueLayerContext } from './two-party.js';
 import type { GroupRecord, JoinCommonOptions, JoinGroupsOptions, JoinGroupsResult, JoinValuesOptions, JoinValuesResult, ValueRecord } from './types.js';
 import type { GroupsValueLayer, ValuesValueLayer } from './values.js';
@@ -65,6 +66,13 @@ export type {
   JoinValuesResult,
   ValueRecord,
 } from './types.js';
+
+/**
+ * Default of B's `minCount` and of A's `threshold`: 10, the threshold rule statistical
+ * offices commonly apply to tables of persons, so that with defaults on both sides the
+ * policy B states is the rule A already applied.
+ */
+export const DEFAULT_MIN_COUNT = 10;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -187,6 +195,9 @@ export async function joinGroups(
       options.onSession?.(s);
       const columns = s.peerHello.columns ?? [];
       const maxValue = s.peerHello.maxValue ?? 0;
+      // B's policy (absent: a value holder that states none). A's threshold is the larger.
+      const minCount = s.peerHello.minCount ?? 1;
+      const threshold = Math.max(options.threshold ?? DEFAULT_MIN_COUNT, minCount);
       const k = columns.length;
       const blind = blindingContext(scope, s, o, progress);
       const layer = groupsLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, options.helper);
@@ -199,7 +210,7 @@ export async function joinGroups(
       // Step 4: B's records, each matched to a list, their hidden values summed per list.
       const n = (await s.receiveJson(Step.RECORDS_START, RecordsStart)).count;
       const L = plan.lists.length;
-      await layer.start(n, L);
+      await layer.start(n, L, minCount);
       const counts = await matchRecords(blind, listOf, L, n, layer.entryBytes, (body, matched) => layer.accept(body, matched));
       const bound = (list: number) => (counts[list] as number) * maxValue;
       for (let l = 0; l < L; l++) {
@@ -210,21 +221,33 @@ export async function joinGroups(
             { details: { matches: counts[l] as number, maxValue } },
           );
       }
-      const sums = await layer.sums(counts, bound, (l) => (plan.lists[l]?.group ?? -1) >= 0);
+      // Only real lists with matches, at or above B's minimum, are decrypted (two-party) or
+      // read (helper); a list without matches sums to 0, which its count already says.
+      const release = (l: number) => (plan.lists[l]?.group ?? -1) >= 0 && (counts[l] as number) >= Math.max(1, minCount);
+      const sums = await layer.sums(counts, bound, release);
       await s.sendJson(Step.FINISHED, {});
 
+      const withheld = (count: number) => count > 0 && count < minCount;
       const groups: JoinGroup[] = new Array<JoinGroup>(own.labels.length);
       plan.lists.forEach((l, i) => {
-        if (l.group >= 0) groups[l.group] = { labels: own.labels[l.group] as string[], count: counts[i] as number, sums: sums[i] as number[] };
+        if (l.group >= 0)
+          groups[l.group] = {
+            labels: own.labels[l.group] as string[],
+            count: counts[i] as number,
+            sums: withheld(counts[i] as number) ? null : (sums[i] as number[]),
+          };
       });
       const width = own.labels[0]?.length ?? options.groupColumns ?? 1;
-      const table = protectJoinTable(width, k, groups, {
-        threshold: options.threshold,
-        secondary: options.secondary,
-        protection: options.protection,
-        valueProtection: options.valueProtection,
-      });
-      return { variant: o.variant, columns, maxValue, groups, table, valuesListSize: n, records: own.records };
+      const table = withholdTotals(
+        protectJoinTable(width, k, groups, {
+          threshold,
+          secondary: options.secondary,
+          protection: options.protection,
+          valueProtection: options.valueProtection,
+        }),
+        groups,
+      );
+      return { variant: o.variant, columns, maxValue, minCount, threshold, groups, table, valuesListSize: n, records: own.records };
     },
     { signal: options.signal },
   );
@@ -245,6 +268,7 @@ export async function joinValues(
   if (k < 1 || k > MAX_VALUE_COLUMNS) throw new KoppelError('INVALID_ARGUMENT', `Name 1 to ${MAX_VALUE_COLUMNS} value columns.`);
   const maxValue = optionalCount(options.maxValue, 'maxValue', 0, MAX_VALUE_BOUND) ?? 1_000_000;
   const padTo = optionalCount(options.padTo, 'padTo', 0, 2 ** 32 - 2);
+  const minCount = optionalCount(options.minCount, 'minCount', 1, MAX_MIN_COUNT) ?? DEFAULT_MIN_COUNT;
   const progress = options.onProgress;
   return runSession(
     async (scope) => {
@@ -254,7 +278,7 @@ export async function joinValues(
         channel,
         protocol: JOIN_PROTOCOL,
         side: 'initiator',
-        hello: { role: 'values', variant: o.variant, suite: o.suite, columns: [...columns], maxValue },
+        hello: { role: 'values', variant: o.variant, suite: o.suite, columns: [...columns], maxValue, minCount },
         codec: Hello,
         suite: o.suite,
         peerRole: 'groups',
@@ -301,7 +325,7 @@ export async function joinValues(
       const mine = await scope.race(ownRecords);
       const n = mine.count;
       const perm = randomPermutation(n);
-      await layer.start(n, L);
+      await layer.start(n, L, minCount);
       await s.sendJson(Step.RECORDS_START, { count: n });
       const entry = layer.entryBytes;
       const own = layer.preparedBytes;
@@ -321,7 +345,7 @@ export async function joinValues(
 
       await layer.finish(L);
       await s.receive([Step.FINISHED], 'FINISHED');
-      return { variant: o.variant, listSizes: sizes, records: mine.real };
+      return { variant: o.variant, listSizes: sizes, records: mine.real, minCount };
     },
     { signal: options.signal },
   );

@@ -64,7 +64,14 @@ const Suite = t.keyof({ x25519: null, ristretto255: null }, 'Suite');
 // eslint-disable-next-line no-control-regex -- refuses control characters
 const ColumnName = pattern(/^[^\u0000-\u001f\u007f]{1,64}$/u, 'column name (1 to 64 characters, no control characters)', 64);
 
-/** HELLO between A and B. B states its value columns and their declared maximum. */
+/** Largest minimum count B may state: 2^31. */
+export const MAX_MIN_COUNT = 2 ** 31;
+
+/**
+ * HELLO between A and B. B states its value columns, their declared maximum and its
+ * policy `minCount`: A must not learn the sums of a group with fewer matches (absent: 1,
+ * no policy, as from a value holder before the field existed).
+ */
 export const Hello = t.exact(
   t.intersection([
     t.type({
@@ -77,6 +84,7 @@ export const Hello = t.exact(
     t.partial({
       columns: t.array(ColumnName),
       maxValue: intRange(0, MAX_VALUE_BOUND),
+      minCount: intRange(1, MAX_MIN_COUNT),
     }),
   ]),
   'Hello',
@@ -84,16 +92,23 @@ export const Hello = t.exact(
 /** A decoded HELLO. */
 export type Hello = t.TypeOf<typeof Hello>;
 
-/** HELLO to the helper: who is speaking, and the sizes both parties must agree on. */
+/**
+ * HELLO to the helper: who is speaking, the sizes both parties must agree on, and B's
+ * `minCount` (B states it; A repeats the one B sent it; absent: 1). The helper returns no
+ * usable sum for a list with fewer matches.
+ */
 export const HelperHello = t.exact(
-  t.type({
-    protocol: t.literal('koppel-join-helper'),
-    version: intRange(0, 255),
-    role: t.keyof({ groups: null, values: null }),
-    columns: intRange(1, MAX_VALUE_COLUMNS),
-    positions: intRange(0, 2 ** 32 - 2),
-    groups: intRange(0, MAX_GROUPS),
-  }),
+  t.intersection([
+    t.type({
+      protocol: t.literal('koppel-join-helper'),
+      version: intRange(0, 255),
+      role: t.keyof({ groups: null, values: null }),
+      columns: intRange(1, MAX_VALUE_COLUMNS),
+      positions: intRange(0, 2 ** 32 - 2),
+      groups: intRange(0, MAX_GROUPS),
+    }),
+    t.partial({ minCount: intRange(1, MAX_MIN_COUNT) }),
+  ]),
   'HelperHello',
 );
 /** A decoded helper HELLO. */

@@ -16,8 +16,12 @@ export interface JoinGroup {
   readonly labels: readonly string[];
   /** How many of A's records in the group matched one of B's. */
   readonly count: number;
-  /** Per value column, the sum of B's values over the matches. */
-  readonly sums: readonly number[];
+  /**
+   * Per value column, the sum of B's values over the matches; null when the group has
+   * matches, but fewer than the value holder's `minCount` (A never learned them). A group
+   * without matches sums to 0.
+   */
+  readonly sums: readonly number[] | null;
 }
 
 /** One entry of the released table. */
@@ -79,7 +83,9 @@ export function protectJoinTable(
     const cell = codebook.cellIndex(g.labels.map((l, d) => String((labelIndex[d] as Map<string, number>).get(l))));
     const at = cell * codebook.width;
     vector[at] = BigInt(g.count);
-    g.sums.forEach((s, j) => (vector[at + 2 + j] = BigInt(s)));
+    // Withheld sums count as 0 here: such a group is under the threshold (suppressed), and
+    // every total over it loses its sums in withholdTotals.
+    g.sums?.forEach((s, j) => (vector[at + 2 + j] = BigInt(s)));
   }
   const entries = protectTable(codebook, vector, {
     threshold: options.threshold ?? 10,
@@ -100,4 +106,16 @@ export function protectJoinTable(
     rows.push(toRow(labels, e.labels.join('\u0000')));
   }
   return rows;
+}
+
+/**
+ * Blanks the sums of every total that covers a group whose sums were withheld (matches,
+ * but fewer than the value holder's `minCount`): A does not know them, so such a total's sums are unknown,
+ * not the sum over the other groups. Counts stay as disclosure control decided.
+ */
+export function withholdTotals(rows: readonly JoinTableRow[], groups: readonly JoinGroup[]): JoinTableRow[] {
+  const withheld = groups.filter((g) => g.sums === null);
+  if (withheld.length === 0) return [...rows];
+  const covers = (total: readonly string[], g: JoinGroup) => total.every((l, d) => l === TOTAL || l === g.labels[d]);
+  return rows.map((r) => (r.total && withheld.some((g) => covers(r.labels, g)) ? { ...r, sums: r.sums.map(() => null) } : r));
 }

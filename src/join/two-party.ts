@@ -89,8 +89,13 @@ export class TwoPartyGroups implements GroupsValueLayer {
     }
   }
 
-  /** Per-list ciphertext sums, re-randomised, jointly decrypted, discrete logs. */
-  async sums(counts: Float64Array, bound: (list: number) => number, real: (list: number) => boolean): Promise<number[][]> {
+  /**
+   * Per-list ciphertext sums, re-randomised, jointly decrypted, discrete logs. For a list
+   * not released (a dummy, or below B's `minCount`) A sends a fresh random C1 instead of
+   * the re-randomised one: both are uniform points to B, and B's partial decryption of it
+   * is useless for the list's sum.
+   */
+  async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean): Promise<number[][]> {
     const r = this.#ristretto();
     const { session: s, pool, columns: k, progress } = this.#c;
     const L = counts.length;
@@ -137,9 +142,15 @@ export class TwoPartyGroups implements GroupsValueLayer {
       c1.set(r.add(sumsPacked.subarray(at, at + 32), r.mulBase(t)), l * 32);
       for (let j = 0; j < k; j++) c2.push(r.add(sumsPacked.subarray(at + 32 + j * 32, at + 64 + j * 32), r.mul(t, this.#publicKeys[j] as Uint8Array)));
       t.fill(0);
+      if (!release(l)) {
+        // Not to be decrypted: a fresh random point, unrelated to the list's sum.
+        const u = r.randomScalar();
+        c1.set(r.mulBase(u), l * 32);
+        u.fill(0);
+      }
     }
     await s.send(Step.DECRYPT, L, c1);
-    const tableBound = Array.from({ length: L }, (_, l) => (real(l) ? bound(l) * k : 0)).reduce((a, b) => a + b, 0);
+    const tableBound = Array.from({ length: L }, (_, l) => (release(l) ? bound(l) * k : 0)).reduce((a, b) => a + b, 0);
     const dlog = new DiscreteLog(r, DiscreteLog.tableSizeFor(tableBound));
     const session = s.id;
     for (let j = 0; j < k; j++) {
@@ -159,7 +170,7 @@ export class TwoPartyGroups implements GroupsValueLayer {
       }
       const a = this.#secrets[j] as Uint8Array;
       for (let l = 0; l < L; l++) {
-        if (!real(l)) continue; // a dummy list
+        if (!release(l)) continue; // a dummy list, or below B's policy: not decrypted
         const C1 = c1.subarray(l * 32, l * 32 + 32);
         const M = r.sub(r.sub(c2[l * k + j] as Uint8Array, r.mul(a, C1)), Ds.subarray(l * 32, l * 32 + 32));
         (sums[l] as number[])[j] = dlog.solve(M, bound(l));

@@ -80,6 +80,15 @@ export interface JoinValuesOptions extends JoinCommonOptions {
   readonly maxValue?: number;
   /** Pad B's list with dummies to exactly this size, so A learns the bound, not the true size. */
   readonly padTo?: number;
+  /**
+   * B's policy (default 10, the usual threshold rule; 1: no policy): A must not learn the
+   * sums of any group with fewer matches. B states it in its HELLO; A's threshold becomes
+   * the larger of its own and this, and no result of A carries such a group's sums. The
+   * helper variant enforces it against a modified A (the helper sends noise for such
+   * lists); in the two-party variant an honest A asks no decryption for them, but a
+   * modified A could (docs/protocols/join.md).
+   */
+  readonly minCount?: number;
 }
 
 /** Options of {@link joinHelper}. */
@@ -97,9 +106,15 @@ export interface JoinGroupsResult {
   readonly maxValue: number;
   /**
    * The exact per-group counts and sums, in order of first appearance: A's own view,
-   * before disclosure control. Publish {@link JoinGroupsResult.table}, not this.
+   * before disclosure control. Publish {@link JoinGroupsResult.table}, not this. A
+   * group with fewer matches than B's {@link JoinGroupsResult.minCount} has `sums: null`
+   * (A never learned them).
    */
   readonly groups: readonly JoinGroup[];
+  /** B's policy as its HELLO stated it (1: none, also from a value holder that states none). */
+  readonly minCount: number;
+  /** The threshold the table was protected with: the larger of A's `threshold` (default 10) and B's `minCount`. */
+  readonly threshold: number;
   /** The released table: every group (first) and every total, with the rule that decided it. */
   readonly table: readonly JoinTableRow[];
   /** Size of B's (padded) list. */
@@ -115,6 +130,8 @@ export interface JoinValuesResult {
   readonly listSizes: readonly number[];
   /** B's distinct records, before padding. */
   readonly records: number;
+  /** The policy B stated: A learns no sums of groups with fewer matches. */
+  readonly minCount: number;
 }
 
 /** What the helper learns. */
@@ -125,4 +142,8 @@ export interface JoinHelperResult {
   readonly positions: number;
   /** Matches per (relabelled) list, sorted descending: the anonymous histogram of group sizes. */
   readonly histogram: readonly number[];
+  /** B's policy as B's HELLO stated it (1: none). */
+  readonly minCount: number;
+  /** Lists with fewer matches than `minCount`, for which the helper sent random values instead of sums. */
+  readonly withheld: number;
 }

@@ -18,17 +18,20 @@ export interface GroupsValueLayer {
   readonly entryBytes: number;
   /** Before the lists go out (two-party: the joint key). */
   setup(): Promise<void>;
-  /** Before B's `n` records are matched against A's `lists` lists. */
-  start(n: number, lists: number): Promise<void>;
+  /** Before B's `n` records are matched against A's `lists` lists; `minCount` is B's policy as B's HELLO stated it. */
+  start(n: number, lists: number, minCount: number): Promise<void>;
   /** One chunk of B's records, in order, each with its list or `NO_MATCH`. */
   accept(body: Uint8Array, matched: Uint32Array): Promise<void> | void;
   /**
-   * The per-list sums of every value column, revealed to A only; entries of dummy lists
-   * (`real(l)` false) stay 0.
+   * The per-list sums of every value column, revealed to A only, for the lists
+   * `release(l)` names: real lists with at least B's `minCount` matches. The entries of
+   * every other list (dummies, and lists below B's policy) stay 0, and A asks no usable
+   * answer for them (two-party: a fresh random C1 in their place; helper: the helper
+   * sends random values for them itself).
    *
    * @param bound - the largest sum list `l` can honestly have (matches x declared maximum)
    */
-  sums(counts: Float64Array, bound: (list: number) => number, real: (list: number) => boolean): Promise<number[][]>;
+  sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean): Promise<number[][]>;
 }
 
 /** B's half of a value layer. */
@@ -45,8 +48,8 @@ export interface ValuesValueLayer {
    * values, `columns` per record.
    */
   prepare(items: string[], values: Float64Array): Promise<Uint8Array>;
-  /** Before B's `n` records go out to A, who has `lists` lists. */
-  start(n: number, lists: number): Promise<void>;
+  /** Before B's `n` records go out to A, who has `lists` lists; `minCount` is B's policy. */
+  start(n: number, lists: number, minCount: number): Promise<void>;
   /**
    * Completes one chunk on the wire: the prepared records are in place; `sources[i]` is
    * the record at position i (at or beyond `real`: a dummy, whose values are 0).

@@ -208,3 +208,81 @@ describe('koppel join with bad input', () => {
     expect(v.stderr).toMatch(/CSV_COLUMN_NOT_FOUND/);
   });
 });
+
+describe("koppel join values --min-count: the value holder's policy", () => {
+  it.each(['two-party', 'helper'] as const)(
+    "A's groups shaped to single people out (one record per group, --min-count 1 on A) get no sums from B's policy (--min-count 3 on B), %s variant",
+    async (variant) => {
+      // Six persons, each a group of its own (the group column is unique), and a crowd of four.
+      const rng = new SyntheticRandom('join-policy-e2e');
+      const people = Array.from({ length: 10 }, () => syntheticBsn(rng));
+      const incomes = [41000, 73500, 18250, 52125, 66875, 29375, 1000, 1001, 1002, 1003];
+      writeFileSync(f(`policy-a-${variant}.csv`), 'bsn,person\n' + people.map((b, i) => `${b},${i < 6 ? `person-${i}` : 'crowd'}`).join('\n') + '\n');
+      writeFileSync(f(`policy-b-${variant}.csv`), 'bsn,income\n' + people.map((b, i) => `${b},${incomes[i] as number}`).join('\n') + '\n');
+      const addr = `127.0.0.1:${port++}`;
+      const helperAddr = `127.0.0.1:${port++}`;
+      const variantArgs = variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : [];
+      const helper =
+        variant === 'helper'
+          ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', '--summary', 'json', '--insecure'])
+          : undefined;
+      const out = f(`policy-result-${variant}.csv`);
+      const groups = koppel([
+        'join',
+        'groups',
+        '--listen',
+        addr,
+        '--in',
+        f(`policy-a-${variant}.csv`),
+        '--group-columns',
+        'person',
+        '--min-count',
+        '1',
+        '--no-secondary',
+        '--totals',
+        '--out',
+        out,
+        '--summary',
+        'json',
+        ...common,
+        '--insecure',
+        ...variantArgs,
+      ]);
+      const values = koppel([
+        'join',
+        'values',
+        '--connect',
+        addr,
+        '--in',
+        f(`policy-b-${variant}.csv`),
+        '--value-columns',
+        'income',
+        '--max-value',
+        '100000',
+        '--min-count',
+        '3',
+        '--summary',
+        'json',
+        ...common,
+        '--insecure',
+        ...variantArgs,
+      ]);
+      const [g, v, h] = await Promise.all([groups, values, helper]);
+      expect(g.code, g.stderr).toBe(0);
+      expect(v.code, v.stderr).toBe(0);
+      if (h) expect(h.code, h.stderr).toBe(0);
+      const text = readFileSync(out, 'utf8');
+      // Same shape as ever: the singles' rows are suppressed; the crowd's is published; the total has its count, not the sums.
+      const lines = text.trim().split('\n');
+      expect(lines[0]).toBe('person,count,sum_income,suppressed,rule');
+      for (let i = 0; i < 6; i++) expect(lines).toContain(`person-${i},,,true,threshold`);
+      expect(lines).toContain('crowd,4,4006,false,published');
+      expect(lines).toContain('*,10,,false,published');
+      for (const income of incomes.slice(0, 6)) expect(text).not.toContain(String(income));
+      const summary = JSON.parse(g.stderr.trim().split('\n').pop() as string) as Record<string, unknown>;
+      expect(summary).toMatchObject({ role: 'groups', minCount: 3, threshold: 3, suppressed: 6 });
+      expect(JSON.parse(v.stderr.trim().split('\n').pop() as string)).toMatchObject({ role: 'values', minCount: 3 });
+      if (h) expect(JSON.parse(h.stderr.trim().split('\n').pop() as string)).toMatchObject({ role: 'helper', minCount: 3, withheld: 6 });
+    },
+  );
+});

@@ -46,7 +46,7 @@ export interface Run {
   readonly hView: TranscriptEntry[];
 }
 
-/** Runs A, B (and the helper) over memory channels. */
+/** Runs A, B (and the helper) over memory channels; B states no policy (`minCount` 1) unless `bOptions` does. */
 export async function runJoin(
   a: readonly GroupRecord[],
   b: readonly ValueRecord[],
@@ -74,7 +74,15 @@ export async function runJoin(
   }
   const [ra, rb, rh] = await Promise.all([
     joinGroups(recordingChannel(ca, aView), a, { threads: 0, variant, ...(helperA ? { helper: helperA } : {}), ...opts.aOptions }),
-    joinValues(recordingChannel(cb, bView), b, { threads: 0, variant, columns, maxValue: 1000, ...(helperB ? { helper: helperB } : {}), ...opts.bOptions }),
+    joinValues(recordingChannel(cb, bView), b, {
+      threads: 0,
+      variant,
+      columns,
+      maxValue: 1000,
+      minCount: 1,
+      ...(helperB ? { helper: helperB } : {}),
+      ...opts.bOptions,
+    }),
     helper,
   ]);
   return { a: ra, b: rb, ...(rh ? { h: rh } : {}), aView, bView, hView };
