@@ -24,6 +24,7 @@ interface ServeFlags {
   readonly peer?: string;
   readonly peerFingerprint?: string;
   readonly anyPeer?: boolean;
+  readonly state?: string;
   readonly rate: number;
   readonly budget: number;
   readonly budgetPeriod: number;
@@ -84,6 +85,7 @@ export function oprfCommand(program: Command, io: Console): void {
     .option('--insecure', 'plain HTTP without client authentication: loopback demos only')
     .option('--rate <n>', 'requests per second per client (burst twice this)', parseIntFlag('--rate', 1, 1_000_000), 50)
     .option('--budget <n>', 'evaluations per client per budget period', parseIntFlag('--budget', 1, 2 ** 40), 1_000_000)
+    .option('--state <file>', 'keep the budget ledger in this file, so a restart or a crash resets no budget (written atomically before every answer)')
     .option('--budget-period <seconds>', 'length of a budget period', parseIntFlag('--budget-period', 1, 366 * 86400), 86400)
     .option('--max-batch <n>', 'most elements per request', parseIntFlag('--max-batch', 1, 100_000), 10_000)
     .option('--threads <n>', `worker threads (default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
@@ -118,6 +120,7 @@ export function oprfCommand(program: Command, io: Console): void {
         host,
         port,
         ...(clients ? { clients } : {}),
+        ...(flags.state ? { stateFile: flags.state } : {}),
         ...(flags.insecure
           ? {}
           : {

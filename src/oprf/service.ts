@@ -16,6 +16,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -67,6 +68,14 @@ export interface OprfServiceOptions {
    * `PEER_NOT_ALLOWED`. Omitted or `'any'`: every certificate the CA signed.
    */
   readonly clients?: PeerPolicy;
+  /**
+   * A file that keeps the budget ledger (evaluations used per client in the current
+   * period) across restarts and crashes: read on start (a file that is not a koppel
+   * ledger is refused: `INVALID_ARGUMENT`), written atomically (a temporary file, then a
+   * rename) before every evaluation is answered. Without it, a restart resets every
+   * budget.
+   */
+  readonly stateFile?: string;
   /**
    * Failed authentications (401) a source address may cause per second before it gets
    * 429 instead, with a burst of twice this. Default 5.
@@ -189,6 +198,11 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
     return `addr:${source}`;
   };
 
+  const ledger = options.stateFile === undefined ? undefined : new BudgetLedger(options.stateFile);
+  for (const [client, entry] of ledger?.load() ?? []) {
+    meters.set(client, { tokens: 2 * rate, last: Date.now(), used: entry.used, periodStart: entry.periodStart });
+  }
+
   const meterOf = (client: string): Meter => {
     let m = meters.get(client);
     if (!m) {
@@ -225,6 +239,8 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       );
     }
     m.used += elements;
+    // Written before the answer leaves: a crash never hands out evaluations the ledger forgot.
+    ledger?.save(meters);
   };
 
   const readBody = (req: IncomingMessage): Promise<Buffer> =>
@@ -379,6 +395,70 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       log({ time: new Date().toISOString(), event: 'stop' });
     },
   };
+}
+
+const LedgerFile = t.exact(
+  t.type({
+    type: t.literal('koppel-oprf-ledger'),
+    version: t.literal(1),
+    clients: t.record(t.string, t.exact(t.type({ used: t.number, periodStart: t.number }))),
+  }),
+  'OprfLedger',
+);
+
+/** The budget ledger on disk: what each client used in its current period. */
+class BudgetLedger {
+  readonly #path: string;
+
+  constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** The entries of the file, or none when it does not exist yet. */
+  load(): Array<[string, { used: number; periodStart: number }]> {
+    let text: string;
+    try {
+      text = readFileSync(this.#path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new KoppelError('IO_ERROR', 'The budget ledger (--state) cannot be read; check the path and its permissions.', {
+        details: { path: this.#path },
+        cause: e,
+      });
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      raw = undefined;
+    }
+    const r = LedgerFile.decode(raw);
+    const bad = () =>
+      new KoppelError(
+        'INVALID_ARGUMENT',
+        'The budget ledger (--state) is not a koppel OPRF ledger; restore it from a backup (deleting it resets every budget).',
+        {
+          details: { path: this.#path },
+        },
+      );
+    if (isLeft(r)) throw bad();
+    const entries = Object.entries(r.right.clients);
+    if (entries.some(([, v]) => !Number.isSafeInteger(v.used) || v.used < 0 || !Number.isFinite(v.periodStart))) throw bad();
+    return entries;
+  }
+
+  /** Writes the ledger atomically: a temporary file beside it, then a rename. */
+  save(meters: ReadonlyMap<string, { used: number; periodStart: number }>): void {
+    const clients: Record<string, { used: number; periodStart: number }> = {};
+    for (const [client, m] of meters) if (m.used > 0) clients[client] = { used: m.used, periodStart: m.periodStart };
+    const tmp = `${this.#path}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, JSON.stringify({ type: 'koppel-oprf-ledger', version: 1, clients }) + '\n', { mode: 0o600 });
+      renameSync(tmp, this.#path);
+    } catch (e) {
+      throw new KoppelError('IO_ERROR', 'The budget ledger (--state) cannot be written; the request was refused.', { details: { path: this.#path }, cause: e });
+    }
+  }
 }
 
 /**

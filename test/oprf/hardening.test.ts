@@ -4,6 +4,9 @@
  * guessable bearer token, plain HTTP on a routable address, and a client sending its
  * token over http:// to another host.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { OprfPseudonymiser } from '../../src/oprf/client.js';
@@ -134,6 +137,46 @@ describe('who uses the service', () => {
       expect(unauthorized).toBeLessThan(40);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('the budget ledger', () => {
+  it('a restart resets no budget: with --state the evaluations used before the restart still count, and the file holds client names and counts only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-ledger-'));
+    const stateFile = join(dir, 'ledger.json');
+    const start = () => startOprfService({ keys: [keys.oprf], host: '127.0.0.1', port: 0, threads: 0, budget: 5, stateFile });
+    try {
+      const first = await start();
+      const c1 = await OprfPseudonymiser.connect({ url: `http://127.0.0.1:${first.port}`, mode: 'oprf', threads: 0, retryForMs: 500 });
+      const ids = ['111222333', '123456782', '000000012', '999999990'];
+      await c1.pseudonymiseMany(ids);
+      await c1.close();
+      await first.close(); // the "crash": everything in memory is gone
+      const ledger = readFileSync(stateFile, 'utf8');
+      for (const id of ids) expect(ledger).not.toContain(id);
+      expect(Object.keys((JSON.parse(ledger) as { clients: object }).clients)).toEqual(['addr:127.0.0.1']);
+      expect(JSON.parse(ledger)).toMatchObject({ type: 'koppel-oprf-ledger', version: 1 });
+      const second = await start();
+      const c2 = await OprfPseudonymiser.connect({ url: `http://127.0.0.1:${second.port}`, mode: 'oprf', threads: 0, retryForMs: 500 });
+      await c2.pseudonymiseMany(['444555666']); // the fifth of five
+      await expectCode(c2.pseudonymiseMany(['777888999']), 'BUDGET_EXHAUSTED');
+      await c2.close();
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a state file that is not a koppel ledger stops the service at start (no silent reset)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-ledger-'));
+    try {
+      for (const text of ['not json', '{"type":"koppel-oprf-ledger","version":1,"clients":{"x":{"used":-1,"periodStart":0}}}', '{}']) {
+        writeFileSync(join(dir, 'bad.json'), text);
+        await expectCode(startOprfService({ keys: [keys.oprf], host: '127.0.0.1', port: 0, threads: 0, stateFile: join(dir, 'bad.json') }), 'INVALID_ARGUMENT');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
