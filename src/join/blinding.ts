@@ -144,7 +144,6 @@ export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise
       what: 'evaluated elements',
       itemBytes: 32,
       expected: plan.total,
-      race: (p) => scope.race(p),
     })) {
       const { tags } = deriveTags(f.body, session, false);
       for (let i = 0; i < f.count; i++) {
@@ -180,7 +179,6 @@ export async function evaluateLists(c: BlindingContext, sizes: readonly number[]
     what: 'group elements',
     itemBytes: 32,
     expected: total,
-    race: (p) => scope.race(p),
   })) {
     const at = received * 32;
     received += f.count;
@@ -237,7 +235,6 @@ export async function matchRecords(
     what: 'records',
     itemBytes: entry,
     expected: n,
-    race: (p) => scope.race(p),
   })) {
     got += f.count;
     const body = new Uint8Array(f.body);

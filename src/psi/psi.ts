@@ -232,7 +232,6 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
           done: Step.SERVER_EVALUATED_DONE,
           what: 'evaluated elements',
           itemBytes: 32,
-          race: (p) => scope.race(p),
         })) {
           if (o.mode === 'cardinality') {
             // Shuffled answers come only after CLIENT_DONE, so every element is counted by now.
@@ -446,7 +445,6 @@ export async function psiServer(
         done: Step.CLIENT_DONE,
         what: 'blinded elements',
         itemBytes: 32,
-        race: (p) => scope.race(p),
       })) {
         received += f.count;
         await pipe.push(pool.run('multiply', { suite: o.suite, scalar: scalar.scalar, packed: new Uint8Array(f.body) }));

@@ -65,8 +65,6 @@ export interface StreamSpec {
   readonly doneCount?: boolean;
   /** Error code when the peer sends more items than `expected` (default `PROTOCOL_VIOLATION`). */
   readonly overflowCode?: KoppelErrorCode;
-  /** Called on every wait, e.g. to stop waiting when the run fails elsewhere. */
-  readonly race?: <T>(p: Promise<T>) => Promise<T>;
 }
 
 /** A channel carrying checked frames of one protocol session. */
@@ -80,6 +78,8 @@ export class Link {
   /** The suite frames carry after the HELLO. */
   suite: SuiteName | 'none' = 'none';
   #closed = false;
+  /** Every wait for the peer races this: a run that fails elsewhere stops waiting at once. */
+  #race: <T>(p: Promise<T>) => Promise<T> = (p) => p;
 
   /**
    * @param side - which side this party is, for the transcript (`initiator` speaks first)
@@ -90,6 +90,11 @@ export class Link {
     this.session = session;
     this.#stepNames = new Map(Object.entries(spec.steps).map(([k, v]) => [v, k]));
     this.#transcript = new TranscriptHash(spec, side);
+  }
+
+  /** Makes every receive of this link stop when `race` rejects (a run's fail-fast). */
+  raceWith(race: <T>(p: Promise<T>) => Promise<T>): void {
+    this.#race = race;
   }
 
   /** The channel under this link. */
@@ -141,7 +146,7 @@ export class Link {
    * An ABORT from the peer becomes the peer's error code.
    */
   async receive(steps: readonly number[], what: string): Promise<Frame> {
-    const bytes = await this.#channel.receive();
+    const bytes = await this.#race(this.#channel.receive());
     this.#transcript.received(bytes);
     const frame = decodeFrame(bytes);
     if (frame.protocol !== PROTOCOLS[this.#spec.wire]) throw new KoppelError('VERSION_MISMATCH', `The peer is not speaking the ${this.#spec.wire} protocol.`);
@@ -183,10 +188,9 @@ export class Link {
    * total checked against the done frame's count and against `expected`.
    */
   async *stream(s: StreamSpec): AsyncGenerator<Frame, void, undefined> {
-    const race = s.race ?? ((p) => p);
     let received = 0;
     for (;;) {
-      const f = await race(this.receiveChunk([s.chunk, s.done], s.chunk, s.what, s.itemBytes));
+      const f = await this.receiveChunk([s.chunk, s.done], s.chunk, s.what, s.itemBytes);
       if (f.step === s.done) {
         const declared = s.doneCount === false ? received : decodeOrThrow(Done, jsonBody(f, `end of ${s.what}`), `end of ${s.what}`).count;
         if (declared !== received || (s.expected !== undefined && received !== s.expected)) {

@@ -223,11 +223,12 @@ export class SessionScope {
    */
   open<H extends HelloBase>(o: SessionOptions<H> & { readonly closeAtEnd?: boolean }): Promise<Session<H>> {
     // The link is the run's from the start: a run that fails while the peer has not
-    // said HELLO yet closes it at once.
+    // said HELLO yet closes it at once, and every later receive stops when the run fails.
     const link = newLink(o);
+    link.raceWith((p) => this.race(p));
     this.#links.push(link);
     if (o.closeAtEnd) this.#closeAtEnd.push(link);
-    return this.race(handshake(link, o));
+    return handshake(link, o);
   }
 
   /** A worker pool owned by the run (closed at its end). */
