@@ -9,6 +9,7 @@
  * @packageDocumentation
  */
 import { KoppelError } from '../errors/index.js';
+import { readU64s, u64Bytes } from '../util/bytes.js';
 
 /** 2^64. */
 export const MOD = 1n << 64n;
@@ -62,23 +63,11 @@ export function formatFixed(v: bigint, scale: number): string {
   return `${neg ? '-' : ''}${s.slice(0, -scale)}.${s.slice(-scale)}`;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /** Little-endian bytes of a vector (8 bytes per element); a copy. */
-export function vectorToBytes(v: BigUint64Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
-  const out = new Uint8Array(v.length * 8);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < v.length; i++) dv.setBigUint64(i * 8, v[i] as bigint, true);
-  return out;
-}
+export const vectorToBytes: (v: BigUint64Array) => Uint8Array = u64Bytes;
 
 /** A vector from little-endian bytes; the length must be a multiple of 8. A copy. */
 export function bytesToVector(b: Uint8Array): BigUint64Array {
   if (b.length % 8 !== 0) throw new KoppelError('MESSAGE_MALFORMED', 'A share is not a whole number of 64-bit words.');
-  if (LITTLE_ENDIAN) return new BigUint64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-  const out = new BigUint64Array(b.length / 8);
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = dv.getBigUint64(i * 8, true);
-  return out;
+  return readU64s(b);
 }

@@ -9,10 +9,10 @@
  */
 import { KoppelError } from '../errors/index.js';
 import type { ScalarPair, SuiteName } from '../group/types.js';
-import { deriveTags, TAG_BYTES } from '../psi/ops.js';
+import { deriveTags, tagKey } from '../psi/ops.js';
 import type { Session, SessionScope } from '../session/session.js';
 import { dummyIds } from '../session/streaming.js';
-import { OrderedPipeline } from '../util/pipeline.js';
+import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import type { TaskPool } from '../util/pool.js';
 import { randomPermutation } from '../util/shuffle.js';
 import { MAX_LIST_ELEMENTS, NO_MATCH, Step } from './messages.js';
@@ -52,11 +52,6 @@ export interface ListPlan {
   readonly padListsTo: number | undefined;
 }
 
-/** How deep each pipeline of a run may go: two batches per worker, at least two. */
-export function depth(pool: TaskPool<typeof joinOps>): number {
-  return Math.max(2, 2 * pool.size);
-}
-
 /**
  * A's lists: one per group, plus dummy lists up to `padGroupsTo` (random identifiers,
  * the size of a real list or `padListsTo`), in random order.
@@ -88,11 +83,6 @@ export function planLists(own: Groups, padListsTo: number | undefined, padGroups
   return { lists: shuffled, sizes, total, padListsTo };
 }
 
-/** Tag bytes at position `i` of a packed tag array, as a map key. */
-function tagKey(tags: Uint8Array, i: number): string {
-  return Buffer.from(tags.buffer, tags.byteOffset + i * TAG_BYTES, TAG_BYTES).toString('latin1');
-}
-
 /**
  * A, steps 1 and 2: sends LISTS and every list's elements H(y)^a (each list shuffled,
  * padded), while receiving B's answer, every list raised to b and shuffled within the
@@ -103,7 +93,7 @@ export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise
   await s.sendJson(Step.LISTS, { sizes: plan.sizes });
 
   const sender = async (): Promise<void> => {
-    const pipe = new OrderedPipeline<Uint8Array>(depth(pool), scope.failFast, async (packed) => {
+    const pipe = new OrderedPipeline<Uint8Array>(pipelineDepth(pool), scope.failFast, async (packed) => {
       await s.send(Step.GROUP_ELEMENTS, packed.length / 32, packed);
     });
     let batch: string[] = [];
@@ -168,7 +158,7 @@ export async function evaluateLists(c: BlindingContext, sizes: readonly number[]
   const evaluated = new Uint8Array(total * 32);
   let received = 0;
   let done = 0;
-  const pipe = new OrderedPipeline<{ at: number; packed: Uint8Array }>(depth(pool), scope.failFast, ({ at, packed }) => {
+  const pipe = new OrderedPipeline<{ at: number; packed: Uint8Array }>(pipelineDepth(pool), scope.failFast, ({ at, packed }) => {
     evaluated.set(packed, at);
     done += packed.length / 32;
     c.progress?.({ phase: 'evaluate', done });
@@ -214,7 +204,7 @@ export async function matchRecords(
   const session = s.id;
   const counts = new Float64Array(lists);
   let got = 0;
-  const pipe = new OrderedPipeline<{ tags: Uint8Array; body: Uint8Array }>(depth(pool), scope.failFast, async ({ tags, body }) => {
+  const pipe = new OrderedPipeline<{ tags: Uint8Array; body: Uint8Array }>(pipelineDepth(pool), scope.failFast, async ({ tags, body }) => {
     const m = body.length / entry;
     const matched = new Uint32Array(m);
     for (let i = 0; i < m; i++) {

@@ -26,9 +26,9 @@ import { runSession, type Session, type SessionScope } from '../session/session.
 import { dummyIds, resolveBatching, type Batching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
 import { concatBytes } from '../util/bytes.js';
-import { OrderedPipeline } from '../util/pipeline.js';
+import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import { randomPermutation } from '../util/shuffle.js';
-import { depth, evaluateLists, exchangeLists, matchRecords, planLists, type BlindingContext } from './blinding.js';
+import { evaluateLists, exchangeLists, matchRecords, planLists, type BlindingContext } from './blinding.js';
 import { MAX_DLOG_BOUND } from './elgamal.js';
 import { HelperGroups, HelperValues } from './helper-shares.js';
 import {
@@ -304,7 +304,7 @@ export async function joinValues(
           throw new KoppelError('INVALID_ARGUMENT', `The value records outnumber padTo (${padTo}); raise the bound.`);
         const count = padTo ?? mine.ids.length;
         const parts: Uint8Array[] = [];
-        const pipe = new OrderedPipeline<Uint8Array>(depth(blind.pool), scope.failFast, (p) => {
+        const pipe = new OrderedPipeline<Uint8Array>(pipelineDepth(blind.pool), scope.failFast, (p) => {
           parts.push(p);
           progress?.({ phase: 'own-records', done: parts.length * o.chunk });
         });

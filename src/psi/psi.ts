@@ -19,10 +19,10 @@ import { runSession, type Session, type SessionScope } from '../session/session.
 import { dummyIds, resolveBatching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
 import { concatBytes, randomBytes, wipe } from '../util/bytes.js';
-import { OrderedPipeline } from '../util/pipeline.js';
+import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import { permuteRecords, randomPermutation } from '../util/shuffle.js';
 import { Hello, MAX_PAYLOAD_BYTES, PSI_MODES, PSI_PROTOCOL, Step, TagsStart, type PsiMode } from './messages.js';
-import { KEY_BYTES, psiOps, TAG_BYTES } from './ops.js';
+import { KEY_BYTES, psiOps, TAG_BYTES, tagKey } from './ops.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 const AEAD_TAG_BYTES = 16;
@@ -149,10 +149,6 @@ async function psiSession(
   return s;
 }
 
-function tagKey(tags: Uint8Array, i: number): string {
-  return Buffer.from(tags.buffer, tags.byteOffset + i * TAG_BYTES, TAG_BYTES).toString('latin1');
-}
-
 /**
  * Runs the client side: learns the intersection, its size, or the server's payloads
  * for matching items, depending on the mode.
@@ -179,7 +175,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
       let sent = 0;
 
       const sender = async (): Promise<void> => {
-        const pipe = new OrderedPipeline<{ n: number; packed: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, async ({ n, packed }) => {
+        const pipe = new OrderedPipeline<{ n: number; packed: Uint8Array }>(pipelineDepth(pool), scope.failFast, async ({ n, packed }) => {
           chunkCounts.push(n);
           await s.send(Step.CLIENT_ELEMENTS, n, packed);
           sent += n;
@@ -218,7 +214,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         let received = 0;
         let chunkNo = 0;
         const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array; base: number }>(
-          Math.max(2, 2 * pool.size),
+          pipelineDepth(pool),
           scope.failFast,
           ({ tags, keys: k, base }) => {
             const n = tags.length / TAG_BYTES;
@@ -385,7 +381,7 @@ export async function psiServer(
         const seen = new Set<string>();
         let count = 0;
         let batch: string[] = [];
-        const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(Math.max(2, 2 * pool.size), scope.failFast, (r) => {
+        const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(pipelineDepth(pool), scope.failFast, (r) => {
           tagParts.push(r.tags);
           if (r.keys) keyParts.push(r.keys);
           options.onProgress?.({ phase: 'own-set', done: count });
@@ -435,7 +431,7 @@ export async function psiServer(
       // Step 2a: evaluate the client's elements as they arrive.
       let received = 0;
       const evaluatedParts: Uint8Array[] = [];
-      const pipe = new OrderedPipeline<Uint8Array>(Math.max(2, 2 * pool.size), scope.failFast, async (packed) => {
+      const pipe = new OrderedPipeline<Uint8Array>(pipelineDepth(pool), scope.failFast, async (packed) => {
         if (o.mode === 'cardinality') evaluatedParts.push(packed);
         else await s.send(Step.SERVER_EVALUATED, packed.length / 32, packed);
         options.onProgress?.({ phase: 'evaluate', done: received });

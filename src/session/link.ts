@@ -10,6 +10,7 @@
  *
  * @packageDocumentation
  */
+import { constantTimeEqual } from '../util/bytes.js';
 import { t } from '../util/cjs.js';
 import { ERROR_CODES, KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { SuiteName } from '../group/types.js';
@@ -160,7 +161,7 @@ export class Link {
       });
     }
     if (frame.step !== HELLO) {
-      if (!equalBytes(frame.session, this.session)) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer belongs to another session.');
+      if (!constantTimeEqual(frame.session, this.session)) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer belongs to another session.');
       if (frame.suite !== this.suite) {
         throw new KoppelError('SUITE_MISMATCH', `A message from the peer uses suite ${frame.suite}, but the session uses ${this.suite}.`, {
           details: { ours: this.suite, theirs: frame.suite },
@@ -252,11 +253,4 @@ export function checkChunk(f: Frame, itemBytes: number, what: string): void {
       },
     );
   }
-}
-
-/** Byte equality of two public values (session ids). */
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

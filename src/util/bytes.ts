@@ -105,8 +105,9 @@ export function readU64s(bytes: Uint8Array): BigUint64Array {
   return out;
 }
 
-/** Writes a u64 array as little-endian bytes. */
+/** Writes a u64 array as little-endian bytes (a copy). */
 export function u64Bytes(xs: BigUint64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(xs.buffer.slice(xs.byteOffset, xs.byteOffset + xs.byteLength));
   const out = new Uint8Array(xs.length * 8);
   const dv = new DataView(out.buffer);
   for (let i = 0; i < xs.length; i++) dv.setBigUint64(i * 8, xs[i] as bigint, true);

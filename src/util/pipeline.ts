@@ -92,3 +92,11 @@ export class OrderedPipeline<T> {
     await this.#sink(v);
   }
 }
+
+/**
+ * How many results a pipeline feeding a worker pool keeps in flight: two per worker (one
+ * running, one waiting), at least two.
+ */
+export function pipelineDepth(pool: { readonly size: number }): number {
+  return Math.max(2, 2 * pool.size);
+}
