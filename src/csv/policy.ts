@@ -225,6 +225,30 @@ export interface PolicyCsvOptions {
   readonly onRejected?: (r: InvalidRecord) => void;
 }
 
+/** How a matching protocol's party (PSI, the join) reads its identifiers from CSV. */
+export interface MatchingCsvOptions {
+  /** Identifier normalisation before matching; default `raw`. Both parties must agree. */
+  readonly idType?: IdType;
+  /** Invalid identifier, value or field count: `error` stops, `skip` leaves the record out; default `error`. */
+  readonly onInvalid?: 'error' | 'skip';
+  /** Field delimiter; default `,`. */
+  readonly delimiter?: CsvDelimiter;
+  /** Called for every skipped record (number, code, reason; never values). */
+  readonly onRejected?: (r: InvalidRecord) => void;
+}
+
+/** Opens a matching party's CSV with identifier column `column` under the matching wording. */
+export function openMatchingCsv(input: AsyncIterable<Uint8Array>, column: string, o: MatchingCsvOptions): Promise<PolicyCsv> {
+  return openPolicyCsv(input, {
+    column,
+    onInvalid: o.onInvalid ?? 'error',
+    wording: POLICY_WORDING.matching,
+    ...(o.idType ? { idType: o.idType } : {}),
+    ...(o.delimiter ? { delimiter: o.delimiter } : {}),
+    ...(o.onRejected ? { onRejected: o.onRejected } : {}),
+  });
+}
+
 /** A CSV stream read under the invalid-record policy. */
 export interface PolicyCsv {
   /** The header's field names. */

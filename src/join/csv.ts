@@ -9,23 +9,14 @@
  * @packageDocumentation
  */
 import type { Writable } from 'node:stream';
-import { openPolicyCsv, POLICY_WORDING, type InvalidRecord, type PolicyCsv } from '../csv/policy.js';
+import { openMatchingCsv, type MatchingCsvOptions, type PolicyCsv } from '../csv/policy.js';
 import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
-import type { IdType } from '../pseudonymise/normalise.js';
 import type { GroupRecord, JoinGroupsResult, ValueRecord } from './join.js';
 
 /** How a party's CSV is read. */
-export interface JoinCsvOptions {
+export interface JoinCsvOptions extends MatchingCsvOptions {
   /** Header name of the identifier column. */
   readonly idColumn: string;
-  /** Identifier normalisation before matching; default `raw`. Both parties must agree. */
-  readonly idType?: IdType;
-  /** Invalid identifier, value or field count: `error` stops, `skip` leaves the record out; default `error`. */
-  readonly onInvalid?: 'error' | 'skip';
-  /** Field delimiter; default `,`. */
-  readonly delimiter?: CsvDelimiter;
-  /** Called for every skipped record (number, code, reason; never values). */
-  readonly onRejected?: (r: InvalidRecord) => void;
 }
 
 /** A party's records, read from CSV as the protocol consumes them. */
@@ -38,17 +29,6 @@ export interface JoinCsv<T> {
   readonly recordsRead: number;
   /** Records skipped so far. */
   readonly skipped: number;
-}
-
-function open(input: AsyncIterable<Uint8Array>, o: JoinCsvOptions): Promise<PolicyCsv> {
-  return openPolicyCsv(input, {
-    column: o.idColumn,
-    onInvalid: o.onInvalid ?? 'error',
-    wording: POLICY_WORDING.matching,
-    ...(o.idType ? { idType: o.idType } : {}),
-    ...(o.delimiter ? { delimiter: o.delimiter } : {}),
-    ...(o.onRejected ? { onRejected: o.onRejected } : {}),
-  });
 }
 
 function view<T>(csv: PolicyCsv, records: AsyncIterable<T>): JoinCsv<T> {
@@ -75,7 +55,7 @@ export async function openJoinGroupsCsv(
   input: AsyncIterable<Uint8Array>,
   o: JoinCsvOptions & { readonly groupColumns: readonly string[] },
 ): Promise<JoinCsv<GroupRecord>> {
-  const csv = await open(input, o);
+  const csv = await openMatchingCsv(input, o.idColumn, o);
   const groupIdx = o.groupColumns.map((n) => columnIndex(csv.header, n));
   const records = (async function* (): AsyncGenerator<GroupRecord> {
     for await (const { id, fields } of csv.records()) yield { id, group: groupIdx.map((i) => fields[i] as string) };
@@ -95,7 +75,7 @@ export async function openJoinValuesCsv(
   input: AsyncIterable<Uint8Array>,
   o: JoinCsvOptions & { readonly valueColumns: readonly string[]; readonly maxValue: number },
 ): Promise<JoinCsv<ValueRecord>> {
-  const csv = await open(input, o);
+  const csv = await openMatchingCsv(input, o.idColumn, o);
   const valueIdx = o.valueColumns.map((n) => columnIndex(csv.header, n));
   const max = o.maxValue;
   const records = (async function* (): AsyncGenerator<ValueRecord> {

@@ -12,23 +12,15 @@
  */
 import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
-import { openPolicyCsv, POLICY_WORDING, type InvalidRecord, type PolicyCsv } from '../csv/policy.js';
+import { openMatchingCsv, type MatchingCsvOptions } from '../csv/policy.js';
 import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
 import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
 import type { PayloadItem, PsiClientResult } from './psi.js';
 
 /** How a party's CSV is read. */
-export interface PsiCsvOptions {
+export interface PsiCsvOptions extends MatchingCsvOptions {
   /** Header name of the identifier column. */
   readonly column: string;
-  /** Identifier normalisation before matching; default `raw`. Both parties must agree. */
-  readonly idType?: IdType;
-  /** Invalid identifier or field count: `error` stops, `skip` leaves the record out; default `error`. */
-  readonly onInvalid?: 'error' | 'skip';
-  /** Field delimiter; default `,`. */
-  readonly delimiter?: CsvDelimiter;
-  /** Called for every skipped record (number, code, reason; never values). */
-  readonly onRejected?: (r: InvalidRecord) => void;
 }
 
 /** Options of {@link openPsiServerCsv}. */
@@ -57,17 +49,6 @@ export interface PsiServerCsv extends PsiCsvStats {
   readonly items: AsyncIterable<string | PayloadItem>;
 }
 
-function open(input: AsyncIterable<Uint8Array>, o: PsiCsvOptions): Promise<PolicyCsv> {
-  return openPolicyCsv(input, {
-    column: o.column,
-    onInvalid: o.onInvalid ?? 'error',
-    wording: POLICY_WORDING.matching,
-    ...(o.idType ? { idType: o.idType } : {}),
-    ...(o.delimiter ? { delimiter: o.delimiter } : {}),
-    ...(o.onRejected ? { onRejected: o.onRejected } : {}),
-  });
-}
-
 /**
  * Opens the server's CSV: reads the header and finds the identifier and payload
  * columns; the records are read as {@link psiServer} consumes the items.
@@ -76,7 +57,7 @@ function open(input: AsyncIterable<Uint8Array>, o: PsiCsvOptions): Promise<Polic
  *   reading, the policy's errors and `CSV_MALFORMED` for bad CSV
  */
 export async function openPsiServerCsv(input: AsyncIterable<Uint8Array>, o: PsiServerCsvOptions): Promise<PsiServerCsv> {
-  const csv = await open(input, o);
+  const csv = await openMatchingCsv(input, o.column, o);
   const names = o.payloadColumns ?? [];
   const payloadIdx = names.map((n) => columnIndex(csv.header, n));
   const payload = o.payloadColumns !== undefined;
@@ -128,7 +109,7 @@ export interface PsiClientCsv extends PsiCsvStats {
  * @throws KoppelError as {@link openPsiServerCsv}
  */
 export async function openPsiClientCsv(input: AsyncIterable<Uint8Array>, o: PsiClientCsvOptions): Promise<PsiClientCsv> {
-  const csv = await open(input, o);
+  const csv = await openMatchingCsv(input, o.column, o);
   const kept: string[][] | undefined = o.keepRecords ? [] : undefined;
   const ids = (async function* (): AsyncGenerator<string> {
     for await (const { id, fields } of csv.records()) {
