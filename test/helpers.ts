@@ -8,6 +8,27 @@ export function vectors<T>(name: string): T {
   return JSON.parse(readFileSync(fileURLToPath(new URL(`./vectors/${name}`, import.meta.url)), 'utf8')) as T;
 }
 
+/** One RFC 9497 test vector (appendix A), hex strings; batched vectors list several items. */
+export interface Rfc9497Vector {
+  input: string[];
+  blind: string[];
+  blindedElement: string[];
+  evaluationElement: string[];
+  output: string[];
+  proof?: string;
+  proofRandomScalar?: string;
+}
+
+/** The RFC 9497 OPRF(ristretto255, SHA-512) vectors of test/vectors/, both modes. */
+export function rfc9497Vectors(): {
+  seed: string;
+  keyInfo: string;
+  oprf: { skSm: string; vectors: Rfc9497Vector[] };
+  voprf: { skSm: string; pkSm: string; vectors: Rfc9497Vector[] };
+} {
+  return vectors('rfc9497-ristretto255-sha512.json');
+}
+
 /** Hex to bytes. */
 export function hex(s: string): Uint8Array {
   return new Uint8Array(Buffer.from(s, 'hex'));

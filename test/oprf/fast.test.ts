@@ -8,21 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { FastOprf } from '../../src/oprf/fast.js';
 import { deriveKeyPair, evaluate, serializeScalar } from '../../src/oprf/oprf.js';
 import { randomBytes } from '../../src/util/bytes.js';
-import { hex, vectors } from '../helpers.js';
+import { hex, rfc9497Vectors } from '../helpers.js';
 import { expectCode } from '../helpers/expect-code.js';
 
-interface V {
-  input: string[];
-  blind: string[];
-  blindedElement: string[];
-  evaluationElement: string[];
-  output: string[];
-  proof?: string;
-  proofRandomScalar?: string;
-}
-const rfc = vectors<{ seed: string; keyInfo: string; oprf: { skSm: string; vectors: V[] }; voprf: { skSm: string; pkSm: string; vectors: V[] } }>(
-  'rfc9497-ristretto255-sha512.json',
-);
+const rfc = rfc9497Vectors();
 const h = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const packed = (xs: string[]) => Uint8Array.from(Buffer.concat(xs.map((x) => Buffer.from(x, 'hex'))));
 

@@ -15,21 +15,10 @@ import {
   serializeScalar,
   verifyProof,
 } from '../../src/oprf/oprf.js';
-import { hex, vectors } from '../helpers.js';
+import { hex, rfc9497Vectors, type Rfc9497Vector } from '../helpers.js';
 import { expectCode } from '../helpers/expect-code.js';
 
-interface V {
-  input: string[];
-  blind: string[];
-  blindedElement: string[];
-  evaluationElement: string[];
-  output: string[];
-  proof?: string;
-  proofRandomScalar?: string;
-}
-const rfc = vectors<{ seed: string; keyInfo: string; oprf: { skSm: string; vectors: V[] }; voprf: { skSm: string; pkSm: string; vectors: V[] } }>(
-  'rfc9497-ristretto255-sha512.json',
-);
+const rfc = rfc9497Vectors();
 const h = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 describe('RFC 9497 A.1.1: OPRF mode', () => {
@@ -74,7 +63,7 @@ describe('RFC 9497 A.1.2: VOPRF mode, batched proofs', () => {
     expect(inputs.map((x, i) => h(finalize(x, (blinds[i] as { blind: bigint }).blind, evaluated[i] as Uint8Array)))).toEqual(v.output);
   });
   it('a proof does not verify for another key, a changed evaluation, or a changed proof', async () => {
-    const v = rfc.voprf.vectors[2] as V;
+    const v = rfc.voprf.vectors[2] as Rfc9497Vector;
     const blinded = v.blindedElement.map(hex);
     const evaluated = v.evaluationElement.map(hex);
     const proof = hex(v.proof as string);
@@ -149,7 +138,7 @@ describe('deserializeScalar: canonical and non-zero only', () => {
 
   it('a VOPRF proof with a zero challenge or a zero response is MESSAGE_MALFORMED, not an untyped error', async () => {
     const key = deriveKeyPair(hex(rfc.seed), hex(rfc.keyInfo), 'voprf');
-    const v = rfc.voprf.vectors[0] as V;
+    const v = rfc.voprf.vectors[0] as Rfc9497Vector;
     const proof = hex(v.proof as string);
     const zeroChallenge = Uint8Array.from(proof);
     zeroChallenge.fill(0, 0, 32);
