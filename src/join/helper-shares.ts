@@ -85,7 +85,7 @@ export class HelperGroups implements GroupsValueLayer {
   }
 
   /** Adds the helper's halves to A's; lists not released carry random values from the helper and are not read. */
-  async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean): Promise<number[][]> {
+  async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean, verified: () => Promise<void>): Promise<number[][]> {
     const h = this.#session();
     const k = this.#c.columns;
     const L = counts.length;
@@ -107,6 +107,7 @@ export class HelperGroups implements GroupsValueLayer {
       }
     }
     this.#c.progress?.({ phase: 'helper', done: L });
+    await verified();
     return sums;
   }
 

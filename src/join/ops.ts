@@ -1,11 +1,12 @@
 /**
  * The CPU-bound steps of the private join as batch operations for {@link TaskPool}:
  * the blinding layer (shared with PSI, under the join's own hash-to-group tag), B's
- * ElGamal encryption of its values, and A's per-group ciphertext sums.
+ * ElGamal encryption of its values, and A's per-list ciphertext sums.
  *
  * @packageDocumentation
  */
 import { loadRistretto255, scalarFromInt, type Ristretto255 } from '../group/sodium.js';
+import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
 
 /** Arguments of {@link joinOps}.encryptRecords. */
@@ -17,13 +18,22 @@ export interface EncryptRecordsArg extends HashMultiplyArg {
   readonly publicKeys: Uint8Array;
 }
 
-/** Arguments of {@link joinOps}.sumCiphertexts. */
-export interface SumCiphertextsArg {
-  /** Ciphertexts (C1, C2_1..C2_k), packed, ordered by group. */
-  readonly packed: Uint8Array;
+/** Arguments of {@link joinOps}.sumByList. */
+export interface SumByListArg {
+  /** One chunk of B's records as they came from the wire (H(x)^b, C1, C2_1..C2_k each). */
+  readonly body: Uint8Array;
   readonly columns: number;
-  /** Group g owns ciphertexts starts[g] .. starts[g+1]-1. */
-  readonly starts: Uint32Array;
+  /** Each record's accumulator: its list, or the dummy accumulator for an unmatched record. */
+  readonly lists: Uint32Array;
+  /** How many (accumulator, sum) slots to return: min(accumulators, records), public. */
+  readonly slots: number;
+}
+
+/** What {@link joinOps}.sumByList returns: `slots` accumulators and their partial sums. */
+export interface PartialSums {
+  readonly ids: Uint32Array;
+  /** (1 + k) * 32 bytes per slot: the sum of C1, then of each C2_j. */
+  readonly sums: Uint8Array;
 }
 
 /**
@@ -74,21 +84,57 @@ export const joinOps = {
     }
     return out;
   },
-  /** Per-group sums of ciphertexts, component by component: (1 + k) * 32 bytes per group. */
-  async sumCiphertexts(arg: SumCiphertextsArg): Promise<Uint8Array> {
+  /**
+   * One chunk of B's records summed by accumulator, matched or not (docs/protocols/join.md,
+   * "Timing"): every record costs the same additions, and the answer always has `slots`
+   * entries, the accumulators present first, then others with the identity as their sum,
+   * so the work that follows does not depend on how many records matched either.
+   */
+  async sumByList(arg: SumByListArg): Promise<PartialSums> {
     const r = await loadRistretto255();
     const width = 1 + arg.columns;
-    const groups = arg.starts.length - 1;
-    const out = new Uint8Array(groups * width * 32);
-    for (let g = 0; g < groups; g++) {
-      const from = arg.starts[g] as number;
-      const to = arg.starts[g + 1] as number;
-      const idx = new Uint32Array(to - from);
+    const size = recordBytes2p(arg.columns);
+    const n = arg.lists.length;
+    // Records grouped by accumulator (a counting sort over the accumulators present).
+    const slotOf = new Map<number, number>();
+    const ids = new Uint32Array(arg.slots);
+    const sizes: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const l = arg.lists[i] as number;
+      const at = slotOf.get(l);
+      if (at === undefined) {
+        slotOf.set(l, sizes.length);
+        ids[sizes.length] = l;
+        sizes.push(1);
+      } else sizes[at] = (sizes[at] as number) + 1;
+    }
+    const present = sizes.length;
+    if (present > arg.slots) throw new KoppelError('INTERNAL', 'sumByList got more accumulators than slots.');
+    const starts = new Uint32Array(present + 1);
+    for (let g = 0; g < present; g++) starts[g + 1] = (starts[g] as number) + (sizes[g] as number);
+    const fill = starts.slice(0, present);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      const g = slotOf.get(arg.lists[i] as number) as number;
+      order[fill[g] as number] = i;
+      fill[g] = (fill[g] as number) + 1;
+    }
+    // Element offsets (in units of 32 bytes) of component c of record i: i * size / 32 + 1 + c.
+    const sums = new Uint8Array(arg.slots * width * 32);
+    for (let g = 0; g < present; g++) {
+      const from = starts[g] as number;
+      const idx = new Uint32Array((starts[g + 1] as number) - from);
       for (let c = 0; c < width; c++) {
-        for (let i = 0; i < idx.length; i++) idx[i] = (from + i) * width + c;
-        out.set(r.sumAt(arg.packed, idx), (g * width + c) * 32);
+        for (let i = 0; i < idx.length; i++) idx[i] = ((order[from + i] as number) * size) / 32 + 1 + c;
+        sums.set(r.sumAt(arg.body, idx), (g * width + c) * 32);
       }
     }
-    return out;
+    // The remaining slots: other accumulators, each with the identity (all zeros) as its sum.
+    let next = 0;
+    for (let g = present; g < arg.slots; g++) {
+      while (slotOf.has(next)) next++;
+      ids[g] = next++;
+    }
+    return { ids, sums };
   },
 };

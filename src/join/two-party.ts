@@ -11,7 +11,8 @@ import { KoppelError } from '../errors/index.js';
 import { isIdentity, loadRistretto255, type Ristretto255 } from '../group/sodium.js';
 import type { ScalarPair, SuiteName } from '../group/types.js';
 import type { Session, SessionScope } from '../session/session.js';
-import { concatBytes, wipe } from '../util/bytes.js';
+import { wipe } from '../util/bytes.js';
+import { pipelineDepth } from '../util/pipeline.js';
 import type { TaskPool } from '../util/pool.js';
 import { DiscreteLog, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
 import { context, NO_MATCH, Step } from './messages.js';
@@ -38,9 +39,15 @@ export class TwoPartyGroups implements GroupsValueLayer {
   readonly #secrets: Uint8Array[] = [];
   readonly #publicKeys: Uint8Array[] = [];
   readonly #peerKeys: Uint8Array[] = [];
-  /** Matched ciphertexts (C1, C2_1..k) and their lists, in arrival order. */
-  readonly #matchedCipher: Uint8Array[] = [];
-  readonly #matchedList: number[] = [];
+  /**
+   * Running sums (C1, C2_1..k) of B's ciphertexts: one accumulator per list, and one more
+   * (the last) for every unmatched record; the identity (all zeros) to begin with.
+   */
+  #acc = new Uint8Array(0);
+  #lists = 0;
+  #matched = 0;
+  /** Chunk sums still being computed or merged, oldest first. */
+  readonly #pending: Array<Promise<void>> = [];
 
   constructor(c: ValueLayerContext) {
     this.#c = c;
@@ -75,17 +82,49 @@ export class TwoPartyGroups implements GroupsValueLayer {
     }
   }
 
-  start(): Promise<void> {
+  start(_n: number, lists: number): Promise<void> {
+    this.#lists = lists;
+    this.#acc = new Uint8Array((lists + 1) * (1 + this.#c.columns) * 32);
     return Promise.resolve();
   }
 
-  accept(body: Uint8Array, matched: Uint32Array): void {
-    const entry = this.entryBytes;
+  /**
+   * Adds one chunk of B's records to the accumulators as it arrives, matched or not: an
+   * unmatched record goes to the dummy accumulator, so A's work per record of B, and
+   * the work left once B's last record is in, do not depend on how many matched
+   * (docs/protocols/join.md, "Timing").
+   */
+  async accept(body: Uint8Array, matched: Uint32Array): Promise<void> {
+    const { pool, scope, columns: k } = this.#c;
+    const dummy = this.#lists;
+    const lists = new Uint32Array(matched.length);
     for (let i = 0; i < matched.length; i++) {
-      const list = matched[i] as number;
-      if (list === NO_MATCH) continue;
-      this.#matchedCipher.push(body.subarray(i * entry + 32, (i + 1) * entry));
-      this.#matchedList.push(list);
+      const l = matched[i] as number;
+      if (l === NO_MATCH) lists[i] = dummy;
+      else {
+        lists[i] = l;
+        this.#matched++;
+      }
+    }
+    const slots = Math.min(dummy + 1, matched.length);
+    const task = scope.guard(pool.run('sumByList', { body, columns: k, lists, slots }).then((p) => this.#merge(p.ids, p.sums)));
+    task.catch(() => undefined); // handled: the run fails through the scope, and sums() awaits it
+    this.#pending.push(task);
+    // A bounded number of chunks in flight: memory stays flat however long B's stream is.
+    if (this.#pending.length > pipelineDepth(pool)) await this.#pending.shift();
+  }
+
+  /** Adds a chunk's partial sums into the accumulators (the same number of additions for every chunk of a size). */
+  #merge(ids: Uint32Array, partial: Uint8Array): void {
+    const r = this.#ristretto();
+    const width = 1 + this.#c.columns;
+    const acc = this.#acc;
+    if (ids.some((id) => id > this.#lists)) throw new KoppelError('INTERNAL', 'A partial sum names an accumulator that does not exist.');
+    for (let g = 0; g < ids.length; g++) {
+      for (let c = 0; c < width; c++) {
+        const at = ((ids[g] as number) * width + c) * 32;
+        acc.set(r.add(acc.subarray(at, at + 32), partial.subarray((g * width + c) * 32, (g * width + c + 1) * 32)), at);
+      }
     }
   }
 
@@ -93,45 +132,19 @@ export class TwoPartyGroups implements GroupsValueLayer {
    * Per-list ciphertext sums, re-randomised, jointly decrypted, discrete logs. For a list
    * not released (a dummy, or below B's `minCount`) A sends a fresh random C1 instead of
    * the re-randomised one: both are uniform points to B, and B's partial decryption of it
-   * is useless for the list's sum.
+   * is useless for the list's sum. `verified` tells B the run is over before the discrete
+   * logarithms (docs/protocols/join.md, "Timing").
    */
-  async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean): Promise<number[][]> {
+  async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean, verified: () => Promise<void>): Promise<number[][]> {
     const r = this.#ristretto();
-    const { session: s, pool, columns: k, progress } = this.#c;
+    const { session: s, columns: k, progress } = this.#c;
     const L = counts.length;
     const sums: number[][] = Array.from({ length: L }, () => new Array<number>(k).fill(0));
     const width = (1 + k) * 32;
-    const matchedList = this.#matchedList;
-    // Counting sort of the matched ciphertexts by list.
-    const starts = new Uint32Array(L + 1);
-    for (const l of matchedList) starts[l + 1] = (starts[l + 1] as number) + 1;
-    for (let l = 0; l < L; l++) starts[l + 1] = (starts[l + 1] as number) + (starts[l] as number);
-    const fill = starts.slice(0, L);
-    const packed = new Uint8Array(matchedList.length * width);
-    matchedList.forEach((l, i) => {
-      const at = fill[l] as number;
-      fill[l] = at + 1;
-      packed.set(this.#matchedCipher[i] as Uint8Array, at * width);
-    });
-    this.#matchedCipher.length = 0;
-    // Lists split into one slice per worker, by matched records.
-    const slices = Math.max(1, pool.size);
-    const parts: Array<Promise<Uint8Array>> = [];
-    let from = 0;
-    for (let p = 0; p < slices; p++) {
-      const target = Math.round(((p + 1) * matchedList.length) / slices);
-      let to = from;
-      while (to < L && (p === slices - 1 || (starts[to + 1] as number) <= target)) to++;
-      if (p === slices - 1) to = L;
-      const lo = starts[from] as number;
-      const hi = starts[to] as number;
-      parts.push(
-        pool.run('sumCiphertexts', { packed: packed.slice(lo * width, hi * width), columns: k, starts: starts.slice(from, to + 1).map((x) => x - lo) }),
-      );
-      from = to;
-    }
-    const sumsPacked = concatBytes(...(await Promise.all(parts)));
-    progress?.({ phase: 'sums', done: matchedList.length });
+    if (L !== this.#lists) throw new KoppelError('INTERNAL', 'The two-party value layer was started for another number of lists.');
+    await Promise.all(this.#pending.splice(0));
+    const sumsPacked = this.#acc;
+    progress?.({ phase: 'sums', done: this.#matched });
 
     // Re-randomise every list's sum: (C1 + t G, C2_j + t PK_j), so B sees uniformly random C1'.
     const c1 = new Uint8Array(L * 32);
@@ -139,20 +152,21 @@ export class TwoPartyGroups implements GroupsValueLayer {
     for (let l = 0; l < L; l++) {
       const t = r.randomScalar();
       const at = l * width;
-      c1.set(r.add(sumsPacked.subarray(at, at + 32), r.mulBase(t)), l * 32);
+      const rerandomised = r.add(sumsPacked.subarray(at, at + 32), r.mulBase(t));
       for (let j = 0; j < k; j++) c2.push(r.add(sumsPacked.subarray(at + 32 + j * 32, at + 64 + j * 32), r.mul(t, this.#publicKeys[j] as Uint8Array)));
       t.fill(0);
-      if (!release(l)) {
-        // Not to be decrypted: a fresh random point, unrelated to the list's sum.
-        const u = r.randomScalar();
-        c1.set(r.mulBase(u), l * 32);
-        u.fill(0);
-      }
+      // Not to be decrypted (a dummy, or below B's policy): a fresh random point, unrelated
+      // to the list's sum. Made for every list, so the work does not depend on which.
+      const u = r.randomScalar();
+      const fresh = r.mulBase(u);
+      u.fill(0);
+      c1.set(release(l) ? rerandomised : fresh, l * 32);
     }
     await s.send(Step.DECRYPT, L, c1);
-    const tableBound = Array.from({ length: L }, (_, l) => (release(l) ? bound(l) * k : 0)).reduce((a, b) => a + b, 0);
-    const dlog = new DiscreteLog(r, DiscreteLog.tableSizeFor(tableBound));
+    // The partial decryptions, verified; M = (sum) G for every list, released or not
+    // (the same work whichever lists are released).
     const session = s.id;
+    const points: Uint8Array[] = new Array<Uint8Array>(L * k);
     for (let j = 0; j < k; j++) {
       const f = await s.receiveChunk([Step.PARTIALS], Step.PARTIALS, 'partial decryptions', 32);
       if (f.count !== L + 2)
@@ -170,12 +184,19 @@ export class TwoPartyGroups implements GroupsValueLayer {
       }
       const a = this.#secrets[j] as Uint8Array;
       for (let l = 0; l < L; l++) {
-        if (!release(l)) continue; // a dummy list, or below B's policy: not decrypted
         const C1 = c1.subarray(l * 32, l * 32 + 32);
-        const M = r.sub(r.sub(c2[l * k + j] as Uint8Array, r.mul(a, C1)), Ds.subarray(l * 32, l * 32 + 32));
-        (sums[l] as number[])[j] = dlog.solve(M, bound(l));
+        points[l * k + j] = r.sub(r.sub(c2[l * k + j] as Uint8Array, r.mul(a, C1)), Ds.subarray(l * 32, l * 32 + 32));
       }
       progress?.({ phase: 'decrypt', done: (j + 1) * L });
+    }
+    // B's part is done: tell it now. The discrete logarithms below take time that grows
+    // with the counts and the sums; after this point B's clock sees none of it.
+    await verified();
+    const tableBound = Array.from({ length: L }, (_, l) => (release(l) ? bound(l) * k : 0)).reduce((x, y) => x + y, 0);
+    const dlog = new DiscreteLog(r, DiscreteLog.tableSizeFor(tableBound));
+    for (let l = 0; l < L; l++) {
+      if (!release(l)) continue; // a dummy list, or below B's policy: not decrypted
+      for (let j = 0; j < k; j++) (sums[l] as number[])[j] = dlog.solve(points[l * k + j] as Uint8Array, bound(l));
     }
     return sums;
   }

@@ -30,8 +30,11 @@ export interface GroupsValueLayer {
    * sends random values for them itself).
    *
    * @param bound - the largest sum list `l` can honestly have (matches x declared maximum)
+   * @param verified - tells B the run is finished; called once B's part is checked and
+   *   before any work whose time depends on the counts or the sums (two-party: the
+   *   discrete logarithms), so B's clock sees none of it
    */
-  sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean): Promise<number[][]>;
+  sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean, verified: () => Promise<void>): Promise<number[][]>;
 }
 
 /** B's half of a value layer. */
