@@ -68,6 +68,8 @@ interface ValuesFlags extends CommonFlags {
   readonly maxValue: number;
   readonly padTo?: number;
   readonly minCount: number;
+  readonly maxLists?: number;
+  readonly minListSize?: number;
 }
 
 interface HelperFlags extends NetworkFlags, ReportFlags {
@@ -249,6 +251,12 @@ export function joinCommand(program: Command, io: Console): void {
         'policy: the group holder learns no sums of a group with fewer than K matches (1: no policy; the helper variant enforces it)',
         parseIntFlag('--min-count', 1, MAX_MIN_COUNT),
         DEFAULT_MIN_COUNT,
+      )
+      .option('--max-lists <n>', 'policy: refuse a group holder that sends more than N lists', parseIntFlag('--max-lists', 1, MAX_GROUPS))
+      .option(
+        '--min-list-size <m>',
+        'policy: refuse a group holder any of whose lists (groups, as padded) holds fewer than M records',
+        parseIntFlag('--min-list-size', 1, 2 ** 27),
       ),
   )
     .addHelpText(
@@ -272,6 +280,8 @@ export function joinCommand(program: Command, io: Console): void {
           columns: names,
           maxValue: flags.maxValue,
           minCount: flags.minCount,
+          ...(flags.maxLists === undefined ? {} : { maxLists: flags.maxLists }),
+          ...(flags.minListSize === undefined ? {} : { minListSize: flags.minListSize }),
           variant: flags.variant,
           suite: flags.suite,
           ...(helper ? { helper } : {}),
@@ -287,6 +297,8 @@ export function joinCommand(program: Command, io: Console): void {
             role: 'values',
             variant: r.variant,
             minCount: r.minCount,
+            ...(flags.maxLists === undefined ? {} : { maxLists: flags.maxLists }),
+            ...(flags.minListSize === undefined ? {} : { minListSize: flags.minListSize }),
             records: r.records,
             skipped: csv.skipped,
             lists: r.listSizes.length,

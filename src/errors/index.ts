@@ -81,6 +81,8 @@ export const ERROR_CODES = {
   SUM_OUT_OF_RANGE: 'A decrypted sum is beyond the recoverable bound.',
   /** The peer asked for more work than the protocol allows (e.g. more decryptions than groups). */
   LIMIT_EXCEEDED: 'The peer asked for more than the protocol allows.',
+  /** The peer's request breaks this party's stated disclosure policy (e.g. a private join's lists smaller than the value holder's minimum list size). */
+  POLICY_REFUSED: "The peer's request breaks this party's disclosure policy; nothing was released.",
   /** A request to the OPRF service was not authenticated (no or unknown client certificate or token). */
   UNAUTHORIZED: 'The request was not authenticated.',
   /** A client sent requests faster than the service's per-client rate limit. */

@@ -224,8 +224,7 @@ export async function joinGroups(
       // Only real lists with matches, at or above B's minimum, are decrypted (two-party) or
       // read (helper); a list without matches sums to 0, which its count already says.
       const release = (l: number) => (plan.lists[l]?.group ?? -1) >= 0 && (counts[l] as number) >= Math.max(1, minCount);
-      const sums = await layer.sums(counts, bound, release);
-      await s.sendJson(Step.FINISHED, {});
+      const sums = await layer.sums(counts, bound, release, () => s.sendJson(Step.FINISHED, {}));
 
       const withheld = (count: number) => count > 0 && count < minCount;
       const groups: JoinGroup[] = new Array<JoinGroup>(own.labels.length);
@@ -254,6 +253,30 @@ export async function joinGroups(
 }
 
 /**
+ * B's policy on the shape of A's table, checked on the list sizes before any work: no
+ * more than `maxLists` lists, none with fewer than `minListSize` elements.
+ *
+ * @throws KoppelError `POLICY_REFUSED` (the peer is told the code, and nothing is released)
+ */
+function checkListPolicy(sizes: readonly number[], maxLists: number, minListSize: number): void {
+  if (sizes.length > maxLists)
+    throw new KoppelError(
+      'POLICY_REFUSED',
+      `The group holder sent ${sizes.length} lists; this value holder's policy allows at most ${maxLists} (--max-lists).`,
+      {
+        details: { lists: sizes.length, maxLists },
+      },
+    );
+  const small = sizes.filter((x) => x < minListSize).length;
+  if (small > 0)
+    throw new KoppelError(
+      'POLICY_REFUSED',
+      `${small} of the group holder's ${sizes.length} lists hold fewer than ${minListSize} records, below this value holder's policy (--min-list-size); ask it for coarser groups.`,
+      { details: { smallLists: small, lists: sizes.length, minListSize } },
+    );
+}
+
+/**
  * Party B (`join values`): holds (id, values); learns only A's list sizes. Connects and
  * speaks first.
  */
@@ -269,6 +292,8 @@ export async function joinValues(
   const maxValue = optionalCount(options.maxValue, 'maxValue', 0, MAX_VALUE_BOUND) ?? 1_000_000;
   const padTo = optionalCount(options.padTo, 'padTo', 0, 2 ** 32 - 2);
   const minCount = optionalCount(options.minCount, 'minCount', 1, MAX_MIN_COUNT) ?? DEFAULT_MIN_COUNT;
+  const maxLists = optionalCount(options.maxLists, 'maxLists', 1, MAX_GROUPS) ?? MAX_GROUPS;
+  const minListSize = optionalCount(options.minListSize, 'minListSize', 1, MAX_LIST_ELEMENTS) ?? 1;
   const progress = options.onProgress;
   return runSession(
     async (scope) => {
@@ -296,6 +321,7 @@ export async function joinValues(
       const total = sizes.reduce((sum, x) => sum + x, 0);
       if (total > MAX_LIST_ELEMENTS)
         throw new KoppelError('LIMIT_EXCEEDED', `The peer's lists hold more than ${MAX_LIST_ELEMENTS} elements in all.`, { details: { declared: total } });
+      checkListPolicy(sizes, maxLists, minListSize);
 
       // Our own records, prepared at low priority while we evaluate A's lists.
       const ownRecords = (async () => {

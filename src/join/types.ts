@@ -89,6 +89,19 @@ export interface JoinValuesOptions extends JoinCommonOptions {
    * modified A could (docs/protocols/join.md).
    */
   readonly minCount?: number;
+  /**
+   * B's policy on the shape of A's table: refuse more than this many lists (default: the
+   * protocol's limit). With {@link JoinValuesOptions.minListSize} it lets B refuse a
+   * table shaped to single people out, when A does not pad (docs/protocols/join.md).
+   */
+  readonly maxLists?: number;
+  /**
+   * B's policy: refuse any list of A with fewer elements than this (default 1: none). A
+   * list is a group of A's records; a small one singles its members out. A's padding
+   * (`padListsTo`) makes every list as large as the padding, so this checks the real
+   * group sizes only where the agreement rules padding out.
+   */
+  readonly minListSize?: number;
 }
 
 /** Options of {@link joinHelper}. */

@@ -79,6 +79,10 @@ export class Link {
   /** The suite frames carry after the HELLO. */
   suite: SuiteName | 'none' = 'none';
   #closed = false;
+  /** The receive from the channel in flight, if any. */
+  #receiving: Promise<Uint8Array> | undefined;
+  /** The peer's reason, once its ABORT arrived. */
+  #peerAbort: KoppelError | undefined;
   /** Every wait for the peer races this: a run that fails elsewhere stops waiting at once. */
   #race: <T>(p: Promise<T>) => Promise<T> = (p) => p;
 
@@ -108,9 +112,52 @@ export class Link {
     return this.#transcript.digest();
   }
 
-  #send(frame: Uint8Array): Promise<void> {
+  async #send(frame: Uint8Array): Promise<void> {
     this.#transcript.sent(frame);
-    return this.#channel.send(frame);
+    try {
+      await this.#channel.send(frame);
+    } catch (e) {
+      throw await this.#explainClosed(e);
+    }
+  }
+
+  /**
+   * A send that failed because the peer closed: if the peer said why (an ABORT waiting
+   * in the channel, or one a receive of this link already got), its reason, not the
+   * bare `CONNECTION_CLOSED`. Waits at most a quarter of a second.
+   */
+  async #explainClosed(e: unknown): Promise<unknown> {
+    if (!(e instanceof KoppelError) || e.code !== 'CONNECTION_CLOSED') return e;
+    if (this.#peerAbort) return this.#peerAbort;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 250)));
+    try {
+      if (this.#receiving) {
+        await Promise.race([
+          this.#receiving.then(
+            () => undefined,
+            () => undefined,
+          ),
+          late,
+        ]);
+        return this.#peerAbort ?? e;
+      }
+      const bytes = await Promise.race([this.#channel.receive(), late]);
+      if (bytes === undefined) return e;
+      const frame = decodeFrame(bytes);
+      return frame.step === ABORT ? this.#abortError(frame) : e;
+    } catch {
+      return e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The peer's reason from its ABORT frame, remembered for a send that fails after it. */
+  #abortError(frame: Frame): KoppelError {
+    const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
+    this.#peerAbort = new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
+    return this.#peerAbort;
   }
 
   /** Sends a chunk of `count` fixed-size items. */
@@ -147,14 +194,18 @@ export class Link {
    * An ABORT from the peer becomes the peer's error code.
    */
   async receive(steps: readonly number[], what: string): Promise<Frame> {
-    const bytes = await this.#race(this.#channel.receive());
+    const receiving = this.#channel.receive();
+    this.#receiving = receiving;
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#race(receiving);
+    } finally {
+      this.#receiving = undefined;
+    }
     this.#transcript.received(bytes);
     const frame = decodeFrame(bytes);
     if (frame.protocol !== PROTOCOLS[this.#spec.wire]) throw new KoppelError('VERSION_MISMATCH', `The peer is not speaking the ${this.#spec.wire} protocol.`);
-    if (frame.step === ABORT) {
-      const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
-      throw new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
-    }
+    if (frame.step === ABORT) throw this.#abortError(frame);
     if (!steps.includes(frame.step)) {
       throw new KoppelError('PROTOCOL_VIOLATION', `Expected ${what} from the peer, got ${this.stepName(frame.step)}.`, {
         details: { expected: what, got: this.#stepNames.get(frame.step) ?? frame.step },

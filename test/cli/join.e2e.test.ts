@@ -2,7 +2,7 @@
  * `koppel join groups`, `join values` and `join helper` as separate processes over
  * loopback mutual TLS on CSV files; the table equals the plain join's.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -285,4 +285,55 @@ describe("koppel join values --min-count: the value holder's policy", () => {
       if (h) expect(JSON.parse(h.stderr.trim().split('\n').pop() as string)).toMatchObject({ role: 'helper', minCount: 3, withheld: 6 });
     },
   );
+
+  it('B refuses a table shaped to single people out with --min-list-size: both processes exit 1 with POLICY_REFUSED, and A writes no table', async () => {
+    const rng = new SyntheticRandom('join-list-policy-e2e');
+    const people = Array.from({ length: 10 }, () => syntheticBsn(rng));
+    writeFileSync(f('shape-a.csv'), 'bsn,person\n' + people.map((b, i) => `${b},${i < 6 ? `person-${i}` : 'crowd'}`).join('\n') + '\n');
+    writeFileSync(f('shape-b.csv'), 'bsn,income\n' + people.map((b, i) => `${b},${1000 + i}`).join('\n') + '\n');
+    const addr = `127.0.0.1:${port++}`;
+    const out = f('shape-result.csv');
+    const [g, v] = await Promise.all([
+      koppel([
+        'join',
+        'groups',
+        '--listen',
+        addr,
+        '--in',
+        f('shape-a.csv'),
+        '--group-columns',
+        'person',
+        '--min-count',
+        '1',
+        '--out',
+        out,
+        ...common,
+        '--insecure',
+      ]),
+      koppel([
+        'join',
+        'values',
+        '--connect',
+        addr,
+        '--in',
+        f('shape-b.csv'),
+        '--value-columns',
+        'income',
+        '--min-count',
+        '3',
+        '--min-list-size',
+        '3',
+        '--max-lists',
+        '50',
+        ...common,
+        '--insecure',
+      ]),
+    ]);
+    expect(v.code, v.stderr).toBe(1);
+    expect(g.code, g.stderr).toBe(1);
+    expect(v.stderr).toMatch(/POLICY_REFUSED/);
+    expect(v.stderr).toMatch(/6 of the group holder's 7 lists/);
+    expect(g.stderr).toMatch(/POLICY_REFUSED/);
+    expect(existsSync(out)).toBe(false);
+  });
 });

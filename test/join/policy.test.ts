@@ -3,7 +3,10 @@
  * must not learn the sums of a group with fewer matches, however A shapes its groups.
  */
 import { describe, expect, it } from 'vitest';
-import type { GroupRecord, ValueRecord } from '../../src/join/join.js';
+import { joinGroups, joinHelper, joinValues, type GroupRecord, type JoinGroupsOptions, type JoinValuesOptions, type ValueRecord } from '../../src/join/join.js';
+import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
+import { KoppelError } from '../../src/errors/index.js';
+import { expectCode } from '../helpers.js';
 import { Step } from '../../src/join/messages.js';
 import { readU32s, readU64s } from '../../src/util/bytes.js';
 import { decodeFrame } from '../../src/wire/frame.js';
@@ -109,5 +112,85 @@ describe("the value holder's policy against a modified group holder (helper vari
     expect((d.sum + (helperSums[g] as bigint)) & MASK64).toBe(BigInt(crowd));
     // The helper withheld every list but the crowd's (the empty list too: 0 is below 3).
     expect(r.h).toMatchObject({ minCount: 3, groups: 8, withheld: 7 });
+  });
+});
+
+describe("the value holder's policy on the shape of A's table (--max-lists, --min-list-size)", () => {
+  /** Runs A and B (and the helper) over memory channels and settles each, so a refusal can be checked on every side. */
+  async function settle(
+    a: GroupRecord[],
+    b: ValueRecord[],
+    bOptions: Partial<JoinValuesOptions>,
+    aOptions: JoinGroupsOptions = {},
+    variant: 'two-party' | 'helper' = 'two-party',
+  ) {
+    const [ca, cb] = createMemoryChannelPair();
+    const progress: string[] = [];
+    const [ah, ha] = createMemoryChannelPair();
+    const [bh, hb] = createMemoryChannelPair();
+    const queue: Channel[] = [ha, hb];
+    // The helper treats a party that leaves before its HELLO as a stray and waits for
+    // another; the CLI's accept gives up after --timeout, as this one does at once.
+    const accept = () => {
+      const next = queue.shift();
+      return next ? Promise.resolve(next) : Promise.reject(new KoppelError('TIMEOUT', 'No peer connected.'));
+    };
+    const helper = variant === 'helper' ? joinHelper(accept) : Promise.resolve(undefined);
+    const [ra, rb, rh] = await Promise.allSettled([
+      joinGroups(ca, a, {
+        threads: 0,
+        variant,
+        groupColumns: 1,
+        threshold: 1,
+        secondary: false,
+        onProgress: (p) => progress.push(p.phase),
+        ...(variant === 'helper' ? { helper: ah } : {}),
+        ...aOptions,
+      }),
+      joinValues(cb, b, { threads: 0, variant, columns: ['v0'], maxValue: 1000, minCount: 1, ...(variant === 'helper' ? { helper: bh } : {}), ...bOptions }),
+      helper,
+    ]);
+    return { ra, rb, rh, progress };
+  }
+
+  /** The error a settled run rejected with. */
+  function reason(r: PromiseSettledResult<unknown>): unknown {
+    if (r.status !== 'rejected') throw new Error('expected the run to be refused');
+    return r.reason;
+  }
+
+  it.each(['two-party', 'helper'] as const)(
+    'a table shaped to single people out (unpadded lists of one) is refused by B before any record is matched: POLICY_REFUSED on both sides (%s)',
+    async (variant) => {
+      const { a, b } = singlingOut();
+      const { ra, rb, progress } = await settle(a, b, { minListSize: 3 }, {}, variant);
+      await expectCode(Promise.reject(reason(rb)), 'POLICY_REFUSED');
+      await expectCode(Promise.reject(reason(ra)), 'POLICY_REFUSED');
+      // A never got as far as B's records: no count, no sum.
+      expect(progress).not.toContain('match');
+      // The refusal says how many lists were small (six persons and the empty group), never what is in them.
+      const message = String(reason(rb));
+      expect(message).toContain('7 of the group holder');
+      expect(message).not.toMatch(/person-|41\d/);
+    },
+  );
+
+  it("A with groups of at least the minimum passes B's --min-list-size, and B with --max-lists refuses more lists than it allows", async () => {
+    const { a, b } = singlingOut();
+    const crowdOnly = a.filter((r) => r.group[0] === 'crowd');
+    const ok = await settle(crowdOnly, b, { minListSize: 4, maxLists: 1 });
+    expect(ok.ra.status).toBe('fulfilled');
+    expect(ok.rb.status).toBe('fulfilled');
+    const tooMany = await settle(a, b, { maxLists: 7 });
+    await expectCode(Promise.reject(reason(tooMany.rb)), 'POLICY_REFUSED');
+    await expectCode(Promise.reject(reason(tooMany.ra)), 'POLICY_REFUSED');
+  });
+
+  it("A's padding hides its group sizes from B, and so passes B's --min-list-size: the check holds only where the agreement rules padding out", async () => {
+    const { a, b } = singlingOut();
+    const padded = await settle(a, b, { minListSize: 3 }, { padListsTo: 10 });
+    // Documented trade-off (docs/protocols/join.md): B sees lists of 10 and cannot tell.
+    expect(padded.rb.status).toBe('fulfilled');
+    expect((padded.rb as PromiseFulfilledResult<{ listSizes: number[] }>).value.listSizes.every((x) => x === 10)).toBe(true);
   });
 });
