@@ -25,7 +25,19 @@ import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
-import { addNetworkOptions, checkedNetwork, logRefused, parseHostPort, parseIntFlag, parsePercentFlag, peerText, type NetworkFlags } from './common.js';
+import {
+  addNetworkOptions,
+  addRolePinOptions,
+  checkedNetwork,
+  logRefused,
+  parseHostPort,
+  parseIntFlag,
+  parsePercentFlag,
+  peerText,
+  rolePinFrom,
+  type NetworkFlags,
+  type RolePinFlags,
+} from './common.js';
 import type { Console } from './program.js';
 
 const Noise = t.union([
@@ -152,17 +164,22 @@ export function aggregateCommand(program: Command, io: Console): void {
     },
   );
 
-  withRound(
-    agg
-      .command('aggregator')
-      .description('Aggregator: accept input shares until the deadline (or --expect inputs), then report the agreed sum to the collector.')
-      .requiredOption('--index <j>', "this aggregator's index, 0 to m-1", parseIntFlag('--index', 0, 63))
-      .requiredOption('--listen <host:port>', 'address for input parties')
-      .requiredOption('--collector <host:port>', 'the collector')
-      .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
-  ).action(async (flags: RoleFlags & { index: number; listen: string; collector: string; expect?: number }) => {
+  addRolePinOptions(
+    withRound(
+      agg
+        .command('aggregator')
+        .description('Aggregator: accept input shares until the deadline (or --expect inputs), then report the agreed sum to the collector.')
+        .requiredOption('--index <j>', "this aggregator's index, 0 to m-1", parseIntFlag('--index', 0, 63))
+        .requiredOption('--listen <host:port>', 'address for input parties')
+        .requiredOption('--collector <host:port>', 'the collector')
+        .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
+    ),
+    'collector',
+  ).action(async (flags: RoleFlags & RolePinFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
     const network = await checkedNetwork(flags);
+    // The collector is pinned apart (--collector-peer): an input party's certificate must not stand in for it.
+    const collectorPin = rolePinFrom(flags, network.security, 'collector');
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, ...network, onRefused: logRefused(io, `aggregator ${flags.index}`), idleTimeoutMs: flags.idleTimeout * 1000 });
@@ -204,7 +221,13 @@ export function aggregateCommand(program: Command, io: Console): void {
     }
     await Promise.all(pending);
     const c = parseHostPort(flags.collector, '--collector');
-    const channel = await connect({ ...c, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+    const channel = await connect({
+      ...c,
+      security: network.security,
+      ...(collectorPin === undefined ? {} : { peer: collectorPin }),
+      connectTimeoutMs: flags.timeout * 1000,
+      idleTimeoutMs: flags.idleTimeout * 1000,
+    });
     const r = await aggregator.report(channel);
     await channel.close();
     io.err(`koppel: aggregator ${flags.index}: summed ${r.agreed} agreed inputs (${r.dropped} dropped); reported to collector ${peerText(channel.peer)}`);

@@ -108,10 +108,10 @@ export function addNetworkOptions(c: Command): Command {
     .option('--idle-timeout <seconds>', 'how long to wait for the next message before giving up', parseIntFlag('--idle-timeout', 1, 86400), 300)
     .addHelpText(
       'after',
-      '\nPeer pinning: --peer and --peer-fingerprint list the peers this command accepts, for every\n' +
-        'connection it makes or accepts (a command with several peers lists them all); a peer\n' +
-        'outside the list is refused with PEER_NOT_ALLOWED. --any-peer accepts every certificate\n' +
-        'the CA signed.',
+      '\nPeer pinning: --peer and --peer-fingerprint list the peers this command accepts (a command\n' +
+        'with several peers in one role lists them all; the helper and the collector are pinned\n' +
+        'apart, with --helper-peer / --collector-peer); a peer outside the list is refused with\n' +
+        'PEER_NOT_ALLOWED. --any-peer accepts every certificate the CA signed.',
     );
 }
 
@@ -146,34 +146,82 @@ function splitList(text: string, flag: string): string[] {
 
 /**
  * Turns `--peer`, `--peer-fingerprint` and `--any-peer` into a {@link PeerPolicy}: with
- * TLS one of them is required (a command does not silently accept every certificate its
- * CA signed); with `--insecure` none is allowed (plain TCP authenticates no one).
+ * TLS one of them is required; without TLS none is allowed (nothing is authenticated).
  *
- * @throws KoppelError `INVALID_ARGUMENT` naming the flag to add or remove
+ * @throws KoppelError `INVALID_ARGUMENT` naming the flag to add
  */
 export function peerPolicyFrom(f: NetworkFlags, security: Security): PeerPolicy | undefined {
-  const listed = f.peer !== undefined || f.peerFingerprint !== undefined;
+  return pinFrom(f.peer, f.peerFingerprint, f.anyPeer, security, { names: '--peer', fingerprints: '--peer-fingerprint', who: 'which peer may connect' });
+}
+
+/** The third parties a command connects to besides its peer, each pinned on its own. */
+export type PinnedRole = 'helper' | 'collector';
+
+/** Flags of {@link addRolePinOptions}. */
+export interface RolePinFlags {
+  readonly helperPeer?: string;
+  readonly helperPeerFingerprint?: string;
+  readonly collectorPeer?: string;
+  readonly collectorPeerFingerprint?: string;
+}
+
+/**
+ * Adds `--<role>-peer` and `--<role>-peer-fingerprint`: the pin of a connection to a
+ * third party (the join's helper, the aggregation's collector), separate from `--peer`,
+ * so that a certificate allowed for one role cannot stand in for another.
+ */
+export function addRolePinOptions(c: Command, role: PinnedRole): Command {
+  return c
+    .option(`--${role}-peer <names>`, `the ${role}'s certificate names (CN or DNS/IP subjectAltName), comma-separated; pinned apart from --peer`)
+    .option(`--${role}-peer-fingerprint <hex>`, `the ${role}'s certificate SHA-256 fingerprints, comma-separated`);
+}
+
+/**
+ * The pin of the connection to `role`, from `--<role>-peer` / `--<role>-peer-fingerprint`
+ * (or `--any-peer`): with TLS one is required, so the peer list of the command's other
+ * connections never covers this one.
+ *
+ * @throws KoppelError `INVALID_ARGUMENT` naming the flag to add
+ */
+export function rolePinFrom(f: NetworkFlags & RolePinFlags, security: Security, role: PinnedRole): PeerPolicy | undefined {
+  const names = role === 'helper' ? f.helperPeer : f.collectorPeer;
+  const fingerprints = role === 'helper' ? f.helperPeerFingerprint : f.collectorPeerFingerprint;
+  return pinFrom(names, fingerprints, f.anyPeer, security, {
+    names: `--${role}-peer`,
+    fingerprints: `--${role}-peer-fingerprint`,
+    who: `which certificate the ${role} must have`,
+  });
+}
+
+function pinFrom(
+  names: string | undefined,
+  fingerprints: string | undefined,
+  anyPeer: boolean | undefined,
+  security: Security,
+  flags: { readonly names: string; readonly fingerprints: string; readonly who: string },
+): PeerPolicy | undefined {
+  const listed = names !== undefined || fingerprints !== undefined;
   if (!('tls' in security)) {
-    if (listed || f.anyPeer) {
+    if (listed || anyPeer) {
       throw new KoppelError(
         'INVALID_ARGUMENT',
-        '--peer, --peer-fingerprint and --any-peer need TLS: with --insecure no peer is authenticated, so none can be pinned.',
+        `${flags.names}, ${flags.fingerprints} and --any-peer need TLS: with --insecure no peer is authenticated, so none can be pinned.`,
       );
     }
     return undefined;
   }
-  if (f.anyPeer && listed) throw new KoppelError('INVALID_ARGUMENT', 'Use either --any-peer or --peer / --peer-fingerprint, not both.');
-  if (f.anyPeer) return 'any';
+  if (anyPeer && listed) throw new KoppelError('INVALID_ARGUMENT', `Use either --any-peer or ${flags.names} / ${flags.fingerprints}, not both.`);
+  if (anyPeer) return 'any';
   if (!listed) {
     throw new KoppelError(
       'INVALID_ARGUMENT',
-      "Say which peer may connect: add --peer NAME (the peer certificate's CN or subjectAltName) or --peer-fingerprint SHA256HEX, " +
+      `Say ${flags.who}: add ${flags.names} NAME (the certificate's CN or subjectAltName) or ${flags.fingerprints} SHA256HEX, ` +
         'or --any-peer to accept every certificate the CA signed.',
     );
   }
   const policy = {
-    ...(f.peer === undefined ? {} : { names: splitList(f.peer, '--peer') }),
-    ...(f.peerFingerprint === undefined ? {} : { fingerprints: splitList(f.peerFingerprint, '--peer-fingerprint') }),
+    ...(names === undefined ? {} : { names: splitList(names, flags.names) }),
+    ...(fingerprints === undefined ? {} : { fingerprints: splitList(fingerprints, flags.fingerprints) }),
   };
   normalisePeerPolicy(policy);
   return policy;

@@ -20,6 +20,7 @@ import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
 import {
   addNetworkOptions,
   addReportOptions,
+  addRolePinOptions,
   addThreadsOption,
   checkedNetwork,
   logRefused,
@@ -30,13 +31,15 @@ import {
   peerText,
   type NetworkSetup,
   progressReporter,
+  rolePinFrom,
   summaryLine,
   type NetworkFlags,
   type ReportFlags,
+  type RolePinFlags,
 } from './common.js';
 import type { Console } from './program.js';
 
-interface CommonFlags extends NetworkFlags, ReportFlags {
+interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags {
   readonly in?: string;
   readonly idColumn: string;
   readonly variant: JoinVariant;
@@ -93,7 +96,7 @@ function addCommonOptions(c: Command): Command {
         .default('error'),
     )
     .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
-  return addNetworkOptions(addReportOptions(addThreadsOption(c)));
+  return addRolePinOptions(addNetworkOptions(addReportOptions(addThreadsOption(c))), 'helper');
 }
 
 /** How the flags say the input CSV is read. */
@@ -108,12 +111,24 @@ function splitColumns(text: string, flag: string): string[] {
   return names;
 }
 
-async function helperChannel(flags: CommonFlags, network: NetworkSetup): Promise<Channel | undefined> {
+/**
+ * The helper's pin (`--helper-peer`, apart from `--peer`: the other party's certificate
+ * must not stand in for the helper), checked before anyone is contacted.
+ */
+function helperPin(flags: CommonFlags, network: NetworkSetup): NetworkSetup | undefined {
   if (flags.variant === 'two-party') {
     if (flags.helper) throw new KoppelError('INVALID_ARGUMENT', '--helper is for --variant helper.');
+    if (flags.helperPeer !== undefined || flags.helperPeerFingerprint !== undefined)
+      throw new KoppelError('INVALID_ARGUMENT', '--helper-peer and --helper-peer-fingerprint are for --variant helper.');
     return undefined;
   }
   if (!flags.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs --helper HOST:PORT.');
+  const peer = rolePinFrom(flags, network.security, 'helper');
+  return { security: network.security, ...(peer === undefined ? {} : { peer }) };
+}
+
+async function helperChannel(flags: CommonFlags, network: NetworkSetup | undefined): Promise<Channel | undefined> {
+  if (!network || !flags.helper) return undefined;
   const { host, port } = parseHostPort(flags.helper, '--helper');
   return connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
 }
@@ -159,6 +174,7 @@ export function joinCommand(program: Command, io: Console): void {
     )
     .action(async (flags: GroupsFlags) => {
       const network = await checkedNetwork(flags);
+      const helperNetwork = helperPin(flags, network);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
@@ -173,7 +189,7 @@ export function joinCommand(program: Command, io: Console): void {
       try {
         const channel = await listener.accept(flags.timeout * 1000);
         await listener.close();
-        helper = await helperChannel(flags, network);
+        helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
         const r = await joinGroups(channel, csv.records, {
           variant: flags.variant,
@@ -266,6 +282,7 @@ export function joinCommand(program: Command, io: Console): void {
     )
     .action(async (flags: ValuesFlags) => {
       const network = await checkedNetwork(flags);
+      const helperNetwork = helperPin(flags, network);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
       const csv = await openJoinValuesCsv(inputChunks(flags.in), { ...csvOptions(flags), valueColumns: names, maxValue: flags.maxValue });
@@ -274,7 +291,7 @@ export function joinCommand(program: Command, io: Console): void {
       const channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
       let helper: Channel | undefined;
       try {
-        helper = await helperChannel(flags, network);
+        helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
           columns: names,

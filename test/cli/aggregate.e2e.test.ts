@@ -2,7 +2,7 @@
  * `koppel aggregate` end to end: 3 input processes, 2 aggregators and 1 collector over
  * loopback mutual TLS; the released table equals the plain sum after disclosure control.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -88,7 +88,9 @@ describe('koppel aggregate over loopback mutual TLS', () => {
         '--tls-ca',
         pki.ca,
         '--peer',
-        'client,server',
+        'client',
+        '--collector-peer',
+        'server',
       ]),
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -188,7 +190,9 @@ describe('koppel aggregate over loopback mutual TLS', () => {
         '1',
         ...server,
         '--peer',
-        'client,server',
+        'client',
+        '--collector-peer',
+        'server',
       ]),
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -277,7 +281,9 @@ describe('koppel aggregate over loopback mutual TLS', () => {
         '1',
         ...server,
         '--peer',
-        'client,server',
+        'client',
+        '--collector-peer',
+        'server',
       ]),
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -315,5 +321,85 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     const metaText = readFileSync(join(dir, 'meta.json'), 'utf8');
     expect(metaText).not.toMatch(/perturbation|cellKeySum|"key"/i);
     expect(JSON.parse(metaText)).toMatchObject({ disclosure: { cellKey: 'koppel-default-D2-V0.6', cellKeyCountsOnly: true } });
+  });
+
+  it("an input party's certificate cannot stand in for the collector: the aggregator pins the collector apart (--collector-peer) and reports nothing to an impostor", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-impostor-'));
+    const pki = testPki();
+    const round = {
+      round: 'e2e-impostor',
+      codebook: { id: 'usage', dimensions: [{ name: 'region', labels: regions }], values: [], maxInputs: 10, maxRecordsPerInput: 1000 },
+      aggregators: 2,
+      minInputs: 1,
+      deadline: new Date(Date.now() + 8_000).toISOString(),
+    };
+    writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
+    writeFileSync(join(dir, 'in.csv'), 'region\n' + Array.from({ length: 12 }, (_, i) => regions[i % 2]).join('\n') + '\n');
+    const base = 22000 + Math.floor(Math.random() * 2000);
+    const addr = (i: number) => `127.0.0.1:${base + i}`;
+    const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
+    const tls = (cert: string, key: string) => ['--tls-cert', cert, '--tls-key', key, '--tls-ca', pki.ca];
+    const aggregatorArgs = (j: number) => [
+      'aggregate',
+      'aggregator',
+      ...common,
+      '--index',
+      String(j),
+      '--listen',
+      addr(1 + j),
+      '--collector',
+      addr(0),
+      '--expect',
+      '1',
+    ];
+    // Without a pin for the collector, with TLS, the aggregator does not start.
+    const unpinned = await koppel([...aggregatorArgs(0), ...tls(pki.serverCert, pki.serverKey), '--peer', 'client']);
+    expect(unpinned.code).not.toBe(0);
+    expect(unpinned.stderr).toContain('--collector-peer');
+    // The input party here is the other agency (its certificate, valid from the same CA, is
+    // good for servers too); the impostor is a collector process that holds it.
+    const impostor = koppel([
+      'aggregate',
+      'collect',
+      ...common,
+      '--listen',
+      addr(0),
+      '--out',
+      join(dir, 'table.csv'),
+      '--threshold',
+      '1',
+      ...tls(pki.otherAgencyCert, pki.otherAgencyKey),
+      '--peer',
+      'server',
+    ]);
+    const aggregators = [0, 1].map((j) =>
+      koppel([...aggregatorArgs(j), ...tls(pki.serverCert, pki.serverKey), '--peer', 'other-agency', '--collector-peer', 'server']),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const input = await koppel([
+      'aggregate',
+      'input',
+      ...common,
+      '--party',
+      'gemeente-0',
+      '--in',
+      join(dir, 'in.csv'),
+      '--aggregators',
+      `${addr(1)},${addr(2)}`,
+      ...tls(pki.otherAgencyCert, pki.otherAgencyKey),
+      '--peer',
+      'server',
+    ]);
+    expect(input.code, input.stderr).toBe(0);
+    const [c, ...as] = await Promise.all([impostor, ...aggregators]);
+    // Every aggregator fails and reports nothing; the first refuses the impostor's certificate
+    // (the impostor's round then fails, so a later one may find no collector at all).
+    for (const a of as) {
+      expect(a.code).not.toBe(0);
+      expect(a.stderr).not.toContain('reported to collector');
+    }
+    expect(as.some((a) => a.stderr.includes('PEER_NOT_ALLOWED'))).toBe(true);
+    expect(c.code).not.toBe(0);
+    expect(existsSync(join(dir, 'table.csv'))).toBe(false);
   });
 });

@@ -64,7 +64,7 @@ describe.each([
   it("writes the plain join's table, every group, with the rule per row", async () => {
     const addr = `127.0.0.1:${port++}`;
     const helperAddr = `127.0.0.1:${port++}`;
-    const helperArgs = [...(variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr] : []), '--suite', suite];
+    const helperArgs = [...(variant === 'helper' ? ['--variant', 'helper', '--helper', helperAddr, '--helper-peer', 'server'] : []), '--suite', suite];
     const helper =
       variant === 'helper'
         ? koppel(['join', 'helper', '--listen', helperAddr, '--timeout', '30', '--idle-timeout', '30', ...serverTls('server,client')])
@@ -85,7 +85,7 @@ describe.each([
       '--summary',
       'json',
       ...common,
-      ...serverTls(variant === 'helper' ? 'client,server' : 'client'),
+      ...serverTls('client'),
       ...helperArgs,
     ]);
     const values = koppel([
@@ -335,5 +335,18 @@ describe("koppel join values --min-count: the value holder's policy", () => {
     expect(v.stderr).toMatch(/6 of the group holder's 7 lists/);
     expect(g.stderr).toMatch(/POLICY_REFUSED/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('the helper is pinned apart from the other party: with TLS and the helper variant, --helper-peer (or --any-peer) is required on both parties', async () => {
+    for (const role of ['groups', 'values'] as const) {
+      const args =
+        role === 'groups'
+          ? ['join', 'groups', '--listen', '127.0.0.1:0', '--in', f('cbs.csv'), '--group-columns', 'province', ...serverTls('client')]
+          : ['join', 'values', '--connect', '127.0.0.1:1', '--in', f('logius.csv'), '--value-columns', 'logins', ...clientTls()];
+      const r = await koppel([...args, ...common, '--variant', 'helper', '--helper', '127.0.0.1:2']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('INVALID_ARGUMENT');
+      expect(r.stderr).toContain('--helper-peer');
+    }
   });
 });
