@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from './commander.js';
-import { t } from '../util/cjs.js';
+import { isLeft, t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { makeCodebook, CodebookCodec } from '../aggregate/codebook.js';
 import { checkPTable, DEFAULT_PTABLE, type PTable } from '../disclosure/index.js';
@@ -23,9 +23,21 @@ import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
 import { connect, listen } from '../transport/net.js';
 import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
-import { decodeOrThrow, intRange } from '../wire/codec.js';
+import { describeErrors, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
-import { addNetworkOptions, checkedNetwork, logRefused, parseHostPort, parseIntFlag, parsePercentFlag, peerText, type NetworkFlags } from './common.js';
+import {
+  addNetworkOptions,
+  checkedNetwork,
+  logListening,
+  logRefused,
+  parseHostPort,
+  parseIntFlag,
+  parsePercentFlag,
+  peerSummary,
+  peerText,
+  sha256Hex,
+  type NetworkFlags,
+} from './common.js';
 import type { Console } from './program.js';
 
 const Noise = t.union([
@@ -41,7 +53,34 @@ const RoundFile = t.exact(
   'RoundFile',
 );
 
-/** Reads and checks a round file. */
+/**
+ * A value's `min` or `max` written as a JSON number (`"min": 0`) becomes the decimal
+ * string the codebook takes (`"0"`); strings stay as they are. Only plain decimals
+ * convert: a number JSON cannot give back exactly as written (1e21, 0.1 + 0.2 style
+ * binary fractions beyond 15 digits) is left for the codebook to refuse.
+ */
+function decimalsAsStrings(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null) return json;
+  const codebook = (json as { codebook?: unknown }).codebook;
+  if (typeof codebook !== 'object' || codebook === null) return json;
+  const values = (codebook as { values?: unknown }).values;
+  if (!Array.isArray(values)) return json;
+  const text = (x: unknown) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) return x;
+    const s = String(x);
+    return /^-?\d{1,15}(\.\d{1,15})?$/.test(s) ? s : x;
+  };
+  const converted = values.map((v: unknown) =>
+    typeof v === 'object' && v !== null ? { ...v, min: text((v as { min?: unknown }).min), max: text((v as { max?: unknown }).max) } : v,
+  );
+  return { ...json, codebook: { ...codebook, values: converted } };
+}
+
+/**
+ * Reads and checks a round file. `min` and `max` of a value column may be JSON
+ * numbers or decimal strings. An error names this file (it is the local one, not a
+ * peer's).
+ */
 export function readRoundFile(path: string): RoundConfig {
   let json: unknown;
   try {
@@ -49,9 +88,15 @@ export function readRoundFile(path: string): RoundConfig {
   } catch (e) {
     throw new KoppelError('INVALID_ARGUMENT', `Cannot read the round file "${path}" as JSON.`, { details: { path }, cause: e });
   }
-  const f = decodeOrThrow(RoundFile, json, 'round file', 'INVALID_ARGUMENT');
+  const decoded = RoundFile.decode(decimalsAsStrings(json));
+  if (isLeft(decoded)) {
+    throw new KoppelError('INVALID_ARGUMENT', `The round file "${path}" is malformed (${describeErrors(decoded.left)}); see docs/cli.md and examples/round.json.`, {
+      details: { path },
+    });
+  }
+  const f = decoded.right;
   const deadline = Date.parse(f.deadline);
-  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', "The round file's deadline must be an ISO 8601 time.");
+  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', `The deadline in the round file "${path}" must be an ISO 8601 time.`, { details: { path } });
   return {
     round: f.round,
     codebook: makeCodebook(f.codebook),
@@ -166,6 +211,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, ...network, onRefused: logRefused(io, `aggregator ${flags.index}`), idleTimeoutMs: flags.idleTimeout * 1000 });
+    logListening(io, `aggregator ${flags.index}`, host, listener.port);
     // --expect counts accepted inputs only: a refused share, a health check or a port
     // scan does not use up the round.
     let accepted = 0;
@@ -257,7 +303,9 @@ export function aggregateCommand(program: Command, io: Console): void {
       // Before listening: exact sums beside perturbed counts only when the operator says so.
       checkCellKeyOptions(config.codebook, cellKey);
       const { host, port } = parseHostPort(flags.listen, '--listen');
+      const startedAt = new Date();
       const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'collect'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      logListening(io, 'collect', host, listener.port);
       const acceptUntil = config.deadline + flags.timeout * 1000;
       const accepted: Channel[] = [];
       // Connections until m aggregators have said HELLO (collect() skips strays).
@@ -298,15 +346,21 @@ export function aggregateCommand(program: Command, io: Console): void {
           const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
           lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule], ',', '\n'));
         }
-        writeOutput(flags.out, lines.join(''));
+        const table = lines.join('');
+        writeOutput(flags.out, table);
         const meta = {
           round: r.round,
           inputs: r.inputs,
           dropped: r.dropped,
           partyIds: r.partyIds,
+          parties: r.parties,
+          aggregators: accepted.map((c) => peerSummary(c.peer)),
           noise: r.noise,
           disclosure: r.disclosure,
           codebook: config.codebook.hash,
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          outputs: [{ path: flags.out ?? '-', sha256: sha256Hex(table), bytes: Buffer.byteLength(table) }],
         };
         if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
         const suppressed = r.table.filter((e) => e.count === null).length;

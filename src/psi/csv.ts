@@ -41,6 +41,8 @@ export interface PsiCsvStats {
 export interface PsiServerCsv extends PsiCsvStats {
   /** The header's field names. */
   readonly header: readonly string[];
+  /** The input's byte order mark and line ending. */
+  readonly style: CsvStyle;
   /**
    * The items for {@link psiServer}: normalised identifiers or, with payload columns,
    * identifiers with their payload (the named fields as a JSON object, UTF-8).
@@ -70,6 +72,7 @@ export async function openPsiServerCsv(input: AsyncIterable<Uint8Array>, o: PsiS
   })();
   return {
     header: csv.header,
+    style: csv.style,
     items,
     get recordsRead() {
       return csv.recordsRead;
