@@ -90,13 +90,18 @@ export function readRoundFile(path: string): RoundConfig {
   }
   const decoded = RoundFile.decode(decimalsAsStrings(json));
   if (isLeft(decoded)) {
-    throw new KoppelError('INVALID_ARGUMENT', `The round file "${path}" is malformed (${describeErrors(decoded.left)}); see docs/cli.md and examples/round.json.`, {
-      details: { path },
-    });
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      `The round file "${path}" is malformed (${describeErrors(decoded.left)}); see docs/cli.md and examples/round.json.`,
+      {
+        details: { path },
+      },
+    );
   }
   const f = decoded.right;
   const deadline = Date.parse(f.deadline);
-  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', `The deadline in the round file "${path}" must be an ISO 8601 time.`, { details: { path } });
+  if (Number.isNaN(deadline))
+    throw new KoppelError('INVALID_ARGUMENT', `The deadline in the round file "${path}" must be an ISO 8601 time.`, { details: { path } });
   return {
     round: f.round,
     codebook: makeCodebook(f.codebook),
@@ -106,6 +111,16 @@ export function readRoundFile(path: string): RoundConfig {
     ...(f.noise ? { noise: f.noise } : {}),
     ...(f.parties ? { parties: f.parties } : {}),
   };
+}
+
+/** Reads a `--cell-key` p-table file as JSON (checked by `checkPTable`); not JSON is a usage error naming the file. */
+function readPTableFile(path: string): PTable {
+  const text = readTextFile(path, 'p-table file');
+  try {
+    return JSON.parse(text) as PTable;
+  } catch (e) {
+    throw new KoppelError('INVALID_ARGUMENT', `The p-table file "${path}" is not JSON.`, { details: { path }, cause: e });
+  }
 }
 
 interface RoleFlags extends NetworkFlags {
@@ -297,7 +312,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       const network = await checkedNetwork(flags);
       let ptable: PTable | undefined;
       if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
-      else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
+      else if (flags.cellKey) ptable = checkPTable(readPTableFile(flags.cellKey));
       if (flags.cellKeyCountsOnly && !ptable) throw new KoppelError('INVALID_ARGUMENT', '--cell-key-counts-only goes with --cell-key.');
       const cellKey = ptable ? { cellKey: ptable, cellKeyCountsOnly: flags.cellKeyCountsOnly === true } : {};
       // Before listening: exact sums beside perturbed counts only when the operator says so.

@@ -80,7 +80,10 @@ export function formatDuration(seconds: number): string {
 }
 
 /** What a progress line says about the input file: how much is read, and the time left at the rate so far. */
-export function inputProgress(input: Pick<CountedInput, 'bytesRead' | 'totalBytes'>, elapsedSeconds: number): { text: string; fields: Record<string, number> } | undefined {
+export function inputProgress(
+  input: Pick<CountedInput, 'bytesRead' | 'totalBytes'>,
+  elapsedSeconds: number,
+): { text: string; fields: Record<string, number> } | undefined {
   const total = input.totalBytes;
   if (total === undefined) return undefined;
   const read = Math.min(input.bytesRead, total);

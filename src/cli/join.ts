@@ -122,7 +122,11 @@ function checkReportFlag(flags: CommonFlags): void {
 }
 
 /** Opens a party's input and `--report` file; the report is removed if opening the CSV fails. */
-async function openWithReport<T>(flags: CommonFlags, open: (chunks: AsyncIterable<Uint8Array>, report: RejectReport | undefined) => Promise<JoinCsv<T>>, hash = false) {
+async function openWithReport<T>(
+  flags: CommonFlags,
+  open: (chunks: AsyncIterable<Uint8Array>, report: RejectReport | undefined) => Promise<JoinCsv<T>>,
+  hash = false,
+) {
   checkReportFlag(flags);
   const input = new CountedInput(flags.in, { hash });
   const report = openRejectReport(flags.report);

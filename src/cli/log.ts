@@ -28,4 +28,3 @@ export function currentLogFormat(): LogFormat {
 export function jsonLogLine(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>): string {
   return JSON.stringify({ time: new Date().toISOString(), level, ...fields });
 }
-

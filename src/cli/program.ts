@@ -90,7 +90,11 @@ export const EXIT_FAILURE = 1;
 export type Register = (program: Command, io: Console) => void;
 
 /** Builds the program with the given commands (usage errors printed as `format` says). */
-export function programWith(registers: readonly Register[], io: Console = processConsole, format: OutputFormat = { log: 'text', errorsAsJson: false }): Command {
+export function programWith(
+  registers: readonly Register[],
+  io: Console = processConsole,
+  format: OutputFormat = { log: 'text', errorsAsJson: false },
+): Command {
   const program = new Command('koppel')
     .description('Privacy-preserving data linking: keyed pseudonymisation, private set intersection and private aggregation.')
     .version(VERSION, '-V, --version')
@@ -110,7 +114,11 @@ export function programWith(registers: readonly Register[], io: Console = proces
       sub.exitOverride().configureOutput(program.configureOutput());
       // Every command that runs takes --log (read before parsing by outputFormatOf).
       if (sub.commands.length === 0) {
-        sub.addOption(new Option('--log <format>', 'stderr: text lines, or json (one JSON object per line: messages, progress, summary, errors)').choices(['text', 'json']).default('text'));
+        sub.addOption(
+          new Option('--log <format>', 'stderr: text lines, or json (one JSON object per line: messages, progress, summary, errors)')
+            .choices(['text', 'json'])
+            .default('text'),
+        );
       }
       configure(sub);
     }

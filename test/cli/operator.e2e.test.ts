@@ -74,7 +74,7 @@ beforeAll(async () => {
 });
 
 describe('Excel fidelity end to end', () => {
-  it("pseudonymise on worker threads keeps the BOM and CRLF, in the output and in the --report file, and names each skipped record", async () => {
+  it('pseudonymise on worker threads keeps the BOM and CRLF, in the output and in the --report file, and names each skipped record', async () => {
     const rows = ids.slice(0, 500).map((b, i) => `${i === 4 || i === 16 ? INVALID_BSN : b},R${i % 3}`);
     const input = excelFile('persons.csv', 'bsn,region', rows);
     const r = await koppel([
@@ -107,9 +107,24 @@ describe('Excel fidelity end to end', () => {
 
   it('a cp1252 byte at record 12,000 is CSV_MALFORMED at record 12,000 (worker threads), exit 1, and no output file', async () => {
     const parts = [Buffer.from('bsn,name\n')];
-    for (let r = 1; r <= 20_000; r++) parts.push(r === 12_000 ? Buffer.from([...Buffer.from(`${ids[0]},Ren`), 0xe9, 0x0a]) : Buffer.from(`${ids[r % 3000]},n${r}\n`));
+    for (let r = 1; r <= 20_000; r++)
+      parts.push(r === 12_000 ? Buffer.from([...Buffer.from(`${ids[0]},Ren`), 0xe9, 0x0a]) : Buffer.from(`${ids[r % 3000]},n${r}\n`));
     writeFileSync(f('cp1252.csv'), Buffer.concat(parts));
-    const r = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd/1', '--column', 'bsn', '--in', f('cp1252.csv'), '--out', f('cp1252.out.csv'), '--threads', '2']);
+    const r = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd/1',
+      '--column',
+      'bsn',
+      '--in',
+      f('cp1252.csv'),
+      '--out',
+      f('cp1252.out.csv'),
+      '--threads',
+      '2',
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('CSV_MALFORMED');
     expect(r.stderr).toContain('record=12000');
@@ -175,7 +190,19 @@ describe('Excel fidelity end to end', () => {
   });
 
   it('psi --report without --on-invalid skip is a usage error', async () => {
-    const r = await koppel(['psi', 'connect', '--connect', '127.0.0.1:1', '--in', f('psi-client.csv'), '--column', 'bsn', '--insecure', '--report', f('x.csv')]);
+    const r = await koppel([
+      'psi',
+      'connect',
+      '--connect',
+      '127.0.0.1:1',
+      '--in',
+      f('psi-client.csv'),
+      '--column',
+      'bsn',
+      '--insecure',
+      '--report',
+      f('x.csv'),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--report needs --on-invalid skip');
   });
@@ -188,7 +215,16 @@ describe('the test PKI of examples/make-test-pki.sh (docs/tls.md), a join with -
     expect(made).toMatch(/^logius: .* sha256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$/m);
     for (const n of ['ca.crt', 'cbs.crt', 'cbs.key', 'logius.crt', 'logius.key']) expect(existsSync(join(pkiDir, n)), n).toBe(true);
     for (const n of readdirSync(pkiDir).filter((x) => x.endsWith('.key'))) expect(statSync(join(pkiDir, n)).mode & 0o077, n).toBe(0);
-    const tls = (self: string, peer: string) => ['--tls-cert', join(pkiDir, `${self}.crt`), '--tls-key', join(pkiDir, `${self}.key`), '--tls-ca', join(pkiDir, 'ca.crt'), '--peer', peer];
+    const tls = (self: string, peer: string) => [
+      '--tls-cert',
+      join(pkiDir, `${self}.crt`),
+      '--tls-key',
+      join(pkiDir, `${self}.key`),
+      '--tls-ca',
+      join(pkiDir, 'ca.crt'),
+      '--peer',
+      peer,
+    ];
     const regions = ['Zeeland', 'Drenthe', 'Utrecht'];
     const cbs = excelFile(
       'cbs.csv',
@@ -258,12 +294,20 @@ describe('the test PKI of examples/make-test-pki.sh (docs/tls.md), a join with -
       '*/*',
     ]);
     expect(lines(expectExcelStyle(f('logius-skipped.csv')))).toEqual(['record,code,reason', '8,INVALID_BSN,checksum']);
-    const meta = JSON.parse(readFileSync(f('meta.json'), 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const meta = JSON.parse(readFileSync(f('meta.json'), 'utf8')) as Record<string, unknown> & { suppression: Record<string, number> };
     expect(meta['command']).toBe('join groups');
-    expect(meta['parameters']).toMatchObject({ variant: 'two-party', groupColumns: ['province', 'size'], valueColumns: ['logins'], minCount: 10, totals: true, maxValue: 100 });
+    expect(meta['parameters']).toMatchObject({
+      variant: 'two-party',
+      groupColumns: ['province', 'size'],
+      valueColumns: ['logins'],
+      minCount: 10,
+      totals: true,
+      maxValue: 100,
+    });
     expect(meta['counts']).toMatchObject({ records: 1200, skipped: 0, matched: 999, groups: 6, valueRecords: 1199, rows: 12 }); // ids[207] is Logius's invalid record
-    expect(meta['suppression']['suppressed']).toBe(meta['suppression']['threshold'] + meta['suppression']['secondary']);
-    expect(meta['suppression']['published'] + meta['suppression']['suppressed']).toBe(12);
+    const sup = meta.suppression;
+    expect(sup['suppressed']).toBe((sup['threshold'] as number) + (sup['secondary'] as number));
+    expect((sup['published'] as number) + (sup['suppressed'] as number)).toBe(12);
     const fingerprint = (made.match(/^logius: .* sha256 (.*)$/m) as RegExpMatchArray)[1]!.replaceAll(':', '').toLowerCase();
     expect(meta['peer']).toEqual({ name: 'logius', fingerprint, authenticated: true });
     expect(Date.parse(meta['finishedAt'] as string)).toBeGreaterThanOrEqual(Date.parse(meta['startedAt'] as string));
@@ -283,7 +327,10 @@ describe('the example round file (examples/round.json)', () => {
   });
 
   it("a malformed round file is a usage error naming the local file, not the peer's", async () => {
-    writeFileSync(f('bad-round.json'), JSON.stringify({ round: 'x', codebook: { id: 'c', dimensions: [], values: [{ name: 'v', scale: 0, min: true, max: 1 }] } }));
+    writeFileSync(
+      f('bad-round.json'),
+      JSON.stringify({ round: 'x', codebook: { id: 'c', dimensions: [], values: [{ name: 'v', scale: 0, min: true, max: 1 }] } }),
+    );
     let error: unknown;
     try {
       readRoundFile(f('bad-round.json'));
@@ -302,15 +349,49 @@ describe('the example round file (examples/round.json)', () => {
     const json = JSON.parse(readFileSync(join(EXAMPLES, 'round.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(f('round.json'), JSON.stringify({ ...json, deadline: new Date(Date.now() + 30_000).toISOString() }));
     const common = ['--round', f('round.json'), '--insecure', '--timeout', '20', '--idle-timeout', '20'];
-    const collector = startKoppel(['aggregate', 'collect', ...common, '--listen', '127.0.0.1:0', '--threshold', '1', '--out', f('agg.csv'), '--meta', f('agg-meta.json')]);
+    const collector = startKoppel([
+      'aggregate',
+      'collect',
+      ...common,
+      '--listen',
+      '127.0.0.1:0',
+      '--threshold',
+      '1',
+      '--out',
+      f('agg.csv'),
+      '--meta',
+      f('agg-meta.json'),
+    ]);
     const cport = await portOf(collector);
     const aggregators = [0, 1].map((j) =>
-      startKoppel(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', '127.0.0.1:0', '--collector', `127.0.0.1:${cport}`, '--expect', '3']),
+      startKoppel([
+        'aggregate',
+        'aggregator',
+        ...common,
+        '--index',
+        String(j),
+        '--listen',
+        '127.0.0.1:0',
+        '--collector',
+        `127.0.0.1:${cport}`,
+        '--expect',
+        '3',
+      ]),
     );
     const aports = await Promise.all(aggregators.map(portOf));
     const inputs = [0, 1, 2].map((p) => {
       writeFileSync(f(`agg-${p}.csv`), 'region,household,logins\n' + ['Groningen,single,3', 'Utrecht,family,4', 'Utrecht,single,5'].join('\n') + '\n');
-      return koppel(['aggregate', 'input', ...common, '--party', `gemeente-${p}`, '--in', f(`agg-${p}.csv`), '--aggregators', aports.map((a) => `127.0.0.1:${a}`).join(',')]);
+      return koppel([
+        'aggregate',
+        'input',
+        ...common,
+        '--party',
+        `gemeente-${p}`,
+        '--in',
+        f(`agg-${p}.csv`),
+        '--aggregators',
+        aports.map((a) => `127.0.0.1:${a}`).join(','),
+      ]);
     });
     const results = await Promise.all([collector.done, ...aggregators.map((a) => a.done), ...inputs]);
     for (const r of results) expect(r.code, r.stderr).toBe(0);
@@ -326,7 +407,17 @@ describe('the example round file (examples/round.json)', () => {
       .split('\n')
       .slice(1)
       .map((l) => l.split(',').slice(0, 2).join('/'));
-    expect(keys).toEqual(['Groningen/single', 'Groningen/family', 'Groningen/*', 'Utrecht/single', 'Utrecht/family', 'Utrecht/*', '*/single', '*/family', '*/*']);
+    expect(keys).toEqual([
+      'Groningen/single',
+      'Groningen/family',
+      'Groningen/*',
+      'Utrecht/single',
+      'Utrecht/family',
+      'Utrecht/*',
+      '*/single',
+      '*/family',
+      '*/*',
+    ]);
   });
 });
 
@@ -354,7 +445,24 @@ describe('progress', () => {
     writeFileSync(f('big.csv'), 'bsn,pad\n' + rows.join('\n') + '\n');
     const size = readFileSync(f('big.csv')).length;
     const started = Date.now();
-    const r = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd/1', '--column', 'bsn', '--in', f('big.csv'), '--out', f('big.out.csv'), '--threads', '1', '--progress', '--log', 'json']);
+    const r = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd/1',
+      '--column',
+      'bsn',
+      '--in',
+      f('big.csv'),
+      '--out',
+      f('big.out.csv'),
+      '--threads',
+      '1',
+      '--progress',
+      '--log',
+      'json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const records = r.stderr
       .trim()
@@ -365,16 +473,65 @@ describe('progress', () => {
     expect(progress[0]).toMatchObject({ role: 'pseudonymise', totalBytes: size, percent: 0 });
     expect(Date.parse(progress[0]!['time'] as string) - started).toBeLessThan(1000);
     for (const p of progress) expect(p['totalBytes']).toBe(size);
-    const text = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd/1', '--column', 'bsn', '--in', f('big.csv'), '--out', f('big.out2.csv'), '--threads', '1', '--progress']);
+    const text = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd/1',
+      '--column',
+      'bsn',
+      '--in',
+      f('big.csv'),
+      '--out',
+      f('big.out2.csv'),
+      '--threads',
+      '1',
+      '--progress',
+    ]);
     expect(text.stderr.split('\n')[0]).toMatch(/^pseudonymise: starting; input 0% of \d+\.\d MB$/);
   });
 });
 
 describe('--log json and --summary json', () => {
   it('with --log json every stderr line is a JSON record: the listening line, the summary and an error', async () => {
-    const serve = startKoppel(['psi', 'serve', '--listen', '127.0.0.1:0', '--in', f('psi-server.csv'), '--column', 'id', '--id-type', 'bsn', '--on-invalid', 'skip', '--insecure', '--log', 'json']);
+    const serve = startKoppel([
+      'psi',
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--in',
+      f('psi-server.csv'),
+      '--column',
+      'id',
+      '--id-type',
+      'bsn',
+      '--on-invalid',
+      'skip',
+      '--insecure',
+      '--log',
+      'json',
+    ]);
     const port = Number((await serve.waitFor(/"message":"psi serve: listening on 127\.0\.0\.1:(\d+)"/))[1]);
-    const c = await koppel(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', f('psi-client.csv'), '--column', 'bsn', '--id-type', 'bsn', '--on-invalid', 'skip', '--insecure', '--out', f('j.csv'), '--log', 'json']);
+    const c = await koppel([
+      'psi',
+      'connect',
+      '--connect',
+      `127.0.0.1:${port}`,
+      '--in',
+      f('psi-client.csv'),
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--on-invalid',
+      'skip',
+      '--insecure',
+      '--out',
+      f('j.csv'),
+      '--log',
+      'json',
+    ]);
     const s = await serve.done;
     for (const r of [c, s]) {
       expect(r.code, r.stderr).toBe(0);
@@ -424,7 +581,21 @@ describe('exit statuses (docs/cli.md)', () => {
   });
 
   it('a data error exits 1 (an invalid BSN under --on-invalid error), naming the record', async () => {
-    const r = await koppel(['pseudonymise', '--key', keyFile, '--domain', 'd/1', '--column', 'bsn', '--id-type', 'bsn', '--in', f('persons.csv'), '--out', f('never.csv')]);
+    const r = await koppel([
+      'pseudonymise',
+      '--key',
+      keyFile,
+      '--domain',
+      'd/1',
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      f('persons.csv'),
+      '--out',
+      f('never.csv'),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/koppel: INVALID_BSN: .*record=5/);
     expect(existsSync(f('never.csv'))).toBe(false);
@@ -436,7 +607,21 @@ describe('exit statuses (docs/cli.md)', () => {
       ['SIGTERM', 143],
     ] as const) {
       const out = f(`stopped-${signal}.csv`);
-      const p = startKoppel(['join', 'groups', '--listen', '127.0.0.1:0', '--in', f('cbs.csv'), '--id-column', 'bsn', '--group-columns', 'province', '--out', out, '--insecure']);
+      const p = startKoppel([
+        'join',
+        'groups',
+        '--listen',
+        '127.0.0.1:0',
+        '--in',
+        f('cbs.csv'),
+        '--id-column',
+        'bsn',
+        '--group-columns',
+        'province',
+        '--out',
+        out,
+        '--insecure',
+      ]);
       await portOf(p);
       p.child.kill(signal);
       const r = await p.done;
