@@ -431,6 +431,48 @@ describe('listeners say which port they got', () => {
     expect((await p.done).code).toBe(0);
   });
 
+  it('pseudonymise --oprf: the first progress line within a second of the start (not after the first batch), with the input size; the output keeps the Excel style', async () => {
+    const p = startKoppel(['oprf', 'serve', '--key', f('oprf.key'), '--listen', '127.0.0.1:0', '--insecure', '--threads', '0']);
+    const port = await portOf(p);
+    const input = excelFile(
+      'oprf-in.csv',
+      'bsn,region',
+      ids.slice(0, 2000).map((b, i) => `${b},R${i % 3}`),
+    );
+    const started = Date.now();
+    const r = await koppel([
+      'pseudonymise',
+      '--oprf',
+      `http://127.0.0.1:${port}`,
+      '--mode',
+      'oprf',
+      '--column',
+      'bsn',
+      '--id-type',
+      'bsn',
+      '--in',
+      input,
+      '--out',
+      f('oprf-out.csv'),
+      '--threads',
+      '0',
+      '--progress',
+      '--log',
+      'json',
+    ]);
+    p.child.kill('SIGTERM');
+    await p.done;
+    expect(r.code, r.stderr).toBe(0);
+    const first = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((x) => x['event'] === 'progress');
+    expect(first).toMatchObject({ role: 'pseudonymise --oprf', totalBytes: readFileSync(input).length, percent: 0 });
+    expect(Date.parse(first?.['time'] as string) - started).toBeLessThan(1000);
+    expect(lines(expectExcelStyle(f('oprf-out.csv'))).length).toBe(2001);
+  });
+
   it('join helper on port 0 prints listening on HOST:PORT, and a SIGTERM while it waits exits 143', async () => {
     const p = startKoppel(['join', 'helper', '--listen', '127.0.0.1:0', '--insecure']);
     await portOf(p);
