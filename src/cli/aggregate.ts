@@ -102,9 +102,16 @@ export function readRoundFile(path: string): RoundConfig {
   const deadline = Date.parse(f.deadline);
   if (Number.isNaN(deadline))
     throw new KoppelError('INVALID_ARGUMENT', `The deadline in the round file "${path}" must be an ISO 8601 time.`, { details: { path } });
+  let codebook;
+  try {
+    codebook = makeCodebook(f.codebook);
+  } catch (e) {
+    if (!(e instanceof KoppelError)) throw e;
+    throw new KoppelError(e.code, `The round file "${path}" has a codebook koppel cannot use: ${e.message}`, { details: { ...e.details, path }, cause: e });
+  }
   return {
     round: f.round,
-    codebook: makeCodebook(f.codebook),
+    codebook,
     aggregators: f.aggregators,
     minInputs: f.minInputs,
     deadline,

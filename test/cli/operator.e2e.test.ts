@@ -340,6 +340,11 @@ describe('the example round file (examples/round.json)', () => {
     expect(error).toBeInstanceOf(KoppelError);
     expect((error as KoppelError).message).toContain(f('bad-round.json'));
     expect((error as KoppelError).message).not.toMatch(/peer/i);
+    // A well-formed file whose codebook koppel refuses (min above max) is named too.
+    const json = JSON.parse(readFileSync(join(EXAMPLES, 'round.json'), 'utf8')) as { codebook: { values: Array<Record<string, unknown>> } };
+    json.codebook.values[0] = { ...json.codebook.values[0], min: 5, max: 1 };
+    writeFileSync(f('inverted-round.json'), JSON.stringify(json));
+    expect(() => readRoundFile(f('inverted-round.json'))).toThrow(`The round file "${f('inverted-round.json')}" has a codebook koppel cannot use`);
     const r = await koppel(['aggregate', 'collect', '--round', f('bad-round.json'), '--listen', '127.0.0.1:0', '--insecure']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`The round file "${f('bad-round.json')}" is malformed`);
