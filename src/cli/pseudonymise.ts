@@ -40,6 +40,9 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     ...(flags.kid ? { kid: flags.kid } : {}),
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
     onRetry: (r) => progress.update(`pseudonymise: service unavailable (${r.code}); retry ${r.attempt} in ${r.waitMs} ms`),
+  }).catch((e: unknown) => {
+    progress.done(); // stops the ticker
+    throw e;
   });
   const input = openInput(flags.in);
   const output = openOutput(flags.out);
