@@ -1,5 +1,5 @@
 /** Shared helpers for koppel's tests. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -67,4 +67,59 @@ export function runNode(args: string[], options: { stdin?: string; env?: NodeJS.
 /** Runs the compiled CLI as its own process, with `stdin` as its input (default: empty). */
 export function runKoppel(args: string[], stdin?: string): Promise<CliResult> {
   return runNode([CLI, ...args], stdin === undefined ? {} : { stdin });
+}
+
+/** A CLI process left running: its stderr so far, a wait for a stderr line, and its end. */
+export interface RunningKoppel {
+  readonly child: ChildProcess;
+  /** Stderr so far. */
+  stderr(): string;
+  /** Resolves with the first match of `re` on stderr (rejects if the process ends first, or after `ms`). */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+  /** Resolves when the process has ended. */
+  readonly done: Promise<CliResult>;
+}
+
+/** Starts the compiled CLI as its own process and returns at once (stdin closed). */
+export function startKoppel(args: string[]): RunningKoppel {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    for (const w of [...waiters]) w();
+  });
+  const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return {
+    child,
+    stderr: () => stderr,
+    done,
+    waitFor: (re, ms = 20_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = re.exec(stderr);
+          if (m) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no ${String(re)} on stderr within ${ms} ms: ${stderr}`));
+        }, ms);
+        waiters.add(check);
+        void done.then(() => {
+          check();
+          if (waiters.has(check)) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`the process ended without ${String(re)} on stderr: ${stderr}`));
+          }
+        });
+        check();
+      }),
+  };
 }

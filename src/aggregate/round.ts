@@ -331,6 +331,8 @@ export interface RoundResult {
    * the senders said: unauthenticated).
    */
   readonly partyIds: 'certificates' | 'claimed';
+  /** The ids of the parties whose inputs were summed, sorted (what {@link RoundResult.partyIds} says they mean). */
+  readonly parties: readonly string[];
   /** The noise each aggregator added (the released noise is the sum of m samples). */
   readonly noise: NoiseSpec;
   /** The disclosure control applied. */
@@ -449,6 +451,7 @@ export async function collect(
       table: protectTable(config.codebook, total, disclosure),
       inputs: agreed.length,
       partyIds: config.parties ? 'certificates' : 'claimed',
+      parties: agreed,
       dropped,
       noise: config.noise ?? { distribution: 'none' },
       disclosure: {

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from './commander.js';
-import { t } from '../util/cjs.js';
+import { isLeft, t } from '../util/cjs.js';
 import { KoppelError } from '../errors/index.js';
 import { makeCodebook, CodebookCodec } from '../aggregate/codebook.js';
 import { checkPTable, DEFAULT_PTABLE, type PTable } from '../disclosure/index.js';
@@ -23,18 +23,21 @@ import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
 import { connect, listen } from '../transport/net.js';
 import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
-import { decodeOrThrow, intRange } from '../wire/codec.js';
+import { describeErrors, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
 import {
   addNetworkOptions,
   addRolePinOptions,
   checkedNetwork,
+  logListening,
   logRefused,
   parseHostPort,
   parseIntFlag,
   parsePercentFlag,
+  peerSummary,
   peerText,
   rolePinFrom,
+  sha256Hex,
   type NetworkFlags,
   type RolePinFlags,
 } from './common.js';
@@ -53,7 +56,34 @@ const RoundFile = t.exact(
   'RoundFile',
 );
 
-/** Reads and checks a round file. */
+/**
+ * A value's `min` or `max` written as a JSON number (`"min": 0`) becomes the decimal
+ * string the codebook takes (`"0"`); strings stay as they are. Only plain decimals
+ * convert: a number JSON cannot give back exactly as written (1e21, 0.1 + 0.2 style
+ * binary fractions beyond 15 digits) is left for the codebook to refuse.
+ */
+function decimalsAsStrings(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null) return json;
+  const codebook = (json as { codebook?: unknown }).codebook;
+  if (typeof codebook !== 'object' || codebook === null) return json;
+  const values = (codebook as { values?: unknown }).values;
+  if (!Array.isArray(values)) return json;
+  const text = (x: unknown) => {
+    if (typeof x !== 'number' || !Number.isFinite(x)) return x;
+    const s = String(x);
+    return /^-?\d{1,15}(\.\d{1,15})?$/.test(s) ? s : x;
+  };
+  const converted = values.map((v: unknown) =>
+    typeof v === 'object' && v !== null ? { ...v, min: text((v as { min?: unknown }).min), max: text((v as { max?: unknown }).max) } : v,
+  );
+  return { ...json, codebook: { ...codebook, values: converted } };
+}
+
+/**
+ * Reads and checks a round file. `min` and `max` of a value column may be JSON
+ * numbers or decimal strings. An error names this file (it is the local one, not a
+ * peer's).
+ */
 export function readRoundFile(path: string): RoundConfig {
   let json: unknown;
   try {
@@ -61,18 +91,46 @@ export function readRoundFile(path: string): RoundConfig {
   } catch (e) {
     throw new KoppelError('INVALID_ARGUMENT', `Cannot read the round file "${path}" as JSON.`, { details: { path }, cause: e });
   }
-  const f = decodeOrThrow(RoundFile, json, 'round file', 'INVALID_ARGUMENT');
+  const decoded = RoundFile.decode(decimalsAsStrings(json));
+  if (isLeft(decoded)) {
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      `The round file "${path}" is malformed (${describeErrors(decoded.left)}); see docs/cli.md and examples/round.json.`,
+      {
+        details: { path },
+      },
+    );
+  }
+  const f = decoded.right;
   const deadline = Date.parse(f.deadline);
-  if (Number.isNaN(deadline)) throw new KoppelError('INVALID_ARGUMENT', "The round file's deadline must be an ISO 8601 time.");
+  if (Number.isNaN(deadline))
+    throw new KoppelError('INVALID_ARGUMENT', `The deadline in the round file "${path}" must be an ISO 8601 time.`, { details: { path } });
+  let codebook;
+  try {
+    codebook = makeCodebook(f.codebook);
+  } catch (e) {
+    if (!(e instanceof KoppelError)) throw e;
+    throw new KoppelError(e.code, `The round file "${path}" has a codebook koppel cannot use: ${e.message}`, { details: { ...e.details, path }, cause: e });
+  }
   return {
     round: f.round,
-    codebook: makeCodebook(f.codebook),
+    codebook,
     aggregators: f.aggregators,
     minInputs: f.minInputs,
     deadline,
     ...(f.noise ? { noise: f.noise } : {}),
     ...(f.parties ? { parties: f.parties } : {}),
   };
+}
+
+/** Reads a `--cell-key` p-table file as JSON (checked by `checkPTable`); not JSON is a usage error naming the file. */
+function readPTableFile(path: string): PTable {
+  const text = readTextFile(path, 'p-table file');
+  try {
+    return JSON.parse(text) as PTable;
+  } catch (e) {
+    throw new KoppelError('INVALID_ARGUMENT', `The p-table file "${path}" is not JSON.`, { details: { path }, cause: e });
+  }
 }
 
 interface RoleFlags extends NetworkFlags {
@@ -183,6 +241,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({ host, port, ...network, onRefused: logRefused(io, `aggregator ${flags.index}`), idleTimeoutMs: flags.idleTimeout * 1000 });
+    logListening(io, `aggregator ${flags.index}`, host, listener.port);
     // --expect counts accepted inputs only: a refused share, a health check or a port
     // scan does not use up the round.
     let accepted = 0;
@@ -274,13 +333,15 @@ export function aggregateCommand(program: Command, io: Console): void {
       const network = await checkedNetwork(flags);
       let ptable: PTable | undefined;
       if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
-      else if (flags.cellKey) ptable = checkPTable(JSON.parse(readTextFile(flags.cellKey, 'p-table file')) as PTable);
+      else if (flags.cellKey) ptable = checkPTable(readPTableFile(flags.cellKey));
       if (flags.cellKeyCountsOnly && !ptable) throw new KoppelError('INVALID_ARGUMENT', '--cell-key-counts-only goes with --cell-key.');
       const cellKey = ptable ? { cellKey: ptable, cellKeyCountsOnly: flags.cellKeyCountsOnly === true } : {};
       // Before listening: exact sums beside perturbed counts only when the operator says so.
       checkCellKeyOptions(config.codebook, cellKey);
       const { host, port } = parseHostPort(flags.listen, '--listen');
+      const startedAt = new Date();
       const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'collect'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      logListening(io, 'collect', host, listener.port);
       const acceptUntil = config.deadline + flags.timeout * 1000;
       const accepted: Channel[] = [];
       // Connections until m aggregators have said HELLO (collect() skips strays).
@@ -321,15 +382,21 @@ export function aggregateCommand(program: Command, io: Console): void {
           const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
           lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule], ',', '\n'));
         }
-        writeOutput(flags.out, lines.join(''));
+        const table = lines.join('');
+        writeOutput(flags.out, table);
         const meta = {
           round: r.round,
           inputs: r.inputs,
           dropped: r.dropped,
           partyIds: r.partyIds,
+          parties: r.parties,
+          aggregators: accepted.map((c) => peerSummary(c.peer)),
           noise: r.noise,
           disclosure: r.disclosure,
           codebook: config.codebook.hash,
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          outputs: [{ path: flags.out ?? '-', sha256: sha256Hex(table), bytes: Buffer.byteLength(table) }],
         };
         if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
         const suppressed = r.table.filter((e) => e.count === null).length;

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-type Entry = { run(argv: string[]): Promise<number> };
+type Entry = { main(argv: string[]): Promise<number> };
 
 const bundle = new URL('./bundle/main.js', import.meta.url);
 let entry: Entry;
@@ -18,4 +18,4 @@ try {
   process.stderr.write('koppel: INTERNAL: dist/cli/bundle/main.js is missing: this build of koppel is incomplete; run "npm run build".\n');
   process.exit(1);
 }
-process.exitCode = await entry.run(process.argv.slice(2));
+process.exitCode = await entry.main(process.argv.slice(2));

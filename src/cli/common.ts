@@ -7,13 +7,17 @@
  *
  * @packageDocumentation
  */
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { prepareTls, type Security } from '../transport/net.js';
 import { normalisePeerPolicy, type PeerIdentity, type PeerPolicy } from '../transport/peer.js';
-import { formatCount, readTextFile, type ProgressLine } from './io.js';
+import { formatBytes, formatCount, openOutput, readTextFile, type AtomicOutput, type CountedInput, type ProgressLine } from './io.js';
+import type { InvalidRecord } from '../csv/policy.js';
+import { formatHeader, formatRecord, PLAIN_STYLE, type CsvStyle } from '../csv/records.js';
 import type { Console } from './program.js';
+import { currentLogFormat } from './log.js';
 
 /** A commander parser for a percentage from 0 to 100 (decimals allowed). */
 export function parsePercentFlag(flag: string): (value: string) => number {
@@ -56,24 +60,120 @@ export function addReportOptions(c: Command): Command {
 
 /**
  * Prints a command's summary on stderr: `json` (with the process's peak resident
- * memory, worker threads included, for capacity planning) or the text line; nothing
- * with `--quiet`.
+ * memory, worker threads included, for capacity planning; always with `--log json`) or
+ * the text line; nothing with `--quiet`.
  */
 export function summaryLine(io: Console, flags: Pick<ReportFlags, 'summary' | 'quiet'>, json: Record<string, unknown>, text: string): void {
   if (flags.quiet) return;
-  io.err(flags.summary === 'json' ? JSON.stringify({ ...json, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) : text);
+  // With --log json the summary is a JSON record whatever --summary says.
+  const asJson = flags.summary === 'json' || currentLogFormat() === 'json';
+  io.err(asJson ? JSON.stringify({ ...json, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) : text);
 }
 
-/** Progress on stderr at most once a second: phase, items done, overall rate. */
-export function progressReporter(line: ProgressLine, role: string): (p: { readonly phase: string; readonly done: number }) => void {
-  const start = performance.now();
-  let last = 0;
-  return (p) => {
-    const now = performance.now();
-    if (now - last < 1000) return;
-    last = now;
-    line.update(`${role}: ${p.phase} ${formatCount(p.done)} (${formatCount((p.done / (now - start)) * 1000)}/s overall)`);
+/** A duration for a progress line: `45 s`, `12 min`, `2 h 05 min`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 90) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 90) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+/** What a progress line says about the input file: how much is read, and the time left at the rate so far. */
+export function inputProgress(
+  input: Pick<CountedInput, 'bytesRead' | 'totalBytes'>,
+  elapsedSeconds: number,
+): { text: string; fields: Record<string, number> } | undefined {
+  const total = input.totalBytes;
+  if (total === undefined) return undefined;
+  const read = Math.min(input.bytesRead, total);
+  const percent = total === 0 ? 100 : (read / total) * 100;
+  if (read >= total) return { text: `input read (${formatBytes(total)})`, fields: { bytesRead: read, totalBytes: total, percent: 100 } };
+  const left = read > 0 ? (elapsedSeconds * (total - read)) / read : undefined;
+  return {
+    text: `input ${percent.toFixed(0)}% of ${formatBytes(total)}${left === undefined ? '' : `, about ${formatDuration(left)} left`}`,
+    fields: { bytesRead: read, totalBytes: total, percent: Math.round(percent * 10) / 10, ...(left === undefined ? {} : { secondsLeft: Math.round(left) }) },
   };
+}
+
+/**
+ * Progress on stderr: the first line at once, then one a second (on a timer, and at
+ * most once a second from the protocol's reports): phase, items done, overall rate,
+ * and, where the input is a file of known size, the share read and the time left.
+ * The ticker stops with {@link ProgressLine.done}.
+ */
+export function progressReporter(line: ProgressLine, role: string, input?: CountedInput): (p: { readonly phase: string; readonly done: number }) => void {
+  if (!line.enabled) return () => undefined;
+  const start = performance.now();
+  let last = -Infinity;
+  let state: { readonly phase: string; readonly done: number } | undefined;
+  const render = (): void => {
+    const now = performance.now();
+    last = now;
+    const seconds = (now - start) / 1000;
+    const parts = [state ? `${state.phase} ${formatCount(state.done)} (${formatCount(state.done / Math.max(seconds, 1e-3))}/s overall)` : 'starting'];
+    const fields: Record<string, unknown> = { role, elapsedSeconds: Math.round(seconds * 10) / 10, ...(state ? { phase: state.phase, done: state.done } : {}) };
+    const p = input ? inputProgress(input, seconds) : undefined;
+    if (p) {
+      parts.push(p.text);
+      Object.assign(fields, p.fields);
+    }
+    line.update(`${role}: ${parts.join('; ')}`, fields);
+  };
+  render();
+  line.every(1000, render);
+  return (p) => {
+    state = p;
+    if (performance.now() - last >= 1000) render();
+  };
+}
+
+/**
+ * The `--report FILE` of skipped records: a CSV of `record,code,reason` (never values),
+ * written atomically like every output, in the input's byte order mark and line ending
+ * once the input's header is read ({@link RejectReport.follow}).
+ */
+export class RejectReport {
+  readonly #out: AtomicOutput;
+  #style: CsvStyle = PLAIN_STYLE;
+  #started = false;
+
+  constructor(path: string) {
+    this.#out = openOutput(path);
+  }
+
+  /** Takes the input's style (before the first line is written). */
+  follow(style: CsvStyle): void {
+    if (!this.#started) this.#style = style;
+  }
+
+  #start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    this.#out.stream.write(formatHeader(['record', 'code', 'reason'], ',', this.#style));
+  }
+
+  /** Adds one rejected record. */
+  readonly add = (r: InvalidRecord): void => {
+    this.#start();
+    this.#out.stream.write(formatRecord([String(r.record), r.code, r.reason], ',', this.#style.newline));
+  };
+
+  /** Writes the header if no record was rejected, and moves the file into place. */
+  async commit(): Promise<void> {
+    this.#start();
+    await this.#out.commit();
+  }
+
+  /** Removes the partial file. */
+  abort(): Promise<void> {
+    return this.#out.abort();
+  }
+}
+
+/** Opens the `--report` file when the flag was given. */
+export function openRejectReport(path: string | undefined): RejectReport | undefined {
+  return path === undefined ? undefined : new RejectReport(path);
 }
 
 /** The parsed network flags. */
@@ -277,6 +377,24 @@ export async function checkedSecurity(f: NetworkFlags): Promise<Security> {
   const security = securityFrom(f);
   if ('tls' in security) await prepareTls(security.tls);
   return security;
+}
+
+/** SHA-256 of a text (UTF-8), hex: how a run's metadata names the files it wrote. */
+export function sha256Hex(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A host for a `HOST:PORT` line: an IPv6 address in brackets. */
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * The line every listening command prints on stderr as soon as it listens, with the
+ * port actually bound (so a command started with port 0 says which one it got).
+ */
+export function logListening(io: Console, role: string, host: string, port: number, extra = ''): void {
+  io.err(`koppel: ${role}: listening on ${formatHost(host)}:${port}${extra}`);
 }
 
 /** Parses `HOST:PORT` (`[v6]:PORT` for IPv6). */

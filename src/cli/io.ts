@@ -22,12 +22,15 @@ import {
   type WriteStream,
 } from 'node:fs';
 import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { KoppelError } from '../errors/index.js';
 import type { PseudonymKey } from '../pseudonymise/key.js';
 import { randomBytes, toHex } from '../util/bytes.js';
+import { currentLogFormat, jsonLogLine } from './log.js';
+import { trackPartial, untrackPartial } from './signals.js';
 
 /** True for a path flag that means stdin or stdout. */
 export function isStdio(path: string | undefined): boolean {
@@ -94,6 +97,62 @@ export async function* inputChunks(path: string | undefined): AsyncGenerator<Uin
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * An input read through {@link inputChunks} and counted: the bytes read so far, the
+ * file's size (unknown for stdin), and, when asked for, the SHA-256 of its bytes (for a
+ * run's metadata). Counting costs one addition per read of up to 1 MiB.
+ */
+export class CountedInput {
+  /** Bytes read so far (first pass only). */
+  bytesRead = 0;
+  /** The file's size in bytes; undefined for stdin or when it cannot be known. */
+  readonly totalBytes: number | undefined;
+  readonly #path: string | undefined;
+  readonly #hash: Hash | undefined;
+  #digest: string | undefined;
+  #passes = 0;
+
+  /** @param options.hash - also compute the SHA-256 of the bytes read */
+  constructor(path: string | undefined, options: { hash?: boolean } = {}) {
+    this.#path = path;
+    let size: number | undefined;
+    if (!isStdio(path)) {
+      try {
+        const st = statSync(path as string);
+        if (st.isFile()) size = st.size;
+      } catch {
+        // inputChunks reports the unreadable file.
+      }
+    }
+    this.totalBytes = size;
+    this.#hash = options.hash ? createHash('sha256') : undefined;
+  }
+
+  /** The input's chunks; the first call's are counted (and hashed), a second read (psi connect's) is not. */
+  chunks(): AsyncGenerator<Uint8Array, void, undefined> {
+    return this.wrap(inputChunks(this.#path));
+  }
+
+  /** Counts (and hashes) the chunks of `source` as the first pass over this input. */
+  async *wrap(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+    if (this.#passes++ > 0) {
+      yield* source;
+      return;
+    }
+    for await (const c of source) {
+      this.bytesRead += c.byteLength;
+      this.#hash?.update(c);
+      yield c;
+    }
+    if (this.#hash) this.#digest = this.#hash.digest('hex');
+  }
+
+  /** SHA-256 (hex) of every byte of the input, once it has been read to the end with hashing on. */
+  get sha256(): string | undefined {
+    return this.#digest;
   }
 }
 
@@ -180,6 +239,7 @@ export function openOutput(path: string | undefined, mode = 0o644): AtomicOutput
   const target = resolve(path as string);
   const tmp = partialName(target);
   const stream: WriteStream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 1 << 20 });
+  trackPartial(tmp);
   let done = false;
   return {
     stream,
@@ -188,12 +248,14 @@ export function openOutput(path: string | undefined, mode = 0o644): AtomicOutput
       stream.end();
       await finished(stream);
       await rename(tmp, target);
+      untrackPartial(tmp);
     },
     async abort() {
       if (done) return;
       done = true;
       stream.destroy();
       await rm(tmp, { force: true });
+      untrackPartial(tmp);
     },
   };
 }
@@ -255,16 +317,21 @@ export function formatBytes(n: number): string {
 
 /**
  * A one-line progress display on stderr, redrawn in place on a terminal. Disabled
- * unless stderr is a terminal or progress was asked for.
+ * unless stderr is a terminal or progress was asked for. With `--log json` every update
+ * is a JSON line (`"event": "progress"`) instead. A ticker ({@link ProgressLine.every})
+ * redraws it on a timer until {@link ProgressLine.done}.
  */
 export class ProgressLine {
   readonly #enabled: boolean;
   readonly #tty: boolean;
+  readonly #json: boolean;
   #shown = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(enabled: boolean | undefined) {
-    this.#tty = process.stderr.isTTY === true;
-    this.#enabled = enabled ?? this.#tty;
+    this.#json = currentLogFormat() === 'json';
+    this.#tty = process.stderr.isTTY === true && !this.#json;
+    this.#enabled = enabled ?? process.stderr.isTTY === true;
   }
 
   /** True when updates are displayed. */
@@ -272,10 +339,12 @@ export class ProgressLine {
     return this.#enabled;
   }
 
-  /** Shows a new status. */
-  update(text: string): void {
+  /** Shows a new status; `fields` are the machine-readable form for `--log json`. */
+  update(text: string, fields: Record<string, unknown> = {}): void {
     if (!this.#enabled) return;
-    if (this.#tty) {
+    if (this.#json) {
+      process.stderr.write(jsonLogLine('info', { event: 'progress', message: text, ...fields }) + '\n');
+    } else if (this.#tty) {
       process.stderr.write(`\r\x1b[2K${text}`);
       this.#shown = true;
     } else {
@@ -283,8 +352,18 @@ export class ProgressLine {
     }
   }
 
-  /** Ends the progress line so that the next output starts on a new line. */
+  /** Calls `tick` every `ms` milliseconds until {@link ProgressLine.done} (never when disabled; never keeps the process alive). */
+  every(ms: number, tick: () => void): void {
+    if (!this.#enabled) return;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = setInterval(tick, ms);
+    this.#timer.unref();
+  }
+
+  /** Ends the progress line so that the next output starts on a new line, and stops the ticker. */
   done(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
     if (this.#shown) process.stderr.write('\r\x1b[2K');
     this.#shown = false;
   }

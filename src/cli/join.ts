@@ -9,21 +9,25 @@ import { Option, type Command } from './commander.js';
 import { parseDelimiter } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
-import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsvOptions } from '../join/csv.js';
+import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsv, type JoinCsvOptions } from '../join/csv.js';
 import { DEFAULT_MIN_COUNT, joinGroups, joinHelper, joinValues } from '../join/join.js';
 import { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
 import { connect, listen } from '../transport/net.js';
 import type { PeerIdentity } from '../transport/peer.js';
-import { formatCount, inputChunks, openOutput, ProgressLine } from './io.js';
+import { Writable } from 'node:stream';
+import { CountedInput, formatCount, openOutput, ProgressLine, writeOutput } from './io.js';
+import { VERSION } from '../version.js';
 import {
   addNetworkOptions,
   addReportOptions,
   addRolePinOptions,
   addThreadsOption,
   checkedNetwork,
+  logListening,
   logRefused,
+  openRejectReport,
   parseHostPort,
   parseIntFlag,
   parsePercentFlag,
@@ -32,8 +36,10 @@ import {
   type NetworkSetup,
   progressReporter,
   rolePinFrom,
+  sha256Hex,
   summaryLine,
   type NetworkFlags,
+  type RejectReport,
   type ReportFlags,
   type RolePinFlags,
 } from './common.js';
@@ -49,6 +55,7 @@ interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags {
   readonly onInvalid: 'error' | 'skip';
   readonly delimiter: string;
   readonly threads?: number;
+  readonly report?: string;
 }
 
 interface GroupsFlags extends CommonFlags {
@@ -63,6 +70,7 @@ interface GroupsFlags extends CommonFlags {
   readonly padListsTo?: number;
   readonly padGroupsTo?: number;
   readonly out?: string;
+  readonly meta?: string;
 }
 
 interface ValuesFlags extends CommonFlags {
@@ -95,13 +103,58 @@ function addCommonOptions(c: Command): Command {
         .choices(['error', 'skip'])
         .default('error'),
     )
+    .option('--report <file>', 'with --on-invalid skip: write the skipped records (record number, code, reason; never values) as CSV')
     .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
   return addRolePinOptions(addNetworkOptions(addReportOptions(addThreadsOption(c))), 'helper');
 }
 
-/** How the flags say the input CSV is read. */
-function csvOptions(flags: CommonFlags): JoinCsvOptions {
-  return { idColumn: flags.idColumn, idType: flags.idType, onInvalid: flags.onInvalid, delimiter: parseDelimiter(flags.delimiter) };
+/** How the flags say the input CSV is read (skipped records to the `--report` file, if any). */
+function csvOptions(flags: CommonFlags, report: RejectReport | undefined): JoinCsvOptions {
+  return {
+    idColumn: flags.idColumn,
+    idType: flags.idType,
+    onInvalid: flags.onInvalid,
+    delimiter: parseDelimiter(flags.delimiter),
+    ...(report ? { onRejected: report.add } : {}),
+  };
+}
+
+/** `--report` needs a policy that skips. */
+function checkReportFlag(flags: CommonFlags): void {
+  if (flags.report !== undefined && flags.onInvalid !== 'skip') {
+    throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip (with error, the first invalid record stops the run).');
+  }
+}
+
+/** Opens a party's input and `--report` file; the report is removed if opening the CSV fails. */
+async function openWithReport<T>(
+  flags: CommonFlags,
+  open: (chunks: AsyncIterable<Uint8Array>, report: RejectReport | undefined) => Promise<JoinCsv<T>>,
+  hash = false,
+) {
+  checkReportFlag(flags);
+  const input = new CountedInput(flags.in, { hash });
+  const report = openRejectReport(flags.report);
+  try {
+    const csv = await open(input.chunks(), report);
+    report?.follow(csv.style);
+    return { input, report, csv };
+  } catch (e) {
+    await report?.abort();
+    throw e;
+  }
+}
+
+/** Collects what is written to it, for a table that is hashed before it is written out. */
+function textSink(): { stream: Writable; text: () => string } {
+  const parts: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      parts.push(chunk);
+      done();
+    },
+  });
+  return { stream, text: () => Buffer.concat(parts).toString('utf8') };
 }
 
 function splitColumns(text: string, flag: string): string[] {
@@ -166,7 +219,8 @@ export function joinCommand(program: Command, io: Console): void {
         `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`,
         parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
       )
-      .option('--out <file>', 'the result table (CSV); "-" or absent: stdout'),
+      .option('--out <file>', 'the result table (CSV); "-" or absent: stdout')
+      .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output"),
   )
     .addHelpText(
       'after',
@@ -179,12 +233,24 @@ export function joinCommand(program: Command, io: Console): void {
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
       const delimiter = parseDelimiter(flags.delimiter);
-      const csv = await openJoinGroupsCsv(inputChunks(flags.in), { ...csvOptions(flags), groupColumns: groupNames });
+      const startedAt = new Date();
+      const { input, report, csv } = await openWithReport(
+        flags,
+        (chunks, rep) => openJoinGroupsCsv(chunks, { ...csvOptions(flags, rep), groupColumns: groupNames }),
+        flags.meta !== undefined,
+      );
       const out = openOutput(flags.out);
-      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join groups'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      let listener;
+      try {
+        listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join groups'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      } catch (e) {
+        await out.abort();
+        await report?.abort();
+        throw e;
+      }
       const progress = new ProgressLine(flags.progress);
       // Always announce the address (scripts that listen on port 0 read it here).
-      io.err(`koppel: join groups: listening on ${host}:${listener.port}`);
+      logListening(io, 'join groups', host, listener.port);
       let helper: Channel | undefined;
       try {
         const channel = await listener.accept(flags.timeout * 1000);
@@ -204,13 +270,65 @@ export function joinCommand(program: Command, io: Console): void {
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padListsTo === undefined ? {} : { padListsTo: flags.padListsTo }),
           ...(flags.padGroupsTo === undefined ? {} : { padGroupsTo: flags.padGroupsTo }),
-          onProgress: progressReporter(progress, 'join groups'),
+          onProgress: progressReporter(progress, 'join groups', input),
         });
         await channel.close();
         progress.done();
-        const { rows: written, suppressed } = writeJoinTable(r, groupNames, out.stream, { delimiter, ...(flags.totals ? { totals: true } : {}) });
+        // The table follows the input's byte order mark and line ending (Excel round trips).
+        const sink = textSink();
+        const { rows: written, suppressed } = writeJoinTable(r, groupNames, sink.stream, {
+          delimiter,
+          style: csv.style,
+          ...(flags.totals ? { totals: true } : {}),
+        });
+        const table = sink.text();
+        out.stream.write(table);
         await out.commit();
+        await report?.commit();
         const matched = r.groups.reduce((s, g) => s + g.count, 0);
+        if (flags.meta !== undefined) {
+          const rows = r.table.filter((row) => flags.totals || !row.total);
+          const byRule = (rule: string) => rows.filter((row) => row.rule === rule).length;
+          const meta = {
+            command: 'join groups',
+            koppel: VERSION,
+            startedAt: startedAt.toISOString(),
+            finishedAt: new Date().toISOString(),
+            parameters: {
+              variant: r.variant,
+              suite: flags.suite,
+              idType: flags.idType,
+              onInvalid: flags.onInvalid,
+              groupColumns: groupNames,
+              valueColumns: r.columns,
+              minCount: flags.minCount,
+              valueHolderMinCount: r.minCount,
+              threshold: r.threshold,
+              secondary: flags.secondary,
+              protection: flags.protection,
+              valueProtection: flags.valueProtection,
+              totals: flags.totals === true,
+              maxValue: r.maxValue,
+              ...(flags.padListsTo === undefined ? {} : { padListsTo: flags.padListsTo }),
+              ...(flags.padGroupsTo === undefined ? {} : { padGroupsTo: flags.padGroupsTo }),
+            },
+            counts: {
+              recordsRead: csv.recordsRead,
+              records: r.records,
+              skipped: csv.skipped,
+              matched,
+              groups: r.groups.length,
+              valueRecords: r.valuesListSize,
+              rows: written,
+            },
+            suppression: { suppressed, threshold: byRule('threshold'), secondary: byRule('secondary'), published: byRule('published') },
+            peer: peerSummary(channel.peer),
+            ...(helper ? { helperPeer: peerSummary(helper.peer) } : {}),
+            inputs: [{ path: flags.in ?? '-', sha256: input.sha256 ?? null, bytes: input.bytesRead }],
+            outputs: [{ path: flags.out ?? '-', sha256: sha256Hex(table), bytes: Buffer.byteLength(table) }],
+          };
+          writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
+        }
         summaryLine(
           io,
           flags,
@@ -237,6 +355,7 @@ export function joinCommand(program: Command, io: Console): void {
         );
       } catch (e) {
         await out.abort();
+        await report?.abort();
         throw e;
       } finally {
         progress.done();
@@ -285,10 +404,18 @@ export function joinCommand(program: Command, io: Console): void {
       const helperNetwork = helperPin(flags, network);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
-      const csv = await openJoinValuesCsv(inputChunks(flags.in), { ...csvOptions(flags), valueColumns: names, maxValue: flags.maxValue });
+      const { input, report, csv } = await openWithReport(flags, (chunks, rep) =>
+        openJoinValuesCsv(chunks, { ...csvOptions(flags, rep), valueColumns: names, maxValue: flags.maxValue }),
+      );
       const progress = new ProgressLine(flags.progress);
       progress.update(`join values: connecting to ${host}:${port}`);
-      const channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      let channel;
+      try {
+        channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      } catch (e) {
+        await report?.abort();
+        throw e;
+      }
       let helper: Channel | undefined;
       try {
         helper = await helperChannel(flags, helperNetwork);
@@ -304,9 +431,10 @@ export function joinCommand(program: Command, io: Console): void {
           ...(helper ? { helper } : {}),
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
-          onProgress: progressReporter(progress, 'join values'),
+          onProgress: progressReporter(progress, 'join values', input),
         });
         progress.done();
+        await report?.commit();
         summaryLine(
           io,
           flags,
@@ -327,6 +455,9 @@ export function joinCommand(program: Command, io: Console): void {
           `koppel: join values (${r.variant}): sent ${formatCount(r.records)} records (${formatCount(csv.skipped)} skipped); learned ${formatCount(r.listSizes.length)} list sizes ` +
             `(${formatCount(r.listSizes.reduce((s, x) => s + x, 0))} elements); in ${((performance.now() - started) / 1000).toFixed(2)} s; group holder: ${peerText(channel.peer)}${helper ? `; helper: ${peerText(helper.peer)}` : ''}`,
         );
+      } catch (e) {
+        await report?.abort();
+        throw e;
       } finally {
         progress.done();
         await channel.close();
@@ -351,7 +482,7 @@ export function joinCommand(program: Command, io: Console): void {
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join helper'), idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
-      io.err(`koppel: join helper: listening on ${host}:${listener.port}`);
+      logListening(io, 'join helper', host, listener.port);
       try {
         const started = performance.now();
         // The peers of every accepted connection (with a pin, only pinned ones get here).

@@ -10,8 +10,9 @@ import { KoppelError } from '../errors/index.js';
 import { generateOprfKeyFile, importOprfKeyFile, type OprfKey } from '../oprf/key.js';
 import { startOprfService, type TokenEntry } from '../oprf/service.js';
 import { isStdio, readTextFile, writeSecretFile } from './io.js';
-import { parseHostPort, parseIntFlag, peerPolicyFrom, type NetworkFlags } from './common.js';
+import { logListening, parseHostPort, parseIntFlag, peerPolicyFrom, type NetworkFlags } from './common.js';
 import type { Console } from './program.js';
+import { onStopSignal } from './signals.js';
 
 interface ServeFlags {
   readonly key: string[];
@@ -138,15 +139,11 @@ export function oprfCommand(program: Command, io: Console): void {
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         log: (entry) => io.out(JSON.stringify(entry) + '\n'),
       });
-      io.err(`koppel: oprf serve: listening on ${host}:${service.port} (keys ${keys.map((k) => `${k.kid}/${k.mode}`).join(', ')})`);
+      logListening(io, 'oprf serve', host, service.port, ` (keys ${keys.map((k) => `${k.kid}/${k.mode}`).join(', ')})`);
+      // A stop signal is the service's normal end: finish the requests in flight, exit 0
+      // (a second signal stops at once, with 130 or 143).
       await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+        onStopSignal(() => resolve());
       });
       await service.close();
       io.err('koppel: oprf serve: stopped');

@@ -5,22 +5,17 @@
  */
 import { Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
-import { INVALID_POLICIES, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
-import { parseDelimiter, type CsvDelimiter } from '../csv/records.js';
+import { INVALID_POLICIES, type InvalidPolicy } from '../csv/policy.js';
+import { parseDelimiter, type CsvDelimiter, type CsvStyle } from '../csv/records.js';
 import { exportKey, generateKey } from '../pseudonymise/key.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import { pseudonymiseCsv, type PseudonymiseCsvSummary } from '../pseudonymise/csv.js';
-import { checkDistinct, formatBytes, formatCount, isStdio, openInput, openOutput, ProgressLine, readKeyFile, readTextFile, writeSecretFile } from './io.js';
-import { addReportOptions, addThreadsOption, parseIntFlag, summaryLine, type ReportFlags } from './common.js';
+import { checkDistinct, CountedInput, formatCount, isStdio, openInput, openOutput, ProgressLine, readKeyFile, readTextFile, writeSecretFile } from './io.js';
+import { addReportOptions, addThreadsOption, openRejectReport, parseIntFlag, progressReporter, summaryLine, type ReportFlags } from './common.js';
 import type { Console } from './program.js';
 import { OprfPseudonymiser } from '../oprf/client.js';
 import { oprfPseudonymiseCsv } from '../oprf/csv.js';
 import type { OprfMode } from '../oprf/oprf.js';
-
-/** The rejected-records report: a CSV of record numbers, codes and reasons, never values. */
-function reportLine(r: InvalidRecord): string {
-  return `${r.record},${r.code},${r.reason}\n`;
-}
 
 /** `pseudonymise --oprf URL`: the CSV through the blind pseudonymisation service. */
 async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimiter, io: Console): Promise<void> {
@@ -31,6 +26,9 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     ...(flags.tlsKey ? { key: readTextFile(flags.tlsKey, 'TLS key') } : {}),
   };
   const progress = new ProgressLine(flags.progress);
+  const counted = new CountedInput(flags.in);
+  // The first progress line at once (with the input's size), not after the first batch.
+  const onProgress = progressReporter(progress, 'pseudonymise --oprf', counted);
   const client = await OprfPseudonymiser.connect({
     url: flags.oprf as string,
     mode: flags.mode,
@@ -42,18 +40,20 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     ...(flags.kid ? { kid: flags.kid } : {}),
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
     onRetry: (r) => progress.update(`pseudonymise: service unavailable (${r.code}); retry ${r.attempt} in ${r.waitMs} ms`),
+  }).catch((e: unknown) => {
+    progress.done(); // stops the ticker
+    throw e;
   });
   const input = openInput(flags.in);
   const output = openOutput(flags.out);
-  const report = flags.report === undefined ? undefined : openOutput(flags.report);
-  report?.stream.write('record,code,reason\n');
+  const report = openRejectReport(flags.report);
   try {
-    const s = await oprfPseudonymiseCsv(input, output.stream, client, {
+    const s = await oprfPseudonymiseCsv(counted.wrap(input), output.stream, client, {
       column: flags.column,
       onInvalid: flags.onInvalid,
       delimiter,
-      ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(reportLine(r)) } : {}),
-      onProgress: (p) => progress.update(`pseudonymise --oprf: ${formatCount(p.records)} records, ${formatCount((p.records / p.elapsedMs) * 1000)} records/s`),
+      ...(report ? { onRejected: report.add, onStyle: (style: CsvStyle) => report.follow(style) } : {}),
+      onProgress: (p) => onProgress({ phase: 'records', done: p.records }),
     });
     await output.commit();
     await report?.commit();
@@ -185,13 +185,14 @@ Example:
       const domain = flags.domain;
       const key = await readKeyFile(flags.key, io.err);
       const input = openInput(flags.in);
+      const counted = new CountedInput(flags.in);
       const output = openOutput(flags.out);
-      const report = flags.report === undefined ? undefined : openOutput(flags.report);
-      report?.stream.write('record,code,reason\n');
+      const report = openRejectReport(flags.report);
       const progress = new ProgressLine(flags.progress);
+      const onProgress = progressReporter(progress, 'pseudonymise', counted);
       let summary: PseudonymiseCsvSummary;
       try {
-        summary = await pseudonymiseCsv(input, output.stream, {
+        summary = await pseudonymiseCsv(counted.wrap(input), output.stream, {
           key,
           domain,
           column: flags.column,
@@ -199,11 +200,8 @@ Example:
           onInvalid: flags.onInvalid,
           delimiter,
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
-          ...(report ? { onRejected: (r: InvalidRecord) => report.stream.write(reportLine(r)) } : {}),
-          onProgress: (p) =>
-            progress.update(
-              `pseudonymise: ${formatBytes(p.bytesRead)} read, ${formatCount(p.records)} records, ${formatCount((p.records / p.elapsedMs) * 1000)} records/s`,
-            ),
+          ...(report ? { onRejected: report.add, onStyle: (style: CsvStyle) => report.follow(style) } : {}),
+          onProgress: (p) => onProgress({ phase: 'records', done: p.records }),
         });
         await output.commit();
         await report?.commit();

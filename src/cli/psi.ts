@@ -13,13 +13,15 @@ import { openPsiClientCsv, openPsiServerCsv, psiMatchCount, writePsiMatches, typ
 import { PSI_MODES, type PsiMode } from '../psi/messages.js';
 import { psiClient, psiServer } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
-import { formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
+import { CountedInput, formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
 import {
   addNetworkOptions,
   addReportOptions,
   addThreadsOption,
   checkedNetwork,
+  logListening,
   logRefused,
+  openRejectReport,
   parseHostPort,
   parseIntFlag,
   peerSummary,
@@ -27,6 +29,7 @@ import {
   progressReporter,
   summaryLine,
   type NetworkFlags,
+  type RejectReport,
   type ReportFlags,
 } from './common.js';
 import type { Console } from './program.js';
@@ -41,6 +44,7 @@ interface CommonFlags extends NetworkFlags, ReportFlags {
   readonly delimiter: string;
   readonly threads?: number;
   readonly padTo?: number;
+  readonly report?: string;
 }
 
 interface ServeFlags extends CommonFlags {
@@ -65,6 +69,7 @@ function addCommonOptions(c: Command): Command {
         .choices(['error', 'skip'])
         .default('error'),
     )
+    .option('--report <file>', 'with --on-invalid skip: write the skipped records (record number, code, reason; never values) as CSV')
     .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
   addThreadsOption(c).option(
     '--pad-to <n>',
@@ -74,9 +79,22 @@ function addCommonOptions(c: Command): Command {
   return addNetworkOptions(addReportOptions(c));
 }
 
-/** How the flags say the input CSV is read. */
-function csvOptions(flags: CommonFlags): PsiCsvOptions {
-  return { column: flags.column, idType: flags.idType, onInvalid: flags.onInvalid, delimiter: parseDelimiter(flags.delimiter) };
+/** How the flags say the input CSV is read (skipped records to the `--report` file, if any). */
+function csvOptions(flags: CommonFlags, report: RejectReport | undefined): PsiCsvOptions {
+  return {
+    column: flags.column,
+    idType: flags.idType,
+    onInvalid: flags.onInvalid,
+    delimiter: parseDelimiter(flags.delimiter),
+    ...(report ? { onRejected: report.add } : {}),
+  };
+}
+
+/** `--report` needs a policy that skips. */
+function checkReportFlag(flags: CommonFlags): void {
+  if (flags.report !== undefined && flags.onInvalid !== 'skip') {
+    throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip (with error, the first invalid record stops the run).');
+  }
 }
 
 /** Registers `psi serve` and `psi connect`. */
@@ -101,15 +119,32 @@ export function psiCommand(program: Command, io: Console): void {
       const { host, port } = parseHostPort(flags.listen, '--listen');
       if (flags.mode === 'payload' && !flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', 'Payload mode needs --payload-columns.');
       if (flags.mode !== 'payload' && flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', '--payload-columns is for --mode payload.');
+      checkReportFlag(flags);
       const names = flags.payloadColumns?.split(',').map((s) => s.trim());
+      const input = new CountedInput(flags.in);
+      const report = openRejectReport(flags.report);
       // Opened before any network activity: a wrong column fails first.
-      const csv = await openPsiServerCsv(inputChunks(flags.in), {
-        ...csvOptions(flags),
-        ...(flags.mode === 'payload' && names ? { payloadColumns: names } : {}),
-      });
-      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'psi serve'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      let csv;
+      try {
+        csv = await openPsiServerCsv(input.chunks(), {
+          ...csvOptions(flags, report),
+          ...(flags.mode === 'payload' && names ? { payloadColumns: names } : {}),
+        });
+        report?.follow(csv.style);
+      } catch (e) {
+        await report?.abort();
+        throw e;
+      }
+      let listener;
+      try {
+        listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'psi serve'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      } catch (e) {
+        await report?.abort();
+        throw e;
+      }
       const progress = new ProgressLine(flags.progress);
-      progress.update(`psi serve: listening on ${host}:${listener.port}`);
+      // Always announce the address, with the port chosen (scripts that listen on port 0 read it here).
+      logListening(io, 'psi serve', host, listener.port);
       try {
         const channel = await listener.accept(flags.timeout * 1000);
         await listener.close();
@@ -120,10 +155,11 @@ export function psiCommand(program: Command, io: Console): void {
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           ...(flags.payloadBytes === undefined ? {} : { payloadBytes: flags.payloadBytes }),
-          onProgress: progressReporter(progress, 'psi serve'),
+          onProgress: progressReporter(progress, 'psi serve', input),
         });
         await channel.close();
         progress.done();
+        await report?.commit();
         summaryLine(
           io,
           flags,
@@ -140,6 +176,9 @@ export function psiCommand(program: Command, io: Console): void {
           `koppel: psi serve (${flags.mode}, ${flags.suite}): served ${formatCount(r.serverSetSize)} distinct items (${formatCount(csv.skipped)} records skipped) ` +
             `to a client set of ${formatCount(r.clientSetSize)} in ${((performance.now() - started) / 1000).toFixed(2)} s; ${peerText(channel.peer)}`,
         );
+      } catch (e) {
+        await report?.abort();
+        throw e;
       } finally {
         progress.done();
         await listener.close().catch(() => undefined);
@@ -160,12 +199,28 @@ export function psiCommand(program: Command, io: Console): void {
     .action(async (flags: ConnectFlags) => {
       const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.connect, '--connect');
+      checkReportFlag(flags);
+      const input = new CountedInput(flags.in);
+      const report = openRejectReport(flags.report);
       // A file is read twice (identifiers now, matching records at the end) so only
       // the identifiers stay in memory; stdin cannot be re-read, so its records are kept.
-      const csv = await openPsiClientCsv(inputChunks(flags.in), { ...csvOptions(flags), keepRecords: isStdio(flags.in) });
+      let csv;
+      try {
+        csv = await openPsiClientCsv(input.chunks(), { ...csvOptions(flags, report), keepRecords: isStdio(flags.in) });
+        report?.follow(csv.style);
+      } catch (e) {
+        await report?.abort();
+        throw e;
+      }
       const progress = new ProgressLine(flags.progress);
       progress.update(`psi connect: connecting to ${host}:${port}`);
-      const channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      let channel;
+      try {
+        channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      } catch (e) {
+        await report?.abort();
+        throw e;
+      }
       const started = performance.now();
       let result: Awaited<ReturnType<typeof psiClient>>;
       try {
@@ -174,21 +229,28 @@ export function psiCommand(program: Command, io: Console): void {
           suite: flags.suite,
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
-          onProgress: progressReporter(progress, 'psi connect'),
+          onProgress: progressReporter(progress, 'psi connect', input),
         });
+      } catch (e) {
+        await report?.abort();
+        throw e;
       } finally {
         progress.done();
         await channel.close();
       }
       const out = openOutput(flags.out);
       try {
+        let renamed: ReadonlyArray<{ readonly from: string; readonly to: string }> = [];
         const written = await writePsiMatches(result, csv, out.stream, {
           idType: flags.idType,
           delimiter: parseDelimiter(flags.delimiter),
           ...(csv.kept ? {} : { reread: inputChunks(flags.in) }),
+          onRenamed: (r) => (renamed = r),
         });
         await out.commit();
+        await report?.commit();
         const what = result.mode === 'cardinality' ? `intersection size ${formatCount(result.size)}` : `${formatCount(written)} matching records`;
+        const renamedText = renamed.length === 0 ? '' : `; payload columns also in the input renamed: ${renamed.map((r) => `${r.from} -> ${r.to}`).join(', ')}`;
         summaryLine(
           io,
           flags,
@@ -200,14 +262,16 @@ export function psiCommand(program: Command, io: Console): void {
             recordsWritten: written,
             serverSetSize: result.serverSetSize,
             skipped: csv.skipped,
+            ...(result.mode === 'payload' ? { renamedPayloadColumns: renamed } : {}),
             peer: peerSummary(channel.peer),
             elapsedMs: Math.round(performance.now() - started),
           },
           `koppel: psi connect (${flags.mode}, ${flags.suite}): ${what}; ${formatCount(csv.recordsRead - csv.skipped)} records read (${formatCount(csv.skipped)} skipped), ` +
-            `server set ${formatCount(result.serverSetSize)}, in ${((performance.now() - started) / 1000).toFixed(2)} s; ${peerText(channel.peer)}`,
+            `server set ${formatCount(result.serverSetSize)}, in ${((performance.now() - started) / 1000).toFixed(2)} s; ${peerText(channel.peer)}${renamedText}`,
         );
       } catch (e) {
         await out.abort();
+        await report?.abort();
         throw e;
       }
     });

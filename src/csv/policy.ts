@@ -15,7 +15,7 @@
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { checkerFor, type IdType, type InvalidReason } from '../pseudonymise/normalise.js';
 import { openCsv, type CsvReader, type RecordBatch } from './reader.js';
-import { columnIndex, type CsvDelimiter } from './records.js';
+import { columnIndex, type CsvDelimiter, type CsvStyle } from './records.js';
 
 /** What to do with a record whose identifier is invalid or whose field count is wrong. */
 export type InvalidPolicy = 'error' | 'skip' | 'report';
@@ -253,6 +253,8 @@ export function openMatchingCsv(input: AsyncIterable<Uint8Array>, column: string
 export interface PolicyCsv {
   /** The header's field names. */
   readonly header: string[];
+  /** The file's byte order mark and line ending, for outputs that follow it. */
+  readonly style: CsvStyle;
   /** Index of the identifier column. */
   readonly column: number;
   /** The policy (its {@link RecordPolicy.report} holds the rejections). */
@@ -285,6 +287,7 @@ export async function openPolicyCsv(input: AsyncIterable<Uint8Array>, o: PolicyC
   let read = 0;
   return {
     header: csv.header,
+    style: csv.style,
     column,
     policy,
     get recordsRead() {

@@ -6,7 +6,7 @@
  */
 import { KoppelError } from '../errors/index.js';
 import { CsvChunker } from './chunker.js';
-import { parseHeader, parseRecords, type CsvDelimiter } from './records.js';
+import { invalidUtf8Record, NOT_UTF8, parseHeader, parseRecords, styleOf, type CsvDelimiter, type CsvStyle } from './records.js';
 
 /** A batch of records with the number of its first record (1-based, after the header). */
 export interface RecordBatch {
@@ -18,19 +18,24 @@ export interface RecordBatch {
 export interface CsvReader {
   /** The header's field names. */
   readonly header: string[];
+  /** The file's byte order mark and line ending, for outputs that follow it. */
+  readonly style: CsvStyle;
   /** The records, in batches, in file order. Can be iterated once. */
   readonly batches: AsyncGenerator<RecordBatch, void, undefined>;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function decode(bytes: Uint8Array, record: number): string {
+/**
+ * Decodes a chunk of whole records whose first record is number `first`; the error
+ * names the record that holds the first invalid byte (0: the header).
+ */
+function decode(bytes: Uint8Array, first: number, delimiter: CsvDelimiter): string {
   try {
     return decoder.decode(bytes);
   } catch {
-    throw new KoppelError('CSV_MALFORMED', 'The CSV input is not valid UTF-8; convert it (e.g. iconv -f latin1 -t utf-8) and try again.', {
-      details: { record },
-    });
+    const record = first === 0 ? 0 : first + invalidUtf8Record(bytes, delimiter) - 1;
+    throw new KoppelError('CSV_MALFORMED', NOT_UTF8, { details: { record } });
   }
 }
 
@@ -56,10 +61,11 @@ export async function openCsv(input: AsyncIterable<Uint8Array>, delimiter: CsvDe
     pending.push(...chunker.push(r.value));
   }
   if (!chunker.header) throw new KoppelError('CSV_MALFORMED', 'The CSV input is empty; it needs at least a header row.');
-  const header = parseHeader(decode(chunker.header, 0), delimiter);
+  const header = parseHeader(decode(chunker.header, 0, delimiter), delimiter);
+  const style = styleOf(chunker.header);
   let next = 1;
   const parse = (bytes: Uint8Array): RecordBatch => {
-    const records = parseRecords(decode(bytes, next), delimiter, next);
+    const records = parseRecords(decode(bytes, next, delimiter), delimiter, next);
     const b = { firstRecord: next, records };
     next += records.length;
     return b;
@@ -75,5 +81,5 @@ export async function openCsv(input: AsyncIterable<Uint8Array>, delimiter: CsvDe
     const tail = chunker.end();
     if (tail) yield parse(tail);
   }
-  return { header, batches: batches() };
+  return { header, style, batches: batches() };
 }

@@ -12,6 +12,7 @@
 import { createRequire } from 'node:module';
 import type * as PapaParse from 'papaparse';
 import { KoppelError } from '../errors/index.js';
+import { findCut } from './chunker.js';
 
 // papaparse is CommonJS: `require` loads it in a quarter of the time `import` takes
 // (see src/util/cjs.ts).
@@ -115,4 +116,69 @@ export function formatRecord(fields: readonly string[], delimiter: CsvDelimiter,
   let line = '';
   for (let i = 0; i < fields.length; i++) line += (i === 0 ? '' : delimiter) + write(fields[i] as string);
   return line + newline;
+}
+
+/**
+ * How a CSV file is laid out on disk, beyond its delimiter: whether it starts with a
+ * UTF-8 byte order mark (Excel writes one, and reads a file without it as the local
+ * code page) and which line ending its records use. Outputs derived from an input keep
+ * the input's style, so a file opened in Excel and saved again round-trips.
+ */
+export interface CsvStyle {
+  /** The file starts with the UTF-8 byte order mark (EF BB BF). */
+  readonly bom: boolean;
+  /** The record terminator: LF, or CRLF (Windows, Excel). */
+  readonly newline: '\n' | '\r\n';
+}
+
+/** The style koppel writes when there is no input to follow: no BOM, LF. */
+export const PLAIN_STYLE: CsvStyle = Object.freeze({ bom: false, newline: '\n' });
+
+/** The UTF-8 byte order mark as text (what a writer puts first for a {@link CsvStyle} with `bom`). */
+export const BOM = '\ufeff';
+
+/** The style of a CSV file, from its header record's bytes (BOM and line ending included). */
+export function styleOf(header: Uint8Array): CsvStyle {
+  const bom = header.length >= 3 && header[0] === 0xef && header[1] === 0xbb && header[2] === 0xbf;
+  const n = header.length;
+  const crlf = n >= 2 && header[n - 1] === 0x0a && header[n - 2] === 0x0d;
+  return { bom, newline: crlf ? '\r\n' : '\n' };
+}
+
+/** The header line of an output in `style`: the BOM (if any), the fields, the newline. */
+export function formatHeader(fields: readonly string[], delimiter: CsvDelimiter, style: CsvStyle): string {
+  return (style.bom ? BOM : '') + formatRecord(fields, delimiter, style.newline);
+}
+
+/** The message of an input that is not UTF-8 (every CSV reader's, the pseudonymisation workers' too). */
+export const NOT_UTF8 = 'The CSV input is not valid UTF-8; convert it (e.g. iconv -f cp1252 -t utf-8) and try again.';
+
+/** True when the first `length` bytes of `bytes` are valid UTF-8, an incomplete last character allowed. */
+function validPrefix(bytes: Uint8Array, length: number): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, length), { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For a chunk of whole records that is not valid UTF-8: the 1-based number, within the
+ * chunk, of the record that holds the first invalid byte (blank lines not counted, as
+ * everywhere). Only the error path calls this: it finds the byte by bisection with the
+ * platform's decoder, then counts the records before it.
+ */
+export function invalidUtf8Record(bytes: Uint8Array, delimiter: CsvDelimiter): number {
+  // The first byte at which decoding fails (bytes.length if only the end is cut short).
+  let lo = 0;
+  let hi = bytes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (validPrefix(bytes, mid + 1)) lo = mid + 1;
+    else hi = mid;
+  }
+  const before = findCut(bytes.subarray(0, lo), 0, false, false).cut;
+  if (before === -1) return 1;
+  return parseRecords(new TextDecoder().decode(bytes.subarray(0, before + 1)), delimiter, 1).length + 1;
 }

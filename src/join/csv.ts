@@ -10,7 +10,7 @@
  */
 import type { Writable } from 'node:stream';
 import { openMatchingCsv, type MatchingCsvOptions, type PolicyCsv } from '../csv/policy.js';
-import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
+import { columnIndex, formatHeader, formatRecord, PLAIN_STYLE, type CsvDelimiter, type CsvStyle } from '../csv/records.js';
 import type { GroupRecord, JoinGroupsResult, ValueRecord } from './join.js';
 
 /** How a party's CSV is read. */
@@ -23,6 +23,8 @@ export interface JoinCsvOptions extends MatchingCsvOptions {
 export interface JoinCsv<T> {
   /** The header's field names. */
   readonly header: readonly string[];
+  /** The input's byte order mark and line ending (for a table written from it). */
+  readonly style: CsvStyle;
   /** The records. Can be iterated once. */
   readonly records: AsyncIterable<T>;
   /** Records read so far, skipped ones included. */
@@ -34,6 +36,7 @@ export interface JoinCsv<T> {
 function view<T>(csv: PolicyCsv, records: AsyncIterable<T>): JoinCsv<T> {
   return {
     header: csv.header,
+    style: csv.style,
     records,
     get recordsRead() {
       return csv.recordsRead;
@@ -108,21 +111,65 @@ export interface JoinTableCounts {
 }
 
 /**
+ * Compares two labels for the order of a released table: two whole numbers (digits
+ * only) by value, anything else by UTF-16 code units, so `2` comes before `10` and the
+ * order is the same on every machine (no locale).
+ */
+export function compareLabels(a: string, b: string): number {
+  const numeric = /^\d{1,15}$/;
+  if (numeric.test(a) && numeric.test(b)) return Number(a) - Number(b);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The rows of a released table in output order: the groups ordered by their labels
+ * (first group column first; {@link compareLabels}), then the totals, ordered the same
+ * way with `*` after every label. Not the order in which groups first appeared, which
+ * would say something about the order of the input.
+ */
+export function orderTableRows<R extends { readonly labels: readonly string[]; readonly total: boolean }>(rows: readonly R[]): R[] {
+  const cmp = (a: R, b: R): number => {
+    if (a.total !== b.total) return a.total ? 1 : -1;
+    for (let d = 0; d < a.labels.length; d++) {
+      const x = a.labels[d] as string;
+      const y = b.labels[d] as string;
+      if (x === y) continue;
+      if (a.total && (x === '*' || y === '*')) return x === '*' ? 1 : -1;
+      return compareLabels(x, y);
+    }
+    return 0;
+  };
+  return [...rows].sort(cmp);
+}
+
+/** Options of {@link writeJoinTable}. */
+export interface JoinTableOptions {
+  /** Also write the totals (margins) rows, labelled `*`. */
+  readonly totals?: boolean;
+  /** Field delimiter; default `,`. */
+  readonly delimiter?: CsvDelimiter;
+  /** Byte order mark and line ending (the CLI passes the input's); default none and LF. */
+  readonly style?: CsvStyle;
+}
+
+/**
  * Writes the released table as CSV: the group columns, `count`, `sum_<column>` per
  * value column, `suppressed` (suppressed rows have empty count and sums) and `rule`;
- * totals rows (labelled `*`) only with `totals`.
+ * totals rows (labelled `*`) only with `totals`. Rows are ordered by their group
+ * labels ({@link orderTableRows}), totals last.
  */
 export function writeJoinTable(
   result: Pick<JoinGroupsResult, 'columns' | 'table'>,
   groupColumns: readonly string[],
   output: Writable,
-  o: { readonly totals?: boolean; readonly delimiter?: CsvDelimiter } = {},
+  o: JoinTableOptions = {},
 ): JoinTableCounts {
   const delimiter = o.delimiter ?? ',';
-  output.write(formatRecord([...groupColumns, 'count', ...result.columns.map((c) => `sum_${c}`), 'suppressed', 'rule'], delimiter, '\n'));
+  const style = o.style ?? PLAIN_STYLE;
+  output.write(formatHeader([...groupColumns, 'count', ...result.columns.map((c) => `sum_${c}`), 'suppressed', 'rule'], delimiter, style));
   let rows = 0;
   let suppressed = 0;
-  for (const row of result.table) {
+  for (const row of orderTableRows(result.table)) {
     if (row.total && !o.totals) continue;
     const hidden = row.count === null;
     if (hidden) suppressed++;
@@ -130,7 +177,7 @@ export function writeJoinTable(
       formatRecord(
         [...row.labels, hidden ? '' : String(row.count), ...row.sums.map((s) => (s === null ? '' : String(s))), String(hidden), row.rule],
         delimiter,
-        '\n',
+        style.newline,
       ),
     );
     rows++;

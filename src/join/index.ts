@@ -21,4 +21,14 @@ export type {
 } from './types.js';
 export { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, MAX_VALUE_COLUMNS, type JoinVariant } from './messages.js';
 export { protectJoinTable, withholdTotals, type JoinGroup, type JoinTableRow, type JoinDisclosureOptions } from './table.js';
-export { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsvOptions, type JoinCsv, type JoinTableCounts } from './csv.js';
+export {
+  openJoinGroupsCsv,
+  openJoinValuesCsv,
+  writeJoinTable,
+  orderTableRows,
+  compareLabels,
+  type JoinCsvOptions,
+  type JoinCsv,
+  type JoinTableCounts,
+  type JoinTableOptions,
+} from './csv.js';

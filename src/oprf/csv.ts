@@ -8,7 +8,7 @@
  */
 import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
-import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
+import { columnIndex, formatHeader, formatRecord, type CsvDelimiter, type CsvStyle } from '../csv/records.js';
 import { POLICY_WORDING, RecordPolicy, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
 import { FailFast, OrderedPipeline } from '../util/pipeline.js';
 import type { OprfPseudonymiser, OprfResult } from './client.js';
@@ -25,6 +25,8 @@ export interface OprfCsvOptions {
   readonly onRejected?: (r: InvalidRecord) => void;
   /** Called after every batch written. */
   readonly onProgress?: (p: { records: number; elapsedMs: number }) => void;
+  /** Called once the header is read, with the input's style (which the output keeps), before any rejection. */
+  readonly onStyle?: (style: CsvStyle) => void;
 }
 
 /** What a run did. */
@@ -41,7 +43,7 @@ export interface OprfCsvSummary {
   readonly kid: string;
 }
 
-/** Pseudonymises one column of a CSV stream through `client`, writing to `output`. */
+/** Pseudonymises one column of a CSV stream through `client`, writing to `output` (in the input's style: BOM and line ending). */
 export async function oprfPseudonymiseCsv(
   input: AsyncIterable<Uint8Array>,
   output: Writable,
@@ -54,7 +56,10 @@ export async function oprfPseudonymiseCsv(
   const col = columnIndex(csv.header, o.column);
   const fields = csv.header.length;
   const write = (text: string) => (output.write(text) ? Promise.resolve() : new Promise<void>((r) => output.once('drain', () => r())));
-  await write(formatRecord(csv.header, delimiter, '\n'));
+  // The output keeps the input's byte order mark and line ending (Excel round trips).
+  const newline = csv.style.newline;
+  o.onStyle?.(csv.style);
+  await write(formatHeader(csv.header, delimiter, csv.style));
   let records = 0;
   let done = 0;
   const policy = new RecordPolicy({ fields, column: col, policy: o.onInvalid, wording: POLICY_WORDING.oprf, report: new SkipReport(o.onRejected) });
@@ -74,7 +79,7 @@ export async function oprfPseudonymiseCsv(
       } else {
         continue;
       }
-      text += formatRecord(r, delimiter, '\n');
+      text += formatRecord(r, delimiter, newline);
     }
     records += rows.length;
     await write(text);

@@ -7,7 +7,7 @@
  */
 import type { KoppelErrorCode, KoppelErrorDetails } from '../errors/index.js';
 import { KoppelError } from '../errors/index.js';
-import { fieldWriter, parseRecords, type CsvDelimiter } from '../csv/records.js';
+import { fieldWriter, invalidUtf8Record, NOT_UTF8, parseRecords, type CsvDelimiter } from '../csv/records.js';
 import { POLICY_WORDING, RecordPolicy, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
 import { FROM_DOMAIN_KEY, Pseudonymiser } from './pseudonymiser.js';
 import type { IdType } from './normalise.js';
@@ -149,7 +149,8 @@ export const csvChunkOps = {
     try {
       text = c.decoder.decode(bytes);
     } catch {
-      return encodingFailure(1);
+      // The record that holds the first invalid byte (the caller renumbers from 1).
+      return encodingFailure(invalidUtf8Record(bytes, c.layout.delimiter));
     }
     try {
       const { text: out, ...rest } = processChunk(text, c.p, c.layout, 1);
@@ -169,7 +170,7 @@ export function encodingFailure(firstRecord: number): ChunkOutput {
     bytes: new Uint8Array(0),
     failure: {
       code: 'CSV_MALFORMED' as const,
-      message: 'The CSV input is not valid UTF-8; convert it (e.g. iconv -f latin1 -t utf-8) and try again.',
+      message: NOT_UTF8,
       details: { record: firstRecord },
     },
   };

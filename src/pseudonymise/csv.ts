@@ -17,7 +17,7 @@ import type { Writable } from 'node:stream';
 import { KoppelError } from '../errors/index.js';
 import { CsvChunker } from '../csv/chunker.js';
 import { INVALID_POLICIES, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
-import { columnIndex, formatRecord, parseHeader, type CsvDelimiter } from '../csv/records.js';
+import { columnIndex, formatHeader, parseHeader, styleOf, type CsvDelimiter, type CsvStyle } from '../csv/records.js';
 import { wipe } from '../util/bytes.js';
 import { FailFast, OrderedPipeline } from '../util/pipeline.js';
 import { TaskPool } from '../util/pool.js';
@@ -58,6 +58,8 @@ export interface PseudonymiseCsvOptions {
   readonly onRejected?: (r: InvalidRecord) => void;
   /** Called about every `progressIntervalMs` milliseconds. */
   readonly onProgress?: (p: CsvProgress) => void;
+  /** Called once the header is read, with the input's style (which the output keeps), before any rejection. */
+  readonly onStyle?: (style: CsvStyle) => void;
   /** Progress interval; default 1000 ms. */
   readonly progressIntervalMs?: number;
   /** Cancels the run. */
@@ -91,7 +93,8 @@ export function workersAvailable(): boolean {
 
 /**
  * Pseudonymises one column of a CSV stream into another stream. The header is kept;
- * only the named column changes. Output is written in input order with back-pressure.
+ * only the named column changes. The output keeps the input's byte order mark and line
+ * ending. Output is written in input order with back-pressure.
  *
  * On failure (policy `error` and an invalid record, malformed CSV, an I/O error) the
  * returned promise rejects with a {@link KoppelError} that names the record number but
@@ -162,9 +165,11 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
   const startPool = async (header: Uint8Array): Promise<void> => {
     const headerText = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(header);
     const names = parseHeader(headerText, delimiter);
-    const newline = headerText.endsWith('\r\n') ? '\r\n' : '\n';
-    const layout: ChunkLayout = { column: columnIndex(names, options.column), fields: names.length, delimiter, newline, policy };
-    await writeOut(formatRecord(names, delimiter, newline));
+    // The output keeps the input's byte order mark and line ending (Excel round trips).
+    const style = styleOf(header);
+    const layout: ChunkLayout = { column: columnIndex(names, options.column), fields: names.length, delimiter, newline: style.newline, policy };
+    options.onStyle?.(style);
+    await writeOut(formatHeader(names, delimiter, style));
     const domainKey = deriveDomainKey(options.key, options.domain);
     try {
       // Two chunks per worker: the next is waiting when one is done, whatever the main thread is doing.

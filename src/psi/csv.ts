@@ -13,7 +13,7 @@
 import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
 import { openMatchingCsv, type MatchingCsvOptions } from '../csv/policy.js';
-import { columnIndex, formatRecord, type CsvDelimiter } from '../csv/records.js';
+import { columnIndex, formatHeader, formatRecord, type CsvDelimiter, type CsvStyle } from '../csv/records.js';
 import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
 import type { PayloadItem, PsiClientResult } from './psi.js';
 
@@ -41,6 +41,8 @@ export interface PsiCsvStats {
 export interface PsiServerCsv extends PsiCsvStats {
   /** The header's field names. */
   readonly header: readonly string[];
+  /** The input's byte order mark and line ending. */
+  readonly style: CsvStyle;
   /**
    * The items for {@link psiServer}: normalised identifiers or, with payload columns,
    * identifiers with their payload (the named fields as a JSON object, UTF-8).
@@ -70,6 +72,7 @@ export async function openPsiServerCsv(input: AsyncIterable<Uint8Array>, o: PsiS
   })();
   return {
     header: csv.header,
+    style: csv.style,
     items,
     get recordsRead() {
       return csv.recordsRead;
@@ -94,6 +97,8 @@ export interface PsiClientCsvOptions extends PsiCsvOptions {
 export interface PsiClientCsv extends PsiCsvStats {
   /** The header's field names. */
   readonly header: readonly string[];
+  /** The input's byte order mark and line ending, which {@link writePsiMatches} keeps. */
+  readonly style: CsvStyle;
   /** Index of the identifier column. */
   readonly column: number;
   /** The normalised identifiers for {@link psiClient}. Can be iterated once. */
@@ -119,6 +124,7 @@ export async function openPsiClientCsv(input: AsyncIterable<Uint8Array>, o: PsiC
   })();
   return {
     header: csv.header,
+    style: csv.style,
     column: csv.column,
     ids,
     ...(kept ? { kept } : {}),
@@ -139,6 +145,32 @@ export interface PsiMatchesOptions {
   readonly delimiter?: CsvDelimiter;
   /** The input again (when the records were not kept): read once more for the matching records. */
   readonly reread?: AsyncIterable<Uint8Array>;
+  /**
+   * Payload mode: called once, before any record is written, with the server's payload
+   * columns whose names the client's header has too, and the names they got instead.
+   */
+  readonly onRenamed?: (renamed: ReadonlyArray<{ readonly from: string; readonly to: string }>) => void;
+}
+
+/** The prefix of a payload column whose name the client's header has already. */
+export const PAYLOAD_PREFIX = 'payload_';
+
+/**
+ * The output names of the server's payload columns beside the client's header: a name
+ * the header (or an earlier payload column) has already gets {@link PAYLOAD_PREFIX}
+ * (again, until it is unique), so the output never has two columns of one name.
+ */
+export function payloadColumnNames(header: readonly string[], payload: readonly string[]): { names: string[]; renamed: Array<{ from: string; to: string }> } {
+  const taken = new Set(header);
+  const renamed: Array<{ from: string; to: string }> = [];
+  const names = payload.map((name) => {
+    let out = name;
+    while (taken.has(out)) out = PAYLOAD_PREFIX + out;
+    taken.add(out);
+    if (out !== name) renamed.push({ from: name, to: out });
+    return out;
+  });
+  return { names, renamed };
 }
 
 /** The number of matches in a client result (the cardinality, in that mode). */
@@ -149,8 +181,10 @@ export function psiMatchCount(result: PsiClientResult): number {
 /**
  * Writes the client's result: `{"cardinality": N}` in cardinality mode; otherwise the
  * header and every input record whose identifier matched, in input order, with the
- * server's payload columns appended in payload mode. Records come from
- * {@link PsiClientCsv.kept} or from {@link PsiMatchesOptions.reread}.
+ * server's payload columns appended in payload mode (a name the client's header has
+ * already gets the `payload_` prefix: {@link payloadColumnNames}). The output keeps the
+ * input's byte order mark and line ending ({@link PsiClientCsv.style}). Records come
+ * from {@link PsiClientCsv.kept} or from {@link PsiMatchesOptions.reread}.
  *
  * @returns the number of records written (0 in cardinality mode)
  */
@@ -167,15 +201,18 @@ export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv
     for (const m of result.matches) payloadOf.set(m.id, JSON.parse(decoder.decode(m.payload)) as Record<string, string>);
     extra = Object.keys(payloadOf.values().next().value ?? {});
   }
+  const { names: extraNames, renamed } = payloadColumnNames(csv.header, extra);
+  if (result.mode === 'payload') o.onRenamed?.(renamed);
   const matched = new Set(result.mode === 'intersection' ? result.intersection : result.matches.map((m) => m.id));
-  output.write(formatRecord([...csv.header, ...extra], delimiter, '\n'));
+  const { style } = csv;
+  output.write(formatHeader([...csv.header, ...extraNames], delimiter, style));
   const check = checkerFor(o.idType ?? 'raw');
   let written = 0;
   const emit = (record: string[]) => {
     const n = check(record[csv.column] as string);
     if (typeof n !== 'string' || !matched.has(n)) return;
     const p = payloadOf.get(n);
-    output.write(formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, '\n'));
+    output.write(formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, style.newline));
     written++;
   };
   if (csv.kept) csv.kept.forEach(emit);

@@ -8,5 +8,5 @@
 export { psiClient, psiServer } from './psi.js';
 export type { PsiClientOptions, PsiServerOptions, PsiCommonOptions, PsiClientResult, PsiServerResult, PayloadItem, PsiProgress, PsiPhase } from './psi.js';
 export { PSI_MODES, type PsiMode } from './messages.js';
-export { openPsiServerCsv, openPsiClientCsv, writePsiMatches, psiMatchCount } from './csv.js';
+export { openPsiServerCsv, openPsiClientCsv, writePsiMatches, psiMatchCount, payloadColumnNames, PAYLOAD_PREFIX } from './csv.js';
 export type { PsiCsvOptions, PsiServerCsvOptions, PsiClientCsvOptions, PsiCsvStats, PsiServerCsv, PsiClientCsv, PsiMatchesOptions } from './csv.js';

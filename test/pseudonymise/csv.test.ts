@@ -49,11 +49,12 @@ describe('pseudonymiseCsv', () => {
     expect(summary).toMatchObject({ records: 2, pseudonymised: 2, rejected: 0 });
   });
 
-  it('keeps CRLF line endings, a ";" delimiter, and drops a byte order mark and blank lines', async () => {
+  // Issue 19: the byte order mark is kept now (Excel reads a file without one as the local code page).
+  it('keeps CRLF line endings, a ";" delimiter and a byte order mark, and drops blank lines', async () => {
     const wrong = await expectCode(run('\ufeffbsn;x\r\n111222333;a\r\n'), 'CSV_COLUMN_NOT_FOUND');
     expect(wrong.message).toContain('--delimiter');
     const semi = await run('\ufeffbsn;x\r\n111222333;"a;b"\r\n\r\n123456782;c\r\n', { delimiter: ';' });
-    expect(semi.text).toBe(`bsn;x\r\n${p.pseudonymise('111222333')};"a;b"\r\n${p.pseudonymise('123456782')};c\r\n`);
+    expect(semi.text).toBe(`\ufeffbsn;x\r\n${p.pseudonymise('111222333')};"a;b"\r\n${p.pseudonymise('123456782')};c\r\n`);
     expect(semi.summary.records).toBe(2);
   });
 
