@@ -210,7 +210,24 @@ async function koppelSum(dir, values, expected, env, tls) {
       env,
     ),
     ...[0, 1].map((j) =>
-      run(['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', '3'], undefined, env),
+      run(
+        [
+          'aggregate',
+          'aggregator',
+          ...common,
+          '--index',
+          String(j),
+          '--listen',
+          addr(1 + j),
+          '--collector',
+          addr(0),
+          '--expect',
+          '3',
+          ...(tls ? ['--collector-peer', 'koppel-bench-party'] : []),
+        ],
+        undefined,
+        env,
+      ),
     ),
   ];
   await waitForPorts([addr(0), addr(1), addr(2)]); // probes are skipped by aggregators and collector alike
