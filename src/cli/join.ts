@@ -258,6 +258,8 @@ export function joinCommand(program: Command, io: Console): void {
         helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
         const r = await joinGroups(channel, csv.records, {
+          idType: flags.idType,
+          prenormalised: true,
           variant: flags.variant,
           suite: flags.suite,
           groupColumns: groupNames.length,
@@ -421,6 +423,8 @@ export function joinCommand(program: Command, io: Console): void {
         helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
+          idType: flags.idType,
+          prenormalised: true,
           columns: names,
           maxValue: flags.maxValue,
           minCount: flags.minCount,

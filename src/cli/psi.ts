@@ -152,6 +152,8 @@ export function psiCommand(program: Command, io: Console): void {
         const r = await psiServer(channel, csv.items, {
           mode: flags.mode,
           suite: flags.suite,
+          idType: flags.idType,
+          prenormalised: true,
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           ...(flags.payloadBytes === undefined ? {} : { payloadBytes: flags.payloadBytes }),
@@ -227,6 +229,8 @@ export function psiCommand(program: Command, io: Console): void {
         result = await psiClient(channel, csv.ids, {
           mode: flags.mode,
           suite: flags.suite,
+          idType: flags.idType,
+          prenormalised: true,
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           onProgress: progressReporter(progress, 'psi connect', input),

@@ -73,6 +73,12 @@ export const ERROR_CODES = {
   ROUND_FAILED: 'The aggregation round failed and released nothing.',
   /** Disclosure control cannot release a table without giving a small cell away (e.g. a small total made of cells of 1, which the threshold rule's own bounds pin). */
   DISCLOSURE_RISK: 'The table cannot be released without giving a small cell away; merge categories or change the threshold.',
+  /** The parties normalise identifiers differently (id type or normalisation version): their matches would silently miss. */
+  ID_TYPE_MISMATCH: 'The parties normalise identifiers differently.',
+  /** The parties run under different linking agreements, or one under none (docs/agreement.md). */
+  AGREEMENT_MISMATCH: 'The parties do not hold the same linking agreement.',
+  /** A linking agreement is malformed, unsigned, expired or not valid for this run. */
+  AGREEMENT_INVALID: 'The linking agreement is not valid for this run.',
   /** The parties disagree on the value columns of a private join. */
   COLUMN_MISMATCH: 'The parties disagree on the value columns.',
   /** A value is outside the range a protocol can carry (e.g. above the declared maximum of a private join). */

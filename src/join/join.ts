@@ -21,7 +21,8 @@
  */
 import { KoppelError } from '../errors/index.js';
 import { getSuite, wipeScalar } from '../group/suite.js';
-import type { SharedParam } from '../session/hello.js';
+import { NORMALISATION_VERSION, itemNormaliser, type IdType } from '../pseudonymise/normalise.js';
+import { checkAgreementHash, IDENTIFIER_SHARED, type SharedParam } from '../session/hello.js';
 import { runSession, type Session, type SessionScope } from '../session/session.js';
 import { dummyIds, resolveBatching, type Batching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
@@ -78,6 +79,9 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 interface Resolved extends Batching {
   readonly variant: JoinVariant;
+  readonly idType: IdType;
+  readonly normalise: (id: string, index: number) => string;
+  readonly agreement: string | undefined;
 }
 
 function resolve(o: JoinCommonOptions): Resolved {
@@ -86,7 +90,8 @@ function resolve(o: JoinCommonOptions): Resolved {
   const batching = resolveBatching(o);
   if (variant === 'helper' && !o.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs a channel to the helper (options.helper).');
   if (variant === 'two-party' && o.helper) throw new KoppelError('INVALID_ARGUMENT', 'A helper channel was given, but the variant is two-party.');
-  return { variant, ...batching };
+  const idType = o.idType ?? 'raw';
+  return { variant, ...batching, idType, normalise: itemNormaliser(idType, o.prenormalised), agreement: checkAgreementHash(o.agreement) };
 }
 
 function optionalCount(v: number | undefined, name: string, min: number, max: number): number | undefined {
@@ -99,6 +104,7 @@ function optionalCount(v: number | undefined, name: string, min: number, max: nu
 const SHARED: readonly SharedParam[] = [
   { field: 'variant', code: 'MODE_MISMATCH', flag: '--variant' },
   { field: 'suite', code: 'SUITE_MISMATCH', flag: '--suite' },
+  ...IDENTIFIER_SHARED,
 ];
 
 const ROLE_MESSAGE = (role: 'groups' | 'values') =>
@@ -165,12 +171,13 @@ export async function joinGroups(
     async (scope) => {
       // The helper waits for both parties: its channel closes however the run ends.
       if (options.helper) scope.own(options.helper);
-      const own = await collectGroups(records, options.groupColumns, progress);
+      const own = await collectGroups(records, options.groupColumns, progress, o.normalise);
       const s = await scope.open({
         channel,
         protocol: JOIN_PROTOCOL,
         side: 'responder',
-        hello: { role: 'groups', variant: o.variant, suite: o.suite },
+        hello: { role: 'groups', variant: o.variant, suite: o.suite, idType: o.idType, normalisation: NORMALISATION_VERSION },
+        ...(o.agreement === undefined ? {} : { agreement: o.agreement }),
         codec: Hello,
         suite: o.suite,
         peerRole: 'values',
@@ -303,7 +310,17 @@ export async function joinValues(
         channel,
         protocol: JOIN_PROTOCOL,
         side: 'initiator',
-        hello: { role: 'values', variant: o.variant, suite: o.suite, columns: [...columns], maxValue, minCount },
+        hello: {
+          role: 'values',
+          variant: o.variant,
+          suite: o.suite,
+          columns: [...columns],
+          maxValue,
+          minCount,
+          idType: o.idType,
+          normalisation: NORMALISATION_VERSION,
+        },
+        ...(o.agreement === undefined ? {} : { agreement: o.agreement }),
         codec: Hello,
         suite: o.suite,
         peerRole: 'groups',
@@ -325,7 +342,7 @@ export async function joinValues(
 
       // Our own records, prepared at low priority while we evaluate A's lists.
       const ownRecords = (async () => {
-        const mine = await collectValues(records, k, maxValue, progress);
+        const mine = await collectValues(records, k, maxValue, progress, o.normalise);
         if (padTo !== undefined && mine.ids.length > padTo)
           throw new KoppelError('INVALID_ARGUMENT', `The value records outnumber padTo (${padTo}); raise the bound.`);
         const count = padTo ?? mine.ids.length;

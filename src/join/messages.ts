@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { IdentifierHello } from '../session/hello.js';
 import { t } from '../util/cjs.js';
 import { MAX_CHUNK_ITEMS, type ProtocolSpec } from '../session/link.js';
 import { concatBytes, utf8 } from '../util/bytes.js';
@@ -86,6 +87,7 @@ export const Hello = t.exact(
       maxValue: intRange(0, MAX_VALUE_BOUND),
       minCount: intRange(1, MAX_MIN_COUNT),
     }),
+    IdentifierHello,
   ]),
   'Hello',
 );

@@ -26,6 +26,7 @@ export async function collectGroups(
   records: Iterable<GroupRecord> | AsyncIterable<GroupRecord>,
   width: number | undefined,
   onProgress?: (p: JoinProgress) => void,
+  normalise: (id: string, index: number) => string = (id) => id,
 ): Promise<Groups> {
   const index = new Map<string, number>();
   const labels: string[][] = [];
@@ -40,13 +41,14 @@ export async function collectGroups(
     }
     w ??= r.group.length;
     if (r.group.length !== w || w < 1) throw new KoppelError('INVALID_ARGUMENT', `Every group record needs ${w} group labels.`, { details: { record: n } });
-    if (seen.has(r.id))
+    const id = normalise(r.id, n - 1);
+    if (seen.has(id))
       throw new KoppelError(
         'INVALID_ARGUMENT',
         'An identifier occurs twice among the group records; each person may be in one group only. Remove duplicates first.',
         { details: { record: n } },
       );
-    seen.add(r.id);
+    seen.add(id);
     const key = JSON.stringify(r.group);
     let g = index.get(key);
     if (g === undefined) {
@@ -57,7 +59,7 @@ export async function collectGroups(
       labels.push([...(r.group as readonly string[])]);
       ids.push([]);
     }
-    (ids[g] as string[]).push(r.id);
+    (ids[g] as string[]).push(id);
     if (n % 65536 === 0) onProgress?.({ phase: 'read', done: n });
   }
   return { labels, ids, records: n };
@@ -80,6 +82,7 @@ export async function collectValues(
   k: number,
   maxValue: number,
   onProgress?: (p: JoinProgress) => void,
+  normalise: (id: string, index: number) => string = (id) => id,
 ): Promise<ValueSet> {
   const ids: string[] = [];
   let values = new Float64Array(1024 * k);
@@ -90,9 +93,10 @@ export async function collectValues(
       throw new KoppelError('INVALID_ARGUMENT', 'Value records must be { id: string, values: number[] }.', { details: { record: n } });
     if (r.values.length !== k)
       throw new KoppelError('INVALID_ARGUMENT', `Every value record needs ${k} values, one per value column.`, { details: { record: n } });
-    if (seen.has(r.id))
+    const id = normalise(r.id, n - 1);
+    if (seen.has(id))
       throw new KoppelError('INVALID_ARGUMENT', 'An identifier occurs twice among the value records; combine its values first.', { details: { record: n } });
-    seen.add(r.id);
+    seen.add(id);
     if (ids.length * k + k > values.length) {
       const grown = new Float64Array(values.length * 2);
       grown.set(values);
@@ -107,7 +111,7 @@ export async function collectValues(
       }
       values[ids.length * k + j] = v;
     }
-    ids.push(r.id);
+    ids.push(id);
     if (n % 65536 === 0) onProgress?.({ phase: 'read', done: n });
   }
   return { ids, values: values.subarray(0, ids.length * k) };

@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import type { IdType } from '../pseudonymise/normalise.js';
 import type { SuiteName } from '../group/types.js';
 import type { Session } from '../session/session.js';
 import type { Channel } from '../transport/channel.js';
@@ -31,6 +32,15 @@ export interface JoinCommonOptions {
   readonly threads?: number;
   /** Items per chunk on the wire (default 4096). */
   readonly chunkSize?: number;
+  /**
+   * How identifiers are normalised before matching (default `raw`: as given). Both
+   * parties must agree (`ID_TYPE_MISMATCH`, with the normalisation rules' version).
+   */
+  readonly idType?: IdType;
+  /** The records' ids are already normalised as {@link JoinCommonOptions.idType} (e.g. by `openJoinGroupsCsv`): not again. */
+  readonly prenormalised?: boolean;
+  /** The SHA-256 (hex) of the linking agreement this run is under; both parties must hold the same one (`AGREEMENT_MISMATCH`). */
+  readonly agreement?: string;
   /** Helper variant: an open channel to the helper. */
   readonly helper?: Channel;
   /** Called about once per chunk. */

@@ -16,6 +16,12 @@ import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 
 /** The identifier types koppel can normalise. */
 export type IdType = 'bsn' | 'email' | 'raw';
+/**
+ * The version of the normalisation rules ({@link normaliseIdentifier}). PSI and join
+ * parties compare it in their HELLO with the id type: identifiers normalised by other
+ * rules would not match, silently.
+ */
+export const NORMALISATION_VERSION = 1;
 
 /** Every supported {@link IdType}, for validation of user input. */
 export const ID_TYPES: readonly IdType[] = Object.freeze(['bsn', 'email', 'raw']);
@@ -160,4 +166,23 @@ export function normaliseIdentifier(input: string, idType: IdType): string {
   const r = checkerFor(idType)(input);
   if (typeof r !== 'string') throw invalidIdentifierError(r);
   return r;
+}
+
+/**
+ * The normalisation a protocol applies to each of its items (PSI, join): identity for
+ * `raw` or items already normalised, else {@link normaliseIdentifier}. An invalid item
+ * is a typed error that names its position (1-based), never its value.
+ *
+ * @throws KoppelError `INVALID_BSN`, `INVALID_EMAIL` or `INVALID_IDENTIFIER`, with `details.item`
+ */
+export function itemNormaliser(idType: IdType, prenormalised = false): (item: string, index: number) => string {
+  if (!ID_TYPES.includes(idType)) throw new KoppelError('INVALID_ARGUMENT', `idType must be one of ${ID_TYPES.join(', ')}.`);
+  if (idType === 'raw' || prenormalised) return (item) => item;
+  const check = checkerFor(idType);
+  return (item, index) => {
+    const r = check(item);
+    if (typeof r === 'string') return r;
+    const e = invalidIdentifierError(r);
+    throw new KoppelError(e.code, `Item ${index + 1}: ${e.message}`, { details: { ...e.details, item: index + 1 } });
+  };
 }

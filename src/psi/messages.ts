@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { IdentifierHello } from '../session/hello.js';
 import { t } from '../util/cjs.js';
 import type { ProtocolSpec } from '../session/link.js';
 import { intRange } from '../wire/codec.js';
@@ -39,13 +40,16 @@ const Suite = t.keyof({ x25519: null, ristretto255: null }, 'Suite');
 
 /** HELLO, both directions. */
 export const Hello = t.exact(
-  t.type({
-    protocol: t.literal('koppel-psi'),
-    version: intRange(0, 255),
-    role: t.keyof({ client: null, server: null }),
-    mode: Mode,
-    suite: Suite,
-  }),
+  t.intersection([
+    t.type({
+      protocol: t.literal('koppel-psi'),
+      version: intRange(0, 255),
+      role: t.keyof({ client: null, server: null }),
+      mode: Mode,
+      suite: Suite,
+    }),
+    IdentifierHello,
+  ]),
   'Hello',
 );
 /** A decoded HELLO. */

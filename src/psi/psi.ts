@@ -14,7 +14,8 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import { getSuite, wipeScalar, type SuiteName } from '../group/suite.js';
-import type { SharedParam } from '../session/hello.js';
+import { NORMALISATION_VERSION, itemNormaliser, type IdType } from '../pseudonymise/normalise.js';
+import { checkAgreementHash, IDENTIFIER_SHARED, type SharedParam } from '../session/hello.js';
 import { runSession, type Session, type SessionScope } from '../session/session.js';
 import { dummyIds, resolveBatching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
@@ -54,6 +55,20 @@ export interface PsiCommonOptions {
    * learns the bound rather than the true size. The set must not be larger.
    */
   readonly padTo?: number;
+  /**
+   * How identifiers are normalised before matching (default `raw`: compared exactly as
+   * given). Both parties must agree: the HELLO carries it with the normalisation rules'
+   * version (`ID_TYPE_MISMATCH` otherwise, naming the field). An invalid item is a typed
+   * error naming its position.
+   */
+  readonly idType?: IdType;
+  /** The items are already normalised as {@link PsiCommonOptions.idType} (e.g. read by `openPsiClientCsv`): not again. */
+  readonly prenormalised?: boolean;
+  /**
+   * The SHA-256 (hex) of the linking agreement this run is under; both parties must hold
+   * the same one (`AGREEMENT_MISMATCH`). See `koppel/agreement`.
+   */
+  readonly agreement?: string;
   /** Called about once per chunk. */
   readonly onProgress?: (p: PsiProgress) => void;
   /** Cancels the run: the peer is told (`ABORTED`) and the promise rejects with `ABORTED`. */
@@ -104,6 +119,9 @@ interface Resolved {
   readonly chunk: number;
   readonly threads: number;
   readonly padTo: number | undefined;
+  readonly idType: IdType;
+  readonly normalise: (item: string, index: number) => string;
+  readonly agreement: string | undefined;
 }
 
 function resolve(o: PsiCommonOptions): Resolved {
@@ -113,7 +131,17 @@ function resolve(o: PsiCommonOptions): Resolved {
   if (o.padTo !== undefined && (!Number.isInteger(o.padTo) || o.padTo < 0 || o.padTo > 2 ** 32 - 1)) {
     throw new KoppelError('INVALID_ARGUMENT', 'padTo must be a non-negative integer.');
   }
-  return { mode, suite, chunk, threads, padTo: o.padTo };
+  const idType = o.idType ?? 'raw';
+  return {
+    mode,
+    suite,
+    chunk,
+    threads,
+    padTo: o.padTo,
+    idType,
+    normalise: itemNormaliser(idType, o.prenormalised),
+    agreement: checkAgreementHash(o.agreement),
+  };
 }
 
 function tooLarge(size: number, padTo: number): KoppelError {
@@ -124,6 +152,7 @@ function tooLarge(size: number, padTo: number): KoppelError {
 const SHARED: readonly SharedParam[] = [
   { field: 'suite', code: 'SUITE_MISMATCH', flag: '--suite' },
   { field: 'mode', code: 'MODE_MISMATCH', flag: '--mode' },
+  ...IDENTIFIER_SHARED,
 ];
 
 /** Opens a PSI session on `channel` in the scope of a run. */
@@ -138,7 +167,8 @@ async function psiSession(
     channel,
     protocol: PSI_PROTOCOL,
     side: role === 'client' ? 'initiator' : 'responder',
-    hello: { role, mode: o.mode, suite: o.suite },
+    hello: { role, mode: o.mode, suite: o.suite, idType: o.idType, normalisation: NORMALISATION_VERSION },
+    ...(o.agreement === undefined ? {} : { agreement: o.agreement }),
     codec: Hello,
     suite: o.suite,
     peerRole: role === 'client' ? 'server' : 'client',
@@ -184,8 +214,10 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         const submit = (batch: string[]) =>
           pipe.push(pool.run('hashMultiply', { suite: o.suite, items: batch, scalar: scalar.scalar }).then((packed) => ({ n: batch.length, packed })));
         let batch: string[] = [];
-        for await (const item of items) {
-          if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI client items must be strings.');
+        let index = 0;
+        for await (const raw of items) {
+          if (typeof raw !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI client items must be strings.');
+          const item = o.normalise(raw, index++);
           if (seen.has(item)) continue;
           seen.add(item);
           ids.push(item);
@@ -388,11 +420,12 @@ export async function psiServer(
         });
         const submit = (b: string[]) =>
           pipe.push(pool.run('hashMultiplyTags', { suite: o.suite, items: b, scalar: scalar.scalar, session, keys: payloadMode }, { priority: 'low' }));
+        let index = 0;
         for await (const item of items) {
           let id: string;
           if (payloadMode) {
             if (!isPayloadItem(item)) throw new KoppelError('INVALID_ARGUMENT', 'In payload mode server items must be { id: string, payload: Uint8Array }.');
-            id = item.id;
+            id = o.normalise(item.id, index++);
             if (item.payload.length > (options.payloadBytes ?? MAX_PAYLOAD_BYTES)) {
               throw new KoppelError('INVALID_ARGUMENT', `A payload is longer than ${options.payloadBytes ?? MAX_PAYLOAD_BYTES} bytes.`, {
                 details: { item: count + 1 },
@@ -400,7 +433,7 @@ export async function psiServer(
             }
           } else {
             if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI server items must be strings outside payload mode.');
-            id = item;
+            id = o.normalise(item, index++);
           }
           if (seen.has(id)) {
             if (payloadMode)

@@ -7,6 +7,8 @@
  * @packageDocumentation
  */
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
+import { t } from '../util/cjs.js';
+import { intRange } from '../wire/codec.js';
 import type { ProtocolSpec } from './link.js';
 
 /** The fields every HELLO carries. */
@@ -94,4 +96,33 @@ export function checkHello(
       details: { field: p.field, ours: show(a), theirs: show(b) },
     });
   }
+}
+
+/**
+ * The HELLO fields of a matching protocol (PSI, join) about its identifiers: the id type
+ * and the version of the normalisation rules. Optional on the wire, so a HELLO without
+ * them (an older peer) is a mismatch, not a malformed message.
+ */
+export const IdentifierHello = t.partial({
+  idType: t.keyof({ bsn: null, email: null, raw: null }, 'IdType'),
+  normalisation: intRange(1, 255),
+});
+
+/** The shared parameters of {@link IdentifierHello}: identifiers normalised differently never match. */
+export const IDENTIFIER_SHARED: readonly SharedParam[] = [
+  { field: 'idType', code: 'ID_TYPE_MISMATCH', flag: '--id-type' },
+  { field: 'normalisation', code: 'ID_TYPE_MISMATCH', flag: 'koppel version' },
+];
+
+/**
+ * An agreement hash as a protocol option takes it: 64 lowercase hex digits (SHA-256), or
+ * none.
+ *
+ * @throws KoppelError `INVALID_ARGUMENT`
+ */
+export function checkAgreementHash(hash: string | undefined): string | undefined {
+  if (hash === undefined) return undefined;
+  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash))
+    throw new KoppelError('INVALID_ARGUMENT', 'agreement must be the SHA-256 of the linking agreement, as 64 lowercase hex digits (agreementHash()).');
+  return hash;
 }

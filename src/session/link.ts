@@ -26,8 +26,21 @@ export const ABORT = 63;
 /** Largest number of items in one chunk frame, in every protocol. */
 export const MAX_CHUNK_ITEMS = 65536;
 
-/** ABORT: why the peer stopped (a code only; the message is ours, not the peer's). */
-export const Abort = t.exact(t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }), 'Abort');
+/** A protocol parameter's name or value in an ABORT: short printable ASCII (it reaches the user's screen). */
+const AbortText = t.refinement(t.string, (s) => s.length <= 80 && /^[\x20-\x7e]*$/.test(s), 'AbortText');
+
+/**
+ * ABORT: why the peer stopped. A code, and for a mismatched shared parameter its field
+ * and both values as the peer saw them (protocol settings, never data). The message is
+ * ours, not the peer's.
+ */
+export const Abort = t.exact(
+  t.intersection([
+    t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }),
+    t.partial({ field: AbortText, ours: AbortText, theirs: AbortText }),
+  ]),
+  'Abort',
+);
 
 /** `*_DONE` messages that end a stream: how many items were sent. */
 export const Done = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1) }), 'Done');
@@ -155,8 +168,15 @@ export class Link {
 
   /** The peer's reason from its ABORT frame, remembered for a send that fails after it. */
   #abortError(frame: Frame): KoppelError {
-    const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
-    this.#peerAbort = new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
+    const a = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
+    // The peer's "ours" is this side's "theirs".
+    const mismatch =
+      a.field === undefined
+        ? ''
+        : ` (${a.field}: the peer has ${JSON.stringify(a.ours ?? '')}, this side ${JSON.stringify(a.theirs ?? '')}; both sides must use the same)`;
+    this.#peerAbort = new KoppelError(a.code, `The peer stopped the protocol: ${ERROR_CODES[a.code]}${mismatch}`, {
+      details: { peer: true, ...(a.field === undefined ? {} : { field: a.field, ours: a.theirs ?? '', theirs: a.ours ?? '' }) },
+    });
     return this.#peerAbort;
   }
 
@@ -277,7 +297,7 @@ export class Link {
     if (!peerCaused) {
       let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([this.sendJson(ABORT, { code }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+        await Promise.race([this.sendJson(ABORT, { code, ...mismatchOf(error) }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
       } catch {
         // The connection is already gone: nothing more to tell.
       } finally {
@@ -286,6 +306,15 @@ export class Link {
     }
     await this.#channel.close().catch(() => undefined);
   }
+}
+
+/** The field and both values of a shared-parameter mismatch, as an ABORT carries them (each cut to 80 printable characters). */
+function mismatchOf(error: unknown): { field?: string; ours?: string; theirs?: string } {
+  if (!(error instanceof KoppelError)) return {};
+  const { field, ours, theirs } = error.details;
+  if (typeof field !== 'string' || typeof ours !== 'string' || typeof theirs !== 'string') return {};
+  const clean = (x: string) => x.replace(/[^\x20-\x7e]/g, '?').slice(0, 80);
+  return { field: clean(field), ours: clean(ours), theirs: clean(theirs) };
 }
 
 /** Checks a chunk frame: 1..MAX_CHUNK_ITEMS items of exactly `itemBytes` each. */

@@ -60,6 +60,34 @@ export interface SessionOptions<H extends HelloBase> extends HelloExpectation {
   readonly id?: Uint8Array;
   /** On a failed opening: tell the peer why (`abort`, default) or just close (`close`). */
   readonly onFailure?: 'abort' | 'close';
+  /**
+   * The SHA-256 (hex) of the linking agreement this party runs under, if any. Every
+   * HELLO carries it, and both sides must hold the same one (or both none):
+   * `AGREEMENT_MISMATCH` otherwise, before any data.
+   */
+  readonly agreement?: string;
+}
+
+/**
+ * Checks the agreement hash of the peer's raw HELLO against ours.
+ *
+ * @throws KoppelError `AGREEMENT_MISMATCH` with `details.field` `agreement`
+ */
+function checkAgreement(ours: string | undefined, raw: unknown): void {
+  const theirs = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)['agreement'] : undefined;
+  if (theirs !== undefined && (typeof theirs !== 'string' || !/^[0-9a-f]{64}$/.test(theirs)))
+    throw new KoppelError('MESSAGE_MALFORMED', "The peer's HELLO carries a malformed agreement hash.", { details: { field: 'agreement' } });
+  if (ours === theirs) return;
+  const show = (h: string | undefined) => (h === undefined ? 'none' : `sha256 ${h.slice(0, 16)}...`);
+  const advice =
+    ours === undefined
+      ? 'the peer runs under a linking agreement and this side under none; pass the same --agreement FILE on both sides'
+      : theirs === undefined
+        ? 'this side runs under a linking agreement and the peer under none; pass the same --agreement FILE on both sides'
+        : 'the two sides hold different linking agreements; compare them with `koppel agreement show`';
+  throw new KoppelError('AGREEMENT_MISMATCH', `The parties do not run under the same agreement: ${advice}.`, {
+    details: { field: 'agreement', ours: show(ours), theirs: show(theirs) },
+  });
 }
 
 /** One open protocol session: immutable identity, checked frames, transcript. */
@@ -171,12 +199,14 @@ function newLink(o: Pick<SessionOptions<HelloBase>, 'channel' | 'protocol' | 'si
 }
 
 async function handshake<H extends HelloBase>(link: Link, o: SessionOptions<H>): Promise<Session<H>> {
-  const ours = { protocol: o.protocol.name, version: o.protocol.version, ...o.hello };
+  const ours = { protocol: o.protocol.name, version: o.protocol.version, ...o.hello, ...(o.agreement === undefined ? {} : { agreement: o.agreement }) };
   const answer = o.answer ?? true;
   const receiveHello = async (): Promise<{ frame: Frame; hello: H }> => {
     const frame = await link.receive([HELLO], 'HELLO');
-    const hello = decodeOrThrow(o.codec, jsonBody(frame, 'HELLO'), 'HELLO');
+    const raw = jsonBody(frame, 'HELLO');
+    const hello = decodeOrThrow(o.codec, raw, 'HELLO');
     if (!o.deferChecks) checkHello(o.protocol, ours, hello as H & Readonly<Record<string, unknown>>, o);
+    checkAgreement(o.agreement, raw);
     o.check?.(hello);
     return { frame, hello };
   };

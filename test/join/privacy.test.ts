@@ -116,7 +116,15 @@ describe('B shuffles every list, so A cannot tell which of its records matched',
       const link = new Link(ca, JOIN_PROTOCOL, new Uint8Array(16));
       const hello = await link.receive([Step.HELLO], 'HELLO');
       link.session = Uint8Array.from(hello.session);
-      await link.sendJson(Step.HELLO, { protocol: 'koppel-join', version: 1, role: 'groups', variant: 'two-party', suite: 'x25519' });
+      await link.sendJson(Step.HELLO, {
+        protocol: 'koppel-join',
+        version: 1,
+        role: 'groups',
+        variant: 'two-party',
+        suite: 'x25519',
+        idType: 'raw',
+        normalisation: 1,
+      });
       link.suite = 'x25519';
       const share = r.randomScalar();
       const A = r.mulBase(share);

@@ -17,7 +17,16 @@ import { randomBytes } from '../../src/util/bytes.js';
 import { expectCode } from '../helpers.js';
 
 const OPTS = { threads: 0 };
-const hello = (over: Record<string, unknown> = {}) => ({ protocol: 'koppel-psi', version: 1, role: 'client', mode: 'intersection', suite: 'x25519', ...over });
+const hello = (over: Record<string, unknown> = {}) => ({
+  protocol: 'koppel-psi',
+  version: 1,
+  role: 'client',
+  mode: 'intersection',
+  suite: 'x25519',
+  idType: 'raw',
+  normalisation: 1,
+  ...over,
+});
 
 /** A scripted client: hello done, then whatever the test does next. */
 async function scriptedClient(over: Record<string, unknown> = {}, channelOptions = { idleTimeoutMs: 2000 }) {

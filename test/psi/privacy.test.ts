@@ -109,7 +109,7 @@ describe('cardinality mode', () => {
     const session = randomBytes(16);
     const link = new Link(a, PSI_PROTOCOL, session);
     const s = suite.randomScalar();
-    await link.sendJson(Step.HELLO, { protocol: 'koppel-psi', version: 1, role: 'client', mode, suite: 'x25519' });
+    await link.sendJson(Step.HELLO, { protocol: 'koppel-psi', version: 1, role: 'client', mode, suite: 'x25519', idType: 'raw', normalisation: 1 });
     await link.receive([Step.HELLO], 'HELLO');
     link.suite = 'x25519';
     await link.send(Step.CLIENT_ELEMENTS, 10, await psiOps.hashMultiply({ suite: 'x25519', items, scalar: s.scalar }));
