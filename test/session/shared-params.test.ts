@@ -26,7 +26,7 @@ async function psiBoth(server: PsiClientOptions, client: PsiClientOptions) {
 async function refusedBoth(rs: PromiseSettledResult<unknown>, rc: PromiseSettledResult<unknown>, code: KoppelErrorCode, field: string) {
   for (const r of [rs, rc]) {
     if (r.status !== 'rejected') throw new Error(`expected ${code} on both sides`);
-    const e = await expectCode(Promise.reject(r.reason), code);
+    const e = await expectCode(Promise.reject(r.reason as Error), code);
     expect(e.details['field']).toBe(field);
   }
 }
@@ -89,7 +89,7 @@ describe('shared parameters: a mismatch of any field stops both sides, naming it
       psiClient(cc, ['111222333', '111222334'], { threads: 0, idType: 'bsn' }),
     ]);
     if (rc.status !== 'rejected') throw new Error('expected INVALID_BSN');
-    const e = await expectCode(Promise.reject(rc.reason), 'INVALID_BSN');
+    const e = await expectCode(Promise.reject(rc.reason as Error), 'INVALID_BSN');
     expect(e.details['item']).toBe(2);
     expect(e.message).not.toContain('111222334');
   });
