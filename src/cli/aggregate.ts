@@ -25,7 +25,18 @@ import type { Channel } from '../transport/channel.js';
 import { fromHex, randomBytes } from '../util/bytes.js';
 import { decodeOrThrow, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
-import { addNetworkOptions, checkedNetwork, logRefused, parseHostPort, parseIntFlag, parsePercentFlag, peerText, type NetworkFlags } from './common.js';
+import {
+  addListenerOptions,
+  addNetworkOptions,
+  checkedNetwork,
+  listenerSetup,
+  parseHostPort,
+  parseIntFlag,
+  parsePercentFlag,
+  peerText,
+  type ListenerFlags,
+  type NetworkFlags,
+} from './common.js';
 import type { Console } from './program.js';
 
 const Noise = t.union([
@@ -153,19 +164,24 @@ export function aggregateCommand(program: Command, io: Console): void {
   );
 
   withRound(
-    agg
-      .command('aggregator')
+    addListenerOptions(agg.command('aggregator'))
       .description('Aggregator: accept input shares until the deadline (or --expect inputs), then report the agreed sum to the collector.')
       .requiredOption('--index <j>', "this aggregator's index, 0 to m-1", parseIntFlag('--index', 0, 63))
       .requiredOption('--listen <host:port>', 'address for input parties')
       .requiredOption('--collector <host:port>', 'the collector')
       .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
-  ).action(async (flags: RoleFlags & { index: number; listen: string; collector: string; expect?: number }) => {
+  ).action(async (flags: RoleFlags & ListenerFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
     const network = await checkedNetwork(flags);
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
-    const listener = await listen({ host, port, ...network, onRefused: logRefused(io, `aggregator ${flags.index}`), idleTimeoutMs: flags.idleTimeout * 1000 });
+    const listener = await listen({
+      host,
+      port,
+      ...network,
+      ...listenerSetup(io, `aggregator ${flags.index}`, flags),
+      idleTimeoutMs: flags.idleTimeout * 1000,
+    });
     // --expect counts accepted inputs only: a refused share, a health check or a port
     // scan does not use up the round.
     let accepted = 0;
@@ -180,7 +196,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         if (left <= 0) break;
         let ch;
         try {
-          ch = await Promise.race([listener.accept(left), enoughInputs]);
+          ch = await Promise.race([listener.acceptReady(left), enoughInputs]);
         } catch (e) {
           if (e instanceof KoppelError && e.code === 'TIMEOUT') break;
           throw e;
@@ -211,8 +227,7 @@ export function aggregateCommand(program: Command, io: Console): void {
   });
 
   withRound(
-    agg
-      .command('collect')
+    addListenerOptions(agg.command('collect'))
       .description('Collector: agree the inputs with the aggregators, add their sums and release the table with disclosure control.')
       .requiredOption('--listen <host:port>', 'address for the aggregators')
       .option('--threshold <k>', 'minimum contributors per published cell', parseIntFlag('--threshold', 1, 1_000_000), 10)
@@ -235,17 +250,18 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--meta <file>', "also write the round's metadata (inputs, noise, rules) as JSON"),
   ).action(
     async (
-      flags: RoleFlags & {
-        listen: string;
-        threshold: number;
-        secondary: boolean;
-        protection: number;
-        valueProtection: number;
-        cellKey?: string;
-        cellKeyCountsOnly?: boolean;
-        out?: string;
-        meta?: string;
-      },
+      flags: RoleFlags &
+        ListenerFlags & {
+          listen: string;
+          threshold: number;
+          secondary: boolean;
+          protection: number;
+          valueProtection: number;
+          cellKey?: string;
+          cellKeyCountsOnly?: boolean;
+          out?: string;
+          meta?: string;
+        },
     ) => {
       const config = readRoundFile(flags.round);
       const network = await checkedNetwork(flags);
@@ -257,7 +273,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       // Before listening: exact sums beside perturbed counts only when the operator says so.
       checkCellKeyOptions(config.codebook, cellKey);
       const { host, port } = parseHostPort(flags.listen, '--listen');
-      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'collect'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      const listener = await listen({ host, port, ...network, ...listenerSetup(io, 'collect', flags), idleTimeoutMs: flags.idleTimeout * 1000 });
       const acceptUntil = config.deadline + flags.timeout * 1000;
       const accepted: Channel[] = [];
       // Connections until m aggregators have said HELLO (collect() skips strays).
@@ -265,7 +281,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         for (;;) {
           let c: Channel;
           try {
-            c = await listener.accept(Math.max(1, acceptUntil - Date.now()));
+            c = await listener.acceptReady(Math.max(1, acceptUntil - Date.now()));
           } catch (e) {
             if (e instanceof KoppelError && (e.code === 'TIMEOUT' || e.code === 'CONNECTION_CLOSED')) return; // too few: collect() fails the round
             throw e;

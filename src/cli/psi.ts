@@ -19,7 +19,9 @@ import {
   addReportOptions,
   addThreadsOption,
   checkedNetwork,
-  logRefused,
+  addListenerOptions,
+  listenerSetup,
+  type ListenerFlags,
   parseHostPort,
   parseIntFlag,
   peerSummary,
@@ -43,7 +45,7 @@ interface CommonFlags extends NetworkFlags, ReportFlags {
   readonly padTo?: number;
 }
 
-interface ServeFlags extends CommonFlags {
+interface ServeFlags extends CommonFlags, ListenerFlags {
   readonly listen: string;
   readonly payloadColumns?: string;
   readonly payloadBytes?: number;
@@ -83,17 +85,19 @@ function csvOptions(flags: CommonFlags): PsiCsvOptions {
 export function psiCommand(program: Command, io: Console): void {
   const psi = program.command('psi').description('Private set intersection (ECDH, OPRF style) between two parties over the network.');
 
-  addCommonOptions(
-    psi
-      .command('serve')
-      .description('Serve one PSI session: wait for the connecting party, answer, and learn only the size of its set.')
-      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7000')
-      .option('--payload-columns <a,b>', 'payload mode: columns sent (encrypted) to the connecting party for matching records')
-      .option(
-        '--payload-bytes <n>',
-        'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)',
-        parseIntFlag('--payload-bytes', 0, 65535),
-      ),
+  addListenerOptions(
+    addCommonOptions(
+      psi
+        .command('serve')
+        .description('Serve one PSI session: wait for the connecting party, answer, and learn only the size of its set.')
+        .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7000')
+        .option('--payload-columns <a,b>', 'payload mode: columns sent (encrypted) to the connecting party for matching records')
+        .option(
+          '--payload-bytes <n>',
+          'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)',
+          parseIntFlag('--payload-bytes', 0, 65535),
+        ),
+    ),
   )
     .addHelpText('after', "\nThe server learns the size of the client's set (or its --pad-to bound) and nothing else.")
     .action(async (flags: ServeFlags) => {
@@ -107,11 +111,11 @@ export function psiCommand(program: Command, io: Console): void {
         ...csvOptions(flags),
         ...(flags.mode === 'payload' && names ? { payloadColumns: names } : {}),
       });
-      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'psi serve'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      const listener = await listen({ host, port, ...network, ...listenerSetup(io, 'psi serve', flags), idleTimeoutMs: flags.idleTimeout * 1000 });
       const progress = new ProgressLine(flags.progress);
       progress.update(`psi serve: listening on ${host}:${listener.port}`);
       try {
-        const channel = await listener.accept(flags.timeout * 1000);
+        const channel = await listener.acceptReady(flags.timeout * 1000);
         await listener.close();
         const started = performance.now();
         const r = await psiServer(channel, csv.items, {

@@ -91,10 +91,11 @@ export interface ListenerEvent {
    * `tls-failed`: the TLS handshake or the certificate check failed (either side refused);
    * `no-hello`: nothing (or no complete first message) within the handshake deadline;
    * `too-many-connections`: over `maxConnections`; `malformed`: the first message was
-   * too large or not a message at all (e.g. plain TCP against TLS, HTTP);
-   * `peer-refused`: the client refused this listener (a pin).
+   * too large or not a message at all (e.g. HTTP); `not-pinned`: a valid certificate
+   * outside {@link ListenOptions.peer} (also reported to `onRefused`);
+   * `refused-by-peer`: the client refused this listener's certificate (its own pin).
    */
-  readonly event: 'tls-failed' | 'no-hello' | 'too-many-connections' | 'malformed' | 'peer-refused';
+  readonly event: 'tls-failed' | 'no-hello' | 'too-many-connections' | 'malformed' | 'not-pinned' | 'refused-by-peer';
   /** The peer's address and port, when known. */
   readonly address?: string;
   /** The error code the attempt ended with. */
@@ -504,7 +505,7 @@ class SocketChannel implements Channel {
         const len = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
         if (this.#messages === 0 && this.#signal(len, b)) return;
         const first = this.#server && this.#messages === 0;
-        const limit = first ? Math.min(this.#max, (this.#server).maxHelloBytes) : this.#max;
+        const limit = first ? Math.min(this.#max, this.#server.maxHelloBytes) : this.#max;
         if (len > limit) {
           this.#fail(
             new KoppelError(
@@ -836,7 +837,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         unready.delete(key);
         options.onRefused?.(peer, peerNotAllowed(peer, 'client'));
         report({
-          event: 'peer-refused',
+          event: 'not-pinned',
           ...(address ? { address } : {}),
           code: 'PEER_NOT_ALLOWED',
           reason: "the client's certificate is not one of the pinned peers",
@@ -866,7 +867,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
             : error.code === 'TLS_ERROR'
               ? 'tls-failed'
               : error.code === 'PEER_NOT_ALLOWED'
-                ? 'peer-refused'
+                ? 'refused-by-peer'
                 : error.code === 'CONNECTION_CLOSED'
                   ? 'no-hello'
                   : 'malformed';
