@@ -11,7 +11,7 @@ import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import { openPsiClientCsv, openPsiServerCsv, psiMatchCount, writePsiMatches, type PsiCsvOptions } from '../psi/csv.js';
 import { PSI_MODES, type PsiMode } from '../psi/messages.js';
-import { psiClient, psiServer } from '../psi/psi.js';
+import { DEFAULT_MAX_CLIENT_ELEMENTS, psiClient, psiServer } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
 import { formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
 import {
@@ -49,6 +49,7 @@ interface ServeFlags extends CommonFlags, ListenerFlags {
   readonly listen: string;
   readonly payloadColumns?: string;
   readonly payloadBytes?: number;
+  readonly maxClientElements: number;
 }
 
 interface ConnectFlags extends CommonFlags {
@@ -96,6 +97,12 @@ export function psiCommand(program: Command, io: Console): void {
           '--payload-bytes <n>',
           'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)',
           parseIntFlag('--payload-bytes', 0, 65535),
+        )
+        .option(
+          '--max-client-elements <n>',
+          'refuse a client that sends more elements than this (LIMIT_EXCEEDED)',
+          parseIntFlag('--max-client-elements', 1, 2 ** 31),
+          DEFAULT_MAX_CLIENT_ELEMENTS,
         ),
     ),
   )
@@ -124,6 +131,7 @@ export function psiCommand(program: Command, io: Console): void {
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           ...(flags.payloadBytes === undefined ? {} : { payloadBytes: flags.payloadBytes }),
+          maxClientElements: flags.maxClientElements,
           onProgress: progressReporter(progress, 'psi serve'),
         });
         await channel.close();
