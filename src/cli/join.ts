@@ -272,10 +272,17 @@ export function joinCommand(program: Command, io: Console): void {
       const csv = await openJoinValuesCsv(inputChunks(flags.in), { ...csvOptions(flags), valueColumns: names, maxValue: flags.maxValue });
       const progress = new ProgressLine(flags.progress);
       progress.update(`join values: connecting to ${host}:${port}`);
-      const channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
-      let helper: Channel | undefined;
+      // The helper first: the group holder expects this side's HELLO within its handshake
+      // deadline of connecting, and waiting for a helper that starts later must not use it up.
+      const helper = await helperChannel(flags, network);
+      let channel: Channel;
       try {
-        helper = await helperChannel(flags, network);
+        channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
+      } catch (e) {
+        await helper?.close();
+        throw e;
+      }
+      try {
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
           columns: names,

@@ -26,8 +26,23 @@ export const ABORT = 63;
 /** Largest number of items in one chunk frame, in every protocol. */
 export const MAX_CHUNK_ITEMS = 65536;
 
-/** ABORT: why the peer stopped (a code only; the message is ours, not the peer's). */
-export const Abort = t.exact(t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }), 'Abort');
+/** A HELLO field name an ABORT may carry: letters only, so no text of the peer's choosing reaches a message. */
+const FIELD = /^[A-Za-z]{1,32}$/;
+const FieldName = new t.Type<string, string, unknown>(
+  'FieldName',
+  (u): u is string => typeof u === 'string' && FIELD.test(u),
+  (u, c) => (typeof u === 'string' && FIELD.test(u) ? t.success(u) : t.failure(u, c)),
+  (a) => a,
+);
+
+/**
+ * ABORT: why the peer stopped: a code, and for a HELLO parameter that differs the
+ * field's name (the message is ours, not the peer's).
+ */
+export const Abort = t.exact(
+  t.intersection([t.type({ code: t.keyof(ERROR_CODES as Record<KoppelErrorCode, unknown>) }), t.partial({ field: FieldName })]),
+  'Abort',
+);
 
 /** `*_DONE` messages that end a stream: how many items were sent. */
 export const Done = t.exact(t.type({ count: intRange(0, 2 ** 32 - 1) }), 'Done');
@@ -152,8 +167,10 @@ export class Link {
     const frame = decodeFrame(bytes);
     if (frame.protocol !== PROTOCOLS[this.#spec.wire]) throw new KoppelError('VERSION_MISMATCH', `The peer is not speaking the ${this.#spec.wire} protocol.`);
     if (frame.step === ABORT) {
-      const { code } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
-      throw new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}`, { details: { peer: true } });
+      const { code, field } = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
+      throw new KoppelError(code, `The peer stopped the protocol: ${ERROR_CODES[code]}${field ? ` The two sides differ in ${field}.` : ''}`, {
+        details: { peer: true, ...(field ? { field } : {}) },
+      });
     }
     if (!steps.includes(frame.step)) {
       throw new KoppelError('PROTOCOL_VIOLATION', `Expected ${what} from the peer, got ${this.stepName(frame.step)}.`, {
@@ -226,7 +243,9 @@ export class Link {
     if (!peerCaused) {
       let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([this.sendJson(ABORT, { code }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+        const field = error instanceof KoppelError ? error.details['field'] : undefined;
+        const body = typeof field === 'string' && FIELD.test(field) ? { code, field } : { code };
+        await Promise.race([this.sendJson(ABORT, body), new Promise((r) => (timer = setTimeout(r, 1000)))]);
       } catch {
         // The connection is already gone: nothing more to tell.
       } finally {
