@@ -435,7 +435,7 @@ export async function collect(
       onFailure,
     });
   return runSession(async (scope) => {
-    let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>> = [];
+    let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>>;
     if (Array.isArray(channels)) {
       sessions = await Promise.all(
         (channels as readonly Channel[]).map(async (c, j) => {
