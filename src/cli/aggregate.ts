@@ -273,7 +273,15 @@ export function aggregateCommand(program: Command, io: Console): void {
       // Before listening: exact sums beside perturbed counts only when the operator says so.
       checkCellKeyOptions(config.codebook, cellKey);
       const { host, port } = parseHostPort(flags.listen, '--listen');
-      const listener = await listen({ host, port, ...network, ...listenerSetup(io, 'collect', flags), idleTimeoutMs: flags.idleTimeout * 1000 });
+      // An aggregator's HELLO lists the parties it accepted: up to maxInputs ids of 128 characters.
+      const helloBytes = Math.max(1024 * 1024, config.codebook.spec.maxInputs * 132 + 64 * 1024);
+      const listener = await listen({
+        host,
+        port,
+        ...network,
+        ...listenerSetup(io, 'collect', flags, undefined, helloBytes),
+        idleTimeoutMs: flags.idleTimeout * 1000,
+      });
       const acceptUntil = config.deadline + flags.timeout * 1000;
       const accepted: Channel[] = [];
       // Connections until m aggregators have said HELLO (collect() skips strays).

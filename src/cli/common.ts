@@ -12,6 +12,7 @@ import { InvalidArgumentError, Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { DEFAULT_LISTENER_LIMITS, prepareTls, type ListenerEvent, type ListenOptions, type Security } from '../transport/net.js';
 import { normalisePeerPolicy, type PeerIdentity, type PeerPolicy } from '../transport/peer.js';
+import { isHelloFrame } from '../wire/frame.js';
 import { formatCount, readTextFile, type ProgressLine } from './io.js';
 import type { Console } from './program.js';
 
@@ -249,19 +250,24 @@ export function addListenerOptions(c: Command, handshakeDefault = `${DEFAULT_LIS
  * (address and reason, never data) and every peer refused by the pin.
  *
  * @param handshakeDefaultMs - the handshake deadline without `--handshake-timeout`
+ * @param maxHelloBytes - the largest HELLO the command's peers may send (default 1 MiB)
  */
 export function listenerSetup(
   io: Console,
   role: string,
   f: ListenerFlags,
   handshakeDefaultMs: number = DEFAULT_LISTENER_LIMITS.handshakeTimeoutMs,
-): Pick<ListenOptions, 'limits' | 'onEvent' | 'onRefused'> {
+  maxHelloBytes?: number,
+): Pick<ListenOptions, 'limits' | 'onEvent' | 'onRefused' | 'firstMessage'> {
   return {
     limits: {
       maxConnections: f.maxConnections,
       handshakeTimeoutMs: f.handshakeTimeout === undefined ? handshakeDefaultMs : f.handshakeTimeout * 1000,
       maxBufferedBytes: f.maxBufferedMb * 1024 * 1024,
+      ...(maxHelloBytes === undefined ? {} : { maxHelloBytes }),
     },
+    // Only a HELLO opens a session: anything else is a stray, dropped and logged.
+    firstMessage: isHelloFrame,
     onRefused: logRefused(io, role),
     onEvent: (e: ListenerEvent) => {
       if (e.event === 'not-pinned') return; // onRefused names its fingerprint

@@ -134,6 +134,12 @@ export interface ListenOptions extends ChannelOptions {
    * and the reason; the listener keeps waiting for the right peer.
    */
   readonly onEvent?: (event: ListenerEvent) => void;
+  /**
+   * Checks a connection's first message: one that fails it is dropped (`malformed`,
+   * `MESSAGE_MALFORMED`) and never reaches {@link Listener.acceptReady}, so a stray that
+   * sends something other than a HELLO does not disturb a session. Default: any message.
+   */
+  readonly firstMessage?: (message: Uint8Array) => boolean;
 }
 
 /** Options for {@link connect}. */
@@ -316,6 +322,7 @@ class ByteBudget {
 /** How a listener's connection differs from a connecting one. */
 interface ServerSide {
   readonly maxHelloBytes: number;
+  readonly firstMessage: ((message: Uint8Array) => boolean) | undefined;
   readonly budget: ByteBudget;
   readonly helloTimeoutMs: number;
 }
@@ -524,6 +531,11 @@ class SocketChannel implements Channel {
       const message = this.#take(this.#need);
       this.#need = -1;
       this.#messages++;
+      if (this.#messages === 1 && this.#server?.firstMessage && !this.#server.firstMessage(message)) {
+        this.#fail(new KoppelError('MESSAGE_MALFORMED', 'The first message of the connection is not a HELLO: it is not a koppel peer of this protocol.'));
+        this.#release();
+        return;
+      }
       if (this.#messages === 1) {
         this.#firstTimer?.clear();
         this.#onFirst?.(undefined);
@@ -775,6 +787,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const secure = 'tls' in options.security;
   const server: ServerSide = {
     maxHelloBytes: limits.maxHelloBytes,
+    firstMessage: options.firstMessage,
     budget: new ByteBudget(limits.maxBufferedBytes),
     helloTimeoutMs: limits.handshakeTimeoutMs,
   };
