@@ -3,12 +3,13 @@
  * certificate for 127.0.0.1 and localhost, a client certificate, a second certificate
  * from the SAME CA for another agency (CN=other-agency, DNS other-agency.example, also
  * usable as a server for 127.0.0.1: the holder of another valid certificate, which
- * peer pinning must refuse), and a second, unrelated CA with its own client certificate
- * (to test rejection by the chain).
+ * peer pinning must refuse), a second, unrelated CA with its own client certificate
+ * (to test rejection by the chain), and a certificate of the CA that expired in 2020
+ * (client and server use, for 127.0.0.1).
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -29,6 +30,9 @@ export interface TestPki {
   /** A client certificate of the CA without a subject CN. */
   readonly noCnCert: string;
   readonly noCnKey: string;
+  /** A certificate of the CA, valid only on 1 January 2020 (client and server use, 127.0.0.1). */
+  readonly expiredCert: string;
+  readonly expiredKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -86,6 +90,74 @@ function makeCa(dir: string, name: string): void {
   );
 }
 
+/** Issues `name` with validity dates in the past (`openssl ca` can set them; `x509 -days` cannot). */
+function issueExpired(dir: string, ca: string, name: string): void {
+  mkdirSync(join(dir, `${name}-db`));
+  writeFileSync(join(dir, `${name}-db`, 'index.txt'), '');
+  writeFileSync(join(dir, `${name}-db`, 'serial'), '01\n');
+  writeFileSync(
+    join(dir, `${name}.cnf`),
+    [
+      '[ ca ]',
+      'default_ca = d',
+      '[ d ]',
+      `database = ${name}-db/index.txt`,
+      `serial = ${name}-db/serial`,
+      `new_certs_dir = ${name}-db`,
+      'default_md = sha256',
+      'policy = p',
+      '[ p ]',
+      'commonName = supplied',
+      '[ ext ]',
+      'extendedKeyUsage = serverAuth,clientAuth',
+      'subjectAltName = IP:127.0.0.1,DNS:localhost',
+      '',
+    ].join('\n'),
+  );
+  openssl(
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'ca',
+      '-batch',
+      '-config',
+      `${name}.cnf`,
+      '-cert',
+      `${ca}.crt`,
+      '-keyfile',
+      `${ca}.key`,
+      '-in',
+      `${name}.csr`,
+      '-out',
+      `${name}.crt`,
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20200102000000Z',
+      '-extensions',
+      'ext',
+      '-notext',
+    ],
+    dir,
+  );
+}
+
 let cached: TestPki | undefined;
 
 /** Creates (once per test process) a PKI in a temporary directory. */
@@ -100,6 +172,7 @@ export function testPki(): TestPki {
   issue(dir, 'other-ca', 'intruder', 'extendedKeyUsage=clientAuth\n');
   // A client certificate with no CN (only an organisation), as some agencies' PKIs issue.
   issue(dir, 'ca', 'no-cn', 'extendedKeyUsage=clientAuth\n', '/O=Gemeente Voorbeeld');
+  issueExpired(dir, 'ca', 'expired');
   const r = (f: string) => join(dir, f);
   cached = {
     dir,
@@ -115,6 +188,8 @@ export function testPki(): TestPki {
     otherClientKey: r('intruder.key'),
     noCnCert: r('no-cn.crt'),
     noCnKey: r('no-cn.key'),
+    expiredCert: r('expired.crt'),
+    expiredKey: r('expired.key'),
   };
   return cached;
 }

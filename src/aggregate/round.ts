@@ -348,6 +348,62 @@ export interface RoundResult {
   };
 }
 
+/** HELLO failures of a stray connection: it is dropped and the collector waits on. */
+const STRAY = new Set<KoppelErrorCode>(['CONNECTION_CLOSED', 'MESSAGE_MALFORMED', 'PROTOCOL_VIOLATION', 'TIMEOUT', 'MESSAGE_TOO_LARGE', 'VERSION_MISMATCH']);
+
+/**
+ * Opens sessions on incoming channels concurrently until `m` have said HELLO or the
+ * channels end (then waits for the openings still under way). Strays are dropped; any
+ * other failure ends the wait with that error. Sessions beyond `m` are closed.
+ */
+async function firstSessions<S extends { close(): Promise<void> }>(
+  channels: AsyncIterable<Channel>,
+  m: number,
+  open: (c: Channel) => Promise<S>,
+): Promise<S[]> {
+  const sessions: S[] = [];
+  const openings = new Set<Promise<void>>();
+  let fatal: { error: unknown } | undefined;
+  let wake: () => void = () => undefined;
+  let woken = new Promise<void>((r) => (wake = r));
+  const settle = () => {
+    wake();
+    woken = new Promise<void>((r) => (wake = r));
+  };
+  const start = (c: Channel) => {
+    const p: Promise<void> = open(c).then(
+      async (x) => {
+        if (sessions.length < m && !fatal) sessions.push(x);
+        else await x.close();
+      },
+      (e: unknown) => {
+        if (!(e instanceof KoppelError && STRAY.has(e.code))) fatal ??= { error: e };
+      },
+    );
+    const tracked = p.finally(() => {
+      openings.delete(tracked);
+      settle();
+    });
+    openings.add(tracked);
+  };
+  const it = channels[Symbol.asyncIterator]();
+  let next: Promise<IteratorResult<Channel>> | undefined;
+  let ended = false;
+  while (sessions.length < m && !fatal && !ended) {
+    next ??= it.next();
+    const r = await Promise.race([next, woken.then(() => undefined)]);
+    if (r === undefined) continue; // an opening settled: look again
+    next = undefined;
+    if (r.done) ended = true;
+    else start(r.value);
+  }
+  next?.catch(() => undefined); // a wait for one more channel nobody needs now
+  // The channels ended: the openings still under way may yet bring the aggregators.
+  while (sessions.length < m && !fatal && openings.size > 0) await woken;
+  if (fatal) throw fatal.error;
+  return sessions;
+}
+
 /**
  * Runs the collector: one channel per aggregator (from {@link Aggregator.report}).
  * Agrees the set of inputs, adds the aggregators' sums and applies disclosure control.
@@ -381,7 +437,7 @@ export async function collect(
       onFailure,
     });
   return runSession(async (scope) => {
-    let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>> = [];
+    let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>>;
     if (Array.isArray(channels)) {
       sessions = await Promise.all(
         (channels as readonly Channel[]).map(async (c, j) => {
@@ -393,17 +449,10 @@ export async function collect(
         }),
       );
     } else {
-      // From a listener: a connection that closes or sends no valid HELLO (a health check,
-      // a port scan) is dropped and the next one taken; another round's aggregator is fatal.
-      for await (const c of channels as AsyncIterable<Channel>) {
-        try {
-          sessions.push(await scope.open(hello(c, 'close')));
-        } catch (e) {
-          if (e instanceof KoppelError && ['CONNECTION_CLOSED', 'MESSAGE_MALFORMED', 'PROTOCOL_VIOLATION', 'TIMEOUT'].includes(e.code)) continue;
-          throw e;
-        }
-        if (sessions.length === config.aggregators) break;
-      }
+      // From a listener: every connection's HELLO is read at once, so a silent or slow
+      // one (a health check, a port scan) never delays an aggregator that speaks. One
+      // that closes or sends no valid HELLO is dropped; another round's aggregator is fatal.
+      sessions = await firstSessions(channels as AsyncIterable<Channel>, config.aggregators, (c) => scope.open(hello(c, 'close')));
       if (sessions.length < config.aggregators) {
         throw new KoppelError('ROUND_FAILED', `Only ${sessions.length} of ${config.aggregators} aggregators reported; the round released nothing.`);
       }

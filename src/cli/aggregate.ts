@@ -26,11 +26,12 @@ import { fromHex, randomBytes } from '../util/bytes.js';
 import { describeErrors, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
 import {
+  addListenerOptions,
   addNetworkOptions,
   addRolePinOptions,
   checkedNetwork,
+  listenerSetup,
   logListening,
-  logRefused,
   parseHostPort,
   parseIntFlag,
   parsePercentFlag,
@@ -38,6 +39,7 @@ import {
   peerText,
   rolePinFrom,
   sha256Hex,
+  type ListenerFlags,
   type NetworkFlags,
   type RolePinFlags,
 } from './common.js';
@@ -224,8 +226,7 @@ export function aggregateCommand(program: Command, io: Console): void {
 
   addRolePinOptions(
     withRound(
-      agg
-        .command('aggregator')
+      addListenerOptions(agg.command('aggregator'))
         .description('Aggregator: accept input shares until the deadline (or --expect inputs), then report the agreed sum to the collector.')
         .requiredOption('--index <j>', "this aggregator's index, 0 to m-1", parseIntFlag('--index', 0, 63))
         .requiredOption('--listen <host:port>', 'address for input parties')
@@ -233,14 +234,20 @@ export function aggregateCommand(program: Command, io: Console): void {
         .option('--expect <n>', 'stop accepting after this many accepted inputs (default: at the deadline)', parseIntFlag('--expect', 1, 1_000_000)),
     ),
     'collector',
-  ).action(async (flags: RoleFlags & RolePinFlags & { index: number; listen: string; collector: string; expect?: number }) => {
+  ).action(async (flags: RoleFlags & RolePinFlags & ListenerFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
     const network = await checkedNetwork(flags);
     // The collector is pinned apart (--collector-peer): an input party's certificate must not stand in for it.
     const collectorPin = rolePinFrom(flags, network.security, 'collector');
     const aggregator = new Aggregator(config, flags.index);
     const { host, port } = parseHostPort(flags.listen, '--listen');
-    const listener = await listen({ host, port, ...network, onRefused: logRefused(io, `aggregator ${flags.index}`), idleTimeoutMs: flags.idleTimeout * 1000 });
+    const listener = await listen({
+      host,
+      port,
+      ...network,
+      ...listenerSetup(io, `aggregator ${flags.index}`, flags),
+      idleTimeoutMs: flags.idleTimeout * 1000,
+    });
     logListening(io, `aggregator ${flags.index}`, host, listener.port);
     // --expect counts accepted inputs only: a refused share, a health check or a port
     // scan does not use up the round.
@@ -256,7 +263,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         if (left <= 0) break;
         let ch;
         try {
-          ch = await Promise.race([listener.accept(left), enoughInputs]);
+          ch = await Promise.race([listener.acceptReady(left), enoughInputs]);
         } catch (e) {
           if (e instanceof KoppelError && e.code === 'TIMEOUT') break;
           throw e;
@@ -293,8 +300,7 @@ export function aggregateCommand(program: Command, io: Console): void {
   });
 
   withRound(
-    agg
-      .command('collect')
+    addListenerOptions(agg.command('collect'))
       .description('Collector: agree the inputs with the aggregators, add their sums and release the table with disclosure control.')
       .requiredOption('--listen <host:port>', 'address for the aggregators')
       .option('--threshold <k>', 'minimum contributors per published cell', parseIntFlag('--threshold', 1, 1_000_000), 10)
@@ -317,17 +323,18 @@ export function aggregateCommand(program: Command, io: Console): void {
       .option('--meta <file>', "also write the round's metadata (inputs, noise, rules) as JSON"),
   ).action(
     async (
-      flags: RoleFlags & {
-        listen: string;
-        threshold: number;
-        secondary: boolean;
-        protection: number;
-        valueProtection: number;
-        cellKey?: string;
-        cellKeyCountsOnly?: boolean;
-        out?: string;
-        meta?: string;
-      },
+      flags: RoleFlags &
+        ListenerFlags & {
+          listen: string;
+          threshold: number;
+          secondary: boolean;
+          protection: number;
+          valueProtection: number;
+          cellKey?: string;
+          cellKeyCountsOnly?: boolean;
+          out?: string;
+          meta?: string;
+        },
     ) => {
       const config = readRoundFile(flags.round);
       const network = await checkedNetwork(flags);
@@ -340,7 +347,15 @@ export function aggregateCommand(program: Command, io: Console): void {
       checkCellKeyOptions(config.codebook, cellKey);
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const startedAt = new Date();
-      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'collect'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      // An aggregator's HELLO lists the parties it accepted: up to maxInputs ids of 128 characters.
+      const helloBytes = Math.max(1024 * 1024, config.codebook.spec.maxInputs * 132 + 64 * 1024);
+      const listener = await listen({
+        host,
+        port,
+        ...network,
+        ...listenerSetup(io, 'collect', flags, undefined, helloBytes),
+        idleTimeoutMs: flags.idleTimeout * 1000,
+      });
       logListening(io, 'collect', host, listener.port);
       const acceptUntil = config.deadline + flags.timeout * 1000;
       const accepted: Channel[] = [];
@@ -349,7 +364,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         for (;;) {
           let c: Channel;
           try {
-            c = await listener.accept(Math.max(1, acceptUntil - Date.now()));
+            c = await listener.acceptReady(Math.max(1, acceptUntil - Date.now()));
           } catch (e) {
             if (e instanceof KoppelError && (e.code === 'TIMEOUT' || e.code === 'CONNECTION_CLOSED')) return; // too few: collect() fails the round
             throw e;

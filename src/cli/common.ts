@@ -11,11 +11,12 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
-import { prepareTls, type Security } from '../transport/net.js';
+import { DEFAULT_LISTENER_LIMITS, prepareTls, type ListenerEvent, type ListenOptions, type Security } from '../transport/net.js';
 import { normalisePeerPolicy, type PeerIdentity, type PeerPolicy } from '../transport/peer.js';
 import { formatBytes, formatCount, openOutput, readTextFile, type AtomicOutput, type CountedInput, type ProgressLine } from './io.js';
 import type { InvalidRecord } from '../csv/policy.js';
 import { formatHeader, formatRecord, PLAIN_STYLE, type CsvStyle } from '../csv/records.js';
+import { isHelloFrame } from '../wire/frame.js';
 import type { Console } from './program.js';
 import { currentLogFormat } from './log.js';
 
@@ -354,6 +355,72 @@ export function peerSummary(peer: PeerIdentity | undefined): { name?: string; fi
     ...(peer.fingerprint === undefined ? {} : { fingerprint: peer.fingerprint }),
     authenticated: peer.authenticated,
     ...(peer.authenticated || peer.address === undefined ? {} : { address: peer.address }),
+  };
+}
+
+/** The flags of a command that listens: its limits against hostile load. */
+export interface ListenerFlags {
+  readonly maxConnections: number;
+  readonly handshakeTimeout?: number;
+  readonly maxBufferedMb: number;
+}
+
+/**
+ * Adds `--max-connections`, `--handshake-timeout` and `--max-buffered-mb` (the
+ * {@link ListenerLimits} of docs/session.md) to a command that listens.
+ *
+ * @param handshakeDefault - the default of `--handshake-timeout` in the help text
+ */
+export function addListenerOptions(c: Command, handshakeDefault = `${DEFAULT_LISTENER_LIMITS.handshakeTimeoutMs / 1000}`): Command {
+  return c
+    .option(
+      '--max-connections <n>',
+      'connections held at once; one more is closed at once',
+      parseIntFlag('--max-connections', 1, 100_000),
+      DEFAULT_LISTENER_LIMITS.maxConnections,
+    )
+    .option(
+      '--handshake-timeout <seconds>',
+      `a new connection must finish TLS and send its HELLO within this, or it is closed (default: ${handshakeDefault})`,
+      parseIntFlag('--handshake-timeout', 1, 86400),
+    )
+    .option(
+      '--max-buffered-mb <n>',
+      'MiB all connections together may hold received and not yet processed; beyond it reading pauses',
+      parseIntFlag('--max-buffered-mb', 33, 1_000_000),
+      DEFAULT_LISTENER_LIMITS.maxBufferedBytes / (1024 * 1024),
+    );
+}
+
+/**
+ * What a listening command passes to `listen()` besides its address and security: the
+ * limits from its flags, and a log line on stderr for every connection it dropped
+ * (address and reason, never data) and every peer refused by the pin.
+ *
+ * @param handshakeDefaultMs - the handshake deadline without `--handshake-timeout`
+ * @param maxHelloBytes - the largest HELLO the command's peers may send (default 1 MiB)
+ */
+export function listenerSetup(
+  io: Console,
+  role: string,
+  f: ListenerFlags,
+  handshakeDefaultMs: number = DEFAULT_LISTENER_LIMITS.handshakeTimeoutMs,
+  maxHelloBytes?: number,
+): Pick<ListenOptions, 'limits' | 'onEvent' | 'onRefused' | 'firstMessage'> {
+  return {
+    limits: {
+      maxConnections: f.maxConnections,
+      handshakeTimeoutMs: f.handshakeTimeout === undefined ? handshakeDefaultMs : f.handshakeTimeout * 1000,
+      maxBufferedBytes: f.maxBufferedMb * 1024 * 1024,
+      ...(maxHelloBytes === undefined ? {} : { maxHelloBytes }),
+    },
+    // Only a HELLO opens a session: anything else is a stray, dropped and logged.
+    firstMessage: isHelloFrame,
+    onRefused: logRefused(io, role),
+    onEvent: (e: ListenerEvent) => {
+      if (e.event === 'not-pinned') return; // onRefused names its fingerprint
+      io.err(`koppel: ${role}: dropped a connection${e.address ? ` from ${e.address}` : ''}: ${e.reason} (${e.code})`);
+    },
   };
 }
 

@@ -26,8 +26,10 @@ import {
   addThreadsOption,
   checkedNetwork,
   logListening,
-  logRefused,
   openRejectReport,
+  addListenerOptions,
+  listenerSetup,
+  type ListenerFlags,
   parseHostPort,
   parseIntFlag,
   parsePercentFlag,
@@ -58,7 +60,7 @@ interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags {
   readonly report?: string;
 }
 
-interface GroupsFlags extends CommonFlags {
+interface GroupsFlags extends CommonFlags, ListenerFlags {
   readonly listen: string;
   readonly groupColumns: string;
   readonly minCount: number;
@@ -83,7 +85,7 @@ interface ValuesFlags extends CommonFlags {
   readonly minListSize?: number;
 }
 
-interface HelperFlags extends NetworkFlags, ReportFlags {
+interface HelperFlags extends NetworkFlags, ReportFlags, ListenerFlags {
   readonly listen: string;
 }
 
@@ -192,35 +194,42 @@ export function joinCommand(program: Command, io: Console): void {
     .command('join')
     .description("Private join and aggregate: per group of one party, the count and sums of the other party's values over matching records, and nothing else.");
 
-  addCommonOptions(
-    join
-      .command('groups')
-      .description('Party A: hold (id, group); wait for the value holder and learn, per group, the matched count and the sums of its value columns.')
-      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7100')
-      .requiredOption('--group-columns <a,b>', 'the columns that form a group (e.g. province,household_type)')
-      .option('--min-count <k>', 'threshold rule: suppress entries with fewer than K matched records', parseIntFlag('--min-count', 1, 2 ** 31), 10)
-      .option('--no-secondary', 'no secondary suppression (only when no totals will ever be published)')
-      .option('--protection <p>', "protection level: a small group's count must look able to differ by at least P", parseIntFlag('--protection', 1, 2 ** 31), 1)
-      .option(
-        '--value-protection <pct>',
-        "value protection: a small group's sums must look able to differ by at least PCT% (and one unit)",
-        parsePercentFlag('--value-protection'),
-        0,
-      )
-      .option('--totals', 'also write the totals (margins) rows, labelled "*"')
-      .option('--expect-value-columns <x,y>', "refuse to run unless the value holder's columns are exactly these")
-      .option(
-        '--pad-lists-to <n>',
-        "pad every group's list to N, so the value holder learns N, not the group sizes",
-        parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1),
-      )
-      .option(
-        '--pad-groups-to <n>',
-        `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`,
-        parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
-      )
-      .option('--out <file>', 'the result table (CSV); "-" or absent: stdout')
-      .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output"),
+  addListenerOptions(
+    addCommonOptions(
+      join
+        .command('groups')
+        .description('Party A: hold (id, group); wait for the value holder and learn, per group, the matched count and the sums of its value columns.')
+        .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7100')
+        .requiredOption('--group-columns <a,b>', 'the columns that form a group (e.g. province,household_type)')
+        .option('--min-count <k>', 'threshold rule: suppress entries with fewer than K matched records', parseIntFlag('--min-count', 1, 2 ** 31), 10)
+        .option('--no-secondary', 'no secondary suppression (only when no totals will ever be published)')
+        .option(
+          '--protection <p>',
+          "protection level: a small group's count must look able to differ by at least P",
+          parseIntFlag('--protection', 1, 2 ** 31),
+          1,
+        )
+        .option(
+          '--value-protection <pct>',
+          "value protection: a small group's sums must look able to differ by at least PCT% (and one unit)",
+          parsePercentFlag('--value-protection'),
+          0,
+        )
+        .option('--totals', 'also write the totals (margins) rows, labelled "*"')
+        .option('--expect-value-columns <x,y>', "refuse to run unless the value holder's columns are exactly these")
+        .option(
+          '--pad-lists-to <n>',
+          "pad every group's list to N, so the value holder learns N, not the group sizes",
+          parseIntFlag('--pad-lists-to', 1, 2 ** 32 - 1),
+        )
+        .option(
+          '--pad-groups-to <n>',
+          `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`,
+          parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
+        )
+        .option('--out <file>', 'the result table (CSV); "-" or absent: stdout')
+        .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output"),
+    ),
   )
     .addHelpText(
       'after',
@@ -242,7 +251,7 @@ export function joinCommand(program: Command, io: Console): void {
       const out = openOutput(flags.out);
       let listener;
       try {
-        listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join groups'), idleTimeoutMs: flags.idleTimeout * 1000 });
+        listener = await listen({ host, port, ...network, ...listenerSetup(io, 'join groups', flags), idleTimeoutMs: flags.idleTimeout * 1000 });
       } catch (e) {
         await out.abort();
         await report?.abort();
@@ -253,7 +262,7 @@ export function joinCommand(program: Command, io: Console): void {
       logListening(io, 'join groups', host, listener.port);
       let helper: Channel | undefined;
       try {
-        const channel = await listener.accept(flags.timeout * 1000);
+        const channel = await listener.acceptReady(flags.timeout * 1000);
         await listener.close();
         helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
@@ -411,16 +420,19 @@ export function joinCommand(program: Command, io: Console): void {
       );
       const progress = new ProgressLine(flags.progress);
       progress.update(`join values: connecting to ${host}:${port}`);
-      let channel;
+      // The helper first: the group holder expects this side's HELLO within its handshake
+      // deadline of connecting, and waiting for a helper that starts later must not use it up.
+      let helper: Channel | undefined;
+      let channel: Channel;
       try {
+        helper = await helperChannel(flags, helperNetwork);
         channel = await connect({ host, port, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 });
       } catch (e) {
+        await helper?.close();
         await report?.abort();
         throw e;
       }
-      let helper: Channel | undefined;
       try {
-        helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
           idType: flags.idType,
@@ -469,13 +481,16 @@ export function joinCommand(program: Command, io: Console): void {
       }
     });
 
-  addNetworkOptions(
-    addReportOptions(
-      join
-        .command('helper')
-        .description('The helper of the helper variant: serve one join session between a group holder and a value holder.')
-        .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7200'),
+  addListenerOptions(
+    addNetworkOptions(
+      addReportOptions(
+        join
+          .command('helper')
+          .description('The helper of the helper variant: serve one join session between a group holder and a value holder.')
+          .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7200'),
+      ),
     ),
+    'the idle timeout',
   )
     .addHelpText(
       'after',
@@ -484,7 +499,15 @@ export function joinCommand(program: Command, io: Console): void {
     .action(async (flags: HelperFlags) => {
       const network = await checkedNetwork(flags);
       const { host, port } = parseHostPort(flags.listen, '--listen');
-      const listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'join helper'), idleTimeoutMs: flags.idleTimeout * 1000 });
+      // The parties say HELLO to the helper only after blinding their records: by default
+      // the handshake deadline is the idle timeout, as every other wait for them.
+      const listener = await listen({
+        host,
+        port,
+        ...network,
+        ...listenerSetup(io, 'join helper', flags, flags.idleTimeout * 1000),
+        idleTimeoutMs: flags.idleTimeout * 1000,
+      });
       const progress = new ProgressLine(flags.progress);
       logListening(io, 'join helper', host, listener.port);
       try {
@@ -492,7 +515,7 @@ export function joinCommand(program: Command, io: Console): void {
         // The peers of every accepted connection (with a pin, only pinned ones get here).
         const peers: Array<PeerIdentity | undefined> = [];
         const accept = async () => {
-          const ch = await listener.accept(flags.timeout * 1000);
+          const ch = await listener.acceptReady(flags.timeout * 1000);
           peers.push(ch.peer);
           return ch;
         };

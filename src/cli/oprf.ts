@@ -31,6 +31,8 @@ interface ServeFlags {
   readonly budgetPeriod: number;
   readonly maxBatch: number;
   readonly threads?: number;
+  readonly maxConnections: number;
+  readonly handshakeTimeout: number;
 }
 
 /** Parses a token file: one `<client-name> <token>` per line; `#` starts a comment. */
@@ -90,6 +92,13 @@ export function oprfCommand(program: Command, io: Console): void {
     .option('--budget-period <seconds>', 'length of a budget period', parseIntFlag('--budget-period', 1, 366 * 86400), 86400)
     .option('--max-batch <n>', 'most elements per request', parseIntFlag('--max-batch', 1, 100_000), 10_000)
     .option('--threads <n>', `worker threads (default: ${availableParallelism()})`, parseIntFlag('--threads', 0, 256))
+    .option('--max-connections <n>', 'connections held at once; more are closed at once', parseIntFlag('--max-connections', 1, 100_000), 256)
+    .option(
+      '--handshake-timeout <seconds>',
+      "a client must finish TLS and send a request's headers within this, or it is closed",
+      parseIntFlag('--handshake-timeout', 1, 3600),
+      10,
+    )
     .addHelpText(
       'after',
       '\nAccess logs: JSON lines on stdout (client, path, status, element count, time; never elements).\nThe valid BSN space is about 91 million numbers: keep budgets tight, or the service is an enumeration oracle.',
@@ -136,6 +145,8 @@ export function oprfCommand(program: Command, io: Console): void {
         budget: flags.budget,
         budgetPeriodMs: flags.budgetPeriod * 1000,
         maxBatch: flags.maxBatch,
+        maxConnections: flags.maxConnections,
+        headersTimeoutMs: flags.handshakeTimeout * 1000,
         ...(flags.threads === undefined ? {} : { threads: flags.threads }),
         log: (entry) => io.out(JSON.stringify(entry) + '\n'),
       });

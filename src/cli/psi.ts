@@ -11,7 +11,7 @@ import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import { openPsiClientCsv, openPsiServerCsv, psiMatchCount, writePsiMatches, type PsiCsvOptions } from '../psi/csv.js';
 import { PSI_MODES, type PsiMode } from '../psi/messages.js';
-import { psiClient, psiServer } from '../psi/psi.js';
+import { DEFAULT_MAX_CLIENT_ELEMENTS, psiClient, psiServer } from '../psi/psi.js';
 import { connect, listen } from '../transport/net.js';
 import { CountedInput, formatCount, inputChunks, isStdio, openOutput, ProgressLine } from './io.js';
 import {
@@ -20,8 +20,10 @@ import {
   addThreadsOption,
   checkedNetwork,
   logListening,
-  logRefused,
   openRejectReport,
+  addListenerOptions,
+  listenerSetup,
+  type ListenerFlags,
   parseHostPort,
   parseIntFlag,
   peerSummary,
@@ -47,10 +49,11 @@ interface CommonFlags extends NetworkFlags, ReportFlags {
   readonly report?: string;
 }
 
-interface ServeFlags extends CommonFlags {
+interface ServeFlags extends CommonFlags, ListenerFlags {
   readonly listen: string;
   readonly payloadColumns?: string;
   readonly payloadBytes?: number;
+  readonly maxClientElements: number;
 }
 
 interface ConnectFlags extends CommonFlags {
@@ -101,17 +104,25 @@ function checkReportFlag(flags: CommonFlags): void {
 export function psiCommand(program: Command, io: Console): void {
   const psi = program.command('psi').description('Private set intersection (ECDH, OPRF style) between two parties over the network.');
 
-  addCommonOptions(
-    psi
-      .command('serve')
-      .description('Serve one PSI session: wait for the connecting party, answer, and learn only the size of its set.')
-      .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7000')
-      .option('--payload-columns <a,b>', 'payload mode: columns sent (encrypted) to the connecting party for matching records')
-      .option(
-        '--payload-bytes <n>',
-        'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)',
-        parseIntFlag('--payload-bytes', 0, 65535),
-      ),
+  addListenerOptions(
+    addCommonOptions(
+      psi
+        .command('serve')
+        .description('Serve one PSI session: wait for the connecting party, answer, and learn only the size of its set.')
+        .requiredOption('--listen <host:port>', 'address to listen on, e.g. 127.0.0.1:7000')
+        .option('--payload-columns <a,b>', 'payload mode: columns sent (encrypted) to the connecting party for matching records')
+        .option(
+          '--payload-bytes <n>',
+          'payload mode: pad every payload to N bytes (default: the longest, which the peer learns)',
+          parseIntFlag('--payload-bytes', 0, 65535),
+        )
+        .option(
+          '--max-client-elements <n>',
+          'refuse a client that sends more elements than this (LIMIT_EXCEEDED)',
+          parseIntFlag('--max-client-elements', 1, 2 ** 31),
+          DEFAULT_MAX_CLIENT_ELEMENTS,
+        ),
+    ),
   )
     .addHelpText('after', "\nThe server learns the size of the client's set (or its --pad-to bound) and nothing else.")
     .action(async (flags: ServeFlags) => {
@@ -137,7 +148,7 @@ export function psiCommand(program: Command, io: Console): void {
       }
       let listener;
       try {
-        listener = await listen({ host, port, ...network, onRefused: logRefused(io, 'psi serve'), idleTimeoutMs: flags.idleTimeout * 1000 });
+        listener = await listen({ host, port, ...network, ...listenerSetup(io, 'psi serve', flags), idleTimeoutMs: flags.idleTimeout * 1000 });
       } catch (e) {
         await report?.abort();
         throw e;
@@ -146,7 +157,7 @@ export function psiCommand(program: Command, io: Console): void {
       // Always announce the address, with the port chosen (scripts that listen on port 0 read it here).
       logListening(io, 'psi serve', host, listener.port);
       try {
-        const channel = await listener.accept(flags.timeout * 1000);
+        const channel = await listener.acceptReady(flags.timeout * 1000);
         await listener.close();
         const started = performance.now();
         const r = await psiServer(channel, csv.items, {
@@ -157,6 +168,7 @@ export function psiCommand(program: Command, io: Console): void {
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           ...(flags.payloadBytes === undefined ? {} : { payloadBytes: flags.payloadBytes }),
+          maxClientElements: flags.maxClientElements,
           onProgress: progressReporter(progress, 'psi serve', input),
         });
         await channel.close();

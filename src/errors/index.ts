@@ -57,8 +57,14 @@ export const ERROR_CODES = {
   CONNECTION_CLOSED: 'The connection closed before the protocol finished.',
   /** Connecting, or waiting for the peer, took longer than the timeout. */
   TIMEOUT: 'The peer did not answer in time.',
-  /** A network or TLS failure (refused connection, certificate rejected). */
+  /** A network failure (refused or reset connection, address in use). */
   NETWORK_ERROR: 'A network or TLS connection failed.',
+  /**
+   * The TLS handshake or a certificate check failed, on either side: a certificate not
+   * signed by the CA the other side trusts, expired, for another name, no client
+   * certificate, or a peer that speaks plain TCP. The message says which.
+   */
+  TLS_ERROR: 'The TLS handshake or a certificate check failed.',
   /** The peer's certificate is valid (signed by the CA) but is not one of the pinned peers (names or fingerprints). */
   PEER_NOT_ALLOWED: "The peer's certificate is not one of the pinned peers.",
   /** A zero-knowledge proof from the peer (VOPRF DLEQ proof) does not verify. */

@@ -260,6 +260,11 @@ class Transient extends Error {
   }
 }
 
+/** The largest answer read from the service: 100,000 evaluated elements fit in 5 MB. */
+const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** The longest a whole answer may take, from the request on. */
+const RESPONSE_DEADLINE_MS = 120_000;
+
 function once(url: URL, agent: HttpAgent, o: OprfClientOptions, method: string, path: string, body: unknown): Promise<unknown> {
   const text = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { accept: 'application/json' };
@@ -270,11 +275,36 @@ function once(url: URL, agent: HttpAgent, o: OprfClientOptions, method: string, 
   if (o.token) headers['authorization'] = `Bearer ${o.token}`;
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
+    // Every answer is bounded in size and in time: an endless or dripping response is
+    // an error, never a hang or a buffer that grows without limit.
+    const deadline = setTimeout(() => {
+      req.destroy();
+      reject(
+        new KoppelError('TIMEOUT', `The OPRF service did not complete its answer within ${RESPONSE_DEADLINE_MS / 1000} s.`, {
+          details: { timeoutMs: RESPONSE_DEADLINE_MS },
+        }),
+      );
+    }, RESPONSE_DEADLINE_MS);
     const req = request(new URL(path, url), { method, agent, headers, timeout: 60_000 }, (res) => {
       const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
+      let size = 0;
+      res.on('data', (d: Buffer) => {
+        size += d.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          clearTimeout(deadline);
+          req.destroy();
+          reject(
+            new KoppelError('MESSAGE_TOO_LARGE', `An answer from the OPRF service exceeds ${MAX_RESPONSE_BYTES} bytes; is it a koppel OPRF service?`, {
+              details: { max: MAX_RESPONSE_BYTES },
+            }),
+          );
+          return;
+        }
+        parts.push(d);
+      });
       res.on('error', () => reject(new Transient('CONNECTION_CLOSED')));
       res.on('end', () => {
+        clearTimeout(deadline);
         const status = res.statusCode ?? 0;
         let json: unknown;
         try {
@@ -293,6 +323,7 @@ function once(url: URL, agent: HttpAgent, o: OprfClientOptions, method: string, 
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(deadline);
       if (
         e.code === 'CERT_HAS_EXPIRED' ||
         e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||

@@ -81,7 +81,26 @@ export interface OprfServiceOptions {
    * 429 instead, with a burst of twice this. Default 5.
    */
   readonly authFailuresPerSecond?: number;
+  /**
+   * Connections held at once (default 256); more are closed at once. The service's
+   * equivalent of a koppel listener's `maxConnections`.
+   */
+  readonly maxConnections?: number;
+  /**
+   * A client must send a request's headers within this many ms of connecting or of its
+   * previous request (default 10 s; the TLS handshake is bounded the same), so a silent
+   * or slow-drip connection is closed.
+   */
+  readonly headersTimeoutMs?: number;
+  /** A whole request, body included, must arrive within this many ms (default 60 s). */
+  readonly requestTimeoutMs?: number;
 }
+
+/** How often the service checks its connections' header and request deadlines. */
+const CHECK_INTERVAL_MS = 1000;
+
+/** Defaults of the service's connection limits (see {@link OprfServiceOptions}). */
+export const DEFAULT_SERVICE_LIMITS = Object.freeze({ maxConnections: 256, headersTimeoutMs: 10_000, requestTimeoutMs: 60_000 } as const);
 
 /** A running service. */
 export interface OprfService {
@@ -356,22 +375,36 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
           cert: options.tls.cert,
           key: options.tls.key,
           minVersion: 'TLSv1.3',
+          handshakeTimeout: options.headersTimeoutMs ?? DEFAULT_SERVICE_LIMITS.headersTimeoutMs,
+          connectionsCheckingInterval: CHECK_INTERVAL_MS,
           ...(options.tls.ca ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true } : {}),
         },
         listener,
       )
-    : createHttpServer(listener);
+    : createHttpServer({ connectionsCheckingInterval: CHECK_INTERVAL_MS }, listener);
   server.keepAliveTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        new KoppelError('NETWORK_ERROR', `Cannot listen on ${options.host}:${options.port} (${e.code ?? 'error'}).`, {
-          details: { host: options.host, port: options.port },
-        }),
-      ),
-    );
-    server.listen(options.port, options.host, () => resolve());
-  });
+  // Hostile load: a bounded number of connections, each sending its headers and its
+  // request within a deadline (the body is capped by maxBatch in readBody).
+  server.maxConnections = options.maxConnections ?? DEFAULT_SERVICE_LIMITS.maxConnections;
+  server.headersTimeout = options.headersTimeoutMs ?? DEFAULT_SERVICE_LIMITS.headersTimeoutMs;
+  server.requestTimeout = options.requestTimeoutMs ?? DEFAULT_SERVICE_LIMITS.requestTimeoutMs;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) => {
+        const why = e.code === 'EADDRINUSE' ? 'the address is in use (another process listens there; stop it or choose another port)' : (e.code ?? 'error');
+        reject(
+          new KoppelError('NETWORK_ERROR', `Cannot listen on ${options.host}:${options.port}: ${why}.`, {
+            details: { host: options.host, port: options.port, errno: e.code },
+          }),
+        );
+      });
+      server.listen(options.port, options.host, () => resolve());
+    });
+  } catch (e) {
+    // Nothing may keep the process alive after a failed start: the workers stop too.
+    await pool.close();
+    throw e;
+  }
   const port = (server.address() as { port: number }).port;
   log({
     time: new Date().toISOString(),

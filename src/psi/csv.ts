@@ -16,6 +16,25 @@ import { openMatchingCsv, type MatchingCsvOptions } from '../csv/policy.js';
 import { columnIndex, formatHeader, formatRecord, type CsvDelimiter, type CsvStyle } from '../csv/records.js';
 import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
 import type { PayloadItem, PsiClientResult } from './psi.js';
+import { KoppelError } from '../errors/index.js';
+
+/**
+ * A payload from the server as `psi serve` sends it: a JSON object of column names to
+ * strings. Anything else (a payload another program sealed, or garbage) is
+ * `MESSAGE_MALFORMED`, never a parser's own error.
+ */
+function payloadColumns(text: string): Record<string, string> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new KoppelError('MESSAGE_MALFORMED', "A payload from the server is not JSON: it was not sent by 'koppel psi serve' (payload columns).");
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    throw new KoppelError('MESSAGE_MALFORMED', 'A payload from the server is not an object of column names to text values.');
+  }
+  return value as Record<string, string>;
+}
 
 /** How a party's CSV is read. */
 export interface PsiCsvOptions extends MatchingCsvOptions {
@@ -198,7 +217,7 @@ export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv
   let extra: string[] = [];
   if (result.mode === 'payload') {
     const decoder = new TextDecoder();
-    for (const m of result.matches) payloadOf.set(m.id, JSON.parse(decoder.decode(m.payload)) as Record<string, string>);
+    for (const m of result.matches) payloadOf.set(m.id, payloadColumns(decoder.decode(m.payload)));
     extra = Object.keys(payloadOf.values().next().value ?? {});
   }
   const { names: extraNames, renamed } = payloadColumnNames(csv.header, extra);

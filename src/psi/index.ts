@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { psiClient, psiServer } from './psi.js';
+export { psiClient, psiServer, DEFAULT_MAX_CLIENT_ELEMENTS } from './psi.js';
 export type { PsiClientOptions, PsiServerOptions, PsiCommonOptions, PsiClientResult, PsiServerResult, PayloadItem, PsiProgress, PsiPhase } from './psi.js';
 export { PSI_MODES, type PsiMode } from './messages.js';
 export { openPsiServerCsv, openPsiClientCsv, writePsiMatches, psiMatchCount, payloadColumnNames, PAYLOAD_PREFIX } from './csv.js';

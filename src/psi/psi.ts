@@ -19,7 +19,7 @@ import { checkAgreementHash, IDENTIFIER_SHARED, type SharedParam } from '../sess
 import { runSession, type Session, type SessionScope } from '../session/session.js';
 import { dummyIds, resolveBatching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
-import { concatBytes, randomBytes, wipe } from '../util/bytes.js';
+import { concatAll, randomBytes, wipe } from '../util/bytes.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import { permuteRecords, randomPermutation } from '../util/shuffle.js';
 import { Hello, MAX_PAYLOAD_BYTES, PSI_MODES, PSI_PROTOCOL, Step, TagsStart, type PsiMode } from './messages.js';
@@ -90,7 +90,18 @@ export interface PsiServerOptions extends PsiCommonOptions {
    * payload, which the client then learns). At most 65535.
    */
   readonly payloadBytes?: number;
+  /**
+   * The most elements the client may send (default {@link DEFAULT_MAX_CLIENT_ELEMENTS});
+   * more is `LIMIT_EXCEEDED`, before they are evaluated or (cardinality mode) stored.
+   */
+  readonly maxClientElements?: number;
 }
+
+/**
+ * Default of {@link PsiServerOptions.maxClientElements}: 2^25 (33.5 million), twice a
+ * national register; in cardinality mode the server holds 32 bytes for each.
+ */
+export const DEFAULT_MAX_CLIENT_ELEMENTS = 2 ** 25;
 
 /** A server item in payload mode. */
 export interface PayloadItem {
@@ -195,7 +206,9 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
       const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
       const payloadMode = o.mode === 'payload';
       const keys: Uint8Array[] = []; // payload keys of the client's own elements, by position
-      scope.defer(() => wipe(...keys));
+      scope.defer(() => {
+        for (const k of keys) wipe(k);
+      });
       const s = await psiSession(scope, channel, 'client', o, options.onSession);
       const session = s.id;
 
@@ -299,7 +312,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
       const matched: number[] = [];
       const matchedSet = new Set<number>();
       const payloads = new Map<number, Uint8Array>();
-      const keyAll = payloadMode ? concatBytes(...keys) : undefined;
+      const keyAll = payloadMode ? concatAll(keys) : undefined;
       if (keyAll) scope.defer(() => wipe(keyAll));
       let tagsReceived = 0;
       const tags = s.stream({
@@ -398,6 +411,8 @@ export async function psiServer(
   if (options.payloadBytes !== undefined && (!Number.isInteger(options.payloadBytes) || options.payloadBytes < 0 || options.payloadBytes > MAX_PAYLOAD_BYTES)) {
     throw new KoppelError('INVALID_ARGUMENT', `payloadBytes must be an integer from 0 to ${MAX_PAYLOAD_BYTES}.`);
   }
+  const maxClient = options.maxClientElements ?? DEFAULT_MAX_CLIENT_ELEMENTS;
+  if (!Number.isInteger(maxClient) || maxClient < 1) throw new KoppelError('INVALID_ARGUMENT', 'maxClientElements must be a positive integer.');
   return runSession(
     async (scope) => {
       const pool = scope.pool(psiOps, WORKER_URL, o.threads);
@@ -455,9 +470,9 @@ export async function psiServer(
         seen.clear();
         if (batch.length > 0) await submit(batch);
         await pipe.flush();
-        const keys = payloadMode ? concatBytes(...keyParts) : undefined;
+        const keys = payloadMode ? concatAll(keyParts) : undefined;
         if (keys) scope.defer(() => wipe(keys));
-        return { tags: concatBytes(...tagParts), keys, payloads: payloadList, count };
+        return { tags: concatAll(tagParts), keys, payloads: payloadList, count };
       })();
       own.catch((e: unknown) => scope.failFast.fail(e)); // a failure reading our own items stops the run at once
 
@@ -475,13 +490,18 @@ export async function psiServer(
         what: 'blinded elements',
         itemBytes: 32,
       })) {
+        if (received + f.count > maxClient) {
+          throw new KoppelError('LIMIT_EXCEEDED', `The client sent more than ${maxClient} elements, this server's limit (maxClientElements).`, {
+            details: { max: maxClient },
+          });
+        }
         received += f.count;
         await pipe.push(pool.run('multiply', { suite: o.suite, scalar: scalar.scalar, packed: new Uint8Array(f.body) }));
       }
       await pipe.flush();
       if (o.mode === 'cardinality') {
         // Shuffled, so the client cannot tell which of its elements matched.
-        await s.sendChunks(Step.SERVER_EVALUATED, permuteRecords(concatBytes(...evaluatedParts), 32, randomPermutation(received)), 32, o.chunk);
+        await s.sendChunks(Step.SERVER_EVALUATED, permuteRecords(concatAll(evaluatedParts), 32, randomPermutation(received)), 32, o.chunk);
       }
       await s.sendJson(Step.SERVER_EVALUATED_DONE, { count: received });
 

@@ -60,6 +60,8 @@ export class Inbox {
   readonly #idleTimeoutMs: number;
   /** Called when the queue drains below the low-water mark (to resume a paused source). */
   onDrain: (() => void) | undefined;
+  /** Called after every queued message is taken (for a transport's byte accounting). */
+  onTake: (() => void) | undefined;
 
   constructor(idleTimeoutMs: number) {
     this.#idleTimeoutMs = idleTimeoutMs;
@@ -97,6 +99,12 @@ export class Inbox {
     }
   }
 
+  /** Drops every queued message (a connection nobody will read from). */
+  drop(): void {
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+  }
+
   /** True once {@link Inbox.fail} was called. */
   get failed(): KoppelError | undefined {
     return this.#failure;
@@ -107,6 +115,7 @@ export class Inbox {
     const m = this.#queue.shift();
     if (m) {
       this.#queuedBytes -= m.length;
+      this.onTake?.();
       if (this.#queue.length === 0) this.onDrain?.();
       return Promise.resolve(m);
     }

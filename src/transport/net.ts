@@ -23,7 +23,7 @@ import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { KoppelError } from '../errors/index.js';
+import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
 import { startTimer, type Timer } from '../util/timer.js';
 import { normalisePeerPolicy, peerMatches, peerNotAllowed, socketPeer, type NormalisedPeerPin, type PeerIdentity, type PeerPolicy } from './peer.js';
@@ -42,6 +42,67 @@ export interface TlsOptions {
 
 /** Transport security: mutual TLS, or an explicit opt-out. */
 export type Security = { readonly tls: TlsOptions } | { readonly insecure: true };
+
+/**
+ * Limits of a listener against hostile load (docs/session.md, "Listener limits"): how
+ * many connections it holds, how long a new one may take to say something, and how
+ * many received bytes not yet consumed it may buffer, per connection and in all.
+ */
+export interface ListenerLimits {
+  /**
+   * Connections held at once (accepted or not, until they close); one more is closed at
+   * once and reported as `too-many-connections` (default 64).
+   */
+  readonly maxConnections?: number;
+  /**
+   * A new connection must finish the TLS handshake, and then deliver its first complete
+   * message (the session's HELLO), each within this many ms; otherwise it is closed
+   * (default 30 s; `Infinity` or 0: no deadline).
+   */
+  readonly handshakeTimeoutMs?: number;
+  /** Largest first message (the HELLO) a connection may announce (default 1 MiB). */
+  readonly maxHelloBytes?: number;
+  /**
+   * Bytes one connection may hold received and not yet consumed (a partial message and
+   * queued messages); beyond it reading pauses until the protocol consumes (default
+   * 32 MiB, and at least `maxMessageBytes` + 4 so every message can complete).
+   */
+  readonly maxConnectionBufferedBytes?: number;
+  /**
+   * Bytes all connections of the listener together may hold received and not yet
+   * consumed; beyond it every connection that receives more pauses until the total
+   * falls again (default 128 MiB, and at least the per-connection budget).
+   */
+  readonly maxBufferedBytes?: number;
+}
+
+/** The defaults of {@link ListenerLimits}: sized for a national run (a few peers, frames of up to 16 MiB). */
+export const DEFAULT_LISTENER_LIMITS = Object.freeze({
+  maxConnections: 64,
+  handshakeTimeoutMs: 30_000,
+  maxHelloBytes: 1024 * 1024,
+  maxConnectionBufferedBytes: 32 * 1024 * 1024,
+  maxBufferedBytes: 128 * 1024 * 1024,
+} as const);
+
+/** What a listener reports about a connection it dropped (never any data the peer sent). */
+export interface ListenerEvent {
+  /**
+   * `tls-failed`: the TLS handshake or the certificate check failed (either side refused);
+   * `no-hello`: nothing (or no complete first message) within the handshake deadline;
+   * `too-many-connections`: over `maxConnections`; `malformed`: the first message was
+   * too large or not a message at all (e.g. HTTP); `not-pinned`: a valid certificate
+   * outside {@link ListenOptions.peer} (also reported to `onRefused`);
+   * `refused-by-peer`: the client refused this listener's certificate (its own pin).
+   */
+  readonly event: 'tls-failed' | 'no-hello' | 'too-many-connections' | 'malformed' | 'not-pinned' | 'refused-by-peer';
+  /** The peer's address and port, when known. */
+  readonly address?: string;
+  /** The error code the attempt ended with. */
+  readonly code: KoppelErrorCode;
+  /** Why, in words (no data from the peer). */
+  readonly reason: string;
+}
 
 /** Options for {@link listen}. */
 export interface ListenOptions extends ChannelOptions {
@@ -65,6 +126,20 @@ export interface ListenOptions extends ChannelOptions {
    * and the error (for a log: name the fingerprint, the names are the client's choice).
    */
   readonly onRefused?: (peer: PeerIdentity, error: KoppelError) => void;
+  /** Limits against hostile load (see {@link ListenerLimits}; defaults {@link DEFAULT_LISTENER_LIMITS}). */
+  readonly limits?: ListenerLimits;
+  /**
+   * Called for every connection the listener dropped before a protocol got it (a failed
+   * TLS handshake, a silent or malformed connection, one too many), with its address
+   * and the reason; the listener keeps waiting for the right peer.
+   */
+  readonly onEvent?: (event: ListenerEvent) => void;
+  /**
+   * Checks a connection's first message: one that fails it is dropped (`malformed`,
+   * `MESSAGE_MALFORMED`) and never reaches {@link Listener.acceptReady}, so a stray that
+   * sends something other than a HELLO does not disturb a session. Default: any message.
+   */
+  readonly firstMessage?: (message: Uint8Array) => boolean;
 }
 
 /** Options for {@link connect}. */
@@ -90,8 +165,6 @@ export interface ConnectOptions extends ChannelOptions {
   readonly connectTimeoutMs?: number;
 }
 
-const PAUSE_BYTES = 32 * 1024 * 1024;
-
 /**
  * True when `host` names this machine's loopback interface: `localhost`, an IPv4
  * address in 127.0.0.0/8, or `::1` (with or without brackets). The only addresses where
@@ -106,6 +179,85 @@ export function isLoopbackHost(host: string): boolean {
 }
 /** The frame header no message can have: "I refuse you as my peer", then the connection ends. */
 const REFUSAL = 0xffffffff;
+/** The header "I refuse your certificate", then one byte: the {@link TlsReason}, then the connection ends. */
+const TLS_REFUSAL = 0xfffffffe;
+/** Lengths from here up are signals, never messages. */
+const SIGNALS = 0xfffffff0;
+
+/** Why a TLS peer was refused: the byte after {@link TLS_REFUSAL}. */
+const TLS_REASONS = {
+  1: { peer: 'is not signed by the CA this side trusts (--tls-ca)', own: 'is not signed by the CA the peer trusts' },
+  2: { peer: 'has expired', own: 'has expired (the peer checked its validity dates)' },
+  3: { peer: 'is not valid yet', own: 'is not valid yet (the peer checked its validity dates)' },
+  4: { peer: 'is missing: the client sent no certificate', own: 'was not sent: this side presented no client certificate' },
+  5: { peer: 'does not carry the name connected to (no matching DNS or IP subjectAltName)', own: 'does not carry the name the peer connected to' },
+  6: { peer: 'was refused by the certificate check', own: 'was refused by the certificate check' },
+} as const;
+type TlsReason = keyof typeof TLS_REASONS;
+
+/** The reason of an OpenSSL verification code (a certificate the other side presented). */
+function tlsReasonOf(code: string | undefined | null, hasCert: boolean): TlsReason {
+  if (!hasCert) return 4;
+  switch (code ?? '') {
+    case 'CERT_HAS_EXPIRED':
+      return 2;
+    case 'CERT_NOT_YET_VALID':
+      return 3;
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return 5;
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+    case 'CERT_UNTRUSTED':
+      return 1;
+    default:
+      return 6;
+  }
+}
+
+/** A TLS failure in words, under `TLS_ERROR`. */
+function tlsError(message: string, details: Record<string, string | number | undefined> = {}, cause?: unknown): KoppelError {
+  return new KoppelError('TLS_ERROR', message, { details, ...(cause === undefined ? {} : { cause }) });
+}
+
+/** `TLS_ERROR` for a certificate the other side presented and this side refused. */
+function peerCertificateError(reason: TlsReason, role: 'client' | 'server', code?: string): KoppelError {
+  return tlsError(`The ${role}'s certificate ${TLS_REASONS[reason].peer}; the connection was refused.`, { reason, verify: code ?? undefined });
+}
+
+/** `TLS_ERROR` for this party's certificate, which the peer refused. */
+function ownCertificateError(reason: number): KoppelError {
+  const r = TLS_REASONS[reason as TlsReason] ?? TLS_REASONS[6];
+  return tlsError(`The peer refused this party's certificate: it ${r.own}. Check --tls-cert against the CA the peer trusts.`, { reason });
+}
+
+/** The TLS error of a socket error, when it is one (OpenSSL alerts and verification codes). */
+function tlsFailureOf(e: NodeJS.ErrnoException): KoppelError | undefined {
+  const code = e.code ?? '';
+  if (code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' || code === 'ERR_SSL_WRONG_VERSION_NUMBER')
+    return tlsError(
+      'The peer does not speak TLS 1.3: it listens on plain TCP (--insecure) or is not a koppel peer. Use TLS on both sides, or --insecure on both.',
+      {
+        errno: code,
+      },
+    );
+  if (code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') return ownCertificateError(4);
+  if (code === 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' || code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE') return ownCertificateError(1);
+  if (code === 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED') return ownCertificateError(2);
+  if (/^ERR_SSL_|^ERR_TLS_/.test(code)) return tlsError(`The TLS handshake failed (${code}).`, { errno: code }, e);
+  return undefined;
+}
+
+/** A TLS alert record (fatal, protocol_version): what a plain-TCP listener answers a TLS ClientHello with. */
+const PROTOCOL_VERSION_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+
+/** True when the first bytes a peer sent are a TLS record (handshake or alert), not a frame. */
+function looksLikeTls(b0: number, b1: number, b2: number): boolean {
+  return (b0 === 0x16 || b0 === 0x15) && b1 === 0x03 && b2 <= 0x04;
+}
 
 /** Checks `peer` against the security: a pin needs TLS. Returns the normalised pin, if any. */
 function pinFor(security: Security, peer: PeerPolicy | undefined): NormalisedPeerPin | undefined {
@@ -116,81 +268,335 @@ function pinFor(security: Security, peer: PeerPolicy | undefined): NormalisedPee
   return pin;
 }
 
-/** Tells the peer it is refused (the refusal header), then closes; reads and drops whatever it still sends. */
-function refuse(socket: net.Socket): void {
+/** Sends `bytes` (a signal), then closes; reads and drops whatever the peer still sends. */
+function endWith(socket: net.Socket, bytes: Buffer): void {
   socket.on('error', () => undefined);
   socket.resume();
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(REFUSAL);
-  socket.end(header);
+  socket.end(bytes);
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
-/** A {@link Channel} over a connected socket. */
+/** Tells the peer it is refused (the refusal header), then closes. */
+function refuse(socket: net.Socket): void {
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(REFUSAL);
+  endWith(socket, header);
+}
+
+/** Tells the peer its certificate is refused, and why (one reason byte), then closes. */
+function refuseCertificate(socket: net.Socket, reason: TlsReason): void {
+  const b = Buffer.alloc(5);
+  b.writeUInt32BE(TLS_REFUSAL);
+  b[4] = reason;
+  endWith(socket, b);
+}
+
+/**
+ * Bytes received and not yet consumed, shared by the connections of one listener: over
+ * its limit, a connection that receives more pauses until the total falls.
+ */
+class ByteBudget {
+  #used = 0;
+  readonly #waiting = new Set<() => boolean>();
+  constructor(readonly limit: number) {}
+  get used(): number {
+    return this.#used;
+  }
+  get spent(): boolean {
+    return this.#used > this.limit;
+  }
+  /** Adds (or, negative, releases) bytes; a release wakes paused connections. */
+  add(n: number): void {
+    this.#used += n;
+    if (n < 0 && !this.spent) for (const w of [...this.#waiting]) if (w()) this.#waiting.delete(w);
+  }
+  /** `resume` is called on every release until it returns true. */
+  wait(resume: () => boolean): void {
+    this.#waiting.add(resume);
+  }
+  forget(resume: () => boolean): void {
+    this.#waiting.delete(resume);
+  }
+}
+
+/** How a listener's connection differs from a connecting one. */
+interface ServerSide {
+  readonly maxHelloBytes: number;
+  readonly firstMessage: ((message: Uint8Array) => boolean) | undefined;
+  readonly budget: ByteBudget;
+  readonly helloTimeoutMs: number;
+}
+
+/**
+ * A {@link Channel} over a connected socket.
+ *
+ * Reassembly is linear: received chunks are kept in a list and copied once into each
+ * message, never re-concatenated per chunk. Memory held is the bytes received and not
+ * yet consumed, bounded by the per-connection budget (and a listener's total budget):
+ * over it, reading pauses. The socket keeps the process alive only while a receive or
+ * send waits for the peer, so a channel left open does not stop a script from exiting.
+ */
 class SocketChannel implements Channel {
   readonly #socket: net.Socket;
   readonly #inbox: Inbox;
   readonly #max: number;
-  #buffer: Buffer = Buffer.alloc(0);
+  readonly #perConnection: number;
+  readonly #server: ServerSide | undefined;
+  readonly #secure: boolean;
+  /** Received chunks not yet consumed, from `#head` on. */
+  #chunks: Buffer[] = [];
+  #head = 0;
+  /** Bytes in the chunks from `#head` on, less `#offset` (consumed from the first). */
+  #have = 0;
+  #offset = 0;
+  /** The length of the message being received, once its header is read. */
+  #need = -1;
+  /** Bytes counted against the budgets. */
+  #accounted = 0;
+  #paused = false;
   #closing = false;
+  #waits = 0;
+  #messages = 0;
+  #firstTimer: Timer | undefined;
+  #onFirst: ((error?: KoppelError) => void) | undefined;
   /** The peer: under TLS, its verified certificate's names and fingerprint. */
   readonly peer: PeerIdentity;
+  /** Settles when the first message arrived (or the connection failed before it). */
+  readonly firstMessage: Promise<KoppelError | undefined>;
+  /** Called once the socket has closed. */
+  onClose: (() => void) | undefined;
 
-  constructor(socket: net.Socket, options: ChannelOptions, secure: boolean) {
+  constructor(socket: net.Socket, options: ChannelOptions & { readonly limits?: ListenerLimits }, secure: boolean, server?: ServerSide) {
     this.#socket = socket;
+    this.#secure = secure;
+    this.#server = server;
     this.peer = socketPeer(socket, secure ? (socket as tls.TLSSocket) : undefined);
     this.#max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#perConnection = Math.max(options.limits?.maxConnectionBufferedBytes ?? DEFAULT_LISTENER_LIMITS.maxConnectionBufferedBytes, this.#max + 4);
     this.#inbox = new Inbox(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
-    this.#inbox.onDrain = () => {
-      if (socket.isPaused() && this.#inbox.queuedBytes < PAUSE_BYTES / 2) socket.resume();
-    };
+    this.#inbox.onTake = () => this.#sync();
+    this.firstMessage = new Promise((resolve) => (this.#onFirst = resolve));
+    if (server && server.helloTimeoutMs > 0 && Number.isFinite(server.helloTimeoutMs)) {
+      this.#firstTimer = startTimer(
+        () =>
+          this.#fail(
+            new KoppelError('TIMEOUT', `The peer sent no complete first message within ${Math.round(server.helloTimeoutMs / 1000)} s of connecting.`, {
+              details: { handshakeTimeoutMs: server.helloTimeoutMs },
+            }),
+          ),
+        server.helloTimeoutMs,
+        true,
+      );
+    }
     socket.setNoDelay(true);
+    socket.unref();
     socket.on('data', (d: Buffer) => this.#onData(d));
-    socket.on('end', () => this.#inbox.fail(new KoppelError('CONNECTION_CLOSED', 'The peer closed the connection before the protocol finished.')));
-    socket.on('close', () => this.#inbox.fail(new KoppelError('CONNECTION_CLOSED', 'The connection to the peer was lost before the protocol finished.')));
-    socket.on('error', (e) => this.#inbox.fail(networkError(e)));
+    socket.on('end', () => this.#fail(this.#closedError('The peer closed the connection before the protocol finished.')));
+    socket.on('close', () => {
+      this.#fail(this.#closedError('The connection to the peer was lost before the protocol finished.'));
+      this.#release();
+      this.onClose?.();
+    });
+    socket.on('error', (e) => this.#fail(networkError(e)));
+  }
+
+  /** CONNECTION_CLOSED; on plain TCP with nothing received, with the hint that the peer may speak TLS. */
+  #closedError(message: string): KoppelError {
+    const hint =
+      !this.#secure && this.#messages === 0 && this.#have === 0 && this.#need < 0 && !this.#server
+        ? ' Nothing came back: if the peer uses TLS, this side must too (it is plain TCP, --insecure).'
+        : '';
+    return new KoppelError('CONNECTION_CLOSED', message + hint);
+  }
+
+  #fail(error: KoppelError): void {
+    this.#inbox.fail(error);
+    this.#firstTimer?.clear();
+    this.#onFirst?.(error);
+    this.#onFirst = undefined;
+    if (error.code !== 'CONNECTION_CLOSED') this.#socket.destroy();
+  }
+
+  /** Drops every buffered byte and gives them back to the budgets. */
+  #release(): void {
+    this.#chunks = [];
+    this.#head = 0;
+    this.#have = 0;
+    this.#offset = 0;
+    this.#sync();
+    if (this.#server) this.#server.budget.forget(this.#resume);
+  }
+
+  /** Drops what was received: nobody will read this channel (it closed before a protocol took it). */
+  discard(): void {
+    this.#inbox.drop();
+    this.#release();
+  }
+
+  /** Ends a connection no protocol took (the listener closes): at once, nothing kept. */
+  destroy(): void {
+    this.#fail(new KoppelError('CONNECTION_CLOSED', 'The listener was closed before a protocol took this connection.'));
+    this.#socket.destroy();
+    this.discard();
+  }
+
+  /** Re-counts the bytes held, and pauses or resumes reading by the budgets. */
+  #sync(): void {
+    const held = this.#have + this.#inbox.queuedBytes;
+    const budget = this.#server?.budget;
+    if (held !== this.#accounted) {
+      budget?.add(held - this.#accounted);
+      this.#accounted = held;
+    }
+    const over = held > this.#perConnection || (budget !== undefined && budget.spent && held > 0);
+    if (over && !this.#paused && !this.#socket.destroyed) {
+      this.#paused = true;
+      this.#socket.pause();
+      budget?.wait(this.#resume);
+    } else if (!over && this.#paused) {
+      this.#resume();
+    }
+  }
+
+  readonly #resume = (): boolean => {
+    const held = this.#have + this.#inbox.queuedBytes;
+    if (held > this.#perConnection || this.#server?.budget.spent) return false;
+    this.#paused = false;
+    this.#server?.budget.forget(this.#resume);
+    if (!this.#socket.destroyed) this.#socket.resume();
+    return true;
+  };
+
+  /** Copies the next `n` received bytes out (each byte once), consuming them. */
+  #take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.#chunks[this.#head] as Buffer;
+      const m = Math.min(n - at, c.length - this.#offset);
+      out.set(c.subarray(this.#offset, this.#offset + m), at);
+      at += m;
+      this.#offset += m;
+      if (this.#offset === c.length) {
+        this.#head++;
+        this.#offset = 0;
+      }
+    }
+    this.#have -= n;
+    if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+
+  /** The `i`-th unconsumed byte (i < 4, for a header). */
+  #peek(i: number): number {
+    let h = this.#head;
+    let o = this.#offset + i;
+    while (o >= (this.#chunks[h] as Buffer).length) {
+      o -= (this.#chunks[h] as Buffer).length;
+      h++;
+    }
+    return (this.#chunks[h] as Buffer)[o] as number;
   }
 
   #onData(d: Buffer): void {
-    this.#buffer = this.#buffer.length === 0 ? d : Buffer.concat([this.#buffer, d]);
-    let off = 0;
-    while (this.#buffer.length - off >= 4) {
-      const len = this.#buffer.readUInt32BE(off);
-      if (len === REFUSAL) {
-        this.#inbox.fail(
-          new KoppelError(
-            'PEER_NOT_ALLOWED',
-            "The peer refused this connection: this party's certificate is not one of its pinned peers. Ask its operator to add this certificate's name or fingerprint.",
-          ),
-        );
-        this.#socket.destroy();
-        this.#buffer = Buffer.alloc(0);
+    if (this.#inbox.failed) return;
+    this.#chunks.push(d);
+    this.#have += d.length;
+    while (!this.#inbox.failed) {
+      if (this.#need < 0) {
+        if (this.#have < 4) break;
+        const b = [this.#peek(0), this.#peek(1), this.#peek(2), this.#peek(3)] as const;
+        const len = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+        if (this.#messages === 0 && this.#signal(len, b)) return;
+        const first = this.#server && this.#messages === 0;
+        const limit = first ? Math.min(this.#max, this.#server.maxHelloBytes) : this.#max;
+        if (len > limit) {
+          this.#fail(
+            new KoppelError(
+              'MESSAGE_TOO_LARGE',
+              `The peer ${first ? 'announced a first message' : 'sent a message'} of ${len} bytes; the limit is ${limit}. Is it a koppel peer, with the same settings?`,
+              { details: { bytes: len, max: limit } },
+            ),
+          );
+          this.#release();
+          return;
+        }
+        this.#take(4);
+        this.#need = len;
+      }
+      if (this.#have < this.#need) break;
+      const message = this.#take(this.#need);
+      this.#need = -1;
+      this.#messages++;
+      if (this.#messages === 1 && this.#server?.firstMessage && !this.#server.firstMessage(message)) {
+        this.#fail(new KoppelError('MESSAGE_MALFORMED', 'The first message of the connection is not a HELLO: it is not a koppel peer of this protocol.'));
+        this.#release();
         return;
       }
-      if (len > this.#max) {
-        this.#inbox.fail(
-          new KoppelError(
-            'MESSAGE_TOO_LARGE',
-            `The peer sent a message of ${len} bytes; the limit is ${this.#max}. Is it a koppel peer, with the same settings?`,
-            { details: { bytes: len, max: this.#max } },
-          ),
-        );
-        this.#socket.destroy();
-        this.#buffer = Buffer.alloc(0);
-        return;
+      if (this.#messages === 1) {
+        this.#firstTimer?.clear();
+        this.#onFirst?.(undefined);
+        this.#onFirst = undefined;
       }
-      if (this.#buffer.length - off - 4 < len) break;
-      // Copy out: the message must not pin the (possibly large) receive buffer.
-      this.#inbox.push(new Uint8Array(this.#buffer.subarray(off + 4, off + 4 + len)));
-      off += 4 + len;
+      this.#inbox.push(message);
     }
-    this.#buffer = off === 0 ? this.#buffer : this.#buffer.subarray(off);
-    if (this.#inbox.queuedBytes > PAUSE_BYTES) this.#socket.pause();
+    this.#sync();
+  }
+
+  /**
+   * The signals a peer may send instead of a first message: the pin refusal, the
+   * certificate refusal, and (on plain TCP) a TLS record. True when one was handled.
+   */
+  #signal(len: number, b: readonly [number, number, number, number]): boolean {
+    if (len === REFUSAL) {
+      this.#fail(
+        new KoppelError(
+          'PEER_NOT_ALLOWED',
+          "The peer refused this connection: this party's certificate is not one of its pinned peers. Ask its operator to add this certificate's name or fingerprint.",
+        ),
+      );
+      this.#release();
+      return true;
+    }
+    if (len === TLS_REFUSAL) {
+      if (this.#have < 5) return true; // wait for the reason byte
+      this.#take(4);
+      const reason = this.#take(1)[0] as number;
+      this.#fail(ownCertificateError(reason));
+      this.#release();
+      return true;
+    }
+    if (!this.#secure && looksLikeTls(b[0], b[1], b[2])) {
+      if (this.#server) {
+        this.#socket.write(PROTOCOL_VERSION_ALERT);
+        this.#fail(
+          tlsError('A client opened a TLS connection, but this side listens on plain TCP (--insecure). Use TLS on both sides, or --insecure on both.'),
+        );
+      } else {
+        this.#fail(tlsError('The peer speaks TLS, but this side connected over plain TCP (--insecure). Use TLS on both sides, or --insecure on both.'));
+      }
+      this.#release();
+      return true;
+    }
+    return false;
+  }
+
+  /** Keeps the process alive while `p` waits for the peer. */
+  #waiting<T>(p: Promise<T>): Promise<T> {
+    if (this.#waits++ === 0) this.#socket.ref();
+    const done = () => {
+      if (--this.#waits === 0) this.#socket.unref();
+    };
+    p.then(done, done);
+    return p;
   }
 
   async send(message: Uint8Array): Promise<void> {
     if (this.#closing || this.#socket.destroyed) throw this.#inbox.failed ?? new KoppelError('CONNECTION_CLOSED', 'The connection is closed.');
-    if (message.length > this.#max || message.length >= REFUSAL) {
+    if (message.length > this.#max || message.length >= SIGNALS) {
       throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${this.#max} bytes.`, {
         details: { bytes: message.length, max: this.#max },
       });
@@ -201,7 +607,7 @@ class SocketChannel implements Channel {
     this.#socket.write(header);
     const ok = this.#socket.write(message);
     this.#socket.uncork();
-    if (!ok) await this.#drained();
+    if (!ok) await this.#waiting(this.#drained());
   }
 
   /** Resolves on 'drain', rejects if the socket closes first; leaves no listener behind. */
@@ -226,12 +632,14 @@ class SocketChannel implements Channel {
   }
 
   receive(): Promise<Uint8Array> {
-    return this.#inbox.take();
+    if (this.#inbox.length > 0) return this.#inbox.take();
+    return this.#waiting(this.#inbox.take());
   }
 
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    this.#firstTimer?.clear();
     if (this.#socket.destroyed) return;
     const closed = once(this.#socket, 'close').catch(() => undefined);
     this.#socket.end();
@@ -242,12 +650,10 @@ class SocketChannel implements Channel {
 }
 
 function networkError(e: unknown): KoppelError {
+  const tlsFailure = tlsFailureOf(e as NodeJS.ErrnoException);
+  if (tlsFailure) return tlsFailure;
   const code = (e as NodeJS.ErrnoException).code ?? '';
-  const tlsHint =
-    /CERT|SSL|TLS|ALERT/i.test(code) || /certificate|alert|handshake/i.test(String((e as Error).message))
-      ? ' The TLS handshake failed: check that both sides use certificates signed by the CA the other side trusts.'
-      : '';
-  return new KoppelError('NETWORK_ERROR', `The connection failed (${code || 'network error'}).${tlsHint}`, { details: { errno: code || undefined }, cause: e });
+  return new KoppelError('NETWORK_ERROR', `The connection failed (${code || 'network error'}).`, { details: { errno: code || undefined }, cause: e });
 }
 
 // node:tls is loaded when first needed: a plain-TCP party (tests, loopback benchmarks)
@@ -299,96 +705,331 @@ export interface Listener {
   readonly port: number;
   /**
    * Waits for the next peer (TLS handshake completed and verified) and returns its
-   * channel.
+   * channel. A connection that then sends no complete first message within the
+   * handshake deadline fails with `TIMEOUT` and is closed.
    *
    * @param timeoutMs - give up with `TIMEOUT` after this long (default: wait forever)
    */
   accept(timeoutMs?: number): Promise<Channel>;
+  /**
+   * Waits for the next peer that has also sent its first complete message (the
+   * session's HELLO) within the handshake deadline, and returns its channel (the
+   * message is its first receive). Silent, slow or malformed connections never reach
+   * the caller and never delay a peer that speaks: protocols' accept loops use this.
+   * Connections that arrived but are still within their deadline extend the wait.
+   *
+   * @param timeoutMs - give up with `TIMEOUT` after this long (default: wait forever);
+   *   the message says how many connections arrived and failed, and the last reason
+   */
+  acceptReady(timeoutMs?: number): Promise<Channel>;
+  /**
+   * Bytes the listener's connections hold received and not yet consumed, in all: at
+   * most `maxBufferedBytes` plus one socket read (64 KiB) per connection.
+   */
+  readonly bufferedBytes: number;
   /** Stops listening. Accepted channels stay open. */
   close(): Promise<void>;
 }
 
+/** The resolved limits of one listener, checked. */
+function resolveLimits(o: ListenOptions): Required<ListenerLimits> {
+  const l = { ...DEFAULT_LISTENER_LIMITS, ...o.limits };
+  const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const positive = (n: number) => Number.isFinite(n) && n > 0;
+  if (!Number.isInteger(l.maxConnections) || l.maxConnections < 1)
+    throw new KoppelError('INVALID_ARGUMENT', 'maxConnections must be a positive integer.', { details: { maxConnections: l.maxConnections } });
+  if (!(l.handshakeTimeoutMs >= 0)) throw new KoppelError('INVALID_ARGUMENT', 'handshakeTimeoutMs must be 0 or more.');
+  if (!positive(l.maxHelloBytes)) throw new KoppelError('INVALID_ARGUMENT', 'maxHelloBytes must be positive.');
+  if (o.limits?.maxConnectionBufferedBytes !== undefined && !(l.maxConnectionBufferedBytes >= max + 4))
+    throw new KoppelError('INVALID_ARGUMENT', 'maxConnectionBufferedBytes must hold at least one message of maxMessageBytes (+ 4).', {
+      details: { maxConnectionBufferedBytes: l.maxConnectionBufferedBytes, maxMessageBytes: max },
+    });
+  const perConnection = Math.max(l.maxConnectionBufferedBytes, max + 4);
+  if (o.limits?.maxBufferedBytes !== undefined && !(l.maxBufferedBytes >= perConnection))
+    throw new KoppelError('INVALID_ARGUMENT', 'maxBufferedBytes must be at least the per-connection budget.', {
+      details: { maxBufferedBytes: l.maxBufferedBytes, perConnection },
+    });
+  return { ...l, maxConnectionBufferedBytes: perConnection, maxBufferedBytes: Math.max(l.maxBufferedBytes, perConnection) };
+}
+
+/** `host:port`, with brackets around an IPv6 address. */
+function hostPort(host: string, port: number): string {
+  return `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+}
+
+/** The error of a listen that failed, naming the address. */
+function listenError(e: unknown, host: string, port: number): KoppelError {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  const why =
+    code === 'EADDRINUSE'
+      ? 'the address is in use (another process listens there; stop it or choose another port)'
+      : code === 'EADDRNOTAVAIL'
+        ? 'this machine has no such address'
+        : code === 'EACCES'
+          ? 'permission denied (ports below 1024 need privileges)'
+          : code || 'network error';
+  return new KoppelError('NETWORK_ERROR', `Cannot listen on ${hostPort(host, port)}: ${why}.`, { details: { host, port, errno: code || undefined }, cause: e });
+}
+
+const addressOf = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string | undefined => socketPeer(s, undefined).address;
+
 /**
  * Listens for peers over mutual TLS (or plain TCP with `{ insecure: true }`), accepting
- * only the pinned peers when `peer` lists them.
+ * only the pinned peers when `peer` lists them, within the {@link ListenerLimits}.
  *
- * @throws KoppelError `NETWORK_ERROR` if the address cannot be bound,
- *   `INVALID_ARGUMENT` for a malformed pin or a pin without TLS
+ * @throws KoppelError `NETWORK_ERROR` if the address cannot be bound (the message
+ *   names `host:port`), `INVALID_ARGUMENT` for a malformed pin, a pin without TLS or
+ *   inconsistent limits
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
   const pin = pinFor(options.security, options.peer);
-  const pending: net.Socket[] = [];
-  const waiters: Array<(s: net.Socket) => void> = [];
-  const abandon = new Map<(s: net.Socket) => void, () => void>();
+  const limits = resolveLimits(options);
+  const secure = 'tls' in options.security;
+  const server: ServerSide = {
+    maxHelloBytes: limits.maxHelloBytes,
+    firstMessage: options.firstMessage,
+    budget: new ByteBudget(limits.maxBufferedBytes),
+    helloTimeoutMs: limits.handshakeTimeoutMs,
+  };
+  const channelOptions = { ...options, limits };
+  /** Channels not yet taken by accept/acceptReady, oldest first. */
+  const pending: SocketChannel[] = [];
+  const ready = new Set<SocketChannel>();
+  /** Connections still within their deadline: TCP connected, no first message yet. */
+  const unready = new Map<string, net.Socket>();
+  type Waiter = { readonly wantsReady: boolean; give(c: SocketChannel): void; expired: boolean; expire(): void; end(): void };
+  const waiters: Waiter[] = [];
+  let failed = 0;
+  let lastFailure: string | undefined;
+  let stopped = false;
+
+  const report = (e: ListenerEvent) => {
+    failed++;
+    lastFailure = e.reason;
+    try {
+      options.onEvent?.(e);
+    } catch {
+      // A logger's failure must not stop the listener.
+    }
+    // A waiter past its timeout was only waiting for connections still in their deadline.
+    if (unready.size === 0) for (const w of waiters.filter((x) => x.expired)) w.expire();
+  };
+  const refreshRef = () => {
+    if (waiters.length > 0) netServer.ref();
+    else netServer.unref();
+  };
+  const hand = (c: SocketChannel) => {
+    const i = waiters.findIndex((w) => !w.wantsReady || ready.has(c));
+    if (i < 0) return false;
+    const [w] = waiters.splice(i, 1);
+    const at = pending.indexOf(c);
+    if (at >= 0) pending.splice(at, 1);
+    (w as Waiter).give(c);
+    refreshRef();
+    return true;
+  };
   const onSocket = (s: net.Socket) => {
+    const address = addressOf(s);
+    const key = `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
+    if (secure) {
+      const t = s as tls.TLSSocket;
+      if (!t.authorized) {
+        const cert = t.getPeerCertificate();
+        const has = Boolean(cert && Object.keys(cert).length > 0);
+        const reason = tlsReasonOf(typeof t.authorizationError === 'string' ? t.authorizationError : (t.authorizationError as Error | null)?.message, has);
+        refuseCertificate(s, reason);
+        unready.delete(key);
+        report({ event: 'tls-failed', ...(address ? { address } : {}), code: 'TLS_ERROR', reason: `the client's certificate ${TLS_REASONS[reason].peer}` });
+        return;
+      }
+    }
     if (pin) {
       const peer = socketPeer(s, s as tls.TLSSocket);
       if (!peerMatches(peer, pin)) {
         refuse(s);
+        unready.delete(key);
         options.onRefused?.(peer, peerNotAllowed(peer, 'client'));
+        report({
+          event: 'not-pinned',
+          ...(address ? { address } : {}),
+          code: 'PEER_NOT_ALLOWED',
+          reason: "the client's certificate is not one of the pinned peers",
+        });
         return;
       }
     }
-    const w = waiters.shift();
-    if (w) w(s);
-    else pending.push(s);
+    const c = new SocketChannel(s, channelOptions, secure, server);
+    c.onClose = () => {
+      // Closed before any protocol took it: nothing will read it, so nothing stays held.
+      const at = pending.indexOf(c);
+      if (at < 0) return;
+      pending.splice(at, 1);
+      ready.delete(c);
+      c.discard();
+    };
+    unready.set(key, s);
+    pending.push(c);
+    void c.firstMessage.then((error) => {
+      unready.delete(key);
+      if (error) {
+        const at = pending.indexOf(c);
+        if (at >= 0) pending.splice(at, 1);
+        const event: ListenerEvent['event'] =
+          error.code === 'TIMEOUT'
+            ? 'no-hello'
+            : error.code === 'TLS_ERROR'
+              ? 'tls-failed'
+              : error.code === 'PEER_NOT_ALLOWED'
+                ? 'refused-by-peer'
+                : error.code === 'CONNECTION_CLOSED'
+                  ? 'no-hello'
+                  : 'malformed';
+        const reason =
+          error.code === 'CONNECTION_CLOSED'
+            ? 'closed before sending a complete first message'
+            : error.code === 'PEER_NOT_ALLOWED'
+              ? "the client refused this listener's certificate (not one of its pinned peers)"
+              : error.message;
+        report({ event, ...(address ? { address } : {}), code: error.code, reason });
+        return;
+      }
+      ready.add(c);
+      if (pending.includes(c)) hand(c);
+    });
+    hand(c);
   };
-  let server: net.Server;
-  if ('tls' in options.security) {
+  let netServer: net.Server;
+  if (secure) {
     const tlsLib = await loadTls();
     try {
-      server = tlsLib.createServer({ ...tlsContextOptions(options.security.tls), requestCert: true, rejectUnauthorized: true }, onSocket);
+      netServer = tlsLib.createServer(
+        {
+          ...tlsContextOptions((options.security as { tls: TlsOptions }).tls),
+          requestCert: true,
+          // The certificate is checked in onSocket, so the client can be told why it is refused.
+          rejectUnauthorized: false,
+          ...(limits.handshakeTimeoutMs > 0 && Number.isFinite(limits.handshakeTimeoutMs) ? { handshakeTimeout: limits.handshakeTimeoutMs } : {}),
+        },
+        onSocket,
+      );
     } catch (e) {
       throw tlsMaterialError(e);
     }
-  } else {
-    server = net.createServer(onSocket);
-  }
-  // A client that fails the handshake is dropped; the listener keeps waiting for a good one.
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(networkError(e)));
-    server.listen(options.port, options.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  return {
-    port,
-    accept(timeoutMs?: number) {
-      const s = pending.shift();
-      if (s) return Promise.resolve(new SocketChannel(s, options, 'tls' in options.security));
-      return new Promise((resolve, reject) => {
-        let timer: Timer | undefined;
-        const w = (sock: net.Socket) => {
-          timer?.clear();
-          abandon.delete(w);
-          resolve(new SocketChannel(sock, options, 'tls' in options.security));
-        };
-        waiters.push(w);
-        // Closing the listener ends a pending accept (and its timer, which would
-        // otherwise keep the process alive).
-        abandon.set(w, () => {
-          timer?.clear();
-          reject(new KoppelError('CONNECTION_CLOSED', 'The listener was closed while waiting for a peer.'));
-        });
-        if (timeoutMs !== undefined) {
-          timer = startTimer(() => {
-            const i = waiters.indexOf(w);
-            if (i >= 0) waiters.splice(i, 1);
-            abandon.delete(w);
-            reject(new KoppelError('TIMEOUT', `No peer connected within ${Math.round(timeoutMs / 1000)} s.`, { details: { timeoutMs } }));
-          }, timeoutMs);
+    netServer.on('connection', (raw: net.Socket) => {
+      const key = `${raw.remoteAddress ?? ''}|${raw.remotePort ?? ''}`;
+      unready.set(key, raw);
+      raw.once('close', () => {
+        if (unready.get(key) === raw) {
+          unready.delete(key);
+          if (unready.size === 0) for (const w of waiters.filter((x) => x.expired)) w.expire();
         }
       });
+    });
+    netServer.on('tlsClientError', (e: NodeJS.ErrnoException, s: tls.TLSSocket) => {
+      const address = addressOf(s);
+      const code = e.code ?? '';
+      const reason =
+        code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_HTTP_REQUEST' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL'
+          ? 'the client speaks plain TCP (or not TLS 1.3), not TLS'
+          : code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+            ? `the client did not complete the TLS handshake within ${Math.round(limits.handshakeTimeoutMs / 1000)} s`
+            : code === 'ECONNRESET'
+              ? 'the client closed the connection during the TLS handshake (it may have refused this server certificate)'
+              : `the TLS handshake failed (${code || 'error'})`;
+      report({ event: 'tls-failed', ...(address ? { address } : {}), code: 'TLS_ERROR', reason });
+    });
+  } else {
+    netServer = net.createServer(onSocket);
+  }
+  netServer.maxConnections = limits.maxConnections;
+  netServer.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
+    const address = d ? addressOf(d) : undefined;
+    report({
+      event: 'too-many-connections',
+      ...(address ? { address } : {}),
+      code: 'LIMIT_EXCEEDED',
+      reason: `over the limit of ${limits.maxConnections} connections at once`,
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    netServer.once('error', (e) => reject(listenError(e, options.host, options.port)));
+    netServer.listen(options.port, options.host, () => resolve());
+  });
+  netServer.unref();
+  const address = netServer.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+
+  const wait = (timeoutMs: number | undefined, wantsReady: boolean): Promise<Channel> => {
+    if (stopped) return Promise.reject(new KoppelError('CONNECTION_CLOSED', 'The listener is closed.'));
+    const c = wantsReady ? pending.find((x) => ready.has(x)) : pending[0];
+    if (c) {
+      pending.splice(pending.indexOf(c), 1);
+      return Promise.resolve(c);
+    }
+    const failedBefore = failed;
+    return new Promise<Channel>((resolve, reject) => {
+      let timer: Timer | undefined;
+      const remove = () => {
+        const i = waiters.indexOf(w);
+        if (i >= 0) waiters.splice(i, 1);
+        refreshRef();
+      };
+      const timeout = () => {
+        remove();
+        const n = failed - failedBefore;
+        const s = Math.round((timeoutMs ?? 0) / 1000);
+        reject(
+          new KoppelError(
+            'TIMEOUT',
+            n > 0
+              ? `No peer connected within ${s} s: ${n} connection${n === 1 ? '' : 's'} arrived but failed (last: ${lastFailure ?? 'unknown'}).`
+              : `No peer connected within ${s} s.`,
+            { details: { timeoutMs, failedConnections: n } },
+          ),
+        );
+      };
+      const w: Waiter = {
+        wantsReady,
+        expired: false,
+        give(ch) {
+          timer?.clear();
+          resolve(ch);
+        },
+        expire: timeout,
+        end() {
+          timer?.clear();
+          reject(new KoppelError('CONNECTION_CLOSED', 'The listener was closed while waiting for a peer.'));
+        },
+      };
+      waiters.push(w);
+      refreshRef();
+      if (timeoutMs !== undefined) {
+        timer = startTimer(() => {
+          // A connection still within its handshake deadline may yet speak: wait for it.
+          if (wantsReady && unready.size > 0) w.expired = true;
+          else timeout();
+        }, timeoutMs);
+      }
+    });
+  };
+
+  return {
+    port,
+    get bufferedBytes() {
+      return server.budget.used;
     },
+    accept: (timeoutMs?: number) => wait(timeoutMs, false),
+    acceptReady: (timeoutMs?: number) => wait(timeoutMs, true),
     close() {
       // server.close() calls back only when every accepted connection has ended; the
       // accepted channels live on independently, so stop listening and return.
-      server.close();
-      for (const s of pending.splice(0)) s.destroy();
-      waiters.splice(0);
-      for (const end of [...abandon.values()]) end();
-      abandon.clear();
+      stopped = true;
+      netServer.close();
+      for (const c of pending.splice(0)) c.destroy();
+      for (const s of unready.values()) s.destroy();
+      unready.clear();
+      for (const w of waiters.splice(0)) w.end();
+      refreshRef();
       return Promise.resolve();
     },
   };
@@ -399,9 +1040,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
  * retrying while the peer is not up yet, until `connectTimeoutMs`; with `peer`, only to
  * a server whose certificate is pinned.
  *
- * @throws KoppelError `TIMEOUT` if the peer never listens, `NETWORK_ERROR` for TLS
- *   and other connection failures, `PEER_NOT_ALLOWED` for a server outside the pin,
- *   `INVALID_ARGUMENT` for a malformed pin or a pin without TLS
+ * @throws KoppelError `TIMEOUT` if the peer never listens, `TLS_ERROR` when the TLS
+ *   handshake or a certificate check fails (the reason in words; the server is told why
+ *   too), `NETWORK_ERROR` for other connection failures, `PEER_NOT_ALLOWED` for a
+ *   server outside the pin, `INVALID_ARGUMENT` for a malformed pin or a pin without TLS
  */
 export async function connect(options: ConnectOptions): Promise<Channel> {
   const pin = pinFor(options.security, options.peer);
@@ -413,7 +1055,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
       return new SocketChannel(socket, options, 'tls' in options.security);
     } catch (e) {
       const code = ((e as KoppelError).cause as NodeJS.ErrnoException | undefined)?.code;
-      const retriable = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT';
+      const retriable = (e as KoppelError).code === 'NETWORK_ERROR' && (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT');
       if (!retriable) throw e;
       if (Date.now() + delay > deadline) {
         throw new KoppelError(
@@ -439,6 +1081,32 @@ async function connectOnce(options: ConnectOptions, pin: NormalisedPeerPin | und
     let s: net.Socket;
     const onConnect = () => {
       s.off('error', onError);
+      if ('tls' in security) {
+        // The server's certificate must chain to the CA and name the host (a DNS or IP
+        // subject alternative name), or `servername` when given. Checked here rather
+        // than by OpenSSL, so the server is told why it was refused.
+        const t = s as tls.TLSSocket;
+        const cert = t.getPeerCertificate();
+        const has = Boolean(cert && Object.keys(cert).length > 0);
+        let reason: TlsReason | undefined;
+        let verify: string | undefined;
+        if (!t.authorized) {
+          verify = typeof t.authorizationError === 'string' ? t.authorizationError : (t.authorizationError as Error | null)?.message;
+          reason = tlsReasonOf(verify, has);
+        } else {
+          const name = security.tls.servername ?? options.host;
+          const mismatch = (tlsLib as typeof tls).checkServerIdentity(name.startsWith('[') ? name.slice(1, -1) : name, cert);
+          if (mismatch) {
+            reason = 5;
+            verify = 'ERR_TLS_CERT_ALTNAME_INVALID';
+          }
+        }
+        if (reason !== undefined) {
+          refuseCertificate(s, reason);
+          reject(peerCertificateError(reason, 'server', verify));
+          return;
+        }
+      }
       if (pin) {
         const peer = socketPeer(s, s as tls.TLSSocket);
         if (!peerMatches(peer, pin)) {
@@ -451,10 +1119,11 @@ async function connectOnce(options: ConnectOptions, pin: NormalisedPeerPin | und
     };
     if ('tls' in security) {
       const t = security.tls;
-      // The server's certificate must chain to the CA and name the host (a DNS or IP
-      // subject alternative name), or `servername` when given.
       const servername = t.servername ?? (net.isIP(options.host) ? undefined : options.host);
-      s = (tlsLib as typeof tls).connect({ host: options.host, port: options.port, secureContext, ...(servername ? { servername } : {}) }, onConnect);
+      s = (tlsLib as typeof tls).connect(
+        { host: options.host, port: options.port, secureContext, rejectUnauthorized: false, ...(servername ? { servername } : {}) },
+        onConnect,
+      );
     } else {
       s = net.connect({ host: options.host, port: options.port }, onConnect);
     }

@@ -67,9 +67,20 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
-/** The concatenation of byte strings. */
+/** The concatenation of byte strings (a few, as arguments; for a list of any length use {@link concatAll}). */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  return concatAll(parts);
+}
+
+/**
+ * The concatenation of a list of byte strings of any length: no spread into an
+ * argument list, which fails with a `RangeError` beyond about 100,000 parts (a peer
+ * decides how many chunks it sends).
+ */
+export function concatAll(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
   let off = 0;
   for (const p of parts) {
     out.set(p, off);

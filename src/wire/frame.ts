@@ -124,6 +124,15 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   };
 }
 
+/**
+ * True when `bytes` can be the first frame of a session: the magic `KP` and step 1
+ * (HELLO, in every protocol). Any wire version passes, so another version is still told
+ * `VERSION_MISMATCH` by the session. For a listener's first-message check.
+ */
+export function isHelloFrame(bytes: Uint8Array): boolean {
+  return bytes.length >= HEADER_BYTES && bytes[0] === MAGIC0 && bytes[1] === MAGIC1 && bytes[5] === 1;
+}
+
 /** Parses a UTF-8 JSON body, mapping syntax errors to `MESSAGE_MALFORMED`. */
 export function jsonBody(frame: Frame, what: string): unknown {
   try {
