@@ -43,6 +43,7 @@ import {
   type NetworkFlags,
   type RolePinFlags,
 } from './common.js';
+import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import type { Console } from './program.js';
 
 const Noise = t.union([
@@ -93,6 +94,9 @@ export function readRoundFile(path: string): RoundConfig {
   } catch (e) {
     throw new KoppelError('INVALID_ARGUMENT', `Cannot read the round file "${path}" as JSON.`, { details: { path }, cause: e });
   }
+  // An aggregation agreement carries its round: --round may name the agreement file.
+  const inner = (json as { agreement?: { koppelAgreement?: unknown; round?: unknown } } | null)?.agreement;
+  if (inner?.koppelAgreement !== undefined) json = inner.round;
   const decoded = RoundFile.decode(decimalsAsStrings(json));
   if (isLeft(decoded)) {
     throw new KoppelError(
@@ -135,7 +139,7 @@ function readPTableFile(path: string): PTable {
   }
 }
 
-interface RoleFlags extends NetworkFlags {
+interface RoleFlags extends NetworkFlags, AgreementFlags {
   readonly round: string;
 }
 
@@ -401,6 +405,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         writeOutput(flags.out, table);
         const meta = {
           round: r.round,
+          agreement: flags.agreementRun ?? null,
           inputs: r.inputs,
           dropped: r.dropped,
           partyIds: r.partyIds,
@@ -424,4 +429,8 @@ export function aggregateCommand(program: Command, io: Console): void {
       }
     },
   );
+  // --agreement FILE: parameters and peers from a signed linking agreement.
+  withAgreement(subcommand(agg, 'input'), 'input');
+  withAgreement(subcommand(agg, 'aggregator'), 'aggregator');
+  withAgreement(subcommand(agg, 'collect'), 'collector');
 }

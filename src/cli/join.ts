@@ -45,9 +45,10 @@ import {
   type ReportFlags,
   type RolePinFlags,
 } from './common.js';
+import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import type { Console } from './program.js';
 
-interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags {
+interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags, AgreementFlags {
   readonly in?: string;
   readonly idColumn: string;
   readonly variant: JoinVariant;
@@ -85,7 +86,7 @@ interface ValuesFlags extends CommonFlags {
   readonly minListSize?: number;
 }
 
-interface HelperFlags extends NetworkFlags, ReportFlags, ListenerFlags {
+interface HelperFlags extends NetworkFlags, ReportFlags, ListenerFlags, AgreementFlags {
   readonly listen: string;
 }
 
@@ -269,6 +270,7 @@ export function joinCommand(program: Command, io: Console): void {
         const r = await joinGroups(channel, csv.records, {
           idType: flags.idType,
           prenormalised: true,
+          ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
           variant: flags.variant,
           suite: flags.suite,
           groupColumns: groupNames.length,
@@ -303,6 +305,7 @@ export function joinCommand(program: Command, io: Console): void {
           const meta = {
             command: 'join groups',
             koppel: VERSION,
+            agreement: flags.agreementRun ?? null,
             startedAt: startedAt.toISOString(),
             finishedAt: new Date().toISOString(),
             parameters: {
@@ -437,6 +440,7 @@ export function joinCommand(program: Command, io: Console): void {
         const r = await joinValues(channel, csv.records, {
           idType: flags.idType,
           prenormalised: true,
+          ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
           columns: names,
           maxValue: flags.maxValue,
           minCount: flags.minCount,
@@ -542,4 +546,8 @@ export function joinCommand(program: Command, io: Console): void {
         await listener.close().catch(() => undefined);
       }
     });
+  // --agreement FILE: parameters and peers from a signed linking agreement.
+  withAgreement(subcommand(join, 'groups'), 'groups');
+  withAgreement(subcommand(join, 'values'), 'values');
+  withAgreement(subcommand(join, 'helper'), 'helper');
 }

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   join: async () => [(await import('./join.js')).joinCommand],
   oprf: async () => [(await import('./oprf.js')).oprfCommand],
   demo: async () => [(await import('./demo.js')).demoCommand],
+  agreement: async () => [(await import('./agreement.js')).agreementCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;
 

@@ -34,9 +34,10 @@ import {
   type RejectReport,
   type ReportFlags,
 } from './common.js';
+import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import type { Console } from './program.js';
 
-interface CommonFlags extends NetworkFlags, ReportFlags {
+interface CommonFlags extends NetworkFlags, ReportFlags, AgreementFlags {
   readonly in?: string;
   readonly column: string;
   readonly mode: PsiMode;
@@ -165,6 +166,7 @@ export function psiCommand(program: Command, io: Console): void {
           suite: flags.suite,
           idType: flags.idType,
           prenormalised: true,
+          ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           ...(flags.payloadBytes === undefined ? {} : { payloadBytes: flags.payloadBytes }),
@@ -243,6 +245,7 @@ export function psiCommand(program: Command, io: Console): void {
           suite: flags.suite,
           idType: flags.idType,
           prenormalised: true,
+          ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(flags.padTo === undefined ? {} : { padTo: flags.padTo }),
           onProgress: progressReporter(progress, 'psi connect', input),
@@ -291,4 +294,7 @@ export function psiCommand(program: Command, io: Console): void {
         throw e;
       }
     });
+  // --agreement FILE: parameters and peers from a signed linking agreement.
+  withAgreement(subcommand(psi, 'serve'), 'server');
+  withAgreement(subcommand(psi, 'connect'), 'client');
 }
