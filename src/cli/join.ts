@@ -11,6 +11,7 @@ import { KoppelError } from '../errors/index.js';
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsv, type JoinCsvOptions } from '../join/csv.js';
 import { DEFAULT_MIN_COUNT, joinGroups, joinHelper, joinValues } from '../join/join.js';
+import type { JoinGroupsResult } from '../join/types.js';
 import { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
@@ -46,6 +47,7 @@ import {
   type RolePinFlags,
 } from './common.js';
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
+import { addReceiptOption, ReceiptRecorder } from './receipt.js';
 import type { Console } from './program.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags, AgreementFlags {
@@ -59,6 +61,7 @@ interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags, Agreement
   readonly delimiter: string;
   readonly threads?: number;
   readonly report?: string;
+  readonly receipt?: string;
 }
 
 interface GroupsFlags extends CommonFlags, ListenerFlags {
@@ -239,6 +242,7 @@ export function joinCommand(program: Command, io: Console): void {
     .action(async (flags: GroupsFlags) => {
       const network = await checkedNetwork(flags);
       const helperNetwork = helperPin(flags, network);
+      const receipts = new ReceiptRecorder(flags, 'join groups', 'groups');
       const { host, port } = parseHostPort(flags.listen, '--listen');
       const groupNames = splitColumns(flags.groupColumns, '--group-columns');
       const expect = flags.expectValueColumns ? splitColumns(flags.expectValueColumns, '--expect-value-columns') : undefined;
@@ -267,7 +271,23 @@ export function joinCommand(program: Command, io: Console): void {
         await listener.close();
         helper = await helperChannel(flags, helperNetwork);
         const started = performance.now();
+        // The table is rendered before the session closes, so the receipt can name its hash.
+        let rendered: { text: string; rows: number; suppressed: number } | undefined;
+        const render = (res: JoinGroupsResult) => {
+          const sink = textSink();
+          const w = writeJoinTable(res, groupNames, sink.stream, { delimiter, style: csv.style, ...(flags.totals ? { totals: true } : {}) });
+          return { text: sink.text(), rows: w.rows, suppressed: w.suppressed };
+        };
         const r = await joinGroups(channel, csv.records, {
+          onSession: receipts.onSession,
+          beforeClose: async (res) => {
+            rendered = render(res);
+            await receipts.exchange({
+              inputs: { records: csv.recordsRead, skipped: csv.skipped },
+              learned: { groups: res.groups.length, releasedRows: rendered.rows, suppressed: rendered.suppressed, valueListSize: res.valuesListSize },
+              outputs: [{ path: flags.out ?? '-', text: rendered.text }],
+            });
+          },
           idType: flags.idType,
           prenormalised: true,
           ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
@@ -288,13 +308,7 @@ export function joinCommand(program: Command, io: Console): void {
         await channel.close();
         progress.done();
         // The table follows the input's byte order mark and line ending (Excel round trips).
-        const sink = textSink();
-        const { rows: written, suppressed } = writeJoinTable(r, groupNames, sink.stream, {
-          delimiter,
-          style: csv.style,
-          ...(flags.totals ? { totals: true } : {}),
-        });
-        const table = sink.text();
+        const { text: table, rows: written, suppressed } = rendered ?? render(r);
         out.stream.write(table);
         await out.commit();
         await report?.commit();
@@ -370,6 +384,7 @@ export function joinCommand(program: Command, io: Console): void {
       } catch (e) {
         await out.abort();
         await report?.abort();
+        receipts.failed(e);
         throw e;
       } finally {
         progress.done();
@@ -415,6 +430,7 @@ export function joinCommand(program: Command, io: Console): void {
     )
     .action(async (flags: ValuesFlags) => {
       const network = await checkedNetwork(flags);
+      const receipts = new ReceiptRecorder(flags, 'join values', 'values');
       const helperNetwork = helperPin(flags, network);
       const { host, port } = parseHostPort(flags.connect, '--connect');
       const names = splitColumns(flags.valueColumns, '--value-columns');
@@ -438,6 +454,12 @@ export function joinCommand(program: Command, io: Console): void {
       try {
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
+          onSession: receipts.onSession,
+          beforeClose: (res) =>
+            receipts.exchange({
+              inputs: { records: res.records, skipped: csv.skipped },
+              learned: { lists: res.listSizes.length, listElements: res.listSizes.reduce((x, y) => x + y, 0) },
+            }),
           idType: flags.idType,
           prenormalised: true,
           ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
@@ -477,6 +499,7 @@ export function joinCommand(program: Command, io: Console): void {
         );
       } catch (e) {
         await report?.abort();
+        receipts.failed(e);
         throw e;
       } finally {
         progress.done();
@@ -547,7 +570,7 @@ export function joinCommand(program: Command, io: Console): void {
       }
     });
   // --agreement FILE: parameters and peers from a signed linking agreement.
-  withAgreement(subcommand(join, 'groups'), 'groups');
-  withAgreement(subcommand(join, 'values'), 'values');
+  withAgreement(addReceiptOption(subcommand(join, 'groups')), 'groups');
+  withAgreement(addReceiptOption(subcommand(join, 'values')), 'values');
   withAgreement(subcommand(join, 'helper'), 'helper');
 }

@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   oprf: async () => [(await import('./oprf.js')).oprfCommand],
   demo: async () => [(await import('./demo.js')).demoCommand],
   agreement: async () => [(await import('./agreement.js')).agreementCommand],
+  receipt: async () => [(await import('./receipt.js')).receiptCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;
 

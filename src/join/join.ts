@@ -255,7 +255,7 @@ export async function joinGroups(
       );
       return { variant: o.variant, columns, maxValue, minCount, threshold, groups, table, valuesListSize: n, records: own.records };
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.beforeClose ? { beforeClose: options.beforeClose } : {}) },
   );
 }
 
@@ -390,6 +390,6 @@ export async function joinValues(
       await s.receive([Step.FINISHED], 'FINISHED');
       return { variant: o.variant, listSizes: sizes, records: mine.real, minCount };
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.beforeClose ? { beforeClose: options.beforeClose } : {}) },
   );
 }

@@ -69,6 +69,8 @@ export interface ValueRecord {
 
 /** Options of {@link joinGroups} (party A). */
 export interface JoinGroupsOptions extends JoinCommonOptions, JoinDisclosureOptions {
+  /** With the result, before the session closes (outputs, receipts: docs/agreement.md). */
+  readonly beforeClose?: (result: JoinGroupsResult) => Promise<void>;
   /** How many group labels every record has (default: taken from the first record). */
   readonly groupColumns?: number;
   /** Refuse to run unless B's value columns are exactly these names, in this order. */
@@ -81,6 +83,8 @@ export interface JoinGroupsOptions extends JoinCommonOptions, JoinDisclosureOpti
 
 /** Options of {@link joinValues} (party B). */
 export interface JoinValuesOptions extends JoinCommonOptions {
+  /** With the result, before the session closes (outputs, receipts: docs/agreement.md). */
+  readonly beforeClose?: (result: JoinValuesResult) => Promise<void>;
   /** Names of the value columns, in the order of every record's values. */
   readonly columns: readonly string[];
   /**

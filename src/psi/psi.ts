@@ -81,10 +81,15 @@ export interface PsiCommonOptions {
 }
 
 /** Options of {@link psiClient}. */
-export type PsiClientOptions = PsiCommonOptions;
+export interface PsiClientOptions extends PsiCommonOptions {
+  /** With the result, before the session closes (outputs, receipts: docs/agreement.md). */
+  readonly beforeClose?: (result: PsiClientResult) => Promise<void>;
+}
 
 /** Options of {@link psiServer}. */
 export interface PsiServerOptions extends PsiCommonOptions {
+  /** With the result, before the session closes (outputs, receipts: docs/agreement.md). */
+  readonly beforeClose?: (result: PsiServerResult) => Promise<void>;
   /**
    * Payload mode: every payload is padded to this many bytes (default: the longest
    * payload, which the client then learns). At most 65535.
@@ -361,7 +366,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         }
       }
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.beforeClose ? { beforeClose: options.beforeClose } : {}) },
   );
 }
 
@@ -533,6 +538,6 @@ export async function psiServer(
       await s.sendJson(Step.SERVER_DONE, {});
       return { mode: o.mode, clientSetSize: received, serverSetSize: mine.count };
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.beforeClose ? { beforeClose: options.beforeClose } : {}) },
   );
 }

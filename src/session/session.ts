@@ -313,9 +313,15 @@ export class SessionScope {
 }
 
 /** Options of {@link runSession}. */
-export interface RunOptions {
+export interface RunOptions<T = unknown> {
   /** Cancels the run: every session is aborted with `ABORTED` and nothing is returned. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs with the result once the protocol is done and before its sessions close: the
+   * place to write outputs and exchange signed receipts over the still-open session
+   * (docs/agreement.md, "Receipts"). A failure here fails the run (the peer is told).
+   */
+  readonly beforeClose?: (result: T) => Promise<void>;
 }
 
 /**
@@ -324,7 +330,7 @@ export interface RunOptions {
  * `signal`) every session of the scope is aborted with the first error, which is thrown.
  * Resources are released in every case.
  */
-export async function runSession<T>(body: (scope: SessionScope) => Promise<T>, options: RunOptions = {}): Promise<T> {
+export async function runSession<T>(body: (scope: SessionScope) => Promise<T>, options: RunOptions<T> = {}): Promise<T> {
   const scope = new SessionScope();
   const signal = options.signal;
   const onAbort = () => scope.failFast.fail(new KoppelError('ABORTED', 'The run was cancelled; nothing was released.'));
@@ -333,7 +339,9 @@ export async function runSession<T>(body: (scope: SessionScope) => Promise<T>, o
   try {
     const run = body(scope);
     run.catch(() => undefined); // if the run fails elsewhere first, the body's own failure comes later
-    return await scope.race(run);
+    const result = await scope.race(run);
+    if (options.beforeClose) await scope.race(options.beforeClose(result));
+    return result;
   } catch (e) {
     const first = scope.failFast.error ?? e;
     await scope.abortAll(first);

@@ -133,6 +133,51 @@ describe('koppel agreement and --agreement', () => {
     expect(v.stdout).toContain(meta.agreement.hash);
   });
 
+  it('receipts: both parties write one, signed and countersigned, with the same transcript hash; verify checks signatures, agreement and table, and a changed table or receipt fails', async () => {
+    const path = await makeAgreement('receipts.json');
+    await signBoth(path);
+    const [g, b] = await run(path, path, ['--receipt', f('receipt-cbs.json')], ['--receipt', f('receipt-logius.json')]);
+    expect(g.code, g.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    type R = {
+      receipt: { transcript: string; session: string; outputs: Array<{ sha256: string }>; learned: Record<string, unknown> };
+      peerReceipt: { receipt: { transcript: string } };
+    };
+    const ra = JSON.parse(readFileSync(f('receipt-cbs.json'), 'utf8')) as R;
+    const rb = JSON.parse(readFileSync(f('receipt-logius.json'), 'utf8')) as R;
+    expect(ra.receipt.transcript).toMatch(/^[0-9a-f]{64}$/);
+    expect(ra.receipt.transcript).toBe(rb.receipt.transcript);
+    expect(ra.receipt.session).toBe(rb.receipt.session);
+    expect(ra.peerReceipt.receipt.transcript).toBe(ra.receipt.transcript);
+    expect(rb.receipt.learned).toHaveProperty('lists');
+    // No identifier or value in a receipt.
+    for (const text of [readFileSync(f('receipt-cbs.json'), 'utf8'), readFileSync(f('receipt-logius.json'), 'utf8')]) {
+      for (const id of readFileSync(f('cbs.csv'), 'utf8')
+        .split('\n')
+        .slice(1, 6)
+        .map((l) => l.split(',')[0] as string))
+        expect(text).not.toContain(id);
+    }
+    const ok = await koppel(['receipt', 'verify', '--receipt', f('receipt-cbs.json'), '--tls-ca', pki().ca, '--agreement', path, '--table', f('table.csv')]);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("ok: the peer's countersignature verifies through the CA");
+    expect(ok.stdout).toContain('ok: the file table.csv is the run');
+    const okB = await koppel(['receipt', 'verify', '--receipt', f('receipt-logius.json'), '--tls-ca', pki().ca, '--agreement', path]);
+    expect(okB.code, okB.stdout + okB.stderr).toBe(0);
+    // The table changed after the run.
+    writeFileSync(f('table-changed.csv'), readFileSync(f('table.csv'), 'utf8').replace(/,false,/, ',true,'));
+    const t = await koppel(['receipt', 'verify', '--receipt', f('receipt-cbs.json'), '--tls-ca', pki().ca, '--table', f('table-changed.csv')]);
+    expect(t.code).not.toBe(0);
+    expect(t.stdout).toMatch(/FAILED: the file table-changed.csv is not an output of this run/);
+    // The receipt changed after the run.
+    const doc = JSON.parse(readFileSync(f('receipt-cbs.json'), 'utf8')) as { receipt: { learned: Record<string, unknown> } };
+    doc.receipt.learned['releasedRows'] = 0;
+    writeFileSync(f('receipt-changed.json'), JSON.stringify(doc));
+    const c = await koppel(['receipt', 'verify', '--receipt', f('receipt-changed.json'), '--tls-ca', pki().ca]);
+    expect(c.code).not.toBe(0);
+    expect(c.stdout).toMatch(/FAILED: this party's signature: the signature does not verify/);
+  });
+
   it('an unsigned, a half-signed, an expired or a tampered agreement refuses to start, naming the problem', async () => {
     const unsigned = await makeAgreement('unsigned.json');
     const [g1] = await run(unsigned, unsigned, [], ['--timeout', '3']);
@@ -168,9 +213,16 @@ describe('koppel agreement and --agreement', () => {
     expect(g.stderr).toMatch(/--min-count contradicts the agreement/);
     const other = await makeAgreement('other.json', ['--set', 'purpose="another purpose"']);
     await signBoth(other);
-    const [ga, gb] = await run(path, other);
+    const [ga, gb] = await run(path, other, ['--receipt', f('failed-receipt.json')]);
     expect(ga.stderr).toMatch(/AGREEMENT_MISMATCH/);
     expect(gb.stderr).toMatch(/AGREEMENT_MISMATCH/);
+    // A failed run writes a receipt too: self-signed, with the error code, no countersignature.
+    const failed = JSON.parse(readFileSync(f('failed-receipt.json'), 'utf8')) as { receipt: { status: string; error: string }; countersignature: unknown };
+    expect(failed.receipt).toMatchObject({ status: 'failed', error: 'AGREEMENT_MISMATCH' });
+    expect(failed.countersignature).toBeNull();
+    const v = await koppel(['receipt', 'verify', '--receipt', f('failed-receipt.json'), '--tls-ca', pki().ca]);
+    expect(v.stdout).toContain("ok: this party's signature verifies through the CA");
+    expect(v.stdout).toMatch(/FAILED: the run failed \(AGREEMENT_MISMATCH\)/);
   });
 
   it("a peer whose certificate is not the agreement's party is refused: by its own command, and by the pinned listener", async () => {

@@ -1,0 +1,168 @@
+/**
+ * Run receipts (docs/agreement.md, "Receipts"): at the end of a session each party
+ * signs what it ran and learned, sends it to its peer, checks the peer's, and signs the
+ * peer's receipt back (a countersignature). Both receipts carry the session's transcript
+ * hash, which both ends compute from the same frames, so a pair of receipts shows that
+ * the two parties took part in one and the same run. A receipt proves what was run and
+ * released; it cannot prove what a party did with its own data.
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import { KoppelError } from '../errors/index.js';
+import type { Session } from '../session/session.js';
+import { t } from '../util/cjs.js';
+import { toHex } from '../util/bytes.js';
+import { canonicalJson } from './agreement.js';
+import { certificateIdentity, checkSignature, signBytes, signedBytes, type Signer } from './signature.js';
+
+/** The step of a receipt in every protocol (after the protocol's own last step). */
+export const RECEIPT_STEP = 61;
+/** The step of a countersignature. */
+export const COUNTERSIGN_STEP = 62;
+const RECEIPT_CONTEXT = 'koppel-receipt-v1';
+const COUNTERSIGN_CONTEXT = 'koppel-receipt-countersignature-v1';
+
+/** What one party states about a run it took part in. Sizes and hashes only: never a value or an identifier. */
+export interface ReceiptBody {
+  readonly koppelReceipt: 1;
+  readonly command: string;
+  readonly role: string;
+  readonly koppel: string;
+  readonly protocol: { readonly name: string; readonly version: number };
+  readonly agreement: { readonly id: string; readonly version: number; readonly hash: string; readonly party: string } | null;
+  /** The session id (hex), or null when the run failed before one was open. */
+  readonly session: string | null;
+  /** The transcript hash both ends compute (hex), or null on a failed run. */
+  readonly transcript: string | null;
+  readonly self: { readonly names: readonly string[]; readonly fingerprint: string };
+  readonly peer: { readonly names: readonly string[]; readonly fingerprint: string | null };
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly status: 'completed' | 'failed';
+  readonly error: string | null;
+  /** Records read and skipped (by reason). */
+  readonly inputs: Readonly<Record<string, number>>;
+  /** What this party learned, in sizes (e.g. B: list sizes; A: released rows). */
+  readonly learned: Readonly<Record<string, unknown>>;
+  /** SHA-256 of every output file, by name. */
+  readonly outputs: ReadonlyArray<{ readonly name: string; readonly sha256: string }>;
+}
+
+/** A receipt as written to `--receipt FILE`. */
+export interface ReceiptFile {
+  readonly receipt: ReceiptBody;
+  /** This party's certificate (PEM) and its signature of the receipt. */
+  readonly certificate: string;
+  readonly signature: string;
+  /** The peer's certificate and its countersignature of this receipt (absent on a failed run). */
+  readonly countersignature: { readonly certificate: string; readonly signature: string } | null;
+  /** The peer's own receipt of the same session, with its signature. */
+  readonly peerReceipt: { readonly receipt: ReceiptBody; readonly certificate: string; readonly signature: string } | null;
+}
+
+/** The SHA-256 of a receipt body's canonical JSON (hex). */
+export function receiptHash(body: ReceiptBody): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+const receiptBytes = (body: ReceiptBody) => signedBytes(RECEIPT_CONTEXT, { receipt: receiptHash(body) });
+const countersignBytes = (body: ReceiptBody) => signedBytes(COUNTERSIGN_CONTEXT, { receipt: receiptHash(body) });
+
+/** A receipt as it travels: checked for shape here, for content by {@link checkPeerReceipt}. */
+const WireReceipt = t.type({ receipt: t.UnknownRecord, certificate: t.string, signature: t.string });
+const WireCountersign = t.type({ signature: t.string });
+
+/** The DER SHA-256 of a PEM certificate (hex). */
+export function certificateFingerprint(pem: string): string {
+  return certificateIdentity(pem).fingerprint ?? '';
+}
+
+/** A self-signed receipt: for a failed run, or before the exchange. */
+export function signReceipt(body: ReceiptBody, signer: Signer): { certificate: string; signature: string } {
+  return { certificate: signer.cert, signature: signBytes(signer, receiptBytes(body)) };
+}
+
+/**
+ * Checks a peer's receipt: its certificate is the session's authenticated peer (by
+ * fingerprint) and issued by the CA, its signature verifies, and it names the same
+ * session and transcript as ours.
+ *
+ * @throws KoppelError `PROOF_INVALID`
+ */
+function checkPeerReceipt(session: Session, ours: ReceiptBody, theirs: { receipt: ReceiptBody; certificate: string; signature: string }, ca: string): void {
+  const fail = (why: string) => new KoppelError('PROOF_INVALID', `The peer's receipt does not hold: ${why}.`);
+  const fp = certificateFingerprint(theirs.certificate);
+  if (!session.peer?.fingerprint || fp !== session.peer.fingerprint) throw fail('it is signed with another certificate than the one the peer connected with');
+  const why = checkSignature(theirs.certificate, ca, receiptBytes(theirs.receipt), theirs.signature, new Date());
+  if (why) throw fail(why);
+  if (theirs.receipt.session !== ours.session || theirs.receipt.transcript !== ours.transcript) throw fail('it names another session or transcript');
+}
+
+/**
+ * The receipt exchange, the last step of a session: sends our signed receipt, checks
+ * the peer's, countersigns it, and checks the peer's countersignature of ours.
+ *
+ * @param ca - the CA (PEM) the peer's certificate must chain to
+ * @throws KoppelError `PROOF_INVALID`, `MESSAGE_MALFORMED`, the channel's errors
+ */
+export async function exchangeReceipts(session: Session, body: ReceiptBody, signer: Signer, ca: string): Promise<ReceiptFile> {
+  const mine = signReceipt(body, signer);
+  await session.sendJson(RECEIPT_STEP, { receipt: body, ...mine });
+  const raw = await session.receiveJson(RECEIPT_STEP, WireReceipt);
+  const theirs = { receipt: raw.receipt as unknown as ReceiptBody, certificate: raw.certificate, signature: raw.signature };
+  checkPeerReceipt(session, body, theirs, ca);
+  await session.sendJson(COUNTERSIGN_STEP, { signature: signBytes(signer, countersignBytes(theirs.receipt)) });
+  const counter = await session.receiveJson(COUNTERSIGN_STEP, WireCountersign);
+  const why = checkSignature(theirs.certificate, ca, countersignBytes(body), counter.signature, new Date());
+  if (why) throw new KoppelError('PROOF_INVALID', `The peer's countersignature of this receipt does not hold: ${why}.`);
+  return { receipt: body, ...mine, countersignature: { certificate: theirs.certificate, signature: counter.signature }, peerReceipt: theirs };
+}
+
+/** What {@link verifyReceipt} checked. */
+export interface ReceiptCheck {
+  readonly problems: readonly string[];
+  /** Checks that passed, in words (for `koppel receipt verify`). */
+  readonly passed: readonly string[];
+}
+
+/**
+ * Verifies a receipt file: this party's signature and the peer's countersignature
+ * through the CA, the peer's receipt and its signature, the same transcript in both,
+ * and optionally the agreement's hash and an output file's SHA-256.
+ */
+export function verifyReceipt(file: ReceiptFile, ca: string, o: { agreementHash?: string; table?: { name: string; bytes: Uint8Array } } = {}): ReceiptCheck {
+  const problems: string[] = [];
+  const passed: string[] = [];
+  const at = new Date(file.receipt.finishedAt);
+  const own = checkSignature(file.certificate, ca, receiptBytes(file.receipt), file.signature, at);
+  if (own) problems.push(`this party's signature: ${own}`);
+  else passed.push("this party's signature verifies through the CA");
+  if (certificateFingerprint(file.certificate) !== file.receipt.self.fingerprint) problems.push("the signing certificate is not the receipt's own party");
+  if (file.countersignature === null || file.peerReceipt === null) {
+    problems.push(file.receipt.status === 'failed' ? `the run failed (${file.receipt.error ?? 'unknown'}): no countersignature` : 'no countersignature');
+  } else {
+    const c = checkSignature(file.countersignature.certificate, ca, countersignBytes(file.receipt), file.countersignature.signature, at);
+    if (c) problems.push(`the peer's countersignature: ${c}`);
+    else passed.push("the peer's countersignature verifies through the CA");
+    if (certificateFingerprint(file.countersignature.certificate) !== file.receipt.peer.fingerprint)
+      problems.push("the countersigning certificate is not the receipt's peer");
+    const p = checkSignature(file.peerReceipt.certificate, ca, receiptBytes(file.peerReceipt.receipt), file.peerReceipt.signature, at);
+    if (p) problems.push(`the peer's receipt: ${p}`);
+    else passed.push("the peer's receipt verifies through the CA");
+    if (file.peerReceipt.receipt.transcript !== file.receipt.transcript || file.peerReceipt.receipt.session !== file.receipt.session)
+      problems.push('the two receipts name different sessions or transcripts');
+    else passed.push(`both receipts carry transcript ${file.receipt.transcript ?? ''}`);
+  }
+  if (o.agreementHash !== undefined) {
+    if (file.receipt.agreement?.hash !== o.agreementHash) problems.push('the receipt is not of a run under this agreement');
+    else passed.push('the run was under this agreement');
+  }
+  if (o.table) {
+    const sha = toHex(createHash('sha256').update(o.table.bytes).digest());
+    const entry = file.receipt.outputs.find((x) => x.sha256 === sha);
+    if (!entry) problems.push(`the file ${o.table.name} is not an output of this run (or was changed after it)`);
+    else passed.push(`the file ${o.table.name} is the run's output ${entry.name}`);
+  }
+  return { problems, passed };
+}

@@ -1,0 +1,157 @@
+/**
+ * `--receipt FILE` on the two-party networked commands, and `koppel receipt verify`
+ * (docs/agreement.md, "Receipts").
+ *
+ * @packageDocumentation
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { KoppelError } from '../errors/index.js';
+import { agreementHash } from '../agreement/agreement.js';
+import { certificateIdentity } from '../agreement/signature.js';
+import { exchangeReceipts, signReceipt, verifyReceipt, type ReceiptBody, type ReceiptFile } from '../agreement/receipt.js';
+import type { Session } from '../session/session.js';
+import { VERSION } from '../version.js';
+import type { AgreementFlags } from './agreement.js';
+import { readAgreementFile } from './agreement.js';
+import type { Command } from './commander.js';
+import { readTextFile, writeOutput } from './io.js';
+import type { Console } from './program.js';
+
+/** Flags a command with `--receipt` reads. */
+export interface ReceiptFlags extends AgreementFlags {
+  readonly receipt?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsCa?: string;
+  readonly insecure?: boolean;
+}
+
+/** Adds `--receipt FILE`. */
+export function addReceiptOption(cmd: Command): Command {
+  return cmd.option('--receipt <file>', 'write a receipt of the run, signed by this party and countersigned by the peer (mutual TLS; docs/agreement.md)');
+}
+
+/** The SHA-256 of a file or text (hex). */
+function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * One run's receipt: started with the command, told the session, and either exchanged
+ * with the peer at the end of the session or written self-signed for a failed run.
+ */
+export class ReceiptRecorder {
+  readonly #flags: ReceiptFlags;
+  readonly #command: string;
+  readonly #role: string;
+  readonly #startedAt = new Date();
+  #session: Session | undefined;
+  #done = false;
+
+  constructor(flags: ReceiptFlags, command: string, role: string) {
+    this.#flags = flags;
+    this.#command = command;
+    this.#role = role;
+    if (flags.receipt !== undefined && (flags.insecure || !flags.tlsCert || !flags.tlsKey || !flags.tlsCa))
+      throw new KoppelError('INVALID_ARGUMENT', '--receipt signs with this party\u2019s TLS key: it needs mutual TLS (--tls-cert, --tls-key, --tls-ca).');
+  }
+
+  /** Whether a receipt is asked for. */
+  get wanted(): boolean {
+    return this.#flags.receipt !== undefined;
+  }
+
+  /** For the protocol's `onSession`. */
+  readonly onSession = (s: Session): void => {
+    this.#session = s;
+  };
+
+  #body(
+    status: 'completed' | 'failed',
+    o: { error?: string; inputs?: Record<string, number>; learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> },
+  ): ReceiptBody {
+    const f = this.#flags;
+    const self = certificateIdentity(readTextFile(f.tlsCert as string, 'TLS certificate'));
+    const s = this.#session;
+    return {
+      koppelReceipt: 1,
+      command: this.#command,
+      role: this.#role,
+      koppel: VERSION,
+      protocol: s ? { name: s.protocol.name, version: s.protocol.version } : { name: this.#command, version: 0 },
+      agreement: f.agreementRun ?? null,
+      session: s ? s.idHex : null,
+      transcript: s && status === 'completed' ? Buffer.from(s.transcript()).toString('hex') : null,
+      self: { names: self.names, fingerprint: self.fingerprint ?? '' },
+      peer: { names: s?.peer?.names ?? [], fingerprint: s?.peer?.fingerprint ?? null },
+      startedAt: this.#startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      status,
+      error: o.error ?? null,
+      inputs: o.inputs ?? {},
+      learned: o.learned ?? {},
+      outputs: (o.outputs ?? []).map((x) => ({ name: basename(x.path), sha256: x.text !== undefined ? sha256(x.text) : sha256(readFileSync(x.path)) })),
+    };
+  }
+
+  #signer() {
+    return { cert: readTextFile(this.#flags.tlsCert as string, 'TLS certificate'), key: readTextFile(this.#flags.tlsKey as string, 'TLS key') };
+  }
+
+  /** The exchange at the end of the session (in the protocol's `beforeClose`), then the file. */
+  async exchange(o: { inputs: Record<string, number>; learned: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> }): Promise<void> {
+    if (!this.wanted) return;
+    const s = this.#session;
+    if (!s) throw new KoppelError('INTERNAL', 'No session to exchange receipts on.');
+    const file = await exchangeReceipts(s, this.#body('completed', o), this.#signer(), readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'));
+    writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
+    this.#done = true;
+  }
+
+  /** A failed run's receipt: self-signed, with the error code (best effort: never hides the error). */
+  failed(error: unknown): void {
+    if (!this.wanted || this.#done) return;
+    try {
+      const body = this.#body('failed', { error: error instanceof KoppelError ? error.code : 'INTERNAL' });
+      const file: ReceiptFile = { receipt: body, ...signReceipt(body, this.#signer()), countersignature: null, peerReceipt: null };
+      writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
+    } catch {
+      // The run's own error is what the user needs; a receipt that cannot be written adds nothing.
+    }
+  }
+}
+
+/** Registers `koppel receipt verify`. */
+export function receiptCommand(program: Command, io: Console): void {
+  const r = program.command('receipt').description('Run receipts: what a party ran and learned, signed by it and countersigned by its peer.');
+  r.command('verify')
+    .description(
+      "Check a receipt: this party's signature, the peer's countersignature and receipt (through the CA), the shared transcript, and optionally the agreement and an output file.",
+    )
+    .requiredOption('--receipt <file>', 'the receipt (JSON)')
+    .requiredOption('--tls-ca <file>', "the CA that signed both parties' certificates")
+    .option('--agreement <file>', 'the run must have been under this agreement')
+    .option('--table <file>', 'this file must be one of the run\u2019s outputs, unchanged')
+    .action((f: { receipt: string; tlsCa: string; agreement?: string; table?: string }) => {
+      let file: ReceiptFile;
+      try {
+        file = JSON.parse(readTextFile(f.receipt, 'receipt')) as ReceiptFile;
+      } catch (e) {
+        if (e instanceof KoppelError) throw e;
+        throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: not a JSON receipt.`);
+      }
+      if (typeof file !== 'object' || file === null || typeof (file as { receipt?: unknown }).receipt !== 'object')
+        throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: not a koppel receipt.`);
+      const check = verifyReceipt(file, readTextFile(f.tlsCa, 'TLS CA certificate'), {
+        ...(f.agreement ? { agreementHash: agreementHash(readAgreementFile(f.agreement).agreement) } : {}),
+        ...(f.table ? { table: { name: basename(f.table), bytes: readFileSync(f.table) } } : {}),
+      });
+      for (const p of check.passed) io.out(`ok: ${p}\n`);
+      for (const p of check.problems) io.out(`FAILED: ${p}\n`);
+      if (check.problems.length > 0)
+        throw new KoppelError('PROOF_INVALID', `${f.receipt}: the receipt does not verify (${check.problems.length} problem(s) above).`);
+      io.out(`receipt of ${file.receipt.command} (${file.receipt.role}), session ${file.receipt.session ?? '-'}: valid\n`);
+    });
+}
