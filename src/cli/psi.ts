@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import { rmSync } from 'node:fs';
 import { Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { parseDelimiter } from '../csv/records.js';
@@ -35,6 +36,7 @@ import {
   type ReportFlags,
 } from './common.js';
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
+import { addReceiptOption, ReceiptRecorder } from './receipt.js';
 import type { Console } from './program.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, AgreementFlags {
@@ -48,6 +50,7 @@ interface CommonFlags extends NetworkFlags, ReportFlags, AgreementFlags {
   readonly threads?: number;
   readonly padTo?: number;
   readonly report?: string;
+  readonly receipt?: string;
 }
 
 interface ServeFlags extends CommonFlags, ListenerFlags {
@@ -128,6 +131,7 @@ export function psiCommand(program: Command, io: Console): void {
     .addHelpText('after', "\nThe server learns the size of the client's set (or its --pad-to bound) and nothing else.")
     .action(async (flags: ServeFlags) => {
       const network = await checkedNetwork(flags);
+      const receipts = new ReceiptRecorder(flags, 'psi serve', 'server');
       const { host, port } = parseHostPort(flags.listen, '--listen');
       if (flags.mode === 'payload' && !flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', 'Payload mode needs --payload-columns.');
       if (flags.mode !== 'payload' && flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', '--payload-columns is for --mode payload.');
@@ -162,6 +166,9 @@ export function psiCommand(program: Command, io: Console): void {
         await listener.close();
         const started = performance.now();
         const r = await psiServer(channel, csv.items, {
+          onSession: receipts.onSession,
+          beforeClose: (res) =>
+            receipts.exchange({ inputs: { records: csv.recordsRead, skipped: csv.skipped }, learned: { clientSetSize: res.clientSetSize } }),
           mode: flags.mode,
           suite: flags.suite,
           idType: flags.idType,
@@ -194,6 +201,7 @@ export function psiCommand(program: Command, io: Console): void {
         );
       } catch (e) {
         await report?.abort();
+        receipts.failed(e);
         throw e;
       } finally {
         progress.done();
@@ -214,6 +222,7 @@ export function psiCommand(program: Command, io: Console): void {
     )
     .action(async (flags: ConnectFlags) => {
       const network = await checkedNetwork(flags);
+      const receipts = new ReceiptRecorder(flags, 'psi connect', 'client');
       const { host, port } = parseHostPort(flags.connect, '--connect');
       checkReportFlag(flags);
       const input = new CountedInput(flags.in);
@@ -239,8 +248,35 @@ export function psiCommand(program: Command, io: Console): void {
       }
       const started = performance.now();
       let result: Awaited<ReturnType<typeof psiClient>>;
+      // With --receipt the output is written before the session closes, so the receipt names its hash.
+      const out = openOutput(flags.out);
+      let renamed: ReadonlyArray<{ readonly from: string; readonly to: string }> = [];
+      let written: number | undefined;
+      const writeMatches = async (res: typeof result): Promise<number> => {
+        const n = await writePsiMatches(res, csv, out.stream, {
+          idType: flags.idType,
+          delimiter: parseDelimiter(flags.delimiter),
+          ...(csv.kept ? {} : { reread: inputChunks(flags.in) }),
+          onRenamed: (r) => (renamed = r),
+        });
+        await out.commit();
+        return n;
+      };
       try {
         result = await psiClient(channel, csv.ids, {
+          onSession: receipts.onSession,
+          ...(receipts.wanted
+            ? {
+                beforeClose: async (res: typeof result) => {
+                  written = await writeMatches(res);
+                  await receipts.exchange({
+                    inputs: { records: csv.recordsRead, skipped: csv.skipped },
+                    learned: { intersectionSize: psiMatchCount(res), serverSetSize: res.serverSetSize },
+                    outputs: isStdio(flags.out) ? [] : [{ path: flags.out as string }],
+                  });
+                },
+              }
+            : {}),
           mode: flags.mode,
           suite: flags.suite,
           idType: flags.idType,
@@ -251,22 +287,18 @@ export function psiCommand(program: Command, io: Console): void {
           onProgress: progressReporter(progress, 'psi connect', input),
         });
       } catch (e) {
+        await out.abort();
+        // The output was committed before a receipt exchange that then failed: a failed run leaves none.
+        if (written !== undefined && !isStdio(flags.out)) rmSync(flags.out as string, { force: true });
         await report?.abort();
+        receipts.failed(e);
         throw e;
       } finally {
         progress.done();
         await channel.close();
       }
-      const out = openOutput(flags.out);
       try {
-        let renamed: ReadonlyArray<{ readonly from: string; readonly to: string }> = [];
-        const written = await writePsiMatches(result, csv, out.stream, {
-          idType: flags.idType,
-          delimiter: parseDelimiter(flags.delimiter),
-          ...(csv.kept ? {} : { reread: inputChunks(flags.in) }),
-          onRenamed: (r) => (renamed = r),
-        });
-        await out.commit();
+        written ??= await writeMatches(result);
         await report?.commit();
         const what = result.mode === 'cardinality' ? `intersection size ${formatCount(result.size)}` : `${formatCount(written)} matching records`;
         const renamedText = renamed.length === 0 ? '' : `; payload columns also in the input renamed: ${renamed.map((r) => `${r.from} -> ${r.to}`).join(', ')}`;
@@ -295,6 +327,6 @@ export function psiCommand(program: Command, io: Console): void {
       }
     });
   // --agreement FILE: parameters and peers from a signed linking agreement.
-  withAgreement(subcommand(psi, 'serve'), 'server');
-  withAgreement(subcommand(psi, 'connect'), 'client');
+  withAgreement(addReceiptOption(subcommand(psi, 'serve')), 'server');
+  withAgreement(addReceiptOption(subcommand(psi, 'connect')), 'client');
 }

@@ -277,4 +277,51 @@ describe('koppel agreement and --agreement', () => {
     expect(b2.stderr).toMatch(/PEER_NOT_ALLOWED/);
     expect(g2.stderr).toMatch(/refused a peer outside the pin/);
   });
+
+  it('PSI receipts, without an agreement: both sides countersign the same transcript, and the client receipt names its output file', async () => {
+    const addr = `127.0.0.1:${port++}`;
+    const ids = ['--column', 'bsn', '--id-type', 'bsn'];
+    const [srv, cli] = await Promise.all([
+      koppel([
+        'psi',
+        'serve',
+        '--listen',
+        addr,
+        '--in',
+        f('cbs.csv'),
+        ...ids,
+        '--receipt',
+        f('psi-server.json'),
+        ...common,
+        ...tls('server'),
+        '--peer',
+        'client',
+      ]),
+      koppel([
+        'psi',
+        'connect',
+        '--connect',
+        addr,
+        '--in',
+        f('logius.csv'),
+        ...ids,
+        '--out',
+        f('psi-out.csv'),
+        '--receipt',
+        f('psi-client.json'),
+        ...common,
+        ...tls('client'),
+        '--peer',
+        'server',
+      ]),
+    ]);
+    expect(srv.code, srv.stderr).toBe(0);
+    expect(cli.code, cli.stderr).toBe(0);
+    const a = JSON.parse(readFileSync(f('psi-server.json'), 'utf8')) as { receipt: { transcript: string; agreement: unknown } };
+    const b = JSON.parse(readFileSync(f('psi-client.json'), 'utf8')) as { receipt: { transcript: string } };
+    expect(a.receipt.transcript).toBe(b.receipt.transcript);
+    expect(a.receipt.agreement).toBeNull();
+    const v = await koppel(['receipt', 'verify', '--receipt', f('psi-client.json'), '--tls-ca', pki().ca, '--table', f('psi-out.csv')]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+  });
 });
