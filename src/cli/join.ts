@@ -44,6 +44,7 @@ import {
   type RolePinFlags,
 } from './common.js';
 import type { Console } from './program.js';
+import { buildReport, REPORT_HTML_HELP, writeReport } from './report.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags {
   readonly in?: string;
@@ -71,6 +72,7 @@ interface GroupsFlags extends CommonFlags {
   readonly padGroupsTo?: number;
   readonly out?: string;
   readonly meta?: string;
+  readonly reportHtml?: string;
 }
 
 interface ValuesFlags extends CommonFlags {
@@ -220,7 +222,8 @@ export function joinCommand(program: Command, io: Console): void {
         parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
       )
       .option('--out <file>', 'the result table (CSV); "-" or absent: stdout')
-      .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output"),
+      .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output")
+      .option('--report-html <file>', REPORT_HTML_HELP),
   )
     .addHelpText(
       'after',
@@ -237,7 +240,7 @@ export function joinCommand(program: Command, io: Console): void {
       const { input, report, csv } = await openWithReport(
         flags,
         (chunks, rep) => openJoinGroupsCsv(chunks, { ...csvOptions(flags, rep), groupColumns: groupNames }),
-        flags.meta !== undefined,
+        flags.meta !== undefined || flags.reportHtml !== undefined,
       );
       const out = openOutput(flags.out);
       let listener;
@@ -282,14 +285,12 @@ export function joinCommand(program: Command, io: Console): void {
           ...(flags.totals ? { totals: true } : {}),
         });
         const table = sink.text();
-        out.stream.write(table);
-        await out.commit();
-        await report?.commit();
         const matched = r.groups.reduce((s, g) => s + g.count, 0);
-        if (flags.meta !== undefined) {
+        let meta: Record<string, unknown> | undefined;
+        if (flags.meta !== undefined || flags.reportHtml !== undefined) {
           const rows = r.table.filter((row) => flags.totals || !row.total);
           const byRule = (rule: string) => rows.filter((row) => row.rule === rule).length;
-          const meta = {
+          meta = {
             command: 'join groups',
             koppel: VERSION,
             startedAt: startedAt.toISOString(),
@@ -327,8 +328,14 @@ export function joinCommand(program: Command, io: Console): void {
             inputs: [{ path: flags.in ?? '-', sha256: input.sha256 ?? null, bytes: input.bytesRead }],
             outputs: [{ path: flags.out ?? '-', sha256: sha256Hex(table), bytes: Buffer.byteLength(table) }],
           };
-          writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
         }
+        // The report is built from the table as written and the metadata, before any output is committed.
+        const html = flags.reportHtml === undefined ? undefined : await buildReport(table, meta);
+        out.stream.write(table);
+        await out.commit();
+        await report?.commit();
+        if (flags.meta !== undefined) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
+        if (flags.reportHtml !== undefined && html !== undefined) writeReport(flags.reportHtml, html);
         summaryLine(
           io,
           flags,

@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   join: async () => [(await import('./join.js')).joinCommand],
   oprf: async () => [(await import('./oprf.js')).oprfCommand],
   demo: async () => [(await import('./demo.js')).demoCommand],
+  report: async () => [(await import('./report.js')).reportCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;
 
