@@ -27,6 +27,8 @@ import { describeErrors, intRange } from '../wire/codec.js';
 import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
 import {
   addNetworkOptions,
+  buildReport,
+  REPORT_HTML_HELP,
   addRolePinOptions,
   checkedNetwork,
   logListening,
@@ -42,7 +44,6 @@ import {
   type RolePinFlags,
 } from './common.js';
 import type { Console } from './program.js';
-import { buildReport, REPORT_HTML_HELP, writeReport } from './report.js';
 
 const Noise = t.union([
   t.exact(t.type({ distribution: t.literal('none') })),
@@ -405,7 +406,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         const html = flags.reportHtml === undefined ? undefined : await buildReport(table, meta);
         writeOutput(flags.out, table);
         if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
-        if (flags.reportHtml !== undefined && html !== undefined) writeReport(flags.reportHtml, html);
+        if (flags.reportHtml !== undefined && html !== undefined) writeOutput(flags.reportHtml, html);
         const suppressed = r.table.filter((e) => e.count === null).length;
         io.err(
           `koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed; ` +

@@ -21,6 +21,8 @@ import { CountedInput, formatCount, openOutput, ProgressLine, writeOutput } from
 import { VERSION } from '../version.js';
 import {
   addNetworkOptions,
+  buildReport,
+  REPORT_HTML_HELP,
   addReportOptions,
   addRolePinOptions,
   addThreadsOption,
@@ -44,7 +46,6 @@ import {
   type RolePinFlags,
 } from './common.js';
 import type { Console } from './program.js';
-import { buildReport, REPORT_HTML_HELP, writeReport } from './report.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags {
   readonly in?: string;
@@ -335,7 +336,7 @@ export function joinCommand(program: Command, io: Console): void {
         await out.commit();
         await report?.commit();
         if (flags.meta !== undefined) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
-        if (flags.reportHtml !== undefined && html !== undefined) writeReport(flags.reportHtml, html);
+        if (flags.reportHtml !== undefined && html !== undefined) writeOutput(flags.reportHtml, html);
         summaryLine(
           io,
           flags,

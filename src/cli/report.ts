@@ -1,37 +1,16 @@
 /**
- * `koppel report TABLE.csv [--meta FILE] --out FILE.html`, and the `--report-html FILE`
- * of `join groups`, `aggregate collect` and `demo`: the results report (src/report/,
- * docs/report.md), one self-contained HTML file.
- *
- * The report module, with the charting library, is loaded with a dynamic `import()` only
- * when a report is written: no other command's start-up pays for it.
+ * `koppel report TABLE.csv [--meta FILE] --out FILE.html`: the results report (src/report/,
+ * docs/report.md), one self-contained HTML file, for a table a run has written. The
+ * `--report-html` of `join groups`, `aggregate collect` and `demo` and the report's lazy
+ * loading are `buildReport` in `common.ts`.
  *
  * @packageDocumentation
  */
 import type { Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { readTextFile, writeOutput } from './io.js';
+import { buildReport } from './common.js';
 import type { Console } from './program.js';
-
-/** The `--report-html` option's help text, the same on every command that has it. */
-export const REPORT_HTML_HELP = 'also write the results report: one self-contained HTML file (chart, sortable table, disclosure summary, parameters, parties)';
-
-/**
- * Builds the report's HTML from a released table's CSV text and its run's metadata (the
- * same object `--meta` writes). Nothing is written: callers build it before they commit
- * their outputs, so a failure leaves no half-set of files.
- *
- * @throws KoppelError `CSV_MALFORMED` for a table koppel did not write; `INTERNAL` if the chart fails
- */
-export async function buildReport(table: string, meta: unknown): Promise<string> {
-  const { buildReportHtml } = await import('../report/index.js');
-  return buildReportHtml({ table, ...(meta === undefined ? {} : { meta }) });
-}
-
-/** Writes a built report atomically (`-` for stdout). */
-export function writeReport(path: string, html: string): void {
-  writeOutput(path, html);
-}
 
 function readMeta(path: string): unknown {
   const text = readTextFile(path, 'metadata file');
@@ -59,7 +38,7 @@ export function reportCommand(program: Command, io: Console): void {
       const table = readTextFile(tablePath, 'released table');
       const meta = flags.meta === undefined ? undefined : readMeta(flags.meta);
       const html = await buildReport(table, meta);
-      writeReport(flags.out, html);
+      writeOutput(flags.out, html);
       if (flags.out !== '-') io.err(`koppel: report: wrote ${flags.out}`);
     });
 }

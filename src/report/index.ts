@@ -14,17 +14,19 @@ import { createHash } from 'node:crypto';
 import { chartSpec, planChart, renderChartSvg } from './chart.js';
 import { reportHtml } from './html.js';
 import { readReportMeta } from './meta.js';
-import { parseReleasedTable } from './table.js';
+import type { ReleasedTable } from './table.js';
 import { VERSION } from '../version.js';
 
-export { parseReleasedTable, type ReleasedRow, type ReleasedTable, type ReleasedRule } from './table.js';
+export type { ReleasedRow, ReleasedTable, ReleasedRule } from './table.js';
 export { planChart, chartSpec, renderChartSvg, HATCH_ID, MAX_CHART_CELLS, type ChartCell, type ChartPlan } from './chart.js';
 export { readReportMeta, type ReportMeta, type PartyLearned, type RunKind } from './meta.js';
 
 /** What a report is made from. */
 export interface ReportInput {
+  /** The released table, as {@link parseReleasedTable} (`./table.js`) read it from `tableText`. */
+  readonly table: ReleasedTable;
   /** The released table's CSV text, exactly as written (its SHA-256 is checked against the metadata's). */
-  readonly table: string;
+  readonly tableText: string;
   /** The run's metadata (the parsed `--meta` JSON), if there is one. */
   readonly meta?: unknown;
   /** When the report is written (default: now). */
@@ -34,16 +36,19 @@ export interface ReportInput {
 /**
  * Builds the report's HTML text.
  *
- * @throws KoppelError `CSV_MALFORMED` when the table is not a released table koppel wrote;
- *   `INTERNAL` when the charting library fails
+ * The table comes parsed: `./table.js` (with the CSV parser) is not imported here, so the
+ * CLI, which has the parser loaded already, loads with this module only the report's own
+ * code and the charting library (see scripts/bundle-cli.mjs).
+ *
+ * @throws KoppelError `INTERNAL` when the charting library fails
  */
 export async function buildReportHtml(input: ReportInput): Promise<string> {
-  const table = parseReleasedTable(input.table);
+  const table = input.table;
   const plan = planChart(table);
   const svg = await renderChartSvg(chartSpec(plan));
   return reportHtml({
     table,
-    tableSha256: createHash('sha256').update(input.table).digest('hex'),
+    tableSha256: createHash('sha256').update(input.tableText).digest('hex'),
     ...(input.meta === undefined ? {} : { meta: readReportMeta(input.meta) }),
     plan,
     svg,

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
-import { parseReleasedTable, planChart } from '../../src/report/index.js';
+import { planChart } from '../../src/report/chart.js';
+import { parseReleasedTable } from '../../src/report/table.js';
 import { runKoppel as koppel, startKoppel, type RunningKoppel } from '../helpers.js';
 import { findChromium, openPage } from '../helpers/chromium.js';
 

@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { writeJoinTable } from '../../src/join/csv.js';
 import { protectJoinTable, withholdTotals, type JoinGroup } from '../../src/join/table.js';
-import { buildReportHtml, chartSpec, HATCH_ID, parseReleasedTable, planChart, readReportMeta, renderChartSvg } from '../../src/report/index.js';
+import { buildReportHtml, chartSpec, HATCH_ID, planChart, readReportMeta, renderChartSvg } from '../../src/report/index.js';
+import { parseReleasedTable } from '../../src/report/table.js';
 import { expectCodeSync } from '../helpers.js';
 
 const HEADER = 'province,household,count,sum_logins,suppressed,rule';
@@ -24,6 +25,9 @@ const SMALL = [
   '*,couple,,,true,secondary',
   '*,*,50,,false,published',
 ].join('\n');
+
+/** The report of a table's CSV text (as the CLI builds it: parsed, then rendered). */
+const report = (text: string, meta?: unknown) => buildReportHtml({ table: parseReleasedTable(text), tableText: text, ...(meta === undefined ? {} : { meta }) });
 
 /** The rectangles of one named layer of the chart's SVG. */
 function marks(svg: string, layer: string): string[] {
@@ -110,14 +114,14 @@ describe('the report page', () => {
       { labels: ['west'], count: 1200, sums: [1200 * 7] },
     ];
     const csv = joinCsv(groups, 700);
-    const html = await buildReportHtml({ table: csv });
+    const html = await report(csv);
     expect(csv).toMatch(/^south,,,true,threshold/m);
     for (const secret of [613, 613 * 7]) expect(html).not.toMatch(new RegExp(`(?<![\\w.])${secret}(?![\\w.])`));
     expect(html).toMatch(/>1200</); // a published cell is there
   });
 
   it('is self-contained: no reference to anything outside the file, a CSP that forbids every load, the inline script allowed by its hash', async () => {
-    const html = await buildReportHtml({ table: SMALL });
+    const html = await report(SMALL);
     expect(html).not.toMatch(/<(script|img|link|iframe|object|embed)\b[^>]*\b(src|href)=/i);
     expect(html).not.toMatch(/url\(\s*['"]?(?!#)/i); // only url(#id) references inside the SVG
     expect(html).not.toMatch(/@import|@font-face/i);
@@ -130,27 +134,24 @@ describe('the report page', () => {
 
   it('escapes every text from the table and the metadata', async () => {
     const table = `${HEADER}\n"<script>alert(1)</script>",single,12,40,false,published\n`;
-    const html = await buildReportHtml({ table, meta: { command: 'join groups', parameters: { variant: '<img src=x>' } } });
+    const html = await report(table, { command: 'join groups', parameters: { variant: '<img src=x>' } });
     expect(html).not.toContain('<script>alert(1)');
     expect(html).not.toContain('<img src=x>');
     expect(html).toContain('&#60;script&#62;alert(1)');
   });
 
   it('renders the agreement and receipt when the metadata has them, else says none; warns when the metadata is of another table', async () => {
-    const none = await buildReportHtml({ table: SMALL, meta: { command: 'join groups', outputs: [{ path: 't.csv', sha256: 'ff', bytes: 1 }] } });
+    const none = await report(SMALL, { command: 'join groups', outputs: [{ path: 't.csv', sha256: 'ff', bytes: 1 }] });
     expect(none).toMatch(/<h3>Agreement<\/h3><p>None\.<\/p>/);
     expect(none).toMatch(/<h3>Receipt<\/h3><p>None\.<\/p>/);
     expect(none).toContain('is <b>not</b> the output this metadata records');
     const { createHash } = await import('node:crypto');
     const sha = createHash('sha256').update(SMALL).digest('hex');
-    const withDocs = await buildReportHtml({
-      table: SMALL,
-      meta: {
-        command: 'join groups',
-        agreement: { id: 'DPA-2026-17', purpose: 'statistics' },
-        receipt: 'signed by both',
-        outputs: [{ path: 't.csv', sha256: sha, bytes: 1 }],
-      },
+    const withDocs = await report(SMALL, {
+      command: 'join groups',
+      agreement: { id: 'DPA-2026-17', purpose: 'statistics' },
+      receipt: 'signed by both',
+      outputs: [{ path: 't.csv', sha256: sha, bytes: 1 }],
     });
     expect(withDocs).toContain('DPA-2026-17');
     expect(withDocs).toContain('signed by both');
