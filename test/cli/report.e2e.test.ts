@@ -4,7 +4,7 @@
  * report opened in a real headless Chromium (Debian's package; `.ci/run` installs it),
  * which draws one mark per cell, marks the suppressed ones, and makes no request.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -108,7 +108,7 @@ describe('join groups --report-html', () => {
     expect(body(again)).toBe(body(html));
   });
 
-  it('koppel report refuses a file that is not a released table (exit 1) and metadata that is not JSON (exit 2)', async () => {
+  it('koppel report refuses a file that is not a released table (exit 1), metadata that is not JSON and an unknown flag (exit 2), writing nothing', async () => {
     writeFileSync(f('people.csv'), 'bsn,region\n123456782,north\n');
     const bad = await koppel(['report', f('people.csv'), '--out', f('bad.html')]);
     expect(bad.code).toBe(1);
@@ -119,6 +119,11 @@ describe('join groups --report-html', () => {
     const badMeta = await koppel(['report', f('t.csv'), '--meta', f('not-json'), '--out', f('bad.html')]);
     expect(badMeta.code).toBe(2);
     expect(badMeta.stderr).toContain('is not JSON');
+    // And a usage error exits 2, as on every command (docs/cli.md).
+    const usage = await koppel(['report', f('t.csv'), '--out', f('bad.html'), '--bogus-flag']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('koppel: INVALID_ARGUMENT');
+    expect(existsSync(f('bad.html'))).toBe(false);
   });
 });
 
