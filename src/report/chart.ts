@@ -128,7 +128,7 @@ export function chartSpec(plan: ChartPlan): Record<string, unknown> {
       name: 'published',
       transform: [{ filter: "datum.state === 'published'" }],
       mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
-      encoding: { color: { field: 'count', type: 'quantitative', title: 'count', scale: { scheme: 'blues' } } },
+      encoding: { color: { field: 'count', type: 'quantitative', title: 'count', scale: { scheme: 'blues' }, legend: { format: ',d' } } },
     },
     {
       name: 'suppressed',
