@@ -28,6 +28,8 @@ import { formatCount, inputChunks, readTextFile, writeOutput } from './io.js';
 import {
   addListenerOptions,
   addNetworkOptions,
+  buildReport,
+  REPORT_HTML_HELP,
   addRolePinOptions,
   checkedNetwork,
   listenerSetup,
@@ -324,7 +326,8 @@ export function aggregateCommand(program: Command, io: Console): void {
       .addOption(new Option('--cell-key <ptable>', 'cell key method: "default" or a p-table JSON file (perturbs counts only)'))
       .option('--cell-key-counts-only', 'with --cell-key and value columns: publish the value sums exact beside the perturbed counts')
       .option('--out <file>', 'the released table as CSV; "-" or absent: stdout')
-      .option('--meta <file>', "also write the round's metadata (inputs, noise, rules) as JSON"),
+      .option('--meta <file>', "also write the round's metadata (inputs, noise, rules) as JSON")
+      .option('--report-html <file>', REPORT_HTML_HELP),
   ).action(
     async (
       flags: RoleFlags &
@@ -338,6 +341,7 @@ export function aggregateCommand(program: Command, io: Console): void {
           cellKeyCountsOnly?: boolean;
           out?: string;
           meta?: string;
+          reportHtml?: string;
         },
     ) => {
       const config = readRoundFile(flags.round);
@@ -402,8 +406,8 @@ export function aggregateCommand(program: Command, io: Console): void {
           lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule], ',', '\n'));
         }
         const table = lines.join('');
-        writeOutput(flags.out, table);
         const meta = {
+          command: 'aggregate collect',
           round: r.round,
           agreement: flags.agreementRun ?? null,
           inputs: r.inputs,
@@ -418,7 +422,11 @@ export function aggregateCommand(program: Command, io: Console): void {
           finishedAt: new Date().toISOString(),
           outputs: [{ path: flags.out ?? '-', sha256: sha256Hex(table), bytes: Buffer.byteLength(table) }],
         };
+        // The report is built from the table as written and the metadata, before any output is written.
+        const html = flags.reportHtml === undefined ? undefined : await buildReport(table, meta);
+        writeOutput(flags.out, table);
         if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
+        if (flags.reportHtml !== undefined && html !== undefined) writeOutput(flags.reportHtml, html);
         const suppressed = r.table.filter((e) => e.count === null).length;
         io.err(
           `koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed; ` +

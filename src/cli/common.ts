@@ -19,6 +19,7 @@ import { formatHeader, formatRecord, PLAIN_STYLE, type CsvStyle } from '../csv/r
 import { isHelloFrame } from '../wire/frame.js';
 import type { Console } from './program.js';
 import { currentLogFormat } from './log.js';
+import { parseReleasedTable } from '../report/table.js';
 
 /** A commander parser for a percentage from 0 to 100 (decimals allowed). */
 export function parsePercentFlag(flag: string): (value: string) => number {
@@ -470,4 +471,23 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new KoppelError('INVALID_ARGUMENT', `${flag} must be HOST:PORT, e.g. 127.0.0.1:7000 or [::1]:7000.`);
   return { host: (m[1] ?? m[2]) as string, port };
+}
+
+/** The `--report-html` option's help text, the same on every command that has it. */
+export const REPORT_HTML_HELP = 'also write the results report: one self-contained HTML file (chart, sortable table, disclosure summary, parameters, parties)';
+
+/**
+ * Builds the results report's HTML from a released table's CSV text and its run's
+ * metadata (the same object `--meta` writes). The report (src/report/index.ts) and the
+ * charting library are loaded by dynamic import, here only: no command's start-up pays
+ * for them. Nothing is written: callers build the report before they commit their
+ * outputs, so a failure leaves no half-set of files.
+ *
+ * @throws KoppelError `CSV_MALFORMED` for a table koppel did not write; `INTERNAL` if the chart fails
+ */
+export async function buildReport(table: string, meta: unknown): Promise<string> {
+  // Parsed first (a table koppel did not write fails before the charting library loads).
+  const parsed = parseReleasedTable(table);
+  const { buildReportHtml } = await import('../report/index.js');
+  return buildReportHtml({ table: parsed, tableText: table, ...(meta === undefined ? {} : { meta }) });
 }

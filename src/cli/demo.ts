@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from './commander.js';
 import { parseRecords } from '../csv/records.js';
@@ -32,6 +32,7 @@ interface DemoFlags {
   readonly dir?: string;
   readonly variant: 'two-party' | 'helper';
   readonly minCount: number;
+  readonly reportHtml?: string;
 }
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -52,6 +53,7 @@ export function demoCommand(program: Command, io: Console): void {
     )
     .option('--min-count <k>', 'threshold rule of the released table', parseIntFlag('--min-count', 1, 1_000_000), 10)
     .option('--dir <dir>', "working directory for the parties' files (default: a new temporary directory)")
+    .option('--report-html <file>', "where CBS writes the results report (self-contained HTML; default: report.html in the demo's directory)")
     .action(async (flags: DemoFlags) => {
       await runDemo(flags, io);
     });
@@ -137,6 +139,7 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   const dir = flags.dir ?? (await mkdtemp(join(tmpdir(), 'koppel-demo-')));
   await mkdir(dir, { recursive: true });
   const f = (name: string) => join(dir, name);
+  const reportPath = resolve(flags.reportHtml ?? f('report.html'));
 
   say(`koppel demo: ${formatCount(flags.size)} synthetic persons (seed "${flags.seed}"), ${flags.variant} private join, in ${dir}`);
   const data = generateSynthetic(flags.size, flags.seed);
@@ -176,6 +179,10 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
       '--totals',
       '--out',
       f('result.csv'),
+      '--meta',
+      f('meta.json'),
+      '--report-html',
+      reportPath,
       ...net,
       ...variantArgs,
     ],
@@ -250,6 +257,7 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   );
   io.out(`Check against the plain join on raw BSNs: ${agree} of ${expected.length} cells agree: ${ok ? 'AGREE' : 'DISAGREE'}\n`);
   io.out(`${corrupt.size} Logius records had an invalid BSN and were skipped (by record number only; no BSN is ever printed).\n`);
+  io.out(`The results report (chart, sortable table, disclosure summary, parties; self-contained HTML): ${reportPath}\n`);
   io.out(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.\n`);
   if (!ok) throw new KoppelError('INTERNAL', 'The private table differs from the plain join; please report this.');
 }

@@ -22,6 +22,8 @@ import { CountedInput, formatCount, openOutput, ProgressLine, writeOutput } from
 import { VERSION } from '../version.js';
 import {
   addNetworkOptions,
+  buildReport,
+  REPORT_HTML_HELP,
   addReportOptions,
   addRolePinOptions,
   addThreadsOption,
@@ -77,6 +79,7 @@ interface GroupsFlags extends CommonFlags, ListenerFlags {
   readonly padGroupsTo?: number;
   readonly out?: string;
   readonly meta?: string;
+  readonly reportHtml?: string;
 }
 
 interface ValuesFlags extends CommonFlags {
@@ -232,7 +235,8 @@ export function joinCommand(program: Command, io: Console): void {
           parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
         )
         .option('--out <file>', 'the result table (CSV); "-" or absent: stdout')
-        .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output"),
+        .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output")
+        .option('--report-html <file>', REPORT_HTML_HELP),
     ),
   )
     .addHelpText(
@@ -251,7 +255,7 @@ export function joinCommand(program: Command, io: Console): void {
       const { input, report, csv } = await openWithReport(
         flags,
         (chunks, rep) => openJoinGroupsCsv(chunks, { ...csvOptions(flags, rep), groupColumns: groupNames }),
-        flags.meta !== undefined,
+        flags.meta !== undefined || flags.reportHtml !== undefined,
       );
       const out = openOutput(flags.out);
       let listener;
@@ -309,14 +313,12 @@ export function joinCommand(program: Command, io: Console): void {
         progress.done();
         // The table follows the input's byte order mark and line ending (Excel round trips).
         const { text: table, rows: written, suppressed } = rendered ?? render(r);
-        out.stream.write(table);
-        await out.commit();
-        await report?.commit();
         const matched = r.groups.reduce((s, g) => s + g.count, 0);
-        if (flags.meta !== undefined) {
+        let meta: Record<string, unknown> | undefined;
+        if (flags.meta !== undefined || flags.reportHtml !== undefined) {
           const rows = r.table.filter((row) => flags.totals || !row.total);
           const byRule = (rule: string) => rows.filter((row) => row.rule === rule).length;
-          const meta = {
+          meta = {
             command: 'join groups',
             koppel: VERSION,
             agreement: flags.agreementRun ?? null,
@@ -355,8 +357,14 @@ export function joinCommand(program: Command, io: Console): void {
             inputs: [{ path: flags.in ?? '-', sha256: input.sha256 ?? null, bytes: input.bytesRead }],
             outputs: [{ path: flags.out ?? '-', sha256: sha256Hex(table), bytes: Buffer.byteLength(table) }],
           };
-          writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
         }
+        // The report is built from the table as written and the metadata, before any output is committed.
+        const html = flags.reportHtml === undefined ? undefined : await buildReport(table, meta);
+        out.stream.write(table);
+        await out.commit();
+        await report?.commit();
+        if (flags.meta !== undefined) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
+        if (flags.reportHtml !== undefined && html !== undefined) writeOutput(flags.reportHtml, html);
         summaryLine(
           io,
           flags,

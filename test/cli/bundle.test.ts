@@ -5,7 +5,7 @@
  * code and not another's; nothing from node_modules), that worker threads still start
  * from the bundle, and that the bundle runs with dist/ copied elsewhere.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -90,6 +90,27 @@ describe('the CLI bundle', () => {
     expect(commandsIn((await trace(['--version'])).sources)).toEqual([]);
     // Help for the whole program lists every command, so it loads them all.
     expect(commandsIn((await trace(['--help'])).sources).sort()).toEqual(Object.keys(COMMAND_CODE).sort());
+  });
+
+  it('the charting library (vega, vega-lite) is loaded only when a report is written: not by psi, join, aggregate or demo, nor by koppel report --help', async () => {
+    const charting = (sources: Set<string>) =>
+      [...sources].filter((s) => /node_modules\/(vega(-[a-z]+)*|d3-[a-z-]+)\/|(^|\/)report\/(index|chart)\.js$/.test(s));
+    for (const args of [
+      ['psi', 'connect', '--help'],
+      ['join', 'groups', '--help'],
+      ['aggregate', 'collect', '--help'],
+      ['demo', '--help'],
+      ['report', '--help'],
+    ]) {
+      expect(charting((await trace(args)).sources), args.join(' ')).toEqual([]);
+    }
+    // Writing a report loads it.
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-bundle-'));
+    const table = join(dir, 't.csv');
+    writeFileSync(table, 'region,count,suppressed,rule\nnorth,12,false,published\nsouth,,true,threshold\n');
+    const { sources } = await trace(['report', table, '--out', join(dir, 'r.html')]);
+    expect(charting(sources).some((s) => s.includes('node_modules/vega/'))).toBe(true);
+    expect(charting(sources).some((s) => s.includes('node_modules/vega-lite/'))).toBe(true);
   });
 
   it('a multi-threaded command starts its workers from the bundle (pseudonymise --threads 2)', async () => {
