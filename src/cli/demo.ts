@@ -12,7 +12,8 @@
  *
  * @packageDocumentation
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -96,6 +97,85 @@ function party(name: string, args: string[], io: Console): Party {
   return { done, listening };
 }
 
+/** Runs a koppel command to completion (the demo's own steps: agreement, receipts); its stdout. */
+function cli(args: string[]): string {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new KoppelError('INTERNAL', `koppel ${args.slice(0, 2).join(' ')} failed in the demo: ${(r.stderr || '').trim()}`);
+  return r.stdout;
+}
+
+/**
+ * A test CA and one certificate per name (CN and subjectAltName the name, DNS localhost,
+ * IP 127.0.0.1), made with openssl as examples/make-test-pki.sh does; `undefined` when
+ * openssl is not there. Test certificates only: between agencies they come from their CA.
+ */
+function makeTestPki(dir: string, names: readonly string[]): string | undefined {
+  const ssl = (args: string[]) => spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=koppel demo CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  if (ca.error || ca.status !== 0) return undefined;
+  for (const n of names) {
+    const req = ssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${n}.key`,
+      '-out',
+      `${n}.csr`,
+      '-subj',
+      `/CN=${n}`,
+    ]);
+    writeFileSync(
+      join(dir, `${n}.ext`),
+      `subjectAltName=DNS:${n},DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n`,
+    );
+    const sign = ssl([
+      'x509',
+      '-req',
+      '-in',
+      `${n}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-out',
+      `${n}.crt`,
+      '-extfile',
+      `${n}.ext`,
+    ]);
+    if (req.status !== 0 || sign.status !== 0) return undefined;
+  }
+  return dir;
+}
+
 function csvOfPopulation(people: readonly Person[]): string {
   const lines = ['bsn,province,household_type,age_band'];
   for (const p of people) lines.push(`${p.bsn},${p.province},${p.householdType},${p.ageBand}`);
@@ -154,13 +234,77 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   say(`  CBS holds ${formatCount(data.population.length)} persons (bsn, province, household type, age band): cbs.csv`);
   say(`  Logius holds ${formatCount(data.users.length)} MijnOverheid users (bsn, logins, messages read): logius.csv`);
 
-  say('\n1. CBS and Logius start `koppel join groups` and `koppel join values`, each its own process.');
-  say('   No BSN, pseudonym or record leaves either; CBS gets the released table and nothing else.');
-  const net = ['--insecure', '--timeout', '120', '--idle-timeout', '600', '--summary', 'json', '--id-column', 'bsn', '--id-type', 'bsn'];
+  // 0. The agencies' agreement, signed by each with its TLS key; the run and its receipts under it.
+  const names = flags.variant === 'helper' ? ['cbs', 'logius', 'helper'] : ['cbs', 'logius'];
+  const pki = makeTestPki(f('pki'), names);
+  const agreementPath = f('agreement.json');
+  const tlsOf = (n: string) =>
+    pki ? ['--tls-cert', join(pki, `${n}.crt`), '--tls-key', join(pki, `${n}.key`), '--tls-ca', join(pki, 'ca.crt')] : ['--insecure'];
+  const underAgreement = (n: string) => (pki ? [...tlsOf(n), '--agreement', agreementPath, '--receipt', f(`receipt-${n}.json`)] : ['--insecure']);
+  if (pki) {
+    say('\n0. CBS and Logius agree in writing what is linked, for which purpose, with which thresholds, until when:');
+    say(`   a linking agreement, signed by each with its own TLS key (a test CA made for this demo: ${pki}).`);
+    cli([
+      'agreement',
+      'init',
+      '--protocol',
+      'join',
+      '--id',
+      'cbs-logius-demo',
+      ...names.flatMap((n) => ['--party', `${n}:${n === 'cbs' ? 'groups' : n === 'logius' ? 'values' : 'helper'}:${n}`]),
+      '--purpose',
+      'Share of MijnOverheid users per province, household type and age band (synthetic demo data)',
+      '--legal-basis',
+      'Demo only: no real persons',
+      '--valid-days',
+      '1',
+      '--set',
+      `parameters.variant="${flags.variant}"`,
+      '--set',
+      `parties.cbs.input=${JSON.stringify({ idColumn: 'bsn', idType: 'bsn', groupColumns: GROUP_COLUMNS })}`,
+      '--set',
+      `parties.cbs.policy=${JSON.stringify({ minCount: flags.minCount, totals: true })}`,
+      '--set',
+      `parties.logius.input=${JSON.stringify({ idColumn: 'bsn', idType: 'bsn', valueColumns: VALUE_COLUMNS, maxValue: 100000 })}`,
+      '--set',
+      `parties.logius.policy=${JSON.stringify({ minCount: flags.minCount })}`,
+      '--out',
+      agreementPath,
+    ]);
+    for (const n of names) cli(['agreement', 'sign', agreementPath, '--party', n, '--tls-cert', join(pki, `${n}.crt`), '--tls-key', join(pki, `${n}.key`)]);
+    say(`   ${cli(['agreement', 'verify', agreementPath, '--tls-ca', join(pki, 'ca.crt')]).trim()}`);
+    say(`   The agreement: ${agreementPath} (read it with \`koppel agreement show ${agreementPath}\`).`);
+  } else {
+    say('\n0. (openssl is not available: no test certificates, so the demo runs without TLS, agreement or receipts.)');
+  }
+
+  say('\n1. CBS and Logius start `koppel join groups` and `koppel join values`, each its own process,');
+  say(
+    pki
+      ? '   over mutual TLS under the agreement. No BSN, pseudonym or record leaves either; CBS gets the released table.'
+      : '   No BSN, pseudonym or record leaves either; CBS gets the released table and nothing else.',
+  );
+  const net = ['--timeout', '120', '--idle-timeout', '600', '--summary', 'json', '--id-column', 'bsn', '--id-type', 'bsn'];
   const variantArgs: string[] = [];
   let helper: Party | undefined;
   if (flags.variant === 'helper') {
-    helper = party('helper', ['join', 'helper', '--listen', '127.0.0.1:0', '--insecure', '--timeout', '120', '--idle-timeout', '600', '--summary', 'json'], io);
+    helper = party(
+      'helper',
+      [
+        'join',
+        'helper',
+        '--listen',
+        '127.0.0.1:0',
+        ...(pki ? [...tlsOf('helper'), '--agreement', agreementPath] : ['--insecure']),
+        '--timeout',
+        '120',
+        '--idle-timeout',
+        '600',
+        '--summary',
+        'json',
+      ],
+      io,
+    );
     variantArgs.push('--variant', 'helper', '--helper', `127.0.0.1:${await helper.listening}`);
   }
   const cbs = party(
@@ -184,6 +328,7 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
       '--report-html',
       reportPath,
       ...net,
+      ...underAgreement('cbs'),
       ...variantArgs,
     ],
     io,
@@ -207,11 +352,29 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
       '--on-invalid',
       'skip',
       ...net,
+      ...underAgreement('logius'),
       ...variantArgs,
     ],
     io,
   );
   await Promise.all([cbs.done, logius.done, helper?.done]);
+  if (pki) {
+    say('\n   Each party checks its receipt: signed by itself, countersigned by the other, the same transcript, under the agreement:');
+    for (const n of ['cbs', 'logius']) {
+      const out = cli([
+        'receipt',
+        'verify',
+        '--receipt',
+        f(`receipt-${n}.json`),
+        '--tls-ca',
+        join(pki, 'ca.crt'),
+        '--agreement',
+        agreementPath,
+        ...(n === 'cbs' ? ['--table', f('result.csv')] : []),
+      ]);
+      say(`   ${n}: ${out.trim().split('\n').pop() ?? ''} (${f(`receipt-${n}.json`)})`);
+    }
+  }
 
   say('\n2. The check: the plain join on raw BSNs (only this demo, which made both sides, can do it),');
   say('   through the same disclosure control, compared with the private table cell by cell.');

@@ -238,8 +238,16 @@ export function openOutput(path: string | undefined, mode = 0o644): AtomicOutput
   }
   const target = resolve(path as string);
   const tmp = partialName(target);
-  const stream: WriteStream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 1 << 20 });
+  // Opened synchronously: the file exists before it is tracked, so a stop signal that
+  // arrives now removes it (an open still in the thread pool could create it afterwards).
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', mode);
+  } catch (e) {
+    throw new KoppelError('IO_ERROR', `Cannot write the output "${path as string}"; check the directory and permissions.`, { details: { path }, cause: e });
+  }
   trackPartial(tmp);
+  const stream: WriteStream = createWriteStream(tmp, { fd, highWaterMark: 1 << 20 });
   let done = false;
   return {
     stream,
