@@ -63,9 +63,12 @@ async function gaps(matching: boolean): Promise<{ decrypt: number; finished: num
   return { decrypt: decrypt - done, finished: finished - partials };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)] as number;
+/**
+ * The least of several runs: other work on the machine (a parallel test file, another
+ * process) only ever adds time, so the minimum is the run's own work.
+ */
+function least(xs: number[]): number {
+  return Math.min(...xs);
 }
 
 describe('two-party join: no timing channel to B', () => {
@@ -83,13 +86,13 @@ describe('two-party join: no timing channel to B', () => {
     await gaps(true); // warm-up: module loading, JIT
     const none: Array<{ decrypt: number; finished: number }> = [];
     const all: Array<{ decrypt: number; finished: number }> = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 8; i++) {
       none.push(await gaps(false));
       all.push(await gaps(true));
     }
-    const difference = (w: 'decrypt' | 'finished') => Math.abs(median(all.map((g) => g[w])) - median(none.map((g) => g[w])));
+    const difference = (w: 'decrypt' | 'finished') => Math.abs(least(all.map((g) => g[w])) - least(none.map((g) => g[w])));
     const text = (w: 'decrypt' | 'finished') =>
-      `${w}: none ${median(none.map((g) => g[w])).toFixed(1)} ms, all ${median(all.map((g) => g[w])).toFixed(1)} ms, match signal ${matchSignal.toFixed(1)} ms`;
+      `${w}: none ${least(none.map((g) => g[w])).toFixed(1)} ms, all ${least(all.map((g) => g[w])).toFixed(1)} ms, match signal ${matchSignal.toFixed(1)} ms`;
     // Beyond noise: less than half of what summing the matches alone costs A (the old
     // code showed the whole of it: gap none 156 ms, all 447 ms, signal 270 ms).
     expect(difference('decrypt'), text('decrypt')).toBeLessThan(matchSignal / 2);

@@ -48,6 +48,7 @@ const SUBPATHS: Record<string, string[]> = {
   aggregate: ['makeCodebook', 'Tabulator', 'submitInput', 'Aggregator', 'collect', 'configHash'],
   disclosure: ['protectTable', 'disclosedEntries', 'DEFAULT_PTABLE', 'TOTAL'],
   transport: ['createMemoryChannelPair', 'listen', 'connect', 'recordingChannel'],
+  agreement: ['parseAgreementFile', 'agreementHash', 'signAgreement', 'requireRunnable', 'exchangeReceipts', 'verifyReceipt'],
 };
 const INTERNAL = ['split', 'expandSeed', 'shareVector', 'perturbation', 'loadRistretto255', 'oprf', 'FastOprf', 'getSuite', 'openCsv', 'discreteLaplace'];
 

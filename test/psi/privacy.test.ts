@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair } from '../../src/transport/channel.js';
 import { recordingChannel, type TranscriptEntry } from '../../src/transport/transcript.js';
-import { psiClient, psiServer, type PsiClientOptions } from '../../src/psi/psi.js';
+import { psiClient, psiServer, type PsiCommonOptions } from '../../src/psi/psi.js';
 import { PSI_PROTOCOL, Step } from '../../src/psi/messages.js';
 import { Link } from '../../src/session/link.js';
 import { deriveTags, psiDst, psiOps } from '../../src/psi/ops.js';
@@ -18,7 +18,7 @@ import { getSuite } from '../../src/group/suite.js';
 import { decodeFrame, jsonBody } from '../../src/wire/frame.js';
 import { randomBytes } from '../../src/util/bytes.js';
 
-async function transcriptOf(X: string[], Y: string[], options: PsiClientOptions = {}, serverOptions: PsiClientOptions = options) {
+async function transcriptOf(X: string[], Y: string[], options: PsiCommonOptions = {}, serverOptions: PsiCommonOptions = options) {
   const [a, b] = createMemoryChannelPair();
   const t: TranscriptEntry[] = [];
   await Promise.all([psiClient(recordingChannel(a, t), X, { threads: 0, ...options }), psiServer(b, Y, { threads: 0, ...serverOptions })]);

@@ -6,11 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createMemoryChannelPair } from '../../src/transport/channel.js';
-import { psiClient, psiServer, type PsiClientOptions, type PsiServerOptions } from '../../src/psi/psi.js';
+import { psiClient, psiServer, type PsiCommonOptions, type PsiServerOptions } from '../../src/psi/psi.js';
 import type { PsiMode } from '../../src/psi/messages.js';
 import type { SuiteName } from '../../src/group/types.js';
 
-async function run(X: string[], Y: Array<string | { id: string; payload: Uint8Array }>, client: PsiClientOptions, server: PsiServerOptions = client) {
+async function run(X: string[], Y: Array<string | { id: string; payload: Uint8Array }>, client: PsiCommonOptions, server: PsiServerOptions = client) {
   const [a, b] = createMemoryChannelPair();
   const [c, s] = await Promise.all([psiClient(a, X, { threads: 0, ...client }), psiServer(b, Y, { threads: 0, ...server })]);
   return { c, s };

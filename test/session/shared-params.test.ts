@@ -7,14 +7,14 @@
 import { describe, expect, it } from 'vitest';
 import type { KoppelErrorCode } from '../../src/errors/index.js';
 import { joinGroups, joinValues } from '../../src/join/join.js';
-import { psiClient, psiServer, type PsiClientOptions } from '../../src/psi/psi.js';
+import { psiClient, psiServer, type PsiCommonOptions } from '../../src/psi/psi.js';
 import { createMemoryChannelPair } from '../../src/transport/channel.js';
 import { expectCode } from '../helpers.js';
 
 const A_HASH = 'a'.repeat(64);
 const B_HASH = 'b'.repeat(64);
 
-async function psiBoth(server: PsiClientOptions, client: PsiClientOptions) {
+async function psiBoth(server: PsiCommonOptions, client: PsiCommonOptions) {
   const [cs, cc] = createMemoryChannelPair();
   const [rs, rc] = await Promise.allSettled([
     psiServer(cs, ['111222333', '123456782'], { threads: 0, ...server }),
