@@ -15,8 +15,7 @@ const root = JSON.parse(readFileSync(new URL('../../docs/agreement.schema.json',
 
 /** A small validator for the keywords the schema uses; returns the paths that fail. */
 function validate(s: Schema, v: unknown, path = '$'): string[] {
-  if (typeof s['$ref'] === 'string')
-    return validate((root['$defs'] as Record<string, Schema | undefined>)[s['$ref'].replace('#/$defs/', '')] ?? {}, v, path);
+  if (typeof s['$ref'] === 'string') return validate((root['$defs'] as Record<string, Schema | undefined>)[s['$ref'].replace('#/$defs/', '')] ?? {}, v, path);
   const errs: string[] = [];
   if ('const' in s && v !== s['const']) errs.push(`${path}: const`);
   if (Array.isArray(s['enum']) && !(s['enum'] as unknown[]).includes(v)) errs.push(`${path}: enum`);
