@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   demo: async () => [(await import('./demo.js')).demoCommand],
   agreement: async () => [(await import('./agreement.js')).agreementCommand],
   receipt: async () => [(await import('./receipt.js')).receiptCommand],
+  check: async () => [(await import('./check.js')).checkCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;
 
