@@ -294,10 +294,11 @@ async function readValues(c: ReadContext, party: AgreementParty): Promise<void> 
 
 /** The reason of a record the tabulator refused, from the error it raised. */
 function tabulatorReason(e: KoppelError): string {
-  if (e.details['column'] !== undefined) return 'value';
   if (e.message.includes('cell label')) return 'label';
   if (e.message.includes('fewer fields')) return 'field-count';
-  return 'record';
+  if (e.message.includes('record key')) return 'key';
+  // Out of the column's bounds (details.column), or not a decimal number at all.
+  return 'value';
 }
 
 /**
@@ -334,7 +335,8 @@ async function readInput(c: ReadContext, config: RoundConfig): Promise<void> {
         if (!(e instanceof KoppelError)) throw e;
         // The rows before the refused one stay added; the refused one is the next.
         const at = from + (tab.records - before);
-        if (e.details['record'] === undefined) throw e; // more records than the codebook allows: reading stops
+        // More records than the codebook allows: every further one is refused too, reading stops.
+        if (tab.records >= spec.maxRecordsPerInput) throw e;
         report.add({ record: numbers[at] as number, code: e.code, reason: tabulatorReason(e) });
         from = at + 1;
       }
@@ -431,7 +433,9 @@ export function describeCheck(r: CheckResult): string {
     r.wouldStop
       ? r.stops.length > 0
         ? '  result: the real run would stop, whatever --on-invalid says'
-        : `  result: the real run would stop with --on-invalid error; with --on-invalid skip it would leave ${formatCount(r.invalid)} record${r.invalid === 1 ? '' : 's'} out`
+        : r.role === 'input'
+          ? '  result: the real run would stop at the first invalid record (an aggregation input counts every record)'
+          : `  result: the real run would stop with --on-invalid error; with --on-invalid skip it would leave ${formatCount(r.invalid)} record${r.invalid === 1 ? '' : 's'} out`
       : '  result: the real run would read this input without stopping',
   ];
   return lines.join('\n') + '\n';
@@ -479,7 +483,7 @@ export function checkCommand(program: Command, io: Console): void {
         const record = first?.record;
         throw new KoppelError(
           'CHECK_FAILED',
-          `The real run would stop${record === undefined ? '' : ` at record ${record}`} (${first?.code ?? 'unknown'}); fix the input, or the agreement, before the run.`,
+          `The real run would stop: ${result.invalid} invalid record${result.invalid === 1 ? '' : 's'}, ${result.stops.length} other stop${result.stops.length === 1 ? '' : 's'}${record === undefined ? '' : `, the first at record ${record}`} (${first?.code ?? 'unknown'}); fix the input, or the agreement, before the run.`,
           { details: { ...(record === undefined ? {} : { record }), invalid: result.invalid, stops: result.stops.length } },
         );
       }

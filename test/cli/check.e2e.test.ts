@@ -321,8 +321,67 @@ describe('koppel check', () => {
     expect(real.stderr).toMatch(/VALUE_OUT_OF_RANGE.*record=2/);
     const bad = await koppel(['check', '--agreement', path, '--party', 'logius', '--in', f('logius.csv')]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/CHECK_FAILED: The real run would stop at record 2 \(VALUE_OUT_OF_RANGE\)/);
+    expect(bad.stderr).toMatch(/CHECK_FAILED: The real run would stop: 7 invalid records, 0 other stops, the first at record 2 \(VALUE_OUT_OF_RANGE\)/);
     expect(bad.stdout).toMatch(/signatures: not verified/);
+  });
+
+  it('koppel check finds every record an aggregation input would refuse, the one the real aggregate input stops at among them', async () => {
+    const round = readFileSync(new URL('../../examples/round.json', import.meta.url), 'utf8');
+    writeFileSync(f('round.json'), round);
+    const init = await koppel([
+      'agreement',
+      'init',
+      '--protocol',
+      'aggregate',
+      '--id',
+      'check-aggregate',
+      '--party',
+      'gem:input:client',
+      '--party',
+      'agg:aggregator:server',
+      '--party',
+      'col:collector:server',
+      '--set',
+      `round=${round.replace(/\n/g, '')}`,
+      '--out',
+      f('aggregate.json'),
+    ]);
+    expect(init.code, init.stderr).toBe(0);
+    // An unknown label (record 3), above the maximum (4), not a number (6), a field too few (8).
+    const rows = [
+      'Groningen,single,5',
+      'Utrecht,family,3',
+      'Amsterdam,single,1',
+      'Utrecht,single,1001',
+      'Groningen,family,7',
+      'Groningen,family,x',
+      'Utrecht,single,0',
+      'Utrecht,single',
+    ];
+    writeFileSync(f('input.csv'), 'region,household,logins\n' + rows.join('\n') + '\n');
+    const r = await check(f('aggregate.json'), 'gem', f('input.csv'));
+    expect(r.code, r.stderr).toBe(1);
+    expect(checkByReason(r.json)).toEqual({ 'INVALID_ARGUMENT/label': [3], 'INVALID_ARGUMENT/value': [4, 6], 'CSV_MALFORMED/field-count': [8] });
+    expect(r.json).toMatchObject({ recordsRead: 8, valid: 4, invalid: 4 });
+    // The real run tabulates before it contacts anyone, and stops at one of them.
+    const real = await koppel([
+      'aggregate',
+      'input',
+      '--round',
+      f('round.json'),
+      '--party',
+      'gem',
+      '--aggregators',
+      '127.0.0.1:1,127.0.0.1:2',
+      '--in',
+      f('input.csv'),
+      '--insecure',
+      '--timeout',
+      '2',
+    ]);
+    expect(real.code).toBe(1);
+    const stoppedAt = Number(/record=(\d+)/.exec(real.stderr)?.[1]);
+    expect([3, 4, 6, 8]).toContain(stoppedAt);
   });
 
   it('koppel check refuses an agreement that does not parse and a party the agreement does not name', async () => {
