@@ -56,14 +56,19 @@ export interface CheckStop {
 
 /** What `koppel check` found (the JSON of `--summary json`). */
 export interface CheckResult {
+  /** Always `check`. */
   readonly command: 'check';
+  /** The agreement read: its id, version and SHA-256 (not its signatures). */
   readonly agreement: { readonly id: string; readonly version: number; readonly sha256: string };
+  /** The party checked, and its role in the agreement. */
   readonly party: string;
+  /** The party's role (`server`, `client`, `groups`, `values`, `input`). */
   readonly role: string;
   /** Always false: the check does not verify signatures. */
   readonly signaturesVerified: false;
   /** The columns read, by what the run reads them for. */
   readonly columns: Record<string, string | readonly string[]>;
+  /** How identifiers are normalised (PSI and join). */
   readonly idType?: IdType;
   /** Records read (after the header), invalid ones included. */
   recordsRead: number;
@@ -71,6 +76,7 @@ export interface CheckResult {
   valid: number;
   /** Records the real run with `--on-invalid skip` would leave out. */
   invalid: number;
+  /** The invalid records by `code/reason`, in the order each reason first occurs. */
   readonly invalidByReason: CheckReason[];
   /** Records whose (normalised) identifier an earlier record has, where identifiers are read. */
   duplicates?: { count: number; readonly firstRecords: number[]; readonly stops: boolean };
@@ -209,28 +215,35 @@ async function readGroups(c: ReadContext, party: AgreementParty): Promise<void> 
   const dup = new DuplicateTally();
   c.result.duplicates = { count: 0, firstRecords: dup.firstRecords, stops: true };
   const sizes = new Map<string, number>();
+  let tooMany = false;
   for await (const r of csv.records) {
     // A repeated identifier stops the real run (a person is in one group only): noted
     // here, and the reading goes on to find every other one.
     dup.note(r.id, csv.recordsRead);
     c.result.valid++;
     const key = JSON.stringify(r.group);
-    sizes.set(key, (sizes.get(key) ?? 0) + 1);
+    const n = sizes.get(key);
+    // Past the join's limit the run stops; counting stops growing there too (memory).
+    if (n !== undefined) sizes.set(key, n + 1);
+    else if (sizes.size <= MAX_GROUPS) sizes.set(key, 1);
+    else tooMany = true;
   }
   c.result.recordsRead = csv.recordsRead;
   c.result.duplicates.count = dup.count;
   const all = [...sizes.values()];
   const minCount = typeof c.values['minCount'] === 'number' ? c.values['minCount'] : DEFAULT_MIN_COUNT;
-  c.result.groups = {
-    count: all.length,
-    smallest: all.length ? Math.min(...all) : 0,
-    largest: all.length ? Math.max(...all) : 0,
-    belowMinCount: all.filter((n) => n < minCount).length,
-  };
+  let smallest = Infinity;
+  let largest = 0;
+  for (const n of all) {
+    smallest = Math.min(smallest, n);
+    largest = Math.max(largest, n);
+  }
+  c.result.groups = { count: all.length, smallest: all.length ? smallest : 0, largest, belowMinCount: all.filter((n) => n < minCount).length };
   const stop = (message: string, record?: number) => c.result.stops.push({ code: 'INVALID_ARGUMENT', message, ...(record === undefined ? {} : { record }) });
   if (dup.count > 0)
     stop('An identifier occurs twice among the group records; each person may be in one group only. Remove duplicates first.', dup.firstRecords[0]);
-  if (all.length > MAX_GROUPS) stop(`More than ${MAX_GROUPS} groups; coarsen the group columns.`);
+  if (tooMany || all.length > MAX_GROUPS)
+    stop(`More than ${MAX_GROUPS} groups; coarsen the group columns (the counts stop at the first group past the limit).`);
   const padListsTo = c.values['padListsTo'];
   const padGroupsTo = c.values['padGroupsTo'];
   if (typeof padListsTo === 'number' && c.result.groups.largest > padListsTo) stop(`A group has more records than the agreement's padListsTo (${padListsTo}).`);
@@ -411,7 +424,7 @@ const list = (xs: readonly number[], total: number) => `record${xs.length === 1 
 /** The result as text for people (counts and record numbers only). */
 export function describeCheck(r: CheckResult): string {
   const cols = Object.entries(r.columns)
-    .map(([what, v]) => `${what} ${typeof v === 'string' ? v : v.join(', ')}`)
+    .map(([what, v]) => `${what}: ${typeof v === 'string' ? v : v.join(', ')}`)
     .join('; ');
   const lines = [
     `koppel check: agreement ${r.agreement.id} version ${r.agreement.version} (sha256 ${r.agreement.sha256}), party ${r.party} (${r.role})`,
