@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Register[]>> = {
   agreement: async () => [(await import('./agreement.js')).agreementCommand],
   receipt: async () => [(await import('./receipt.js')).receiptCommand],
   report: async () => [(await import('./report.js')).reportCommand],
+  check: async () => [(await import('./check.js')).checkCommand],
 };
 COMMANDS['pseudonymize'] = COMMANDS['pseudonymise'] as () => Promise<Register[]>;
 

@@ -105,6 +105,8 @@ export const ERROR_CODES = {
   SERVICE_UNAVAILABLE: 'The service is unavailable.',
   /** A worker thread failed or exited unexpectedly. */
   WORKER_FAILED: 'A worker thread failed.',
+  /** A dry run (`koppel check`) found what would stop the real run: invalid records, duplicates, malformed CSV. */
+  CHECK_FAILED: 'The input would stop the real run; the check lists where.',
   /** The operation was cancelled by the caller (AbortSignal). */
   ABORTED: 'The operation was cancelled.',
   /** An internal invariant was violated: a bug in koppel, please report it. */
