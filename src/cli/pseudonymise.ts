@@ -10,7 +10,7 @@ import { parseDelimiter, type CsvDelimiter, type CsvStyle } from '../csv/records
 import { exportKey, generateKey } from '../pseudonymise/key.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import { pseudonymiseCsv, type PseudonymiseCsvSummary } from '../pseudonymise/csv.js';
-import { checkDistinct, CountedInput, formatCount, isStdio, openInput, openOutput, ProgressLine, readKeyFile, readTextFile, writeSecretFile } from './io.js';
+import { checkDistinct, CountedInput, formatCount, inputChunks, isStdio, openInput, openOutput, ProgressLine, readKeyFile, readTextFile, writeSecretFile } from './io.js';
 import { addReportOptions, addThreadsOption, openRejectReport, parseIntFlag, progressReporter, summaryLine, type ReportFlags } from './common.js';
 import type { Console } from './program.js';
 import { OprfPseudonymiser } from '../oprf/client.js';
@@ -52,6 +52,8 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
       column: flags.column,
       onInvalid: flags.onInvalid,
       delimiter,
+      // A file is checked in full first: an invalid record stops the run before any budget is spent.
+      ...(isStdio(flags.in) ? {} : { precheck: () => inputChunks(flags.in) }),
       ...(report ? { onRejected: report.add, onStyle: (style: CsvStyle) => report.follow(style) } : {}),
       onProgress: (p) => onProgress({ phase: 'records', done: p.records }),
     });

@@ -18,7 +18,7 @@ import { availableParallelism } from 'node:os';
 import { t, isLeft } from '../util/cjs.js';
 import { isLoopbackHost } from '../transport/net.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
-import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
+import { checkerFor, type IdType, type InvalidReason } from '../pseudonymise/normalise.js';
 import { fromBase64Url, toBase64Url } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';
 import { describeErrors } from '../wire/codec.js';
@@ -74,7 +74,7 @@ export class OprfPseudonymiser {
   readonly #url: URL;
   readonly #agent: HttpAgent;
   readonly #pool: TaskPool<typeof oprfOps>;
-  readonly #check: (s: string) => string | { code: KoppelErrorCode; reason: string };
+  readonly #check: (s: string) => string | InvalidReason;
   /** The pinned key id. */
   readonly kid: string;
   /** The mode. */
@@ -162,6 +162,11 @@ export class OprfPseudonymiser {
   /** The pseudonym of one identifier (batch many for speed). */
   async pseudonymise(id: string): Promise<string> {
     return (await this.pseudonymiseMany([id]))[0] as string;
+  }
+
+  /** The identifier normalised by `idType`, or why it is invalid; evaluates nothing (spends no budget). */
+  checkIdentifier(id: string): string | InvalidReason {
+    return this.#check(id);
   }
 
   /** Like {@link pseudonymiseMany}, with a result per identifier instead of throwing for invalid ones. */

@@ -27,6 +27,26 @@ export interface OprfCsvOptions {
   readonly onProgress?: (p: { records: number; elapsedMs: number }) => void;
   /** Called once the header is read, with the input's style (which the output keeps), before any rejection. */
   readonly onStyle?: (style: CsvStyle) => void;
+  /**
+   * With `onInvalid: 'error'`: a second reading of the same input, checked in full
+   * before anything is sent, so an invalid record stops the run having spent no budget
+   * (a file can be read twice; stdin cannot, and then each batch is checked before it is
+   * sent, so nothing at or after the invalid record is evaluated).
+   */
+  readonly precheck?: () => AsyncIterable<Uint8Array>;
+}
+
+/**
+ * With the `error` policy, the records of a batch checked before any is evaluated: the
+ * field count and the identifier, so a batch that would stop the run costs no budget.
+ */
+function checkBatch(policy: RecordPolicy, client: OprfPseudonymiser, records: readonly string[][], first: number, col: number): void {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as string[];
+    policy.hasFields(r, first + i);
+    const n = client.checkIdentifier(r[col] as string);
+    if (typeof n !== 'string') policy.reject(first + i, n.code, n.reason);
+  }
 }
 
 /** What a run did. */
@@ -52,6 +72,12 @@ export async function oprfPseudonymiseCsv(
 ): Promise<OprfCsvSummary> {
   const started = performance.now();
   const delimiter = o.delimiter ?? ',';
+  if (o.onInvalid === 'error' && o.precheck) {
+    const pre = await openCsv(o.precheck(), delimiter);
+    const preCol = columnIndex(pre.header, o.column);
+    const prePolicy = new RecordPolicy({ fields: pre.header.length, column: preCol, policy: 'error', wording: POLICY_WORDING.oprf, report: new SkipReport() });
+    for await (const batch of pre.batches) checkBatch(prePolicy, client, batch.records, batch.firstRecord, preCol);
+  }
   const csv = await openCsv(input, delimiter);
   const col = columnIndex(csv.header, o.column);
   const fields = csv.header.length;
@@ -86,6 +112,7 @@ export async function oprfPseudonymiseCsv(
     o.onProgress?.({ records, elapsedMs: performance.now() - started });
   });
   for await (const batch of csv.batches) {
+    if (o.onInvalid === 'error') checkBatch(policy, client, batch.records, batch.firstRecord, col);
     const ids: string[] = [];
     for (const r of batch.records) if (r.length === fields) ids.push(r[col] as string);
     await pipe.push(client.tryPseudonymiseMany(ids).then((results) => ({ rows: batch.records, first: batch.firstRecord, results })));
