@@ -797,6 +797,12 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const ready = new Set<SocketChannel>();
   /** Connections still within their deadline: TCP connected, no first message yet. */
   const unready = new Map<string, net.Socket>();
+  /** The `unready` key of each channel: a channel taken by accept() belongs to its taker, not to close(). */
+  const keyOf = new WeakMap<SocketChannel, string>();
+  const taken = (c: SocketChannel) => {
+    const k = keyOf.get(c);
+    if (k !== undefined && unready.get(k) !== undefined) unready.delete(k);
+  };
   type Waiter = { readonly wantsReady: boolean; give(c: SocketChannel): void; expired: boolean; expire(): void; end(): void };
   const waiters: Waiter[] = [];
   let failed = 0;
@@ -824,6 +830,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     const [w] = waiters.splice(i, 1);
     const at = pending.indexOf(c);
     if (at >= 0) pending.splice(at, 1);
+    taken(c);
     (w as Waiter).give(c);
     refreshRef();
     return true;
@@ -868,6 +875,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       c.discard();
     };
     unready.set(key, s);
+    keyOf.set(c, key);
     pending.push(c);
     void c.firstMessage.then((error) => {
       unready.delete(key);
@@ -964,6 +972,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     const c = wantsReady ? pending.find((x) => ready.has(x)) : pending[0];
     if (c) {
       pending.splice(pending.indexOf(c), 1);
+      taken(c);
       return Promise.resolve(c);
     }
     const failedBefore = failed;
