@@ -56,6 +56,14 @@ interface Task {
   readonly reject: (e: unknown) => void;
 }
 
+/**
+ * The parent's Node flags, without those a worker cannot take: `--input-type` (a script
+ * run with `node --input-type=module -e ...` would make every worker fail to start).
+ */
+function workerExecArgv(): string[] {
+  return process.execArgv.filter((a) => !a.startsWith('--input-type'));
+}
+
 /** A pool running the operations of one registry. */
 export class TaskPool<R extends OpRegistry> {
   readonly #ops: R;
@@ -95,7 +103,7 @@ export class TaskPool<R extends OpRegistry> {
       this.#context = c;
     }
     for (let i = 0; i < size; i++) {
-      const w = new Worker(workerUrl);
+      const w = new Worker(workerUrl, { execArgv: workerExecArgv() });
       w.unref();
       w.on('message', (m: { ok: true; value: unknown } | { ok: false; code: string; message: string; details: Record<string, unknown> }) => {
         const t = this.#running.get(w)?.shift();
