@@ -10,7 +10,19 @@ import { parseDelimiter, type CsvDelimiter, type CsvStyle } from '../csv/records
 import { exportKey, generateKey } from '../pseudonymise/key.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import { pseudonymiseCsv, type PseudonymiseCsvSummary } from '../pseudonymise/csv.js';
-import { checkDistinct, CountedInput, formatCount, inputChunks, isStdio, openInput, openOutput, ProgressLine, readKeyFile, readTextFile, writeSecretFile } from './io.js';
+import {
+  checkDistinct,
+  CountedInput,
+  formatCount,
+  inputChunks,
+  isStdio,
+  openInput,
+  openOutput,
+  ProgressLine,
+  readKeyFile,
+  readTextFile,
+  writeSecretFile,
+} from './io.js';
 import { addReportOptions, addThreadsOption, openRejectReport, parseIntFlag, progressReporter, summaryLine, type ReportFlags } from './common.js';
 import type { Console } from './program.js';
 import { OprfPseudonymiser } from '../oprf/client.js';

@@ -47,14 +47,14 @@ async function run(precheck: boolean): Promise<{ evaluated: number; error: unkno
 describe('pseudonymise --oprf --on-invalid error spends no budget on a run that stops', () => {
   it('a file with an invalid BSN at record 20,001 stops with INVALID_BSN naming the record, and the service evaluated nothing', async () => {
     const { evaluated, error } = await run(true);
-    const e = await expectCode(Promise.reject(error as Error), 'INVALID_BSN');
+    const e = await expectCode(Promise.reject(error), 'INVALID_BSN');
     expect(e.details['record']).toBe(20_001);
     expect(evaluated).toBe(0);
   });
 
   it('read once (stdin), the batch holding the invalid record is never sent: at most the records before it are evaluated', async () => {
     const { evaluated, error } = await run(false);
-    await expectCode(Promise.reject(error as Error), 'INVALID_BSN');
+    await expectCode(Promise.reject(error), 'INVALID_BSN');
     expect(evaluated).toBeLessThanOrEqual(20_000);
   });
 });
