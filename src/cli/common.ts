@@ -173,6 +173,17 @@ export class RejectReport {
   }
 }
 
+/**
+ * `--report` needs a policy that skips: with `error` the first invalid record stops the run.
+ *
+ * @throws KoppelError `INVALID_ARGUMENT`
+ */
+export function checkReportFlag(flags: { readonly report?: string; readonly onInvalid: string }): void {
+  if (flags.report !== undefined && flags.onInvalid !== 'skip') {
+    throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip (with error, the first invalid record stops the run).');
+  }
+}
+
 /** Opens the `--report` file when the flag was given. */
 export function openRejectReport(path: string | undefined): RejectReport | undefined {
   return path === undefined ? undefined : new RejectReport(path);

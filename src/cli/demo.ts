@@ -104,6 +104,9 @@ function cli(args: string[]): string {
   return r.stdout;
 }
 
+/** openssl's arguments for a new ECDSA P-256 key, unencrypted. */
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 /**
  * A test CA and one certificate per name (CN and subjectAltName the name, DNS localhost,
  * IP 127.0.0.1), made with openssl as examples/make-test-pki.sh does; `undefined` when
@@ -115,11 +118,7 @@ function makeTestPki(dir: string, names: readonly string[]): string | undefined 
   const ca = ssl([
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
+    ...EC_KEY,
     '-keyout',
     'ca.key',
     '-out',
@@ -135,21 +134,7 @@ function makeTestPki(dir: string, names: readonly string[]): string | undefined 
   ]);
   if (ca.error || ca.status !== 0) return undefined;
   for (const n of names) {
-    const req = ssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      `${n}.key`,
-      '-out',
-      `${n}.csr`,
-      '-subj',
-      `/CN=${n}`,
-    ]);
+    const req = ssl(['req', '-new', ...EC_KEY, '-keyout', `${n}.key`, '-out', `${n}.csr`, '-subj', `/CN=${n}`]);
     writeFileSync(
       join(dir, `${n}.ext`),
       `subjectAltName=DNS:${n},DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n`,

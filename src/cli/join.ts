@@ -30,6 +30,7 @@ import {
   checkedNetwork,
   logListening,
   openRejectReport,
+  checkReportFlag,
   addListenerOptions,
   listenerSetup,
   type ListenerFlags,
@@ -126,13 +127,6 @@ function csvOptions(flags: CommonFlags, report: RejectReport | undefined): JoinC
     delimiter: parseDelimiter(flags.delimiter),
     ...(report ? { onRejected: report.add } : {}),
   };
-}
-
-/** `--report` needs a policy that skips. */
-function checkReportFlag(flags: CommonFlags): void {
-  if (flags.report !== undefined && flags.onInvalid !== 'skip') {
-    throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip (with error, the first invalid record stops the run).');
-  }
 }
 
 /** Opens a party's input and `--report` file; the report is removed if opening the CSV fails. */

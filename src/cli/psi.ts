@@ -22,6 +22,7 @@ import {
   checkedNetwork,
   logListening,
   openRejectReport,
+  checkReportFlag,
   addListenerOptions,
   listenerSetup,
   type ListenerFlags,
@@ -95,13 +96,6 @@ function csvOptions(flags: CommonFlags, report: RejectReport | undefined): PsiCs
     delimiter: parseDelimiter(flags.delimiter),
     ...(report ? { onRejected: report.add } : {}),
   };
-}
-
-/** `--report` needs a policy that skips. */
-function checkReportFlag(flags: CommonFlags): void {
-  if (flags.report !== undefined && flags.onInvalid !== 'skip') {
-    throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip (with error, the first invalid record stops the run).');
-  }
 }
 
 /** Registers `psi serve` and `psi connect`. */
