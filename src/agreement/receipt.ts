@@ -69,9 +69,44 @@ export function receiptHash(body: ReceiptBody): string {
 const receiptBytes = (body: ReceiptBody) => signedBytes(RECEIPT_CONTEXT, { receipt: receiptHash(body) });
 const countersignBytes = (body: ReceiptBody) => signedBytes(COUNTERSIGN_CONTEXT, { receipt: receiptHash(body) });
 
+const Hex = (n: number) => t.refinement(t.string, (s) => s.length === n && /^[0-9a-f]*$/.test(s), `hex(${n})`);
+const Short = t.refinement(t.string, (s) => s.length <= 256, 'short text');
+const Names = t.array(Short);
+const Scalar = t.union([t.number, Short, t.boolean, t.null]);
+
+/** The shape of a peer's receipt body: flat values only, so checking and hashing it is bounded. */
+const ReceiptBodyCodec = t.exact(
+  t.type({
+    koppelReceipt: t.literal(1),
+    command: Short,
+    role: Short,
+    koppel: Short,
+    protocol: t.exact(t.type({ name: Short, version: t.number })),
+    agreement: t.union([t.null, t.exact(t.type({ id: Short, version: t.number, hash: Hex(64), party: Short }))]),
+    session: t.union([t.null, Hex(32)]),
+    transcript: t.union([t.null, Hex(64)]),
+    self: t.exact(t.type({ names: Names, fingerprint: Short })),
+    peer: t.exact(t.type({ names: Names, fingerprint: t.union([t.null, Short]) })),
+    startedAt: Short,
+    finishedAt: Short,
+    status: t.keyof({ completed: null, failed: null }),
+    error: t.union([t.null, Short]),
+    inputs: t.record(Short, t.number),
+    learned: t.record(Short, t.union([Scalar, t.array(t.number)])),
+    outputs: t.array(t.exact(t.type({ name: Short, sha256: Hex(64) }))),
+  }),
+  'ReceiptBody',
+);
+
 /** A receipt as it travels: checked for shape here, for content by {@link checkPeerReceipt}. */
-const WireReceipt = t.type({ receipt: t.UnknownRecord, certificate: t.string, signature: t.string });
-const WireCountersign = t.type({ signature: t.string });
+const WireReceipt = t.exact(
+  t.type({
+    receipt: ReceiptBodyCodec,
+    certificate: t.refinement(t.string, (s) => s.length <= 16384, 'PEM certificate'),
+    signature: t.refinement(t.string, (s) => s.length <= 2048, 'base64'),
+  }),
+);
+const WireCountersign = t.exact(t.type({ signature: t.refinement(t.string, (x) => x.length <= 2048, 'base64') }));
 
 /** The DER SHA-256 of a PEM certificate (hex). */
 export function certificateFingerprint(pem: string): string {
@@ -110,7 +145,7 @@ export async function exchangeReceipts(session: Session, body: ReceiptBody, sign
   const mine = signReceipt(body, signer);
   await session.sendJson(RECEIPT_STEP, { receipt: body, ...mine });
   const raw = await session.receiveJson(RECEIPT_STEP, WireReceipt);
-  const theirs = { receipt: raw.receipt as unknown as ReceiptBody, certificate: raw.certificate, signature: raw.signature };
+  const theirs = { receipt: raw.receipt as ReceiptBody, certificate: raw.certificate, signature: raw.signature };
   checkPeerReceipt(session, body, theirs, ca);
   await session.sendJson(COUNTERSIGN_STEP, { signature: signBytes(signer, countersignBytes(theirs.receipt)) });
   const counter = await session.receiveJson(COUNTERSIGN_STEP, WireCountersign);
