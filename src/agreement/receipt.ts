@@ -168,7 +168,9 @@ function checkSessions(file: ReceiptFile, ca: string, problems: string[], passed
     return;
   }
   if (held.length === 0) {
-    problems.push(file.receipt.status === 'failed' ? `the run failed (${file.receipt.error ?? 'unknown'}) before any session's receipt` : 'no session receipts');
+    problems.push(
+      file.receipt.status === 'failed' ? `the run failed (${file.receipt.error ?? 'unknown'}) before any session's receipt` : 'no session receipts',
+    );
   }
   const self = certificateFingerprint(file.certificate);
   held.forEach((x, i) => {
@@ -181,7 +183,8 @@ function checkSessions(file: ReceiptFile, ca: string, problems: string[], passed
     else {
       const c = verifyReceipt(x, ca);
       for (const p of c.problems) problems.push(`${name}: ${p}`);
-      if (c.problems.length === 0) passed.push(`${name}: countersigned by the peer, whose own receipt carries the same transcript ${x.receipt.transcript ?? ''}`);
+      if (c.problems.length === 0)
+        passed.push(`${name}: countersigned by the peer, whose own receipt carries the same transcript ${x.receipt.transcript ?? ''}`);
     }
   });
   if (file.receipt.status === 'failed') problems.push(`the run failed (${file.receipt.error ?? 'unknown'})`);

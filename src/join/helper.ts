@@ -157,7 +157,13 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
       for (let g = 0; g < L; g++) col[g] = withheld[g] ? (noise[g] as bigint) : (sums[g * k + c] as bigint);
       await A.session.send(Step.SUMS, L, u64Bytes(col));
     }
-    const result: JoinHelperResult = { groups: L, positions: n, histogram: [...hist].sort((x, y) => y - x), withheld: withheld.filter(Boolean).length, minCount };
+    const result: JoinHelperResult = {
+      groups: L,
+      positions: n,
+      histogram: [...hist].sort((x, y) => y - x),
+      withheld: withheld.filter(Boolean).length,
+      minCount,
+    };
     await options.beforeClose?.(result, { groups: A.session, values: B.session });
     return result;
   } catch (e) {
