@@ -70,6 +70,13 @@ export class ReceiptRecorder {
     this.#session = s;
   };
 
+  #helper: Session | undefined;
+
+  /** For the join's `onHelperSession`: the receipt then covers both sessions. */
+  readonly onHelperSession = (s: Session): void => {
+    this.#helper = s;
+  };
+
   #body(
     status: 'completed' | 'failed',
     o: { error?: string; inputs?: Record<string, number>; learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> },
@@ -82,9 +89,7 @@ export class ReceiptRecorder {
       command: this.#command,
       role: this.#role,
       koppel: VERSION,
-      protocol: s
-        ? { name: s.protocol.name, version: s.protocol.version }
-        : (this.#sessions[0]?.file.receipt.protocol ?? { name: this.#command, version: 0 }),
+      protocol: s ? { name: s.protocol.name, version: s.protocol.version } : (this.#sessions[0]?.file.receipt.protocol ?? { name: this.#command, version: 0 }),
       agreement: f.agreementRun ?? null,
       session: s ? s.idHex : null,
       transcript: s && status === 'completed' ? Buffer.from(s.transcript()).toString('hex') : null,
@@ -109,7 +114,21 @@ export class ReceiptRecorder {
     if (!this.wanted) return;
     const s = this.#session;
     if (!s) throw new KoppelError('INTERNAL', 'No session to exchange receipts on.');
-    const file = await exchangeReceipts(s, this.#body('completed', o, this.#session), this.#signer(), readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'));
+    const helper = this.#helper;
+    if (helper) {
+      // Two sessions (the peer's and the helper's), both exchanged at once: each of the
+      // three parties waits only for the peer of the session at hand.
+      const learned = { learned: o.learned, ...(o.outputs ? { outputs: o.outputs } : {}) };
+      await Promise.all([this.exchangeOn(s, { ...learned, order: 0 }), this.exchangeOn(helper, { ...learned, order: 1 })]);
+      this.writeSessions(o);
+      return;
+    }
+    const file = await exchangeReceipts(
+      s,
+      this.#body('completed', o, this.#session),
+      this.#signer(),
+      readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'),
+    );
     writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
     this.#done = true;
   }
@@ -120,10 +139,7 @@ export class ReceiptRecorder {
    * concurrently; they are listed in the order their exchanges finish unless `order`
    * places them.
    */
-  async exchangeOn(
-    s: Session,
-    o: { learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }>; order?: number } = {},
-  ): Promise<void> {
+  async exchangeOn(s: Session, o: { learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }>; order?: number } = {}): Promise<void> {
     if (!this.wanted) return;
     const file = await exchangeReceipts(
       s,
