@@ -8,5 +8,18 @@
  */
 export { makeCodebook, type Codebook, type CodebookSpec } from './codebook.js';
 export { tabulate, recordKey, Tabulator, type InputRecord, type RowLayout } from './tabulate.js';
-export { Aggregator, collect, submitInput, configHash, checkConfig, type RoundConfig, type RoundResult, type SubmitOutcome } from './round.js';
+export {
+  Aggregator,
+  collect,
+  submitInput,
+  configHash,
+  checkConfig,
+  type AggregatorOptions,
+  type CollectOptions,
+  type RoundConfig,
+  type RoundResult,
+  type RoundRunOptions,
+  type SubmitOptions,
+  type SubmitOutcome,
+} from './round.js';
 export type { NoiseSpec } from './sampler.js';

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import type { t } from '../util/cjs.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import type { Channel } from '../transport/channel.js';
-import { checkHello } from '../session/hello.js';
+import { checkAgreementHash, checkHello } from '../session/hello.js';
 import { openSession, runSession, type Session, type SessionOptions } from '../session/session.js';
 import { normalisePeerPolicy, peerMatches, type NormalisedPeerPin } from '../transport/peer.js';
 import { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggregatorHello, AggStep, Agreed, InputHello, SHARED, SubmitResult } from './messages.js';
@@ -134,16 +134,71 @@ export function checkConfig(c: RoundConfig): RoundConfig {
 
 /** Opens a round session with one peer: nobody answers a HELLO with a HELLO here. */
 function roundSession<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
-  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks'>,
+  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'agreement'>,
 ): Promise<Session<H>> {
   return openSession(roundOptions(o));
 }
 
-/** The session options of every round session; by default a failed opening just closes. */
+/**
+ * The session options of every round session; by default a failed opening just closes
+ * (a HELLO under another agreement is still told `AGREEMENT_MISMATCH`).
+ */
 function roundOptions<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
-  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'onFailure'>,
+  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'onFailure' | 'agreement'>,
 ): SessionOptions<H> {
-  return { onFailure: 'close', ...o, protocol: AGGREGATE_PROTOCOL, suite: 'none', answer: false, shared: SHARED };
+  const { agreement, ...rest } = o;
+  return {
+    onFailure: 'close',
+    ...rest,
+    ...(agreement === undefined ? {} : { agreement }),
+    protocol: AGGREGATE_PROTOCOL,
+    suite: 'none',
+    answer: false,
+    shared: SHARED,
+  };
+}
+
+/** What every role of a round may be told. */
+export interface RoundRunOptions {
+  /**
+   * The SHA-256 (hex) of the linking agreement the round runs under. Every HELLO carries
+   * it; a peer under another agreement, or under none, stops both ends of that session
+   * with `AGREEMENT_MISMATCH` before its share or sum is used.
+   */
+  readonly agreement?: string;
+}
+
+/** Options of {@link submitInput}. */
+export interface SubmitOptions extends RoundRunOptions {
+  /**
+   * The last step of each session an aggregator accepted the share on, before its
+   * channel closes (e.g. the receipt exchange, docs/agreement.md). A failure makes that
+   * aggregator's outcome a refusal with the error's code. Waits are bounded by the
+   * channel's idle timeout.
+   */
+  readonly afterSession?: (session: Session, aggregator: number) => Promise<void>;
+}
+
+/** Options of an {@link Aggregator}. */
+export interface AggregatorOptions extends RoundRunOptions {
+  /**
+   * The last step of an input's session, after the share was found valid and
+   * acknowledged and before it counts (e.g. the receipt exchange). A failure refuses
+   * the share with the error's code: it is not summed.
+   */
+  readonly afterInput?: (session: Session, party: string) => Promise<void>;
+  /** The last step of the session with the collector, after the sum was sent. */
+  readonly afterReport?: (session: Session, r: { agreed: number; dropped: number }) => Promise<void>;
+}
+
+/** Options of {@link collect}. */
+export interface CollectOptions extends RoundRunOptions {
+  /**
+   * With the result, before the aggregators' sessions close (in index order): the place
+   * to write the table and exchange receipts on every session. A failure fails the round
+   * (every aggregator is told).
+   */
+  readonly beforeClose?: (result: RoundResult, sessions: readonly Session[]) => Promise<void>;
 }
 
 /** The outcome of one input party's submission, per aggregator. */
@@ -159,8 +214,15 @@ export interface SubmitOutcome {
  * with each aggregator's answer; a party accepted by only some aggregators is dropped
  * by the round, never half counted.
  */
-export async function submitInput(channels: readonly Channel[], config: RoundConfig, party: string, vector: BigUint64Array): Promise<SubmitOutcome[]> {
+export async function submitInput(
+  channels: readonly Channel[],
+  config: RoundConfig,
+  party: string,
+  vector: BigUint64Array,
+  options: SubmitOptions = {},
+): Promise<SubmitOutcome[]> {
   checkConfig(config);
+  const agreement = checkAgreementHash(options.agreement);
   if (channels.length !== config.aggregators)
     throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
   if (vector.length !== config.codebook.length) throw new KoppelError('INVALID_ARGUMENT', "The input vector does not have the codebook's length.");
@@ -176,10 +238,12 @@ export async function submitInput(channels: readonly Channel[], config: RoundCon
           hello: { role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind },
           codec: InputHello,
           peerRole: 'aggregator',
+          ...(agreement === undefined ? {} : { agreement }),
         });
         const body = share.kind === 'seed' ? share.seed : vectorToBytes(share.vector);
         await s.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
         const r = await s.receiveJson(AggStep.SUBMIT_RESULT, SubmitResult);
+        if (r.accepted) await options.afterSession?.(s, j);
         return r.accepted ? { aggregator: j, accepted: true } : { aggregator: j, accepted: false, code: (r.code ?? 'INTERNAL') as KoppelErrorCode };
       } catch (e) {
         return { aggregator: j, accepted: false, code: e instanceof KoppelError ? e.code : 'INTERNAL' };
@@ -198,10 +262,16 @@ export class Aggregator {
   readonly #hash: string;
   readonly #shares = new Map<string, Share>();
   readonly #sum: BigUint64Array;
+  readonly #options: AggregatorOptions;
+  /** Parties whose share is valid and whose session's last step is under way. */
+  readonly #pending = new Set<string>();
+  readonly #agreement: string | undefined;
   #closed = false;
 
-  constructor(config: RoundConfig, index: number) {
+  constructor(config: RoundConfig, index: number, options: AggregatorOptions = {}) {
     this.#config = checkConfig(config);
+    this.#agreement = checkAgreementHash(options.agreement);
+    this.#options = options;
     if (!Number.isInteger(index) || index < 0 || index >= config.aggregators)
       throw new KoppelError('INVALID_ARGUMENT', `The aggregator index must be 0 to ${config.aggregators - 1}.`);
     this.#index = index;
@@ -230,7 +300,15 @@ export class Aggregator {
     };
     try {
       // The round check is deferred: a party of another round is answered with a refusal.
-      s = await roundSession({ channel, side: 'responder', hello: { role: 'aggregator' }, codec: InputHello, peerRole: 'input', deferChecks: true });
+      s = await roundSession({
+        channel,
+        side: 'responder',
+        hello: { role: 'aggregator' },
+        codec: InputHello,
+        peerRole: 'input',
+        deferChecks: true,
+        ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
+      });
       const hello = s.peerHello;
       const data = await s.receive([AggStep.SUBMIT_DATA], 'SUBMIT_DATA');
       try {
@@ -245,17 +323,33 @@ export class Aggregator {
         const entry = this.#config.parties.find((p) => p.id === hello.party);
         if (!entry || !s.peer || !peerMatches(s.peer, partyPin(entry))) return await refuse('PEER_NOT_ALLOWED', hello.party);
       }
-      if (this.#shares.has(hello.party)) return await refuse('DUPLICATE_INPUT', hello.party);
-      if (this.#shares.size >= this.#config.codebook.spec.maxInputs) return await refuse('ROUND_FAILED', hello.party);
+      if (this.#shares.has(hello.party) || this.#pending.has(hello.party)) return await refuse('DUPLICATE_INPUT', hello.party);
+      if (this.#shares.size + this.#pending.size >= this.#config.codebook.spec.maxInputs) return await refuse('ROUND_FAILED', hello.party);
       const last = this.#index === this.#config.aggregators - 1;
       let share: Share;
       if (hello.kind === 'seed' && !last && data.count === 1 && data.body.length === 32) share = { kind: 'seed', seed: Uint8Array.from(data.body) };
       else if (hello.kind === 'vector' && last && data.count === this.#config.codebook.length && data.body.length === data.count * 8)
         share = { kind: 'vector', vector: bytesToVector(data.body) };
       else return await refuse('MESSAGE_MALFORMED', hello.party);
+      // Held apart until acknowledged and the last step is done: a second connection of
+      // the same party meanwhile is a duplicate, and a failed last step gives the id back.
+      this.#pending.add(hello.party);
+      try {
+        await s.sendJson(AggStep.SUBMIT_RESULT, { accepted: true, code: null });
+        await this.#options.afterInput?.(s, hello.party);
+      } catch (e) {
+        if (share.kind === 'seed') share.seed.fill(0);
+        throw e;
+      } finally {
+        this.#pending.delete(hello.party);
+      }
+      if (this.#closed) {
+        // The round closed for inputs while the last step ran: this share is not summed.
+        if (share.kind === 'seed') share.seed.fill(0);
+        return { aggregator: this.#index, accepted: false, code: 'LATE_INPUT', party: hello.party };
+      }
       addInto(this.#sum, shareVector(share, this.#config.codebook.length, this.#ctx(hello.party)));
       this.#shares.set(hello.party, share);
-      await s.sendJson(AggStep.SUBMIT_RESULT, { accepted: true, code: null });
       return { aggregator: this.#index, accepted: true, party: hello.party };
     } catch (e) {
       const code: KoppelErrorCode = e instanceof KoppelError ? e.code : 'INTERNAL';
@@ -281,6 +375,7 @@ export class Aggregator {
         suite: 'none',
         answer: false,
         peerRole: 'collector',
+        ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
       });
       scope.defer(() => {
         for (const share of this.#shares.values()) if (share.kind === 'seed') share.seed.fill(0);
@@ -299,7 +394,9 @@ export class Aggregator {
       }
       this.#addNoise(sum);
       await s.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
-      return { agreed: agreed.size, dropped };
+      const r = { agreed: agreed.size, dropped };
+      await this.#options.afterReport?.(s, r);
+      return r;
     });
   }
 
@@ -417,8 +514,10 @@ export async function collect(
   channels: readonly Channel[] | AsyncIterable<Channel>,
   config: RoundConfig,
   disclosure: DisclosureOptions = {},
+  options: CollectOptions = {},
 ): Promise<RoundResult> {
   checkConfig(config);
+  const agreement = checkAgreementHash(options.agreement);
   checkCellKeyOptions(config.codebook, disclosure);
   if (Array.isArray(channels) && channels.length !== config.aggregators)
     throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
@@ -435,6 +534,7 @@ export async function collect(
       codec: AggregatorHello,
       peerRole: 'aggregator',
       onFailure,
+      ...(agreement === undefined ? {} : { agreement }),
     });
   return runSession(async (scope) => {
     let sessions: Array<Session<t.TypeOf<typeof AggregatorHello>>>;
@@ -495,7 +595,7 @@ export async function collect(
       }),
     );
     const threshold = disclosure.threshold ?? 10;
-    return {
+    const result: RoundResult = {
       round: config.round,
       table: protectTable(config.codebook, total, disclosure),
       inputs: agreed.length,
@@ -512,5 +612,10 @@ export async function collect(
         cellKeyCountsOnly: disclosure.cellKey !== undefined && disclosure.cellKeyCountsOnly === true,
       },
     };
+    if (options.beforeClose) {
+      const byIndex = [...sessions].sort((x, y) => x.peerHello.aggregator - y.peerHello.aggregator);
+      await options.beforeClose(result, byIndex);
+    }
+    return result;
   });
 }

@@ -4,7 +4,7 @@
  * - `parseAgreementFile`, `agreementHash`, `canonicalJson`, `agreementParty`: the format (`agreement.ts`).
  * - `signAgreement`, `agreementStatus`, `requireRunnable`: signing with a party's TLS key and the
  *   check before a run (`verify.ts`).
- * - `exchangeReceipts`, `verifyReceipt`, `receiptHash`: receipts (`receipt.ts`).
+ * - `exchangeReceipts`, `multiSessionReceipt`, `verifyReceipt`, `receiptHash`: receipts (`receipt.ts`).
  *
  * @packageDocumentation
  */
@@ -23,4 +23,13 @@ export {
 } from './agreement.js';
 export { agreementStatus, requireRunnable, signAgreement, type AgreementStatus } from './verify.js';
 export { certificateIdentity, type Signer } from './signature.js';
-export { exchangeReceipts, receiptHash, verifyReceipt, type ReceiptBody, type ReceiptCheck, type ReceiptFile } from './receipt.js';
+export {
+  exchangeReceipts,
+  multiSessionReceipt,
+  receiptHash,
+  verifyReceipt,
+  type ReceiptBody,
+  type ReceiptCheck,
+  type ReceiptFile,
+  type SessionEntry,
+} from './receipt.js';

@@ -47,6 +47,19 @@ export interface ReceiptBody {
   readonly learned: Readonly<Record<string, unknown>>;
   /** SHA-256 of every output file, by name. */
   readonly outputs: ReadonlyArray<{ readonly name: string; readonly sha256: string }>;
+  /**
+   * A party with several sessions (aggregation, the join helper, the helper variant's
+   * parties): each session this receipt covers, in the order of
+   * {@link ReceiptFile.sessions}. Then `session`, `transcript` and `peer` above are empty.
+   */
+  readonly sessions?: readonly SessionEntry[];
+}
+
+/** One session of a multi-session receipt: whom, which session, which transcript. */
+export interface SessionEntry {
+  readonly session: string | null;
+  readonly transcript: string | null;
+  readonly peer: { readonly names: readonly string[]; readonly fingerprint: string | null };
 }
 
 /** A receipt as written to `--receipt FILE`. */
@@ -59,6 +72,24 @@ export interface ReceiptFile {
   readonly countersignature: { readonly certificate: string; readonly signature: string } | null;
   /** The peer's own receipt of the same session, with its signature. */
   readonly peerReceipt: { readonly receipt: ReceiptBody; readonly certificate: string; readonly signature: string } | null;
+  /**
+   * A party with several sessions: each session's receipt, exchanged and countersigned
+   * on that session as above. The file's own receipt (with `sessions`) is signed by this
+   * party only: its peers each countersigned the session they took part in.
+   */
+  readonly sessions?: readonly ReceiptFile[];
+}
+
+/**
+ * The receipt of a party with several sessions: `body` (its inputs, what it learned in
+ * all, its outputs) names each session's receipt, and is signed by this party.
+ *
+ * @param sessions - each session's receipt from {@link exchangeReceipts}, in order
+ */
+export function multiSessionReceipt(body: ReceiptBody, sessions: readonly ReceiptFile[], signer: Signer): ReceiptFile {
+  const entries: SessionEntry[] = sessions.map((x) => ({ session: x.receipt.session, transcript: x.receipt.transcript, peer: x.receipt.peer }));
+  const summary: ReceiptBody = { ...body, session: null, transcript: null, peer: { names: [], fingerprint: null }, sessions: entries };
+  return { receipt: summary, ...signReceipt(summary, signer), countersignature: null, peerReceipt: null, sessions: [...sessions] };
 }
 
 /** The SHA-256 of a receipt body's canonical JSON (hex). */
@@ -154,6 +185,46 @@ export async function exchangeReceipts(session: Session, body: ReceiptBody, sign
   return { receipt: body, ...mine, countersignature: { certificate: theirs.certificate, signature: counter.signature }, peerReceipt: theirs };
 }
 
+/** The name of a session's peer, for messages. */
+function peerName(e: SessionEntry): string {
+  return e.peer.names[0] ?? (e.peer.fingerprint ? `fingerprint ${e.peer.fingerprint.slice(0, 16)}...` : 'unknown peer');
+}
+
+/**
+ * A multi-session receipt's sessions: the signed list names exactly the session
+ * receipts the file holds, each is this party's (same certificate), and each verifies
+ * as a one-session receipt (countersignature, the peer's receipt, the same transcript).
+ */
+function checkSessions(file: ReceiptFile, ca: string, problems: string[], passed: string[]): void {
+  const entries = file.receipt.sessions ?? [];
+  const held = file.sessions ?? [];
+  if (entries.length !== held.length) {
+    problems.push(`the receipt names ${entries.length} session(s) but the file holds ${held.length}`);
+    return;
+  }
+  if (held.length === 0) {
+    problems.push(
+      file.receipt.status === 'failed' ? `the run failed (${file.receipt.error ?? 'unknown'}) before any session's receipt` : 'no session receipts',
+    );
+  }
+  const self = certificateFingerprint(file.certificate);
+  held.forEach((x, i) => {
+    const e = entries[i] as SessionEntry;
+    const name = `session ${i + 1} (${peerName(e)})`;
+    if (x.receipt.session !== e.session || x.receipt.transcript !== e.transcript || x.receipt.peer.fingerprint !== e.peer.fingerprint)
+      problems.push(`${name}: the signed receipt names another session, transcript or peer than the one held`);
+    if (certificateFingerprint(x.certificate) !== self) problems.push(`${name}: signed with another certificate than this receipt's`);
+    if (x.sessions !== undefined) problems.push(`${name}: a session receipt may not hold sessions itself`);
+    else {
+      const c = verifyReceipt(x, ca);
+      for (const p of c.problems) problems.push(`${name}: ${p}`);
+      if (c.problems.length === 0)
+        passed.push(`${name}: countersigned by the peer, whose own receipt carries the same transcript ${x.receipt.transcript ?? ''}`);
+    }
+  });
+  if (file.receipt.status === 'failed') problems.push(`the run failed (${file.receipt.error ?? 'unknown'})`);
+}
+
 /** What {@link verifyReceipt} checked. */
 export interface ReceiptCheck {
   readonly problems: readonly string[];
@@ -174,7 +245,9 @@ export function verifyReceipt(file: ReceiptFile, ca: string, o: { agreementHash?
   if (own) problems.push(`this party's signature: ${own}`);
   else passed.push("this party's signature verifies through the CA");
   if (certificateFingerprint(file.certificate) !== file.receipt.self.fingerprint) problems.push("the signing certificate is not the receipt's own party");
-  if (file.countersignature === null || file.peerReceipt === null) {
+  if (file.sessions !== undefined || file.receipt.sessions !== undefined) {
+    checkSessions(file, ca, problems, passed);
+  } else if (file.countersignature === null || file.peerReceipt === null) {
     problems.push(file.receipt.status === 'failed' ? `the run failed (${file.receipt.error ?? 'unknown'}): no countersignature` : 'no countersignature');
   } else {
     const c = checkSignature(file.countersignature.certificate, ca, countersignBytes(file.receipt), file.countersignature.signature, at);

@@ -46,6 +46,9 @@ import {
   type RolePinFlags,
 } from './common.js';
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
+import { addReceiptOption, ReceiptRecorder } from './receipt.js';
+import type { Session } from '../session/session.js';
+import type { RoundResult } from '../aggregate/round.js';
 import type { Console } from './program.js';
 
 const Noise = t.union([
@@ -181,6 +184,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     ) => {
       const config = readRoundFile(flags.round);
       const network = await checkedNetwork(flags);
+      const receipts = new ReceiptRecorder(flags, 'aggregate input', 'input');
       const addrs = parseList(flags.aggregators, '--aggregators');
       if (addrs.length !== config.aggregators)
         throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
@@ -211,17 +215,32 @@ export function aggregateCommand(program: Command, io: Console): void {
         if (keys instanceof Uint8Array) keys.fill(0);
       }
       const vector = tab.vector();
-      const channels = await Promise.all(
-        addrs.map((a) => connect({ ...a, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })),
-      );
-      const outcomes = await submitInput(channels, config, flags.party, vector);
-      const refused = outcomes.filter((o) => !o.accepted);
-      for (const o of refused) io.err(`koppel: aggregator ${o.aggregator} refused the input: ${o.code}`);
-      if (refused.length > 0) {
-        throw new KoppelError(
-          refused[0]?.code ?? 'ROUND_FAILED',
-          `${refused.length} of ${outcomes.length} aggregators refused the input; the round will leave this party out.`,
+      let channels: Channel[];
+      let outcomes;
+      try {
+        channels = await Promise.all(
+          addrs.map((a) => connect({ ...a, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })),
         );
+        outcomes = await submitInput(channels, config, flags.party, vector, {
+          ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
+          // The receipt exchange is the last step of each accepted session.
+          ...(receipts.wanted ? { afterSession: (s: Session, j: number) => receipts.exchangeOn(s, { learned: { aggregator: j }, order: j }) } : {}),
+        });
+        const refused = outcomes.filter((o) => !o.accepted);
+        for (const o of refused) io.err(`koppel: aggregator ${o.aggregator} refused the input: ${o.code}`);
+        if (refused.length > 0) {
+          throw new KoppelError(
+            refused[0]?.code ?? 'ROUND_FAILED',
+            `${refused.length} of ${outcomes.length} aggregators refused the input; the round will leave this party out.`,
+          );
+        }
+        receipts.writeSessions({
+          inputs: { records: tab.records },
+          learned: { aggregators: outcomes.length, accepted: outcomes.length },
+        });
+      } catch (e) {
+        receipts.failed(e);
+        throw e;
       }
       io.err(
         `koppel: aggregate input ${flags.party}: ${formatCount(tab.records)} records in ${config.codebook.cells} cells, accepted by all ${outcomes.length} aggregators ` +
@@ -245,7 +264,18 @@ export function aggregateCommand(program: Command, io: Console): void {
     const network = await checkedNetwork(flags);
     // The collector is pinned apart (--collector-peer): an input party's certificate must not stand in for it.
     const collectorPin = rolePinFrom(flags, network.security, 'collector');
-    const aggregator = new Aggregator(config, flags.index);
+    const receipts = new ReceiptRecorder(flags, 'aggregate aggregator', 'aggregator');
+    const aggregator = new Aggregator(config, flags.index, {
+      ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
+      // The receipt exchange is the last step of each session: an input's share counts only after it.
+      ...(receipts.wanted
+        ? {
+            afterInput: (s: Session) => receipts.exchangeOn(s, { learned: { share: 'accepted' } }),
+            afterReport: (s: Session, r: { agreed: number; dropped: number }) =>
+              receipts.exchangeOn(s, { learned: { agreedInputs: r.agreed, droppedInputs: r.dropped }, order: Number.MAX_SAFE_INTEGER }),
+          }
+        : {}),
+    });
     const { host, port } = parseHostPort(flags.listen, '--listen');
     const listener = await listen({
       host,
@@ -293,15 +323,26 @@ export function aggregateCommand(program: Command, io: Console): void {
     }
     await Promise.all(pending);
     const c = parseHostPort(flags.collector, '--collector');
-    const channel = await connect({
-      ...c,
-      security: network.security,
-      ...(collectorPin === undefined ? {} : { peer: collectorPin }),
-      connectTimeoutMs: flags.timeout * 1000,
-      idleTimeoutMs: flags.idleTimeout * 1000,
-    });
-    const r = await aggregator.report(channel);
-    await channel.close();
+    let channel: Channel;
+    let r: { agreed: number; dropped: number };
+    try {
+      channel = await connect({
+        ...c,
+        security: network.security,
+        ...(collectorPin === undefined ? {} : { peer: collectorPin }),
+        connectTimeoutMs: flags.timeout * 1000,
+        idleTimeoutMs: flags.idleTimeout * 1000,
+      });
+      r = await aggregator.report(channel);
+      await channel.close();
+      receipts.writeSessions({
+        inputs: { accepted },
+        learned: { acceptedInputs: accepted, agreedInputs: r.agreed, droppedInputs: r.dropped },
+      });
+    } catch (e) {
+      receipts.failed(e);
+      throw e;
+    }
     io.err(`koppel: aggregator ${flags.index}: summed ${r.agreed} agreed inputs (${r.dropped} dropped); reported to collector ${peerText(channel.peer)}`);
   });
 
@@ -381,28 +422,16 @@ export function aggregateCommand(program: Command, io: Console): void {
           yield c;
         }
       })();
-      let r;
-      try {
-        r = await collect(incoming, config, {
-          threshold: flags.threshold,
-          secondary: flags.secondary,
-          protection: flags.protection,
-          valueProtection: flags.valueProtection,
-          ...cellKey,
-        });
-      } finally {
-        await listener.close();
-        await incoming.return(undefined);
-      }
-      // The table is final: release it, then wait for the aggregators to hang up.
-      const closed = Promise.all(accepted.map((c) => c.close()));
-      try {
+      const receipts = new ReceiptRecorder(flags, 'aggregate collect', 'collector');
+      // The table is final before the aggregators' sessions close: it is rendered and
+      // written there, so each session's receipt can name its hash.
+      const release = async (r: RoundResult, sessions: readonly Session[]) => {
         const spec = config.codebook.spec;
         const lines = [
           formatRecord([...spec.dimensions.map((d) => d.name), 'count', ...spec.values.map((v) => `sum_${v.name}`), 'suppressed', 'rule'], ',', '\n'),
         ];
         for (const e of r.table) {
-          const sums = e.sums.map((s, i) => (s === null ? '' : formatFixed(s, (spec.values[i] as { scale: number }).scale)));
+          const sums = e.sums.map((x, i) => (x === null ? '' : formatFixed(x, (spec.values[i] as { scale: number }).scale)));
           lines.push(formatRecord([...e.labels, e.count === null ? '' : e.count.toString(), ...sums, String(e.count === null), e.rule], ',', '\n'));
         }
         const table = lines.join('');
@@ -424,21 +453,49 @@ export function aggregateCommand(program: Command, io: Console): void {
         };
         // The report is built from the table as written and the metadata, before any output is written.
         const html = flags.reportHtml === undefined ? undefined : await buildReport(table, meta);
+        const metaText = JSON.stringify(meta, null, 2) + '\n';
         writeOutput(flags.out, table);
-        if (flags.meta) writeOutput(flags.meta, JSON.stringify(meta, null, 2) + '\n');
+        if (flags.meta) writeOutput(flags.meta, metaText);
         if (flags.reportHtml !== undefined && html !== undefined) writeOutput(flags.reportHtml, html);
         const suppressed = r.table.filter((e) => e.count === null).length;
+        if (receipts.wanted) {
+          const outputs = [{ path: flags.out ?? '-', text: table }, ...(flags.meta ? [{ path: flags.meta, text: metaText }] : [])];
+          const learned = { inputs: r.inputs, droppedInputs: r.dropped, cells: r.table.length, suppressed, released: r.table.length - suppressed };
+          // Every aggregator's session exchanges at once: each waits only for its own peer.
+          await Promise.all(sessions.map((x, j) => receipts.exchangeOn(x, { learned, outputs, order: j })));
+          receipts.writeSessions({ inputs: { aggregators: sessions.length }, learned, outputs });
+        }
         io.err(
           `koppel: collected round ${r.round}: ${r.inputs} inputs (${r.dropped} dropped), ${r.table.length} cells and totals, ${suppressed} suppressed; ` +
             `connections from ${accepted.map((c) => peerText(c.peer)).join(', ')}`,
         );
+      };
+      try {
+        await collect(
+          incoming,
+          config,
+          {
+            threshold: flags.threshold,
+            secondary: flags.secondary,
+            protection: flags.protection,
+            valueProtection: flags.valueProtection,
+            ...cellKey,
+          },
+          { ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}), beforeClose: release },
+        );
+      } catch (e) {
+        receipts.failed(e);
+        throw e;
       } finally {
-        await closed;
+        await listener.close();
+        await incoming.return(undefined);
       }
+      // The table is released: wait for the aggregators to hang up.
+      await Promise.all(accepted.map((c) => c.close()));
     },
   );
   // --agreement FILE: parameters and peers from a signed linking agreement.
-  withAgreement(subcommand(agg, 'input'), 'input');
-  withAgreement(subcommand(agg, 'aggregator'), 'aggregator');
-  withAgreement(subcommand(agg, 'collect'), 'collector');
+  withAgreement(addReceiptOption(subcommand(agg, 'input')), 'input');
+  withAgreement(addReceiptOption(subcommand(agg, 'aggregator')), 'aggregator');
+  withAgreement(addReceiptOption(subcommand(agg, 'collect')), 'collector');
 }

@@ -280,7 +280,8 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
         'helper',
         '--listen',
         '127.0.0.1:0',
-        ...(pki ? [...tlsOf('helper'), '--agreement', agreementPath] : ['--insecure']),
+        // The helper writes a receipt too: each of its two sessions ends with the exchange.
+        ...underAgreement('helper'),
         '--timeout',
         '120',
         '--idle-timeout',
@@ -344,8 +345,12 @@ async function runDemo(flags: DemoFlags, io: Console): Promise<void> {
   );
   await Promise.all([cbs.done, logius.done, helper?.done]);
   if (pki) {
-    say('\n   Each party checks its receipt: signed by itself, countersigned by the other, the same transcript, under the agreement:');
-    for (const n of ['cbs', 'logius']) {
+    say(
+      names.length > 2
+        ? '\n   Each party checks its receipt: signed by itself, each session countersigned by its peer, the same transcript at both ends, under the agreement:'
+        : '\n   Each party checks its receipt: signed by itself, countersigned by the other, the same transcript, under the agreement:',
+    );
+    for (const n of names) {
       const out = cli([
         'receipt',
         'verify',

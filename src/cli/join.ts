@@ -11,7 +11,8 @@ import { KoppelError } from '../errors/index.js';
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsv, type JoinCsvOptions } from '../join/csv.js';
 import { DEFAULT_MIN_COUNT, joinGroups, joinHelper, joinValues } from '../join/join.js';
-import type { JoinGroupsResult } from '../join/types.js';
+import type { JoinGroupsResult, JoinHelperResult } from '../join/types.js';
+import type { Session } from '../session/session.js';
 import { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
 import { ID_TYPES, type IdType } from '../pseudonymise/normalise.js';
 import type { Channel } from '../transport/channel.js';
@@ -95,6 +96,7 @@ interface ValuesFlags extends CommonFlags {
 }
 
 interface HelperFlags extends NetworkFlags, ReportFlags, ListenerFlags, AgreementFlags {
+  readonly receipt?: string;
   readonly listen: string;
 }
 
@@ -279,6 +281,7 @@ export function joinCommand(program: Command, io: Console): void {
         };
         const r = await joinGroups(channel, csv.records, {
           onSession: receipts.onSession,
+          onHelperSession: receipts.onHelperSession,
           beforeClose: async (res) => {
             rendered = render(res);
             await receipts.exchange({
@@ -458,6 +461,7 @@ export function joinCommand(program: Command, io: Console): void {
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
           onSession: receipts.onSession,
+          onHelperSession: receipts.onHelperSession,
           beforeClose: (res) =>
             receipts.exchange({
               inputs: { records: res.records, skipped: csv.skipped },
@@ -528,6 +532,7 @@ export function joinCommand(program: Command, io: Console): void {
     )
     .action(async (flags: HelperFlags) => {
       const network = await checkedNetwork(flags);
+      const receipts = new ReceiptRecorder(flags, 'join helper', 'helper');
       const { host, port } = parseHostPort(flags.listen, '--listen');
       // The parties say HELLO to the helper only after blinding their records: by default
       // the handshake deadline is the idle timeout, as every other wait for them.
@@ -549,7 +554,20 @@ export function joinCommand(program: Command, io: Console): void {
           peers.push(ch.peer);
           return ch;
         };
-        const r = await joinHelper(accept, { onProgress: progressReporter(progress, 'join helper') });
+        const r = await joinHelper(accept, {
+          onProgress: progressReporter(progress, 'join helper'),
+          ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
+          // The receipt exchange is the last step of both sessions, at once.
+          ...(receipts.wanted
+            ? {
+                beforeClose: async (res: JoinHelperResult, sessions: { groups: Session; values: Session }) => {
+                  const learned = { groups: res.groups, positions: res.positions, matched: res.histogram.reduce((x, y) => x + y, 0), withheld: res.withheld };
+                  await Promise.all([receipts.exchangeOn(sessions.groups, { learned, order: 0 }), receipts.exchangeOn(sessions.values, { learned, order: 1 })]);
+                  receipts.writeSessions({ inputs: {}, learned });
+                },
+              }
+            : {}),
+        });
         progress.done();
         summaryLine(
           io,
@@ -567,6 +585,9 @@ export function joinCommand(program: Command, io: Console): void {
           `koppel: join helper: served ${formatCount(r.groups)} groups over ${formatCount(r.positions)} positions in ${((performance.now() - started) / 1000).toFixed(2)} s; ` +
             `peers: ${peers.map(peerText).join(', ')}`,
         );
+      } catch (e) {
+        receipts.failed(e);
+        throw e;
       } finally {
         progress.done();
         await listener.close().catch(() => undefined);
@@ -575,5 +596,5 @@ export function joinCommand(program: Command, io: Console): void {
   // --agreement FILE: parameters and peers from a signed linking agreement.
   withAgreement(addReceiptOption(subcommand(join, 'groups')), 'groups');
   withAgreement(addReceiptOption(subcommand(join, 'values')), 'values');
-  withAgreement(subcommand(join, 'helper'), 'helper');
+  withAgreement(addReceiptOption(subcommand(join, 'helper')), 'helper');
 }

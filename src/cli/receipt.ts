@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { KoppelError } from '../errors/index.js';
 import { agreementHash } from '../agreement/agreement.js';
 import { certificateIdentity } from '../agreement/signature.js';
-import { exchangeReceipts, signReceipt, verifyReceipt, type ReceiptBody, type ReceiptFile } from '../agreement/receipt.js';
+import { exchangeReceipts, multiSessionReceipt, signReceipt, verifyReceipt, type ReceiptBody, type ReceiptFile } from '../agreement/receipt.js';
 import type { Session } from '../session/session.js';
 import { VERSION } from '../version.js';
 import type { AgreementFlags } from './agreement.js';
@@ -49,6 +49,8 @@ export class ReceiptRecorder {
   readonly #startedAt = new Date();
   #session: Session | undefined;
   #done = false;
+  /** A party with several sessions: each session's exchanged receipt, in order. */
+  readonly #sessions: Array<{ file: ReceiptFile; order: number }> = [];
 
   constructor(flags: ReceiptFlags, command: string, role: string) {
     this.#flags = flags;
@@ -68,19 +70,26 @@ export class ReceiptRecorder {
     this.#session = s;
   };
 
+  #helper: Session | undefined;
+
+  /** For the join's `onHelperSession`: the receipt then covers both sessions. */
+  readonly onHelperSession = (s: Session): void => {
+    this.#helper = s;
+  };
+
   #body(
     status: 'completed' | 'failed',
     o: { error?: string; inputs?: Record<string, number>; learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> },
+    s: Session | undefined,
   ): ReceiptBody {
     const f = this.#flags;
     const self = certificateIdentity(readTextFile(f.tlsCert as string, 'TLS certificate'));
-    const s = this.#session;
     return {
       koppelReceipt: 1,
       command: this.#command,
       role: this.#role,
       koppel: VERSION,
-      protocol: s ? { name: s.protocol.name, version: s.protocol.version } : { name: this.#command, version: 0 },
+      protocol: s ? { name: s.protocol.name, version: s.protocol.version } : (this.#sessions[0]?.file.receipt.protocol ?? { name: this.#command, version: 0 }),
       agreement: f.agreementRun ?? null,
       session: s ? s.idHex : null,
       transcript: s && status === 'completed' ? Buffer.from(s.transcript()).toString('hex') : null,
@@ -105,7 +114,50 @@ export class ReceiptRecorder {
     if (!this.wanted) return;
     const s = this.#session;
     if (!s) throw new KoppelError('INTERNAL', 'No session to exchange receipts on.');
-    const file = await exchangeReceipts(s, this.#body('completed', o), this.#signer(), readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'));
+    const helper = this.#helper;
+    if (helper) {
+      // Two sessions (the peer's and the helper's), both exchanged at once: each of the
+      // three parties waits only for the peer of the session at hand.
+      const learned = { learned: o.learned, ...(o.outputs ? { outputs: o.outputs } : {}) };
+      await Promise.all([this.exchangeOn(s, { ...learned, order: 0 }), this.exchangeOn(helper, { ...learned, order: 1 })]);
+      this.writeSessions(o);
+      return;
+    }
+    const file = await exchangeReceipts(
+      s,
+      this.#body('completed', o, this.#session),
+      this.#signer(),
+      readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'),
+    );
+    writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
+    this.#done = true;
+  }
+
+  /**
+   * A party with several sessions: the exchange at the end of one of them (its last
+   * step), kept for {@link ReceiptRecorder.writeSessions}. Sessions may exchange
+   * concurrently; they are listed in the order their exchanges finish unless `order`
+   * places them.
+   */
+  async exchangeOn(s: Session, o: { learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }>; order?: number } = {}): Promise<void> {
+    if (!this.wanted) return;
+    const file = await exchangeReceipts(
+      s,
+      this.#body('completed', { learned: o.learned ?? {}, ...(o.outputs ? { outputs: o.outputs } : {}) }, s),
+      this.#signer(),
+      readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'),
+    );
+    this.#sessions.push({ file, order: o.order ?? Number.MAX_SAFE_INTEGER });
+  }
+
+  #sorted(): ReceiptFile[] {
+    return [...this.#sessions].sort((a, b) => a.order - b.order).map((x) => x.file);
+  }
+
+  /** A party with several sessions: the file, naming every session's receipt, signed by this party. */
+  writeSessions(o: { inputs: Record<string, number>; learned: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> }): void {
+    if (!this.wanted) return;
+    const file = multiSessionReceipt(this.#body('completed', o, undefined), this.#sorted(), this.#signer());
     writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
     this.#done = true;
   }
@@ -114,7 +166,14 @@ export class ReceiptRecorder {
   failed(error: unknown): void {
     if (!this.wanted || this.#done) return;
     try {
-      const body = this.#body('failed', { error: error instanceof KoppelError ? error.code : 'INTERNAL' });
+      const code = error instanceof KoppelError ? error.code : 'INTERNAL';
+      if (this.#sessions.length > 0) {
+        // A party with several sessions: the ones that did exchange are kept.
+        const file = multiSessionReceipt(this.#body('failed', { error: code }, undefined), this.#sorted(), this.#signer());
+        writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
+        return;
+      }
+      const body = this.#body('failed', { error: code }, this.#session);
       const file: ReceiptFile = { receipt: body, ...signReceipt(body, this.#signer()), countersignature: null, peerReceipt: null };
       writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
     } catch {

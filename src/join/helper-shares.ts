@@ -21,8 +21,8 @@ import type { GroupsValueLayer, ValuesValueLayer } from './values.js';
 const MASK64 = 0xffffffffffffffffn;
 
 /** Opens a party's session with the helper: same session id as the join, HELLO not answered. */
-function helperSession(c: ValueLayerContext, channel: Channel, role: 'groups' | 'values', n: number, lists: number, minCount: number): Promise<Session> {
-  return c.scope.open({
+async function helperSession(c: ValueLayerContext, channel: Channel, role: 'groups' | 'values', n: number, lists: number, minCount: number): Promise<Session> {
+  const s = await c.scope.open({
     channel,
     protocol: HELPER_PROTOCOL,
     side: 'initiator',
@@ -32,7 +32,10 @@ function helperSession(c: ValueLayerContext, channel: Channel, role: 'groups' | 
     suite: 'none',
     answer: false,
     peerRole: 'helper',
+    ...(c.agreement === undefined ? {} : { agreement: c.agreement }),
   });
+  c.onHelperSession?.(s);
+  return s;
 }
 
 /** A's half of the helper value layer. */

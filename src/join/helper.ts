@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 import { KoppelError } from '../errors/index.js';
+import { checkAgreementHash } from '../session/hello.js';
 import { openSession, type Session } from '../session/session.js';
 import type { Channel } from '../transport/channel.js';
 import { randomBytes, readU32s, readU64s, u64Bytes, wipe } from '../util/bytes.js';
@@ -32,7 +33,9 @@ interface Party {
  */
 export async function joinHelper(accept: () => Promise<Channel>, options: JoinHelperOptions = {}): Promise<JoinHelperResult> {
   // Pair connections by session; strays (no valid HELLO) are closed and skipped.
+  const agreement = checkAgreementHash(options.agreement);
   const waiting = new Map<string, { groups?: Party; values?: Party }>();
+  let fatal: KoppelError | undefined;
   let pair: { groups: Party; values: Party } | undefined;
   const pending: Array<Promise<void>> = [];
   let resolvePair: () => void = () => undefined;
@@ -52,6 +55,7 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
         suite: 'none',
         answer: false,
         peerRole: ['groups', 'values'],
+        ...(agreement === undefined ? {} : { agreement }),
       });
       const hello = session.peerHello;
       const slot = waiting.get(session.idHex) ?? {};
@@ -64,6 +68,12 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
       }
     } catch (e) {
       await session?.abort(e);
+      // A party under another agreement (told so by openSession) ends the wait: the run
+      // it came for cannot happen here.
+      if (e instanceof KoppelError && e.code === 'AGREEMENT_MISMATCH') {
+        fatal ??= e;
+        resolvePair();
+      }
     } finally {
       greeting--;
     }
@@ -97,6 +107,7 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
       }
       pending.push(greet(got.c));
     }
+    if (fatal) throw fatal;
   } catch (e) {
     await closeWaiting();
     throw e;
@@ -146,7 +157,15 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
       for (let g = 0; g < L; g++) col[g] = withheld[g] ? (noise[g] as bigint) : (sums[g * k + c] as bigint);
       await A.session.send(Step.SUMS, L, u64Bytes(col));
     }
-    return { groups: L, positions: n, histogram: [...hist].sort((x, y) => y - x), withheld: withheld.filter(Boolean).length, minCount };
+    const result: JoinHelperResult = {
+      groups: L,
+      positions: n,
+      histogram: [...hist].sort((x, y) => y - x),
+      withheld: withheld.filter(Boolean).length,
+      minCount,
+    };
+    await options.beforeClose?.(result, { groups: A.session, values: B.session });
+    return result;
   } catch (e) {
     await A.session.abort(e);
     await B.session.abort(e);

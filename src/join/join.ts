@@ -207,7 +207,11 @@ export async function joinGroups(
       const threshold = Math.max(options.threshold ?? DEFAULT_MIN_COUNT, minCount);
       const k = columns.length;
       const blind = blindingContext(scope, s, o, progress);
-      const layer = groupsLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, options.helper);
+      const layer = groupsLayer(
+        o,
+        { session: s, scope, pool: blind.pool, columns: k, progress, agreement: o.agreement, onHelperSession: options.onHelperSession },
+        options.helper,
+      );
       await layer.setup();
 
       // Steps 1-2: the lists out, B's evaluation of them back.
@@ -329,7 +333,12 @@ export async function joinValues(
       });
       options.onSession?.(s);
       const blind = blindingContext(scope, s, o, progress);
-      const layer = valuesLayer(o, { session: s, scope, pool: blind.pool, columns: k, progress }, blind, options.helper);
+      const layer = valuesLayer(
+        o,
+        { session: s, scope, pool: blind.pool, columns: k, progress, agreement: o.agreement, onHelperSession: options.onHelperSession },
+        blind,
+        options.helper,
+      );
       await layer.setup();
 
       const { sizes } = await s.receiveJson(Step.LISTS, Lists);

@@ -28,6 +28,10 @@ export interface ValueLayerContext {
   /** The number of value columns, k. */
   readonly columns: number;
   readonly progress: ((p: JoinProgress) => void) | undefined;
+  /** The linking agreement's hash, which the helper session's HELLO carries too. */
+  readonly agreement?: string | undefined;
+  /** Told the helper session once it is open. */
+  readonly onHelperSession?: ((session: Session) => void) | undefined;
 }
 
 /** A's half of the two-party value layer. */

@@ -53,6 +53,12 @@ export interface JoinCommonOptions {
    * transcript hash.
    */
   readonly onSession?: (session: Session) => void;
+  /**
+   * Helper variant: called once the session with the helper is open, with that session
+   * (its id is the join's; its transcript is its own). The helper session stays open
+   * until the run ends, so `beforeClose` may still use it (e.g. the receipt exchange).
+   */
+  readonly onHelperSession?: (session: Session) => void;
 }
 
 /** A record of A: an identifier and its group labels (e.g. region, household type). */
@@ -122,6 +128,18 @@ export interface JoinValuesOptions extends JoinCommonOptions {
 export interface JoinHelperOptions {
   /** Called as work progresses. */
   readonly onProgress?: (p: JoinProgress) => void;
+  /**
+   * The SHA-256 (hex) of the linking agreement this run is under. Both parties' HELLOs
+   * must carry the same one (or, without it, none): a party under another agreement is
+   * told `AGREEMENT_MISMATCH`, and the helper stops with it.
+   */
+  readonly agreement?: string;
+  /**
+   * With the result, after the sums went to the group holder and before both sessions
+   * close: the place to exchange receipts on each (docs/agreement.md). A failure fails
+   * the run (both parties are told).
+   */
+  readonly beforeClose?: (result: JoinHelperResult, sessions: { readonly groups: Session; readonly values: Session }) => Promise<void>;
 }
 
 /** What A learns. */

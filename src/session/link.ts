@@ -292,8 +292,11 @@ export class Link {
     if (this.#closed) return;
     this.#closed = true;
     const code: KoppelErrorCode = error instanceof KoppelError ? error.code : 'INTERNAL';
-    // An error the peer itself reported, or a dead connection, needs no ABORT back.
-    const peerCaused = error instanceof KoppelError && (error.details['peer'] === true || code === 'CONNECTION_CLOSED' || code === 'NETWORK_ERROR');
+    // An error this link's peer itself reported, or a dead connection, needs no ABORT
+    // back. One another session's peer reported (the helper, an aggregator) is passed on.
+    const peerCaused =
+      error instanceof KoppelError &&
+      ((error.details['peer'] === true && this.#peerAbort !== undefined) || code === 'CONNECTION_CLOSED' || code === 'NETWORK_ERROR');
     if (!peerCaused) {
       let timer: NodeJS.Timeout | undefined;
       try {

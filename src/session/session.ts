@@ -58,7 +58,11 @@ export interface SessionOptions<H extends HelloBase> extends HelloExpectation {
   readonly deferChecks?: boolean;
   /** The initiator's session id (default: 16 fresh random bytes). */
   readonly id?: Uint8Array;
-  /** On a failed opening: tell the peer why (`abort`, default) or just close (`close`). */
+  /**
+   * On a failed opening: tell the peer why (`abort`, default) or just close (`close`, for
+   * listeners that drop strays silently). A peer whose HELLO was valid but names another
+   * agreement is told `AGREEMENT_MISMATCH` either way, so both ends stop with that code.
+   */
   readonly onFailure?: 'abort' | 'close';
   /**
    * The SHA-256 (hex) of the linking agreement this party runs under, if any. Every
@@ -224,7 +228,8 @@ async function handshake<H extends HelloBase>(link: Link, o: SessionOptions<H>):
     link.suite = o.suite;
     return new Session(link, o.protocol, o.side, (theirs ?? ours) as H);
   } catch (e) {
-    if (o.onFailure === 'close') await link.close();
+    const mismatch = e instanceof KoppelError && e.code === 'AGREEMENT_MISMATCH';
+    if (o.onFailure === 'close' && !mismatch) await link.close();
     else await link.abort(e);
     throw e;
   }
