@@ -166,6 +166,8 @@ export interface RoundRunOptions {
    * with `AGREEMENT_MISMATCH` before its share or sum is used.
    */
   readonly agreement?: string;
+  /** Cancels the run: the peers are told (`ABORTED`) and the promise rejects with `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
 
 /** Options of {@link submitInput}. */
@@ -227,6 +229,11 @@ export async function submitInput(
     throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; give one channel for each.`);
   if (vector.length !== config.codebook.length) throw new KoppelError('INVALID_ARGUMENT', "The input vector does not have the codebook's length.");
   const hash = configHash(config);
+  const signal = options.signal;
+  if (signal?.aborted) throw new KoppelError('ABORTED', 'The run was cancelled; nothing was sent.');
+  // Cancelling closes every connection: the aggregators drop a share that did not arrive whole.
+  const onAbort = () => channels.forEach((c) => void c.close().catch(() => undefined));
+  signal?.addEventListener('abort', onAbort, { once: true });
   const shares = split(vector, config.aggregators, { round: config.round, codebookHash: config.codebook.hash, party });
   return Promise.all(
     channels.map(async (channel, j): Promise<SubmitOutcome> => {
@@ -246,13 +253,13 @@ export async function submitInput(
         if (r.accepted) await options.afterSession?.(s, j);
         return r.accepted ? { aggregator: j, accepted: true } : { aggregator: j, accepted: false, code: (r.code ?? 'INTERNAL') as KoppelErrorCode };
       } catch (e) {
-        return { aggregator: j, accepted: false, code: e instanceof KoppelError ? e.code : 'INTERNAL' };
+        return { aggregator: j, accepted: false, code: signal?.aborted ? 'ABORTED' : e instanceof KoppelError ? e.code : 'INTERNAL' };
       } finally {
         await channel.close().catch(() => undefined);
         if (share.kind === 'seed') share.seed.fill(0);
       }
     }),
-  );
+  ).finally(() => signal?.removeEventListener('abort', onAbort));
 }
 
 /** One aggregator of a round. Feed it input connections, then let it report to the collector. */
@@ -397,7 +404,7 @@ export class Aggregator {
       const r = { agreed: agreed.size, dropped };
       await this.#options.afterReport?.(s, r);
       return r;
-    });
+    }, signalOf(this.#options));
   }
 
   /** Adds one noise sample to every count and value word (not to cell key sums). */
@@ -617,5 +624,10 @@ export async function collect(
       await options.beforeClose(result, byIndex);
     }
     return result;
-  });
+  }, signalOf(options));
+}
+
+/** `runSession`'s options with the caller's `signal`, if any. */
+function signalOf(o: RoundRunOptions): { signal?: AbortSignal } {
+  return o.signal ? { signal: o.signal } : {};
 }
