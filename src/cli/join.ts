@@ -320,6 +320,7 @@ export function joinCommand(program: Command, io: Console): void {
             command: 'join groups',
             koppel: VERSION,
             agreement: flags.agreementRun ?? null,
+            receipt: receipts.summary,
             startedAt: startedAt.toISOString(),
             finishedAt: new Date().toISOString(),
             parameters: {

@@ -109,6 +109,18 @@ export class ReceiptRecorder {
     return { cert: readTextFile(this.#flags.tlsCert as string, 'TLS certificate'), key: readTextFile(this.#flags.tlsKey as string, 'TLS key') };
   }
 
+  /**
+   * For the run's metadata (and so the results report): the receipt file's name and the
+   * sessions it names with their transcript hashes, once it is written; `null` without one.
+   */
+  get summary(): { file: string; sessions: Array<{ session: string | null; transcript: string | null }> } | null {
+    if (!this.wanted || !this.#done) return null;
+    const files = this.#sessions.length > 0 ? this.#sorted() : this.#single ? [this.#single] : [];
+    return { file: basename(this.#flags.receipt as string), sessions: files.map((f) => ({ session: f.receipt.session, transcript: f.receipt.transcript })) };
+  }
+
+  #single: ReceiptFile | undefined;
+
   /** The exchange at the end of the session (in the protocol's `beforeClose`), then the file. */
   async exchange(o: { inputs: Record<string, number>; learned: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> }): Promise<void> {
     if (!this.wanted) return;
@@ -130,6 +142,7 @@ export class ReceiptRecorder {
       readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'),
     );
     writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
+    this.#single = file;
     this.#done = true;
   }
 

@@ -150,6 +150,9 @@ describe('koppel agreement and --agreement', () => {
     expect(ra.receipt.session).toBe(rb.receipt.session);
     expect(ra.peerReceipt.receipt.transcript).toBe(ra.receipt.transcript);
     expect(rb.receipt.learned).toHaveProperty('lists');
+    // The table's metadata (and so the results report) names the receipt and its transcript.
+    const meta = JSON.parse(readFileSync(f('meta.json'), 'utf8')) as { receipt: { file: string; sessions: Array<{ transcript: string }> } };
+    expect(meta.receipt).toMatchObject({ file: 'receipt-cbs.json', sessions: [{ transcript: ra.receipt.transcript }] });
     // No identifier or value in a receipt.
     for (const text of [readFileSync(f('receipt-cbs.json'), 'utf8'), readFileSync(f('receipt-logius.json'), 'utf8')]) {
       for (const id of readFileSync(f('cbs.csv'), 'utf8')

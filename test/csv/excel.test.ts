@@ -67,6 +67,7 @@ describe("outputs keep the input's byte order mark and line ending", () => {
   it('pseudonymisation through the OPRF service', async () => {
     const client = {
       kid: 'k1',
+      checkIdentifier: (id: string) => id,
       tryPseudonymiseMany: (ids: string[]): Promise<OprfResult[]> => Promise.resolve(ids.map((id) => ({ ok: true, pseudonym: `k1.${id.length}` }))),
     } as unknown as OprfPseudonymiser;
     const out = sink();

@@ -66,6 +66,7 @@ function model(recs: Array<{ bsn: string; width: number }>): { kept: number[]; r
 /** A stand-in for the OPRF service client: normalises as the real one does, "evaluates" by prefixing. */
 const fakeOprf = {
   kid: 'fake',
+  checkIdentifier: (id: string) => checkBsn(id),
   tryPseudonymiseMany: (ids: string[]): Promise<OprfResult[]> =>
     Promise.resolve(
       ids.map((id) => {
