@@ -79,6 +79,20 @@ export interface JoinGroupsOptions extends JoinCommonOptions, JoinDisclosureOpti
   readonly padListsTo?: number;
   /** Add dummy lists up to this many, so B learns this bound and not the number of groups. */
   readonly padGroupsTo?: number;
+  /**
+   * The largest maximum value B may declare (default 1,000,000, B's own default; at most
+   * 2^40). A larger declaration in B's HELLO is refused before any work
+   * (`LIMIT_EXCEEDED`, `details.field` = `maxValue`, told to B too): B's declaration sets
+   * how far A searches for the sums (docs/protocols/join.md, "Bounded discrete logarithm").
+   */
+  readonly maxValue?: number;
+  /**
+   * Two-party variant: the budget of giant steps for all the discrete logarithms of the
+   * run together (default 2^18, about 4-8 s; at most 2^32). Beyond it the run fails
+   * with `SUM_OUT_OF_RANGE`. Raise it only for honest sums that add up to more than
+   * about 2^34 over the whole table.
+   */
+  readonly maxSearchSteps?: number;
 }
 
 /** Options of {@link joinValues} (party B). */
