@@ -52,6 +52,7 @@ import {
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import { addReceiptOption, ReceiptRecorder } from './receipt.js';
 import type { Console } from './program.js';
+import { stopSignal } from './signals.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags, AgreementFlags {
   readonly in?: string;
@@ -298,6 +299,7 @@ export function joinCommand(program: Command, io: Console): void {
           return { text: sink.text(), rows: w.rows, suppressed: w.suppressed };
         };
         const r = await joinGroups(channel, csv.records, {
+          signal: stopSignal(),
           onSession: receipts.onSession,
           beforeClose: async (res) => {
             rendered = render(res);
@@ -479,6 +481,7 @@ export function joinCommand(program: Command, io: Console): void {
       try {
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
+          signal: stopSignal(),
           onSession: receipts.onSession,
           beforeClose: (res) =>
             receipts.exchange({
