@@ -268,8 +268,10 @@ export class Aggregator {
   /**
    * Closes the round for inputs, reports the accepted parties to the collector, and
    * sends the (noised) sum over exactly the parties the collector agrees on.
+   *
+   * @param options.signal - cancels the report: the collector is told (`ABORTED`)
    */
-  async report(collector: Channel): Promise<{ agreed: number; dropped: number }> {
+  async report(collector: Channel, options: { readonly signal?: AbortSignal } = {}): Promise<{ agreed: number; dropped: number }> {
     this.#closed = true;
     return runSession(async (scope) => {
       const s = await scope.open({
@@ -300,7 +302,7 @@ export class Aggregator {
       this.#addNoise(sum);
       await s.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
       return { agreed: agreed.size, dropped };
-    });
+    }, options);
   }
 
   /** Adds one noise sample to every count and value word (not to cell key sums). */
@@ -411,12 +413,14 @@ async function firstSessions<S extends { close(): Promise<void> }>(
  * @throws KoppelError `ROUND_FAILED` if fewer than `minInputs` inputs reached every
  *   aggregator or an aggregator was lost; `ROUND_MISMATCH` if an aggregator has
  *   other settings; `INVALID_ARGUMENT`, before anything is sent, for the cell key method
- *   with value columns without `cellKeyCountsOnly`
+ *   with value columns without `cellKeyCountsOnly`; `ABORTED` when `options.signal`
+ *   cancels the round (every aggregator is told)
  */
 export async function collect(
   channels: readonly Channel[] | AsyncIterable<Channel>,
   config: RoundConfig,
   disclosure: DisclosureOptions = {},
+  options: { readonly signal?: AbortSignal } = {},
 ): Promise<RoundResult> {
   checkConfig(config);
   checkCellKeyOptions(config.codebook, disclosure);
@@ -512,5 +516,5 @@ export async function collect(
         cellKeyCountsOnly: disclosure.cellKey !== undefined && disclosure.cellKeyCountsOnly === true,
       },
     };
-  });
+  }, options);
 }

@@ -47,6 +47,7 @@ import {
 } from './common.js';
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import type { Console } from './program.js';
+import { stopSignal } from './signals.js';
 
 const Noise = t.union([
   t.exact(t.type({ distribution: t.literal('none') })),
@@ -300,7 +301,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       connectTimeoutMs: flags.timeout * 1000,
       idleTimeoutMs: flags.idleTimeout * 1000,
     });
-    const r = await aggregator.report(channel);
+    const r = await aggregator.report(channel, { signal: stopSignal() });
     await channel.close();
     io.err(`koppel: aggregator ${flags.index}: summed ${r.agreed} agreed inputs (${r.dropped} dropped); reported to collector ${peerText(channel.peer)}`);
   });
@@ -383,13 +384,18 @@ export function aggregateCommand(program: Command, io: Console): void {
       })();
       let r;
       try {
-        r = await collect(incoming, config, {
-          threshold: flags.threshold,
-          secondary: flags.secondary,
-          protection: flags.protection,
-          valueProtection: flags.valueProtection,
-          ...cellKey,
-        });
+        r = await collect(
+          incoming,
+          config,
+          {
+            threshold: flags.threshold,
+            secondary: flags.secondary,
+            protection: flags.protection,
+            valueProtection: flags.valueProtection,
+            ...cellKey,
+          },
+          { signal: stopSignal() },
+        );
       } finally {
         await listener.close();
         await incoming.return(undefined);
