@@ -147,8 +147,8 @@ export const MAX_DLOG_BOUND = 2 ** 48;
 
 /**
  * Default budget of giant steps for all the discrete logarithms of one run: 2^18. One
- * giant step (a point subtraction and a table look-up) takes 15-30 us here, so the
- * budget is about 4-8 s of search on top of building the table (at most 2^16 entries,
+ * giant step (a point subtraction and a table look-up) takes about 30 us here (2 cores, loaded), so the
+ * budget is about 8 s of search on top of building the table (at most 2^16 entries,
  * about 2 s), whatever the peer sends (docs/protocols/join.md, "Bounded discrete
  * logarithm"). With the largest table it recovers sums adding up to 2^34 over the whole
  * run (every released list and column together); honest sums beyond that need a larger

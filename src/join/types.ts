@@ -88,7 +88,7 @@ export interface JoinGroupsOptions extends JoinCommonOptions, JoinDisclosureOpti
   readonly maxValue?: number;
   /**
    * Two-party variant: the budget of giant steps for all the discrete logarithms of the
-   * run together (default 2^18, about 4-8 s; at most 2^32). Beyond it the run fails
+   * run together (default 2^18, about 8 s here; at most 2^32). Beyond it the run fails
    * with `SUM_OUT_OF_RANGE`. Raise it only for honest sums that add up to more than
    * about 2^34 over the whole table.
    */
