@@ -21,7 +21,7 @@ function joinAgreement(groupsInput: Record<string, unknown>): { a: Agreement; gr
     input: { idColumn: 'bsn', valueColumns: ['logins'], maxValue: 100_000 },
   };
   const a = { protocol: 'join', parameters: { variant: 'two-party', suite: 'x25519' }, parties: [groups, values] } as unknown as Agreement;
-  return { a, groups: groups as unknown as AgreementParty };
+  return { a, groups: groups };
 }
 
 describe('agreementValues for join groups', () => {
