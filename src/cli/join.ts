@@ -574,7 +574,7 @@ export function joinCommand(program: Command, io: Console): void {
           peers.push(ch.peer);
           return ch;
         };
-        const r = await joinHelper(accept, { onProgress: progressReporter(progress, 'join helper') });
+        const r = await joinHelper(accept, { onProgress: progressReporter(progress, 'join helper'), signal: stopSignal() });
         progress.done();
         summaryLine(
           io,

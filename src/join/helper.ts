@@ -31,6 +31,9 @@ interface Party {
  * @param accept - yields the next incoming connection (e.g. `listener.accept`)
  */
 export async function joinHelper(accept: () => Promise<Channel>, options: JoinHelperOptions = {}): Promise<JoinHelperResult> {
+  const signal = options.signal;
+  const cancelled = () => new KoppelError('ABORTED', 'The helper was cancelled; nothing was released.');
+  if (signal?.aborted) throw cancelled();
   // Pair connections by session; strays (no valid HELLO) are closed and skipped.
   const waiting = new Map<string, { groups?: Party; values?: Party }>();
   let pair: { groups: Party; values: Party } | undefined;
@@ -103,6 +106,14 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
   }
   const { groups: A, values: B } = pair as NonNullable<typeof pair>;
   await closeWaiting([A, B]);
+  // Cancelled once paired: both parties are told (ABORT with ABORTED).
+  const onAbort = () => {
+    const e = cancelled();
+    void A.session.abort(e);
+    void B.session.abort(e);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   try {
     const { columns: k, positions: n, groups: L } = A.hello;
     if (B.hello.columns !== k || B.hello.positions !== n || B.hello.groups !== L) {
@@ -148,10 +159,12 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
     }
     return { groups: L, positions: n, histogram: [...hist].sort((x, y) => y - x), withheld: withheld.filter(Boolean).length, minCount };
   } catch (e) {
-    await A.session.abort(e);
-    await B.session.abort(e);
-    throw e;
+    const error = signal?.aborted ? cancelled() : e;
+    await A.session.abort(error);
+    await B.session.abort(error);
+    throw error;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await Promise.allSettled(pending);
     await A.session.close();
     await B.session.close();

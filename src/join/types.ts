@@ -136,6 +136,8 @@ export interface JoinValuesOptions extends JoinCommonOptions {
 export interface JoinHelperOptions {
   /** Called as work progresses. */
   readonly onProgress?: (p: JoinProgress) => void;
+  /** Cancels the helper: once it serves a pair, both parties are told (`ABORTED`) and the promise rejects with `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
 
 /** What A learns. */
