@@ -90,6 +90,10 @@ describe('pseudonymise --resume, keyed', () => {
     const a = await koppel(['pseudonymise', '--key', f('master.key'), '--domain', 'd', '--column', 'bsn', '--in', f('persons.csv'), '--resume']);
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('--resume needs --in FILE and --out FILE');
+    const b = await koppel([...keyed(f('never.csv')), '--resume', '--report', f('rejected.csv')]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('--resume does not go with --report');
+    expect(existsSync(f('never.csv.koppel-partial'))).toBe(false);
   });
 
   it('killed at half the file: continues from the committed state (bytes after the last commit cut), byte-identical to an uninterrupted run', async () => {
