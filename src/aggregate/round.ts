@@ -369,42 +369,47 @@ export class Aggregator {
   /**
    * Closes the round for inputs, reports the accepted parties to the collector, and
    * sends the (noised) sum over exactly the parties the collector agrees on.
+   *
+   * @param options.signal - cancels the report: the collector is told (`ABORTED`)
    */
-  async report(collector: Channel): Promise<{ agreed: number; dropped: number }> {
+  async report(collector: Channel, options: { readonly signal?: AbortSignal } = {}): Promise<{ agreed: number; dropped: number }> {
     this.#closed = true;
-    return runSession(async (scope) => {
-      const s = await scope.open({
-        channel: collector,
-        protocol: AGGREGATE_PROTOCOL,
-        side: 'initiator',
-        hello: { role: 'aggregator', round: this.#config.round, config: this.#hash, aggregator: this.#index, parties: this.accepted },
-        codec: AggregatorHello,
-        suite: 'none',
-        answer: false,
-        peerRole: 'collector',
-        ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
-      });
-      scope.defer(() => {
-        for (const share of this.#shares.values()) if (share.kind === 'seed') share.seed.fill(0);
-      });
-      const { parties } = await s.receiveJson(AggStep.AGREED, Agreed);
-      const agreed = new Set(parties);
-      if (agreed.size !== parties.length || parties.some((p) => !this.#shares.has(p))) {
-        throw new KoppelError('PROTOCOL_VIOLATION', 'The collector agreed on a party this aggregator never accepted.');
-      }
-      const sum = new BigUint64Array(this.#sum);
-      let dropped = 0;
-      for (const [party, share] of this.#shares) {
-        if (agreed.has(party)) continue;
-        subInto(sum, shareVector(share, this.#config.codebook.length, this.#ctx(party)));
-        dropped++;
-      }
-      this.#addNoise(sum);
-      await s.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
-      const r = { agreed: agreed.size, dropped };
-      await this.#options.afterReport?.(s, r);
-      return r;
-    }, signalOf(this.#options));
+    return runSession(
+      async (scope) => {
+        const s = await scope.open({
+          channel: collector,
+          protocol: AGGREGATE_PROTOCOL,
+          side: 'initiator',
+          hello: { role: 'aggregator', round: this.#config.round, config: this.#hash, aggregator: this.#index, parties: this.accepted },
+          codec: AggregatorHello,
+          suite: 'none',
+          answer: false,
+          peerRole: 'collector',
+          ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
+        });
+        scope.defer(() => {
+          for (const share of this.#shares.values()) if (share.kind === 'seed') share.seed.fill(0);
+        });
+        const { parties } = await s.receiveJson(AggStep.AGREED, Agreed);
+        const agreed = new Set(parties);
+        if (agreed.size !== parties.length || parties.some((p) => !this.#shares.has(p))) {
+          throw new KoppelError('PROTOCOL_VIOLATION', 'The collector agreed on a party this aggregator never accepted.');
+        }
+        const sum = new BigUint64Array(this.#sum);
+        let dropped = 0;
+        for (const [party, share] of this.#shares) {
+          if (agreed.has(party)) continue;
+          subInto(sum, shareVector(share, this.#config.codebook.length, this.#ctx(party)));
+          dropped++;
+        }
+        this.#addNoise(sum);
+        await s.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
+        const r = { agreed: agreed.size, dropped };
+        await this.#options.afterReport?.(s, r);
+        return r;
+      },
+      signalOf(options.signal ? options : this.#options),
+    );
   }
 
   /** Adds one noise sample to every count and value word (not to cell key sums). */
@@ -515,7 +520,8 @@ async function firstSessions<S extends { close(): Promise<void> }>(
  * @throws KoppelError `ROUND_FAILED` if fewer than `minInputs` inputs reached every
  *   aggregator or an aggregator was lost; `ROUND_MISMATCH` if an aggregator has
  *   other settings; `INVALID_ARGUMENT`, before anything is sent, for the cell key method
- *   with value columns without `cellKeyCountsOnly`
+ *   with value columns without `cellKeyCountsOnly`; `ABORTED` when `options.signal`
+ *   cancels the round (every aggregator is told)
  */
 export async function collect(
   channels: readonly Channel[] | AsyncIterable<Channel>,

@@ -50,6 +50,7 @@ import { addReceiptOption, ReceiptRecorder } from './receipt.js';
 import type { Session } from '../session/session.js';
 import type { RoundResult } from '../aggregate/round.js';
 import type { Console } from './program.js';
+import { stopSignal } from './signals.js';
 
 const Noise = t.union([
   t.exact(t.type({ distribution: t.literal('none') })),
@@ -333,7 +334,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         connectTimeoutMs: flags.timeout * 1000,
         idleTimeoutMs: flags.idleTimeout * 1000,
       });
-      r = await aggregator.report(channel);
+      r = await aggregator.report(channel, { signal: stopSignal() });
       await channel.close();
       receipts.writeSessions({
         inputs: { accepted },
@@ -481,7 +482,7 @@ export function aggregateCommand(program: Command, io: Console): void {
             valueProtection: flags.valueProtection,
             ...cellKey,
           },
-          { ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}), beforeClose: release },
+          { ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}), beforeClose: release, signal: stopSignal() },
         );
       } catch (e) {
         receipts.failed(e);

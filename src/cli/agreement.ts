@@ -91,6 +91,9 @@ export function agreementValues(a: Agreement, role: CommandRole, party: Agreemen
         padListsTo: pol.padListsTo,
         padGroupsTo: pol.padGroupsTo,
         expectValueColumns: list(values?.input?.valueColumns),
+        // The largest maximum A accepts from B: its own input.maxValue, else the one the
+        // agreement fixes for the value holder (so an agreement's run never refuses itself).
+        maxValue: inp.maxValue ?? values?.input?.maxValue,
       });
     } else {
       Object.assign(out, {

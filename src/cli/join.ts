@@ -10,7 +10,8 @@ import { parseDelimiter } from '../csv/records.js';
 import { KoppelError } from '../errors/index.js';
 import { SUITE_NAMES, type SuiteName } from '../group/suite.js';
 import { openJoinGroupsCsv, openJoinValuesCsv, writeJoinTable, type JoinCsv, type JoinCsvOptions } from '../join/csv.js';
-import { DEFAULT_MIN_COUNT, joinGroups, joinHelper, joinValues } from '../join/join.js';
+import { DEFAULT_MAX_VALUE, DEFAULT_MIN_COUNT, joinGroups, joinHelper, joinValues } from '../join/join.js';
+import { DEFAULT_SEARCH_STEPS, MAX_SEARCH_STEPS } from '../join/elgamal.js';
 import type { JoinGroupsResult, JoinHelperResult } from '../join/types.js';
 import type { Session } from '../session/session.js';
 import { JOIN_VARIANTS, MAX_GROUPS, MAX_MIN_COUNT, MAX_VALUE_BOUND, type JoinVariant } from '../join/messages.js';
@@ -54,6 +55,7 @@ import {
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import { addReceiptOption, ReceiptRecorder } from './receipt.js';
 import type { Console } from './program.js';
+import { stopSignal } from './signals.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, RolePinFlags, AgreementFlags {
   readonly in?: string;
@@ -80,6 +82,8 @@ interface GroupsFlags extends CommonFlags, ListenerFlags {
   readonly expectValueColumns?: string;
   readonly padListsTo?: number;
   readonly padGroupsTo?: number;
+  readonly maxValue: number;
+  readonly maxSearchSteps: number;
   readonly out?: string;
   readonly meta?: string;
   readonly reportHtml?: string;
@@ -231,6 +235,18 @@ export function joinCommand(program: Command, io: Console): void {
           `add dummy groups up to N (at most ${MAX_GROUPS}), so the value holder learns N, not the number of groups`,
           parseIntFlag('--pad-groups-to', 1, MAX_GROUPS),
         )
+        .option(
+          '--max-value <n>',
+          `the largest maximum value the value holder may declare (its --max-value); a larger one is refused before any work (at most ${MAX_VALUE_BOUND})`,
+          parseIntFlag('--max-value', 0, MAX_VALUE_BOUND),
+          DEFAULT_MAX_VALUE,
+        )
+        .option(
+          '--max-search-steps <n>',
+          `two-party: giant steps the search for all the sums may take together (default ${DEFAULT_SEARCH_STEPS}, a few seconds); beyond them SUM_OUT_OF_RANGE`,
+          parseIntFlag('--max-search-steps', 1, MAX_SEARCH_STEPS),
+          DEFAULT_SEARCH_STEPS,
+        )
         .option('--out <file>', 'the result table (CSV); "-" or absent: stdout')
         .option('--meta <file>', "also write the run's metadata as JSON: parameters, counts, suppression, peers, times, SHA-256 of input and output")
         .option('--report-html <file>', REPORT_HTML_HELP),
@@ -280,6 +296,7 @@ export function joinCommand(program: Command, io: Console): void {
           return { text: sink.text(), rows: w.rows, suppressed: w.suppressed };
         };
         const r = await joinGroups(channel, csv.records, {
+          signal: stopSignal(),
           onSession: receipts.onSession,
           onHelperSession: receipts.onHelperSession,
           beforeClose: async (res) => {
@@ -297,6 +314,8 @@ export function joinCommand(program: Command, io: Console): void {
           suite: flags.suite,
           groupColumns: groupNames.length,
           threshold: flags.minCount,
+          maxValue: flags.maxValue,
+          maxSearchSteps: flags.maxSearchSteps,
           secondary: flags.secondary,
           protection: flags.protection,
           valueProtection: flags.valueProtection,
@@ -410,7 +429,7 @@ export function joinCommand(program: Command, io: Console): void {
         '--max-value <n>',
         `declared maximum of any single value (the group holder learns it; at most ${MAX_VALUE_BOUND})`,
         parseIntFlag('--max-value', 0, MAX_VALUE_BOUND),
-        1_000_000,
+        DEFAULT_MAX_VALUE,
       )
       .option(
         '--pad-to <n>',
@@ -461,6 +480,7 @@ export function joinCommand(program: Command, io: Console): void {
       try {
         const started = performance.now();
         const r = await joinValues(channel, csv.records, {
+          signal: stopSignal(),
           onSession: receipts.onSession,
           onHelperSession: receipts.onHelperSession,
           beforeClose: (res) =>
@@ -557,6 +577,7 @@ export function joinCommand(program: Command, io: Console): void {
         };
         const r = await joinHelper(accept, {
           onProgress: progressReporter(progress, 'join helper'),
+          signal: stopSignal(),
           ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
           // The receipt exchange is the last step of both sessions, at once.
           ...(receipts.wanted

@@ -7,7 +7,7 @@
 import type { Command } from './commander.js';
 import { errorJson, jsonConsole, outputFormatOf, processConsole, programWith, runProgram, type Console, type OutputFormat, type Register } from './program.js';
 import { setLogFormat } from './log.js';
-import { installStopSignals } from './signals.js';
+import { installStopSignals, stoppedBy, trackRun } from './signals.js';
 
 export { formatError } from './program.js';
 
@@ -68,5 +68,10 @@ export function main(argv: string[]): Promise<number> {
     const message = `Stopped by ${signal}; outputs not yet complete were removed.`;
     console.err(format.errorsAsJson ? errorJson('ABORTED', message, { signal }, status) : `koppel: ABORTED: ${message}`);
   });
-  return run(argv);
+  // Once a stop signal arrived, the command's own failure (its run aborted) is not printed:
+  // the signal's line is the one the user sees, with the signal's exit status.
+  const quiet: Console = { out: (t) => processConsole.out(t), err: (l) => (stoppedBy() === undefined ? processConsole.err(l) : undefined) };
+  const running = run(argv, quiet);
+  trackRun(running);
+  return running;
 }

@@ -28,6 +28,8 @@ import type { Console } from './program.js';
 import { OprfPseudonymiser } from '../oprf/client.js';
 import { oprfPseudonymiseCsv } from '../oprf/csv.js';
 import type { OprfMode } from '../oprf/oprf.js';
+import type { Writable } from 'node:stream';
+import { fileSha256, flagsHash, ResumableOutput, type BatchCommit } from './resume.js';
 
 /** `pseudonymise --oprf URL`: the CSV through the blind pseudonymisation service. */
 async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimiter, io: Console): Promise<void> {
@@ -56,8 +58,17 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     progress.done(); // stops the ticker
     throw e;
   });
+  // --resume: the service's key id is part of the flags (pseudonyms under two keys never mix in one file).
+  let resumable: ResumableOutput | undefined;
+  try {
+    resumable = await openResumable(flags, delimiter, { path: 'oprf', mode: flags.mode, kid: client.kid });
+  } catch (e) {
+    progress.done();
+    await client.close();
+    throw e;
+  }
   const input = openInput(flags.in);
-  const output = openOutput(flags.out);
+  const output = resumable ? resumableSink(resumable) : openOutput(flags.out);
   const report = openRejectReport(flags.report);
   try {
     const s = await oprfPseudonymiseCsv(counted.wrap(input), output.stream, client, {
@@ -68,6 +79,8 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
       ...(isStdio(flags.in) ? {} : { precheck: () => inputChunks(flags.in) }),
       ...(report ? { onRejected: report.add, onStyle: (style: CsvStyle) => report.follow(style) } : {}),
       onProgress: (p) => onProgress({ phase: 'records', done: p.records }),
+      ...(resumable?.resume ? { resume: { records: resumable.resume.records } } : {}),
+      ...(resumable ? { onCommit: (c: BatchCommit) => resumable?.commit(c), commitRecords: flags.batchSize, inFlight: flags.concurrency + 1 } : {}),
     });
     await output.commit();
     await report?.commit();
@@ -76,18 +89,59 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     summaryLine(
       io,
       flags,
-      { ...s, mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate) },
+      { ...s, ...resumedTotals(resumable, s), mode: flags.mode, elapsedMs: Math.round(s.elapsedMs), recordsPerSecond: Math.round(rate) },
       `koppel: pseudonymised ${formatCount(s.pseudonymised)} of ${formatCount(s.records)} records (${formatCount(s.rejected)} rejected) through the OPRF service, key ${s.kid} (${flags.mode}), in ${(s.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s`,
     );
   } catch (e) {
     await output.abort();
     await report?.abort();
+    resumeHint(io, resumable);
     throw e;
   } finally {
     progress.done();
     input.destroy();
     await client.close();
   }
+}
+
+/**
+ * `--resume`: checks the flags that go with it and opens the resumable output over the
+ * input's SHA-256 and the flags' hash (`settings`: what else shapes the output).
+ */
+async function openResumable(
+  flags: PseudonymiseFlags,
+  delimiter: CsvDelimiter,
+  settings: Record<string, string | number | boolean>,
+): Promise<ResumableOutput | undefined> {
+  if (!flags.resume) return undefined;
+  if (isStdio(flags.in) || isStdio(flags.out))
+    throw new KoppelError('INVALID_ARGUMENT', '--resume needs --in FILE and --out FILE (a stream cannot be read again or continued).');
+  if (flags.report !== undefined) throw new KoppelError('INVALID_ARGUMENT', '--resume does not go with --report.');
+  const hash = flagsHash({ ...settings, column: flags.column, idType: flags.idType, onInvalid: flags.onInvalid, delimiter });
+  return ResumableOutput.open(flags.out as string, await fileSha256(flags.in as string), hash);
+}
+
+/** The resumable output in the shape of `openOutput`'s: commit renames it into place, abort keeps it for `--resume`. */
+function resumableSink(r: ResumableOutput): { stream: Writable; commit: () => Promise<void>; abort: () => Promise<void> } {
+  return {
+    stream: r.stream,
+    commit: () => Promise.resolve(r.finish()),
+    abort: () => Promise.resolve(r.close()),
+  };
+}
+
+/** A resumed run's summary counts every run's records, not just this one's. */
+function resumedTotals(
+  r: ResumableOutput | undefined,
+  s: { pseudonymised: number; rejected: number },
+): { pseudonymised: number; rejected: number; resumedAt?: number } {
+  if (!r?.resume) return { pseudonymised: s.pseudonymised, rejected: s.rejected };
+  return { pseudonymised: s.pseudonymised + r.resume.pseudonymised, rejected: s.rejected + r.resume.rejected, resumedAt: r.resume.records };
+}
+
+/** After a failed `--resume` run: where it can continue from. */
+function resumeHint(io: Console, r: ResumableOutput | undefined): void {
+  if (r) io.err('koppel: pseudonymise: the output committed so far is kept; run the same command again (with --resume) to continue.');
 }
 
 interface KeygenFlags {
@@ -116,6 +170,7 @@ interface PseudonymiseFlags extends ReportFlags {
   readonly report?: string;
   readonly delimiter: string;
   readonly threads?: number;
+  readonly resume?: boolean;
 }
 
 /** Registers `keygen`. */
@@ -169,7 +224,11 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
         .default('error'),
     )
     .option('--report <file>', 'write rejected records (record number, code, reason; never values) as CSV')
-    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',');
+    .option('--delimiter <d>', 'field delimiter: "," ";" or "tab"', ',')
+    .option(
+      '--resume',
+      'keep an interrupted run resumable (OUT.koppel-partial and OUT.koppel-resume, committed per batch) and continue one: nothing done is redone; needs --in and --out files',
+    );
   addReportOptions(addThreadsOption(command))
     .addHelpText(
       'after',
@@ -198,9 +257,16 @@ Example:
         throw new KoppelError('INVALID_ARGUMENT', 'Keyed pseudonymisation needs --key and --domain (or use --oprf URL).');
       const domain = flags.domain;
       const key = await readKeyFile(flags.key, io.err);
+      let resumable: ResumableOutput | undefined;
+      try {
+        resumable = await openResumable(flags, delimiter, { path: 'keyed', domain, kid: key.kid });
+      } catch (e) {
+        key.destroy();
+        throw e;
+      }
       const input = openInput(flags.in);
       const counted = new CountedInput(flags.in);
-      const output = openOutput(flags.out);
+      const output = resumable ? resumableSink(resumable) : openOutput(flags.out);
       const report = openRejectReport(flags.report);
       const progress = new ProgressLine(flags.progress);
       const onProgress = progressReporter(progress, 'pseudonymise', counted);
@@ -216,12 +282,15 @@ Example:
           ...(flags.threads === undefined ? {} : { threads: flags.threads }),
           ...(report ? { onRejected: report.add, onStyle: (style: CsvStyle) => report.follow(style) } : {}),
           onProgress: (p) => onProgress({ phase: 'records', done: p.records }),
+          ...(resumable?.resume ? { resume: { records: resumable.resume.records, inputBytes: resumable.resume.inputBytes } } : {}),
+          ...(resumable ? { onCommit: (c: BatchCommit) => resumable?.commit(c) } : {}),
         });
         await output.commit();
         await report?.commit();
       } catch (e) {
         await output.abort();
         await report?.abort();
+        resumeHint(io, resumable);
         throw e;
       } finally {
         progress.done();
@@ -232,7 +301,7 @@ Example:
       summaryLine(
         io,
         flags,
-        { ...summary, elapsedMs: Math.round(summary.elapsedMs) },
+        { ...summary, ...resumedTotals(resumable, summary), elapsedMs: Math.round(summary.elapsedMs) },
         [
           `koppel: pseudonymised ${formatCount(summary.pseudonymised)} of ${formatCount(summary.records)} records` +
             ` (${formatCount(summary.rejected)} rejected) in ${(summary.elapsedMs / 1000).toFixed(2)} s, ${formatCount(rate)} records/s, ${summary.threads} threads`,

@@ -40,6 +40,7 @@ import {
 import { subcommand, withAgreement, type AgreementFlags } from './agreement.js';
 import { addReceiptOption, ReceiptRecorder } from './receipt.js';
 import type { Console } from './program.js';
+import { stopSignal } from './signals.js';
 
 interface CommonFlags extends NetworkFlags, ReportFlags, AgreementFlags {
   readonly in?: string;
@@ -161,6 +162,7 @@ export function psiCommand(program: Command, io: Console): void {
         await listener.close();
         const started = performance.now();
         const r = await psiServer(channel, csv.items, {
+          signal: stopSignal(),
           onSession: receipts.onSession,
           beforeClose: (res) =>
             receipts.exchange({ inputs: { records: csv.recordsRead, skipped: csv.skipped }, learned: { clientSetSize: res.clientSetSize } }),
@@ -259,6 +261,7 @@ export function psiCommand(program: Command, io: Console): void {
       };
       try {
         result = await psiClient(channel, csv.ids, {
+          signal: stopSignal(),
           onSession: receipts.onSession,
           ...(receipts.wanted
             ? {

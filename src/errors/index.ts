@@ -107,6 +107,8 @@ export const ERROR_CODES = {
   WORKER_FAILED: 'A worker thread failed.',
   /** A dry run (`koppel check`) found what would stop the real run: invalid records, duplicates, malformed CSV. */
   CHECK_FAILED: 'The input would stop the real run; the check lists where.',
+  /** The saved state of an interrupted run (`pseudonymise --resume`) is for another input, other flags, or does not fit its partial output. */
+  RESUME_MISMATCH: 'The interrupted run cannot be continued with this input and these flags.',
   /** The operation was cancelled by the caller (AbortSignal). */
   ABORTED: 'The operation was cancelled.',
   /** An internal invariant was violated: a bug in koppel, please report it. */

@@ -146,10 +146,29 @@ export function verifyDleq(r: Ristretto255, Y: Uint8Array, Cs: Uint8Array, Ds: U
 export const MAX_DLOG_BOUND = 2 ** 48;
 
 /**
+ * Default budget of giant steps for all the discrete logarithms of one run: 2^18. One
+ * giant step (a point subtraction and a table look-up) takes about 30 us here (2 cores, loaded), so the
+ * budget is about 8 s of search on top of building the table (at most 2^16 entries,
+ * about 2 s), whatever the peer sends (docs/protocols/join.md, "Bounded discrete
+ * logarithm"). With the largest table it recovers sums adding up to 2^34 over the whole
+ * run (every released list and column together); honest sums beyond that need a larger
+ * budget (`maxSearchSteps`, `join groups --max-search-steps`).
+ */
+export const DEFAULT_SEARCH_STEPS = 2 ** 18;
+
+/** Largest search budget a run may be given: 2^32 giant steps (a day or more). */
+export const MAX_SEARCH_STEPS = 2 ** 32;
+
+/**
  * Baby-step giant-step discrete logarithms in [0, bound] for v G, with one shared table
  * of `tableSize` baby steps. A logarithm v costs about v / tableSize + 1 giant steps
  * (one point subtraction each), so sums far below the bound are fast; a value not
  * found up to the bound is an error, never a wrong number.
+ *
+ * Every solve draws its giant steps from one budget (`steps`, default
+ * {@link DEFAULT_SEARCH_STEPS}) shared by all the solves of the instance: however many
+ * sums there are and however large their bounds, the instance does at most `steps`
+ * giant steps in all, then every further search fails with `SUM_OUT_OF_RANGE`.
  *
  * Timing depends on v: fine here, because v is a sum A is about to learn anyway.
  */
@@ -158,13 +177,22 @@ export class DiscreteLog {
   readonly #table = new Map<string, number>();
   readonly #m: number;
   readonly #giant: Uint8Array;
+  readonly #budget: number;
+  #left: number;
 
-  /** Builds the table of j G for 0 <= j < tableSize (about 25 us per entry). */
-  constructor(r: Ristretto255, tableSize: number) {
+  /**
+   * Builds the table of j G for 0 <= j < tableSize (about 25 us per entry).
+   *
+   * @param steps - the budget of giant steps for every solve of this instance together
+   */
+  constructor(r: Ristretto255, tableSize: number, steps: number = DEFAULT_SEARCH_STEPS) {
     if (!Number.isInteger(tableSize) || tableSize < 1 || tableSize > 2 ** 22)
       throw new KoppelError('INVALID_ARGUMENT', 'The baby-step table size must be 1 to 2^22.');
+    if (!Number.isInteger(steps) || steps < 1 || steps > MAX_SEARCH_STEPS)
+      throw new KoppelError('INVALID_ARGUMENT', 'The discrete-log search budget must be 1 to 2^32 giant steps.');
     this.#r = r;
     this.#m = tableSize;
+    this.#budget = this.#left = steps;
     const G = r.mulBase(scalarFromInt(1));
     let P: Uint8Array = IDENTITY;
     for (let j = 0; j < tableSize; j++) {
@@ -185,16 +213,30 @@ export class DiscreteLog {
     return Math.min(2 ** 16, Math.max(2 ** 10, 2 ** Math.ceil(Math.log2(want))));
   }
 
+  /** Giant steps still in the budget. */
+  get stepsLeft(): number {
+    return this.#left;
+  }
+
   /**
    * The v in [0, bound] with M = v G.
    *
-   * @throws KoppelError `SUM_OUT_OF_RANGE` if there is none
+   * @throws KoppelError `SUM_OUT_OF_RANGE` if there is none, or if the search budget runs
+   *   out before it is found (`details.budget` then names the budget)
    */
   solve(M: Uint8Array, bound: number): number {
     if (!Number.isSafeInteger(bound) || bound < 0 || bound > MAX_DLOG_BOUND)
       throw new KoppelError('INVALID_ARGUMENT', `A discrete-log bound must be 0 to 2^48.`);
     let P = M;
     for (let i = 0; i * this.#m <= bound; i++) {
+      if (this.#left <= 0)
+        throw new KoppelError(
+          'SUM_OUT_OF_RANGE',
+          `The search for the decrypted sums used up its budget of ${this.#budget} giant steps: a sum is above what this run searches. ` +
+            'The values exceeded the declared maximum, the peer did not follow the protocol, or the honest sums are that large (raise --max-search-steps).',
+          { details: { bound, budget: this.#budget } },
+        );
+      this.#left--;
       const j = this.#table.get(key(P));
       if (j !== undefined) {
         const v = i * this.#m + j;

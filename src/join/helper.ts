@@ -32,6 +32,9 @@ interface Party {
  * @param accept - yields the next incoming connection (e.g. `listener.accept`)
  */
 export async function joinHelper(accept: () => Promise<Channel>, options: JoinHelperOptions = {}): Promise<JoinHelperResult> {
+  const signal = options.signal;
+  const cancelled = () => new KoppelError('ABORTED', 'The helper was cancelled; nothing was released.');
+  if (signal?.aborted) throw cancelled();
   // Pair connections by session; strays (no valid HELLO) are closed and skipped.
   const agreement = checkAgreementHash(options.agreement);
   const waiting = new Map<string, { groups?: Party; values?: Party }>();
@@ -114,6 +117,14 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
   }
   const { groups: A, values: B } = pair as NonNullable<typeof pair>;
   await closeWaiting([A, B]);
+  // Cancelled once paired: both parties are told (ABORT with ABORTED).
+  const onAbort = () => {
+    const e = cancelled();
+    void A.session.abort(e);
+    void B.session.abort(e);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
   try {
     const { columns: k, positions: n, groups: L } = A.hello;
     if (B.hello.columns !== k || B.hello.positions !== n || B.hello.groups !== L) {
@@ -167,10 +178,12 @@ export async function joinHelper(accept: () => Promise<Channel>, options: JoinHe
     await options.beforeClose?.(result, { groups: A.session, values: B.session });
     return result;
   } catch (e) {
-    await A.session.abort(e);
-    await B.session.abort(e);
-    throw e;
+    const error = signal?.aborted ? cancelled() : e;
+    await A.session.abort(error);
+    await B.session.abort(error);
+    throw error;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await Promise.allSettled(pending);
     await A.session.close();
     await B.session.close();

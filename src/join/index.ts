@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-export { joinGroups, joinValues, joinHelper, DEFAULT_MIN_COUNT } from './join.js';
+export { joinGroups, joinValues, joinHelper, DEFAULT_MIN_COUNT, DEFAULT_MAX_VALUE } from './join.js';
+export { DEFAULT_SEARCH_STEPS, MAX_SEARCH_STEPS } from './elgamal.js';
 export type {
   GroupRecord,
   ValueRecord,

@@ -30,7 +30,7 @@ import { concatBytes } from '../util/bytes.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import { randomPermutation } from '../util/shuffle.js';
 import { evaluateLists, exchangeLists, matchRecords, planLists, type BlindingContext } from './blinding.js';
-import { MAX_DLOG_BOUND } from './elgamal.js';
+import { DEFAULT_SEARCH_STEPS, MAX_DLOG_BOUND, MAX_SEARCH_STEPS } from './elgamal.js';
 import { HelperGroups, HelperValues } from './helper-shares.js';
 import {
   Hello,
@@ -75,6 +75,11 @@ export type {
  */
 export const DEFAULT_MIN_COUNT = 10;
 
+/**
+ * Default of B's declared `maxValue` and of the largest declaration A accepts: 1,000,000.
+ */
+export const DEFAULT_MAX_VALUE = 1_000_000;
+
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 interface Resolved extends Batching {
@@ -118,10 +123,10 @@ function blindingContext(scope: SessionScope, session: Session, o: Resolved, pro
 }
 
 /** The value layer of A's variant. */
-function groupsLayer(o: Resolved, c: ValueLayerContext, helper: Channel | undefined): GroupsValueLayer {
+function groupsLayer(o: Resolved, c: ValueLayerContext, helper: Channel | undefined, searchSteps: number): GroupsValueLayer {
   switch (o.variant) {
     case 'two-party':
-      return new TwoPartyGroups(c);
+      return new TwoPartyGroups(c, searchSteps);
     case 'helper':
       if (!helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs a channel to the helper (options.helper).');
       return new HelperGroups(c, helper);
@@ -163,6 +168,8 @@ export async function joinGroups(
   const padListsTo = optionalCount(options.padListsTo, 'padListsTo', 1, 2 ** 32 - 1);
   const padGroupsTo = optionalCount(options.padGroupsTo, 'padGroupsTo', 1, MAX_GROUPS);
   optionalCount(options.threshold, 'threshold', 1, 2 ** 31);
+  const acceptMax = optionalCount(options.maxValue, 'maxValue', 0, MAX_VALUE_BOUND) ?? DEFAULT_MAX_VALUE;
+  const searchSteps = optionalCount(options.maxSearchSteps, 'maxSearchSteps', 1, MAX_SEARCH_STEPS) ?? DEFAULT_SEARCH_STEPS;
   optionalCount(options.protection, 'protection', 1, 2 ** 31);
   if (options.valueProtection !== undefined && !(options.valueProtection >= 0 && options.valueProtection <= 100))
     throw new KoppelError('INVALID_ARGUMENT', 'valueProtection must be a percentage from 0 to 100.');
@@ -186,6 +193,16 @@ export async function joinGroups(
         check: (h) => {
           if (h.columns === undefined || h.maxValue === undefined || h.columns.length < 1 || h.columns.length > MAX_VALUE_COLUMNS) {
             throw new KoppelError('MESSAGE_MALFORMED', `The peer's HELLO must name 1 to ${MAX_VALUE_COLUMNS} value columns and their maximum.`);
+          }
+          // B's declaration sets how far the sums are searched for: refused before any work
+          // when it is above what this side accepts (docs/protocols/join.md, "Bounded discrete logarithm").
+          if (h.maxValue > acceptMax) {
+            throw new KoppelError(
+              'LIMIT_EXCEEDED',
+              `The value holder declares a maximum value of ${h.maxValue}, above the ${acceptMax} this group holder accepts; ` +
+                'lower --max-value on the value holder, or raise --max-value on the group holder.',
+              { details: { field: 'maxValue', ours: String(acceptMax), theirs: String(h.maxValue) } },
+            );
           }
           const expect = options.expectColumns;
           if (expect && (expect.length !== h.columns.length || expect.some((c, j) => c !== h.columns?.[j]))) {
@@ -211,6 +228,7 @@ export async function joinGroups(
         o,
         { session: s, scope, pool: blind.pool, columns: k, progress, agreement: o.agreement, onHelperSession: options.onHelperSession },
         options.helper,
+        searchSteps,
       );
       await layer.setup();
 
@@ -300,7 +318,7 @@ export async function joinValues(
   const columns = options.columns;
   const k = columns?.length ?? 0;
   if (k < 1 || k > MAX_VALUE_COLUMNS) throw new KoppelError('INVALID_ARGUMENT', `Name 1 to ${MAX_VALUE_COLUMNS} value columns.`);
-  const maxValue = optionalCount(options.maxValue, 'maxValue', 0, MAX_VALUE_BOUND) ?? 1_000_000;
+  const maxValue = optionalCount(options.maxValue, 'maxValue', 0, MAX_VALUE_BOUND) ?? DEFAULT_MAX_VALUE;
   const padTo = optionalCount(options.padTo, 'padTo', 0, 2 ** 32 - 2);
   const minCount = optionalCount(options.minCount, 'minCount', 1, MAX_MIN_COUNT) ?? DEFAULT_MIN_COUNT;
   const maxLists = optionalCount(options.maxLists, 'maxLists', 1, MAX_GROUPS) ?? MAX_GROUPS;

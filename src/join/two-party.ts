@@ -14,7 +14,7 @@ import type { Session, SessionScope } from '../session/session.js';
 import { wipe } from '../util/bytes.js';
 import { pipelineDepth } from '../util/pipeline.js';
 import type { TaskPool } from '../util/pool.js';
-import { DiscreteLog, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
+import { DEFAULT_SEARCH_STEPS, DiscreteLog, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
 import { context, NO_MATCH, Step } from './messages.js';
 import { recordBytes2p, type joinOps } from './ops.js';
 import type { JoinProgress } from './types.js';
@@ -52,9 +52,13 @@ export class TwoPartyGroups implements GroupsValueLayer {
   #matched = 0;
   /** Chunk sums still being computed or merged, oldest first. */
   readonly #pending: Array<Promise<void>> = [];
+  /** Giant steps all the discrete logarithms of the run may take together. */
+  readonly #searchSteps: number;
 
-  constructor(c: ValueLayerContext) {
+  /** @param searchSteps - the run's budget of giant steps for the discrete logarithms ({@link DEFAULT_SEARCH_STEPS}) */
+  constructor(c: ValueLayerContext, searchSteps: number = DEFAULT_SEARCH_STEPS) {
     this.#c = c;
+    this.#searchSteps = searchSteps;
     this.entryBytes = recordBytes2p(c.columns);
     c.scope.defer(() => wipe(...this.#secrets));
   }
@@ -197,7 +201,9 @@ export class TwoPartyGroups implements GroupsValueLayer {
     // with the counts and the sums; after this point B's clock sees none of it.
     await verified();
     const tableBound = Array.from({ length: L }, (_, l) => (release(l) ? bound(l) * k : 0)).reduce((x, y) => x + y, 0);
-    const dlog = new DiscreteLog(r, DiscreteLog.tableSizeFor(tableBound));
+    // One budget of giant steps for every sum of the run: a garbage sum (values above the
+    // declared maximum, a peer off the protocol) costs at most the budget, never hours.
+    const dlog = new DiscreteLog(r, DiscreteLog.tableSizeFor(tableBound), this.#searchSteps);
     for (let l = 0; l < L; l++) {
       if (!release(l)) continue; // a dummy list, or below B's policy: not decrypted
       for (let j = 0; j < k; j++) (sums[l] as number[])[j] = dlog.solve(points[l * k + j] as Uint8Array, bound(l));

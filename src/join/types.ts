@@ -85,6 +85,20 @@ export interface JoinGroupsOptions extends JoinCommonOptions, JoinDisclosureOpti
   readonly padListsTo?: number;
   /** Add dummy lists up to this many, so B learns this bound and not the number of groups. */
   readonly padGroupsTo?: number;
+  /**
+   * The largest maximum value B may declare (default 1,000,000, B's own default; at most
+   * 2^40). A larger declaration in B's HELLO is refused before any work
+   * (`LIMIT_EXCEEDED`, `details.field` = `maxValue`, told to B too): B's declaration sets
+   * how far A searches for the sums (docs/protocols/join.md, "Bounded discrete logarithm").
+   */
+  readonly maxValue?: number;
+  /**
+   * Two-party variant: the budget of giant steps for all the discrete logarithms of the
+   * run together (default 2^18, about 8 s here; at most 2^32). Beyond it the run fails
+   * with `SUM_OUT_OF_RANGE`. Raise it only for honest sums that add up to more than
+   * about 2^34 over the whole table.
+   */
+  readonly maxSearchSteps?: number;
 }
 
 /** Options of {@link joinValues} (party B). */
@@ -140,6 +154,8 @@ export interface JoinHelperOptions {
    * the run (both parties are told).
    */
   readonly beforeClose?: (result: JoinHelperResult, sessions: { readonly groups: Session; readonly values: Session }) => Promise<void>;
+  /** Cancels the helper: once it serves a pair, both parties are told (`ABORTED`) and the promise rejects with `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
 
 /** What A learns. */

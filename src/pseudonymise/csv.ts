@@ -64,11 +64,36 @@ export interface PseudonymiseCsvOptions {
   readonly progressIntervalMs?: number;
   /** Cancels the run. */
   readonly signal?: AbortSignal;
+  /**
+   * Continues an interrupted run over the same input (the CLI's `--resume` checks that it
+   * is): the output already holds the header and every record before input byte
+   * `inputBytes`, the end of a chunk an earlier run committed ({@link CsvCommit}), and
+   * `records` records. Nothing before it is pseudonymised again or written; record
+   * numbers continue from `records`.
+   */
+  readonly resume?: { readonly records: number; readonly inputBytes: number };
+  /**
+   * Called in order after every chunk's output is written (awaited before the next):
+   * the point an interrupted run can continue from.
+   */
+  readonly onCommit?: (c: CsvCommit) => void | Promise<void>;
+}
+
+/** What the output holds once a chunk is written: where an interrupted run can continue ({@link PseudonymiseCsvOptions.resume}). */
+export interface CsvCommit {
+  /** Data records read up to here (those of the run continued included). */
+  readonly records: number;
+  /** Input bytes up to here, from the start of the input (header included). */
+  readonly inputBytes: number;
+  /** Records written with a pseudonym, by this run. */
+  readonly pseudonymised: number;
+  /** Records rejected, by this run. */
+  readonly rejected: number;
 }
 
 /** What a run did. */
 export interface PseudonymiseCsvSummary {
-  /** Data records read (blank lines excluded). */
+  /** Data records read (blank lines excluded); in a resumed run, those of the run continued too. */
   readonly records: number;
   /** Records written with a pseudonym. */
   readonly pseudonymised: number;
@@ -124,7 +149,13 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
   const ff = new FailFast();
   let pool: TaskPool<typeof csvChunkOps> | undefined;
   let pipe: OrderedPipeline<ChunkOutput> | undefined;
-  let records = 0;
+  const resume = options.resume;
+  if (resume && !(Number.isSafeInteger(resume.records) && resume.records >= 0 && Number.isSafeInteger(resume.inputBytes) && resume.inputBytes >= 0))
+    throw new KoppelError('INVALID_ARGUMENT', 'resume needs whole, non-negative records and inputBytes.');
+  let records = resume?.records ?? 0;
+  // Input offsets: of the next chunk's first byte, and the ends of the chunks in flight, in order.
+  let offset = 0;
+  const ends: number[] = [];
   let pseudonymised = 0;
   let bytesRead = 0;
   let lastProgress = start;
@@ -155,6 +186,8 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
     records += r.records;
     pseudonymised += r.pseudonymised;
     await writeOut(r.bytes);
+    const end = ends.shift() as number;
+    await options.onCommit?.({ records, inputBytes: end, pseudonymised, rejected: report.count });
     const now = performance.now();
     if (options.onProgress && now - lastProgress >= progressEvery) {
       lastProgress = now;
@@ -169,7 +202,10 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
     const style = styleOf(header);
     const layout: ChunkLayout = { column: columnIndex(names, options.column), fields: names.length, delimiter, newline: style.newline, policy };
     options.onStyle?.(style);
-    await writeOut(formatHeader(names, delimiter, style));
+    offset = header.length;
+    if (resume && resume.inputBytes < offset) throw new KoppelError('INVALID_ARGUMENT', 'resume.inputBytes lies inside the header.');
+    // A resumed run's output already holds the header.
+    if (!resume) await writeOut(formatHeader(names, delimiter, style));
     const domainKey = deriveDomainKey(options.key, options.domain);
     try {
       // Two chunks per worker: the next is waiting when one is done, whatever the main thread is doing.
@@ -185,8 +221,15 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
 
   const dispatch = async (chunk: Uint8Array): Promise<void> => {
     if (!pool || !pipe) throw new KoppelError('INTERNAL', 'CSV chunk before header.');
+    const start = offset;
+    offset += chunk.length;
+    // Resumed: what lies before the committed point was pseudonymised and written by an
+    // earlier run (a commit point is a chunk end, so a record boundary of this same input).
+    const skip = resume ? resume.inputBytes - start : 0;
+    if (skip >= chunk.length) return;
+    ends.push(offset);
     // Copy into a fresh buffer: it is transferred to a worker, and the read buffer is reused.
-    const bytes = new Uint8Array(chunk);
+    const bytes = new Uint8Array(skip > 0 ? chunk.subarray(skip) : chunk);
     await pipe.push(pool.run('chunk', bytes, { transfer: [bytes.buffer] }));
   };
 

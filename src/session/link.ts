@@ -170,10 +170,13 @@ export class Link {
   #abortError(frame: Frame): KoppelError {
     const a = decodeOrThrow(Abort, jsonBody(frame, 'abort message'), 'abort message');
     // The peer's "ours" is this side's "theirs".
+    // A limit (LIMIT_EXCEEDED) names what the peer accepts at most; any other field, a parameter both must share.
     const mismatch =
       a.field === undefined
         ? ''
-        : ` (${a.field}: the peer has ${JSON.stringify(a.ours ?? '')}, this side ${JSON.stringify(a.theirs ?? '')}; both sides must use the same)`;
+        : a.code === 'LIMIT_EXCEEDED'
+          ? ` (${a.field}: the peer accepts at most ${JSON.stringify(a.ours ?? '')}, this side has ${JSON.stringify(a.theirs ?? '')})`
+          : ` (${a.field}: the peer has ${JSON.stringify(a.ours ?? '')}, this side ${JSON.stringify(a.theirs ?? '')}; both sides must use the same)`;
     this.#peerAbort = new KoppelError(a.code, `The peer stopped the protocol: ${ERROR_CODES[a.code]}${mismatch}`, {
       details: { peer: true, ...(a.field === undefined ? {} : { field: a.field, ours: a.theirs ?? '', theirs: a.ours ?? '' }) },
     });

@@ -3,7 +3,7 @@
  * the collector while it waits stops it with `ABORTED`, and the aggregators are told;
  * cancelling an input before it sends anything sends nothing.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../../src/aggregate/round.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { expectCode } from '../helpers.js';

@@ -1,0 +1,36 @@
+/**
+ * What an agreement fixes for `join groups`: the largest maximum value the group holder
+ * accepts is its own `input.maxValue`, else the value holder's declared one, so a run
+ * under an agreement never refuses the declaration the agreement itself fixes.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Agreement, AgreementParty } from '../../src/agreement/agreement.js';
+import { agreementValues } from '../../src/cli/agreement.js';
+
+function joinAgreement(groupsInput: Record<string, unknown>): { a: Agreement; groups: AgreementParty } {
+  const groups = {
+    name: 'cbs',
+    role: 'groups',
+    certificate: { names: ['cbs.example'] },
+    input: { idColumn: 'bsn', groupColumns: ['province'], ...groupsInput },
+  };
+  const values = {
+    name: 'logius',
+    role: 'values',
+    certificate: { names: ['logius.example'] },
+    input: { idColumn: 'bsn', valueColumns: ['logins'], maxValue: 100_000 },
+  };
+  const a = { protocol: 'join', parameters: { variant: 'two-party', suite: 'x25519' }, parties: [groups, values] } as unknown as Agreement;
+  return { a, groups: groups };
+}
+
+describe('agreementValues for join groups', () => {
+  it("fixes --max-value to the value holder's declared maximum when the group holder states none", () => {
+    const { a, groups } = joinAgreement({});
+    expect(agreementValues(a, 'groups', groups)).toMatchObject({ maxValue: 100_000 });
+  });
+  it("fixes --max-value to the group holder's own input.maxValue when it states one", () => {
+    const { a, groups } = joinAgreement({ maxValue: 5000 });
+    expect(agreementValues(a, 'groups', groups)).toMatchObject({ maxValue: 5000 });
+  });
+});
