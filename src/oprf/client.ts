@@ -52,7 +52,11 @@ export interface OprfClientOptions {
   readonly threads?: number;
   /** Called when a request is retried (no identifiers in it). */
   readonly onRetry?: (info: { code: KoppelErrorCode; attempt: number; waitMs: number }) => void;
+  /** Cancels every request of this client, in flight or retrying: they reject with `ABORTED`. */
+  readonly signal?: AbortSignal;
 }
+
+const cancelled = () => new KoppelError('ABORTED', 'The request to the OPRF service was cancelled.');
 
 /** A pseudonym or why an identifier was refused. */
 export type OprfResult = { readonly ok: true; readonly pseudonym: string } | { readonly ok: false; readonly code: KoppelErrorCode; readonly reason: string };
@@ -236,9 +240,11 @@ async function call(
 ): Promise<unknown> {
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
+    if (o.signal?.aborted) throw cancelled();
     try {
       return await once(url, agent, o, method, path, body);
     } catch (e) {
+      if (o.signal?.aborted) throw cancelled();
       const transient = e instanceof Transient;
       const code: KoppelErrorCode = transient ? e.code : e instanceof KoppelError ? e.code : 'INTERNAL';
       if (!transient || Date.now() - started > o.retryForMs) {
@@ -251,7 +257,15 @@ async function call(
       }
       const waitMs = Math.min(5000, e.retryAfterMs ?? 100 * 2 ** Math.min(attempt, 6)) * (0.75 + randomInt(0, 1000) / 2000); // jitter, from the CSPRNG like all randomness in koppel
       o.onRetry?.({ code, attempt, waitMs: Math.round(waitMs) });
-      await new Promise((r) => setTimeout(r, waitMs));
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          o.signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        o.signal?.addEventListener('abort', done, { once: true });
+      });
     }
   }
 }
@@ -290,7 +304,7 @@ function once(url: URL, agent: HttpAgent, o: OprfClientOptions, method: string, 
         }),
       );
     }, RESPONSE_DEADLINE_MS);
-    const req = request(new URL(path, url), { method, agent, headers, timeout: 60_000 }, (res) => {
+    const req = request(new URL(path, url), { method, agent, headers, timeout: 60_000, ...(o.signal ? { signal: o.signal } : {}) }, (res) => {
       const parts: Buffer[] = [];
       let size = 0;
       res.on('data', (d: Buffer) => {
