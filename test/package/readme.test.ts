@@ -28,7 +28,7 @@ describe('README library snippets', () => {
     } catch {
       // made by an earlier snippet
     }
-    const key = await runKoppel(['keygen', '--out', join(dir, 'cbs.key')]);
+    const key = await runKoppel(['keygen', '--out', join(dir, 'cbs-pseudonym.key')]);
     if (key.code !== 0 && !key.stderr.includes('exists')) expect(key.code, key.stderr).toBe(0);
     const rng = new SyntheticRandom('readme');
     const rows = Array.from({ length: 2000 }, (_, i) => (i % 97 === 5 ? '123456789' : syntheticBsn(rng)));
