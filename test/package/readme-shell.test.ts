@@ -38,7 +38,7 @@ const SERVERS = ['psi serve', 'oprf serve', 'join groups', 'aggregate collect', 
 /** A README block as a bash script a reader would run on one machine. */
 function script(block: string): string {
   const ports = new Map<string, number>();
-  const portFor = (p: string) => ports.get(p) ?? (ports.set(p, port++), ports.get(p) as number);
+  const portFor = (p: string) => ports.get(p) ?? (ports.set(p, port++), ports.get(p));
   const lines = block
     .replace(/\\\n\s*/g, ' ')
     .split('\n')
