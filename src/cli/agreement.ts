@@ -109,7 +109,12 @@ export function agreementValues(a: Agreement, role: CommandRole, party: Agreemen
   }
   if (role === 'helper') Object.assign(out, pinOf([...others('groups'), ...others('values')]));
   if (role === 'input') Object.assign(out, pinOf(others('aggregator')), party ? { party: party.name } : {});
-  if (role === 'aggregator') Object.assign(out, pinOf(others('input')), rolePinOf('collector', others('collector')));
+  if (role === 'aggregator') {
+    Object.assign(out, pinOf(others('input')), rolePinOf('collector', others('collector')));
+    // The agreement lists the aggregators in index order: --index follows from the party.
+    const at = party ? others('aggregator').indexOf(party) : -1;
+    if (at >= 0) out['index'] = at;
+  }
   if (role === 'collector') Object.assign(out, pinOf(others('aggregator')), { threshold: pol.threshold });
   return Object.fromEntries(Object.entries(out).filter((e): e is [string, string | number | boolean] => e[1] !== undefined));
 }

@@ -34,3 +34,13 @@ describe('agreementValues for join groups', () => {
     expect(agreementValues(a, 'groups', groups)).toMatchObject({ maxValue: 5000 });
   });
 });
+
+describe('agreementValues for an aggregator', () => {
+  it("fixes --index to the position of this aggregator among the agreement's aggregators, so a contradicting --index is refused", () => {
+    const party = (name: string, role: string) => ({ name, role, certificate: { names: [`${name}.example`] } });
+    const aggs = [party('agg-a', 'aggregator'), party('agg-b', 'aggregator')];
+    const a = { protocol: 'aggregate', parameters: {}, parties: [party('cbs', 'collector'), aggs[0], party('g1', 'input'), aggs[1]] } as unknown as Agreement;
+    expect(agreementValues(a, 'aggregator', aggs[0] as AgreementParty)).toMatchObject({ index: 0, collectorPeer: 'cbs.example', peer: 'g1.example' });
+    expect(agreementValues(a, 'aggregator', aggs[1] as AgreementParty)).toMatchObject({ index: 1 });
+  });
+});
