@@ -6,7 +6,6 @@
  *
  * @packageDocumentation
  */
-import { readFileSync } from 'node:fs';
 import { KoppelError } from '../errors/index.js';
 import {
   AGREEMENT_FORMAT,
@@ -383,10 +382,4 @@ export function describeAgreement(file: AgreementFile, ca?: string): string {
       : []),
   ];
   return lines.join('\n') + '\n';
-}
-
-/** Reads an agreement file's text, for `readRoundFile` (an aggregation agreement carries its round). */
-export function agreementRoundOf(path: string): unknown {
-  const text = readFileSync(path, 'utf8');
-  return (JSON.parse(text) as { agreement?: { round?: unknown } }).agreement?.round;
 }

@@ -4,7 +4,6 @@
  *
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { KoppelError } from '../errors/index.js';
@@ -16,6 +15,7 @@ import { VERSION } from '../version.js';
 import type { AgreementFlags } from './agreement.js';
 import { readAgreementFile } from './agreement.js';
 import type { Command } from './commander.js';
+import { sha256Hex } from './common.js';
 import { readTextFile, writeOutput } from './io.js';
 import type { Console } from './program.js';
 
@@ -31,11 +31,6 @@ export interface ReceiptFlags extends AgreementFlags {
 /** Adds `--receipt FILE`. */
 export function addReceiptOption(cmd: Command): Command {
   return cmd.option('--receipt <file>', 'write a receipt of the run, signed by this party and countersigned by the peer (mutual TLS; docs/agreement.md)');
-}
-
-/** The SHA-256 of a file or text (hex). */
-function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /**
@@ -101,7 +96,7 @@ export class ReceiptRecorder {
       error: o.error ?? null,
       inputs: o.inputs ?? {},
       learned: o.learned ?? {},
-      outputs: (o.outputs ?? []).map((x) => ({ name: basename(x.path), sha256: x.text !== undefined ? sha256(x.text) : sha256(readFileSync(x.path)) })),
+      outputs: (o.outputs ?? []).map((x) => ({ name: basename(x.path), sha256: sha256Hex(x.text ?? readFileSync(x.path)) })),
     };
   }
 
