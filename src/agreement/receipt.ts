@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import type { Session } from '../session/session.js';
 import { t } from '../util/cjs.js';
+import { pattern } from '../wire/codec.js';
 import { toHex } from '../util/bytes.js';
 import { canonicalJson } from './agreement.js';
 import { certificateIdentity, checkSignature, signBytes, signedBytes, type Signer } from './signature.js';
@@ -100,8 +101,8 @@ export function receiptHash(body: ReceiptBody): string {
 const receiptBytes = (body: ReceiptBody) => signedBytes(RECEIPT_CONTEXT, { receipt: receiptHash(body) });
 const countersignBytes = (body: ReceiptBody) => signedBytes(COUNTERSIGN_CONTEXT, { receipt: receiptHash(body) });
 
-const Hex = (n: number) => t.refinement(t.string, (s) => s.length === n && /^[0-9a-f]*$/.test(s), `hex(${n})`);
-const Short = t.refinement(t.string, (s) => s.length <= 256, 'short text');
+const Hex = (n: number) => pattern(new RegExp(`^[0-9a-f]{${n}}$`), `hex(${n})`, n);
+const Short = pattern(/^/, 'short text', 256);
 const Names = t.array(Short);
 const Scalar = t.union([t.number, Short, t.boolean, t.null]);
 
@@ -133,11 +134,11 @@ const ReceiptBodyCodec = t.exact(
 const WireReceipt = t.exact(
   t.type({
     receipt: ReceiptBodyCodec,
-    certificate: t.refinement(t.string, (s) => s.length <= 16384, 'PEM certificate'),
-    signature: t.refinement(t.string, (s) => s.length <= 2048, 'base64'),
+    certificate: pattern(/^/, 'PEM certificate', 16384),
+    signature: pattern(/^/, 'base64', 2048),
   }),
 );
-const WireCountersign = t.exact(t.type({ signature: t.refinement(t.string, (x) => x.length <= 2048, 'base64') }));
+const WireCountersign = t.exact(t.type({ signature: pattern(/^/, 'base64', 2048) }));
 
 /** The DER SHA-256 of a PEM certificate (hex). */
 export function certificateFingerprint(pem: string): string {

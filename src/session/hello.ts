@@ -122,7 +122,12 @@ export const IDENTIFIER_SHARED: readonly SharedParam[] = [
  */
 export function checkAgreementHash(hash: string | undefined): string | undefined {
   if (hash === undefined) return undefined;
-  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash))
+  if (!isAgreementHash(hash))
     throw new KoppelError('INVALID_ARGUMENT', 'agreement must be the SHA-256 of the linking agreement, as 64 lowercase hex digits (agreementHash()).');
   return hash;
+}
+
+/** True for an agreement hash as HELLOs carry it: a SHA-256 as 64 lowercase hex digits. */
+export function isAgreementHash(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 }

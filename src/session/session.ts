@@ -25,7 +25,7 @@ import { FailFast } from '../util/pipeline.js';
 import { TaskPool, type OpRegistry } from '../util/pool.js';
 import { decodeOrThrow } from '../wire/codec.js';
 import { jsonBody, type Frame } from '../wire/frame.js';
-import { checkHello, type HelloBase, type HelloExpectation } from './hello.js';
+import { checkHello, isAgreementHash, type HelloBase, type HelloExpectation } from './hello.js';
 import { HELLO, Link, type ProtocolSpec, type StreamSpec } from './link.js';
 import type { TranscriptSide } from './transcript.js';
 
@@ -79,7 +79,7 @@ export interface SessionOptions<H extends HelloBase> extends HelloExpectation {
  */
 function checkAgreement(ours: string | undefined, raw: unknown): void {
   const theirs = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>)['agreement'] : undefined;
-  if (theirs !== undefined && (typeof theirs !== 'string' || !/^[0-9a-f]{64}$/.test(theirs)))
+  if (theirs !== undefined && !isAgreementHash(theirs))
     throw new KoppelError('MESSAGE_MALFORMED', "The peer's HELLO carries a malformed agreement hash.", { details: { field: 'agreement' } });
   if (ours === theirs) return;
   const show = (h: string | undefined) => (h === undefined ? 'none' : `sha256 ${h.slice(0, 16)}...`);
