@@ -12,9 +12,9 @@
  *
  * @packageDocumentation
  */
-import { createHash, createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
-import { normalisePeerPolicy, peerMatches, subjectAltNames, type PeerIdentity, type PeerPin } from '../transport/peer.js';
+import { certificatePeer, normalisePeerPolicy, peerMatches, type PeerIdentity, type PeerPin } from '../transport/peer.js';
 import { canonicalJson } from './agreement.js';
 
 /** A party's signing identity: its TLS certificate and private key (PEM). */
@@ -41,14 +41,7 @@ function parseCertificate(pem: string): X509Certificate {
 /** A certificate as the peer pinning code sees a peer: its CN, subjectAltNames and DER SHA-256. */
 export function certificateIdentity(pem: string): PeerIdentity {
   const cert = parseCertificate(pem);
-  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-  return Object.freeze({
-    transport: 'tls',
-    authenticated: true,
-    names: Object.freeze([...(cn ? [cn] : []), ...subjectAltNames(cert.subjectAltName)]),
-    ...(cn ? { commonName: cn } : {}),
-    fingerprint: createHash('sha256').update(cert.raw).digest('hex'),
-  });
+  return certificatePeer(/(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1], cert.subjectAltName, cert.raw, true);
 }
 
 /** True when `pem` is a certificate the pin names (by name or fingerprint). */

@@ -55,13 +55,32 @@ export function socketPeer(socket: { remoteAddress?: string | undefined; remoteP
   const cert = secure.getPeerCertificate();
   const has = cert && Object.keys(cert).length > 0;
   const cnRaw = has ? (cert.subject as unknown as Record<string, string | string[] | undefined> | undefined)?.['CN'] : undefined;
-  const commonName = Array.isArray(cnRaw) ? cnRaw[0] : cnRaw;
-  const names = [...(commonName ? [commonName] : []), ...(has ? subjectAltNames(cert.subjectaltname) : [])];
-  const fingerprint = has && cert.raw ? createHash('sha256').update(cert.raw).digest('hex') : undefined;
+  return certificatePeer(
+    Array.isArray(cnRaw) ? cnRaw[0] : cnRaw,
+    has ? cert.subjectaltname : undefined,
+    has ? cert.raw : undefined,
+    secure.authorized,
+    address,
+  );
+}
+
+/**
+ * The identity of a certificate: its subject CN, then its DNS/IP subjectAltNames, and
+ * the SHA-256 of its DER encoding. For a TLS peer (`socketPeer`) and for the signer of
+ * an agreement or a receipt.
+ */
+export function certificatePeer(
+  commonName: string | undefined,
+  subjectAltName: string | undefined,
+  der: Uint8Array | undefined,
+  authenticated: boolean,
+  address?: string,
+): PeerIdentity {
+  const fingerprint = der ? createHash('sha256').update(der).digest('hex') : undefined;
   return Object.freeze({
     transport: 'tls',
-    authenticated: secure.authorized,
-    names: Object.freeze(names),
+    authenticated,
+    names: Object.freeze([...(commonName ? [commonName] : []), ...subjectAltNames(subjectAltName)]),
     ...(commonName ? { commonName } : {}),
     ...(fingerprint ? { fingerprint } : {}),
     ...(address ? { address } : {}),
