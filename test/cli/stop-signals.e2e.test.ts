@@ -50,73 +50,51 @@ async function stopAndCheck(victim: RunningKoppel, peer: RunningKoppel, signal: 
   }
 }
 
+/** Starts a join (the group holder listening, the value holder connecting), the table written to `out`. */
+async function startJoin(out: string) {
+  const groups = startKoppel([
+    'join',
+    'groups',
+    '--listen',
+    '127.0.0.1:0',
+    '--in',
+    f('groups.csv'),
+    '--id-column',
+    'id',
+    '--group-columns',
+    'g',
+    '--out',
+    out,
+    ...slow,
+  ]);
+  const port = (await groups.waitFor(LISTENING))[1] as string;
+  const values = startKoppel([
+    'join',
+    'values',
+    '--connect',
+    `127.0.0.1:${port}`,
+    '--in',
+    f('values.csv'),
+    '--id-column',
+    'id',
+    '--value-columns',
+    'v',
+    ...slow,
+  ]);
+  return { groups, values };
+}
+
 describe('a stop signal tells the peer ABORTED', () => {
   it('SIGINT to join groups mid-run: the value holder ends with ABORTED within seconds; no table is left', async () => {
     const out = f('table-int.csv');
-    const groups = startKoppel([
-      'join',
-      'groups',
-      '--listen',
-      '127.0.0.1:0',
-      '--in',
-      f('groups.csv'),
-      '--id-column',
-      'id',
-      '--group-columns',
-      'g',
-      '--out',
-      out,
-      ...slow,
-    ]);
-    const port = (await groups.waitFor(LISTENING))[1] as string;
-    const values = startKoppel([
-      'join',
-      'values',
-      '--connect',
-      `127.0.0.1:${port}`,
-      '--in',
-      f('values.csv'),
-      '--id-column',
-      'id',
-      '--value-columns',
-      'v',
-      ...slow,
-    ]);
+    const { groups, values } = await startJoin(out);
     await running(groups, 'join groups');
     await stopAndCheck(groups, values, 'SIGINT', out);
   }, 120_000);
 
   it('SIGTERM to join values mid-run: the group holder ends with ABORTED within seconds and writes no table', async () => {
     const out = f('table-term.csv');
-    const groups = startKoppel([
-      'join',
-      'groups',
-      '--listen',
-      '127.0.0.1:0',
-      '--in',
-      f('groups.csv'),
-      '--id-column',
-      'id',
-      '--group-columns',
-      'g',
-      '--out',
-      out,
-      ...slow,
-    ]);
-    const port = (await groups.waitFor(LISTENING))[1] as string;
-    const values = startKoppel([
-      'join',
-      'values',
-      '--connect',
-      `127.0.0.1:${port}`,
-      '--in',
-      f('values.csv'),
-      '--id-column',
-      'id',
-      '--value-columns',
-      'v',
-      ...slow,
-    ]);
+    const { groups, values } = await startJoin(out);
     await running(values, 'join values');
     await stopAndCheck(values, groups, 'SIGTERM', undefined);
     expect(existsSync(out)).toBe(false);
