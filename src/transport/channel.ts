@@ -57,7 +57,7 @@ export class Inbox {
   readonly #waiting: Array<{ resolve: (m: Uint8Array) => void; reject: (e: unknown) => void; timer: Timer | undefined }> = [];
   #failure: KoppelError | undefined;
   #queuedBytes = 0;
-  readonly #idleTimeoutMs: number;
+  #idleTimeoutMs: number;
   /** Called when the queue drains below the low-water mark (to resume a paused source). */
   onDrain: (() => void) | undefined;
   /** Called after every queued message is taken (for a transport's byte accounting). */
@@ -65,6 +65,11 @@ export class Inbox {
 
   constructor(idleTimeoutMs: number) {
     this.#idleTimeoutMs = idleTimeoutMs;
+  }
+
+  /** Changes the idle timeout of later receives (0: none). */
+  setIdleTimeout(ms: number): void {
+    this.#idleTimeoutMs = ms;
   }
 
   /** Bytes queued and not yet received. */

@@ -26,6 +26,23 @@ import type * as tls from 'node:tls';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_MESSAGE_BYTES, Inbox, type Channel, type ChannelOptions } from './channel.js';
 import { startTimer, type Timer } from '../util/timer.js';
+import {
+  acceptOpen,
+  type AcceptedOpen,
+  DEFAULT_RECONNECT_WINDOW_MS,
+  firstDataPayload,
+  isOpenRecord,
+  isResumeRecord,
+  openRecord,
+  RECORD_OVERHEAD,
+  refusedRecord,
+  resumeId,
+  ResumableChannel,
+  type RawLink,
+  type ResumeEvent,
+} from './resumable.js';
+
+export type { ResumeEvent } from './resumable.js';
 import { normalisePeerPolicy, peerMatches, peerNotAllowed, socketPeer, type NormalisedPeerPin, type PeerIdentity, type PeerPolicy } from './peer.js';
 
 /** Mutual-TLS material, PEM-encoded. */
@@ -93,9 +110,11 @@ export interface ListenerEvent {
    * `too-many-connections`: over `maxConnections`; `malformed`: the first message was
    * too large or not a message at all (e.g. HTTP); `not-pinned`: a valid certificate
    * outside {@link ListenOptions.peer} (also reported to `onRefused`);
-   * `refused-by-peer`: the client refused this listener's certificate (its own pin).
+   * `refused-by-peer`: the client refused this listener's certificate (its own pin);
+   * `resume-refused`: a connection asked to resume a session this listener does not
+   * hold, or failed to prove it is that session's peer (the session, if any, goes on).
    */
-  readonly event: 'tls-failed' | 'no-hello' | 'too-many-connections' | 'malformed' | 'not-pinned' | 'refused-by-peer';
+  readonly event: 'tls-failed' | 'no-hello' | 'too-many-connections' | 'malformed' | 'not-pinned' | 'refused-by-peer' | 'resume-refused';
   /** The peer's address and port, when known. */
   readonly address?: string;
   /** The error code the attempt ended with. */
@@ -140,6 +159,16 @@ export interface ListenOptions extends ChannelOptions {
    * sends something other than a HELLO does not disturb a session. Default: any message.
    */
   readonly firstMessage?: (message: Uint8Array) => boolean;
+  /**
+   * How long a dropped connection of a resumable channel (one the client opened with
+   * {@link ConnectOptions.reconnectWindowMs}) may take to come back, in ms (default
+   * 120 s; 0: not resumable). The smaller of the two sides' windows applies. While such
+   * a channel lives, the port stays bound after {@link Listener.close} so its peer can
+   * reconnect; new sessions are refused.
+   */
+  readonly reconnectWindowMs?: number;
+  /** Reports drops and resumptions of resumable channels (for a log; never data). */
+  readonly onResume?: (event: ResumeEvent) => void;
 }
 
 /** Options for {@link connect}. */
@@ -163,6 +192,15 @@ export interface ConnectOptions extends ChannelOptions {
    * either party may be started first.
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * Makes the channel resumable (docs/session.md, "Reconnecting"): a connection that
+   * drops is dialled again and continues where each side's acknowledgements left off,
+   * for up to this many ms; 0 or absent: a plain channel that ends with the connection.
+   * The listener must be koppel's {@link listen} (which accepts both).
+   */
+  readonly reconnectWindowMs?: number;
+  /** Reports drops and resumptions of a resumable channel (for a log; never data). */
+  readonly onResume?: (event: ResumeEvent) => void;
 }
 
 /**
@@ -325,6 +363,10 @@ interface ServerSide {
   readonly firstMessage: ((message: Uint8Array) => boolean) | undefined;
   readonly budget: ByteBudget;
   readonly helloTimeoutMs: number;
+  /** A first message that opens a resumable channel (its HELLO is the next one). */
+  readonly onOpen: (c: SocketChannel, open: Uint8Array) => void;
+  /** A first message that resumes a dropped channel (never reaches accept). */
+  readonly onResume: (c: SocketChannel, resume: Uint8Array) => void;
 }
 
 /**
@@ -336,10 +378,12 @@ interface ServerSide {
  * over it, reading pauses. The socket keeps the process alive only while a receive or
  * send waits for the peer, so a channel left open does not stop a script from exiting.
  */
-class SocketChannel implements Channel {
+class SocketChannel implements Channel, RawLink {
   readonly #socket: net.Socket;
   readonly #inbox: Inbox;
-  readonly #max: number;
+  #max: number;
+  /** Which message carries the HELLO: the first, or the second after a resumable OPEN. */
+  #helloAt = 1;
   readonly #perConnection: number;
   readonly #server: ServerSide | undefined;
   readonly #secure: boolean;
@@ -427,6 +471,11 @@ class SocketChannel implements Channel {
     if (this.#server) this.#server.budget.forget(this.#resume);
   }
 
+  /** True once a first message arrived, or the connection failed. */
+  get started(): boolean {
+    return this.#messages > 0 || this.#inbox.failed !== undefined;
+  }
+
   /** Drops what was received: nobody will read this channel (it closed before a protocol took it). */
   discard(): void {
     this.#inbox.drop();
@@ -511,8 +560,8 @@ class SocketChannel implements Channel {
         const b = [this.#peek(0), this.#peek(1), this.#peek(2), this.#peek(3)] as const;
         const len = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
         if (this.#messages === 0 && this.#signal(len, b)) return;
-        const first = this.#server && this.#messages === 0;
-        const limit = first ? Math.min(this.#max, this.#server.maxHelloBytes) : this.#max;
+        const first = this.#server && this.#messages < this.#helloAt;
+        const limit = first ? Math.min(this.#max, this.#server.maxHelloBytes + (this.#helloAt === 2 ? RECORD_OVERHEAD : 0)) : this.#max;
         if (len > limit) {
           this.#fail(
             new KoppelError(
@@ -531,19 +580,41 @@ class SocketChannel implements Channel {
       const message = this.#take(this.#need);
       this.#need = -1;
       this.#messages++;
-      if (this.#messages === 1 && this.#server?.firstMessage && !this.#server.firstMessage(message)) {
-        this.#fail(new KoppelError('MESSAGE_MALFORMED', 'The first message of the connection is not a HELLO: it is not a koppel peer of this protocol.'));
-        this.#release();
-        return;
+      if (this.#messages === 1 && this.#server) {
+        if (isOpenRecord(message)) {
+          // A resumable channel: records carry up to RECORD_OVERHEAD bytes more, the
+          // HELLO comes next, and idle waits are the resumable channel's.
+          this.#helloAt = 2;
+          this.#max += RECORD_OVERHEAD;
+          this.#inbox.setIdleTimeout(0);
+          this.#server.onOpen(this, message);
+          continue;
+        }
+        if (isResumeRecord(message)) {
+          this.#inbox.setIdleTimeout(0);
+          this.#firstArrived();
+          this.#server.onResume(this, message);
+          continue;
+        }
       }
-      if (this.#messages === 1) {
-        this.#firstTimer?.clear();
-        this.#onFirst?.(undefined);
-        this.#onFirst = undefined;
+      if (this.#messages === this.#helloAt && this.#server?.firstMessage) {
+        const hello = this.#helloAt === 1 ? message : firstDataPayload(message);
+        if (!hello || !this.#server.firstMessage(hello)) {
+          this.#fail(new KoppelError('MESSAGE_MALFORMED', 'The first message of the connection is not a HELLO: it is not a koppel peer of this protocol.'));
+          this.#release();
+          return;
+        }
       }
+      if (this.#messages === this.#helloAt) this.#firstArrived();
       this.#inbox.push(message);
     }
     this.#sync();
+  }
+
+  #firstArrived(): void {
+    this.#firstTimer?.clear();
+    this.#onFirst?.(undefined);
+    this.#onFirst = undefined;
   }
 
   /**
@@ -594,20 +665,39 @@ class SocketChannel implements Channel {
     return p;
   }
 
-  async send(message: Uint8Array): Promise<void> {
+  send(message: Uint8Array): Promise<void> {
+    return this.sendParts(message);
+  }
+
+  /** Sends one message made of `head` and then `body` (a record header and its message, without copying). */
+  async sendParts(head: Uint8Array, body?: Uint8Array): Promise<void> {
     if (this.#closing || this.#socket.destroyed) throw this.#inbox.failed ?? new KoppelError('CONNECTION_CLOSED', 'The connection is closed.');
-    if (message.length > this.#max || message.length >= SIGNALS) {
-      throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${message.length} bytes exceeds the limit of ${this.#max} bytes.`, {
-        details: { bytes: message.length, max: this.#max },
+    const length = head.length + (body?.length ?? 0);
+    if (length > this.#max || length >= SIGNALS) {
+      throw new KoppelError('MESSAGE_TOO_LARGE', `A message of ${length} bytes exceeds the limit of ${this.#max} bytes.`, {
+        details: { bytes: length, max: this.#max },
       });
     }
     const header = Buffer.alloc(4);
-    header.writeUInt32BE(message.length);
+    header.writeUInt32BE(length);
     this.#socket.cork();
     this.#socket.write(header);
-    const ok = this.#socket.write(message);
+    let ok = this.#socket.write(head);
+    if (body) ok = this.#socket.write(body);
     this.#socket.uncork();
     if (!ok) await this.#waiting(this.#drained());
+  }
+
+  /** The next message, for a resumable channel's reader: no idle timeout, and it does not keep the process alive. */
+  next(): Promise<Uint8Array> {
+    return this.#inbox.take();
+  }
+
+  /** Keeps the process alive while a resumable channel's protocol waits (counted). */
+  hold(on: boolean): void {
+    if (on) {
+      if (this.#waits++ === 0) this.#socket.ref();
+    } else if (--this.#waits === 0) this.#socket.unref();
   }
 
   /** Resolves on 'drain', rejects if the socket closes first; leaves no listener behind. */
@@ -646,6 +736,53 @@ class SocketChannel implements Channel {
     const timer = setTimeout(() => this.#socket.destroy(), 2000);
     await closed;
     clearTimeout(timer);
+  }
+}
+
+/**
+ * What {@link Listener.accept} returns for a connection that has not sent its first
+ * message yet: the channel it turns out to be (plain, or resumable after OPEN), once the
+ * first message says.
+ */
+class AcceptedChannel implements Channel {
+  readonly peer: PeerIdentity;
+  readonly #raw: SocketChannel;
+  #target: Channel | undefined;
+  readonly #known: Promise<Channel>;
+  #settle: ((c: Channel) => void) | undefined;
+
+  constructor(raw: SocketChannel) {
+    this.#raw = raw;
+    this.peer = raw.peer;
+    this.#known = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  /** The channel the connection turned out to be. */
+  settle(c: Channel): void {
+    if (this.#target) return;
+    this.#target = c;
+    this.#settle?.(c);
+  }
+
+  /** The target, keeping the process alive while the first message is awaited. */
+  #get(): Promise<Channel> {
+    if (this.#target) return Promise.resolve(this.#target);
+    this.#raw.hold(true);
+    const done = () => this.#raw.hold(false);
+    this.#known.then(done, done);
+    return this.#known;
+  }
+
+  async send(message: Uint8Array): Promise<void> {
+    return (await this.#get()).send(message);
+  }
+
+  async receive(): Promise<Uint8Array> {
+    return (await this.#get()).receive();
+  }
+
+  close(): Promise<void> {
+    return this.#target ? this.#target.close() : this.#raw.close();
   }
 }
 
@@ -785,25 +922,101 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const pin = pinFor(options.security, options.peer);
   const limits = resolveLimits(options);
   const secure = 'tls' in options.security;
+  const windowMs = options.reconnectWindowMs ?? DEFAULT_RECONNECT_WINDOW_MS;
+  if (!(windowMs >= 0)) throw new KoppelError('INVALID_ARGUMENT', 'reconnectWindowMs must be 0 or more.');
+  /** The resumable channel each connection that said OPEN carries. */
+  const resumables = new WeakMap<SocketChannel, ResumableChannel>();
+  /** What accept() returned for a connection that had not said what it is yet. */
+  const deferred = new WeakMap<SocketChannel, AcceptedChannel>();
+  /** Connections that resume a channel: never candidates for accept(). */
+  const resuming = new WeakSet<SocketChannel>();
+  /** Live resumable channels by channel id: their peers may reconnect here. */
+  const sessions = new Map<string, ResumableChannel>();
   const server: ServerSide = {
     maxHelloBytes: limits.maxHelloBytes,
     firstMessage: options.firstMessage,
     budget: new ByteBudget(limits.maxBufferedBytes),
     helloTimeoutMs: limits.handshakeTimeoutMs,
+    onOpen: (c, m) => {
+      let a: AcceptedOpen | undefined;
+      try {
+        // After close(), only a connection accept() already returned may still open.
+        a = stopped && !deferred.has(c) ? undefined : acceptOpen(m, windowMs);
+      } catch {
+        a = undefined;
+      }
+      if (!a || sessions.has(Buffer.from(a.id).toString('hex'))) {
+        c.sendParts(refusedRecord(3)).catch(() => undefined);
+        void c.close();
+        return;
+      }
+      c.sendParts(a.answer).catch(() => undefined);
+      const accepted = a;
+      const id = Buffer.from(a.id).toString('hex');
+      const r: ResumableChannel = new ResumableChannel({
+        side: 'server',
+        link: c,
+        accepted,
+        maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        ...(options.onResume ? { onEvent: options.onResume } : {}),
+        onEnd: () => {
+          if (sessions.get(id) === r) sessions.delete(id);
+          const i = pending.indexOf(r);
+          if (i >= 0) pending.splice(i, 1);
+          ready.delete(r);
+          closeWhenIdle();
+        },
+      });
+      sessions.set(id, r);
+      resumables.set(c, r);
+      // The resumable channel takes the connection's place: among the candidates, or in
+      // the channel accept() already returned.
+      const d = deferred.get(c);
+      if (d) d.settle(r);
+      else {
+        const at = pending.indexOf(c);
+        if (at >= 0) pending[at] = r;
+        const k = keyOf.get(c);
+        if (k !== undefined) keyOf.set(r, k);
+      }
+    },
+    onResume: (c, m) => {
+      resuming.add(c);
+      const at = pending.indexOf(c);
+      if (at >= 0) pending.splice(at, 1);
+      taken(c);
+      const address = addressOf({ remoteAddress: c.peer.address });
+      const r = sessions.get(Buffer.from(resumeId(m)).toString('hex'));
+      const refused = (reason: string, code: KoppelErrorCode) => report({ event: 'resume-refused', ...(address ? { address } : {}), code, reason });
+      if (!r) {
+        c.sendParts(refusedRecord(1)).catch(() => undefined);
+        void c.close();
+        refused('it asked to resume a session this listener does not hold', 'CONNECTION_CLOSED');
+        return;
+      }
+      void r.resume(c, m).then((ok) => {
+        if (!ok) refused('it did not prove it is the peer of the session it asked to resume', 'PEER_NOT_ALLOWED');
+      });
+    },
   };
   const channelOptions = { ...options, limits };
   /** Channels not yet taken by accept/acceptReady, oldest first. */
-  const pending: SocketChannel[] = [];
-  const ready = new Set<SocketChannel>();
+  const pending: Array<SocketChannel | ResumableChannel> = [];
+  const ready = new Set<SocketChannel | ResumableChannel>();
   /** Connections still within their deadline: TCP connected, no first message yet. */
   const unready = new Map<string, net.Socket>();
   /** The `unready` key of each channel: a channel taken by accept() belongs to its taker, not to close(). */
-  const keyOf = new WeakMap<SocketChannel, string>();
-  const taken = (c: SocketChannel) => {
+  const keyOf = new WeakMap<SocketChannel | ResumableChannel, string>();
+  const taken = (c: SocketChannel | ResumableChannel) => {
     const k = keyOf.get(c);
     if (k !== undefined && unready.get(k) !== undefined) unready.delete(k);
   };
-  type Waiter = { readonly wantsReady: boolean; give(c: SocketChannel): void; expired: boolean; expire(): void; end(): void };
+  /** Once closed, the port stays bound only while resumable channels may still reconnect. */
+  const closeWhenIdle = () => {
+    if (stopped && sessions.size === 0) netServer.close();
+  };
+  type Waiter = { readonly wantsReady: boolean; give(c: Channel): void; expired: boolean; expire(): void; end(): void };
   const waiters: Waiter[] = [];
   let failed = 0;
   let lastFailure: string | undefined;
@@ -824,14 +1037,21 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     if (waiters.length > 0) netServer.ref();
     else netServer.unref();
   };
-  const hand = (c: SocketChannel) => {
+  const hand = (c: SocketChannel | ResumableChannel) => {
     const i = waiters.findIndex((w) => !w.wantsReady || ready.has(c));
     if (i < 0) return false;
     const [w] = waiters.splice(i, 1);
     const at = pending.indexOf(c);
     if (at >= 0) pending.splice(at, 1);
     taken(c);
-    (w as Waiter).give(c);
+    let channel: Channel = c;
+    if (c instanceof SocketChannel && !c.started) {
+      // Not known yet whether it opens a resumable channel: the first message tells.
+      const d = new AcceptedChannel(c);
+      deferred.set(c, d);
+      channel = d;
+    }
+    (w as Waiter).give(channel);
     refreshRef();
     return true;
   };
@@ -882,6 +1102,13 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       if (error) {
         const at = pending.indexOf(c);
         if (at >= 0) pending.splice(at, 1);
+        deferred.get(c)?.settle(c);
+        const r = resumables.get(c);
+        if (r) {
+          r.destroy();
+          const i = pending.indexOf(r);
+          if (i >= 0) pending.splice(i, 1);
+        }
         const event: ListenerEvent['event'] =
           error.code === 'TIMEOUT'
             ? 'no-hello'
@@ -901,8 +1128,17 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         report({ event, ...(address ? { address } : {}), code: error.code, reason });
         return;
       }
-      ready.add(c);
-      if (pending.includes(c)) hand(c);
+      if (resuming.has(c)) return;
+      const r = resumables.get(c);
+      const candidate = r ?? c;
+      deferred.get(c)?.settle(candidate);
+      if (!pending.includes(candidate)) return;
+      if (stopped) {
+        candidate.destroy();
+        return;
+      }
+      ready.add(candidate);
+      hand(candidate);
     });
     hand(c);
   };
@@ -1031,10 +1267,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     acceptReady: (timeoutMs?: number) => wait(timeoutMs, true),
     close() {
       // server.close() calls back only when every accepted connection has ended; the
-      // accepted channels live on independently, so stop listening and return.
+      // accepted channels live on independently, so stop listening and return. While a
+      // resumable channel lives, its peer may still reconnect: the port closes after it.
       stopped = true;
-      netServer.close();
       for (const c of pending.splice(0)) c.destroy();
+      closeWhenIdle();
       for (const s of unready.values()) s.destroy();
       unready.clear();
       for (const w of waiters.splice(0)) w.end();
@@ -1058,10 +1295,27 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   const pin = pinFor(options.security, options.peer);
   const deadline = Date.now() + (options.connectTimeoutMs ?? 60_000);
   let delay = 50;
+  const secure = 'tls' in options.security;
+  const windowMs = options.reconnectWindowMs ?? 0;
+  if (!(windowMs >= 0)) throw new KoppelError('INVALID_ARGUMENT', 'reconnectWindowMs must be 0 or more.');
   for (;;) {
     try {
       const socket = await connectOnce(options, pin);
-      return new SocketChannel(socket, options, 'tls' in options.security);
+      if (windowMs === 0) return new SocketChannel(socket, options, secure);
+      const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+      const raw = (s: net.Socket) => new SocketChannel(s, { ...options, maxMessageBytes: max + RECORD_OVERHEAD, idleTimeoutMs: 0 }, secure);
+      const link = raw(socket);
+      const open = openRecord(windowMs);
+      await link.sendParts(open.record);
+      return new ResumableChannel({
+        side: 'client',
+        link,
+        open,
+        maxMessageBytes: max,
+        idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+        redial: async () => raw(await connectOnce(options, pin)),
+        ...(options.onResume ? { onEvent: options.onResume } : {}),
+      });
     } catch (e) {
       const code = ((e as KoppelError).cause as NodeJS.ErrnoException | undefined)?.code;
       const retriable = (e as KoppelError).code === 'NETWORK_ERROR' && (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT');
