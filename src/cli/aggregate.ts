@@ -184,7 +184,7 @@ export function aggregateCommand(program: Command, io: Console): void {
       flags: RoleFlags & { party: string; aggregators: string; in?: string; keyColumn?: string; idColumn?: string; cellKeySecret?: string; delimiter: string },
     ) => {
       const config = readRoundFile(flags.round);
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'aggregate input' });
       const receipts = new ReceiptRecorder(flags, 'aggregate input', 'input');
       const addrs = parseList(flags.aggregators, '--aggregators');
       if (addrs.length !== config.aggregators)
@@ -262,7 +262,7 @@ export function aggregateCommand(program: Command, io: Console): void {
     'collector',
   ).action(async (flags: RoleFlags & RolePinFlags & ListenerFlags & { index: number; listen: string; collector: string; expect?: number }) => {
     const config = readRoundFile(flags.round);
-    const network = await checkedNetwork(flags);
+    const network = await checkedNetwork(flags, { io, role: 'aggregate aggregator' });
     // The collector is pinned apart (--collector-peer): an input party's certificate must not stand in for it.
     const collectorPin = rolePinFrom(flags, network.security, 'collector');
     const receipts = new ReceiptRecorder(flags, 'aggregate aggregator', 'aggregator');
@@ -330,6 +330,8 @@ export function aggregateCommand(program: Command, io: Console): void {
       channel = await connect({
         ...c,
         security: network.security,
+        reconnectWindowMs: network.reconnectWindowMs,
+        ...(network.onResume ? { onResume: network.onResume } : {}),
         ...(collectorPin === undefined ? {} : { peer: collectorPin }),
         connectTimeoutMs: flags.timeout * 1000,
         idleTimeoutMs: flags.idleTimeout * 1000,
@@ -387,7 +389,7 @@ export function aggregateCommand(program: Command, io: Console): void {
         },
     ) => {
       const config = readRoundFile(flags.round);
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'aggregate collector' });
       let ptable: PTable | undefined;
       if (flags.cellKey === 'default') ptable = DEFAULT_PTABLE;
       else if (flags.cellKey) ptable = checkPTable(readPTableFile(flags.cellKey));

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from './commander.js';
 import { KoppelError } from '../errors/index.js';
 import { DEFAULT_LISTENER_LIMITS, prepareTls, type ListenerEvent, type ListenOptions, type Security } from '../transport/net.js';
+import { DEFAULT_RECONNECT_WINDOW_MS, type ResumeEvent } from '../transport/resumable.js';
 import { normalisePeerPolicy, type PeerIdentity, type PeerPolicy } from '../transport/peer.js';
 import { formatBytes, formatCount, openOutput, readTextFile, type AtomicOutput, type CountedInput, type ProgressLine } from './io.js';
 import type { InvalidRecord } from '../csv/policy.js';
@@ -221,11 +222,14 @@ export interface NetworkFlags {
   readonly anyPeer?: boolean;
   readonly timeout: number;
   readonly idleTimeout: number;
+  /** Seconds a dropped connection may take to come back (0: not resumable). */
+  readonly reconnectWindow: number;
 }
 
 /**
  * Adds `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-servername`, `--insecure`, the peer
- * pin (`--peer`, `--peer-fingerprint`, `--any-peer`), `--timeout`, `--idle-timeout`.
+ * pin (`--peer`, `--peer-fingerprint`, `--any-peer`), `--timeout`, `--idle-timeout`,
+ * `--reconnect-window`.
  */
 export function addNetworkOptions(c: Command): Command {
   return c
@@ -239,6 +243,12 @@ export function addNetworkOptions(c: Command): Command {
     .option('--any-peer', 'accept every certificate the CA signed (no pinning); with TLS one of --peer, --peer-fingerprint or --any-peer is required')
     .option('--timeout <seconds>', 'how long to wait for the peer to come up', parseIntFlag('--timeout', 1, 86400), 60)
     .option('--idle-timeout <seconds>', 'how long to wait for the next message before giving up', parseIntFlag('--idle-timeout', 1, 86400), 300)
+    .option(
+      '--reconnect-window <seconds>',
+      'a dropped connection is resumed if it comes back within this (0: a drop ends the run)',
+      parseIntFlag('--reconnect-window', 0, 86400),
+      DEFAULT_RECONNECT_WINDOW_MS / 1000,
+    )
     .addHelpText(
       'after',
       '\nPeer pinning: --peer and --peer-fingerprint list the peers this command accepts (a command\n' +
@@ -360,23 +370,44 @@ function pinFrom(
   return policy;
 }
 
-/** What a command passes to `listen()` and `connect()`: its transport security and peer pin. */
+/** What a command passes to `listen()` and `connect()`: its transport security, peer pin and reconnect window. */
 export interface NetworkSetup {
   /** Mutual TLS or plain TCP. */
   readonly security: Security;
   /** The peers accepted (absent with `--insecure`). */
   readonly peer?: PeerPolicy;
+  /** `--reconnect-window` in ms: connections are resumable within it (0: not). */
+  readonly reconnectWindowMs: number;
+  /** A line on stderr for every drop and resumption of a connection. */
+  readonly onResume?: (event: ResumeEvent) => void;
 }
 
 /**
- * {@link checkedSecurity} and {@link peerPolicyFrom} together: spread the result into
- * `listen()` and `connect()` options.
+ * {@link checkedSecurity} and {@link peerPolicyFrom} together, with the reconnect
+ * window: spread the result into `listen()` and `connect()` options.
+ *
+ * @param log - where drops and resumptions are reported (stderr, with the command's name)
  */
-export async function checkedNetwork(f: NetworkFlags): Promise<NetworkSetup> {
+export async function checkedNetwork(f: NetworkFlags, log?: { readonly io: Console; readonly role: string }): Promise<NetworkSetup> {
   const security = securityFrom(f);
   const peer = peerPolicyFrom(f, security);
   if ('tls' in security) await prepareTls(security.tls);
-  return { security, ...(peer === undefined ? {} : { peer }) };
+  return {
+    security,
+    ...(peer === undefined ? {} : { peer }),
+    reconnectWindowMs: (f.reconnectWindow ?? DEFAULT_RECONNECT_WINDOW_MS / 1000) * 1000,
+    ...(log ? { onResume: logResume(log.io, log.role) } : {}),
+  };
+}
+
+/** For `onResume`: a line on stderr per drop and resumption (sizes and times, never data). */
+export function logResume(io: Console, role: string): (e: ResumeEvent) => void {
+  return (e) => {
+    const window = `${Math.round(e.windowMs / 1000)} s`;
+    if (e.event === 'dropped') io.err(`koppel: ${role}: the connection to the peer dropped; waiting up to ${window} for it to come back (--reconnect-window)`);
+    else if (e.event === 'resumed') io.err(`koppel: ${role}: the connection came back; the session continues (${e.resent ?? 0} messages sent again)`);
+    else io.err(`koppel: ${role}: the connection did not come back within ${window}`);
+  };
 }
 
 /** A peer as a summary names it: the first certificate name and the fingerprint (nothing of the data). */

@@ -187,7 +187,8 @@ function helperPin(flags: CommonFlags, network: NetworkSetup): NetworkSetup | un
   }
   if (!flags.helper) throw new KoppelError('INVALID_ARGUMENT', 'The helper variant needs --helper HOST:PORT.');
   const peer = rolePinFrom(flags, network.security, 'helper');
-  return { security: network.security, ...(peer === undefined ? {} : { peer }) };
+  const { peer: _peer, ...rest } = network;
+  return { ...rest, ...(peer === undefined ? {} : { peer }) };
 }
 
 async function helperChannel(flags: CommonFlags, network: NetworkSetup | undefined): Promise<Channel | undefined> {
@@ -257,7 +258,7 @@ export function joinCommand(program: Command, io: Console): void {
       '\nOutput: one row per group: the group columns, count, sum_<column> per value column, suppressed\n(true rows have empty count and sums) and rule (published, threshold or secondary).',
     )
     .action(async (flags: GroupsFlags) => {
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'join groups' });
       const helperNetwork = helperPin(flags, network);
       const receipts = new ReceiptRecorder(flags, 'join groups', 'groups');
       const { host, port } = parseHostPort(flags.listen, '--listen');
@@ -455,7 +456,7 @@ export function joinCommand(program: Command, io: Console): void {
         'The group holder learns no sums of a group with fewer than --min-count matches: it suppresses such rows, and totals over them carry no sums.',
     )
     .action(async (flags: ValuesFlags) => {
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'join values' });
       const receipts = new ReceiptRecorder(flags, 'join values', 'values');
       const helperNetwork = helperPin(flags, network);
       const { host, port } = parseHostPort(flags.connect, '--connect');
@@ -552,7 +553,7 @@ export function joinCommand(program: Command, io: Console): void {
       "\nThe helper learns the number of groups, the size of the value holder's list and the anonymous\nhistogram of matches per group; nothing else, unless it colludes with a party.",
     )
     .action(async (flags: HelperFlags) => {
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'join helper' });
       const receipts = new ReceiptRecorder(flags, 'join helper', 'helper');
       const { host, port } = parseHostPort(flags.listen, '--listen');
       // The parties say HELLO to the helper only after blinding their records: by default

@@ -126,7 +126,7 @@ export function psiCommand(program: Command, io: Console): void {
   )
     .addHelpText('after', "\nThe server learns the size of the client's set (or its --pad-to bound) and nothing else.")
     .action(async (flags: ServeFlags) => {
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'psi serve' });
       const receipts = new ReceiptRecorder(flags, 'psi serve', 'server');
       const { host, port } = parseHostPort(flags.listen, '--listen');
       if (flags.mode === 'payload' && !flags.payloadColumns) throw new KoppelError('INVALID_ARGUMENT', 'Payload mode needs --payload-columns.');
@@ -218,7 +218,7 @@ export function psiCommand(program: Command, io: Console): void {
       '\nintersection: the input records whose identifier is in both sets; payload: the same with the\nserver\'s payload columns appended; cardinality: {"cardinality": N} only.',
     )
     .action(async (flags: ConnectFlags) => {
-      const network = await checkedNetwork(flags);
+      const network = await checkedNetwork(flags, { io, role: 'psi connect' });
       const receipts = new ReceiptRecorder(flags, 'psi connect', 'client');
       const { host, port } = parseHostPort(flags.connect, '--connect');
       checkReportFlag(flags);
