@@ -30,10 +30,9 @@ import {
   acceptOpen,
   type AcceptedOpen,
   DEFAULT_RECONNECT_WINDOW_MS,
-  firstDataPayload,
   isOpenRecord,
   isResumeRecord,
-  openRecord,
+  openChannel,
   RECORD_OVERHEAD,
   refusedRecord,
   resumeId,
@@ -583,10 +582,12 @@ class SocketChannel implements Channel, RawLink {
       if (this.#messages === 1 && this.#server) {
         if (isOpenRecord(message)) {
           // A resumable channel: records carry up to RECORD_OVERHEAD bytes more, the
-          // HELLO comes next, and idle waits are the resumable channel's.
+          // HELLO comes next (its deadline and check are the resumable channel's), and
+          // idle waits are the resumable channel's.
           this.#helloAt = 2;
           this.#max += RECORD_OVERHEAD;
           this.#inbox.setIdleTimeout(0);
+          this.#firstArrived();
           this.#server.onOpen(this, message);
           continue;
         }
@@ -597,15 +598,14 @@ class SocketChannel implements Channel, RawLink {
           continue;
         }
       }
-      if (this.#messages === this.#helloAt && this.#server?.firstMessage) {
-        const hello = this.#helloAt === 1 ? message : firstDataPayload(message);
-        if (!hello || !this.#server.firstMessage(hello)) {
+      if (this.#messages === 1 && this.#server?.firstMessage) {
+        if (!this.#server.firstMessage(message)) {
           this.#fail(new KoppelError('MESSAGE_MALFORMED', 'The first message of the connection is not a HELLO: it is not a koppel peer of this protocol.'));
           this.#release();
           return;
         }
       }
-      if (this.#messages === this.#helloAt) this.#firstArrived();
+      if (this.#messages === 1) this.#firstArrived();
       this.#inbox.push(message);
     }
     this.#sync();
@@ -960,6 +960,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
         idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         ...(options.onResume ? { onEvent: options.onResume } : {}),
+        ...(options.firstMessage ? { firstMessage: options.firstMessage } : {}),
         onEnd: () => {
           if (sessions.get(id) === r) sessions.delete(id);
           const i = pending.indexOf(r);
@@ -970,6 +971,34 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       });
       sessions.set(id, r);
       resumables.set(c, r);
+      // Its HELLO is due within the handshake deadline of the first connection, across
+      // drops; then it is ready (acceptReady), or dropped and reported like a stray.
+      const deadline =
+        limits.handshakeTimeoutMs > 0 && Number.isFinite(limits.handshakeTimeoutMs)
+          ? startTimer(
+              () =>
+                r.destroy(
+                  new KoppelError('TIMEOUT', `The peer sent no complete first message within ${Math.round(limits.handshakeTimeoutMs / 1000)} s of connecting.`),
+                ),
+              limits.handshakeTimeoutMs,
+              true,
+            )
+          : undefined;
+      const address = c.peer.address;
+      void r.firstData.then((error) => {
+        deadline?.clear();
+        if (error) {
+          reportFirst(error, address);
+          return;
+        }
+        if (!pending.includes(r)) return;
+        if (stopped) {
+          r.destroy();
+          return;
+        }
+        ready.add(r);
+        hand(r);
+      });
       // The resumable channel takes the connection's place: among the candidates, or in
       // the channel accept() already returned.
       const d = deferred.get(c);
@@ -986,7 +1015,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       const at = pending.indexOf(c);
       if (at >= 0) pending.splice(at, 1);
       taken(c);
-      const address = addressOf({ remoteAddress: c.peer.address });
+      const address = c.peer.address;
       const r = sessions.get(Buffer.from(resumeId(m)).toString('hex'));
       const refused = (reason: string, code: KoppelErrorCode) => report({ event: 'resume-refused', ...(address ? { address } : {}), code, reason });
       if (!r) {
@@ -1032,6 +1061,24 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     }
     // A waiter past its timeout was only waiting for connections still in their deadline.
     if (unready.size === 0) for (const w of waiters.filter((x) => x.expired)) w.expire();
+  };
+  /** Reports a connection (or resumable channel) that failed before its first message. */
+  const reportFirst = (error: KoppelError, address: string | undefined) => {
+    const event: ListenerEvent['event'] =
+      error.code === 'TIMEOUT' || error.code === 'CONNECTION_CLOSED'
+        ? 'no-hello'
+        : error.code === 'TLS_ERROR'
+          ? 'tls-failed'
+          : error.code === 'PEER_NOT_ALLOWED'
+            ? 'refused-by-peer'
+            : 'malformed';
+    const reason =
+      error.code === 'CONNECTION_CLOSED'
+        ? 'closed before sending a complete first message'
+        : error.code === 'PEER_NOT_ALLOWED'
+          ? "the client refused this listener's certificate (not one of its pinned peers)"
+          : error.message;
+    report({ event, ...(address ? { address } : {}), code: error.code, reason });
   };
   const refreshRef = () => {
     if (waiters.length > 0) netServer.ref();
@@ -1103,42 +1150,18 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         const at = pending.indexOf(c);
         if (at >= 0) pending.splice(at, 1);
         deferred.get(c)?.settle(c);
-        const r = resumables.get(c);
-        if (r) {
-          r.destroy();
-          const i = pending.indexOf(r);
-          if (i >= 0) pending.splice(i, 1);
-        }
-        const event: ListenerEvent['event'] =
-          error.code === 'TIMEOUT'
-            ? 'no-hello'
-            : error.code === 'TLS_ERROR'
-              ? 'tls-failed'
-              : error.code === 'PEER_NOT_ALLOWED'
-                ? 'refused-by-peer'
-                : error.code === 'CONNECTION_CLOSED'
-                  ? 'no-hello'
-                  : 'malformed';
-        const reason =
-          error.code === 'CONNECTION_CLOSED'
-            ? 'closed before sending a complete first message'
-            : error.code === 'PEER_NOT_ALLOWED'
-              ? "the client refused this listener's certificate (not one of its pinned peers)"
-              : error.message;
-        report({ event, ...(address ? { address } : {}), code: error.code, reason });
+        reportFirst(error, address);
         return;
       }
-      if (resuming.has(c)) return;
-      const r = resumables.get(c);
-      const candidate = r ?? c;
-      deferred.get(c)?.settle(candidate);
-      if (!pending.includes(candidate)) return;
+      if (resuming.has(c) || resumables.has(c)) return; // their channels are followed above
+      deferred.get(c)?.settle(c);
+      if (!pending.includes(c)) return;
       if (stopped) {
-        candidate.destroy();
+        c.destroy();
         return;
       }
-      ready.add(candidate);
-      hand(candidate);
+      ready.add(c);
+      hand(c);
     });
     hand(c);
   };
@@ -1299,18 +1322,26 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
   const windowMs = options.reconnectWindowMs ?? 0;
   if (!(windowMs >= 0)) throw new KoppelError('INVALID_ARGUMENT', 'reconnectWindowMs must be 0 or more.');
   for (;;) {
+    /** Set when the connection dropped while a resumable channel was being opened: dial again. */
+    let lostOpening = false;
     try {
       const socket = await connectOnce(options, pin);
       if (windowMs === 0) return new SocketChannel(socket, options, secure);
       const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
       const raw = (s: net.Socket) => new SocketChannel(s, { ...options, maxMessageBytes: max + RECORD_OVERHEAD, idleTimeoutMs: 0 }, secure);
       const link = raw(socket);
-      const open = openRecord(windowMs);
-      await link.sendParts(open.record);
+      let opened;
+      try {
+        opened = await openChannel(link, windowMs, Math.max(1000, Math.min(30_000, deadline - Date.now())));
+      } catch (e) {
+        link.destroy();
+        lostOpening = e instanceof KoppelError && (e.code === 'NETWORK_ERROR' || (e.code === 'CONNECTION_CLOSED' && e.details['refusal'] === undefined));
+        throw e;
+      }
       return new ResumableChannel({
         side: 'client',
         link,
-        open,
+        opened,
         maxMessageBytes: max,
         idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         redial: async () => raw(await connectOnce(options, pin)),
@@ -1318,7 +1349,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
       });
     } catch (e) {
       const code = ((e as KoppelError).cause as NodeJS.ErrnoException | undefined)?.code;
-      const retriable = (e as KoppelError).code === 'NETWORK_ERROR' && (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT');
+      const retriable = lostOpening || ((e as KoppelError).code === 'NETWORK_ERROR' && (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOENT'));
       if (!retriable) throw e;
       if (Date.now() + delay > deadline) {
         throw new KoppelError(

@@ -195,17 +195,22 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-/** The OPEN record and the key pair behind it: what a connecting side sends first. */
-export interface OpenState {
+/** What the connecting side knows of a channel once the listener answered its OPEN. */
+export interface OpenedChannel {
   readonly id: Uint8Array;
-  readonly record: Uint8Array;
-  readonly privateKey: KeyObject;
-  readonly publicKey: Uint8Array;
+  readonly key: Buffer | undefined;
   readonly windowMs: number;
 }
 
-/** A fresh channel id and ephemeral key, and the OPEN record that carries them. */
-export function openRecord(windowMs: number): OpenState {
+/**
+ * Opens a resumable channel on a fresh connection: sends OPEN with a new channel id and
+ * ephemeral key, and waits for the listener's OPEN_OK. Only then can a drop be resumed,
+ * so a connection lost before it is simply dialled again from the start.
+ *
+ * @throws KoppelError `CONNECTION_CLOSED` (also when the listener refuses),
+ *   `TIMEOUT`, `VERSION_MISMATCH`, `MESSAGE_MALFORMED`, the connection's own errors
+ */
+export async function openChannel(link: RawLink, windowMs: number, timeoutMs: number): Promise<OpenedChannel> {
   const id = randomBytes(16);
   const { privateKey, publicKey } = ephemeral();
   const r = record(RECORD.OPEN, OPEN_BYTES);
@@ -213,7 +218,24 @@ export function openRecord(windowMs: number): OpenState {
   r.set(id, 2);
   r.set(publicKey, 18);
   new DataView(r.buffer).setUint32(50, Math.min(windowMs, 2 ** 32 - 1));
-  return { id, record: r, privateKey, publicKey, windowMs };
+  await link.sendParts(r);
+  link.hold(true);
+  let m: Uint8Array;
+  try {
+    m = await within(link.next(), timeoutMs, 'opening of the connection');
+  } finally {
+    link.hold(false);
+  }
+  if (m.length === 2 && m[0] === RECORD.REFUSED) {
+    const why = REFUSALS[m[1] as keyof typeof REFUSALS] ?? 'no reason given';
+    throw new KoppelError('CONNECTION_CLOSED', `The peer refused the connection: ${why}.`, { details: { refusal: m[1] } });
+  }
+  if (m.length !== OPEN_OK_BYTES || m[0] !== RECORD.OPEN_OK) throw new KoppelError('MESSAGE_MALFORMED', 'The peer did not answer the resumable opening.');
+  if (m[1] !== VERSION)
+    throw new KoppelError('VERSION_MISMATCH', 'The peer speaks another version of resumable connections; run the same koppel version on both sides.');
+  const agreed = Math.min(windowMs, new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(34));
+  const serverPublic = m.slice(2, 34);
+  return { id, key: agreed > 0 ? resumeKey(privateKey, serverPublic, id, publicKey, serverPublic) : undefined, windowMs: agreed };
 }
 
 /** What a listener knows of a channel once it answered its OPEN. */
@@ -268,8 +290,8 @@ export interface ResumableSetup {
   readonly maxMessageBytes: number;
   /** How long a receive waits for the peer. */
   readonly idleTimeoutMs: number;
-  /** Client: the OPEN sent on the first connection (its OPEN_OK is the first record back). */
-  readonly open?: OpenState;
+  /** Client: the channel as {@link openChannel} opened it. */
+  readonly opened?: OpenedChannel;
   /** Client: a new connection to the listener, checked as the first (TLS, pin). */
   readonly redial?: () => Promise<RawLink>;
   /** Server: what the listener agreed in OPEN_OK. */
@@ -278,6 +300,8 @@ export interface ResumableSetup {
   readonly onEvent?: (e: ResumeEvent) => void;
   /** Called once when the channel has ended (closed or failed). */
   readonly onEnd?: () => void;
+  /** Server: checks the channel's first message (the HELLO); one that fails it fails the channel (`MESSAGE_MALFORMED`). */
+  readonly firstMessage?: (message: Uint8Array) => boolean;
 }
 
 interface Pending {
@@ -303,7 +327,6 @@ export class ResumableChannel implements Channel {
   readonly #onEvent: ((e: ResumeEvent) => void) | undefined;
   readonly #onEnd: (() => void) | undefined;
   readonly #id: Uint8Array;
-  #open: OpenState | undefined;
   #key: Buffer | undefined;
   #windowMs = 0;
   #link: RawLink | undefined;
@@ -328,6 +351,13 @@ export class ResumableChannel implements Channel {
   #windowTimer: NodeJS.Timeout | undefined;
   #waiters: Array<() => void> = [];
   #drainWaiter: (() => void) | undefined;
+  readonly #check: ((message: Uint8Array) => boolean) | undefined;
+  #onFirst: ((error?: KoppelError) => void) | undefined;
+  /**
+   * Settles when the peer's first message arrived (over any of the channel's
+   * connections), or with the error that ended the channel before it.
+   */
+  readonly firstData: Promise<KoppelError | undefined>;
 
   constructor(s: ResumableSetup) {
     this.#side = s.side;
@@ -339,19 +369,16 @@ export class ResumableChannel implements Channel {
       w?.();
     };
     this.#redial = s.redial;
+    this.#check = s.firstMessage;
+    this.firstData = new Promise((resolve) => (this.#onFirst = resolve));
     this.#onEvent = s.onEvent;
     this.#onEnd = s.onEnd;
     this.peer = s.link.peer;
-    if (s.side === 'client') {
-      if (!s.open) throw new KoppelError('INTERNAL', 'A connecting resumable channel needs its OPEN.');
-      this.#open = s.open;
-      this.#id = s.open.id;
-    } else {
-      const a = s.accepted as AcceptedOpen;
-      this.#id = a.id;
-      this.#key = a.key;
-      this.#windowMs = a.windowMs;
-    }
+    const o = s.side === 'client' ? s.opened : s.accepted;
+    if (!o) throw new KoppelError('INTERNAL', 'A resumable channel needs its opening.');
+    this.#id = o.id;
+    this.#key = o.key;
+    this.#windowMs = o.windowMs;
     this.#link = s.link;
     this.#read(s.link, this.#gen);
   }
@@ -507,29 +534,21 @@ export class ResumableChannel implements Channel {
   }
 
   #record(m: Uint8Array): void {
-    if (this.#side === 'client' && this.#open) {
-      if (m.length === 2 && m[0] === RECORD.REFUSED) {
-        const why = REFUSALS[m[1] as keyof typeof REFUSALS] ?? 'no reason given';
-        throw new KoppelError('CONNECTION_CLOSED', `The peer refused the connection: ${why}.`);
-      }
-      if (m.length !== OPEN_OK_BYTES || m[0] !== RECORD.OPEN_OK) throw new KoppelError('MESSAGE_MALFORMED', 'The peer did not answer the resumable opening.');
-      if (m[1] !== VERSION)
-        throw new KoppelError('VERSION_MISMATCH', 'The peer speaks another version of resumable connections; run the same koppel version on both sides.');
-      const o = this.#open;
-      this.#open = undefined;
-      this.#windowMs = Math.min(o.windowMs, new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(34));
-      const serverPublic = m.slice(2, 34);
-      if (this.#windowMs > 0) this.#key = resumeKey(o.privateKey, serverPublic, o.id, o.publicKey, serverPublic);
-      return;
-    }
     switch (m[0] ?? -1) {
       case RECORD.DATA: {
         if (m.length < RECORD_OVERHEAD) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent a truncated record.');
         const seq = readU64(m, 1);
         if (seq < this.#expected) return; // sent again after a resumption: already delivered
         if (seq > this.#expected) throw new KoppelError('PROTOCOL_VIOLATION', 'A message from the peer is missing (a sequence number was skipped).');
+        const message = m.subarray(RECORD_OVERHEAD);
+        if (seq === 0) {
+          if (this.#check && !this.#check(message))
+            throw new KoppelError('MESSAGE_MALFORMED', 'The first message of the connection is not a HELLO: it is not a koppel peer of this protocol.');
+          this.#onFirst?.(undefined);
+          this.#onFirst = undefined;
+        }
         this.#expected++;
-        this.#inbox.push(m.subarray(RECORD_OVERHEAD));
+        this.#inbox.push(message);
         this.#queueAck();
         return;
       }
@@ -722,6 +741,8 @@ export class ResumableChannel implements Channel {
     if (this.ended) return;
     this.#state = 'failed';
     this.#failure = error;
+    this.#onFirst?.(error);
+    this.#onFirst = undefined;
     this.#inbox.fail(error);
     this.#end();
   }
@@ -770,8 +791,8 @@ export class ResumableChannel implements Channel {
     if (!this.ended) this.#end();
   }
 
-  /** Ends a channel no protocol took (its listener closes): at once. */
-  destroy(): void {
-    this.#fail(new KoppelError('CONNECTION_CLOSED', 'The listener was closed before a protocol took this connection.'));
+  /** Ends a channel no protocol took (its listener closes, or it never said HELLO): at once. */
+  destroy(error?: KoppelError): void {
+    this.#fail(error ?? new KoppelError('CONNECTION_CLOSED', 'The listener was closed before a protocol took this connection.'));
   }
 }

@@ -2,7 +2,8 @@
  * A TCP proxy for tests that cut connections: every connection to it is forwarded to
  * the target, and {@link CuttingProxy.cut} ends all of them at once (both sockets
  * destroyed, as when a firewall drops a flow). With `cutAfterBytes`, it cuts by itself
- * each time the bytes forwarded (both directions, all connections) pass a threshold.
+ * each time the bytes received (both directions, all connections) pass a threshold: the
+ * chunk that crosses it is not forwarded, so bytes in flight are lost, as in a real drop.
  */
 import * as net from 'node:net';
 
@@ -40,13 +41,12 @@ export async function startProxy(target: number, o: { cutAfterBytes?: readonly n
     }
     pairs.clear();
   };
-  const count = (n: number) => {
+  /** Counts a chunk; true when it crosses the next threshold: the cut then falls before it is forwarded (it is lost). */
+  const crosses = (n: number): boolean => {
     bytes += n;
-    if (thresholds.length > 0 && bytes >= (thresholds[0] as number)) {
-      thresholds.shift();
-      // After this chunk is forwarded: the cut falls between two writes, at any byte.
-      setImmediate(cut);
-    }
+    if (thresholds.length === 0 || bytes < (thresholds[0] as number)) return false;
+    thresholds.shift(); // one cut per chunk: thresholds a chunk passes together cut at the next chunks
+    return true;
   };
   const server = net.createServer((client) => {
     if (refusing) {
@@ -63,12 +63,12 @@ export async function startProxy(target: number, o: { cutAfterBytes?: readonly n
       pairs.delete(pair);
     };
     client.on('data', (d: Buffer) => {
-      count(d.length);
+      if (crosses(d.length)) return cut();
       if (!upstream.write(d)) client.pause();
     });
     upstream.on('drain', () => client.resume());
     upstream.on('data', (d: Buffer) => {
-      count(d.length);
+      if (crosses(d.length)) return cut();
       if (!client.write(d)) upstream.pause();
     });
     client.on('drain', () => upstream.resume());
