@@ -4,6 +4,8 @@
  * reconnecting side must hold the session's key and, under TLS, the same certificate;
  * a connection that does not come back ends both sides with a clear error in time.
  */
+import { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KoppelError } from '../../src/errors/index.js';
 import type { Channel } from '../../src/transport/channel.js';
@@ -218,3 +220,88 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** An OPEN record with a real ephemeral key, as a hostile but well-formed client would send. */
+function openRecord(): Uint8Array {
+  const der = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
+  const r = new Uint8Array(54);
+  r[0] = 0x01;
+  r[1] = 1;
+  r.set(crypto.getRandomValues(new Uint8Array(16)), 2);
+  r.set(der.subarray(der.length - 32), 18);
+  new DataView(r.buffer).setUint32(50, 10_000);
+  return r;
+}
+
+const hostileRecord: fc.Arbitrary<Uint8Array> = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }),
+  // A record type koppel knows, with arbitrary contents and lengths.
+  fc.tuple(fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12), fc.uint8Array({ maxLength: 80 })).map(([t, b]) => Uint8Array.from([t, ...b])),
+  // DATA and ACK with sequence numbers out of order or beyond what was sent.
+  fc.tuple(fc.constantFrom(0x10, 0x11), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })).map(([t, n]) => {
+    const r = new Uint8Array(t === 0x10 ? 12 : 9);
+    r[0] = t;
+    new DataView(r.buffer).setBigUint64(1, n);
+    return r;
+  }),
+);
+
+describe('hostile records on a resumable connection', () => {
+  it('a peer that opens a resumable channel and then sends any records gets a typed error, never INTERNAL, and the listener keeps serving', async () => {
+    const listener = await listen({ host: '127.0.0.1', port: 0, security: insecure, limits: { handshakeTimeoutMs: 2000 } });
+    cleanups.push(() => listener.close());
+    await fc.assert(
+      fc.asyncProperty(fc.array(hostileRecord, { minLength: 1, maxLength: 6 }), async (records) => {
+        const accepted = listener.accept(5000);
+        const raw = await connect({ host: '127.0.0.1', port: listener.port, security: insecure });
+        await raw.send(openRecord());
+        const server = await accepted;
+        for (const r of records) await raw.send(r).catch(() => undefined);
+        // The server side either delivers what was valid or ends with a typed error.
+        for (;;) {
+          const got = await Promise.race([
+            server.receive().then(
+              () => 'message',
+              (e: unknown) => e,
+            ),
+            new Promise((r) => setTimeout(() => r('quiet'), 200)),
+          ]);
+          if (got === 'message') continue;
+          if (got !== 'quiet') {
+            expect((got as KoppelError).code).toBeDefined();
+            expect((got as KoppelError).code).not.toBe('INTERNAL');
+          }
+          break;
+        }
+        await raw.close();
+        await server.close().catch(() => undefined);
+      }),
+      { numRuns: 40 },
+    );
+    // An honest resumable client still gets through.
+    const accepted = listener.accept(5000);
+    const honest = await connect({ host: '127.0.0.1', port: listener.port, security: insecure, reconnectWindowMs: 5000 });
+    const server = await accepted;
+    await honest.send(new Uint8Array([1, 2, 3]));
+    expect(await server.receive()).toEqual(new Uint8Array([1, 2, 3]));
+    await honest.close();
+  }, 60_000);
+
+  it('RESUME, CHALLENGE and PROOF records in any order from a stranger are refused or dropped, and a live session goes on', async () => {
+    const p = await pair();
+    const id = (p.client as ResumableChannel).channelId;
+    await fc.assert(
+      fc.asyncProperty(fc.array(hostileRecord, { maxLength: 4 }), fc.boolean(), async (records, rightId) => {
+        const stranger = await connect({ host: '127.0.0.1', port: p.listener.port, security: insecure });
+        await stranger.send(resumeRecord(rightId ? id : '11'.repeat(16)));
+        for (const r of records) await stranger.send(r).catch(() => undefined);
+        await stranger.close();
+      }),
+      { numRuns: 30 },
+    );
+    await p.client.send(new Uint8Array([9]));
+    expect(await p.server.receive()).toEqual(new Uint8Array([9]));
+    await p.server.send(new Uint8Array([8]));
+    expect(await p.client.receive()).toEqual(new Uint8Array([8]));
+  }, 60_000);
+});
