@@ -231,8 +231,15 @@ export async function submitInput(
   const hash = configHash(config);
   const signal = options.signal;
   if (signal?.aborted) throw new KoppelError('ABORTED', 'The run was cancelled; nothing was sent.');
-  // Cancelling closes every connection: the aggregators drop a share that did not arrive whole.
-  const onAbort = () => channels.forEach((c) => void c.close().catch(() => undefined));
+  // Cancelling tells every aggregator whose session is open (ABORT), and closes the other
+  // connections: the aggregators drop a share that did not arrive whole.
+  const open: Array<Session | undefined> = channels.map(() => undefined);
+  const onAbort = () =>
+    channels.forEach((c, j) => {
+      const s = open[j];
+      if (s) void s.abort(new KoppelError('ABORTED', 'The run was cancelled.')).catch(() => undefined);
+      else void c.close().catch(() => undefined);
+    });
   signal?.addEventListener('abort', onAbort, { once: true });
   const shares = split(vector, config.aggregators, { round: config.round, codebookHash: config.codebook.hash, party });
   return Promise.all(
@@ -247,12 +254,15 @@ export async function submitInput(
           peerRole: 'aggregator',
           ...(agreement === undefined ? {} : { agreement }),
         });
+        open[j] = s;
+        if (signal?.aborted) throw new KoppelError('ABORTED', 'The run was cancelled.');
         const body = share.kind === 'seed' ? share.seed : vectorToBytes(share.vector);
         await s.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
         const r = await s.receiveJson(AggStep.SUBMIT_RESULT, SubmitResult);
         if (r.accepted) await options.afterSession?.(s, j);
         return r.accepted ? { aggregator: j, accepted: true } : { aggregator: j, accepted: false, code: (r.code ?? 'INTERNAL') as KoppelErrorCode };
       } catch (e) {
+        if (signal?.aborted) await open[j]?.abort(new KoppelError('ABORTED', 'The run was cancelled.')).catch(() => undefined);
         return { aggregator: j, accepted: false, code: signal?.aborted ? 'ABORTED' : e instanceof KoppelError ? e.code : 'INTERNAL' };
       } finally {
         await channel.close().catch(() => undefined);

@@ -223,10 +223,12 @@ export function aggregateCommand(program: Command, io: Console): void {
           addrs.map((a) => connect({ ...a, ...network, connectTimeoutMs: flags.timeout * 1000, idleTimeoutMs: flags.idleTimeout * 1000 })),
         );
         outcomes = await submitInput(channels, config, flags.party, vector, {
+          signal: stopSignal(),
           ...(flags.agreementRun ? { agreement: flags.agreementRun.hash } : {}),
           // The receipt exchange is the last step of each accepted session.
           ...(receipts.wanted ? { afterSession: (s: Session, j: number) => receipts.exchangeOn(s, { learned: { aggregator: j }, order: j }) } : {}),
         });
+        if (stopSignal().aborted) throw new KoppelError('ABORTED', 'The run was stopped; the aggregators were told.');
         const refused = outcomes.filter((o) => !o.accepted);
         for (const o of refused) io.err(`koppel: aggregator ${o.aggregator} refused the input: ${o.code}`);
         if (refused.length > 0) {

@@ -8,6 +8,9 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ABORT } from '../../src/session/link.js';
+import { listen, type Listener } from '../../src/transport/net.js';
+import { decodeFrame, jsonBody } from '../../src/wire/frame.js';
 import { startKoppel, type RunningKoppel } from '../helpers.js';
 
 let dir: string;
@@ -108,4 +111,57 @@ describe('a stop signal tells the peer ABORTED', () => {
     await running(client, 'psi connect');
     await stopAndCheck(client, server, 'SIGINT', out);
   }, 120_000);
+
+  it('SIGINT to aggregate input while its aggregators have not answered: each aggregator gets ABORT (ABORTED) at once; exit 130', async () => {
+    const round = {
+      round: 'signals-1',
+      codebook: { id: 'c', dimensions: [{ name: 'g', labels: ['a', 'b'] }], values: [], maxInputs: 4, maxRecordsPerInput: 100 },
+      aggregators: 2,
+      minInputs: 1,
+      deadline: new Date(Date.now() + 60_000).toISOString(),
+    };
+    writeFileSync(f('round.json'), JSON.stringify(round));
+    writeFileSync(f('input.csv'), 'g\na\nb\na\n');
+    // Two aggregators that take the input's HELLO and never answer.
+    const listeners: Listener[] = await Promise.all([0, 1].map(() => listen({ host: '127.0.0.1', port: 0, security: { insecure: true } })));
+    try {
+      const input = startKoppel([
+        'aggregate',
+        'input',
+        '--round',
+        f('round.json'),
+        '--party',
+        'p0',
+        '--in',
+        f('input.csv'),
+        '--aggregators',
+        listeners.map((l) => `127.0.0.1:${l.port}`).join(','),
+        '--timeout',
+        '60',
+        '--idle-timeout',
+        '60',
+        '--insecure',
+      ]);
+      const channels = await Promise.all(listeners.map((l) => l.acceptReady(20_000)));
+      const hellos = await Promise.all(channels.map((c) => c.receive()));
+      for (const h of hellos) expect(decodeFrame(h).step).toBe(1);
+      const stoppedAt = performance.now();
+      input.child.kill('SIGINT');
+      // Each aggregator reads the rest of the submission, then the ABORT.
+      const untilAbort = async (c: (typeof channels)[number]) => {
+        for (;;) {
+          const frame = decodeFrame(await c.receive());
+          if (frame.step === ABORT) return frame;
+        }
+      };
+      const aborts = await Promise.all(channels.map(untilAbort));
+      expect(performance.now() - stoppedAt).toBeLessThan(5000);
+      for (const a of aborts) expect(jsonBody(a, 'ABORT')).toMatchObject({ code: 'ABORTED' });
+      const r = await input.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toContain('koppel: ABORTED: Stopped by SIGINT');
+    } finally {
+      for (const l of listeners) await l.close();
+    }
+  });
 });
