@@ -142,8 +142,13 @@ export class RejectReport {
   #style: CsvStyle = PLAIN_STYLE;
   #started = false;
 
-  constructor(path: string) {
-    this.#out = openOutput(path);
+  /**
+   * @param to - the report's path, or an output to write it to (a resumable run's)
+   * @param started - the output already holds the header (a resumed run's report)
+   */
+  constructor(to: string | AtomicOutput, started = false) {
+    this.#out = typeof to === 'string' ? openOutput(to) : to;
+    this.#started = started;
   }
 
   /** Takes the input's style (before the first line is written). */

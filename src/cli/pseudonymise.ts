@@ -23,7 +23,7 @@ import {
   readTextFile,
   writeSecretFile,
 } from './io.js';
-import { addReportOptions, addThreadsOption, openRejectReport, parseIntFlag, progressReporter, summaryLine, type ReportFlags } from './common.js';
+import { addReportOptions, addThreadsOption, openRejectReport, parseIntFlag, progressReporter, RejectReport, summaryLine, type ReportFlags } from './common.js';
 import type { Console } from './program.js';
 import { OprfPseudonymiser } from '../oprf/client.js';
 import { oprfPseudonymiseCsv } from '../oprf/csv.js';
@@ -69,7 +69,7 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
   }
   const input = openInput(flags.in);
   const output = resumable ? resumableSink(resumable) : openOutput(flags.out);
-  const report = openRejectReport(flags.report);
+  const report = rejectReportFor(flags, resumable);
   try {
     const s = await oprfPseudonymiseCsv(counted.wrap(input), output.stream, client, {
       column: flags.column,
@@ -82,8 +82,9 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
       ...(resumable?.resume ? { resume: { records: resumable.resume.records } } : {}),
       ...(resumable ? { onCommit: (c: BatchCommit) => resumable?.commit(c), commitRecords: flags.batchSize, inFlight: flags.concurrency + 1 } : {}),
     });
-    await output.commit();
+    // The report first: with --resume, committing the output moves both into place.
     await report?.commit();
+    await output.commit();
     progress.done();
     const rate = (s.records / Math.max(s.elapsedMs, 1)) * 1000;
     summaryLine(
@@ -116,9 +117,16 @@ async function openResumable(
   if (!flags.resume) return undefined;
   if (isStdio(flags.in) || isStdio(flags.out))
     throw new KoppelError('INVALID_ARGUMENT', '--resume needs --in FILE and --out FILE (a stream cannot be read again or continued).');
-  if (flags.report !== undefined) throw new KoppelError('INVALID_ARGUMENT', '--resume does not go with --report.');
+  if (flags.report === '-') throw new KoppelError('INVALID_ARGUMENT', '--resume needs --report FILE, not a stream (it is continued too).');
   const hash = flagsHash({ ...settings, column: flags.column, idType: flags.idType, onInvalid: flags.onInvalid, delimiter });
-  return ResumableOutput.open(flags.out as string, await fileSha256(flags.in as string), hash);
+  return ResumableOutput.open(flags.out as string, await fileSha256(flags.in as string), hash, flags.report);
+}
+
+/** `--report`: its own output, or with `--resume` the resumable run's partial report. */
+function rejectReportFor(flags: PseudonymiseFlags, r: ResumableOutput | undefined): RejectReport | undefined {
+  const resumed = r?.report;
+  if (resumed) return new RejectReport(resumed.sink, resumed.started);
+  return openRejectReport(flags.report);
 }
 
 /** The resumable output in the shape of `openOutput`'s: commit renames it into place, abort keeps it for `--resume`. */
@@ -267,7 +275,7 @@ Example:
       const input = openInput(flags.in);
       const counted = new CountedInput(flags.in);
       const output = resumable ? resumableSink(resumable) : openOutput(flags.out);
-      const report = openRejectReport(flags.report);
+      const report = rejectReportFor(flags, resumable);
       const progress = new ProgressLine(flags.progress);
       const onProgress = progressReporter(progress, 'pseudonymise', counted);
       let summary: PseudonymiseCsvSummary;
@@ -285,8 +293,9 @@ Example:
           ...(resumable?.resume ? { resume: { records: resumable.resume.records, inputBytes: resumable.resume.inputBytes } } : {}),
           ...(resumable ? { onCommit: (c: BatchCommit) => resumable?.commit(c) } : {}),
         });
-        await output.commit();
+        // The report first: with --resume, committing the output moves both into place.
         await report?.commit();
+        await output.commit();
       } catch (e) {
         await output.abort();
         await report?.abort();

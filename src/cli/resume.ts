@@ -37,6 +37,8 @@ export interface ResumeState {
   readonly inputBytes: number;
   /** Bytes of the partial output that are committed (fsync'd). */
   readonly outputBytes: number;
+  /** Bytes of the partial `--report` that are committed (absent: the run has no report). */
+  readonly reportBytes?: number;
   /** Records written with a pseudonym, and rejected, over every run so far. */
   readonly pseudonymised: number;
   readonly rejected: number;
@@ -83,7 +85,8 @@ function readState(path: string): ResumeState | undefined {
     s.version !== 1 ||
     typeof s.input !== 'string' ||
     typeof s.flags !== 'string' ||
-    counts.some((k) => !Number.isSafeInteger(s[k]) || (s[k] as number) < 0)
+    counts.some((k) => !Number.isSafeInteger(s[k]) || (s[k] as number) < 0) ||
+    (s.reportBytes !== undefined && !(Number.isSafeInteger(s.reportBytes) && s.reportBytes >= 0))
   )
     throw new KoppelError(
       'RESUME_MISMATCH',
@@ -96,29 +99,46 @@ function readState(path: string): ResumeState | undefined {
 }
 
 /**
- * The output of a resumable run. {@link ResumableOutput.open} checks a saved state
- * against this run; {@link ResumableOutput.resume} is where to continue (undefined: from
- * the start); the pseudonymisation writes to {@link ResumableOutput.stream} and calls
- * {@link ResumableOutput.commit} after every batch.
+ * One file a resumable run writes: `<target>.koppel-partial`, written synchronously at
+ * known offsets, cut back to its committed bytes when a run continues.
  */
-export class ResumableOutput {
-  /** The saved state continued from, or undefined for a fresh start. */
-  readonly resume: ResumeState | undefined;
-  /** Where the output goes (synchronous writes to the partial file). */
+class PartialFile {
   readonly stream: Writable;
-  readonly #out: string;
-  readonly #input: string;
-  readonly #flags: string;
+  readonly #target: string;
   #fd: number | undefined;
   #written: number;
 
-  private constructor(out: string, input: string, flags: string, resume: ResumeState | undefined, fd: number) {
-    this.#out = out;
-    this.#input = input;
-    this.#flags = flags;
-    this.resume = resume;
+  /**
+   * @param committed - bytes a saved state says are committed (undefined: a fresh start)
+   * @param what - the file, for messages (`partial output`, `partial report`)
+   * @throws KoppelError `RESUME_MISMATCH` if a state names a partial file that is gone or
+   *   shorter than its committed bytes; `IO_ERROR`
+   */
+  constructor(target: string, committed: number | undefined, what: string) {
+    this.#target = target;
+    const partial = resumePartialPath(target);
+    let fd: number;
+    try {
+      fd = openSync(partial, committed === undefined ? 'w' : 'r+', 0o600);
+    } catch (e) {
+      if (committed !== undefined && (e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new KoppelError('RESUME_MISMATCH', `The state of the interrupted run names a ${what} that is gone; remove the state to start over.`, {
+          details: { path: partial },
+        });
+      throw new KoppelError('IO_ERROR', `The ${what} cannot be opened; check the path and permissions.`, { details: { path: partial }, cause: e });
+    }
+    if (committed !== undefined) {
+      if (fstatSync(fd).size < committed) {
+        closeSync(fd);
+        throw new KoppelError('RESUME_MISMATCH', `The ${what} is shorter than its state says it committed; remove both to start over.`, {
+          details: { path: partial },
+        });
+      }
+      // Bytes written after the last commit belong to no committed batch.
+      ftruncateSync(fd, committed);
+    }
     this.#fd = fd;
-    this.#written = resume?.outputBytes ?? 0;
+    this.#written = committed ?? 0;
     this.stream = new Writable({
       write: (chunk: Buffer, _encoding, done) => {
         try {
@@ -131,17 +151,94 @@ export class ResumableOutput {
     });
   }
 
+  get written(): number {
+    return this.#written;
+  }
+
+  #write(chunk: Uint8Array): void {
+    if (this.#fd === undefined) throw new KoppelError('INTERNAL', 'A write after the resumable output was closed.');
+    let at = 0;
+    while (at < chunk.length) at += writeSync(this.#fd, chunk, at, chunk.length - at, this.#written + at);
+    this.#written += chunk.length;
+  }
+
+  /** Makes what was written durable. */
+  sync(): void {
+    if (this.#fd === undefined) throw new KoppelError('INTERNAL', 'A commit after the resumable output was closed.');
+    if (this.stream.writableLength > 0) throw new KoppelError('INTERNAL', 'A commit with output still buffered.');
+    fsyncSync(this.#fd);
+  }
+
+  /** Success: the partial file becomes the target. */
+  finish(): void {
+    if (this.#fd === undefined) return;
+    fsyncSync(this.#fd);
+    closeSync(this.#fd);
+    this.#fd = undefined;
+    renameSync(resumePartialPath(this.#target), this.#target);
+  }
+
+  /** Failure: the partial file stays for the next `--resume`. */
+  close(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
+/**
+ * The output of a resumable run, and its `--report` if it has one. {@link
+ * ResumableOutput.open} checks a saved state against this run; {@link
+ * ResumableOutput.resume} is where to continue (undefined: from the start); the
+ * pseudonymisation writes to {@link ResumableOutput.stream} (rejected records to {@link
+ * ResumableOutput.report}) and calls {@link ResumableOutput.commit} after every batch.
+ */
+export class ResumableOutput {
+  /** The saved state continued from, or undefined for a fresh start. */
+  readonly resume: ResumeState | undefined;
+  readonly #out: string;
+  readonly #input: string;
+  readonly #flags: string;
+  readonly #output: PartialFile;
+  readonly #report: PartialFile | undefined;
+
+  private constructor(out: string, input: string, flags: string, resume: ResumeState | undefined, output: PartialFile, report: PartialFile | undefined) {
+    this.#out = out;
+    this.#input = input;
+    this.#flags = flags;
+    this.resume = resume;
+    this.#output = output;
+    this.#report = report;
+  }
+
+  /** Where the output goes (synchronous writes to the partial file). */
+  get stream(): Writable {
+    return this.#output.stream;
+  }
+
   /**
-   * Opens `<out>.koppel-partial` for a run over the input with SHA-256 `input` and
-   * flags hash `flags`: continued from `<out>.koppel-resume` if there is one (cut back to
-   * its committed bytes), else empty.
-   *
-   * @throws KoppelError `RESUME_MISMATCH` if the state is for another input or other
-   *   flags, or its partial output is missing or shorter than the state says
+   * The `--report` file as an output (writes go to its partial file; committing and
+   * aborting are the run's), and whether a resumed run's report already holds its header.
    */
-  static open(out: string, input: string, flags: string): ResumableOutput {
+  get report(): { readonly sink: { stream: Writable; commit(): Promise<void>; abort(): Promise<void> }; readonly started: boolean } | undefined {
+    if (!this.#report) return undefined;
+    return {
+      sink: { stream: this.#report.stream, commit: () => Promise.resolve(), abort: () => Promise.resolve() },
+      started: (this.resume?.reportBytes ?? 0) > 0,
+    };
+  }
+
+  /**
+   * Opens `<out>.koppel-partial` (and `<report>.koppel-partial` with a report) for a run
+   * over the input with SHA-256 `input` and flags hash `flags`: continued from
+   * `<out>.koppel-resume` if there is one (cut back to its committed bytes), else empty.
+   *
+   * @throws KoppelError `RESUME_MISMATCH` if the state is for another input, other flags,
+   *   a run with or without a report where this one differs, or a partial file is missing
+   *   or shorter than the state says
+   */
+  static open(out: string, input: string, flags: string, report?: string): ResumableOutput {
     const state = readState(resumeStatePath(out));
-    const partial = resumePartialPath(out);
     if (state) {
       if (state.input !== input)
         throw new KoppelError(
@@ -152,48 +249,36 @@ export class ResumableOutput {
       if (state.flags !== flags)
         throw new KoppelError(
           'RESUME_MISMATCH',
-          'The interrupted run had other flags (column, id type, policy, delimiter, key and domain or service key): resume with the same ones, or remove the state and partial output to start over.',
+          'The interrupted run had other flags (column, id type, policy, delimiter, report, key and domain or service key): resume with the same ones, or remove the state and partial output to start over.',
           { details: { field: 'flags', state: resumeStatePath(out) } },
         );
+      if ((state.reportBytes !== undefined) !== (report !== undefined))
+        throw new KoppelError(
+          'RESUME_MISMATCH',
+          report === undefined
+            ? 'The interrupted run wrote a --report: resume with the same --report FILE.'
+            : 'The interrupted run wrote no --report: resume without one, or remove the state and partial output to start over.',
+          { details: { field: 'report', state: resumeStatePath(out) } },
+        );
     }
-    let fd: number;
+    const output = new PartialFile(out, state?.outputBytes, 'partial output');
+    let reportFile: PartialFile | undefined;
     try {
-      fd = openSync(partial, state ? 'r+' : 'w', 0o600);
+      reportFile = report === undefined ? undefined : new PartialFile(report, state ? state.reportBytes : undefined, 'partial report');
     } catch (e) {
-      if (state && (e as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new KoppelError('RESUME_MISMATCH', 'The state of the interrupted run names a partial output that is gone; remove the state to start over.', {
-          details: { path: partial },
-        });
-      throw new KoppelError('IO_ERROR', 'The partial output cannot be opened; check the path and permissions.', { details: { path: partial }, cause: e });
+      output.close();
+      throw e;
     }
-    if (state) {
-      if (fstatSync(fd).size < state.outputBytes) {
-        closeSync(fd);
-        throw new KoppelError('RESUME_MISMATCH', 'The partial output is shorter than its state says it committed; remove both to start over.', {
-          details: { path: partial },
-        });
-      }
-      // Bytes written after the last commit belong to no committed batch.
-      ftruncateSync(fd, state.outputBytes);
-    }
-    return new ResumableOutput(out, input, flags, state, fd);
-  }
-
-  #write(chunk: Uint8Array): void {
-    if (this.#fd === undefined) throw new KoppelError('INTERNAL', 'A write after the resumable output was closed.');
-    let at = 0;
-    while (at < chunk.length) at += writeSync(this.#fd, chunk, at, chunk.length - at, this.#written + at);
-    this.#written += chunk.length;
+    return new ResumableOutput(out, input, flags, state, output, reportFile);
   }
 
   /**
-   * Makes the output written so far durable, then records it in the state (replaced
-   * atomically). `c` counts this run; the state adds the run continued.
+   * Makes the output (and report) written so far durable, then records them in the state
+   * (replaced atomically). `c` counts this run; the state adds the run continued.
    */
   commit(c: BatchCommit): void {
-    if (this.#fd === undefined) throw new KoppelError('INTERNAL', 'A commit after the resumable output was closed.');
-    if (this.stream.writableLength > 0) throw new KoppelError('INTERNAL', 'A commit with output still buffered.');
-    fsyncSync(this.#fd);
+    this.#output.sync();
+    this.#report?.sync();
     const state: ResumeState = {
       type: 'koppel-resume',
       version: 1,
@@ -201,7 +286,8 @@ export class ResumableOutput {
       flags: this.#flags,
       records: c.records,
       inputBytes: c.inputBytes ?? 0,
-      outputBytes: this.#written,
+      outputBytes: this.#output.written,
+      ...(this.#report ? { reportBytes: this.#report.written } : {}),
       pseudonymised: (this.resume?.pseudonymised ?? 0) + c.pseudonymised,
       rejected: (this.resume?.rejected ?? 0) + c.rejected,
     };
@@ -222,21 +308,17 @@ export class ResumableOutput {
     }
   }
 
-  /** Success: the partial output becomes `out` and the state goes. */
+  /** Success: the partial output (and report) move into place and the state goes. */
   finish(): void {
-    if (this.#fd === undefined) return;
-    fsyncSync(this.#fd);
-    closeSync(this.#fd);
-    this.#fd = undefined;
-    renameSync(resumePartialPath(this.#out), this.#out);
+    this.#report?.finish();
+    this.#output.finish();
     rmSync(resumeStatePath(this.#out), { force: true });
   }
 
-  /** Failure: the partial output and the state stay for the next `--resume`. */
+  /** Failure: the partial files and the state stay for the next `--resume`. */
   close(): void {
-    if (this.#fd === undefined) return;
-    closeSync(this.#fd);
-    this.#fd = undefined;
+    this.#output.close();
+    this.#report?.close();
   }
 }
 

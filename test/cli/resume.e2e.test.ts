@@ -86,15 +86,48 @@ const keyed = (out: string) => [
 ];
 
 describe('pseudonymise --resume, keyed', () => {
-  it('refuses --resume on stdin or stdout, and with --report', async () => {
+  it('refuses --resume on stdin or stdout, and with a report on stdout', async () => {
     const a = await koppel(['pseudonymise', '--key', f('master.key'), '--domain', 'd', '--column', 'bsn', '--in', f('persons.csv'), '--resume']);
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('--resume needs --in FILE and --out FILE');
-    const b = await koppel([...keyed(f('never.csv')), '--resume', '--report', f('rejected.csv')]);
+    const b = await koppel([...keyed(f('never.csv')), '--resume', '--report', '-']);
     expect(b.code).toBe(2);
-    expect(b.stderr).toContain('--resume does not go with --report');
+    expect(b.stderr).toContain('--resume needs --report FILE');
     expect(existsSync(f('never.csv.koppel-partial'))).toBe(false);
   });
+
+  it('with --report: killed at half the file, the resumed output and report are byte-identical to an uninterrupted run; resuming without the report is refused', async () => {
+    const M = 300_000;
+    // Every 1000th identifier is empty: skipped and reported.
+    writeFileSync(f('gaps.csv'), 'id,n\n' + Array.from({ length: M }, (_, i) => `${i % 1000 === 7 ? '' : `q${i}`},${i % 5}`).join('\n') + '\n');
+    const args = (out: string, report: string) => [
+      ...keyed(out).map((a) => (a === f('persons.csv') ? f('gaps.csv') : a === 'bsn' ? 'raw' : a === 'report' ? 'skip' : a)),
+      '--report',
+      report,
+    ];
+    const withId = (a: string[]) => {
+      a[a.indexOf('--column') + 1] = 'id';
+      return a;
+    };
+    const r0 = await koppel(withId(args(f('gaps-whole.csv'), f('gaps-whole.report.csv'))));
+    expect(r0.code, r0.stderr).toBe(0);
+    const out = f('gaps-resumed.csv');
+    const report = f('gaps-resumed.report.csv');
+    const killed = await runAndKill([...withId(args(out, report)), '--resume'], out, M / 2);
+    expect(killed.code).toBe(null);
+    expect(stateOf(out)?.records).toBeLessThan(M);
+    expect(existsSync(report)).toBe(false);
+    appendFileSync(`${report}.koppel-partial`, '123456,INVALID_'); // a row half written after the last commit
+    const refused = await koppel([...withId(args(out, report)).slice(0, -2), '--resume']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('RESUME_MISMATCH');
+    const r1 = await koppel([...withId(args(out, report)), '--resume']);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(f('gaps-whole.csv')))).toBe(true);
+    expect(readFileSync(report, 'utf8')).toBe(readFileSync(f('gaps-whole.report.csv'), 'utf8'));
+    expect(readFileSync(report, 'utf8').trim().split('\n')).toHaveLength(1 + M / 1000);
+    expect(existsSync(`${report}.koppel-partial`)).toBe(false);
+  }, 120_000);
 
   it('killed at half the file: continues from the committed state (bytes after the last commit cut), byte-identical to an uninterrupted run', async () => {
     const M = 400_000;
