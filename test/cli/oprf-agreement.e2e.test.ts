@@ -143,6 +143,14 @@ type Receipt = {
 describe('the OPRF service under a linking agreement', () => {
   it('client and service receipts of one run carry the same transcript hash and both verify; the output file is named by its SHA-256', async () => {
     const agreement = await makeAgreement('run.json');
+    const ca = testPki().ca;
+    const show = await koppel(['agreement', 'show', agreement, '--tls-ca', ca]);
+    expect(show.stdout).toContain('Protocol: oprf (suite ristretto255-SHA512, mode voprf)');
+    expect(show.stdout).toContain('logius (client)');
+    expect(show.stdout).toContain('policy: {"budget":100000,"budgetPeriod":86400}');
+    expect(show.stdout).toContain('valid, every party signed');
+    const v = await koppel(['agreement', 'verify', agreement, '--tls-ca', ca]);
+    expect(v.stdout).toMatch(/valid; signed by keyholder, logius; sha256 [0-9a-f]{64}/);
     const { url, service } = await serve(agreement, ['--receipt', f('service-receipts.jsonl')]);
     const r = await pseudonymise(url, agreement, ['--receipt', f('client-receipt.json')]);
     expect(r.code, r.stderr).toBe(0);
@@ -169,7 +177,6 @@ describe('the OPRF service under a linking agreement', () => {
       expect(text).not.toContain(pseudonym.split('.')[1]);
     }
     writeFileSync(f('service-receipt.json'), lines[0] as string);
-    const ca = testPki().ca;
     const vc = await koppel(['receipt', 'verify', '--receipt', f('client-receipt.json'), '--tls-ca', ca, '--agreement', agreement, '--table', f('out.csv')]);
     expect(vc.code, vc.stdout + vc.stderr).toBe(0);
     expect(vc.stdout).toContain("ok: the peer's countersignature verifies through the CA");
