@@ -267,28 +267,52 @@ export function receiptCommand(program: Command, io: Console): void {
     .description(
       "Check a receipt: this party's signature, the peer's countersignature and receipt (through the CA), the shared transcript, and optionally the agreement and an output file.",
     )
-    .requiredOption('--receipt <file>', 'the receipt (JSON)')
+    .requiredOption('--receipt <file>', 'the receipt (JSON), or the receipts file of `oprf serve --receipt` (JSON lines: every line, or the one of --run)')
     .requiredOption('--tls-ca <file>', "the CA that signed both parties' certificates")
     .option('--agreement <file>', 'the run must have been under this agreement')
     .option('--table <file>', 'this file must be one of the run\u2019s outputs, unchanged')
-    .action((f: { receipt: string; tlsCa: string; agreement?: string; table?: string }) => {
-      let file: ReceiptFile;
-      try {
-        file = JSON.parse(readTextFile(f.receipt, 'receipt')) as ReceiptFile;
-      } catch (e) {
-        if (e instanceof KoppelError) throw e;
-        throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: not a JSON receipt.`);
-      }
-      if (typeof file !== 'object' || file === null || typeof (file as { receipt?: unknown }).receipt !== 'object')
-        throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: not a koppel receipt.`);
-      const check = verifyReceipt(file, readTextFile(f.tlsCa, 'TLS CA certificate'), {
+    .option('--run <id>', 'a receipts file of JSON lines: check only the receipt of this run (its session / run id)')
+    .action((f: { receipt: string; tlsCa: string; agreement?: string; table?: string; run?: string }) => {
+      const all = readReceipts(f.receipt);
+      const files = f.run === undefined ? all : all.filter((x) => x.receipt.session === f.run);
+      if (files.length === 0) throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: no receipt of run ${f.run ?? ''}.`);
+      const ca = readTextFile(f.tlsCa, 'TLS CA certificate');
+      const options = {
         ...(f.agreement ? { agreementHash: agreementHash(readAgreementFile(f.agreement).agreement) } : {}),
         ...(f.table ? { table: { name: basename(f.table), bytes: readFileSync(f.table) } } : {}),
-      });
-      for (const p of check.passed) io.out(`ok: ${p}\n`);
-      for (const p of check.problems) io.out(`FAILED: ${p}\n`);
-      if (check.problems.length > 0)
-        throw new KoppelError('PROOF_INVALID', `${f.receipt}: the receipt does not verify (${check.problems.length} problem(s) above).`);
-      io.out(`receipt of ${file.receipt.command} (${file.receipt.role}), session ${file.receipt.session ?? '-'}: valid\n`);
+      };
+      let failed = 0;
+      for (const file of files) {
+        if (files.length > 1) io.out(`receipt of run ${file.receipt.session ?? '-'} (${file.receipt.status}):\n`);
+        const check = verifyReceipt(file, ca, options);
+        for (const p of check.passed) io.out(`ok: ${p}\n`);
+        for (const p of check.problems) io.out(`FAILED: ${p}\n`);
+        if (check.problems.length > 0) failed += check.problems.length;
+        else io.out(`receipt of ${file.receipt.command} (${file.receipt.role}), session ${file.receipt.session ?? '-'}: valid\n`);
+      }
+      if (failed > 0) throw new KoppelError('PROOF_INVALID', `${f.receipt}: the receipt does not verify (${failed} problem(s) above).`);
     });
+}
+
+/** A receipt file: one JSON receipt, or JSON lines of them (the OPRF service's receipts file). */
+function readReceipts(path: string): ReceiptFile[] {
+  const text = readTextFile(path, 'receipt');
+  const parse = (t: string): ReceiptFile => {
+    let file: unknown;
+    try {
+      file = JSON.parse(t);
+    } catch {
+      throw new KoppelError('INVALID_ARGUMENT', `${path}: not a JSON receipt.`);
+    }
+    if (typeof file !== 'object' || file === null || typeof (file as { receipt?: unknown }).receipt !== 'object')
+      throw new KoppelError('INVALID_ARGUMENT', `${path}: not a koppel receipt.`);
+    return file as ReceiptFile;
+  };
+  try {
+    return [parse(text)];
+  } catch (e) {
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length < 2) throw e;
+    return lines.map(parse);
+  }
 }

@@ -191,15 +191,26 @@ describe('the OPRF service under a linking agreement', () => {
     const { url, service } = await serve(agreement, ['--receipt', f('edit-receipts.jsonl')]);
     const r = await pseudonymise(url, agreement, ['--receipt', f('edit-receipt.json')], 'client', f('edit-out.csv'));
     expect(r.code, r.stderr).toBe(0);
+    const again = await pseudonymise(url, agreement, ['--receipt', f('edit-receipt-2.json')], 'client', f('edit-out-2.csv'));
+    expect(again.code, again.stderr).toBe(0);
     await stop(service);
     const ca = testPki().ca;
+    // The service's receipts file: one line per client run; verify checks every line, or the one of --run.
+    const all = await koppel(['receipt', 'verify', '--receipt', f('edit-receipts.jsonl'), '--tls-ca', ca, '--agreement', agreement]);
+    expect(all.code, all.stdout + all.stderr).toBe(0);
+    expect(all.stdout.match(/receipt of oprf serve \(service\), session [0-9a-f]{32}: valid/g)).toHaveLength(2);
+    const second = (JSON.parse(readFileSync(f('edit-receipt-2.json'), 'utf8')) as Receipt).receipt.session;
+    const one = await koppel(['receipt', 'verify', '--receipt', f('edit-receipts.jsonl'), '--tls-ca', ca, '--run', second]);
+    expect(one.code, one.stdout + one.stderr).toBe(0);
+    expect(one.stdout).toContain(`session ${second}: valid`);
+    expect(one.stdout.match(/: valid/g)).toHaveLength(1);
     writeFileSync(f('edit-out-changed.csv'), readFileSync(f('edit-out.csv'), 'utf8').replace('R1', 'R2'));
     const t = await koppel(['receipt', 'verify', '--receipt', f('edit-receipt.json'), '--tls-ca', ca, '--table', f('edit-out-changed.csv')]);
     expect(t.code).not.toBe(0);
     expect(t.stdout).toMatch(/FAILED: the file edit-out-changed.csv is not an output of this run/);
     for (const [name, text] of [
       ['edited-client.json', readFileSync(f('edit-receipt.json'), 'utf8')],
-      ['edited-service.json', readFileSync(f('edit-receipts.jsonl'), 'utf8').trim()],
+      ['edited-service.json', readFileSync(f('edit-receipts.jsonl'), 'utf8').split('\n')[0] as string],
     ] as const) {
       const doc = JSON.parse(text) as Receipt;
       doc.receipt.learned['evaluations'] = 10;
