@@ -20,6 +20,7 @@ export const AGREEMENT_ROLES = {
   psi: ['server', 'client'],
   join: ['groups', 'values', 'helper'],
   aggregate: ['input', 'aggregator', 'collector'],
+  oprf: ['service', 'client'],
 } as const;
 
 /** A protocol an agreement governs. */
@@ -71,6 +72,10 @@ const PartyPolicy = t.exact(
     minListSize: intRange(1, 2 ** 27),
     threshold: intRange(1, 2 ** 31),
     cellKey: t.string,
+    /** OPRF: a client's evaluations per budget period. */
+    budget: intRange(1, 2 ** 40),
+    /** OPRF: the length of a client's budget period, in seconds. */
+    budgetPeriod: intRange(1, 366 * 86400),
   }),
 );
 
@@ -92,12 +97,16 @@ export const AgreementCodec = t.exact(
       purpose: Text,
       legalBasis: Text,
       validity: t.exact(t.type({ notBefore: Timestamp, notAfter: Timestamp })),
-      protocol: t.keyof({ psi: null, join: null, aggregate: null }),
+      protocol: t.keyof({ psi: null, join: null, aggregate: null, oprf: null }),
       parameters: t.exact(
         t.partial({
           variant: t.keyof({ 'two-party': null, helper: null }),
-          suite: t.keyof({ x25519: null, ristretto255: null }),
-          mode: t.keyof({ intersection: null, cardinality: null, payload: null }),
+          /** PSI and join: the group; OPRF: the RFC 9497 suite (`ristretto255-SHA512`). */
+          suite: t.keyof({ x25519: null, ristretto255: null, 'ristretto255-SHA512': null }),
+          /** PSI: intersection, cardinality or payload; OPRF: oprf or voprf. */
+          mode: t.keyof({ intersection: null, cardinality: null, payload: null, oprf: null, voprf: null }),
+          /** OPRF: the service key id every client pins. */
+          kid: pattern(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'key id', 64),
         }),
       ),
       parties: t.array(AgreementPartyCodec),
@@ -183,9 +192,24 @@ function checkAgreement(a: Agreement): KoppelError | undefined {
     psi: ['server', 'client'],
     join: a.parameters.variant === 'helper' ? ['groups', 'values', 'helper'] : ['groups', 'values'],
     aggregate: ['input', 'aggregator', 'collector'],
+    oprf: ['service', 'client'],
   };
   for (const r of need[a.protocol]) if (!a.parties.some((p) => p.role === r)) return bad(`The agreement names no party with role ${r}.`);
   if (a.protocol === 'aggregate' && a.round === undefined) return bad('An aggregation agreement carries its round (the round file) in "round".');
+  return checkParameters(a);
+}
+
+/** The OPRF parameters belong to an oprf agreement, and an oprf agreement takes no other: refused naming the field. */
+function checkParameters(a: Agreement): KoppelError | undefined {
+  const bad = (field: string, allowed: string) => new KoppelError('AGREEMENT_INVALID', `parameters.${field} of a ${a.protocol} agreement is ${allowed}.`);
+  const { mode, suite, kid } = a.parameters;
+  const oprf = a.protocol === 'oprf';
+  const oprfMode = mode === 'oprf' || mode === 'voprf';
+  if (mode !== undefined && oprf !== oprfMode) return bad('mode', oprf ? 'oprf or voprf' : 'not oprf or voprf (those are the OPRF service\u2019s modes)');
+  if (suite !== undefined && oprf !== (suite === 'ristretto255-SHA512')) return bad('suite', oprf ? 'ristretto255-SHA512' : 'x25519 or ristretto255');
+  if (kid !== undefined && !oprf) return bad('kid', 'left out (only an oprf agreement fixes a service key id)');
+  if (oprf && a.parties.filter((p) => p.role === 'service').length !== 1)
+    return new KoppelError('AGREEMENT_INVALID', 'An oprf agreement names exactly one service.');
   return undefined;
 }
 

@@ -4,7 +4,8 @@
  * - `parseAgreementFile`, `agreementHash`, `canonicalJson`, `agreementParty`: the format (`agreement.ts`).
  * - `signAgreement`, `agreementStatus`, `requireRunnable`: signing with a party's TLS key and the
  *   check before a run (`verify.ts`).
- * - `exchangeReceipts`, `multiSessionReceipt`, `verifyReceipt`, `receiptHash`: receipts (`receipt.ts`).
+ * - `exchangeReceipts`, `multiSessionReceipt`, `verifyReceipt`, `receiptHash`: receipts (`receipt.ts`);
+ *   `exchangeOprfReceipt`, `answerOprfReceipt`: the OPRF client's and service's sides of a run's receipt.
  *
  * @packageDocumentation
  */
@@ -24,6 +25,10 @@ export {
 export { agreementStatus, requireRunnable, signAgreement, type AgreementStatus } from './verify.js';
 export { certificateIdentity, type Signer } from './signature.js';
 export {
+  answerOprfReceipt,
+  countersignReceipt,
+  decodeSignedReceipt,
+  exchangeOprfReceipt,
   exchangeReceipts,
   multiSessionReceipt,
   receiptHash,
@@ -32,4 +37,5 @@ export {
   type ReceiptCheck,
   type ReceiptFile,
   type SessionEntry,
+  type SignedReceipt,
 } from './receipt.js';

@@ -11,8 +11,8 @@
 import { createHash } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import type { Session } from '../session/session.js';
-import { t } from '../util/cjs.js';
-import { pattern } from '../wire/codec.js';
+import { isLeft, t } from '../util/cjs.js';
+import { describeErrors, pattern } from '../wire/codec.js';
 import { toHex } from '../util/bytes.js';
 import { canonicalJson } from './agreement.js';
 import { certificateIdentity, checkSignature, signBytes, signedBytes, type Signer } from './signature.js';
@@ -186,6 +186,98 @@ export async function exchangeReceipts(session: Session, body: ReceiptBody, sign
   return { receipt: body, ...mine, countersignature: { certificate: theirs.certificate, signature: counter.signature }, peerReceipt: theirs };
 }
 
+/** A receipt with its signer's certificate and signature, as one party hands it to the other. */
+export interface SignedReceipt {
+  readonly receipt: ReceiptBody;
+  readonly certificate: string;
+  readonly signature: string;
+}
+
+/**
+ * Decodes a signed receipt that arrived from a peer (shape and sizes only: its
+ * signature is checked by the caller).
+ *
+ * @throws KoppelError `MESSAGE_MALFORMED`
+ */
+export function decodeSignedReceipt(json: unknown): SignedReceipt {
+  const r = WireReceipt.decode(json);
+  if (isLeft(r)) throw new KoppelError('MESSAGE_MALFORMED', `A signed receipt is malformed (${describeErrors(r.left)}).`);
+  return { receipt: r.right.receipt, certificate: r.right.certificate, signature: r.right.signature };
+}
+
+/** This party's countersignature of a peer's receipt (base64). */
+export function countersignReceipt(peer: ReceiptBody, signer: Signer): string {
+  return signBytes(signer, countersignBytes(peer));
+}
+
+/**
+ * The OPRF service's side of a client run's receipt (docs/agreement.md, "The OPRF
+ * service"): checks the client's signed receipt (signed with the certificate the client
+ * connected with, through the CA; the run, the transcript and the agreement the service
+ * holds for it), then signs its own receipt and countersigns the client's.
+ *
+ * @param service - the service's own receipt of the run (its transcript, counts, times)
+ * @returns the line the service keeps (its receipt, with the client's beside it) and the
+ *   answer for the client (the countersignature, and the service's own signed receipt)
+ * @throws KoppelError `PROOF_INVALID` naming what does not hold
+ */
+export function answerOprfReceipt(
+  client: SignedReceipt,
+  service: ReceiptBody,
+  o: { readonly clientFingerprint: string; readonly signer: Signer; readonly ca: string },
+): { line: ReceiptFile; answer: { countersignature: string } & SignedReceipt } {
+  const fail = (why: string) => new KoppelError('PROOF_INVALID', `The client's receipt does not hold: ${why}.`);
+  if (certificateFingerprint(client.certificate) !== o.clientFingerprint)
+    throw fail('it is signed with another certificate than the one the client connected with');
+  const why = checkSignature(client.certificate, o.ca, receiptBytes(client.receipt), client.signature, new Date());
+  if (why) throw fail(why);
+  const c = client.receipt;
+  if (c.status !== 'completed') throw fail('it is not of a completed run');
+  if (c.session !== service.session || c.transcript !== service.transcript)
+    throw fail('it names another run or another transcript than the service computed (a lost answer, a restart, or another run)');
+  if ((c.agreement?.hash ?? null) !== (service.agreement?.hash ?? null)) throw fail('it names another agreement than the service runs under');
+  const mine = signReceipt(service, o.signer);
+  const line: ReceiptFile = { receipt: service, ...mine, countersignature: null, peerReceipt: client };
+  return { line, answer: { countersignature: countersignReceipt(c, o.signer), receipt: service, ...mine } };
+}
+
+const WireOprfAnswer = t.exact(
+  t.type({
+    countersignature: pattern(/^/, 'base64', 2048),
+    receipt: ReceiptBodyCodec,
+    certificate: pattern(/^/, 'PEM certificate', 16384),
+    signature: pattern(/^/, 'base64', 2048),
+  }),
+);
+
+/**
+ * The OPRF client's side: signs its receipt of the run, hands it to the service
+ * (`post`, e.g. `POST /v1/receipt`), and checks the answer: the service's own receipt is
+ * signed with the certificate the service presented, through the CA, and names the same
+ * run and transcript; its countersignature of ours verifies.
+ *
+ * @param serviceFingerprint - the DER SHA-256 of the certificate the service presented
+ * @throws KoppelError `PROOF_INVALID`, `MESSAGE_MALFORMED`, and what `post` throws
+ */
+export async function exchangeOprfReceipt(
+  body: ReceiptBody,
+  o: { readonly signer: Signer; readonly ca: string; readonly serviceFingerprint: string; readonly post: (signed: SignedReceipt) => Promise<unknown> },
+): Promise<ReceiptFile> {
+  const mine = signReceipt(body, o.signer);
+  const raw = WireOprfAnswer.decode(await o.post({ receipt: body, ...mine }));
+  if (isLeft(raw)) throw new KoppelError('MESSAGE_MALFORMED', `The service's answer to the receipt is malformed (${describeErrors(raw.left)}).`);
+  const theirs: SignedReceipt = { receipt: raw.right.receipt, certificate: raw.right.certificate, signature: raw.right.signature };
+  const fail = (why: string) => new KoppelError('PROOF_INVALID', `The service's receipt does not hold: ${why}.`);
+  if (certificateFingerprint(theirs.certificate) !== o.serviceFingerprint)
+    throw fail('it is signed with another certificate than the one the service presented');
+  const why = checkSignature(theirs.certificate, o.ca, receiptBytes(theirs.receipt), theirs.signature, new Date());
+  if (why) throw fail(why);
+  if (theirs.receipt.session !== body.session || theirs.receipt.transcript !== body.transcript) throw fail('it names another run or transcript');
+  const counter = checkSignature(theirs.certificate, o.ca, countersignBytes(body), raw.right.countersignature, new Date());
+  if (counter) throw new KoppelError('PROOF_INVALID', `The service's countersignature of this receipt does not hold: ${counter}.`);
+  return { receipt: body, ...mine, countersignature: { certificate: theirs.certificate, signature: raw.right.countersignature }, peerReceipt: theirs };
+}
+
 /** The name of a session's peer, for messages. */
 function peerName(e: SessionEntry): string {
   return e.peer.names[0] ?? (e.peer.fingerprint ? `fingerprint ${e.peer.fingerprint.slice(0, 16)}...` : 'unknown peer');
@@ -226,6 +318,21 @@ function checkSessions(file: ReceiptFile, ca: string, problems: string[], passed
   if (file.receipt.status === 'failed') problems.push(`the run failed (${file.receipt.error ?? 'unknown'})`);
 }
 
+/** The OPRF service's receipt of a client run (one line of `oprf serve --receipt FILE`). */
+function isOprfServiceReceipt(file: ReceiptFile): boolean {
+  return file.receipt.protocol.name === 'oprf' && file.receipt.role === 'service' && file.countersignature === null;
+}
+
+/** The peer's own receipt in a receipt file: its signature through the CA, and the same session and transcript. */
+function checkPeerHalf(file: ReceiptFile, peer: SignedReceipt, ca: string, at: Date, problems: string[], passed: string[]): void {
+  const p = checkSignature(peer.certificate, ca, receiptBytes(peer.receipt), peer.signature, at);
+  if (p) problems.push(`the peer's receipt: ${p}`);
+  else passed.push("the peer's receipt verifies through the CA");
+  if (peer.receipt.transcript !== file.receipt.transcript || peer.receipt.session !== file.receipt.session)
+    problems.push('the two receipts name different sessions or transcripts');
+  else passed.push(`both receipts carry transcript ${file.receipt.transcript ?? ''}`);
+}
+
 /** What {@link verifyReceipt} checked. */
 export interface ReceiptCheck {
   readonly problems: readonly string[];
@@ -248,6 +355,14 @@ export function verifyReceipt(file: ReceiptFile, ca: string, o: { agreementHash?
   if (certificateFingerprint(file.certificate) !== file.receipt.self.fingerprint) problems.push("the signing certificate is not the receipt's own party");
   if (file.sessions !== undefined || file.receipt.sessions !== undefined) {
     checkSessions(file, ca, problems, passed);
+  } else if (isOprfServiceReceipt(file) && file.peerReceipt !== null) {
+    // The OPRF service answers the client's receipt in one request: the client's own
+    // signed receipt, handed in first and naming the same run and transcript, is the
+    // client's word on the run (docs/agreement.md, "The OPRF service").
+    if (file.receipt.status !== 'completed') problems.push(`the run failed (${file.receipt.error ?? 'unknown'})`);
+    if (certificateFingerprint(file.peerReceipt.certificate) !== file.receipt.peer.fingerprint)
+      problems.push("the client's receipt is not signed by the receipt's peer");
+    checkPeerHalf(file, file.peerReceipt, ca, at, problems, passed);
   } else if (file.countersignature === null || file.peerReceipt === null) {
     problems.push(file.receipt.status === 'failed' ? `the run failed (${file.receipt.error ?? 'unknown'}): no countersignature` : 'no countersignature');
   } else {
@@ -256,12 +371,7 @@ export function verifyReceipt(file: ReceiptFile, ca: string, o: { agreementHash?
     else passed.push("the peer's countersignature verifies through the CA");
     if (certificateFingerprint(file.countersignature.certificate) !== file.receipt.peer.fingerprint)
       problems.push("the countersigning certificate is not the receipt's peer");
-    const p = checkSignature(file.peerReceipt.certificate, ca, receiptBytes(file.peerReceipt.receipt), file.peerReceipt.signature, at);
-    if (p) problems.push(`the peer's receipt: ${p}`);
-    else passed.push("the peer's receipt verifies through the CA");
-    if (file.peerReceipt.receipt.transcript !== file.receipt.transcript || file.peerReceipt.receipt.session !== file.receipt.session)
-      problems.push('the two receipts name different sessions or transcripts');
-    else passed.push(`both receipts carry transcript ${file.receipt.transcript ?? ''}`);
+    checkPeerHalf(file, file.peerReceipt, ca, at, problems, passed);
   }
   if (o.agreementHash !== undefined) {
     if (file.receipt.agreement?.hash !== o.agreementHash) problems.push('the receipt is not of a run under this agreement');

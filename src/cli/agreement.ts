@@ -15,6 +15,7 @@ import {
   type Agreement,
   type AgreementFile,
   type AgreementParty,
+  type AgreementProtocol,
 } from '../agreement/agreement.js';
 import { certificateMatches } from '../agreement/signature.js';
 import { agreementStatus, requireRunnable, signAgreement } from '../agreement/verify.js';
@@ -31,7 +32,20 @@ export function readAgreementFile(path: string): AgreementFile {
 }
 
 /** The role a networked command plays in an agreement. */
-export type CommandRole = 'server' | 'client' | 'groups' | 'values' | 'helper' | 'input' | 'aggregator' | 'collector';
+export type CommandRole = 'server' | 'client' | 'groups' | 'values' | 'helper' | 'input' | 'aggregator' | 'collector' | 'service';
+
+/** The protocol a role belongs to unless a command says otherwise (`pseudonymise --oprf` is an oprf client). */
+const PROTOCOL_OF: Record<CommandRole, AgreementProtocol> = {
+  server: 'psi',
+  client: 'psi',
+  groups: 'join',
+  values: 'join',
+  helper: 'join',
+  input: 'aggregate',
+  aggregator: 'aggregate',
+  collector: 'aggregate',
+  service: 'oprf',
+};
 
 /** What a command's flags hold once an agreement is applied (for summaries and meta). */
 export interface AgreementFlags {
@@ -64,11 +78,12 @@ export function agreementValues(a: Agreement, role: CommandRole, party: Agreemen
   const others = (r: string) => a.parties.filter((p) => p.role === r);
   const out: Record<string, string | number | boolean | undefined> = {};
   const prm = a.parameters;
+  if (a.protocol === 'oprf') Object.assign(out, oprfValues(a, role, party));
   if (a.protocol === 'join') Object.assign(out, { variant: prm.variant, suite: prm.suite });
   if (a.protocol === 'psi') Object.assign(out, { mode: prm.mode, suite: prm.suite });
   const inp = party?.input ?? {};
   const pol = party?.policy ?? {};
-  if (role === 'server' || role === 'client') {
+  if (a.protocol === 'psi' && (role === 'server' || role === 'client')) {
     Object.assign(out, {
       column: inp.idColumn,
       idType: inp.idType,
@@ -118,6 +133,35 @@ export function agreementValues(a: Agreement, role: CommandRole, party: Agreemen
   return Object.fromEntries(Object.entries(out).filter((e): e is [string, string | number | boolean] => e[1] !== undefined));
 }
 
+/**
+ * The oprf agreement's values: the service serves the clients pinned by certificate
+ * (and one budget flag when every client has the same); a client takes the mode, the key
+ * id, its identifier column and id type, and pins the service.
+ */
+function oprfValues(a: Agreement, role: CommandRole, party: AgreementParty | undefined): Record<string, string | number | undefined> {
+  const others = (r: string) => a.parties.filter((p) => p.role === r);
+  if (role === 'service') {
+    const clients = others('client');
+    const one = (xs: Array<number | undefined>) => (xs.length > 0 && xs.every((x) => x !== undefined && x === xs[0]) ? xs[0] : undefined);
+    return {
+      ...pinOf(clients),
+      budget: one(clients.map((c) => c.policy?.budget)),
+      budgetPeriod: one(clients.map((c) => c.policy?.budgetPeriod)),
+    };
+  }
+  if (role !== 'client') return {};
+  const prm = a.parameters;
+  return { mode: prm.mode, kid: prm.kid, column: party?.input?.idColumn, idType: party?.input?.idType, ...pinOf(others('service')) };
+}
+
+/** The values every one of `parties` has alike: what an agreement fixes before it is known which of them this is. */
+function commonValues(a: Agreement, role: CommandRole, parties: readonly AgreementParty[]): Record<string, string | number | boolean> {
+  const each = parties.map((p) => agreementValues(a, role, p));
+  const [first, ...rest] = each;
+  if (!first) return agreementValues(a, role, undefined);
+  return Object.fromEntries(Object.entries(first).filter(([k, v]) => rest.every((x) => x[k] === v)));
+}
+
 /** The party this command plays: the only one of its role, or the one `name` (or this certificate) picks. */
 function partyFor(a: Agreement, role: CommandRole, name: string | undefined, cert: string | undefined): AgreementParty | undefined {
   const candidates = a.parties.filter((p) => p.role === role);
@@ -150,16 +194,24 @@ function flagOf(attribute: string): string {
  * that this party's certificate is the agreement's, that every party signed under the
  * CA and that the date is inside the validity period.
  */
-export function withAgreement(cmd: Command, role: CommandRole): Command {
+export function withAgreement(cmd: Command, role: CommandRole, protocol: AgreementProtocol = PROTOCOL_OF[role]): Command {
   cmd.option('--agreement <file>', 'run under this signed linking agreement: its parameters and peers; contradicting flags are refused (docs/agreement.md)');
   let file: AgreementFile | undefined;
   let fixed: Record<string, string | number | boolean> = {};
   cmd.on('option:agreement', (path: string) => {
     file = readAgreementFile(path);
-    if (!(AGREEMENT_ROLES[file.agreement.protocol] as readonly string[]).includes(role))
+    if (file.agreement.protocol !== protocol || !(AGREEMENT_ROLES[file.agreement.protocol] as readonly string[]).includes(role))
       throw new KoppelError('AGREEMENT_INVALID', `${path}: the agreement governs ${file.agreement.protocol}, not this command.`);
     const party = partyFor(file.agreement, role, undefined, undefined);
-    fixed = agreementValues(file.agreement, role, party);
+    // Several parties of this role (an oprf agreement's clients): what they all share, until the certificate says which.
+    fixed =
+      party || file.agreement.protocol !== 'oprf'
+        ? agreementValues(file.agreement, role, party)
+        : commonValues(
+            file.agreement,
+            role,
+            file.agreement.parties.filter((p) => p.role === role),
+          );
     for (const [k, v] of Object.entries(fixed)) if (cmd.getOptionValueSource(k) !== 'cli') cmd.setOptionValueWithSource(k, v, 'config');
     // An aggregation agreement carries its round: --round may name the agreement itself.
     if (file.agreement.protocol === 'aggregate' && cmd.getOptionValueSource('round') !== 'cli') cmd.setOptionValueWithSource('round', path, 'config');
@@ -215,7 +267,7 @@ export function agreementCommand(program: Command, io: Console): void {
 
   ag.command('init')
     .description('Write a new, unsigned agreement: the parties and protocol from flags; edit the JSON for columns and policies (docs/agreement.md).')
-    .requiredOption('--protocol <name>', 'psi, join or aggregate')
+    .requiredOption('--protocol <name>', 'psi, join, aggregate or oprf')
     .requiredOption('--id <id>', "the agreement's id, e.g. cbs-logius-2026-12")
     .requiredOption(
       '--party <name:role:cert>',
@@ -231,9 +283,21 @@ export function agreementCommand(program: Command, io: Console): void {
       'set a field, e.g. parameters.variant="helper" or parties.cbs.input.groupColumns=["province"]',
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option('--mode <mode>', 'oprf: the service mode every client uses, voprf (default: proofs checked) or oprf')
+    .option('--kid <id>', 'oprf: the service key id every client pins (default: the service\u2019s current key of the mode)')
+    .option('--budget <n>', 'oprf: evaluations per budget period of every client', parseWhole('--budget'))
+    .option('--budget-period <seconds>', 'oprf: the budget period of every client, in seconds', parseWhole('--budget-period'))
+    .option('--id-column <name>', 'oprf: the identifier column of every client')
+    .option('--id-type <type>', 'oprf: the id type of every client (bsn, email, raw)')
     .option('--out <file>', 'the agreement file; "-" or absent: stdout')
     .action(
       (f: {
+        mode?: string;
+        kid?: string;
+        budget?: number;
+        budgetPeriod?: number;
+        idColumn?: string;
+        idType?: string;
         protocol: string;
         id: string;
         party: string[];
@@ -244,7 +308,7 @@ export function agreementCommand(program: Command, io: Console): void {
         set?: string[];
         out?: string;
       }) => {
-        if (!(f.protocol in AGREEMENT_ROLES)) throw new KoppelError('INVALID_ARGUMENT', '--protocol must be psi, join or aggregate.');
+        if (!(f.protocol in AGREEMENT_ROLES)) throw new KoppelError('INVALID_ARGUMENT', '--protocol must be psi, join, aggregate or oprf.');
         const from = f.validFrom ? new Date(f.validFrom) : new Date();
         if (Number.isNaN(from.getTime()) || !Number.isFinite(f.validDays) || f.validDays <= 0)
           throw new KoppelError('INVALID_ARGUMENT', '--valid-from must be an ISO 8601 time and --valid-days a positive number.');
@@ -266,6 +330,7 @@ export function agreementCommand(program: Command, io: Console): void {
           parameters: {},
           parties,
         };
+        applyOprfFlags(agreement, f);
         for (const s of f.set ?? []) setPath(agreement, s);
         const text = JSON.stringify({ agreement, signatures: [] }, null, 2) + '\n';
         const checked = parseAgreementFile(text);
@@ -316,6 +381,42 @@ export function agreementCommand(program: Command, io: Console): void {
         `agreement ${file.agreement.id} version ${file.agreement.version}: valid; signed by ${file.signatures.map((s) => s.party).join(', ')}; sha256 ${hash}\n`,
       );
     });
+}
+
+/** A whole positive number flag. */
+function parseWhole(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new KoppelError('INVALID_ARGUMENT', `${flag} takes a whole number of at least 1.`);
+    return n;
+  };
+}
+
+/**
+ * `agreement init`'s oprf flags: the suite and mode (voprf unless `--mode`), the key id,
+ * and every client's identifier column, id type, budget and budget period. Refused for
+ * another protocol, so that no flag is silently dropped.
+ */
+function applyOprfFlags(
+  agreement: Record<string, unknown>,
+  f: { protocol: string; mode?: string; kid?: string; budget?: number; budgetPeriod?: number; idColumn?: string; idType?: string },
+): void {
+  const given = (['mode', 'kid', 'budget', 'budgetPeriod', 'idColumn', 'idType'] as const).filter((k) => f[k] !== undefined);
+  if (f.protocol !== 'oprf') {
+    if (given.length > 0)
+      throw new KoppelError('INVALID_ARGUMENT', `${flagOf(given[0] as string)} is a flag of an oprf agreement; use --set for ${f.protocol}.`);
+    return;
+  }
+  if (f.mode !== undefined && f.mode !== 'oprf' && f.mode !== 'voprf')
+    throw new KoppelError('INVALID_ARGUMENT', '--mode of an oprf agreement is voprf or oprf.');
+  agreement['parameters'] = { suite: 'ristretto255-SHA512', mode: f.mode ?? 'voprf', ...(f.kid !== undefined ? { kid: f.kid } : {}) };
+  for (const p of agreement['parties'] as Array<{ role: string; input: Record<string, unknown>; policy: Record<string, unknown> }>) {
+    if (p.role !== 'client') continue;
+    if (f.idColumn !== undefined) p.input['idColumn'] = f.idColumn;
+    if (f.idType !== undefined) p.input['idType'] = f.idType;
+    if (f.budget !== undefined) p.policy['budget'] = f.budget;
+    if (f.budgetPeriod !== undefined) p.policy['budgetPeriod'] = f.budgetPeriod;
+  }
 }
 
 /** `--set a.b.c=JSON` (a party by name under `parties`). */

@@ -370,6 +370,11 @@ export async function checkInput(
   const a = file.agreement;
   const party = agreementParty(a, partyName);
   const role = party.role as CommandRole;
+  if (a.protocol === 'oprf')
+    throw new KoppelError(
+      'INVALID_ARGUMENT',
+      'koppel check covers psi, join and aggregate agreements; pseudonymise --oprf checks its whole input file before it spends any budget (--on-invalid error).',
+    );
   if (role === 'helper' || role === 'aggregator' || role === 'collector')
     throw new KoppelError('INVALID_ARGUMENT', `Party ${party.name} is the ${role}, which reads no input file: nothing to check.`);
   const delimiter = parseDelimiter(delimiterText);

@@ -8,13 +8,17 @@ import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { KoppelError } from '../errors/index.js';
 import { generateOprfKeyFile, importOprfKeyFile, type OprfKey } from '../oprf/key.js';
-import { startOprfService, type TokenEntry } from '../oprf/service.js';
+import { appendReceiptLine, startOprfService, type OprfAgreementTerms, type TokenEntry } from '../oprf/service.js';
+import type { ReceiptFile } from '../agreement/receipt.js';
+import { readAgreementFile, subcommand, withAgreement, type AgreementFlags } from './agreement.js';
+import { addReceiptOption } from './receipt.js';
 import { isStdio, readTextFile, writeSecretFile } from './io.js';
 import { logListening, parseHostPort, parseIntFlag, peerPolicyFrom, type NetworkFlags } from './common.js';
 import type { Console } from './program.js';
 import { onStopSignal } from './signals.js';
 
-interface ServeFlags {
+interface ServeFlags extends AgreementFlags {
+  readonly receipt?: string;
   readonly key: string[];
   readonly listen: string;
   readonly tlsCert?: string;
@@ -103,8 +107,14 @@ export function oprfCommand(program: Command, io: Console): void {
       'after',
       '\nAccess logs: JSON lines on stdout (client, path, status, element count, time; never elements).\nThe valid BSN space is about 91 million numbers: keep budgets tight, or the service is an enumeration oracle.',
     )
-    .action(async (flags: ServeFlags) => {
+    .action(async (flags: ServeFlags, cmd: Command) => {
       const { host, port } = parseHostPort(flags.listen, '--listen');
+      const terms = flags.agreementRun ? serviceTerms(flags, cmd) : undefined;
+      if (flags.receipt !== undefined && (flags.insecure || !flags.tlsCert || !flags.tlsKey || !flags.tlsCa))
+        throw new KoppelError(
+          'INVALID_ARGUMENT',
+          '--receipt signs with the service\u2019s TLS key and names clients by certificate: it needs mutual TLS (--tls-cert, --tls-key, --tls-ca).',
+        );
       const keys: OprfKey[] = flags.key.flatMap((path) => {
         const k = importOprfKeyFile(readTextFile(path, 'OPRF key file'));
         return [k.voprf, k.oprf];
@@ -130,6 +140,8 @@ export function oprfCommand(program: Command, io: Console): void {
         host,
         port,
         ...(clients ? { clients } : {}),
+        ...(terms ? { agreement: terms } : {}),
+        ...(flags.receipt !== undefined ? { receipts: serviceReceipts(flags, io) } : {}),
         ...(flags.state ? { stateFile: flags.state } : {}),
         ...(flags.insecure
           ? {}
@@ -159,4 +171,71 @@ export function oprfCommand(program: Command, io: Console): void {
       await service.close();
       io.err('koppel: oprf serve: stopped');
     });
+  withAgreement(addReceiptOption(subcommand(oprf, 'serve')), 'service');
+}
+
+/**
+ * What the agreement fixes for the service: its hash, mode and key id, and every client
+ * by certificate with its budget. When every client has its own budget and they differ,
+ * `--budget` / `--budget-period` would contradict some of them: refused.
+ */
+function serviceTerms(flags: ServeFlags, cmd: Command): OprfAgreementTerms {
+  const run = flags.agreementRun as NonNullable<AgreementFlags['agreementRun']>;
+  const a = readAgreementFile(flags.agreement as string).agreement;
+  const clients = a.parties.filter((p) => p.role === 'client');
+  for (const [flag, attr, field] of [
+    ['--budget', 'budget', 'budget'],
+    ['--budget-period', 'budgetPeriod', 'budgetPeriod'],
+  ] as const) {
+    if (
+      cmd.getOptionValueSource(attr) === 'cli' &&
+      clients.every((c) => c.policy?.[field] !== undefined) &&
+      clients.some((c) => c.policy?.[field] !== flags[attr])
+    )
+      throw new KoppelError(
+        'INVALID_ARGUMENT',
+        `${flag} contradicts the agreement (${a.id}), which fixes it for each client; leave it out or change the agreement.`,
+        {
+          details: { flag },
+        },
+      );
+  }
+  return {
+    hash: run.hash,
+    id: run.id,
+    version: run.version,
+    party: run.party,
+    ...(a.parameters.mode === 'oprf' || a.parameters.mode === 'voprf' ? { mode: a.parameters.mode } : {}),
+    ...(a.parameters.kid !== undefined ? { kid: a.parameters.kid } : {}),
+    clients: clients.map((c) => ({
+      name: c.name,
+      certificate: c.certificate,
+      ...(c.policy?.budget !== undefined ? { budget: c.policy.budget } : {}),
+      ...(c.policy?.budgetPeriod !== undefined ? { budgetPeriodMs: c.policy.budgetPeriod * 1000 } : {}),
+    })),
+  };
+}
+
+/** `--receipt FILE`: one JSON line per client run, fsync'd; the access log says so (sizes only). */
+function serviceReceipts(flags: ServeFlags, io: Console) {
+  const append = appendReceiptLine(flags.receipt as string);
+  return {
+    signer: { cert: readTextFile(flags.tlsCert as string, 'TLS certificate'), key: readTextFile(flags.tlsKey as string, 'TLS key') },
+    ca: readTextFile(flags.tlsCa as string, 'TLS CA certificate'),
+    write: (r: ReceiptFile) => {
+      append(r);
+      const learned = r.receipt.learned;
+      io.out(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          event: 'receipt',
+          run: r.receipt.session,
+          status: r.receipt.status,
+          ...(r.receipt.error ? { code: r.receipt.error } : {}),
+          batches: learned['batches'],
+          evaluations: learned['evaluations'],
+        }) + '\n',
+      );
+    },
+  };
 }

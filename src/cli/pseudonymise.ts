@@ -30,6 +30,26 @@ import { oprfPseudonymiseCsv } from '../oprf/csv.js';
 import type { OprfMode } from '../oprf/oprf.js';
 import type { Writable } from 'node:stream';
 import { fileSha256, flagsHash, ResumableOutput, type BatchCommit } from './resume.js';
+import { withAgreement, type AgreementFlags } from './agreement.js';
+import { addReceiptOption, ReceiptRecorder } from './receipt.js';
+import { OPRF_SUITE } from '../oprf/key.js';
+
+/** `--peer` / `--peer-fingerprint` of `pseudonymise --oprf`: the service's certificate, or no pin. */
+function servicePinFrom(flags: PseudonymiseFlags): { names?: string[]; fingerprints?: string[] } | undefined {
+  const split = (v: string | undefined) =>
+    v === undefined
+      ? undefined
+      : v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '');
+  const names = split(flags.peer);
+  const fingerprints = split(flags.peerFingerprint);
+  if (names === undefined && fingerprints === undefined) return undefined;
+  if (!flags.tlsCa && !flags.oprf?.startsWith('https:'))
+    throw new KoppelError('INVALID_ARGUMENT', '--peer and --peer-fingerprint pin the service\u2019s certificate: they need an https:// service.');
+  return { ...(names ? { names } : {}), ...(fingerprints ? { fingerprints } : {}) };
+}
 
 /** `pseudonymise --oprf URL`: the CSV through the blind pseudonymisation service. */
 async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimiter, io: Console): Promise<void> {
@@ -43,6 +63,8 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
   const counted = new CountedInput(flags.in);
   // The first progress line at once (with the input's size), not after the first batch.
   const onProgress = progressReporter(progress, 'pseudonymise --oprf', counted);
+  const receipts = new ReceiptRecorder(flags, 'pseudonymise --oprf', 'client');
+  const servicePin = servicePinFrom(flags);
   const client = await OprfPseudonymiser.connect({
     url: flags.oprf as string,
     mode: flags.mode,
@@ -53,23 +75,30 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     ...(token ? { token } : {}),
     ...(flags.kid ? { kid: flags.kid } : {}),
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+    ...(flags.agreementRun ? { agreementHash: flags.agreementRun.hash } : {}),
+    ...(servicePin ? { servicePin } : {}),
+    ...(receipts.wanted ? { receipt: true } : {}),
     onRetry: (r) => progress.update(`pseudonymise: service unavailable (${r.code}); retry ${r.attempt} in ${r.waitMs} ms`),
   }).catch((e: unknown) => {
     progress.done(); // stops the ticker
+    receipts.failed(e);
     throw e;
   });
+  receipts.onOprfRun(client);
   // --resume: the service's key id is part of the flags (pseudonyms under two keys never mix in one file).
   let resumable: ResumableOutput | undefined;
   try {
     resumable = await openResumable(flags, delimiter, { path: 'oprf', mode: flags.mode, kid: client.kid });
   } catch (e) {
     progress.done();
+    receipts.failed(e);
     await client.close();
     throw e;
   }
   const input = openInput(flags.in);
   const output = resumable ? resumableSink(resumable) : openOutput(flags.out);
   const report = rejectReportFor(flags, resumable);
+  let committed = false;
   try {
     const s = await oprfPseudonymiseCsv(counted.wrap(input), output.stream, client, {
       column: flags.column,
@@ -85,7 +114,22 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
     // The report first: with --resume, committing the output moves both into place.
     await report?.commit();
     await output.commit();
+    committed = true;
     progress.done();
+    if (receipts.wanted) {
+      // The output is complete: the receipt names its SHA-256 (a resumed run: the whole file).
+      const outputs = isStdio(flags.out) ? [] : [{ path: flags.out as string, sha256: await fileSha256(flags.out as string) }];
+      await receipts.exchangeOprf(client, {
+        inputs: {
+          records: s.records,
+          pseudonymised: s.pseudonymised,
+          rejected: s.rejected,
+          ...(resumable?.resume ? { resumedAt: resumable.resume.records } : {}),
+        },
+        learned: { mode: flags.mode, kid: s.kid, suite: OPRF_SUITE },
+        outputs,
+      });
+    }
     const rate = (s.records / Math.max(s.elapsedMs, 1)) * 1000;
     summaryLine(
       io,
@@ -96,7 +140,9 @@ async function oprfPseudonymise(flags: PseudonymiseFlags, delimiter: CsvDelimite
   } catch (e) {
     await output.abort();
     await report?.abort();
-    resumeHint(io, resumable);
+    if (committed) io.err('koppel: pseudonymise: the output is complete, but the run has no countersigned receipt.');
+    else resumeHint(io, resumable);
+    receipts.failed(e);
     throw e;
   } finally {
     progress.done();
@@ -158,7 +204,10 @@ interface KeygenFlags {
   readonly force?: boolean;
 }
 
-interface PseudonymiseFlags extends ReportFlags {
+interface PseudonymiseFlags extends ReportFlags, AgreementFlags {
+  readonly receipt?: string;
+  readonly peer?: string;
+  readonly peerFingerprint?: string;
   readonly key?: string;
   readonly domain?: string;
   readonly oprf?: string;
@@ -219,6 +268,8 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
     .option('--tls-key <file>', '--oprf: client key for mutual TLS')
     .option('--batch-size <n>', '--oprf: identifiers per request', parseIntFlag('--batch-size', 1, 10_000), 1000)
     .option('--concurrency <n>', '--oprf: requests in flight', parseIntFlag('--concurrency', 1, 64), 4)
+    .option('--peer <names>', '--oprf: accept only a service certificate with one of these names (CN or DNS/IP subjectAltName), comma-separated')
+    .option('--peer-fingerprint <hex>', '--oprf: accept only a service certificate with one of these SHA-256 fingerprints, comma-separated')
     .requiredOption('--column <name>', 'header name of the identifier column to replace')
     .addOption(new Option('--id-type <type>', 'how identifiers are normalised before hashing').choices(ID_TYPES).default('raw'))
     .option('--in <file>', 'input CSV with a header row; "-" or absent: stdin')
@@ -237,6 +288,7 @@ export function pseudonymiseCommand(program: Command, io: Console): void {
       '--resume',
       'keep an interrupted run resumable (OUT.koppel-partial and OUT.koppel-resume, committed per batch) and continue one: nothing done is redone; needs --in and --out files',
     );
+  withAgreement(addReceiptOption(command), 'client', 'oprf');
   addReportOptions(addThreadsOption(command))
     .addHelpText(
       'after',
@@ -255,6 +307,14 @@ Example:
       if (flags.report !== undefined && flags.onInvalid === 'error') {
         throw new KoppelError('INVALID_ARGUMENT', '--report needs --on-invalid skip or report (with error, the first invalid record stops the run).');
       }
+      if (
+        flags.oprf === undefined &&
+        (flags.agreement !== undefined || flags.receipt !== undefined || flags.peer !== undefined || flags.peerFingerprint !== undefined)
+      )
+        throw new KoppelError(
+          'INVALID_ARGUMENT',
+          '--agreement, --receipt, --peer and --peer-fingerprint are for a run through the OPRF service (--oprf URL); keyed pseudonymisation contacts no one.',
+        );
       if (flags.oprf !== undefined) {
         if (flags.key !== undefined || flags.domain !== undefined)
           throw new KoppelError('INVALID_ARGUMENT', 'Use either --oprf or --key with --domain, not both.');

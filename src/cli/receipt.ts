@@ -9,8 +9,18 @@ import { basename } from 'node:path';
 import { KoppelError } from '../errors/index.js';
 import { agreementHash } from '../agreement/agreement.js';
 import { certificateIdentity } from '../agreement/signature.js';
-import { exchangeReceipts, multiSessionReceipt, signReceipt, verifyReceipt, type ReceiptBody, type ReceiptFile } from '../agreement/receipt.js';
+import {
+  exchangeOprfReceipt,
+  exchangeReceipts,
+  multiSessionReceipt,
+  signReceipt,
+  verifyReceipt,
+  type ReceiptBody,
+  type ReceiptFile,
+} from '../agreement/receipt.js';
+import type { OprfPseudonymiser } from '../oprf/client.js';
 import type { Session } from '../session/session.js';
+import type { PeerIdentity } from '../transport/peer.js';
 import { VERSION } from '../version.js';
 import type { AgreementFlags } from './agreement.js';
 import { readAgreementFile } from './agreement.js';
@@ -27,6 +37,17 @@ export interface ReceiptFlags extends AgreementFlags {
   readonly tlsCa?: string;
   readonly insecure?: boolean;
 }
+
+/** What a receipt names of the run it covers: a session, or an OPRF client run. */
+interface ReceiptRun {
+  readonly protocol: { readonly name: string; readonly version: number };
+  readonly idHex: string;
+  readonly peer?: PeerIdentity | undefined;
+  transcript(): Uint8Array;
+}
+
+/** An output file as a receipt names it: read and hashed here, or hashed already (a large file, streamed). */
+type ReceiptOutput = { path: string; text?: string } | { path: string; sha256: string };
 
 /** Adds `--receipt FILE`. */
 export function addReceiptOption(cmd: Command): Command {
@@ -72,10 +93,13 @@ export class ReceiptRecorder {
     this.#helper = s;
   };
 
+  /** An OPRF client run, once connected (for a failed run's receipt). */
+  #run: ReceiptRun | undefined;
+
   #body(
     status: 'completed' | 'failed',
-    o: { error?: string; inputs?: Record<string, number>; learned?: Record<string, unknown>; outputs?: Array<{ path: string; text?: string }> },
-    s: Session | undefined,
+    o: { error?: string; inputs?: Record<string, number>; learned?: Record<string, unknown>; outputs?: ReceiptOutput[] },
+    s: ReceiptRun | undefined,
   ): ReceiptBody {
     const f = this.#flags;
     const self = certificateIdentity(readTextFile(f.tlsCert as string, 'TLS certificate'));
@@ -96,7 +120,10 @@ export class ReceiptRecorder {
       error: o.error ?? null,
       inputs: o.inputs ?? {},
       learned: o.learned ?? {},
-      outputs: (o.outputs ?? []).map((x) => ({ name: basename(x.path), sha256: sha256Hex(x.text ?? readFileSync(x.path)) })),
+      outputs: (o.outputs ?? []).map((x) => ({
+        name: basename(x.path),
+        sha256: 'sha256' in x ? x.sha256 : sha256Hex(x.text ?? readFileSync(x.path)),
+      })),
     };
   }
 
@@ -170,6 +197,49 @@ export class ReceiptRecorder {
     this.#done = true;
   }
 
+  /**
+   * `pseudonymise --oprf`: the client's run, once connected. Its id and the service are
+   * then named by the receipt, a failed run's too.
+   */
+  onOprfRun(client: OprfPseudonymiser): void {
+    const run = client.run();
+    if (!run) return;
+    this.#run = { protocol: { name: 'oprf', version: 1 }, idHex: run.run, peer: run.service, transcript: () => new Uint8Array(0) };
+  }
+
+  /**
+   * `pseudonymise --oprf`, at the end of the run: the receipt handed to the service
+   * (`POST /v1/receipt`), checked and countersigned there, then the file.
+   *
+   * @throws KoppelError `PROOF_INVALID` when the run's transcript cannot be the service's
+   *   (an answer lost and retried) or the service's answer does not hold
+   */
+  async exchangeOprf(
+    client: OprfPseudonymiser,
+    o: { inputs: Record<string, number>; learned: Record<string, unknown>; outputs?: ReceiptOutput[] },
+  ): Promise<void> {
+    if (!this.wanted) return;
+    const run = client.run();
+    if (!run) throw new KoppelError('INTERNAL', 'No OPRF run to write a receipt of.');
+    if (run.transcript === null)
+      throw new KoppelError(
+        'PROOF_INVALID',
+        "A batch's answer was lost and the batch evaluated again: the service's transcript holds an answer this client never saw, so the service cannot countersign this run.",
+      );
+    const transcript = Buffer.from(run.transcript, 'hex');
+    this.#run = { protocol: { name: 'oprf', version: 1 }, idHex: run.run, peer: run.service, transcript: () => transcript };
+    const body = this.#body('completed', { ...o, learned: { ...o.learned, batches: run.batches, evaluations: run.evaluations } }, this.#run);
+    const file = await exchangeOprfReceipt(body, {
+      signer: this.#signer(),
+      ca: readTextFile(this.#flags.tlsCa as string, 'TLS CA certificate'),
+      serviceFingerprint: run.service?.fingerprint ?? '',
+      post: (signed) => client.postReceipt(signed),
+    });
+    writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
+    this.#single = file;
+    this.#done = true;
+  }
+
   /** A failed run's receipt: self-signed, with the error code (best effort: never hides the error). */
   failed(error: unknown): void {
     if (!this.wanted || this.#done) return;
@@ -181,7 +251,7 @@ export class ReceiptRecorder {
         writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
         return;
       }
-      const body = this.#body('failed', { error: code }, this.#session);
+      const body = this.#body('failed', { error: code }, this.#session ?? this.#run);
       const file: ReceiptFile = { receipt: body, ...signReceipt(body, this.#signer()), countersignature: null, peerReceipt: null };
       writeOutput(this.#flags.receipt, JSON.stringify(file, null, 2) + '\n');
     } catch {
@@ -197,28 +267,52 @@ export function receiptCommand(program: Command, io: Console): void {
     .description(
       "Check a receipt: this party's signature, the peer's countersignature and receipt (through the CA), the shared transcript, and optionally the agreement and an output file.",
     )
-    .requiredOption('--receipt <file>', 'the receipt (JSON)')
+    .requiredOption('--receipt <file>', 'the receipt (JSON), or the receipts file of `oprf serve --receipt` (JSON lines: every line, or the one of --run)')
     .requiredOption('--tls-ca <file>', "the CA that signed both parties' certificates")
     .option('--agreement <file>', 'the run must have been under this agreement')
     .option('--table <file>', 'this file must be one of the run\u2019s outputs, unchanged')
-    .action((f: { receipt: string; tlsCa: string; agreement?: string; table?: string }) => {
-      let file: ReceiptFile;
-      try {
-        file = JSON.parse(readTextFile(f.receipt, 'receipt')) as ReceiptFile;
-      } catch (e) {
-        if (e instanceof KoppelError) throw e;
-        throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: not a JSON receipt.`);
-      }
-      if (typeof file !== 'object' || file === null || typeof (file as { receipt?: unknown }).receipt !== 'object')
-        throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: not a koppel receipt.`);
-      const check = verifyReceipt(file, readTextFile(f.tlsCa, 'TLS CA certificate'), {
+    .option('--run <id>', 'a receipts file of JSON lines: check only the receipt of this run (its session / run id)')
+    .action((f: { receipt: string; tlsCa: string; agreement?: string; table?: string; run?: string }) => {
+      const all = readReceipts(f.receipt);
+      const files = f.run === undefined ? all : all.filter((x) => x.receipt.session === f.run);
+      if (files.length === 0) throw new KoppelError('INVALID_ARGUMENT', `${f.receipt}: no receipt of run ${f.run ?? ''}.`);
+      const ca = readTextFile(f.tlsCa, 'TLS CA certificate');
+      const options = {
         ...(f.agreement ? { agreementHash: agreementHash(readAgreementFile(f.agreement).agreement) } : {}),
         ...(f.table ? { table: { name: basename(f.table), bytes: readFileSync(f.table) } } : {}),
-      });
-      for (const p of check.passed) io.out(`ok: ${p}\n`);
-      for (const p of check.problems) io.out(`FAILED: ${p}\n`);
-      if (check.problems.length > 0)
-        throw new KoppelError('PROOF_INVALID', `${f.receipt}: the receipt does not verify (${check.problems.length} problem(s) above).`);
-      io.out(`receipt of ${file.receipt.command} (${file.receipt.role}), session ${file.receipt.session ?? '-'}: valid\n`);
+      };
+      let failed = 0;
+      for (const file of files) {
+        if (files.length > 1) io.out(`receipt of run ${file.receipt.session ?? '-'} (${file.receipt.status}):\n`);
+        const check = verifyReceipt(file, ca, options);
+        for (const p of check.passed) io.out(`ok: ${p}\n`);
+        for (const p of check.problems) io.out(`FAILED: ${p}\n`);
+        if (check.problems.length > 0) failed += check.problems.length;
+        else io.out(`receipt of ${file.receipt.command} (${file.receipt.role}), session ${file.receipt.session ?? '-'}: valid\n`);
+      }
+      if (failed > 0) throw new KoppelError('PROOF_INVALID', `${f.receipt}: the receipt does not verify (${failed} problem(s) above).`);
     });
+}
+
+/** A receipt file: one JSON receipt, or JSON lines of them (the OPRF service's receipts file). */
+function readReceipts(path: string): ReceiptFile[] {
+  const text = readTextFile(path, 'receipt');
+  const parse = (t: string): ReceiptFile => {
+    let file: unknown;
+    try {
+      file = JSON.parse(t);
+    } catch {
+      throw new KoppelError('INVALID_ARGUMENT', `${path}: not a JSON receipt.`);
+    }
+    if (typeof file !== 'object' || file === null || typeof (file as { receipt?: unknown }).receipt !== 'object')
+      throw new KoppelError('INVALID_ARGUMENT', `${path}: not a koppel receipt.`);
+    return file as ReceiptFile;
+  };
+  try {
+    return [parse(text)];
+  } catch (e) {
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length < 2) throw e;
+    return lines.map(parse);
+  }
 }

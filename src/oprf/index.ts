@@ -6,8 +6,17 @@
  *
  * @packageDocumentation
  */
-export { startOprfService, type OprfServiceOptions, type OprfService, type TokenEntry } from './service.js';
-export { OprfPseudonymiser, type OprfClientOptions, type OprfResult } from './client.js';
+export {
+  appendReceiptLine,
+  startOprfService,
+  type OprfAgreementTerms,
+  type OprfReceiptOptions,
+  type OprfServiceOptions,
+  type OprfService,
+  type TokenEntry,
+} from './service.js';
+export { OprfPseudonymiser, type OprfClientOptions, type OprfResult, type OprfRun } from './client.js';
+export { OprfTranscript } from './transcript.js';
 export { oprfPseudonymiseCsv, type OprfCsvOptions, type OprfCsvSummary } from './csv.js';
 export { generateOprfKeyFile, importOprfKeyFile, oprfKeyId, OPRF_SUITE, type OprfKey } from './key.js';
 export type { OprfMode } from './oprf.js';

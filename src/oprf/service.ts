@@ -5,6 +5,13 @@
  * - `GET /health`: `{ "status": "ok", "keys": n }` (no authentication; reveals nothing).
  * - `GET /v1/keys`: the served keys, `{ suite, keys: [{ kid, mode, publicKey, current }] }`.
  * - `POST /v1/evaluate`: `{ kid, elements: [base64url] }` → `{ kid, mode, evaluated: [...], proof? }`.
+ * - `POST /v1/receipt` (with `receipts`): a client's signed receipt of its run → the
+ *   service's countersignature and its own signed receipt (docs/agreement.md).
+ *
+ * Under a linking agreement (`agreement`), every request but `/health` carries the
+ * agreement's hash (`Koppel-Agreement` header) or is refused (`AGREEMENT_MISMATCH`, 409)
+ * before anything is evaluated; only the agreement's clients are served, each with the
+ * budget the agreement gives it, in the agreement's mode (and key id, if it fixes one).
  *
  * Every client is authenticated (mutual TLS: the certificate's subject CN; or a bearer
  * token from a token file), rate limited per client (token bucket) and metered against
@@ -16,20 +23,25 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { availableParallelism } from 'node:os';
 import { t, isLeft } from '../util/cjs.js';
 import { isLoopbackHost } from '../transport/net.js';
-import { normalisePeerPolicy, peerMatches, socketPeer, type PeerPolicy } from '../transport/peer.js';
+import { normalisePeerPolicy, peerMatches, socketPeer, type NormalisedPeerPin, type PeerIdentity, type PeerPin, type PeerPolicy } from '../transport/peer.js';
+import { answerOprfReceipt, decodeSignedReceipt, signReceipt, type ReceiptBody, type ReceiptFile } from '../agreement/receipt.js';
+import { certificateIdentity, type Signer } from '../agreement/signature.js';
+import { VERSION } from '../version.js';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
 import { fromBase64Url, toBase64Url } from '../util/bytes.js';
 import { TaskPool } from '../util/pool.js';
 import { describeErrors } from '../wire/codec.js';
 import { OPRF_SUITE, type OprfKey } from './key.js';
 import { oprfOps } from './ops.js';
+import type { OprfMode } from './oprf.js';
+import { AGREEMENT_HEADER, OprfTranscript, RUN_HEADER, RUN_ID, RUN_POSITION_HEADER } from './transcript.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -94,6 +106,74 @@ export interface OprfServiceOptions {
   readonly headersTimeoutMs?: number;
   /** A whole request, body included, must arrive within this many ms (default 60 s). */
   readonly requestTimeoutMs?: number;
+  /** Run under a linking agreement (docs/agreement.md, "The OPRF service"). */
+  readonly agreement?: OprfAgreementTerms;
+  /**
+   * Keep a transcript of every client run that names one (`Koppel-Run`) and answer its
+   * receipt (`POST /v1/receipt`). Needs mutual TLS: the service signs with its TLS key,
+   * and the client signs with its certificate.
+   */
+  readonly receipts?: OprfReceiptOptions;
+}
+
+/** What a linking agreement fixes for the service. */
+export interface OprfAgreementTerms {
+  /** The agreement's SHA-256 (hex): what every request's `Koppel-Agreement` header must be. */
+  readonly hash: string;
+  /** The agreement's id and version and the service's party name, for receipts. */
+  readonly id: string;
+  readonly version: number;
+  readonly party: string;
+  /** The only mode served (an evaluation under a key of the other mode is `MODE_MISMATCH`). */
+  readonly mode?: OprfMode;
+  /** The only key id served (another is `KEY_MISMATCH`). */
+  readonly kid?: string;
+  /**
+   * The clients: each by certificate (a client matching none is `PEER_NOT_ALLOWED`),
+   * with its own evaluation budget and period (default: the service's).
+   */
+  readonly clients: ReadonlyArray<{ readonly name: string; readonly certificate: PeerPin; readonly budget?: number; readonly budgetPeriodMs?: number }>;
+}
+
+/** Receipts of the service (see {@link OprfServiceOptions.receipts}). */
+export interface OprfReceiptOptions {
+  /** The service's TLS certificate and key (PEM): what signs its receipts. */
+  readonly signer: Signer;
+  /** The CA the clients' certificates chain to (PEM). */
+  readonly ca: string;
+  /**
+   * Keeps one receipt per client run: countersigned runs (`completed`, the client's
+   * receipt beside it) and runs that ended without one (`failed`: `TIMEOUT` when the run
+   * was idle past `runIdleMs`, `ABORTED` when the service stopped or the client opened
+   * too many runs, `PROOF_INVALID` when the client's receipt did not hold). Called
+   * before the client is answered; a throw refuses the receipt.
+   */
+  readonly write: (receipt: ReceiptFile) => void;
+  /** Open runs held at once, over all clients (default 4096); a new run beyond is refused with 503. */
+  readonly maxRuns?: number;
+  /** Open runs per client (default 16): a client's oldest is closed (`ABORTED`) when it opens another. */
+  readonly maxRunsPerClient?: number;
+  /** A run idle this long is closed without receipt (`TIMEOUT`); default 1 hour. */
+  readonly runIdleMs?: number;
+}
+
+/**
+ * A receipts file of `oprf serve --receipt FILE`: one JSON line per client run,
+ * appended and flushed to disk (fsync) before the client is answered.
+ */
+export function appendReceiptLine(path: string): (receipt: ReceiptFile) => void {
+  return (receipt) => {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'a', 0o600);
+      writeSync(fd, JSON.stringify(receipt) + '\n');
+      fsyncSync(fd);
+    } catch (e) {
+      throw new KoppelError('IO_ERROR', 'The receipts file (--receipt) cannot be written.', { details: { path }, cause: e });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  };
 }
 
 /** How often the service checks its connections' header and request deadlines. */
@@ -122,7 +202,32 @@ const STATUS: Partial<Record<KoppelErrorCode, number>> = {
   RATE_LIMITED: 429,
   BUDGET_EXHAUSTED: 429,
   SERVICE_UNAVAILABLE: 503,
+  AGREEMENT_MISMATCH: 409,
+  MODE_MISMATCH: 409,
+  PROOF_INVALID: 409,
+  INVALID_ARGUMENT: 400,
 };
+
+/** Who asked, as the service authenticated it, and the budget it has. */
+interface Caller {
+  readonly id: string;
+  readonly peer?: PeerIdentity;
+  readonly budget: number;
+  readonly period: number;
+}
+
+/** One client run the service keeps a transcript of, for its receipt. */
+interface Run {
+  readonly key: string;
+  readonly run: string;
+  readonly client: string;
+  readonly peer: PeerIdentity;
+  readonly transcript: OprfTranscript;
+  readonly startedAt: Date;
+  lastSeen: number;
+  kid: string | undefined;
+  mode: OprfMode | undefined;
+}
 
 class HttpError extends KoppelError {
   constructor(
@@ -157,7 +262,7 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
   const budget = options.budget ?? 1_000_000;
   const period = options.budgetPeriodMs ?? 24 * 3600 * 1000;
   const maxBatch = options.maxBatch ?? 10_000;
-  const maxBody = maxBatch * 48 + 1024;
+  const maxRequest = maxBatch * 48 + 1024;
   const tokenClients = new Map((options.tokens ?? []).map((e) => [hashToken(e.token), e.client]));
   const log = options.log ?? (() => undefined);
   const pool = new TaskPool(oprfOps, WORKER_URL, options.threads ?? availableParallelism());
@@ -168,6 +273,18 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
 
   const clientPin = normalisePeerPolicy(options.clients);
   if (clientPin && !options.tls?.ca) throw new KoppelError('INVALID_ARGUMENT', 'An allow-list of client certificates needs mutual TLS (tls.ca).');
+  const terms = options.agreement;
+  if (terms && !options.tls?.ca)
+    throw new KoppelError('INVALID_ARGUMENT', 'A service under an agreement names its clients by certificate: it needs mutual TLS (tls.ca).');
+  if (options.receipts && (!options.tls?.ca || !options.tls.cert))
+    throw new KoppelError('INVALID_ARGUMENT', 'Receipts are signed with TLS keys: they need mutual TLS (tls.ca).');
+  if (terms?.kid !== undefined && !options.keys.some((k) => k.kid === terms.kid && (terms.mode === undefined || k.mode === terms.mode)))
+    throw new KoppelError('AGREEMENT_INVALID', "The agreement's key id (parameters.kid) is not among the served keys (--key) in the agreement's mode.");
+  const agreementClients: ReadonlyArray<{ pin: NormalisedPeerPin; budget: number; period: number }> = (terms?.clients ?? []).map((c) => ({
+    pin: normalisePeerPolicy(c.certificate) as NormalisedPeerPin,
+    budget: c.budget ?? budget,
+    period: c.budgetPeriodMs ?? period,
+  }));
   const failureRate = options.authFailuresPerSecond ?? 5;
   /** Failed authentications per source address: a token bucket, so guessing tokens is slow. */
   const failures = new Map<string, { tokens: number; last: number }>();
@@ -190,7 +307,7 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
    * address of an authenticated client, so one identity has one budget wherever it
    * connects from. Plain HTTP (loopback demos) meters by address.
    */
-  const identify = (req: IncomingMessage): string => {
+  const identify = (req: IncomingMessage): Caller => {
     const source = req.socket.remoteAddress ?? 'unknown';
     const blocked = failures.get(source);
     if (blocked) {
@@ -199,11 +316,13 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       if (Math.min(2 * failureRate, blocked.tokens + ((now - blocked.last) / 1000) * failureRate) < 1) throw authFailed(source, '');
     }
     const auth = req.headers.authorization;
+    let tokenClient: string | undefined;
     if (tokenClients.size > 0) {
       const m = auth ? /^Bearer ([A-Za-z0-9._~+/=-]{16,256})$/.exec(auth) : null;
-      const client = m ? tokenClients.get(hashToken(m[1] as string)) : undefined;
-      if (!client) throw authFailed(source, 'A valid bearer token is required (Authorization: Bearer <token>).');
-      return client;
+      tokenClient = m ? tokenClients.get(hashToken(m[1] as string)) : undefined;
+      if (!tokenClient) throw authFailed(source, 'A valid bearer token is required (Authorization: Bearer <token>).');
+      // Under an agreement, or for receipts, the client certificate counts too.
+      if (!terms && !options.receipts) return { id: tokenClient, budget, period };
     }
     const socket = req.socket as TLSSocket;
     if (typeof socket.getPeerCertificate === 'function' && socket.authorized) {
@@ -211,10 +330,16 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       if (clientPin && !peerMatches(peer, clientPin)) {
         throw new HttpError('PEER_NOT_ALLOWED', "This client certificate is valid but not on the service's list of clients.");
       }
-      if (peer.commonName) return `cert:${peer.commonName}`;
-      if (peer.fingerprint) return `cert-sha256:${peer.fingerprint}`;
+      // Under an agreement a client is one of its parties, with that party's budget.
+      const party = terms ? agreementClients.find((c) => peerMatches(peer, c.pin)) : undefined;
+      if (terms && !party) throw new HttpError('PEER_NOT_ALLOWED', "This client certificate is valid but not one of the agreement's clients.");
+      const limits = party ? { budget: party.budget, period: party.period } : { budget, period };
+      if (tokenClient) return { id: tokenClient, peer, ...limits };
+      if (peer.commonName) return { id: `cert:${peer.commonName}`, peer, ...limits };
+      if (peer.fingerprint) return { id: `cert-sha256:${peer.fingerprint}`, peer, ...limits };
     }
-    return `addr:${source}`;
+    if (terms) throw new HttpError('PEER_NOT_ALLOWED', "A service under an agreement serves only the agreement's clients, by certificate.");
+    return { id: tokenClient ?? `addr:${source}`, budget, period };
   };
 
   const ledger = options.stateFile === undefined ? undefined : new BudgetLedger(options.stateFile);
@@ -243,9 +368,10 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
   };
 
   /** The per-client evaluation budget of the current period. */
-  const meter = (client: string, elements: number): void => {
+  const meter = (caller: Caller, elements: number): void => {
     const now = Date.now();
-    const m = meterOf(client);
+    const m = meterOf(caller.id);
+    const { budget, period } = caller;
     if (now - m.periodStart >= period) {
       m.periodStart = now;
       m.used = 0;
@@ -262,11 +388,11 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
     ledger?.save(meters);
   };
 
-  const readBody = (req: IncomingMessage): Promise<Buffer> =>
+  const readBody = (req: IncomingMessage, maxBody = maxRequest): Promise<Buffer> =>
     new Promise((resolve, reject) => {
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > maxBody) {
-        reject(new HttpError('MESSAGE_TOO_LARGE', `A request body may hold at most ${maxBody} bytes (${maxBatch} elements).`));
+        reject(new HttpError('MESSAGE_TOO_LARGE', `A request body may hold at most ${maxBody} bytes.`));
         req.resume();
         return;
       }
@@ -275,7 +401,7 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       req.on('data', (d: Buffer) => {
         size += d.length;
         if (size > maxBody) {
-          reject(new HttpError('MESSAGE_TOO_LARGE', `A request body may hold at most ${maxBody} bytes (${maxBatch} elements).`));
+          reject(new HttpError('MESSAGE_TOO_LARGE', `A request body may hold at most ${maxBody} bytes.`));
           req.destroy();
           return;
         }
@@ -285,7 +411,155 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       req.on('error', reject);
     });
 
-  const evaluate = async (req: IncomingMessage, client: string): Promise<{ body: unknown; elements: number; kid: string }> => {
+  const receiptOptions = options.receipts;
+  const maxRuns = receiptOptions?.maxRuns ?? 4096;
+  const maxRunsPerClient = receiptOptions?.maxRunsPerClient ?? 16;
+  const runIdleMs = receiptOptions?.runIdleMs ?? 3_600_000;
+  /** Open client runs, least recently used first: bounded in number, per client and in idle time. */
+  const runs = new Map<string, Run>();
+  const serviceSelf = receiptOptions ? certificateIdentity(receiptOptions.signer.cert) : undefined;
+  const agreementOfReceipts = terms ? { id: terms.id, version: terms.version, hash: terms.hash, party: terms.party } : null;
+
+  /** The service's receipt of a run. */
+  const runBody = (r: Run, status: 'completed' | 'failed', error: KoppelErrorCode | null, finishedAt: Date, transcript: string | null): ReceiptBody => ({
+    koppelReceipt: 1,
+    command: 'oprf serve',
+    role: 'service',
+    koppel: VERSION,
+    protocol: { name: 'oprf', version: 1 },
+    agreement: agreementOfReceipts,
+    session: r.run,
+    transcript,
+    self: { names: serviceSelf?.names ?? [], fingerprint: serviceSelf?.fingerprint ?? '' },
+    peer: { names: r.peer.names, fingerprint: r.peer.fingerprint ?? null },
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    status,
+    error,
+    inputs: {},
+    learned: {
+      batches: r.transcript.batches,
+      evaluations: r.transcript.evaluations,
+      suite: OPRF_SUITE,
+      ...(r.mode ? { mode: r.mode } : {}),
+      ...(r.kid ? { kid: r.kid } : {}),
+    },
+    outputs: [],
+  });
+
+  /** A run that ends without the client's receipt: the service's own, self-signed, with why. */
+  const closeRun = (r: Run, error: KoppelErrorCode): void => {
+    runs.delete(r.key);
+    if (!receiptOptions || r.transcript.batches === 0) return;
+    try {
+      const body = runBody(r, 'failed', error, new Date(r.lastSeen), r.transcript.digest());
+      receiptOptions.write({ receipt: body, ...signReceipt(body, receiptOptions.signer), countersignature: null, peerReceipt: null });
+    } catch (e) {
+      log({ time: new Date().toISOString(), event: 'receipt', client: r.client, status: 'failed', code: e instanceof KoppelError ? e.code : 'INTERNAL' });
+    }
+  };
+
+  const sweepRuns = (now: number): void => {
+    for (const r of runs.values()) {
+      if (now - r.lastSeen < runIdleMs) break; // least recently used first: the rest are younger
+      closeRun(r, 'TIMEOUT');
+    }
+  };
+  const sweeper = receiptOptions ? setInterval(() => sweepRuns(Date.now()), Math.min(60_000, runIdleMs)).unref() : undefined;
+
+  /** The open run `id` of this client, opened on its first batch. */
+  const runOf = (caller: Caller, id: string): Run => {
+    const key = `${caller.peer?.fingerprint ?? caller.id}/${id}`;
+    const now = Date.now();
+    const open = runs.get(key);
+    if (open) {
+      runs.delete(key);
+      runs.set(key, open);
+      open.lastSeen = now;
+      return open;
+    }
+    if (!caller.peer?.fingerprint) throw new HttpError('INVALID_ARGUMENT', 'A run with a receipt needs a client certificate (mutual TLS).');
+    sweepRuns(now);
+    const mine = [...runs.values()].filter((r) => r.client === caller.id);
+    if (mine.length >= maxRunsPerClient) closeRun(mine[0] as Run, 'ABORTED');
+    if (runs.size >= maxRuns) throw new HttpError('SERVICE_UNAVAILABLE', 'The service holds as many open runs as it may; retry shortly.', 5);
+    const r: Run = {
+      key,
+      run: id,
+      client: caller.id,
+      peer: caller.peer,
+      transcript: new OprfTranscript(id, terms?.hash ?? null),
+      startedAt: new Date(now),
+      lastSeen: now,
+      kid: undefined,
+      mode: undefined,
+    };
+    runs.set(key, r);
+    return r;
+  };
+
+  /** `POST /v1/receipt`: the client's signed receipt of its run, checked, countersigned and kept with the service's own. */
+  const receipt = async (req: IncomingMessage, caller: Caller): Promise<unknown> => {
+    if (!receiptOptions) throw new HttpError('INVALID_ARGUMENT', 'This service writes no receipts (oprf serve --receipt).');
+    const text = await readBody(req, 64 * 1024);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text.toString('utf8'));
+    } catch {
+      throw new HttpError('MESSAGE_MALFORMED', 'The request body is not JSON.');
+    }
+    const signed = decodeSignedReceipt(raw);
+    const id = signed.receipt.session;
+    const r = id === null ? undefined : runs.get(`${caller.peer?.fingerprint ?? caller.id}/${id}`);
+    if (!r)
+      throw new HttpError(
+        'PROOF_INVALID',
+        'The service holds no open run of this client with this run id (it ended, the service restarted, or no batch of it was evaluated).',
+      );
+    runs.delete(r.key);
+    const body = runBody(r, 'completed', null, new Date(), r.transcript.digest());
+    try {
+      const { line, answer } = answerOprfReceipt(signed, body, {
+        clientFingerprint: caller.peer?.fingerprint ?? '',
+        signer: receiptOptions.signer,
+        ca: receiptOptions.ca,
+      });
+      receiptOptions.write(line);
+      return answer;
+    } catch (e) {
+      if (e instanceof KoppelError && e.code === 'PROOF_INVALID') {
+        const failed = { ...body, status: 'failed' as const, error: 'PROOF_INVALID' };
+        try {
+          receiptOptions.write({ receipt: failed, ...signReceipt(failed, receiptOptions.signer), countersignature: null, peerReceipt: null });
+        } catch {
+          // The client's receipt is refused either way; the write error is in the next line's absence.
+        }
+      }
+      throw e;
+    }
+  };
+
+  /** Under an agreement every request names it; a request naming one the service does not run under is refused too. */
+  const checkAgreement = (req: IncomingMessage): void => {
+    const sent = req.headers[AGREEMENT_HEADER];
+    if (terms && sent !== terms.hash)
+      throw new HttpError(
+        'AGREEMENT_MISMATCH',
+        sent === undefined
+          ? 'This service runs under a linking agreement: every request carries its hash (the Koppel-Agreement header), and this one carries none.'
+          : "The request's Koppel-Agreement header names another linking agreement than the service's.",
+      );
+    if (!terms && sent !== undefined)
+      throw new HttpError('AGREEMENT_MISMATCH', "The request's Koppel-Agreement header names a linking agreement, but this service runs under none.");
+  };
+
+  const evaluate = async (
+    req: IncomingMessage,
+    caller: Caller,
+  ): Promise<{ body: unknown; elements: number; kid: string; request: Buffer; run: Run | undefined }> => {
+    const runId = receiptOptions ? req.headers[RUN_HEADER] : undefined;
+    if (runId !== undefined && (typeof runId !== 'string' || !RUN_ID.test(runId)))
+      throw new HttpError('MESSAGE_MALFORMED', 'The Koppel-Run header is not a run id (32 lower-case hex digits).');
     const text = await readBody(req);
     let raw: unknown;
     try {
@@ -298,6 +572,10 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
     const { kid, elements } = decoded.right;
     const key = keys.get(kid);
     if (!key) throw new HttpError('KEY_MISMATCH', 'This service does not hold the key id asked for; fetch /v1/keys.');
+    if (terms?.mode !== undefined && key.mode !== terms.mode)
+      throw new HttpError('MODE_MISMATCH', `The agreement fixes the mode (parameters.mode ${terms.mode}); this key id is of the other mode.`);
+    if (terms?.kid !== undefined && kid !== terms.kid)
+      throw new HttpError('KEY_MISMATCH', 'The agreement fixes the key id (parameters.kid); this request names another.');
     if (elements.length < 1 || elements.length > maxBatch) throw new HttpError('MESSAGE_MALFORMED', `A request carries 1 to ${maxBatch} elements.`);
     const blinded = new Uint8Array(elements.length * 32);
     elements.forEach((e, i) => {
@@ -305,10 +583,21 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       if (!b || b.length !== 32) throw new HttpError('MESSAGE_MALFORMED', `Element ${i} is not 32 bytes of base64url.`);
       blinded.set(b, i * 32);
     });
-    meter(client, elements.length);
+    const run = typeof runId === 'string' ? runOf(caller, runId) : undefined;
+    meter(caller, elements.length);
     const r = await pool.run('evaluate', { mode: key.mode, secretKey: key.secretKey, blinded });
     const evaluated = Array.from({ length: elements.length }, (_, i) => toBase64Url(r.evaluated.subarray(i * 32, i * 32 + 32)));
-    return { body: { kid, mode: key.mode, evaluated, ...(r.proof ? { proof: toBase64Url(r.proof) } : {}) }, elements: elements.length, kid };
+    if (run) {
+      run.kid = kid;
+      run.mode = key.mode;
+    }
+    return {
+      body: { kid, mode: key.mode, evaluated, ...(r.proof ? { proof: toBase64Url(r.proof) } : {}) },
+      elements: elements.length,
+      kid,
+      request: text,
+      run,
+    };
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -325,21 +614,32 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
       let body: unknown;
       if (req.method === 'GET' && path === '/health') body = { status: 'ok', keys: keys.size };
       else {
-        client = identify(req);
+        const caller = identify(req);
+        client = caller.id;
         limitRate(client);
+        checkAgreement(req);
         if (req.method === 'GET' && path === '/v1/keys') {
           body = {
             suite: OPRF_SUITE,
             keys: [...keys.values()].map((k) => ({ kid: k.kid, mode: k.mode, publicKey: toBase64Url(k.publicKey), current: current.has(k.kid) })),
+            ...(terms ? { agreement: terms.hash } : {}),
+            ...(receiptOptions ? { receipts: true } : {}),
           };
         } else if (req.method === 'POST' && path === '/v1/evaluate') {
-          const r = await evaluate(req, client);
-          body = r.body;
+          const r = await evaluate(req, caller);
           elements = r.elements;
           kid = r.kid;
+          const text = Buffer.from(JSON.stringify(r.body));
+          // The batch goes into the run's transcript as it is answered (the run may have
+          // been closed meanwhile: then no position, and the client's receipt fails).
+          if (r.run && runs.get(r.run.key) === r.run) res.setHeader(RUN_POSITION_HEADER, String(r.run.transcript.append(r.request, text, r.elements)));
+          sendBytes(res, 200, text);
+          return;
+        } else if (req.method === 'POST' && path === '/v1/receipt') {
+          body = await receipt(req, caller);
         } else {
           status = 404;
-          body = { code: 'NOT_FOUND', message: 'Unknown endpoint: GET /health, GET /v1/keys, POST /v1/evaluate.' };
+          body = { code: 'NOT_FOUND', message: 'Unknown endpoint: GET /health, GET /v1/keys, POST /v1/evaluate, POST /v1/receipt.' };
         }
       }
       send(res, status, body);
@@ -419,11 +719,14 @@ export async function startOprfService(options: OprfServiceOptions): Promise<Opr
     async close() {
       if (closing) return;
       closing = true;
+      if (sweeper) clearInterval(sweeper);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       server.closeAllConnections();
       await stopped;
+      // Runs whose client never handed in its receipt: the service's own, self-signed.
+      for (const r of [...runs.values()]) closeRun(r, 'ABORTED');
       await pool.close();
       log({ time: new Date().toISOString(), event: 'stop' });
     },
@@ -527,7 +830,10 @@ function hashToken(token: string): string {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
+  sendBytes(res, status, Buffer.from(JSON.stringify(body)));
+}
+
+function sendBytes(res: ServerResponse, status: number, bytes: Buffer): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, 'cache-control': 'no-store' });
+  res.end(bytes);
 }

@@ -72,7 +72,64 @@ const everything = {
   signatures: [],
 };
 
+/** An oprf agreement with every field koppel knows for it. */
+const oprf = {
+  agreement: {
+    koppelAgreement: 1,
+    id: 'schema-oprf',
+    version: 1,
+    purpose: 'p',
+    legalBasis: 'l',
+    validity: { notBefore: '2026-01-01T00:00:00Z', notAfter: '2036-01-01T00:00:00Z' },
+    protocol: 'oprf',
+    parameters: { suite: 'ristretto255-SHA512', mode: 'voprf', kid: '8b5e7cc2e124' },
+    parties: [
+      { name: 'keyholder', role: 'service', certificate: { names: ['server'] } },
+      {
+        name: 'logius',
+        role: 'client',
+        certificate: { names: ['client'] },
+        input: { idColumn: 'bsn', idType: 'bsn' },
+        policy: { budget: 20000000, budgetPeriod: 86400 },
+      },
+      { name: 'cbs', role: 'client', certificate: { fingerprints: ['cd'.repeat(32)] }, input: { idColumn: 'bsn', idType: 'bsn' }, policy: { budget: 100 } },
+    ],
+  },
+  signatures: [],
+};
+
 describe('the published agreement schema', () => {
+  it('an oprf agreement with every oprf field (mode, suite, kid, each client\u2019s budget and period) validates, and the code accepts it', () => {
+    expect(validate(root, oprf)).toEqual([]);
+    const parsed = parseAgreementFile(JSON.stringify(oprf));
+    if (isLeft(parsed)) throw parsed.left;
+    const p = testPki();
+    const signed = signAgreement(parsed.right, 'keyholder', { cert: readFileSync(p.serverCert, 'utf8'), key: readFileSync(p.serverKey, 'utf8') });
+    expect(validate(root, JSON.parse(JSON.stringify(signed)))).toEqual([]);
+  });
+
+  it("the code refuses what an oprf agreement cannot hold: another protocol's mode or suite, two services; the schema an unknown policy field", () => {
+    const variant = (f: (a: typeof oprf.agreement & Record<string, unknown>) => void) => {
+      const copy = JSON.parse(JSON.stringify(oprf)) as typeof oprf;
+      f(copy.agreement);
+      return copy;
+    };
+    for (const bad of [
+      variant((a) => (a.parameters.mode = 'intersection')),
+      variant((a) => (a.parameters.suite = 'x25519')),
+      variant((a) => a.parties.push({ name: 'second', role: 'service', certificate: { names: ['other'] } })),
+    ]) {
+      const r = parseAgreementFile(JSON.stringify(bad));
+      expect(isLeft(r) && r.left.code).toBe('AGREEMENT_INVALID');
+    }
+    const unknown = variant((a) => ((a.parties[1] as { policy: Record<string, unknown> }).policy['evaluations'] = 5));
+    expect(validate(root, unknown)).toContain('$.agreement.parties[1].policy.evaluations: not allowed');
+    // The OPRF parameters belong to an oprf agreement only.
+    const psi = JSON.parse(JSON.stringify(everything)) as { agreement: { parameters: Record<string, unknown> } };
+    psi.agreement.parameters['kid'] = 'k1';
+    expect(isLeft(parseAgreementFile(JSON.stringify(psi)))).toBe(true);
+  });
+
   it('an agreement with every field koppel knows validates against the schema, and the code accepts it', () => {
     expect(validate(root, everything)).toEqual([]);
     const parsed = parseAgreementFile(JSON.stringify(everything));

@@ -44,3 +44,31 @@ describe('agreementValues for an aggregator', () => {
     expect(agreementValues(a, 'aggregator', aggs[1] as AgreementParty)).toMatchObject({ index: 1 });
   });
 });
+
+describe('agreementValues for the OPRF service and its clients', () => {
+  const client = (name: string, budget: number) => ({
+    name,
+    role: 'client',
+    certificate: { names: [`${name}.example`] },
+    input: { idColumn: 'bsn', idType: 'bsn' },
+    policy: { budget, budgetPeriod: 86400 },
+  });
+  const oprf = (budgets: number[]) =>
+    ({
+      protocol: 'oprf',
+      parameters: { suite: 'ristretto255-SHA512', mode: 'voprf', kid: 'k1' },
+      parties: [{ name: 'keyholder', role: 'service', certificate: { names: ['oprf.example'] } }, ...budgets.map((b, i) => client(`c${i}`, b))],
+    }) as unknown as Agreement;
+
+  it('the service pins every client and takes --budget from the agreement only when every client has the same', () => {
+    const same = oprf([100, 100]);
+    expect(agreementValues(same, 'service', same.parties[0])).toEqual({ peer: 'c0.example,c1.example', budget: 100, budgetPeriod: 86400 });
+    const differ = oprf([100, 5]);
+    expect(agreementValues(differ, 'service', differ.parties[0])).toEqual({ peer: 'c0.example,c1.example', budgetPeriod: 86400 });
+  });
+
+  it("a client takes the mode, the key id, its column and id type, and pins the service; a PSI client's values are not mixed in", () => {
+    const a = oprf([100]);
+    expect(agreementValues(a, 'client', a.parties[1])).toEqual({ mode: 'voprf', kid: 'k1', column: 'bsn', idType: 'bsn', peer: 'oprf.example' });
+  });
+});
