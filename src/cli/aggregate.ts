@@ -291,6 +291,8 @@ export function aggregateCommand(program: Command, io: Console): void {
     // --expect counts accepted inputs only: a refused share, a health check or a port
     // scan does not use up the round.
     let accepted = 0;
+    // Refused inputs by code, for the receipt (a connection that closed before its HELLO is no input).
+    const refused: Record<string, number> = {};
     let enough: () => void = () => undefined;
     const enoughInputs = new Promise<null>((resolve) => {
       enough = () => resolve(null);
@@ -316,6 +318,8 @@ export function aggregateCommand(program: Command, io: Console): void {
               io.err(`koppel: aggregator ${flags.index}: accepted an input from ${from}`);
               if (flags.expect !== undefined && accepted >= flags.expect) enough();
             } else if (o.code !== 'CONNECTION_CLOSED') {
+              const code = o.code ?? 'INTERNAL';
+              refused[code] = (refused[code] ?? 0) + 1;
               io.err(`koppel: aggregator ${flags.index} refused an input: ${o.code}`);
             }
           }),
@@ -341,7 +345,12 @@ export function aggregateCommand(program: Command, io: Console): void {
       r = await aggregator.report(channel, { signal: stopSignal() });
       await channel.close();
       receipts.writeSessions({
-        inputs: { accepted },
+        // Refused inputs in all and by code (`refused:POLICY_REFUSED`, ...): what this aggregator turned away.
+        inputs: {
+          accepted,
+          refused: Object.values(refused).reduce((a, b) => a + b, 0),
+          ...Object.fromEntries(Object.entries(refused).map(([code, n]) => [`refused:${code}`, n])),
+        },
         learned: { acceptedInputs: accepted, agreedInputs: r.agreed, droppedInputs: r.dropped },
       });
     } catch (e) {

@@ -143,6 +143,23 @@ describe('aggregation under an agreement, with receipts', () => {
       ]),
     );
     await new Promise((r) => setTimeout(r, 500));
+    // First an input under another agreement: both aggregators refuse it, and their receipts say so.
+    const other = await signed('round-other.json', 'aggregate', ROUND_PARTIES, ['--set', `round=${JSON.stringify(round())}`, '--purpose', 'Something else']);
+    const stray = await koppel([
+      'aggregate',
+      'input',
+      '--agreement',
+      other,
+      '--party',
+      'gemeente-0',
+      '--in',
+      f('p0.csv'),
+      '--aggregators',
+      `${addr[1]},${addr[2]}`,
+      ...common,
+      ...tls('client'),
+    ]);
+    expect(stray.code).not.toBe(0);
     const inputs = [0, 1].map((p) =>
       koppel([
         'aggregate',
@@ -182,6 +199,8 @@ describe('aggregation under an agreement, with receipts', () => {
     // Sessions per party: the collector 2 (the aggregators), each aggregator 2 inputs + the collector, each input 2.
     expect(collectorReceipt.receipt.sessions).toHaveLength(2);
     for (const a of agg) expect(a.receipt.sessions).toHaveLength(3);
+    // What each aggregator turned away is in its receipt: counts by code, never who.
+    for (const a of agg) expect((a.receipt as unknown as { inputs: unknown }).inputs).toEqual({ accepted: 2, refused: 1, 'refused:AGREEMENT_MISMATCH': 1 });
     for (const i of inp) expect(i.receipt.sessions).toHaveLength(2);
     // Each session's two ends: the same session id and transcript, in both parties' receipts.
     const bySession = new Map<string, string[]>();
