@@ -203,6 +203,40 @@ async function readPsi(c: ReadContext, party: AgreementParty, role: 'server' | '
     });
 }
 
+/**
+ * An OPRF service's client: the identifiers as `pseudonymise --oprf` reads them (its
+ * precheck: field counts and the identifier under the agreement's id type). A repeated
+ * identifier is noted, not a stop: it gets the same pseudonym twice.
+ */
+async function readOprfClient(c: ReadContext, party: AgreementParty): Promise<void> {
+  const column = needed(text(c.values['column']), party, 'idColumn');
+  const idType = (text(c.values['idType']) ?? 'raw') as IdType;
+  Object.assign(c.result.columns, { id: column });
+  Object.assign(c.result, { idType });
+  const csv = await openCsv(c.input, c.delimiter);
+  c.onStyle(csv.style);
+  const policy = new RecordPolicy({
+    fields: csv.header.length,
+    column: columnIndex(csv.header, column),
+    idType,
+    policy: 'skip',
+    wording: POLICY_WORDING.oprf,
+    report: new SkipReport(c.onRejected),
+  });
+  const dup = new DuplicateTally();
+  c.result.duplicates = { count: 0, firstRecords: dup.firstRecords, stops: false };
+  for await (const b of csv.batches) {
+    c.result.recordsRead += b.records.length;
+    b.records.forEach((r, i) => {
+      const id = policy.identify(r, b.firstRecord + i);
+      if (id === undefined) return;
+      dup.note(id, b.firstRecord + i);
+      c.result.valid++;
+    });
+  }
+  c.result.duplicates.count = dup.count;
+}
+
 /** The join's group holder: identifiers and group labels as `join groups` reads them. */
 async function readGroups(c: ReadContext, party: AgreementParty): Promise<void> {
   const idColumn = needed(text(c.values['idColumn']), party, 'idColumn');
@@ -370,12 +404,7 @@ export async function checkInput(
   const a = file.agreement;
   const party = agreementParty(a, partyName);
   const role = party.role as CommandRole;
-  if (a.protocol === 'oprf')
-    throw new KoppelError(
-      'INVALID_ARGUMENT',
-      'koppel check covers psi, join and aggregate agreements; pseudonymise --oprf checks its whole input file before it spends any budget (--on-invalid error).',
-    );
-  if (role === 'helper' || role === 'aggregator' || role === 'collector')
+  if (role === 'helper' || role === 'aggregator' || role === 'collector' || role === 'service')
     throw new KoppelError('INVALID_ARGUMENT', `Party ${party.name} is the ${role}, which reads no input file: nothing to check.`);
   const delimiter = parseDelimiter(delimiterText);
   const tally = new ReasonTally();
@@ -409,7 +438,8 @@ export async function checkInput(
     agreementPath,
   };
   try {
-    if (role === 'server' || role === 'client') await readPsi(c, party, role);
+    if (a.protocol === 'oprf') await readOprfClient(c, party);
+    else if (role === 'server' || role === 'client') await readPsi(c, party, role);
     else if (role === 'groups') await readGroups(c, party);
     else if (role === 'values') await readValues(c, party);
     else await readInput(c, round as RoundConfig);

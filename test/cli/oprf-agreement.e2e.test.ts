@@ -314,4 +314,58 @@ describe('the OPRF service under a linking agreement', () => {
       expect(c.stderr).toContain(`${flag} contradicts the agreement`);
     }
   });
+
+  it('koppel check for an OPRF client finds the same invalid records, by number and reason, as the real run with --on-invalid skip --report, and prints no value', async () => {
+    const agreement = await makeAgreement('check.json');
+    // Record 3: a BSN failing the elfproef; record 6: one field too many; record 9: empty.
+    const lines = bsns
+      .slice(0, 12)
+      .map((b, i) => (i === 2 ? `${b.slice(0, 8)}${(Number(b[8]) + 1) % 10},R1` : i === 5 ? `${b},R1,extra` : i === 8 ? ',R1' : `${b},R${i % 4}`));
+    writeFileSync(f('check-in.csv'), 'bsn,region\n' + lines.join('\n') + '\n');
+    const { url } = await serve(agreement);
+    const real = await koppel([
+      'pseudonymise',
+      '--oprf',
+      url,
+      ...tls('client'),
+      '--agreement',
+      agreement,
+      '--in',
+      f('check-in.csv'),
+      '--out',
+      f('check-out.csv'),
+      '--on-invalid',
+      'skip',
+      '--report',
+      f('check-real.csv'),
+      '--threads',
+      '1',
+    ]);
+    expect(real.code, real.stderr).toBe(0);
+    const dry = await koppel([
+      'check',
+      '--agreement',
+      agreement,
+      '--party',
+      'logius',
+      '--in',
+      f('check-in.csv'),
+      '--report',
+      f('check-dry.csv'),
+      '--summary',
+      'json',
+    ]);
+    expect(dry.code).toBe(1); // the real run with --on-invalid error would stop
+    expect(readFileSync(f('check-dry.csv'), 'utf8')).toBe(readFileSync(f('check-real.csv'), 'utf8'));
+    expect(
+      readFileSync(f('check-dry.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[0]),
+    ).toEqual(['3', '6', '9']);
+    const result = JSON.parse(dry.stdout) as { role: string; recordsRead: number; valid: number; invalid: number };
+    expect(result).toMatchObject({ role: 'client', recordsRead: 12, valid: 9, invalid: 3 });
+    for (const b of bsns.slice(0, 12)) expect(dry.stdout + dry.stderr).not.toContain(b);
+  });
 });
