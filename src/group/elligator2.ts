@@ -22,24 +22,14 @@
  *
  * @packageDocumentation
  */
-import { P25519 } from './h2c.js';
+import { P25519, reduce25519 } from './h2c.js';
 import { jacobiFast, jacobiReference } from './legendre.js';
 
 const p = P25519;
 const A = 486662n;
 const NEG_A = p - A;
 
-const MASK255 = (1n << 255n) - 1n;
-
-/**
- * x mod p for 0 <= x < 2^512, by 2^255 = 19 (mod p): two folds and one conditional
- * subtraction, several times faster than BigInt's % here.
- */
-function reduce(x: bigint): bigint {
-  const r = (x & MASK255) + 19n * (x >> 255n);
-  const s = (r & MASK255) + 19n * (r >> 255n);
-  return s >= p ? s - p : s;
-}
+const reduce = reduce25519;
 
 /** x mod p, in [0, p). */
 function mod(x: bigint): bigint {
@@ -114,22 +104,19 @@ export function elligator2U(us: readonly bigint[]): bigint[] {
   const out = new Array<bigint>(n);
   for (let i = n - 1; i >= 0; i--) {
     const di = d[i] as bigint;
-    let x1: bigint;
+    // x1 = -A / d_i = -t with t = A / d_i (never 0), or x1 = -A (t = A) where d_i = 0.
+    let t: bigint;
     if (exceptional && di === 0n) {
-      x1 = NEG_A; // exceptional case: inv0(0) = 0 gives x1 = 0, replaced by -A
+      t = A; // exceptional case: inv0(0) = 0 gives x1 = 0, replaced by -A
     } else {
-      x1 = reduce(NEG_A * reduce(inv * (prefix[i] as bigint)));
+      t = reduce(A * reduce(inv * (prefix[i] as bigint)));
       inv = reduce(inv * di);
     }
-    // gx1 = x1^3 + A x1^2 + x1 = x1 (x1 (x1 + A) + 1)
-    const gx1 = reduce(x1 * reduce(x1 * (x1 + A) + 1n));
-    if (jacobiFast(gx1, p) !== -1) {
-      out[i] = x1;
-    } else {
-      // x2 = -x1 - A
-      const x2 = p - x1 - A;
-      out[i] = x2 < 0n ? x2 + p : x2;
-    }
+    // gx1 = x1 (x1 (x1 + A) + 1) = -t (t (t - A) + 1); -1 is a square mod p (p = 1 mod 4),
+    // so gx1 is a square exactly when t (t (t - A) + 1) is. t + p - A stands for t - A.
+    const g = reduce(t * reduce(t * (t + p - A) + 1n));
+    // x1 = p - t where gx1 is square (0 included), else x2 = -x1 - A = t - A.
+    out[i] = jacobiFast(g, p) !== -1 ? p - t : t >= A ? t - A : t + p - A;
   }
   return out;
 }
