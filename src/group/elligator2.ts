@@ -109,7 +109,7 @@ export function elligator2U(us: readonly bigint[]): bigint[] {
     if (exceptional && di === 0n) {
       t = A; // exceptional case: inv0(0) = 0 gives x1 = 0, replaced by -A
     } else {
-      t = reduce(A * reduce(inv * (prefix[i] as bigint)));
+      t = reduce(A * inv * (prefix[i] as bigint)); // A inv prefix < 2^530
       inv = reduce(inv * di);
     }
     // gx1 = x1 (x1 (x1 + A) + 1) = -t (t (t - A) + 1); -1 is a square mod p (p = 1 mod 4),

@@ -143,8 +143,11 @@ function negate(x: Float64Array, len: number): void {
  * it is the Legendre symbol. Agrees with {@link jacobiReference} on every input.
  */
 export function jacobiFast(a: bigint, n: bigint): number {
-  let x = a % n;
-  if (x < 0n) x += n;
+  let x = a;
+  if (x < 0n || x >= n) {
+    x %= n;
+    if (x < 0n) x += n;
+  }
   if (x === 0n) return n === 1n ? 1 : 0;
   toLimbs(x, nLimbs);
   toLimbs(n, dLimbs);
