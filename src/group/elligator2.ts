@@ -113,10 +113,10 @@ export function elligator2U(us: readonly bigint[]): bigint[] {
       inv = reduce(inv * di);
     }
     // gx1 = x1 (x1 (x1 + A) + 1) = -t (t (t - A) + 1); -1 is a square mod p (p = 1 mod 4),
-    // so gx1 is a square exactly when t (t (t - A) + 1) is. t + p - A stands for t - A.
-    const g = reduce(t * reduce(t * (t + p - A) + 1n));
+    // so gx1 is a square exactly when t (t (t - A) + 1) is; t + NEG_A stands for t - A.
+    const g = reduce(t * reduce(t * (t + NEG_A) + 1n));
     // x1 = p - t where gx1 is square (0 included), else x2 = -x1 - A = t - A.
-    out[i] = jacobiFast(g, p) !== -1 ? p - t : t >= A ? t - A : t + p - A;
+    out[i] = jacobiFast(g, p) !== -1 ? p - t : t >= A ? t - A : t + NEG_A;
   }
   return out;
 }

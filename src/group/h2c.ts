@@ -123,7 +123,10 @@ export class ExpandXmdSha512 {
     const block = this.#block;
     block.write(this.#b0(msg, 48), 0, 64, 'latin1');
     block[64] = 1;
-    return reduce25519(BigInt('0x' + sha512(block, 'hex').slice(0, 96)));
+    // x < 2^384: one fold leaves x_lo + 19 x_hi < 2^255 + 2^134 < 2p.
+    const x = BigInt('0x' + sha512(block, 'hex').slice(0, 96));
+    const r = (x & MASK255) + 19n * (x >> 255n);
+    return r >= P25519 ? r - P25519 : r;
   }
 }
 
