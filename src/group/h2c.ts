@@ -3,11 +3,12 @@
  * SHA-512 (section 5.3.1) and `hash_to_field` for GF(2^255 - 19) (section 5.2).
  *
  * SHA-512 comes from node:crypto, one one-shot `crypto.hash` call per block: b_0's input
- * (`Z_pad` || msg || I2OSP(len, 2) || 0 || DST_prime) is written into a scratch buffer whose
- * 128 zero bytes and tail are laid down once per DST, and b_1's input (b_0 || 1 ||
- * DST_prime) likewise; a one-shot call costs less here than copying a pre-absorbed
- * `Z_pad` state (which saves one compression but builds a Hash object per message).
- * hash_to_field reads b_1 as hex straight into a BigInt.
+ * (`Z_pad` || msg || I2OSP(len, 2) || 0 || DST_prime) is written into a per-DST scratch
+ * buffer whose 128 leading zero bytes stay in place, and b_1's input (b_0 || 1 ||
+ * DST_prime) into another whose DST_prime stays in place; a one-shot call costs less here
+ * than copying a pre-absorbed `Z_pad` state (which saves one compression but builds a Hash
+ * object and a digest Buffer per message). hash_to_field reads b_1 as hex straight into a
+ * BigInt.
  *
  * @packageDocumentation
  */
@@ -23,7 +24,7 @@ const MASK255 = (1n << 255n) - 1n;
 
 /**
  * x mod p for 0 <= x < 2^530, by 2^255 = 19 (mod p): two folds and one conditional
- * subtraction, several times faster than BigInt's % here.
+ * subtraction, a little faster than BigInt's % (a long division) in the map here.
  */
 export function reduce25519(x: bigint): bigint {
   const r = (x & MASK255) + 19n * (x >> 255n);
