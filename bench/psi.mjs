@@ -10,8 +10,9 @@
  * 3. koppel psi serve / connect as two processes over loopback TCP: wall time and each
  *    party's peak RSS.
  *
- * Usage: node bench/psi.mjs [--n 50000] [--tcp-n N] [--quick] [--no-peer]
+ * Usage: node bench/psi.mjs [--n 50000] [--tcp-n N] [--quick] [--no-peer] [--primitives]
  *   --quick: small sizes, for the smoke test in npm test.
+ *   --primitives: part 1 only (the per-element costs), a few seconds.
  *   --tcp-n 1000000: the national-scale run (about two minutes here).
  */
 import { execFileSync } from 'node:child_process';
@@ -33,6 +34,7 @@ const quick = args.includes('--quick');
 const N = flag('--n', quick ? 2000 : 50000);
 const TCP_N = flag('--tcp-n', quick ? 2000 : 50000);
 const withPeer = !args.includes('--no-peer');
+const primitivesOnly = args.includes('--primitives');
 const here = fileURLToPath(new URL('.', import.meta.url));
 const results = { bench: 'psi', quick, cpu: cpus()[0]?.model, primitives: [], inProcess: [], tcp: [] };
 
@@ -76,6 +78,10 @@ for (const p of results.primitives)
   console.log(`  ${p.name.padEnd(72)} ${String(p.usPerOp).padStart(8)} us/op ${p.opsPerSecond.toLocaleString('en-US').padStart(9)} ops/s`);
 const [bare, mine] = results.primitives;
 console.log(`  koppel x25519 multiply takes ${(mine.usPerOp / bare.usPerOp).toFixed(2)}x the bare loop's time per point`);
+if (primitivesOnly) {
+  console.log(JSON.stringify(results));
+  process.exit(0);
+}
 
 // --- 2. full PSI in one process -------------------------------------------------
 /** Two sets of n distinct valid BSNs overlapping in exactly n/2. */
