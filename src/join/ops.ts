@@ -60,22 +60,21 @@ export interface VerifyPartialsArg {
   readonly context: Uint8Array;
 }
 
-/** Arguments of {@link joinOps}.sumByList. */
-export interface SumByListArg {
+/** Arguments of {@link joinOps}.addToBank. */
+export interface AddToBankArg {
   /** One chunk of B's records as they came from the wire (H(x)^b, C1, C2_1..C2_k each). */
   readonly body: Uint8Array;
   readonly columns: number;
   /** Each record's accumulator: its list, or the dummy accumulator for an unmatched record. */
   readonly lists: Uint32Array;
-  /** How many (accumulator, sum) slots to return: min(accumulators, records), public. */
-  readonly slots: number;
+  /** The accumulators, (1 + k) * 32 bytes each (C1, then each C2_j); moved to the worker and back. */
+  readonly bank: Uint8Array;
 }
 
-/** What {@link joinOps}.sumByList returns: `slots` accumulators and their partial sums. */
-export interface PartialSums {
-  readonly ids: Uint32Array;
-  /** (1 + k) * 32 bytes per slot: the sum of C1, then of each C2_j. */
-  readonly sums: Uint8Array;
+/** Arguments of {@link joinOps}.addBanks. */
+export interface AddBanksArg {
+  /** Equally long runs of packed elements, added element-wise. */
+  readonly banks: readonly Uint8Array[];
 }
 
 /**
@@ -195,56 +194,41 @@ export const joinOps = {
     return verifyDleq(r, arg.publicKey, arg.c1, arg.partials.subarray(0, L * 32), arg.partials.subarray(L * 32), arg.context);
   },
   /**
-   * One chunk of B's records summed by accumulator, matched or not (docs/protocols/join.md,
-   * "Timing"): every record costs the same additions, and the answer always has `slots`
-   * entries, the accumulators present first, then others with the identity as their sum,
-   * so the work that follows does not depend on how many records matched either.
+   * Adds one chunk of B's records into a bank of accumulators, matched or not
+   * (docs/protocols/join.md, "Timing"): every record costs 1 + k point additions, into its
+   * list's accumulator or the dummy one, whatever matched. The bank comes back (moved,
+   * not copied); A keeps a few banks, one per task in flight, and adds them up once at
+   * the end.
    */
-  async sumByList(arg: SumByListArg): Promise<PartialSums> {
+  async addToBank(arg: AddToBankArg): Promise<Uint8Array> {
     const r = await loadRistretto255();
     const width = 1 + arg.columns;
     const size = recordBytes2p(arg.columns);
+    const bank = arg.bank;
+    const slots = bank.length / (width * 32);
     const n = arg.lists.length;
-    // Records grouped by accumulator (a counting sort over the accumulators present).
-    const slotOf = new Map<number, number>();
-    const ids = new Uint32Array(arg.slots);
-    const sizes: number[] = [];
+    if (arg.body.length !== n * size) throw new KoppelError('INTERNAL', 'addToBank got another number of records than lists.');
     for (let i = 0; i < n; i++) {
       const l = arg.lists[i] as number;
-      const at = slotOf.get(l);
-      if (at === undefined) {
-        slotOf.set(l, sizes.length);
-        ids[sizes.length] = l;
-        sizes.push(1);
-      } else sizes[at] = (sizes[at] as number) + 1;
-    }
-    const present = sizes.length;
-    if (present > arg.slots) throw new KoppelError('INTERNAL', 'sumByList got more accumulators than slots.');
-    const starts = new Uint32Array(present + 1);
-    for (let g = 0; g < present; g++) starts[g + 1] = (starts[g] as number) + (sizes[g] as number);
-    const fill = starts.slice(0, present);
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      const g = slotOf.get(arg.lists[i] as number) as number;
-      order[fill[g] as number] = i;
-      fill[g] = (fill[g] as number) + 1;
-    }
-    // Element offsets (in units of 32 bytes) of component c of record i: i * size / 32 + 1 + c.
-    const sums = new Uint8Array(arg.slots * width * 32);
-    for (let g = 0; g < present; g++) {
-      const from = starts[g] as number;
-      const idx = new Uint32Array((starts[g + 1] as number) - from);
+      if (l >= slots) throw new KoppelError('INTERNAL', 'addToBank got an accumulator that does not exist.');
       for (let c = 0; c < width; c++) {
-        for (let i = 0; i < idx.length; i++) idx[i] = ((order[from + i] as number) * size) / 32 + 1 + c;
-        sums.set(r.sumAt(arg.body, idx), (g * width + c) * 32);
+        const at = (l * width + c) * 32;
+        const from = i * size + 32 + c * 32;
+        bank.set(r.add(bank.subarray(at, at + 32), arg.body.subarray(from, from + 32)), at);
       }
     }
-    // The remaining slots: other accumulators, each with the identity (all zeros) as its sum.
-    let next = 0;
-    for (let g = present; g < arg.slots; g++) {
-      while (slotOf.has(next)) next++;
-      ids[g] = next++;
+    return bank;
+  },
+  /** The element-wise sum of equally long runs of packed elements (A's banks of accumulators, or a range of them). */
+  async addBanks(arg: AddBanksArg): Promise<Uint8Array> {
+    const r = await loadRistretto255();
+    const [first, ...rest] = arg.banks;
+    if (!first) throw new KoppelError('INTERNAL', 'addBanks got no banks.');
+    const out = first.slice();
+    for (const b of rest) {
+      if (b.length !== out.length) throw new KoppelError('INTERNAL', 'addBanks got banks of different sizes.');
+      for (let at = 0; at < out.length; at += 32) out.set(r.add(out.subarray(at, at + 32), b.subarray(at, at + 32)), at);
     }
-    return { ids, sums };
+    return out;
   },
 };

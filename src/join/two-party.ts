@@ -46,13 +46,15 @@ export class TwoPartyGroups implements GroupsValueLayer {
   /** A's re-randomisers (t G, t K_1..k, u G per list), drawn while B's records arrive. */
   #rerandomisers: Promise<Uint8Array> | undefined;
   /**
-   * Running sums (C1, C2_1..k) of B's ciphertexts: one accumulator per list, and one more
-   * (the last) for every unmatched record; the identity (all zeros) to begin with.
+   * Banks of running sums (C1, C2_1..k) of B's ciphertexts, one bank per chunk in flight:
+   * in each, one accumulator per list and one more (the last) for every unmatched record,
+   * the identity (all zeros) to begin with. The banks not at a worker right now.
    */
-  #acc = new Uint8Array(0);
+  readonly #banks: Uint8Array[] = [];
+  #allocated = 0;
   #lists = 0;
   #matched = 0;
-  /** Chunk sums still being computed or merged, oldest first. */
+  /** Chunks still being added, oldest first. */
   readonly #pending: Array<Promise<void>> = [];
   /** Giant steps all the discrete logarithms of the run may take together. */
   readonly #searchSteps: number;
@@ -97,7 +99,6 @@ export class TwoPartyGroups implements GroupsValueLayer {
   start(_n: number, lists: number): Promise<void> {
     const { pool, scope, columns: k } = this.#c;
     this.#lists = lists;
-    this.#acc = new Uint8Array((lists + 1) * (1 + k) * 32);
     const parts = Math.max(1, Math.min(pool.size, lists));
     const tasks: Array<Promise<Uint8Array>> = [];
     for (let p = 0; p < parts; p++) {
@@ -127,26 +128,47 @@ export class TwoPartyGroups implements GroupsValueLayer {
         this.#matched++;
       }
     }
-    const slots = Math.min(dummy + 1, matched.length);
-    const task = scope.guard(pool.run('sumByList', { body, columns: k, lists, slots }).then((p) => this.#merge(p.ids, p.sums)));
+    // A bounded number of chunks in flight (one bank each): memory stays flat however long B's stream is.
+    while (this.#pending.length >= pipelineDepth(pool)) await this.#pending.shift();
+    const bank = this.#bank();
+    const task = scope.guard(
+      pool.run('addToBank', { body, columns: k, lists, bank }, { transfer: [bank.buffer as ArrayBuffer] }).then((b) => {
+        this.#banks.push(b);
+      }),
+    );
     task.catch(() => undefined); // handled: the run fails through the scope, and sums() awaits it
     this.#pending.push(task);
-    // A bounded number of chunks in flight: memory stays flat however long B's stream is.
-    if (this.#pending.length > pipelineDepth(pool)) await this.#pending.shift();
   }
 
-  /** Adds a chunk's partial sums into the accumulators (the same number of additions for every chunk of a size). */
-  #merge(ids: Uint32Array, partial: Uint8Array): void {
-    const r = this.#ristretto();
-    const width = 1 + this.#c.columns;
-    const acc = this.#acc;
-    if (ids.some((id) => id > this.#lists)) throw new KoppelError('INTERNAL', 'A partial sum names an accumulator that does not exist.');
-    for (let g = 0; g < ids.length; g++) {
-      for (let c = 0; c < width; c++) {
-        const at = ((ids[g] as number) * width + c) * 32;
-        acc.set(r.add(acc.subarray(at, at + 32), partial.subarray((g * width + c) * 32, (g * width + c + 1) * 32)), at);
-      }
+  /** A free bank of accumulators, or a new one (all identities). */
+  #bank(): Uint8Array {
+    const free = this.#banks.pop();
+    if (free) return free;
+    this.#allocated++;
+    return new Uint8Array((this.#lists + 1) * (1 + this.#c.columns) * 32);
+  }
+
+  /**
+   * The banks added up: every list's sum of ciphertexts (and the dummy accumulator's).
+   * Always pipelineDepth(pool) banks (unused ones are identities), split by lists over
+   * the pool: the same work for every run with as many lists, whatever matched.
+   */
+  async #merged(): Promise<Uint8Array> {
+    const { pool, scope, columns: k } = this.#c;
+    const depth = pipelineDepth(pool);
+    for (; this.#allocated < depth; this.#allocated++) this.#banks.push(new Uint8Array((this.#lists + 1) * (1 + k) * 32));
+    const banks = this.#banks.splice(0);
+    const slots = this.#lists + 1;
+    const w = (1 + k) * 32;
+    const parts = Math.max(1, Math.min(pool.size, slots));
+    const tasks: Array<Promise<Uint8Array>> = [];
+    for (let p = 0; p < parts; p++) {
+      const from = Math.floor((slots * p) / parts);
+      const to = Math.floor((slots * (p + 1)) / parts);
+      const ranges = banks.map((b) => b.slice(from * w, to * w));
+      tasks.push(pool.run('addBanks', { banks: ranges }, { transfer: ranges.map((b) => b.buffer as ArrayBuffer) }));
     }
+    return concatBytes(...(await scope.guard(Promise.all(tasks))));
   }
 
   /**
@@ -164,7 +186,7 @@ export class TwoPartyGroups implements GroupsValueLayer {
     const width = (1 + k) * 32;
     if (L !== this.#lists) throw new KoppelError('INTERNAL', 'The two-party value layer was started for another number of lists.');
     await Promise.all(this.#pending.splice(0));
-    const sumsPacked = this.#acc;
+    const sumsPacked = await this.#merged();
     progress?.({ phase: 'sums', done: this.#matched });
     if (!this.#rerandomisers) throw new KoppelError('INTERNAL', 'The two-party value layer was not started.');
     const extra = await this.#rerandomisers;
