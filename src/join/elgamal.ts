@@ -4,20 +4,23 @@
  * of key shares, batched DLEQ proofs of partial decryptions, and a bounded discrete
  * logarithm (baby-step giant-step).
  *
- * Keys. For every value column j, A holds a_j and B holds b_j; the column's public key
- * is PK_j = (a_j + b_j) G. A proves knowledge of a_j (so it cannot choose its share to
- * cancel B's and hold the whole key).
+ * Keys. For every value column j, B holds b_j and the column's encryption key is
+ * K_j = b_j G. A also holds a share a_j with A_j = a_j G and proves knowledge of it
+ * (the KEYS exchange of protocol version 1); since the change in docs/protocols/join.md
+ * ("Why B's key alone") it does not enter the encryption: a ciphertext under A_j + K_j
+ * is one under K_j plus a_j C1, which A computes itself, so it never hid anything from A.
  *
- * Encryption of one record's values v_1..v_k with one fresh r:
- *   C1 = r G,  C2_j = v_j G + r PK_j.
+ * Encryption of one record's values v_1..v_k with one fresh r (B, who knows b_j, by
+ * fixed-base multiplications only):
+ *   C1 = r G,  C2_j = v_j G + r K_j = (v_j + r b_j) G.
  * Sharing r across columns is safe because every column has its own independent key
  * (multi-recipient ElGamal, Kurosawa 2002 / Bellare-Boldyreva-Staddon 2003): the
- * difference C2_1 - C2_2 = (v_1 - v_2) G + r (PK_1 - PK_2) stays masked. (One key for
+ * difference C2_1 - C2_2 = (v_1 - v_2) G + r (K_1 - K_2) stays masked. (One key for
  * all columns with one r would leak (v_1 - v_2) G.)
  *
  * Decryption of a (re-randomised) sum (C1, C2_j): B returns D_j = b_j C1 with a DLEQ
- * proof that log_G(PK_Bj) = log_C1(D_j); A computes M = C2_j - a_j C1 - D_j = v G and
- * finds v by baby-step giant-step below a declared bound.
+ * proof that log_G(K_j) = log_C1(D_j); A computes M = C2_j - D_j = v G and finds v by
+ * baby-step giant-step below a declared bound.
  *
  * Hashes to scalars: SHA-512 over a length-prefixed transcript with a fixed label,
  * reduced mod l (uniform up to 2^-250).
