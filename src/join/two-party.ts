@@ -166,7 +166,7 @@ export class TwoPartyGroups implements GroupsValueLayer {
       const from = Math.floor((slots * p) / parts);
       const to = Math.floor((slots * (p + 1)) / parts);
       const ranges = banks.map((b) => b.slice(from * w, to * w));
-      tasks.push(pool.run('addBanks', { banks: ranges }, { transfer: ranges.map((b) => b.buffer as ArrayBuffer) }));
+      tasks.push(pool.run('addBanks', { banks: ranges }, { transfer: ranges.map((b) => b.buffer) }));
     }
     return concatBytes(...(await scope.guard(Promise.all(tasks))));
   }
