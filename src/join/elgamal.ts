@@ -4,20 +4,23 @@
  * of key shares, batched DLEQ proofs of partial decryptions, and a bounded discrete
  * logarithm (baby-step giant-step).
  *
- * Keys. For every value column j, A holds a_j and B holds b_j; the column's public key
- * is PK_j = (a_j + b_j) G. A proves knowledge of a_j (so it cannot choose its share to
- * cancel B's and hold the whole key).
+ * Keys. For every value column j, B holds b_j and the column's encryption key is
+ * K_j = b_j G. A also holds a share a_j with A_j = a_j G and proves knowledge of it
+ * (the KEYS exchange of protocol version 1); since the change in docs/protocols/join.md
+ * ("Why B's key alone") it does not enter the encryption: a ciphertext under A_j + K_j
+ * is one under K_j plus a_j C1, which A computes itself, so it never hid anything from A.
  *
- * Encryption of one record's values v_1..v_k with one fresh r:
- *   C1 = r G,  C2_j = v_j G + r PK_j.
+ * Encryption of one record's values v_1..v_k with one fresh r (B, who knows b_j, by
+ * fixed-base multiplications only):
+ *   C1 = r G,  C2_j = v_j G + r K_j = (v_j + r b_j) G.
  * Sharing r across columns is safe because every column has its own independent key
  * (multi-recipient ElGamal, Kurosawa 2002 / Bellare-Boldyreva-Staddon 2003): the
- * difference C2_1 - C2_2 = (v_1 - v_2) G + r (PK_1 - PK_2) stays masked. (One key for
+ * difference C2_1 - C2_2 = (v_1 - v_2) G + r (K_1 - K_2) stays masked. (One key for
  * all columns with one r would leak (v_1 - v_2) G.)
  *
  * Decryption of a (re-randomised) sum (C1, C2_j): B returns D_j = b_j C1 with a DLEQ
- * proof that log_G(PK_Bj) = log_C1(D_j); A computes M = C2_j - a_j C1 - D_j = v G and
- * finds v by baby-step giant-step below a declared bound.
+ * proof that log_G(K_j) = log_C1(D_j); A computes M = C2_j - D_j = v G and finds v by
+ * baby-step giant-step below a declared bound.
  *
  * Hashes to scalars: SHA-512 over a length-prefixed transcript with a fixed label,
  * reduced mod l (uniform up to 2^-250).
@@ -79,12 +82,10 @@ function isCanonicalScalar(r: Ristretto255, s: Uint8Array): boolean {
 }
 
 /**
- * The composite elements of a batched DLEQ statement (as in RFC 9497 section 2.2.1):
- * weights d_i = H(seed, i) with seed = H(context, Y, all C_i, all D_i), and
- * M = sum d_i C_i, Z = sum d_i D_i. Proving log_G(Y) = log_M(Z) then proves
- * D_i = x C_i for every i, except with probability about n / l.
+ * The weights of a batched DLEQ statement (as in RFC 9497 section 2.2.1):
+ * d_i = H(seed, i) with seed = H(context, Y, all C_i, all D_i).
  */
-function composites(r: Ristretto255, context: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array): { M: Uint8Array; Z: Uint8Array } {
+function weights(r: Ristretto255, context: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array): Uint8Array[] {
   const seed = createHash('sha512')
     .update('koppel/join/v1/dleq-seed')
     .update(u32(context.length))
@@ -94,24 +95,28 @@ function composites(r: Ristretto255, context: Uint8Array, Y: Uint8Array, Cs: Uin
     .update(Cs)
     .update(Ds)
     .digest();
-  let M: Uint8Array = IDENTITY;
-  let Z: Uint8Array = IDENTITY;
-  const n = Cs.length / 32;
-  for (let i = 0; i < n; i++) {
-    const d = hashToScalar(r, 'koppel/join/v1/dleq-weight', [seed, u32(i)]);
-    M = r.add(M, r.mul(d, Cs.subarray(i * 32, i * 32 + 32)));
-    Z = r.add(Z, r.mul(d, Ds.subarray(i * 32, i * 32 + 32)));
-  }
-  return { M, Z };
+  return Array.from({ length: Cs.length / 32 }, (_, i) => hashToScalar(r, 'koppel/join/v1/dleq-weight', [seed, u32(i)]));
+}
+
+/** sum d_i P_i over packed elements P. */
+function combine(r: Ristretto255, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
+  let S: Uint8Array = IDENTITY;
+  for (let i = 0; i < d.length; i++) S = r.add(S, r.mul(d[i] as Uint8Array, Ps.subarray(i * 32, i * 32 + 32)));
+  return S;
 }
 
 /**
  * A batched Chaum-Pedersen proof that D_i = x C_i for all i and Y = x G (packed C and D,
- * 32 bytes each): t random, T1 = t G, T2 = t M, c = H(context, Y, M, Z, T1, T2),
- * s = t - c x.
+ * 32 bytes each), on the composites M = sum d_i C_i and Z = sum d_i D_i (see
+ * {@link weights}): t random, T1 = t G, T2 = t M, c = H(context, Y, M, Z, T1, T2),
+ * s = t - c x. Proving log_G(Y) = log_M(Z) proves D_i = x C_i for every i, except with
+ * probability about n / l. The prover, who knows x, takes Z = x M (one multiplication
+ * instead of n: the same element when every D_i = x C_i; when one is not, the verifier's
+ * Z differs and the proof fails, as it must).
  */
 export function proveDleq(r: Ristretto255, x: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, context: Uint8Array): Uint8Array {
-  const { M, Z } = composites(r, context, Y, Cs, Ds);
+  const M = combine(r, weights(r, context, Y, Cs, Ds), Cs);
+  const Z = r.mul(x, M);
   const t = r.randomScalar();
   const T1 = r.mulBase(t);
   const T2 = r.mul(t, M);
@@ -133,7 +138,9 @@ export function verifyDleq(r: Ristretto255, Y: Uint8Array, Cs: Uint8Array, Ds: U
   let M: Uint8Array;
   let Z: Uint8Array;
   try {
-    ({ M, Z } = composites(r, context, Y, Cs, Ds));
+    const d = weights(r, context, Y, Cs, Ds);
+    M = combine(r, d, Cs);
+    Z = combine(r, d, Ds);
   } catch {
     return false; // an invalid element among the D_i
   }

@@ -11,10 +11,10 @@ import { KoppelError } from '../errors/index.js';
 import { isIdentity, loadRistretto255, type Ristretto255 } from '../group/sodium.js';
 import type { ScalarPair, SuiteName } from '../group/types.js';
 import type { Session, SessionScope } from '../session/session.js';
-import { wipe } from '../util/bytes.js';
+import { concatBytes, wipe } from '../util/bytes.js';
 import { pipelineDepth } from '../util/pipeline.js';
 import type { TaskPool } from '../util/pool.js';
-import { DEFAULT_SEARCH_STEPS, DiscreteLog, PROOF_BYTES, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from './elgamal.js';
+import { DEFAULT_SEARCH_STEPS, DiscreteLog, PROOF_BYTES, proveKnowledge, verifyKnowledge } from './elgamal.js';
 import { context, NO_MATCH, Step } from './messages.js';
 import { recordBytes2p, type joinOps } from './ops.js';
 import type { JoinProgress } from './types.js';
@@ -39,18 +39,22 @@ export class TwoPartyGroups implements GroupsValueLayer {
   readonly entryBytes: number;
   readonly #c: ValueLayerContext;
   #r: Ristretto255 | undefined;
-  /** A's key shares a_j (secret), and the public A_j, B_j and PK_j. */
+  /** A's key shares a_j (secret): proven, never used to encrypt (docs/protocols/join.md, 6a). */
   readonly #secrets: Uint8Array[] = [];
-  readonly #publicKeys: Uint8Array[] = [];
-  readonly #peerKeys: Uint8Array[] = [];
+  /** B's keys K_j = b_j G, the encryption keys of the columns, packed. */
+  #peerKeys = new Uint8Array(0);
+  /** A's re-randomisers (t G, t K_1..k, u G per list), drawn while B's records arrive. */
+  #rerandomisers: Promise<Uint8Array> | undefined;
   /**
-   * Running sums (C1, C2_1..k) of B's ciphertexts: one accumulator per list, and one more
-   * (the last) for every unmatched record; the identity (all zeros) to begin with.
+   * Banks of running sums (C1, C2_1..k) of B's ciphertexts, one bank per chunk in flight:
+   * in each, one accumulator per list and one more (the last) for every unmatched record,
+   * the identity (all zeros) to begin with. The banks not at a worker right now.
    */
-  #acc = new Uint8Array(0);
+  readonly #banks: Uint8Array[] = [];
+  #allocated = 0;
   #lists = 0;
   #matched = 0;
-  /** Chunk sums still being computed or merged, oldest first. */
+  /** Chunks still being added, oldest first. */
   readonly #pending: Array<Promise<void>> = [];
   /** Giant steps all the discrete logarithms of the run may take together. */
   readonly #searchSteps: number;
@@ -63,18 +67,16 @@ export class TwoPartyGroups implements GroupsValueLayer {
     c.scope.defer(() => wipe(...this.#secrets));
   }
 
-  /** A's key shares a_j with proofs of knowledge, then B's shares: PK_j = A_j + B_j. */
+  /** A's key shares a_j with proofs of knowledge, then B's keys K_j. */
   async setup(): Promise<void> {
     const r = (this.#r = await loadRistretto255());
     const { session: s, columns: k } = this.#c;
     const session = s.id;
     const body = new Uint8Array(k * (32 + PROOF_BYTES));
-    const mine: Uint8Array[] = [];
     for (let j = 0; j < k; j++) {
       const a = r.randomScalar();
       this.#secrets.push(a);
       const A = r.mulBase(a);
-      mine.push(A);
       body.set(A, j * (32 + PROOF_BYTES));
       body.set(proveKnowledge(r, a, A, context(session, 'key-a', j)), j * (32 + PROOF_BYTES) + 32);
     }
@@ -82,17 +84,29 @@ export class TwoPartyGroups implements GroupsValueLayer {
     const f = await s.receiveChunk([Step.KEYS], Step.KEYS, 'key shares', 32);
     if (f.count !== k) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent another number of key shares than value columns.');
     for (let j = 0; j < k; j++) {
-      const B = f.body.slice(j * 32, j * 32 + 32);
+      const B = f.body.subarray(j * 32, j * 32 + 32);
       if (!r.isValid(B) || isIdentity(B))
         throw new KoppelError('INVALID_POINT', 'A key share from the peer is not a valid ristretto255 element.', { details: { column: j } });
-      this.#peerKeys.push(B);
-      this.#publicKeys.push(r.add(mine[j] as Uint8Array, B));
     }
+    this.#peerKeys = f.body.slice(0, k * 32);
   }
 
+  /**
+   * Starts drawing the re-randomisers of every list (worker tasks at low priority, split
+   * over the pool): they depend on no record, so the work after B's last record is only
+   * additions (docs/protocols/join.md, "Timing").
+   */
   start(_n: number, lists: number): Promise<void> {
+    const { pool, scope, columns: k } = this.#c;
     this.#lists = lists;
-    this.#acc = new Uint8Array((lists + 1) * (1 + this.#c.columns) * 32);
+    const parts = Math.max(1, Math.min(pool.size, lists));
+    const tasks: Array<Promise<Uint8Array>> = [];
+    for (let p = 0; p < parts; p++) {
+      const count = Math.floor((lists * (p + 1)) / parts) - Math.floor((lists * p) / parts);
+      tasks.push(pool.run('rerandomisers', { publicKeys: this.#peerKeys, columns: k, count }, { priority: 'low' }));
+    }
+    this.#rerandomisers = scope.guard(Promise.all(tasks).then((all) => concatBytes(...all)));
+    this.#rerandomisers.catch(() => undefined); // handled: the run fails through the scope, and sums() awaits it
     return Promise.resolve();
   }
 
@@ -114,26 +128,47 @@ export class TwoPartyGroups implements GroupsValueLayer {
         this.#matched++;
       }
     }
-    const slots = Math.min(dummy + 1, matched.length);
-    const task = scope.guard(pool.run('sumByList', { body, columns: k, lists, slots }).then((p) => this.#merge(p.ids, p.sums)));
+    // A bounded number of chunks in flight (one bank each): memory stays flat however long B's stream is.
+    while (this.#pending.length >= pipelineDepth(pool)) await this.#pending.shift();
+    const bank = this.#bank();
+    const task = scope.guard(
+      pool.run('addToBank', { body, columns: k, lists, bank }, { transfer: [bank.buffer as ArrayBuffer] }).then((b) => {
+        this.#banks.push(b);
+      }),
+    );
     task.catch(() => undefined); // handled: the run fails through the scope, and sums() awaits it
     this.#pending.push(task);
-    // A bounded number of chunks in flight: memory stays flat however long B's stream is.
-    if (this.#pending.length > pipelineDepth(pool)) await this.#pending.shift();
   }
 
-  /** Adds a chunk's partial sums into the accumulators (the same number of additions for every chunk of a size). */
-  #merge(ids: Uint32Array, partial: Uint8Array): void {
-    const r = this.#ristretto();
-    const width = 1 + this.#c.columns;
-    const acc = this.#acc;
-    if (ids.some((id) => id > this.#lists)) throw new KoppelError('INTERNAL', 'A partial sum names an accumulator that does not exist.');
-    for (let g = 0; g < ids.length; g++) {
-      for (let c = 0; c < width; c++) {
-        const at = ((ids[g] as number) * width + c) * 32;
-        acc.set(r.add(acc.subarray(at, at + 32), partial.subarray((g * width + c) * 32, (g * width + c + 1) * 32)), at);
-      }
+  /** A free bank of accumulators, or a new one (all identities). */
+  #bank(): Uint8Array {
+    const free = this.#banks.pop();
+    if (free) return free;
+    this.#allocated++;
+    return new Uint8Array((this.#lists + 1) * (1 + this.#c.columns) * 32);
+  }
+
+  /**
+   * The banks added up: every list's sum of ciphertexts (and the dummy accumulator's).
+   * Always pipelineDepth(pool) banks (unused ones are identities), split by lists over
+   * the pool: the same work for every run with as many lists, whatever matched.
+   */
+  async #merged(): Promise<Uint8Array> {
+    const { pool, scope, columns: k } = this.#c;
+    const depth = pipelineDepth(pool);
+    for (; this.#allocated < depth; this.#allocated++) this.#banks.push(new Uint8Array((this.#lists + 1) * (1 + k) * 32));
+    const banks = this.#banks.splice(0);
+    const slots = this.#lists + 1;
+    const w = (1 + k) * 32;
+    const parts = Math.max(1, Math.min(pool.size, slots));
+    const tasks: Array<Promise<Uint8Array>> = [];
+    for (let p = 0; p < parts; p++) {
+      const from = Math.floor((slots * p) / parts);
+      const to = Math.floor((slots * (p + 1)) / parts);
+      const ranges = banks.map((b) => b.slice(from * w, to * w));
+      tasks.push(pool.run('addBanks', { banks: ranges }, { transfer: ranges.map((b) => b.buffer) }));
     }
+    return concatBytes(...(await scope.guard(Promise.all(tasks))));
   }
 
   /**
@@ -151,51 +186,58 @@ export class TwoPartyGroups implements GroupsValueLayer {
     const width = (1 + k) * 32;
     if (L !== this.#lists) throw new KoppelError('INTERNAL', 'The two-party value layer was started for another number of lists.');
     await Promise.all(this.#pending.splice(0));
-    const sumsPacked = this.#acc;
+    const sumsPacked = await this.#merged();
     progress?.({ phase: 'sums', done: this.#matched });
+    if (!this.#rerandomisers) throw new KoppelError('INTERNAL', 'The two-party value layer was not started.');
+    const extra = await this.#rerandomisers;
+    const xw = (2 + k) * 32;
 
-    // Re-randomise every list's sum: (C1 + t G, C2_j + t PK_j), so B sees uniformly random C1'.
+    // Re-randomise every list's sum: (C1 + t G, C2_j + t K_j), so B sees uniformly random C1'.
     const c1 = new Uint8Array(L * 32);
     const c2: Uint8Array[] = [];
     for (let l = 0; l < L; l++) {
-      const t = r.randomScalar();
       const at = l * width;
-      const rerandomised = r.add(sumsPacked.subarray(at, at + 32), r.mulBase(t));
-      for (let j = 0; j < k; j++) c2.push(r.add(sumsPacked.subarray(at + 32 + j * 32, at + 64 + j * 32), r.mul(t, this.#publicKeys[j] as Uint8Array)));
-      t.fill(0);
-      // Not to be decrypted (a dummy, or below B's policy): a fresh random point, unrelated
-      // to the list's sum. Made for every list, so the work does not depend on which.
-      const u = r.randomScalar();
-      const fresh = r.mulBase(u);
-      u.fill(0);
-      c1.set(release(l) ? rerandomised : fresh, l * 32);
+      const x = l * xw;
+      const rerandomised = r.add(sumsPacked.subarray(at, at + 32), extra.subarray(x, x + 32));
+      for (let j = 0; j < k; j++) c2.push(r.add(sumsPacked.subarray(at + 32 + j * 32, at + 64 + j * 32), extra.subarray(x + 32 + j * 32, x + 64 + j * 32)));
+      // Not to be decrypted (a dummy, or below B's policy): a fresh random point u G, unrelated
+      // to the list's sum. Drawn for every list, so the work does not depend on which.
+      c1.set(release(l) ? rerandomised : extra.subarray(x + 32 + k * 32, x + xw), l * 32);
     }
+    extra.fill(0);
     await s.send(Step.DECRYPT, L, c1);
-    // The partial decryptions, verified; M = (sum) G for every list, released or not
-    // (the same work whichever lists are released).
+    // The partial decryptions, verified (one worker task per column, as they arrive);
+    // M = (sum) G for every list, released or not (the same work whichever lists are released).
     const session = s.id;
-    const points: Uint8Array[] = new Array<Uint8Array>(L * k);
+    const frames: Uint8Array[] = [];
+    const checks: Array<Promise<void>> = [];
     for (let j = 0; j < k; j++) {
       const f = await s.receiveChunk([Step.PARTIALS], Step.PARTIALS, 'partial decryptions', 32);
       if (f.count !== L + 2)
         throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent partial decryptions for another number of groups.', {
           details: { expected: L, got: f.count - 2 },
         });
-      const Ds = f.body.subarray(0, L * 32);
-      const proof = f.body.subarray(L * 32);
-      if (!verifyDleq(r, this.#peerKeys[j] as Uint8Array, c1, Ds, proof, context(session, 'partials', j))) {
-        throw new KoppelError(
-          'PROOF_INVALID',
-          "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.",
-          { details: { column: j } },
-        );
-      }
-      const a = this.#secrets[j] as Uint8Array;
-      for (let l = 0; l < L; l++) {
-        const C1 = c1.subarray(l * 32, l * 32 + 32);
-        points[l * k + j] = r.sub(r.sub(c2[l * k + j] as Uint8Array, r.mul(a, C1)), Ds.subarray(l * 32, l * 32 + 32));
-      }
-      progress?.({ phase: 'decrypt', done: (j + 1) * L });
+      const partials = new Uint8Array(f.body);
+      frames.push(partials);
+      const check = this.#c.pool
+        .run('verifyPartials', { publicKey: this.#peerKeys.subarray(j * 32, j * 32 + 32), c1, partials, context: context(session, 'partials', j) })
+        .then((ok) => {
+          if (!ok)
+            throw new KoppelError(
+              'PROOF_INVALID',
+              "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.",
+              { details: { column: j } },
+            );
+          progress?.({ phase: 'decrypt', done: (j + 1) * L });
+        });
+      check.catch(() => undefined); // awaited below, in column order
+      checks.push(check);
+    }
+    for (const check of checks) await check;
+    const points: Uint8Array[] = new Array<Uint8Array>(L * k);
+    for (let j = 0; j < k; j++) {
+      const Ds = frames[j] as Uint8Array;
+      for (let l = 0; l < L; l++) points[l * k + j] = r.sub(c2[l * k + j] as Uint8Array, Ds.subarray(l * 32, l * 32 + 32));
     }
     // B's part is done: tell it now. The discrete logarithms below take time that grows
     // with the counts and the sums; after this point B's clock sees none of it.
@@ -225,21 +267,21 @@ export class TwoPartyValues implements ValuesValueLayer {
   readonly #suite: SuiteName;
   readonly #scalar: ScalarPair;
   #r: Ristretto255 | undefined;
-  /** B's key shares b_j (secret), and the public B_j and PK_j. */
-  readonly #secrets: Uint8Array[] = [];
-  readonly #ownKeys: Uint8Array[] = [];
-  readonly #publicKeys: Uint8Array;
+  /** B's column keys b_j (secret, packed) and K_j = b_j G: the encryption keys. */
+  readonly #secrets: Uint8Array;
+  readonly #ownKeys: Uint8Array;
 
   constructor(c: ValueLayerContext, suite: SuiteName, scalar: ScalarPair) {
     this.#c = c;
     this.#suite = suite;
     this.#scalar = scalar;
     this.entryBytes = this.preparedBytes = recordBytes2p(c.columns);
-    this.#publicKeys = new Uint8Array(c.columns * 32);
-    c.scope.defer(() => wipe(...this.#secrets));
+    this.#secrets = new Uint8Array(c.columns * 32);
+    this.#ownKeys = new Uint8Array(c.columns * 32);
+    c.scope.defer(() => wipe(this.#secrets));
   }
 
-  /** Verifies A's key shares, answers with B's: PK_j = A_j + B_j. */
+  /** Verifies A's key shares, answers with B's column keys K_j = b_j G. */
   async setup(): Promise<void> {
     const r = (this.#r = await loadRistretto255());
     const { session: s, columns: k } = this.#c;
@@ -253,23 +295,22 @@ export class TwoPartyValues implements ValuesValueLayer {
         throw new KoppelError('PROOF_INVALID', "The peer's proof of knowledge of its key share does not verify.", { details: { column: j } });
       }
       const b = r.randomScalar();
-      this.#secrets.push(b);
-      const B = r.mulBase(b);
-      this.#ownKeys.push(B);
-      body.set(B, j * 32);
-      this.#publicKeys.set(r.add(A, B), j * 32);
+      this.#secrets.set(b, j * 32);
+      b.fill(0);
+      this.#ownKeys.set(r.mulBase(this.#secrets.subarray(j * 32, j * 32 + 32)), j * 32);
     }
+    body.set(this.#ownKeys);
     await s.send(Step.KEYS, k, body);
   }
 
-  /** H(x)^b and the ElGamal encryption of the record's values (dummies encrypt zeros). */
+  /** H(x)^b and the ElGamal encryption of the record's values under K_j (dummies encrypt zeros). */
   prepare(items: string[], values: Float64Array): Promise<Uint8Array> {
     const k = this.#c.columns;
     const padded = new Float64Array(items.length * k);
     padded.set(values);
     return this.#c.pool.run(
-      'encryptRecords',
-      { suite: this.#suite, items, scalar: this.#scalar.scalar, protocol: 'join', values: padded, columns: k, publicKeys: this.#publicKeys },
+      'encryptRecordsOwn',
+      { suite: this.#suite, items, scalar: this.#scalar.scalar, protocol: 'join', values: padded, columns: k, secretKeys: this.#secrets },
       { priority: 'low' },
     );
   }
@@ -295,13 +336,20 @@ export class TwoPartyValues implements ValuesValueLayer {
       });
     const c1 = new Uint8Array(f.body);
     const session = s.id;
-    for (let j = 0; j < k; j++) {
-      const Ds = new Uint8Array(L * 32 + PROOF_BYTES);
-      const b = this.#secrets[j] as Uint8Array;
-      for (let l = 0; l < L; l++) Ds.set(r.mul(b, c1.subarray(l * 32, l * 32 + 32)), l * 32);
-      Ds.set(proveDleq(r, b, this.#ownKeys[j] as Uint8Array, c1, Ds.subarray(0, L * 32), context(session, 'partials', j)), L * 32);
-      await s.send(Step.PARTIALS, L + 2, Ds);
-      progress?.({ phase: 'decrypt', done: (j + 1) * L });
+    // One worker task per column, in parallel; the answers go out in column order.
+    const secrets = Array.from({ length: k }, (_, j) => this.#secrets.slice(j * 32, j * 32 + 32));
+    const answers = secrets.map((secret, j) =>
+      this.#c.pool.run('partialDecrypt', { secret, publicKey: this.#ownKeys.slice(j * 32, j * 32 + 32), c1, context: context(session, 'partials', j) }),
+    );
+    for (const a of answers) a.catch(() => undefined); // awaited below, in column order
+    try {
+      for (let j = 0; j < k; j++) {
+        await s.send(Step.PARTIALS, L + 2, await (answers[j] as Promise<Uint8Array>));
+        progress?.({ phase: 'decrypt', done: (j + 1) * L });
+      }
+    } finally {
+      await Promise.allSettled(answers);
+      wipe(...secrets);
     }
   }
 }
