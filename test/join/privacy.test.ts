@@ -118,7 +118,7 @@ describe('B shuffles every list, so A cannot tell which of its records matched',
       link.session = Uint8Array.from(hello.session);
       await link.sendJson(Step.HELLO, {
         protocol: 'koppel-join',
-        version: 1,
+        version: JOIN_PROTOCOL.version,
         role: 'groups',
         variant: 'two-party',
         suite: 'x25519',
