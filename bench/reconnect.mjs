@@ -85,7 +85,20 @@ try {
   const client = [...ids(N / 2, 's'), ...ids(N / 2, 'c')];
   writeFileSync(join(dir, 'server.csv'), 'id\n' + server.join('\n') + '\n');
   writeFileSync(join(dir, 'client.csv'), 'id\n' + client.join('\n') + '\n');
-  const common = ['--column', 'id', '--insecure', '--summary', 'json', '--no-progress', '--idle-timeout', '600', '--timeout', '60', '--reconnect-window', '120'];
+  const common = [
+    '--column',
+    'id',
+    '--insecure',
+    '--summary',
+    'json',
+    '--no-progress',
+    '--idle-timeout',
+    '600',
+    '--timeout',
+    '60',
+    '--reconnect-window',
+    '120',
+  ];
 
   async function run(label, thresholds) {
     const out = join(dir, `${label}.csv`);
@@ -97,7 +110,10 @@ try {
     while (port === undefined) await new Promise((r) => setTimeout(r, 20));
     const p = await proxy(port, thresholds);
     const t0 = performance.now();
-    const [se, ce] = await Promise.all([serve, runCli(['psi', 'connect', '--connect', `127.0.0.1:${p.port}`, '--in', join(dir, 'client.csv'), '--out', out, ...common])]);
+    const [se, ce] = await Promise.all([
+      serve,
+      runCli(['psi', 'connect', '--connect', `127.0.0.1:${p.port}`, '--in', join(dir, 'client.csv'), '--out', out, ...common]),
+    ]);
     const wallMs = performance.now() - t0;
     await p.close();
     const summary = (t) => JSON.parse(t.trim().split('\n').pop());
@@ -118,7 +134,10 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const uncut = await run(`uncut-${round}`, []);
     const t = uncut.bytes;
-    const cut = await run(`cut-${round}`, [0.25, 0.5, 0.75].map((f) => Math.floor(t * f)));
+    const cut = await run(
+      `cut-${round}`,
+      [0.25, 0.5, 0.75].map((f) => Math.floor(t * f)),
+    );
     results.push({ uncut, cut, ratio: +(cut.wallMs / uncut.wallMs).toFixed(3), sameOutput: cut.sha256 === uncut.sha256 });
     console.log(
       `round ${round + 1}: ${N.toLocaleString('en-US')} x ${N.toLocaleString('en-US')} PSI over loopback TCP through a proxy (${cpus()[0]?.model}):\n` +
