@@ -26,7 +26,8 @@
 import { Buffer } from 'node:buffer';
 import type { InvalidRecord } from '../csv/policy.js';
 import { processChunk, toFailure, type ChunkLayout, type ChunkResult } from './csv-chunk.js';
-import type { Pseudonymiser } from './pseudonymiser.js';
+import { DIGEST, type Pseudonymiser } from './pseudonymiser.js';
+import { checkerFor } from './normalise.js';
 
 const QUOTE = 0x22;
 const LF = 0x0a;
@@ -40,26 +41,31 @@ export interface ChunkBytesResult extends Omit<ChunkResult, 'text'> {
 
 /** A growable output buffer. */
 class Out {
+  /** The bytes (written through this plain view: faster than through the Buffer). */
+  u: Uint8Array;
+  /** The same memory as a Buffer, for string writes. */
   buf: Buffer;
   pos = 0;
   constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+    this.u = new Uint8Array(Math.max(size, 1024));
+    this.buf = Buffer.from(this.u.buffer);
   }
   /** Makes room for `n` more bytes. */
   room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
+    if (this.pos + n <= this.u.length) return;
+    const next = new Uint8Array(Math.max(this.u.length * 2, this.pos + n));
+    next.set(this.u.subarray(0, this.pos));
+    this.u = next;
+    this.buf = Buffer.from(next.buffer);
   }
   /** Appends `src[from..to)`. */
-  copy(src: Buffer, from: number, to: number): void {
+  copy(src: Uint8Array, from: number, to: number): void {
     const n = to - from;
     this.room(n);
-    const b = this.buf;
+    const b = this.u;
     let p = this.pos;
     if (n > 48) {
-      src.copy(b, p, from, to);
+      b.set(src.subarray(from, to), p);
       p += n;
     } else {
       for (let i = from; i < to; i++) b[p++] = src[i] as number;
@@ -68,12 +74,8 @@ class Out {
   }
   /** Appends an ASCII string (a pseudonym). */
   ascii(s: string): void {
-    const n = s.length;
-    this.room(n);
-    const b = this.buf;
-    let p = this.pos;
-    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
-    this.pos = p;
+    this.room(s.length);
+    this.pos += this.buf.write(s, this.pos, 'latin1');
   }
   /** Appends any string as UTF-8. */
   text(s: string): void {
@@ -82,9 +84,7 @@ class Out {
   }
   /** The bytes written, in a buffer of their own (so it can be transferred whole). */
   result(): Uint8Array {
-    const r = new Uint8Array(this.pos);
-    r.set(this.buf.subarray(0, this.pos));
-    return r;
+    return this.u.slice(0, this.pos);
   }
 }
 
@@ -100,9 +100,38 @@ const PLAIN = 0;
 const UNUSUAL = 1;
 
 /** Decodes an identifier field's bytes (ASCII by latin1, which is faster). */
-function fieldText(b: Buffer, from: number, to: number): string {
-  for (let i = from; i < to; i++) if ((b[i] as number) >= 0x80) return b.toString('utf8', from, to);
+function fieldText(b: Buffer, u: Uint8Array, from: number, to: number): string {
+  for (let i = from; i < to; i++) if ((u[i] as number) >= 0x80) return b.toString('utf8', from, to);
   return b.toString('latin1', from, to);
+}
+
+/** The whole chunk on the general path. */
+function general(b: Buffer, p: Pseudonymiser, layout: ChunkLayout, firstRecord: number): ChunkBytesResult {
+  const { text, ...rest } = processChunk(new TextDecoder().decode(b), p, layout, firstRecord);
+  return { ...rest, bytes: Buffer.from(text, 'utf8') };
+}
+
+/**
+ * `b[from..to)`, whole records, on the general path: its output appended to `out`, its
+ * rejections to `rejected`. Undefined on a failure (or a leading byte order mark, which
+ * decoding it on its own would drop, unlike decoding the whole chunk).
+ */
+function part(
+  b: Buffer,
+  from: number,
+  to: number,
+  p: Pseudonymiser,
+  layout: ChunkLayout,
+  first: number,
+  out: Out,
+  rejected: InvalidRecord[],
+): ChunkResult | undefined {
+  if (b[from] === 0xef && b[from + 1] === 0xbb && b[from + 2] === 0xbf) return undefined;
+  const r = processChunk(new TextDecoder().decode(b.subarray(from, to)), p, layout, first);
+  if (r.failure) return undefined;
+  for (const x of r.rejected) rejected.push(x);
+  out.text(r.text);
+  return r;
 }
 
 /**
@@ -114,6 +143,10 @@ function fieldText(b: Buffer, from: number, to: number): string {
  */
 export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: ChunkLayout, firstRecord: number): ChunkBytesResult {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // Byte reads on a plain Uint8Array view; the Buffer for copies and decoding.
+  const u = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const check = checkerFor(p.idType);
+  const prefix = new Uint8Array(Buffer.from(p.kid + '.', 'latin1'));
   const n = b.length;
   const { column, fields, delimiter, newline } = layout;
   const delim = delimiter.charCodeAt(0);
@@ -123,44 +156,25 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
   const ends = new Int32Array(fields);
   const flags = new Uint8Array(fields);
   const rejected: InvalidRecord[] = [];
-  const decoder = new TextDecoder();
   let records = 0;
   let done = 0;
   let pos = 0;
 
-  /** The whole chunk on the general path. */
-  const general = (): ChunkBytesResult => {
-    const { text, ...rest } = processChunk(decoder.decode(b), p, layout, firstRecord);
-    return { ...rest, bytes: Buffer.from(text, 'utf8') };
-  };
-  /** `b[from..to)` on the general path, appended; false on a failure. */
-  const part = (from: number, to: number): boolean => {
-    // Decoded on its own, a leading byte order mark would be dropped: not so in the whole chunk.
-    if (b[from] === 0xef && b[from + 1] === 0xbb && b[from + 2] === 0xbf) return false;
-    const r = processChunk(decoder.decode(b.subarray(from, to)), p, layout, firstRecord + records);
-    if (r.failure) return false;
-    for (const x of r.rejected) rejected.push(x);
-    records += r.records;
-    done += r.pseudonymised;
-    out.text(r.text);
-    return true;
-  };
-
   try {
     while (pos < n) {
       const start = pos;
-      let c = b[pos] as number;
+      let c = u[pos] as number;
       // Blank lines (LF, CRLF) are skipped and not counted, as on the general path.
       if (c === LF) {
         pos++;
         continue;
       }
-      if (c === CR && pos + 1 < n && b[pos + 1] === LF) {
+      if (c === CR && pos + 1 < n && u[pos + 1] === LF) {
         pos += 2;
         continue;
       }
       // A byte order mark at the start of a text is dropped by the decoder and by papaparse.
-      if (c === 0xef && start === 0) return general();
+      if (c === 0xef && start === 0) return general(b, p, layout, firstRecord);
       // Scan one record.
       let count = 0;
       let status = PLAIN;
@@ -169,46 +183,41 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
         const fs = pos;
         let fe: number;
         let fl = 0;
-        if (pos < n && b[pos] === QUOTE) {
+        if (pos < n && u[pos] === QUOTE) {
           fl = QUOTED;
+          // To the closing quote; the content needs quotes if it holds a quote (doubled),
+          // the delimiter, CR or LF.
           let i = pos + 1;
           for (;;) {
-            const q = b.indexOf(QUOTE, i);
-            if (q === -1) {
+            if (i >= n) {
               status = UNUSUAL;
               break;
             }
-            if (q + 1 < n && b[q + 1] === QUOTE) {
-              fl |= NEEDS;
-              i = q + 2;
-              continue;
+            const x = u[i] as number;
+            if (x === QUOTE) {
+              if (i + 1 < n && u[i + 1] === QUOTE) {
+                fl |= NEEDS;
+                i += 2;
+                continue;
+              }
+              break;
             }
-            i = q;
-            break;
+            if (x === delim || x === LF || x === CR) fl |= NEEDS;
+            i++;
           }
           if (status === UNUSUAL) break;
-          // Content b[pos+1 .. i): needs quotes if it holds a delimiter, CR or LF.
-          if ((fl & NEEDS) === 0) {
-            for (let k = pos + 1; k < i; k++) {
-              const x = b[k] as number;
-              if (x === delim || x === LF || x === CR) {
-                fl |= NEEDS;
-                break;
-              }
-            }
-          }
           fe = i + 1;
           pos = fe;
-          c = pos < n ? (b[pos] as number) : LF;
-          if (c === CR && pos + 1 < n && b[pos + 1] === LF) {
+          c = pos < n ? (u[pos] as number) : LF;
+          if (c === CR && pos + 1 < n && u[pos + 1] === LF) {
             // The general path drops a CR that ends the record's last field, inside quotes too.
-            if (b[i - 1] === CR) {
+            if (u[i - 1] === CR) {
               status = UNUSUAL;
               break;
             }
             pos++;
             c = LF;
-          } else if (c === LF && b[i - 1] === CR) {
+          } else if (c === LF && u[i - 1] === CR) {
             status = UNUSUAL;
             break;
           }
@@ -219,23 +228,23 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
         } else {
           let i = pos;
           for (; i < n; i++) {
-            const x = b[i] as number;
+            const x = u[i] as number;
             if (x === delim || x === LF) break;
             if (x === QUOTE) {
               status = UNUSUAL;
               break;
             }
             if (x === CR) {
-              if (i + 1 < n && b[i + 1] === LF) break;
+              if (i + 1 < n && u[i + 1] === LF) break;
               status = UNUSUAL;
               break;
             }
           }
           if (status === UNUSUAL) break;
           fe = i;
-          if (i < n && b[i] === CR) i++;
+          if (i < n && u[i] === CR) i++;
           pos = i;
-          c = i < n ? (b[i] as number) : LF;
+          c = i < n ? (u[i] as number) : LF;
         }
         if (count < fields) {
           starts[count] = fs;
@@ -251,17 +260,26 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
       }
       if (status === UNUSUAL) {
         // This record and the rest of the chunk: on the general path.
-        if (!part(start, n)) return general();
+        const r = part(b, start, n, p, layout, firstRecord + records, out, rejected);
+        if (!r) return general(b, p, layout, firstRecord);
+        records += r.records;
+        done += r.pseudonymised;
         break;
       }
       pos = recordEnd;
       // A single quoted empty field is a blank line to papaparse's caller.
       if (count === 1 && ends[0] === (starts[0] as number) + 2 && flags[0] === QUOTED) {
-        if (!part(start, recordEnd)) return general();
+        const r = part(b, start, recordEnd, p, layout, firstRecord + records, out, rejected);
+        if (!r) return general(b, p, layout, firstRecord);
+        records += r.records;
+        done += r.pseudonymised;
         continue;
       }
       if (count !== fields) {
-        if (!part(start, recordEnd)) return general();
+        const r = part(b, start, recordEnd, p, layout, firstRecord + records, out, rejected);
+        if (!r) return general(b, p, layout, firstRecord);
+        records += r.records;
+        done += r.pseudonymised;
         continue;
       }
       const cs = starts[column] as number;
@@ -269,12 +287,15 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
       const cf = flags[column] as number;
       let id: string;
       if (cf & QUOTED) {
-        id = fieldText(b, cs + 1, ce - 1);
+        id = fieldText(b, u, cs + 1, ce - 1);
         if (cf & NEEDS) id = id.replaceAll('""', '"');
-      } else id = fieldText(b, cs, ce);
-      const res = p.tryPseudonymise(id);
-      if (!res.ok) {
-        if (!part(start, recordEnd)) return general();
+      } else id = fieldText(b, u, cs, ce);
+      const normal = check(id);
+      if (typeof normal !== 'string') {
+        const r = part(b, start, recordEnd, p, layout, firstRecord + records, out, rejected);
+        if (!r) return general(b, p, layout, firstRecord);
+        records += r.records;
+        done += r.pseudonymised;
         continue;
       }
       records++;
@@ -287,19 +308,21 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
         const e = ends[f] as number;
         const fl = flags[f] as number;
         if (f === column || (fl & (QUOTED | NEEDS)) === QUOTED) {
-          if (run !== -1) out.copy(b, run, s);
-          else if (f > 0) out.copy(b, s - 1, s); // the delimiter
-          if (f === column) out.ascii(res.pseudonym);
-          else out.copy(b, s + 1, e - 1);
+          if (run !== -1) out.copy(u, run, s);
+          else if (f > 0) out.copy(u, s - 1, s); // the delimiter
+          if (f === column) {
+            out.copy(prefix, 0, prefix.length);
+            out.ascii(p[DIGEST](normal));
+          } else out.copy(u, s + 1, e - 1);
           run = -1;
           if (f + 1 < fields) run = e; // from the delimiter after this field
         } else if (run === -1) {
           run = f > 0 ? s - 1 : s;
         }
       }
-      if (run !== -1) out.copy(b, run, ends[fields - 1] as number);
+      if (run !== -1) out.copy(u, run, ends[fields - 1] as number);
       out.room(2);
-      for (const x of nl) out.buf[out.pos++] = x;
+      for (const x of nl) out.u[out.pos++] = x;
     }
   } catch (e) {
     return { records, pseudonymised: done, rejected, bytes: new Uint8Array(0), failure: toFailure(e) };
