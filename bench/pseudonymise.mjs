@@ -13,6 +13,10 @@
  * 3. With `--memory`: peak RSS of the default run on 1M and on 4M rows (memory flat in
  *    file size).
  *
+ * Wall-time ratios need the cores free; on a shared machine the CPU-time figures (rows
+ * per CPU second of the whole CLI process, all threads, against the bare loop's ids per
+ * CPU second) say what each row costs whatever the load.
+ *
  * `--base PATH` runs a second CLI (e.g. another commit's dist/cli/bin.js) on the same
  * file, alternately with this one, `--rounds N` times (default 2 with --base, else 1):
  * on a shared machine only figures from one run compare.
@@ -22,10 +26,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHmac, createSecretKey } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Bench } from 'tinybench';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -102,17 +106,30 @@ function makeInput(name, rows) {
   return { path, bytes: statSync(path).size };
 }
 
-/** The bare HMAC loop's ids/s on one core, measured now (the machine's load changes). */
+/**
+ * The bare HMAC loop on one core, measured now (the machine's load changes): ids per
+ * second of wall time and per second of CPU time.
+ */
 function floor() {
   const end = performance.now() + (quick ? 100 : 500);
   let n = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   while (performance.now() < end) {
     for (const id of ids) sink += createHmac('sha256', bareKey).update(id).digest('base64url').length;
     n += ids.length;
   }
-  return (n / (performance.now() - t0)) * 1000;
+  const c = process.cpuUsage(c0);
+  return { wall: (n / (performance.now() - t0)) * 1000, cpu: n / ((c.user + c.system) / 1e6) };
 }
+
+// Preloaded into each CLI run: records the process's CPU time (all threads) at exit.
+const cpuFile = join(dir, 'cpu.json');
+const preload = join(dir, 'cpu.mjs');
+writeFileSync(
+  preload,
+  `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const r = process.resourceUsage(); writeFileSync(${JSON.stringify(cpuFile)}, String((r.userCPUTime + r.systemCPUTime) / 1e6)); });\n`,
+);
 
 /** One run of a CLI over `input`. */
 function runCli(cli, input, threads) {
@@ -120,6 +137,8 @@ function runCli(cli, input, threads) {
   const r = spawnSync(
     process.execPath,
     [
+      '--import',
+      pathToFileURL(preload).href,
       cli,
       'pseudonymise',
       '--key',
@@ -144,11 +163,13 @@ function runCli(cli, input, threads) {
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`CLI failed: ${r.stderr}`);
   const s = JSON.parse(r.stderr.trim().split('\n').pop());
+  const cpuSeconds = Number(readFileSync(cpuFile, 'utf8'));
   return {
     threads: s.threads,
     rows: s.records,
     wallMs: Math.round(wall),
     rowsPerSecond: Math.round((s.records / wall) * 1000),
+    rowsPerCpuSecond: Math.round(s.records / cpuSeconds),
     peakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
   };
 }
@@ -168,9 +189,11 @@ for (let round = 1; round <= ROUNDS; round++) {
         round,
         cli: name,
         ...r,
-        floorIdsPerSecond: Math.round(bareNow),
-        ratioToFloor: Number((r.rowsPerSecond / (onCores * bareNow)).toFixed(3)),
+        floorIdsPerSecond: Math.round(bareNow.wall),
+        floorIdsPerCpuSecond: Math.round(bareNow.cpu),
         floorCores: onCores,
+        ratioToFloor: Number((r.rowsPerSecond / (onCores * bareNow.wall)).toFixed(3)),
+        cpuRatioToFloor: Number((r.rowsPerCpuSecond / bareNow.cpu).toFixed(3)),
       });
     }
   }
@@ -178,7 +201,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 console.log(`\nWhole file through the CLI (${ROWS.toLocaleString('en-US')} rows, ${(input.bytes / 1e6).toFixed(1)} MB, wall time including process start):`);
 for (const r of cli)
   console.log(
-    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core)  peak RSS ${r.peakRssMB} MB`,
+    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core)  per CPU second ${r.rowsPerCpuSecond.toLocaleString('en-US')} rows, ${r.cpuRatioToFloor.toFixed(2)}x the floor's ${r.floorIdsPerCpuSecond.toLocaleString('en-US')}  peak RSS ${r.peakRssMB} MB`,
   );
 
 const memory = [];
