@@ -74,8 +74,12 @@ class Out {
   }
   /** Appends an ASCII string (a pseudonym). */
   ascii(s: string): void {
-    this.room(s.length);
-    this.pos += this.buf.write(s, this.pos, 'latin1');
+    const n = s.length;
+    this.room(n);
+    const b = this.u;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
   }
   /** Appends any string as UTF-8. */
   text(s: string): void {
@@ -267,7 +271,7 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
         break;
       }
       pos = recordEnd;
-      // A single quoted empty field is a blank line to papaparse's caller.
+      // A lone quoted empty field (`""`): the general path reads it as a blank line.
       if (count === 1 && ends[0] === (starts[0] as number) + 2 && flags[0] === QUOTED) {
         const r = part(b, start, recordEnd, p, layout, firstRecord + records, out, rejected);
         if (!r) return general(b, p, layout, firstRecord);
