@@ -6,17 +6,30 @@
  *    HMAC-SHA256 loop over the same identifiers in the same run, plus @noble/hashes'
  *    HMAC for reference.
  * 2. Whole file through the CLI: `koppel pseudonymise` on a generated CSV as a separate
- *    process, single-threaded and on all cores, wall time including process start.
+ *    process, inline (`--threads 0`), with 2 threads and with the default (all cores),
+ *    wall time including process start, each with its ratio to the HMAC floor on as
+ *    many cores (the bare loop's ids/s, re-measured just before each round, times
+ *    min(threads, cores); 1 core inline).
+ * 3. With `--memory`: peak RSS of the default run on 1M and on 4M rows (memory flat in
+ *    file size).
  *
- * Usage: node bench/pseudonymise.mjs [--rows N] [--quick]
+ * Wall-time ratios need the cores free; on a shared machine the CPU-time figures (rows
+ * per CPU second of the whole CLI process, all threads, against the bare loop's ids per
+ * CPU second) say what each row costs whatever the load.
+ *
+ * `--base PATH` runs a second CLI (e.g. another commit's dist/cli/bin.js) on the same
+ * file, alternately with this one, `--rounds N` times (default 2 with --base, else 1):
+ * on a shared machine only figures from one run compare.
+ *
+ * Usage: node bench/pseudonymise.mjs [--rows N] [--quick] [--base PATH] [--rounds N] [--memory]
  * (npm run bench builds first.)
  */
 import { spawnSync } from 'node:child_process';
 import { createHmac, createSecretKey } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Bench } from 'tinybench';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -29,6 +42,11 @@ const rowsArg = args.indexOf('--rows');
 const ROWS = rowsArg >= 0 ? Number(args[rowsArg + 1]) : quick ? 20_000 : 1_000_000;
 const BATCH = quick ? 2_000 : 20_000;
 const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+const baseArg = args.indexOf('--base');
+const BASE = baseArg >= 0 ? args[baseArg + 1] : undefined;
+const roundsArg = args.indexOf('--rounds');
+const ROUNDS = roundsArg >= 0 ? Number(args[roundsArg + 1]) : BASE ? 2 : 1;
+const MEMORY = args.includes('--memory');
 
 const rng = new SyntheticRandom('bench');
 const ids = Array.from({ length: BATCH }, () => syntheticBsn(rng));
@@ -67,29 +85,61 @@ for (const r of lib)
 
 // Whole file through the CLI.
 const dir = mkdtempSync(join(tmpdir(), 'koppel-bench-'));
-const input = join(dir, 'in.csv');
 const keyFile = join(dir, 'k.key');
 writeFileSync(keyFile, exportKey(key), { mode: 0o600 });
 const regions = ['Groningen', 'Utrecht', 'Zuid-Holland', 'Noord-Brabant'];
-let text = 'bsn,region,household_type,income_class\n';
-const parts = [];
-for (let i = 0; i < ROWS; i++) {
-  text += `${syntheticBsn(rng)},${regions[i % 4]},"paar met kinderen",${i % 10}\n`;
-  if (text.length > 1 << 20) {
-    parts.push(text);
-    text = '';
+
+/** Writes a CSV of `rows` rows; returns its path and size. */
+function makeInput(name, rows) {
+  const path = join(dir, name);
+  let text = 'bsn,region,household_type,income_class\n';
+  const parts = [];
+  for (let i = 0; i < rows; i++) {
+    text += `${syntheticBsn(rng)},${regions[i % 4]},"paar met kinderen",${i % 10}\n`;
+    if (text.length > 1 << 20) {
+      parts.push(text);
+      text = '';
+    }
   }
+  parts.push(text);
+  writeFileSync(path, parts.join(''));
+  return { path, bytes: statSync(path).size };
 }
-parts.push(text);
-writeFileSync(input, parts.join(''));
-const bytes = statSync(input).size;
-const cli = [];
-for (const threads of [0, availableParallelism()]) {
+
+/**
+ * The bare HMAC loop on one core, measured now (the machine's load changes): ids per
+ * second of wall time and per second of CPU time.
+ */
+function floor() {
+  const end = performance.now() + (quick ? 100 : 500);
+  let n = 0;
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  while (performance.now() < end) {
+    for (const id of ids) sink += createHmac('sha256', bareKey).update(id).digest('base64url').length;
+    n += ids.length;
+  }
+  const c = process.cpuUsage(c0);
+  return { wall: (n / (performance.now() - t0)) * 1000, cpu: n / ((c.user + c.system) / 1e6) };
+}
+
+// Preloaded into each CLI run: records the process's CPU time (all threads) at exit.
+const cpuFile = join(dir, 'cpu.json');
+const preload = join(dir, 'cpu.mjs');
+writeFileSync(
+  preload,
+  `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const r = process.resourceUsage(); writeFileSync(${JSON.stringify(cpuFile)}, String((r.userCPUTime + r.systemCPUTime) / 1e6)); });\n`,
+);
+
+/** One run of a CLI over `input`. */
+function runCli(cli, input, threads) {
   const t0 = performance.now();
   const r = spawnSync(
     process.execPath,
     [
-      CLI,
+      '--import',
+      pathToFileURL(preload).href,
+      cli,
       'pseudonymise',
       '--key',
       keyFile,
@@ -103,8 +153,7 @@ for (const threads of [0, availableParallelism()]) {
       input,
       '--out',
       join(dir, 'out.csv'),
-      '--threads',
-      String(threads),
+      ...(threads === undefined ? [] : ['--threads', String(threads)]),
       '--summary',
       'json',
       '--no-progress',
@@ -114,19 +163,60 @@ for (const threads of [0, availableParallelism()]) {
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`CLI failed: ${r.stderr}`);
   const s = JSON.parse(r.stderr.trim().split('\n').pop());
-  cli.push({
-    threads,
+  const cpuSeconds = Number(readFileSync(cpuFile, 'utf8'));
+  return {
+    threads: s.threads,
     rows: s.records,
     wallMs: Math.round(wall),
     rowsPerSecond: Math.round((s.records / wall) * 1000),
+    rowsPerCpuSecond: Math.round(s.records / cpuSeconds),
     peakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
-  });
+  };
 }
-rmSync(dir, { recursive: true, force: true });
-console.log(`\nWhole file through the CLI (${ROWS.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(1)} MB, wall time including process start):`);
+
+const cores = availableParallelism();
+const input = makeInput('in.csv', ROWS);
+const clis = [['this', CLI], ...(BASE ? [['base', BASE]] : [])];
+const cli = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  const bareNow = floor();
+  for (const threads of [0, 2, undefined]) {
+    if (threads === 2 && cores === 2) continue; // the default is 2 threads here
+    for (const [name, path] of clis) {
+      const r = runCli(path, input.path, threads);
+      const onCores = Math.max(1, Math.min(r.threads, cores));
+      cli.push({
+        round,
+        cli: name,
+        ...r,
+        floorIdsPerSecond: Math.round(bareNow.wall),
+        floorIdsPerCpuSecond: Math.round(bareNow.cpu),
+        floorCores: onCores,
+        ratioToFloor: Number((r.rowsPerSecond / (onCores * bareNow.wall)).toFixed(3)),
+        cpuRatioToFloor: Number((r.rowsPerCpuSecond / bareNow.cpu).toFixed(3)),
+      });
+    }
+  }
+}
+console.log(`\nWhole file through the CLI (${ROWS.toLocaleString('en-US')} rows, ${(input.bytes / 1e6).toFixed(1)} MB, wall time including process start):`);
 for (const r of cli)
   console.log(
-    `  threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  peak RSS ${r.peakRssMB} MB`,
+    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core)  per CPU second ${r.rowsPerCpuSecond.toLocaleString('en-US')} rows, ${r.cpuRatioToFloor.toFixed(2)}x the floor's ${r.floorIdsPerCpuSecond.toLocaleString('en-US')}  peak RSS ${r.peakRssMB} MB`,
   );
+
+const memory = [];
+if (MEMORY) {
+  for (const rows of [1_000_000, 4_000_000]) {
+    const m = makeInput(`mem-${rows}.csv`, rows);
+    for (const [name, path] of clis) memory.push({ cli: name, ...runCli(path, m.path, undefined) });
+    rmSync(m.path, { force: true });
+  }
+  console.log('\nPeak RSS, default threads, 1M against 4M rows (memory flat in file size):');
+  for (const r of memory)
+    console.log(
+      `  ${r.cli.padEnd(4)} ${r.rows.toLocaleString('en-US').padStart(10)} rows  peak RSS ${r.peakRssMB} MB  (${r.rowsPerSecond.toLocaleString('en-US')} rows/s)`,
+    );
+}
+rmSync(dir, { recursive: true, force: true });
 if (sink === 0) console.log('');
-console.log(JSON.stringify({ bench: 'pseudonymise', quick, library: lib, cli }));
+console.log(JSON.stringify({ bench: 'pseudonymise', quick, library: lib, cli, memory }));

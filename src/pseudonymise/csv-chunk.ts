@@ -5,12 +5,14 @@
  *
  * @packageDocumentation
  */
+import { isUtf8 } from 'node:buffer';
 import type { KoppelErrorCode, KoppelErrorDetails } from '../errors/index.js';
 import { KoppelError } from '../errors/index.js';
 import { fieldWriter, invalidUtf8Record, NOT_UTF8, parseRecords, type CsvDelimiter } from '../csv/records.js';
 import { POLICY_WORDING, RecordPolicy, SkipReport, type InvalidPolicy, type InvalidRecord } from '../csv/policy.js';
 import { FROM_DOMAIN_KEY, Pseudonymiser } from './pseudonymiser.js';
 import type { IdType } from './normalise.js';
+import { processChunkBytes } from './csv-fast.js';
 
 export { INVALID_POLICIES, type InvalidPolicy } from '../csv/policy.js';
 
@@ -145,6 +147,10 @@ export const csvChunkOps = {
   },
   /** One chunk of whole records, numbered from 1 (the caller renumbers in order). */
   chunk(bytes: Uint8Array, c: ChunkContext): ChunkOutput {
+    if (isUtf8(bytes)) {
+      // The fast path: bytes in, bytes out (src/pseudonymise/csv-fast.ts).
+      return processChunkBytes(bytes, c.p, c.layout, 1);
+    }
     let text: string;
     try {
       text = c.decoder.decode(bytes);

@@ -4,7 +4,7 @@
  *
  * The input is cut into chunks of whole records ({@link CsvChunker}); chunks are
  * processed on a pool of worker threads (or inline, with `threads: 0`) and written in
- * input order. At most `2 x threads` chunks are in flight, so memory stays bounded by
+ * input order. At most `4 x threads` chunks are in flight, so memory stays bounded by
  * a few megabytes whatever the file size, and a slow output slows the reading.
  *
  * @packageDocumentation
@@ -216,7 +216,10 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
     } finally {
       wipe(domainKey); // structured clone gave each worker its own copy
     }
-    pipe = new OrderedPipeline(Math.max(2, threads * 2), ff, settle);
+    // Four chunks in flight per worker (two handed to it, two waiting for whichever is free
+    // first): with only two, a worker that finishes early waits for a slower one's chunk
+    // to be written.
+    pipe = new OrderedPipeline(Math.max(2, threads * 4), ff, settle);
   };
 
   const dispatch = async (chunk: Uint8Array): Promise<void> => {

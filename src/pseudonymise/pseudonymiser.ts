@@ -24,6 +24,12 @@ import { checkerFor, ID_TYPES, invalidIdentifierError, type IdType, type Invalid
  */
 export const FROM_DOMAIN_KEY: unique symbol = Symbol('koppel.fromDomainKey');
 
+/**
+ * @internal The base64url HMAC of an already normalised identifier (no key id prefix),
+ * for koppel's CSV fast path, which writes the prefix itself. Not exported.
+ */
+export const DIGEST: unique symbol = Symbol('koppel.digest');
+
 /** @internal The domain-key form of the constructor argument. */
 export interface DomainKeyInit {
   readonly [FROM_DOMAIN_KEY]: { readonly kid: string; readonly domain: string; readonly domainKey: Uint8Array; readonly idType: IdType };
@@ -132,6 +138,11 @@ export class Pseudonymiser {
     const normal = this.#check(id);
     if (typeof normal !== 'string') return { ok: false, code: normal.code, reason: normal.reason };
     return { ok: true, pseudonym: this.#prefix + createHmac('sha256', this.#hmacKey).update(normal, 'utf8').digest('base64url') };
+  }
+
+  /** @internal See {@link DIGEST}. */
+  [DIGEST](normal: string): string {
+    return createHmac('sha256', this.#hmacKey).update(normal, 'utf8').digest('base64url');
   }
 
   /**
