@@ -864,6 +864,12 @@ export interface Listener {
    * most `maxBufferedBytes` plus one socket read (64 KiB) per connection.
    */
   readonly bufferedBytes: number;
+  /**
+   * Resumable channels the listener holds (live, or waiting for their peer to come
+   * back). Those that have not said HELLO yet are at most `maxConnections`: beyond it a
+   * new one replaces the oldest whose connection is gone, or is refused.
+   */
+  readonly sessions: number;
   /** Stops listening. Accepted channels stay open. */
   close(): Promise<void>;
 }
@@ -932,6 +938,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const resuming = new WeakSet<SocketChannel>();
   /** Live resumable channels by channel id: their peers may reconnect here. */
   const sessions = new Map<string, ResumableChannel>();
+  /**
+   * Resumable channels that have not said HELLO yet, oldest first: bounded by
+   * `maxConnections`, so connections that open a channel and drop cannot pile up.
+   */
+  const opening = new Set<ResumableChannel>();
   const server: ServerSide = {
     maxHelloBytes: limits.maxHelloBytes,
     firstMessage: options.firstMessage,
@@ -944,6 +955,12 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         a = stopped && !deferred.has(c) ? undefined : acceptOpen(m, windowMs);
       } catch {
         a = undefined;
+      }
+      if (a && opening.size >= limits.maxConnections) {
+        // Make room: the oldest opening channel whose connection is gone, else refuse.
+        const stale = [...opening].find((r) => r.down);
+        if (stale) stale.destroy(new KoppelError('LIMIT_EXCEEDED', `Over ${limits.maxConnections} resumable channels waiting for their HELLO.`));
+        else a = undefined;
       }
       if (!a || sessions.has(Buffer.from(a.id).toString('hex'))) {
         c.sendParts(refusedRecord(3)).catch(() => undefined);
@@ -962,6 +979,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         ...(options.onResume ? { onEvent: options.onResume } : {}),
         ...(options.firstMessage ? { firstMessage: options.firstMessage } : {}),
         onEnd: () => {
+          opening.delete(r);
           if (sessions.get(id) === r) sessions.delete(id);
           const i = pending.indexOf(r);
           if (i >= 0) pending.splice(i, 1);
@@ -970,6 +988,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         },
       });
       sessions.set(id, r);
+      opening.add(r);
       resumables.set(c, r);
       // Its HELLO is due within the handshake deadline of the first connection, across
       // drops; then it is ready (acceptReady), or dropped and reported like a stray.
@@ -987,6 +1006,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       const address = c.peer.address;
       void r.firstData.then((error) => {
         deadline?.clear();
+        opening.delete(r);
         if (error) {
           reportFirst(error, address);
           return;
@@ -1285,6 +1305,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     port,
     get bufferedBytes() {
       return server.budget.used;
+    },
+    get sessions() {
+      return sessions.size;
     },
     accept: (timeoutMs?: number) => wait(timeoutMs, false),
     acceptReady: (timeoutMs?: number) => wait(timeoutMs, true),

@@ -388,6 +388,11 @@ export class ResumableChannel implements Channel {
     return Buffer.from(this.#id).toString('hex');
   }
 
+  /** True while its connection is gone and it waits for the peer to come back. */
+  get down(): boolean {
+    return this.#state === 'down';
+  }
+
   /** True once the channel has ended. */
   get ended(): boolean {
     return this.#state === 'closed' || this.#state === 'failed';

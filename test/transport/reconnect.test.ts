@@ -304,4 +304,24 @@ describe('hostile records on a resumable connection', () => {
     await p.server.send(new Uint8Array([8]));
     expect(await p.client.receive()).toEqual(new Uint8Array([8]));
   }, 60_000);
+
+  it('connections that open a resumable channel and drop before their HELLO cannot pile up: at most maxConnections are kept, and an honest client still gets through', async () => {
+    const listener = await listen({ host: '127.0.0.1', port: 0, security: insecure, limits: { maxConnections: 8, handshakeTimeoutMs: 60_000 } });
+    cleanups.push(() => listener.close());
+    for (let i = 0; i < 40; i++) {
+      const raw = await connect({ host: '127.0.0.1', port: listener.port, security: insecure });
+      await raw.send(openRecord());
+      expect((await raw.receive())[0]).toBe(0x02); // OPEN_OK: the channel is open, and held
+      await raw.close();
+    }
+    await waitFor(() => listener.sessions <= 8);
+    expect(listener.sessions).toBeLessThanOrEqual(8);
+    expect(listener.sessions).toBeGreaterThan(0);
+    const accepted = listener.acceptReady(5000);
+    const honest = await connect({ host: '127.0.0.1', port: listener.port, security: insecure, reconnectWindowMs: 5000 });
+    await honest.send(new Uint8Array([0x4b, 0x50, 1]));
+    const server = await accepted;
+    expect(await server.receive()).toEqual(new Uint8Array([0x4b, 0x50, 1]));
+    await honest.close();
+  }, 60_000);
 });
