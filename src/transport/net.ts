@@ -1009,6 +1009,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         opening.delete(r);
         if (error) {
           reportFirst(error, address);
+          expireIfIdle();
           return;
         }
         if (!pending.includes(r)) return;
@@ -1018,6 +1019,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         }
         ready.add(r);
         hand(r);
+        expireIfIdle();
       });
       // The resumable channel takes the connection's place: among the candidates, or in
       // the channel accept() already returned.
@@ -1080,7 +1082,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       // A logger's failure must not stop the listener.
     }
     // A waiter past its timeout was only waiting for connections still in their deadline.
-    if (unready.size === 0) for (const w of waiters.filter((x) => x.expired)) w.expire();
+    expireIfIdle();
+  };
+  /**
+   * Ends the waits past their timeout that were only waiting for connections still in
+   * their deadline (plain ones before their first message, resumable ones before HELLO).
+   */
+  const expireIfIdle = () => {
+    if (unready.size === 0 && opening.size === 0) for (const w of waiters.filter((x) => x.expired)) w.expire();
   };
   /** Reports a connection (or resumable channel) that failed before its first message. */
   const reportFirst = (error: KoppelError, address: string | undefined) => {
@@ -1208,7 +1217,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       raw.once('close', () => {
         if (unready.get(key) === raw) {
           unready.delete(key);
-          if (unready.size === 0) for (const w of waiters.filter((x) => x.expired)) w.expire();
+          expireIfIdle();
         }
       });
     });
@@ -1294,7 +1303,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       if (timeoutMs !== undefined) {
         timer = startTimer(() => {
           // A connection still within its handshake deadline may yet speak: wait for it.
-          if (wantsReady && unready.size > 0) w.expired = true;
+          if (wantsReady && (unready.size > 0 || opening.size > 0)) w.expired = true;
           else timeout();
         }, timeoutMs);
       }

@@ -324,4 +324,16 @@ describe('hostile records on a resumable connection', () => {
     expect(await server.receive()).toEqual(new Uint8Array([0x4b, 0x50, 1]));
     await honest.close();
   }, 60_000);
+
+  it('acceptReady waits past its timeout for a resumable channel still within its HELLO deadline (the join helper: its parties connect, then blind for minutes)', async () => {
+    const listener = await listen({ host: '127.0.0.1', port: 0, security: insecure, limits: { handshakeTimeoutMs: 10_000 } });
+    cleanups.push(() => listener.close());
+    const accepted = listener.acceptReady(300);
+    const client = await connect({ host: '127.0.0.1', port: listener.port, security: insecure, reconnectWindowMs: 5000 });
+    cleanups.push(() => client.close());
+    await new Promise((r) => setTimeout(r, 1200)); // well past acceptReady's 300 ms
+    await client.send(new Uint8Array([7]));
+    const server = await accepted;
+    expect(await server.receive()).toEqual(new Uint8Array([7]));
+  });
 });
