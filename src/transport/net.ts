@@ -592,6 +592,7 @@ class SocketChannel implements Channel, RawLink {
           continue;
         }
         if (isResumeRecord(message)) {
+          this.#max += RECORD_OVERHEAD;
           this.#inbox.setIdleTimeout(0);
           this.#firstArrived();
           this.#server.onResume(this, message);
@@ -739,6 +740,15 @@ class SocketChannel implements Channel, RawLink {
   }
 }
 
+/** How long a send on a connection that has said nothing waits to learn whether it is resumable. */
+const FIRST_WORD_MS = 1000;
+
+/** A channel that is closed from the start (a connection that turned out to be no session). */
+function closedChannel(peer: PeerIdentity, message: string): Channel {
+  const error = () => Promise.reject(new KoppelError('CONNECTION_CLOSED', message));
+  return { peer, send: error, receive: error, close: () => Promise.resolve() };
+}
+
 /**
  * What {@link Listener.accept} returns for a connection that has not sent its first
  * message yet: the channel it turns out to be (plain, or resumable after OPEN), once the
@@ -757,6 +767,11 @@ class AcceptedChannel implements Channel {
     this.#known = new Promise((resolve) => (this.#settle = resolve));
   }
 
+  /** True once the connection said what it is (or was taken as plain). */
+  get settled(): boolean {
+    return this.#target !== undefined;
+  }
+
   /** The channel the connection turned out to be. */
   settle(c: Channel): void {
     if (this.#target) return;
@@ -773,8 +788,19 @@ class AcceptedChannel implements Channel {
     return this.#known;
   }
 
+  /**
+   * A send before the peer said anything waits at most {@link FIRST_WORD_MS} for its first
+   * message (a resumable client sends OPEN as soon as it is connected); after that the
+   * connection is plain, and the protocol may speak first, as before.
+   */
   async send(message: Uint8Array): Promise<void> {
-    return (await this.#get()).send(message);
+    if (!this.#target) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#get(), new Promise<void>((r) => (timer = setTimeout(r, FIRST_WORD_MS)))]);
+      clearTimeout(timer);
+      if (!this.#target) this.settle(this.#raw);
+    }
+    return (this.#target as Channel).send(message);
   }
 
   async receive(): Promise<Uint8Array> {
@@ -949,6 +975,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     budget: new ByteBudget(limits.maxBufferedBytes),
     helloTimeoutMs: limits.handshakeTimeoutMs,
     onOpen: (c, m) => {
+      if (deferred.get(c)?.settled) {
+        // accept()'s caller already spoke on it as a plain connection: it cannot become resumable.
+        c.destroy();
+        return;
+      }
       let a: AcceptedOpen | undefined;
       try {
         // After close(), only a connection accept() already returned may still open.
@@ -1024,8 +1055,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       // The resumable channel takes the connection's place: among the candidates, or in
       // the channel accept() already returned.
       const d = deferred.get(c);
-      if (d) d.settle(r);
-      else {
+      if (d) {
+        r.take();
+        d.settle(r);
+      } else {
         const at = pending.indexOf(c);
         if (at >= 0) pending[at] = r;
         const k = keyOf.get(c);
@@ -1034,6 +1067,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     },
     onResume: (c, m) => {
       resuming.add(c);
+      // accept() may have handed this connection out: it is no session of its own.
+      deferred.get(c)?.settle(closedChannel(c.peer, 'The connection resumed another session; it is not a new one.'));
       const at = pending.indexOf(c);
       if (at >= 0) pending.splice(at, 1);
       taken(c);
@@ -1121,6 +1156,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     if (at >= 0) pending.splice(at, 1);
     taken(c);
     let channel: Channel = c;
+    if (c instanceof ResumableChannel) c.take();
     if (c instanceof SocketChannel && !c.started) {
       // Not known yet whether it opens a resumable channel: the first message tells.
       const d = new AcceptedChannel(c);
@@ -1261,6 +1297,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     if (c) {
       pending.splice(pending.indexOf(c), 1);
       taken(c);
+      if (c instanceof ResumableChannel) c.take();
       return Promise.resolve(c);
     }
     const failedBefore = failed;

@@ -168,8 +168,16 @@ function resumeKey(own: KeyObject, peerPublic: Uint8Array, id: Uint8Array, clien
   return key;
 }
 
-function proof(key: Buffer, who: 'client' | 'server', id: Uint8Array, first: Uint8Array, second: Uint8Array): Buffer {
-  return createHmac('sha256', key).update(`koppel resume ${who}`).update(id).update(first).update(second).digest();
+function proof(key: Buffer, who: 'client' | 'server', id: Uint8Array, first: Uint8Array, second: Uint8Array, numbers: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(`koppel resume ${who}`).update(id).update(first).update(second).update(numbers).digest();
+}
+
+/** Both sides' "next expected" numbers of a resumption (the client's, then the listener's), for the proofs. */
+function expectedPair(client: number, server: number): Uint8Array {
+  const b = new Uint8Array(16);
+  writeU64(b, 0, client);
+  writeU64(b, 8, server);
+  return b;
 }
 
 /** The same authenticated peer: the same certificate (fingerprint), or on plain TCP nothing to compare. */
@@ -358,6 +366,10 @@ export class ResumableChannel implements Channel {
    * connections), or with the error that ended the channel before it.
    */
   readonly firstData: Promise<KoppelError | undefined>;
+  /** Messages read ahead of the protocol: none until a protocol takes the channel (server). */
+  #readAhead: number;
+  /** Server: a protocol took the channel (accept returned it). */
+  #taken: boolean;
 
   constructor(s: ResumableSetup) {
     this.#side = s.side;
@@ -370,6 +382,8 @@ export class ResumableChannel implements Channel {
     };
     this.#redial = s.redial;
     this.#check = s.firstMessage;
+    this.#taken = s.side === 'client';
+    this.#readAhead = this.#taken ? READ_AHEAD_BYTES : 0;
     this.firstData = new Promise((resolve) => (this.#onFirst = resolve));
     this.#onEvent = s.onEvent;
     this.#onEnd = s.onEnd;
@@ -386,6 +400,21 @@ export class ResumableChannel implements Channel {
   /** The channel id (hex), for logs. */
   get channelId(): string {
     return Buffer.from(this.#id).toString('hex');
+  }
+
+  /**
+   * @internal A protocol took the channel (the listener handed it out): it reads ahead
+   * from now on, and a drop is resumed from now on. Until then a listener's channel
+   * holds at most one message (its HELLO) beyond what the connection's budget counts, and
+   * one whose HELLO arrived and whose connection then drops is ended (nobody started a
+   * protocol on it).
+   */
+  take(): void {
+    this.#taken = true;
+    this.#readAhead = READ_AHEAD_BYTES;
+    const w = this.#drainWaiter;
+    this.#drainWaiter = undefined;
+    w?.();
   }
 
   /** True while its connection is gone and it waits for the peer to come back. */
@@ -474,8 +503,11 @@ export class ResumableChannel implements Channel {
         writeU64(head, 1, p.seq);
         try {
           await link.sendParts(head, p.message);
-        } catch {
-          break; // the connection dropped: the reader sees it, and the message is resent
+        } catch (e) {
+          // A message the connection refuses (its size) ends the channel; any other
+          // failure is the connection dropping: the reader sees it, and the message is resent.
+          if (e instanceof KoppelError && e.code === 'MESSAGE_TOO_LARGE') this.#fail(e);
+          break;
         }
         p.sent = true;
         this.#wake();
@@ -519,7 +551,7 @@ export class ResumableChannel implements Channel {
   #read(link: RawLink, gen: number): void {
     void (async () => {
       for (;;) {
-        while (this.#inbox.queuedBytes > READ_AHEAD_BYTES && gen === this.#gen && !this.ended) await new Promise<void>((r) => (this.#drainWaiter = r));
+        while (this.#inbox.queuedBytes > this.#readAhead && gen === this.#gen && !this.ended) await new Promise<void>((r) => (this.#drainWaiter = r));
         let m: Uint8Array;
         try {
           m = await link.next();
@@ -584,6 +616,11 @@ export class ResumableChannel implements Channel {
       this.#fail(error);
       return;
     }
+    // A listener's channel that said HELLO but no protocol took yet is not worth keeping.
+    if (!this.#taken && this.#expected > 0) {
+      this.#fail(new KoppelError('CONNECTION_CLOSED', 'The connection dropped before a protocol took it.'));
+      return;
+    }
     this.#gen++;
     this.#link?.destroy();
     this.#link = undefined;
@@ -627,7 +664,7 @@ export class ResumableChannel implements Channel {
       } catch (e) {
         link?.destroy();
         if (this.#state !== 'down') return;
-        if (!retriable(e)) {
+        if (!retriable(e) || (e instanceof KoppelError && e.details['refusal'] !== undefined)) {
           this.#fail(e instanceof KoppelError ? e : new KoppelError('CONNECTION_CLOSED', 'The connection to the peer could not be resumed.'));
           return;
         }
@@ -647,25 +684,31 @@ export class ResumableChannel implements Channel {
     r[1] = VERSION;
     r.set(this.#id, 2);
     r.set(nonce, 18);
-    writeU64(r, 34, this.#expected);
+    const mine = this.#expected;
+    writeU64(r, 34, mine);
     await link.sendParts(r);
     const m = await within(link.next(), RESUME_STEP_MS, 'reconnection');
     if (m[0] === RECORD.REFUSED && m.length === 2) {
       const why = REFUSALS[m[1] as keyof typeof REFUSALS] ?? 'no reason given';
-      throw new KoppelError(m[1] === 2 ? 'PEER_NOT_ALLOWED' : 'CONNECTION_CLOSED', `The peer did not resume the connection: ${why}.`);
+      // A refusal is final: the listener will not know this session on the next attempt either.
+      throw new KoppelError(m[1] === 2 ? 'PEER_NOT_ALLOWED' : 'CONNECTION_CLOSED', `The peer did not resume the connection: ${why}.`, {
+        details: { refusal: m[1] },
+      });
     }
     if (m[0] !== RECORD.CHALLENGE || m.length !== CHALLENGE_BYTES)
       throw new KoppelError('MESSAGE_MALFORMED', 'The peer answered the reconnection with something else.');
     const theirNonce = m.slice(1, 17);
-    if (!timingSafeEqual(m.subarray(17, 49), proof(key, 'server', this.#id, nonce, theirNonce)))
+    const theirs = readU64(m, 49);
+    const numbers = expectedPair(mine, theirs);
+    if (!timingSafeEqual(m.subarray(17, 49), proof(key, 'server', this.#id, nonce, theirNonce, numbers)))
       throw new KoppelError(
         'PEER_NOT_ALLOWED',
         'The party that answered the reconnection does not hold this session: it is not the peer the session started with.',
       );
     const p = record(RECORD.PROOF, PROOF_BYTES);
-    p.set(proof(key, 'client', this.#id, theirNonce, nonce), 1);
+    p.set(proof(key, 'client', this.#id, theirNonce, nonce, numbers), 1);
     await link.sendParts(p);
-    this.#attach(link, readU64(m, 49));
+    this.#attach(link, theirs);
   }
 
   /**
@@ -690,14 +733,16 @@ export class ResumableChannel implements Channel {
     const theirNonce = resumeRecord.slice(18, 34);
     const theirExpected = readU64(resumeRecord, 34);
     const nonce = randomBytes(16);
+    const own = this.#expected;
+    const numbers = expectedPair(theirExpected, own);
     const c = record(RECORD.CHALLENGE, CHALLENGE_BYTES);
     c.set(nonce, 1);
-    c.set(proof(key, 'server', this.#id, theirNonce, nonce), 17);
-    writeU64(c, 49, this.#expected);
+    c.set(proof(key, 'server', this.#id, theirNonce, nonce, numbers), 17);
+    writeU64(c, 49, own);
     try {
       await link.sendParts(c);
       const m = await within(link.next(), RESUME_STEP_MS, 'reconnection');
-      if (m.length !== PROOF_BYTES || m[0] !== RECORD.PROOF || !timingSafeEqual(m.subarray(1), proof(key, 'client', this.#id, nonce, theirNonce))) {
+      if (m.length !== PROOF_BYTES || m[0] !== RECORD.PROOF || !timingSafeEqual(m.subarray(1), proof(key, 'client', this.#id, nonce, theirNonce, numbers))) {
         link.destroy();
         return false;
       }
@@ -769,6 +814,9 @@ export class ResumableChannel implements Channel {
    * Closes the channel: waits (at most 30 s, and within the reconnect window if the
    * connection is down) until the peer has acknowledged every message sent, so the last
    * ones are not lost to a drop, then says CLOSE and ends the connection.
+   *
+   * @throws KoppelError `CONNECTION_CLOSED` (with `details.unacknowledged`) when messages
+   *   were still unacknowledged at the end and the peer had not closed first
    */
   async close(): Promise<void> {
     if (this.#closing || this.ended) return;
@@ -789,11 +837,22 @@ export class ResumableChannel implements Channel {
     }
     const link = this.#link;
     if (this.#state === 'up' && link) {
+      // What arrived is acknowledged before CLOSE, so the peer's close need not wait.
+      const ack = record(RECORD.ACK, 9);
+      writeU64(ack, 1, this.#expected);
+      await link.sendParts(ack).catch(() => undefined);
       await link.sendParts(record(RECORD.CLOSE, 1)).catch(() => undefined);
       this.#gen++; // the end of this connection is ours, not a drop
       await link.close().catch(() => undefined);
     }
+    const unacknowledged = this.#peerClosed ? 0 : this.#unacked.length;
     if (!this.ended) this.#end();
+    if (unacknowledged > 0)
+      throw new KoppelError(
+        'CONNECTION_CLOSED',
+        `The channel closed with ${unacknowledged} message${unacknowledged === 1 ? '' : 's'} the peer had not acknowledged: ${unacknowledged === 1 ? 'it' : 'they'} may not have arrived.`,
+        { details: { unacknowledged } },
+      );
   }
 
   /** Ends a channel no protocol took (its listener closes, or it never said HELLO): at once. */

@@ -336,4 +336,52 @@ describe('hostile records on a resumable connection', () => {
     const server = await accepted;
     expect(await server.receive()).toEqual(new Uint8Array([7]));
   });
+
+  it('after a resumption, messages of the full maxMessageBytes still pass both ways (the resumed connection allows the record overhead)', async () => {
+    const p = await pair();
+    p.proxy.cut();
+    const full = new Uint8Array(16 * 1024 * 1024).fill(3);
+    await p.client.send(full);
+    expect((await p.server.receive()).length).toBe(full.length);
+    await p.server.send(full);
+    expect((await p.client.receive()).length).toBe(full.length);
+  }, 30_000);
+
+  it('accept() handing out a connection that turns out to RESUME gives a closed channel, never a hang', async () => {
+    const listener = await listen({ host: '127.0.0.1', port: 0, security: insecure });
+    cleanups.push(() => listener.close());
+    const accepted = listener.accept(5000);
+    const stranger = await connect({ host: '127.0.0.1', port: listener.port, security: insecure });
+    cleanups.push(() => stranger.close());
+    const server = await accepted;
+    await stranger.send(resumeRecord('22'.repeat(16)));
+    await expectCode(server.receive(), 'CONNECTION_CLOSED');
+  });
+
+  it('a plain protocol may still speak first on what accept() returned', async () => {
+    const listener = await listen({ host: '127.0.0.1', port: 0, security: insecure, limits: { handshakeTimeoutMs: 0 } });
+    cleanups.push(() => listener.close());
+    const accepted = listener.accept(5000);
+    const client = await connect({ host: '127.0.0.1', port: listener.port, security: insecure });
+    cleanups.push(() => client.close());
+    const server = await accepted;
+    await server.send(new Uint8Array([1, 2]));
+    expect(await client.receive()).toEqual(new Uint8Array([1, 2]));
+  });
+
+  it('a listener that refuses to resume (it holds no such session) ends the reconnecting side at once, not after the window', async () => {
+    const p = await pair({ windowMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 200)); // the acknowledgements of pair()'s messages are through
+    // The network goes down; meanwhile the listener's side ends (it forgets the session).
+    p.proxy.refuse(true);
+    p.proxy.cut();
+    await p.server.close().catch(() => undefined);
+    await waitFor(() => p.events.client.some((e) => e.event === 'dropped'));
+    p.proxy.refuse(false);
+    const t0 = Date.now();
+    const e = await p.client.receive().catch((x: unknown) => x);
+    expect((e as KoppelError).code).toBe('CONNECTION_CLOSED');
+    expect((e as KoppelError).message).toContain('holds no such session');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  }, 30_000);
 });
