@@ -5,19 +5,10 @@
  *
  * @packageDocumentation
  */
-import { loadRistretto255, scalarFromInt, type Ristretto255 } from '../group/sodium.js';
+import { loadRistretto255, scalarFromInt } from '../group/sodium.js';
 import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
 import { PROOF_BYTES, proveDleq, verifyDleq } from './elgamal.js';
-
-/** Arguments of {@link joinOps}.encryptRecords. */
-export interface EncryptRecordsArg extends HashMultiplyArg {
-  /** Values, `columns` per item, item-major; non-negative safe integers. */
-  readonly values: Float64Array;
-  readonly columns: number;
-  /** The joint public keys PK_1..PK_k, packed. */
-  readonly publicKeys: Uint8Array;
-}
 
 /** Arguments of {@link joinOps}.encryptRecordsOwn. */
 export interface EncryptRecordsOwnArg extends HashMultiplyArg {
@@ -85,52 +76,15 @@ export function recordBytes2p(columns: number): number {
   return 32 * (2 + columns);
 }
 
-/** v G, memoised per thread: usage counts repeat a lot, and a lookup beats a multiplication. */
-function valuePoint(r: Ristretto255, cache: Map<number, Uint8Array>, v: number): Uint8Array {
-  let p = cache.get(v);
-  if (p === undefined) {
-    p = r.mulBase(scalarFromInt(v));
-    if (cache.size < 65536) cache.set(v, p);
-  }
-  return p;
-}
-
-const valueCache = new Map<number, Uint8Array>();
-
 /** The operations, by name. */
 export const joinOps = {
   ...psiOps,
   /**
-   * B's records for the two-party variant: H(x)^b and the ElGamal encryption of the
-   * item's values with one fresh r per record (C1 = r G, C2_j = v_j G + r PK_j).
-   */
-  async encryptRecords(arg: EncryptRecordsArg): Promise<Uint8Array> {
-    const [r, elements] = await Promise.all([loadRistretto255(), psiOps.hashMultiply(arg)]);
-    const n = arg.items.length;
-    const k = arg.columns;
-    const size = recordBytes2p(k);
-    const out = new Uint8Array(n * size);
-    const pks = Array.from({ length: k }, (_, j) => arg.publicKeys.subarray(j * 32, j * 32 + 32));
-    for (let i = 0; i < n; i++) {
-      const at = i * size;
-      out.set(elements.subarray(i * 32, i * 32 + 32), at);
-      const rs = r.randomScalar();
-      out.set(r.mulBase(rs), at + 32);
-      for (let j = 0; j < k; j++) {
-        const v = arg.values[i * k + j] as number;
-        const mask = r.mul(rs, pks[j] as Uint8Array);
-        out.set(v === 0 ? mask : r.add(valuePoint(r, valueCache, v), mask), at + 64 + j * 32);
-      }
-      rs.fill(0);
-    }
-    return out;
-  },
-  /**
    * B's records for the two-party variant, encrypted under B's own column keys K_j = b_j G
    * (docs/protocols/join.md, 6a): H(x)^b, then with one fresh r per record C1 = r G and
-   * C2_j = (v_j + r b_j) G = v_j G + r K_j. The same ciphertexts as {@link
-   * joinOps.encryptRecords} under K_j, by k + 1 fixed-base multiplications instead of
-   * one fixed-base and k variable-base ones (about 57 against 157 us each here).
+   * C2_j = (v_j + r b_j) G = v_j G + r K_j: the ElGamal ciphertexts under K_j, by k + 1
+   * fixed-base multiplications instead of one fixed-base and k variable-base ones (about
+   * 57 against 157 us each here).
    */
   async encryptRecordsOwn(arg: EncryptRecordsOwnArg): Promise<Uint8Array> {
     const [r, elements] = await Promise.all([loadRistretto255(), psiOps.hashMultiply(arg)]);
