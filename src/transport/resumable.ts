@@ -32,8 +32,9 @@
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
-import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
+import { x25519Suite } from '../group/x25519.js';
 import { randomBytes } from '../util/bytes.js';
 import { Inbox, type Channel } from './channel.js';
 import type { PeerIdentity } from './peer.js';
@@ -140,25 +141,26 @@ function record(type: number, size: number): Uint8Array {
   return r;
 }
 
-const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+/** The curve25519 base point (u = 9). */
+const BASE_POINT = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 9 : 0));
 
-/** An ephemeral X25519 key pair from node:crypto (the platform CSPRNG). */
-function ephemeral(): { readonly privateKey: KeyObject; readonly publicKey: Uint8Array } {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  const der = publicKey.export({ format: 'der', type: 'spki' });
-  return { privateKey, publicKey: new Uint8Array(der.subarray(der.length - 32)) };
+/** An ephemeral X25519 key pair: the x25519 suite's scalar (the platform CSPRNG) and its public key. */
+function ephemeral(): { readonly scalar: Uint8Array; readonly publicKey: Uint8Array } {
+  const { scalar, inverse } = x25519Suite.randomScalar();
+  inverse.fill(0);
+  return { scalar, publicKey: x25519Suite.multiply(scalar, BASE_POINT) };
 }
 
 /**
  * The channel's resumption key: HKDF-SHA256 of the X25519 shared secret, salted with the
- * channel id and bound to both public keys.
+ * channel id and bound to both public keys (the caller wipes its ephemeral scalar).
  *
- * @throws KoppelError `MESSAGE_MALFORMED` for a peer key X25519 refuses (a low-order point)
+ * @throws KoppelError `MESSAGE_MALFORMED` for a peer key the suite refuses (not canonical, or of low order)
  */
-function resumeKey(own: KeyObject, peerPublic: Uint8Array, id: Uint8Array, clientPublic: Uint8Array, serverPublic: Uint8Array): Buffer {
-  let shared: Buffer;
+function resumeKey(own: Uint8Array, peerPublic: Uint8Array, id: Uint8Array, clientPublic: Uint8Array, serverPublic: Uint8Array): Buffer {
+  let shared: Uint8Array;
   try {
-    shared = diffieHellman({ privateKey: own, publicKey: createPublicKey({ key: Buffer.concat([SPKI_X25519, peerPublic]), format: 'der', type: 'spki' }) });
+    shared = x25519Suite.multiply(own, peerPublic);
   } catch (e) {
     throw new KoppelError('MESSAGE_MALFORMED', "The peer's key for resuming the connection is not a valid X25519 public key.", { cause: e });
   }
@@ -166,6 +168,22 @@ function resumeKey(own: KeyObject, peerPublic: Uint8Array, id: Uint8Array, clien
   const key = Buffer.from(hkdfSync('sha256', shared, id, info, 32));
   shared.fill(0);
   return key;
+}
+
+/** ACK: every DATA below `next` arrived. */
+function ackRecord(next: number): Uint8Array {
+  const a = record(RECORD.ACK, 9);
+  writeU64(a, 1, next);
+  return a;
+}
+
+/**
+ * The error of a REFUSED record (`doing`: what was refused, for the message). Final:
+ * `details.refusal` tells a caller not to try again.
+ */
+function refusalError(m: Uint8Array, doing: string): KoppelError {
+  const why = REFUSALS[m[1] as keyof typeof REFUSALS] ?? 'no reason given';
+  return new KoppelError(m[1] === 2 ? 'PEER_NOT_ALLOWED' : 'CONNECTION_CLOSED', `The peer ${doing}: ${why}.`, { details: { refusal: m[1] } });
 }
 
 function proof(key: Buffer, who: 'client' | 'server', id: Uint8Array, first: Uint8Array, second: Uint8Array, numbers: Uint8Array): Buffer {
@@ -220,30 +238,31 @@ export interface OpenedChannel {
  */
 export async function openChannel(link: RawLink, windowMs: number, timeoutMs: number): Promise<OpenedChannel> {
   const id = randomBytes(16);
-  const { privateKey, publicKey } = ephemeral();
+  const { scalar, publicKey } = ephemeral();
   const r = record(RECORD.OPEN, OPEN_BYTES);
   r[1] = VERSION;
   r.set(id, 2);
   r.set(publicKey, 18);
   new DataView(r.buffer).setUint32(50, Math.min(windowMs, 2 ** 32 - 1));
-  await link.sendParts(r);
-  link.hold(true);
-  let m: Uint8Array;
   try {
-    m = await within(link.next(), timeoutMs, 'opening of the connection');
+    await link.sendParts(r);
+    link.hold(true);
+    let m: Uint8Array;
+    try {
+      m = await within(link.next(), timeoutMs, 'opening of the connection');
+    } finally {
+      link.hold(false);
+    }
+    if (m.length === 2 && m[0] === RECORD.REFUSED) throw refusalError(m, 'refused the connection');
+    if (m.length !== OPEN_OK_BYTES || m[0] !== RECORD.OPEN_OK) throw new KoppelError('MESSAGE_MALFORMED', 'The peer did not answer the resumable opening.');
+    if (m[1] !== VERSION)
+      throw new KoppelError('VERSION_MISMATCH', 'The peer speaks another version of resumable connections; run the same koppel version on both sides.');
+    const agreed = Math.min(windowMs, new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(34));
+    const serverPublic = m.slice(2, 34);
+    return { id, key: agreed > 0 ? resumeKey(scalar, serverPublic, id, publicKey, serverPublic) : undefined, windowMs: agreed };
   } finally {
-    link.hold(false);
+    scalar.fill(0); // however the opening ends
   }
-  if (m.length === 2 && m[0] === RECORD.REFUSED) {
-    const why = REFUSALS[m[1] as keyof typeof REFUSALS] ?? 'no reason given';
-    throw new KoppelError('CONNECTION_CLOSED', `The peer refused the connection: ${why}.`, { details: { refusal: m[1] } });
-  }
-  if (m.length !== OPEN_OK_BYTES || m[0] !== RECORD.OPEN_OK) throw new KoppelError('MESSAGE_MALFORMED', 'The peer did not answer the resumable opening.');
-  if (m[1] !== VERSION)
-    throw new KoppelError('VERSION_MISMATCH', 'The peer speaks another version of resumable connections; run the same koppel version on both sides.');
-  const agreed = Math.min(windowMs, new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(34));
-  const serverPublic = m.slice(2, 34);
-  return { id, key: agreed > 0 ? resumeKey(privateKey, serverPublic, id, publicKey, serverPublic) : undefined, windowMs: agreed };
 }
 
 /** What a listener knows of a channel once it answered its OPEN. */
@@ -267,8 +286,13 @@ export function acceptOpen(open: Uint8Array, ownWindowMs: number): AcceptedOpen 
   const id = open.slice(2, 18);
   const clientPublic = open.slice(18, 50);
   const windowMs = Math.min(ownWindowMs, new DataView(open.buffer, open.byteOffset, open.byteLength).getUint32(50));
-  const { privateKey, publicKey } = ephemeral();
-  const key = windowMs > 0 ? resumeKey(privateKey, clientPublic, id, clientPublic, publicKey) : undefined;
+  const { scalar, publicKey } = ephemeral();
+  let key: Buffer | undefined;
+  try {
+    key = windowMs > 0 ? resumeKey(scalar, clientPublic, id, clientPublic, publicKey) : undefined;
+  } finally {
+    scalar.fill(0);
+  }
   const answer = record(RECORD.OPEN_OK, OPEN_OK_BYTES);
   answer[1] = VERSION;
   answer.set(publicKey, 2);
@@ -535,9 +559,7 @@ export class ResumableChannel implements Channel {
     setImmediate(() => {
       this.#ackQueued = false;
       if (this.#state !== 'up') return;
-      const a = record(RECORD.ACK, 9);
-      writeU64(a, 1, this.#expected);
-      (this.#link as RawLink).sendParts(a).catch(() => undefined);
+      (this.#link as RawLink).sendParts(ackRecord(this.#expected)).catch(() => undefined);
     });
   }
 
@@ -688,13 +710,8 @@ export class ResumableChannel implements Channel {
     writeU64(r, 34, mine);
     await link.sendParts(r);
     const m = await within(link.next(), RESUME_STEP_MS, 'reconnection');
-    if (m[0] === RECORD.REFUSED && m.length === 2) {
-      const why = REFUSALS[m[1] as keyof typeof REFUSALS] ?? 'no reason given';
-      // A refusal is final: the listener will not know this session on the next attempt either.
-      throw new KoppelError(m[1] === 2 ? 'PEER_NOT_ALLOWED' : 'CONNECTION_CLOSED', `The peer did not resume the connection: ${why}.`, {
-        details: { refusal: m[1] },
-      });
-    }
+    // A refusal is final: the listener will not know this session on the next attempt either.
+    if (m[0] === RECORD.REFUSED && m.length === 2) throw refusalError(m, 'did not resume the connection');
     if (m[0] !== RECORD.CHALLENGE || m.length !== CHALLENGE_BYTES)
       throw new KoppelError('MESSAGE_MALFORMED', 'The peer answered the reconnection with something else.');
     const theirNonce = m.slice(1, 17);
@@ -838,9 +855,7 @@ export class ResumableChannel implements Channel {
     const link = this.#link;
     if (this.#state === 'up' && link) {
       // What arrived is acknowledged before CLOSE, so the peer's close need not wait.
-      const ack = record(RECORD.ACK, 9);
-      writeU64(ack, 1, this.#expected);
-      await link.sendParts(ack).catch(() => undefined);
+      await link.sendParts(ackRecord(this.#expected)).catch(() => undefined);
       await link.sendParts(record(RECORD.CLOSE, 1)).catch(() => undefined);
       this.#gen++; // the end of this connection is ours, not a drop
       await link.close().catch(() => undefined);
