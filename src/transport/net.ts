@@ -1043,13 +1043,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
           expireIfIdle();
           return;
         }
-        if (!pending.includes(r)) return;
-        if (stopped) {
-          r.destroy();
-          return;
-        }
-        ready.add(r);
-        hand(r);
+        becomeReady(r);
         expireIfIdle();
       });
       // The resumable channel takes the connection's place: among the candidates, or in
@@ -1167,6 +1161,16 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     refreshRef();
     return true;
   };
+  /** A candidate said its first message (a resumable one: its HELLO): to a waiting accept, unless it was taken or the listener closed. */
+  const becomeReady = (c: SocketChannel | ResumableChannel) => {
+    if (!pending.includes(c)) return;
+    if (stopped) {
+      c.destroy();
+      return;
+    }
+    ready.add(c);
+    hand(c);
+  };
   const onSocket = (s: net.Socket) => {
     const address = addressOf(s);
     const key = `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`;
@@ -1220,13 +1224,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       }
       if (resuming.has(c) || resumables.has(c)) return; // their channels are followed above
       deferred.get(c)?.settle(c);
-      if (!pending.includes(c)) return;
-      if (stopped) {
-        c.destroy();
-        return;
-      }
-      ready.add(c);
-      hand(c);
+      becomeReady(c);
     });
     hand(c);
   };
