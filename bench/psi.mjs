@@ -10,10 +10,12 @@
  * 3. koppel psi serve / connect as two processes over loopback TCP: wall time and each
  *    party's peak RSS.
  *
- * Usage: node bench/psi.mjs [--n 50000] [--tcp-n N] [--quick] [--no-peer] [--primitives]
+ * Usage: node bench/psi.mjs [--n 50000] [--tcp-n N[,N...]] [--quick] [--no-peer] [--primitives]
  *   --quick: small sizes, for the smoke test in npm test.
  *   --primitives: part 1 only (the per-element costs), a few seconds.
- *   --tcp-n 1000000: the national-scale run (about two minutes here).
+ *   --tcp-n 1000000: the national-scale run (about two minutes here); several sizes,
+ *   comma-separated (e.g. 500000,2000000 for the slope of each party's peak RSS per
+ *   element), run one after the other.
  */
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
@@ -32,7 +34,7 @@ const args = process.argv.slice(2);
 const flag = (name, dflt) => numberFlag(args, name, dflt);
 const quick = args.includes('--quick');
 const N = flag('--n', quick ? 2000 : 50000);
-const TCP_N = flag('--tcp-n', quick ? 2000 : 50000);
+const TCP_SIZES = args.includes('--tcp-n') ? args[args.indexOf('--tcp-n') + 1].split(',').map(Number) : [quick ? 2000 : 50000];
 const withPeer = !args.includes('--no-peer');
 const primitivesOnly = args.includes('--primitives');
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -140,33 +142,40 @@ if (peer)
 
 // --- 3. two processes over loopback TCP ------------------------------------------
 
-const dir = mkdtempSync(join(tmpdir(), 'koppel-psi-bench-'));
-try {
-  const { X, Y } = sets(TCP_N, `tcp-${TCP_N}`);
-  writeFileSync(join(dir, 'client.csv'), 'bsn\n' + X.join('\n') + '\n');
-  writeFileSync(join(dir, 'server.csv'), 'bsn\n' + Y.join('\n') + '\n');
-  const port = basePort(1);
-  const common = ['--column', 'bsn', '--id-type', 'bsn', '--insecure', '--summary', 'json', '--no-progress'];
-  const t0 = performance.now();
-  const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
-  const [s, c] = await Promise.all([
-    json(run(['psi', 'serve', '--listen', `127.0.0.1:${port}`, '--in', join(dir, 'server.csv'), ...common])),
-    json(run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common])),
-  ]);
-  const wall = performance.now() - t0;
-  results.tcp.push({
-    n: TCP_N,
-    wallMs: Math.round(wall),
-    intersection: c.intersectionSize,
-    serverPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
-    clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20),
-  });
-  console.log(`\nkoppel psi serve / connect, two processes over loopback TCP (x25519, intersection, wall time incl. process start):`);
-  for (const t of results.tcp)
-    console.log(
-      `  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB`,
-    );
-} finally {
-  rmSync(dir, { recursive: true, force: true });
+/** One `psi serve` / `psi connect` run on two sets of `n`, each its own process. */
+async function tcpRun(n) {
+  const dir = mkdtempSync(join(tmpdir(), 'koppel-psi-bench-'));
+  try {
+    const { X, Y } = sets(n, `tcp-${n}`);
+    writeFileSync(join(dir, 'client.csv'), 'bsn\n' + X.join('\n') + '\n');
+    writeFileSync(join(dir, 'server.csv'), 'bsn\n' + Y.join('\n') + '\n');
+    const port = basePort(1);
+    const common = ['--column', 'bsn', '--id-type', 'bsn', '--insecure', '--summary', 'json', '--no-progress'];
+    const t0 = performance.now();
+    const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
+    const [s, c] = await Promise.all([
+      json(run(['psi', 'serve', '--listen', `127.0.0.1:${port}`, '--in', join(dir, 'server.csv'), ...common])),
+      json(run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common])),
+    ]);
+    const wall = performance.now() - t0;
+    results.tcp.push({
+      n,
+      wallMs: Math.round(wall),
+      intersection: c.intersectionSize,
+      serverPeakRssMB: Math.round(s.peakRssBytes / 2 ** 20),
+      clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20),
+      serverPeakRssBytes: s.peakRssBytes,
+      clientPeakRssBytes: c.peakRssBytes,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
+
+for (const n of TCP_SIZES) await tcpRun(n);
+console.log(`\nkoppel psi serve / connect, two processes over loopback TCP (x25519, intersection, wall time incl. process start):`);
+for (const t of results.tcp)
+  console.log(
+    `  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB`,
+  );
 console.log(JSON.stringify(results));
