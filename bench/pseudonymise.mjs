@@ -11,7 +11,7 @@
  *    many cores (the bare loop's ids/s, re-measured just before each round, times
  *    min(threads, cores); 1 core inline).
  * 3. With `--memory`: peak RSS of the default run on 1M and on 4M rows (memory flat in
- *    file size).
+ *    file size); `--memory-rows A,B` takes other sizes.
  *
  * Wall-time ratios need the cores free; on a shared machine the CPU-time figures (rows
  * per CPU second of the whole CLI process, all threads, against the bare loop's ids per
@@ -21,7 +21,7 @@
  * file, alternately with this one, `--rounds N` times (default 2 with --base, else 1):
  * on a shared machine only figures from one run compare.
  *
- * Usage: node bench/pseudonymise.mjs [--rows N] [--quick] [--base PATH] [--rounds N] [--memory]
+ * Usage: node bench/pseudonymise.mjs [--rows N] [--quick] [--base PATH] [--rounds N] [--memory] [--memory-rows A,B]
  * (npm run bench builds first.)
  */
 import { spawnSync } from 'node:child_process';
@@ -46,7 +46,9 @@ const baseArg = args.indexOf('--base');
 const BASE = baseArg >= 0 ? args[baseArg + 1] : undefined;
 const roundsArg = args.indexOf('--rounds');
 const ROUNDS = roundsArg >= 0 ? Number(args[roundsArg + 1]) : BASE ? 2 : 1;
-const MEMORY = args.includes('--memory');
+const memoryRowsArg = args.indexOf('--memory-rows');
+const MEMORY_ROWS = memoryRowsArg >= 0 ? args[memoryRowsArg + 1].split(',').map(Number) : [1_000_000, 4_000_000];
+const MEMORY = args.includes('--memory') || memoryRowsArg >= 0;
 
 const rng = new SyntheticRandom('bench');
 const ids = Array.from({ length: BATCH }, () => syntheticBsn(rng));
@@ -206,12 +208,12 @@ for (const r of cli)
 
 const memory = [];
 if (MEMORY) {
-  for (const rows of [1_000_000, 4_000_000]) {
+  for (const rows of MEMORY_ROWS) {
     const m = makeInput(`mem-${rows}.csv`, rows);
     for (const [name, path] of clis) memory.push({ cli: name, ...runCli(path, m.path, undefined) });
     rmSync(m.path, { force: true });
   }
-  console.log('\nPeak RSS, default threads, 1M against 4M rows (memory flat in file size):');
+  console.log(`\nPeak RSS, default threads, ${MEMORY_ROWS.map((n) => n.toLocaleString('en-US')).join(' against ')} rows (memory flat in file size):`);
   for (const r of memory)
     console.log(
       `  ${r.cli.padEnd(4)} ${r.rows.toLocaleString('en-US').padStart(10)} rows  peak RSS ${r.peakRssMB} MB  (${r.rowsPerSecond.toLocaleString('en-US')} rows/s)`,
