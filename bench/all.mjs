@@ -1,0 +1,400 @@
+#!/usr/bin/env node
+/**
+ * Every figure of issue 18 in one run, each with its ratio and target. Runs the benchmark
+ * scripts one after the other as child processes, at the sizes the targets name, reads the
+ * JSON last line of each and ends with one table: the figure measured in this run, its
+ * ratio, the target, met or not met. Every ratio is computed from figures of this run,
+ * except the OPRF and aggregation rows and the join's memory, which compare against the
+ * figures recorded at the issue's commit in bench/baseline.json (compared only when this
+ * run used the same sizes). Nothing is asserted: a benchmark measures, it never fails.
+ *
+ * Usage: node bench/all.mjs [--quick] [--markdown] [--only NAMES] [--set KEY=VALUE]... [--from FILE]
+ *   --quick: small sizes, about two minutes; the ratios are then not at the targets' sizes
+ *     (and the baseline rows are not compared).
+ *   --markdown: the table in Markdown on stdout; the scripts' own output goes to stderr.
+ *   --only psi,join: only these scripts (pseudonymise, psi, aggregate, join, oprf, disclosure).
+ *   --set psiFloor=200000 (or psiSlope=100000,400000): one size changed, names in SIZES below.
+ *   --from FILE: runs nothing; the table from the results file of an earlier run.
+ * Every run writes bench/results/all-<time>.json: the sizes, each script's JSON and the table.
+ * Run it alone on the machine: each script's wall times need the cores (npm run bench
+ * builds first and runs the full sizes, which take about half an hour on 2 cores).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const markdown = args.includes('--markdown');
+const valueOf = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const from = valueOf('--from');
+const SCRIPTS = ['pseudonymise', 'psi', 'aggregate', 'join', 'oprf', 'disclosure'];
+const only = valueOf('--only')?.split(',') ?? SCRIPTS;
+for (const s of only) if (!SCRIPTS.includes(s)) throw new Error(`--only: no script ${s} (one of ${SCRIPTS.join(', ')})`);
+
+/**
+ * The sizes the targets name (full) and small ones for --quick. psiFloor: the PSI run timed
+ * against its floor; psiSlope: the two sizes whose peak RSS gives the memory per element;
+ * psiSmall: the two-process run that should take under a second; psiInProcess: the one-process
+ * run against @openmined/psi.js; memoryRows: the two file sizes of pseudonymisation's memory.
+ */
+const SIZES = {
+  full: {
+    pseudRows: [1_000_000],
+    memoryRows: [1_000_000, 4_000_000],
+    psiInProcess: [5000],
+    psiSmall: [1000],
+    psiFloor: [1_000_000],
+    psiSlope: [500_000, 2_000_000],
+    joinN: [1_000_000],
+  },
+  quick: {
+    pseudRows: [20_000],
+    memoryRows: [50_000, 200_000],
+    psiInProcess: [5000],
+    psiSmall: [1000],
+    psiFloor: [20_000],
+    psiSlope: [10_000, 40_000],
+    joinN: [2000],
+  },
+};
+
+/** What each script is run with, from the sizes. */
+function scriptArgs(sizes) {
+  const q = quick ? ['--quick'] : [];
+  const tcp = [...new Set([...sizes.psiSmall, ...sizes.psiFloor, ...sizes.psiSlope])].sort((a, b) => a - b);
+  return {
+    pseudonymise: [...q, '--rows', String(sizes.pseudRows[0]), '--memory-rows', sizes.memoryRows.join(',')],
+    psi: [...q, '--n', String(sizes.psiInProcess[0]), '--tcp-n', tcp.join(',')],
+    aggregate: q,
+    join: [...q, '--n', String(sizes.joinN[0])],
+    oprf: q,
+    disclosure: q,
+  };
+}
+
+/** Runs one script; resolves with its JSON last line. Its output is shown as it comes. */
+function runScript(name, scriptArgv) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, `${name}.mjs`), ...scriptArgv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      (markdown ? process.stderr : process.stdout).write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bench/${name}.mjs exited with ${code}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()));
+      } catch {
+        reject(new Error(`bench/${name}.mjs: no JSON on its last line`));
+      }
+    });
+  });
+}
+
+// --- the table ---------------------------------------------------------------------
+const int = (x) => Math.round(x).toLocaleString('en-US');
+const sec = (ms) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+const nxn = (n) => `${int(n)} x ${int(n)}`;
+
+/**
+ * One table row. `ratio` is a number (shown with its unit `unit`), `met` true, false or
+ * null (no target, or not comparable).
+ */
+function row(area, what, figure, ratio, target, met, unit = 'x') {
+  return { area, what, figure, ratio: ratio === null || !Number.isFinite(ratio) ? null : Number(ratio.toFixed(3)), unit, target, met };
+}
+const notRun = (area, what, target, why = 'not run') => row(area, what, why, null, target, null);
+
+function joinRows(res, sizes, baseline) {
+  const area = 'join';
+  const n = sizes.joinN[0];
+  const r = res?.runs.find((x) => x.n === n);
+  if (!r)
+    return [
+      notRun(area, `two-party join / plain PSI, ${nxn(n)}`, '<= 1.6x'),
+      notRun(area, `helper join / plain PSI, ${nxn(n)}`, '-'),
+      notRun(area, `two-party join peak RSS A (groups), ${nxn(n)}`, 'not above 80b18a1'),
+      notRun(area, `two-party join peak RSS B (values), ${nxn(n)}`, 'not above 80b18a1'),
+    ];
+  const rows = [];
+  const wrong = (v) => (v.correct ? '' : ', table WRONG');
+  const psi = `plain PSI ${sec(r.psi.wallMs)}`;
+  if (r.twoParty) {
+    const q = r.twoParty.wallMs / r.psi.wallMs;
+    rows.push(row(area, `two-party join / plain PSI, ${nxn(n)}`, `${sec(r.twoParty.wallMs)} / ${psi}${wrong(r.twoParty)}`, q, '<= 1.6x', q <= 1.6));
+  } else rows.push(notRun(area, `two-party join / plain PSI, ${nxn(n)}`, '<= 1.6x'));
+  const h = r.helper.wallMs / r.psi.wallMs;
+  rows.push(row(area, `helper join / plain PSI, ${nxn(n)}`, `${sec(r.helper.wallMs)} / ${psi}${wrong(r.helper)}`, h, '-', null));
+  const base = baseline?.join;
+  for (const [party, key] of [
+    ['A (groups)', 'groups'],
+    ['B (values)', 'values'],
+  ]) {
+    const what = `two-party join peak RSS ${party}, ${nxn(n)}`;
+    if (!r.twoParty) {
+      rows.push(notRun(area, what, 'not above 80b18a1'));
+      continue;
+    }
+    const mb = r.twoParty.rssMB[key];
+    const b = base && base.n === n ? base.twoPartyPeakRssMB[key] : undefined;
+    rows.push(
+      b === undefined
+        ? row(area, what, `${mb} MB (no baseline at this size)`, null, 'not above 80b18a1', null)
+        : row(area, what, `${mb} MB / ${b} MB at ${baseline.commit}`, mb / b, '<= 1.00x', mb <= b),
+    );
+  }
+  return rows;
+}
+
+function pseudonymiseRows(res, sizes) {
+  const area = 'pseudonymise';
+  const rows = [];
+  const r = res?.cli.find((c) => c.cli === 'this' && c.threads === 2 && c.floorCores === 2);
+  const what = `koppel pseudonymise, ${int(sizes.pseudRows[0])} rows, 2 threads / 2-core HMAC floor`;
+  if (!r) {
+    const why = res ? 'no 2-thread run on 2 cores' : 'not run';
+    rows.push(notRun(area, what, '>= 0.5x', why), notRun(area, 'the same per CPU second / the floor per CPU second', '-', why));
+  } else {
+    rows.push(
+      row(area, what, `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s`, r.ratioToFloor, '>= 0.5x', r.ratioToFloor >= 0.5),
+      row(
+        area,
+        'the same per CPU second / the floor per CPU second',
+        `${int(r.rowsPerCpuSecond)} rows / ${int(r.floorIdsPerCpuSecond)} ids per CPU s`,
+        r.cpuRatioToFloor,
+        '-',
+        null,
+      ),
+    );
+  }
+  const [small, large] = sizes.memoryRows.map((n) => res?.memory.find((m) => m.cli === 'this' && m.rows === n));
+  const memWhat = `pseudonymise peak RSS, ${int(sizes.memoryRows[1])} / ${int(sizes.memoryRows[0])} rows`;
+  if (!small || !large) rows.push(notRun(area, memWhat, '<= 1.25x (flat)'));
+  else {
+    const q = large.peakRssMB / small.peakRssMB;
+    rows.push(row(area, memWhat, `${large.peakRssMB} MB / ${small.peakRssMB} MB`, q, '<= 1.25x (flat)', q <= 1.25));
+  }
+  return rows;
+}
+
+function psiRows(res, sizes, cores) {
+  const area = 'psi';
+  res ??= { primitives: [], tcp: [], inProcess: [] };
+  const rows = [];
+  const bare = res.primitives.find((p) => p.name.startsWith('bare node:crypto X25519'));
+  const h2g = res.primitives.find((p) => p.name.startsWith('koppel x25519 hash to group'));
+  const tcp = (n) => res.tcp.find((t) => t.n === n);
+  const wrong = (t) => (t.intersection === t.n / 2 ? '' : ', intersection WRONG');
+
+  const nf = sizes.psiFloor[0];
+  const t = tcp(nf);
+  const floorWhat = `PSI ${nxn(nf)}, two processes / floor`;
+  if (!t || !bare || !h2g) rows.push(notRun(area, floorWhat, '<= 1.1x'));
+  else {
+    // Per pair: 4 X25519 multiplications (bare node:crypto, this run) and 2 hashes to group, on all cores.
+    const floorMs = (nf * (4 * bare.usPerOp + 2 * h2g.usPerOp)) / cores / 1000;
+    const q = t.wallMs / floorMs;
+    rows.push(
+      row(
+        area,
+        floorWhat,
+        `${sec(t.wallMs)} / ${sec(floorMs)} (4 x ${bare.usPerOp} + 2 x ${h2g.usPerOp} us per pair, ${cores} cores)${wrong(t)}`,
+        q,
+        '<= 1.1x',
+        q <= 1.1,
+      ),
+    );
+  }
+  const h2gWhat = 'x25519 hash to group per identifier / 8 us';
+  if (!h2g) rows.push(notRun(area, h2gWhat, '<= 1.00x (8 us)'));
+  else rows.push(row(area, h2gWhat, `${h2g.usPerOp} us`, h2g.usPerOp / 8, '<= 1.00x (8 us)', h2g.usPerOp <= 8));
+
+  const [n1, n2] = sizes.psiSlope;
+  const [a, b] = [tcp(n1), tcp(n2)];
+  for (const [party, key, limit] of [
+    ['client', 'clientPeakRssBytes', 120],
+    ['server', 'serverPeakRssBytes', 60],
+  ]) {
+    const what = `PSI ${party} peak RSS per element, slope ${int(n1)} to ${int(n2)} / ${limit} B`;
+    if (!a || !b) rows.push(notRun(area, what, `<= 1.00x (${limit} B)`));
+    else {
+      const slope = (b[key] - a[key]) / (n2 - n1);
+      rows.push(
+        row(
+          area,
+          what,
+          `${slope.toFixed(0)} B (${int(a[key] / 2 ** 20)} MB to ${int(b[key] / 2 ** 20)} MB)`,
+          slope / limit,
+          `<= 1.00x (${limit} B)`,
+          slope <= limit,
+        ),
+      );
+    }
+  }
+
+  const ni = sizes.psiInProcess[0];
+  const k = res.inProcess.find((p) => p.impl === 'koppel x25519' && p.n === ni);
+  const peer = res.inProcess.find((p) => p.impl.startsWith('@openmined') && p.n === ni);
+  const smallWhat = `PSI ${nxn(ni)} in one process, @openmined/psi.js / koppel`;
+  if (!k || !peer) rows.push(notRun(area, smallWhat, '>= 25x'));
+  else {
+    const q = peer.ms / k.ms;
+    rows.push(row(area, smallWhat, `${sec(peer.ms)} / ${sec(k.ms)}${k.intersection === ni / 2 ? '' : ', intersection WRONG'}`, q, '>= 25x', q >= 25));
+  }
+  const ns = sizes.psiSmall[0];
+  const s = tcp(ns);
+  const sWhat = `PSI ${nxn(ns)}, two processes on loopback / 1 s`;
+  if (!s) rows.push(notRun(area, sWhat, '< 1.00x (1 s)'));
+  else rows.push(row(area, sWhat, `${sec(s.wallMs)}${wrong(s)}`, s.wallMs / 1000, '< 1.00x (1 s)', s.wallMs < 1000));
+  return rows;
+}
+
+/**
+ * The figures of bench/oprf.mjs and bench/aggregate.mjs compared with the baseline: name,
+ * value, whether more is better. The same functions read the baseline's recorded outputs.
+ */
+function oprfFigures(res) {
+  const ev = (mode) => res?.evaluate.find((e) => e.impl.startsWith('koppel') && e.mode === mode)?.perSecond;
+  const sv = (mode) => res?.service.find((e) => e.mode === mode)?.perSecond;
+  const e2e = (mode) => res?.endToEnd.find((e) => e.mode === mode)?.rowsPerSecond;
+  return [
+    ['OPRF evaluation, one thread (oprf), /s', ev('oprf'), true],
+    ['OPRF evaluation, one thread (voprf), /s', ev('voprf'), true],
+    ['OPRF service over HTTP (oprf), evaluations/s', sv('oprf'), true],
+    ['OPRF service over HTTP (voprf), evaluations/s', sv('voprf'), true],
+    ['pseudonymise --oprf end to end (oprf), rows/s', e2e('oprf'), true],
+    ['pseudonymise --oprf end to end (voprf), rows/s', e2e('voprf'), true],
+  ];
+}
+
+/** See oprfFigures. */
+function aggregateFigures(res) {
+  const round = (t) => res?.rounds.find((r) => r.transport === t)?.totalMs;
+  const proc = (prefix) => res?.processes.find((p) => p.impl.startsWith(prefix) && p.env === 'environment as given')?.resultMs;
+  return [
+    ['aggregation round, memory channels, ms', round('memory'), false],
+    ['aggregation round, loopback TCP, ms', round('tcp'), false],
+    ['aggregation reports/s, length 100', res?.reportsPerSecond.find((r) => r.impl.startsWith('koppel'))?.perSecond, true],
+    ['sum of 3 processes, mutual TLS, to the result, ms', proc('koppel, mutual TLS'), false],
+    ['sum of 3 processes, plain TCP, to the result, ms', proc('koppel, plain TCP'), false],
+  ];
+}
+
+/** The arguments that decide the sizes (the peers, measured or not, do not). */
+const sizeArgs = (a) => a.filter((x) => x !== '--no-peer').join(' ');
+
+function baselineRows(area, res, ranArgs, figures, base) {
+  if (!res) return figures(undefined).map(([what, , more]) => notRun(area, what, more ? '>= 0.95x' : '<= 1.05x'));
+  const comparable = base && sizeArgs(base.args) === sizeArgs(ranArgs);
+  return figures(res).map(([what, value, more]) => {
+    const target = more ? '>= 0.95x' : '<= 1.05x';
+    const b = comparable ? base.figures[what] : undefined;
+    if (value === undefined) return notRun(area, what, target);
+    if (b === undefined) return row(area, what, `${int(value)} (${comparable ? 'no baseline figure' : 'baseline at other sizes'})`, null, target, null);
+    const q = value / b;
+    return row(area, what, `${int(value)} / ${int(b)} at ${base.commit}`, q, target, more ? q >= 0.95 : q <= 1.05);
+  });
+}
+
+/** Every row of the table from one run's results. */
+function table(run, baseline) {
+  const { sizes, results, args: ranArgs, cores } = run;
+  return [
+    ...joinRows(results.join, sizes, baseline),
+    ...pseudonymiseRows(results.pseudonymise, sizes),
+    ...psiRows(results.psi, sizes, cores),
+    ...baselineRows('oprf', results.oprf, ranArgs.oprf, oprfFigures, baseline?.oprf && { ...baseline.oprf, commit: baseline.commit }),
+    ...baselineRows(
+      'aggregate',
+      results.aggregate,
+      ranArgs.aggregate,
+      aggregateFigures,
+      baseline?.aggregate && { ...baseline.aggregate, commit: baseline.commit },
+    ),
+  ];
+}
+
+const metText = (m) => (m === null ? '-' : m ? 'met' : 'NOT MET');
+const ratioText = (r) => (r.ratio === null ? '-' : `${r.ratio.toFixed(2)}${r.unit}`);
+
+function printTable(run, rows) {
+  const head = `${run.quick ? 'QUICK sizes (not those of the targets): ' : ''}issue 18 targets, ${run.commit}, ${run.cpu}, ${run.cores} cores, ${run.date}, load ${run.load.start} at the start, ${run.load.end} at the end`;
+  if (markdown) {
+    console.log(`${head}\n`);
+    console.log('| area | measurement | figure (this run) | ratio | target | |');
+    console.log('|---|---|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.area} | ${r.what} | ${r.figure} | ${ratioText(r)} | ${r.target} | ${metText(r.met)} |`);
+    return;
+  }
+  const cols = [
+    ['area', (r) => r.area],
+    ['measurement', (r) => r.what],
+    ['figure (this run)', (r) => r.figure],
+    ['ratio', ratioText],
+    ['target', (r) => r.target],
+    ['', (r) => metText(r.met)],
+  ];
+  const width = cols.map(([h, f]) => Math.max(h.length, ...rows.map((r) => f(r).length)));
+  const line = (cells) => cells.map((c, i) => (i === 3 ? c.padStart(width[i]) : c.padEnd(width[i]))).join('  ');
+  console.log(`\n${head}`);
+  console.log(line(cols.map(([h]) => h)));
+  console.log(line(width.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(cols.map(([, f]) => f(r))));
+  const judged = rows.filter((r) => r.met !== null);
+  console.log(`${judged.filter((r) => r.met).length} of ${judged.length} targets met (nothing is asserted).`);
+}
+
+// --- the run -------------------------------------------------------------------------
+const baselinePath = join(here, 'baseline.json');
+const baseline = JSON.parse(readFileSync(baselinePath, 'utf8'));
+let run;
+if (from) run = JSON.parse(readFileSync(from, 'utf8'));
+else {
+  const sizes = { ...SIZES[quick ? 'quick' : 'full'] };
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--set') continue;
+    const [key, value] = args[i + 1].split('=');
+    if (!(key in sizes)) throw new Error(`--set: no size ${key} (one of ${Object.keys(sizes).join(', ')})`);
+    sizes[key] = value.split(',').map(Number);
+  }
+  let commit = 'unknown commit';
+  try {
+    commit = execFileSync('git', ['-C', here, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // Not a git checkout: the table says so.
+  }
+  const ranArgs = scriptArgs(sizes);
+  run = {
+    bench: 'all',
+    quick,
+    commit,
+    cpu: cpus()[0]?.model,
+    cores: availableParallelism(),
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    load: { start: loadavg()[0].toFixed(2) },
+    sizes,
+    args: ranArgs,
+    results: {},
+  };
+  for (const name of SCRIPTS) {
+    if (!only.includes(name)) continue;
+    (markdown ? process.stderr : process.stdout).write(`\n=== node bench/${name}.mjs ${ranArgs[name].join(' ')}\n`);
+    run.results[name] = await runScript(name, ranArgs[name]);
+  }
+  run.load.end = loadavg()[0].toFixed(2);
+}
+const rows = table(run, baseline);
+if (!from) {
+  const dir = join(here, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `all-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify({ ...run, table: rows }, null, 1) + '\n');
+  (markdown ? process.stderr : process.stdout).write(`\nAll figures: ${file} (node bench/all.mjs --from FILE [--markdown] prints this table again)\n`);
+}
+printTable(run, rows);
