@@ -327,7 +327,7 @@ function printTable(run, rows) {
   const head = `${run.quick ? 'QUICK sizes (not those of the targets): ' : ''}issue 18 targets, ${run.commit}, ${run.cpu}, ${run.cores} cores, ${run.date}, load ${run.load.start} at the start, ${run.load.end} at the end`;
   if (markdown) {
     console.log(`${head}\n`);
-    console.log('| area | measurement | figure (this run) | ratio | target | |');
+    console.log('| area | measurement | figure (this run) | ratio | target | met |');
     console.log('|---|---|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.area} | ${r.what} | ${r.figure} | ${ratioText(r)} | ${r.target} | ${metText(r.met)} |`);
     return;
@@ -338,7 +338,7 @@ function printTable(run, rows) {
     ['figure (this run)', (r) => r.figure],
     ['ratio', ratioText],
     ['target', (r) => r.target],
-    ['', (r) => metText(r.met)],
+    ['met', (r) => metText(r.met)],
   ];
   const width = cols.map(([h, f]) => Math.max(h.length, ...rows.map((r) => f(r).length)));
   const line = (cells) => cells.map((c, i) => (i === 3 ? c.padStart(width[i]) : c.padEnd(width[i]))).join('  ');
