@@ -385,7 +385,13 @@ else {
   for (const name of SCRIPTS) {
     if (!only.includes(name)) continue;
     (markdown ? process.stderr : process.stdout).write(`\n=== node bench/${name}.mjs ${ranArgs[name].join(' ')}\n`);
-    run.results[name] = await runScript(name, ranArgs[name]);
+    try {
+      run.results[name] = await runScript(name, ranArgs[name]);
+    } catch (e) {
+      // One script failing must not lose the others' figures: its rows say "not run".
+      process.stderr.write(`\n${e instanceof Error ? e.message : String(e)}\n`);
+      (run.failed ??= []).push(name);
+    }
   }
   run.load.end = loadavg()[0].toFixed(2);
 }
@@ -398,3 +404,7 @@ if (!from) {
   (markdown ? process.stderr : process.stdout).write(`\nAll figures: ${file} (node bench/all.mjs --from FILE [--markdown] prints this table again)\n`);
 }
 printTable(run, rows);
+if (run.failed) {
+  console.log(`Failed (rows "not run"): ${run.failed.map((n) => `bench/${n}.mjs`).join(', ')}.`);
+  process.exitCode = 1;
+}
