@@ -13,7 +13,7 @@ import { deriveTags, tagKey } from '../psi/ops.js';
 import type { Session, SessionScope } from '../session/session.js';
 import { dummyIds } from '../session/streaming.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
-import type { TaskPool } from '../util/pool.js';
+import type { TaskRunner } from '../util/pool.js';
 import { randomPermutation } from '../util/shuffle.js';
 import { MAX_LIST_ELEMENTS, NO_MATCH, Step } from './messages.js';
 import type { joinOps } from './ops.js';
@@ -27,7 +27,7 @@ export interface BlindingContext {
   /** The run's scope (fail-fast). */
   readonly scope: SessionScope;
   /** The run's worker pool. */
-  readonly pool: TaskPool<typeof joinOps>;
+  readonly pool: TaskRunner<typeof joinOps>;
   /** This party's blinding scalar (a for A, b for B). */
   readonly scalar: ScalarPair;
   /** The blinding suite. */

@@ -13,7 +13,7 @@ import type { ScalarPair, SuiteName } from '../group/types.js';
 import type { Session, SessionScope } from '../session/session.js';
 import { concatBytes, wipe } from '../util/bytes.js';
 import { pipelineDepth } from '../util/pipeline.js';
-import type { TaskPool } from '../util/pool.js';
+import type { TaskRunner } from '../util/pool.js';
 import { DEFAULT_SEARCH_STEPS, DiscreteLog, PROOF_BYTES, proveKnowledge, verifyKnowledge } from './elgamal.js';
 import { context, NO_MATCH, Step } from './messages.js';
 import { recordBytes2p, type joinOps } from './ops.js';
@@ -24,7 +24,7 @@ import type { GroupsValueLayer, ValuesValueLayer } from './values.js';
 export interface ValueLayerContext {
   readonly session: Session;
   readonly scope: SessionScope;
-  readonly pool: TaskPool<typeof joinOps>;
+  readonly pool: TaskRunner<typeof joinOps>;
   /** The number of value columns, k. */
   readonly columns: number;
   readonly progress: ((p: JoinProgress) => void) | undefined;

@@ -17,7 +17,7 @@ import { getSuite, wipeScalar, type SuiteName } from '../group/suite.js';
 import { NORMALISATION_VERSION, itemNormaliser, type IdType } from '../pseudonymise/normalise.js';
 import { checkAgreementHash, IDENTIFIER_SHARED, type SharedParam } from '../session/hello.js';
 import { runSession, type Session, type SessionScope } from '../session/session.js';
-import { dummyIds, resolveBatching } from '../session/streaming.js';
+import { dummyIds, rampedChunk, resolveBatching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
 import { concatAll, randomBytes, wipe } from '../util/bytes.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
@@ -232,6 +232,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         const submit = (batch: string[]) =>
           pipe.push(pool.run('hashMultiply', { suite: o.suite, items: batch, scalar: scalar.scalar }).then((packed) => ({ n: batch.length, packed })));
         let batch: string[] = [];
+        let batches = 0;
         let index = 0;
         for await (const raw of items) {
           if (typeof raw !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI client items must be strings.');
@@ -241,8 +242,9 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
           ids.push(item);
           batch.push(item);
           if (o.padTo !== undefined && ids.length > o.padTo) throw tooLarge(ids.length, o.padTo);
-          if (batch.length === o.chunk) {
+          if (batch.length === rampedChunk(o.chunk, batches)) {
             await submit(batch);
+            batches++;
             batch = [];
           }
         }
@@ -432,6 +434,7 @@ export async function psiServer(
         const payloadList: Uint8Array[] = [];
         const seen = new Set<string>();
         let count = 0;
+        let batches = 0;
         let batch: string[] = [];
         const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(pipelineDepth(pool), scope.failFast, (r) => {
           tagParts.push(r.tags);
@@ -467,8 +470,9 @@ export async function psiServer(
           batch.push(id);
           count++;
           if (o.padTo !== undefined && count > o.padTo) throw tooLarge(count, o.padTo);
-          if (batch.length === o.chunk) {
+          if (batch.length === rampedChunk(o.chunk, batches)) {
             await submit(batch);
+            batches++;
             batch = [];
           }
         }

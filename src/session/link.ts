@@ -81,6 +81,18 @@ export interface StreamSpec {
   readonly overflowCode?: KoppelErrorCode;
 }
 
+const stepNames = new WeakMap<ProtocolSpec, ReadonlyMap<number, string>>();
+
+/** Step names by number, made once per protocol (a link is opened per session, thousands in a round). */
+function stepNamesOf(spec: ProtocolSpec): ReadonlyMap<number, string> {
+  let names = stepNames.get(spec);
+  if (!names) {
+    names = new Map(Object.entries(spec.steps).map(([k, v]) => [v, k]));
+    stepNames.set(spec, names);
+  }
+  return names;
+}
+
 /** A channel carrying checked frames of one protocol session. */
 export class Link {
   readonly #channel: Channel;
@@ -106,7 +118,7 @@ export class Link {
     this.#channel = channel;
     this.#spec = spec;
     this.session = session;
-    this.#stepNames = new Map(Object.entries(spec.steps).map(([k, v]) => [v, k]));
+    this.#stepNames = stepNamesOf(spec);
     this.#transcript = new TranscriptHash(spec, side);
   }
 

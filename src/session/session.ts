@@ -22,7 +22,7 @@ import type { PeerIdentity } from '../transport/peer.js';
 import type { t } from '../util/cjs.js';
 import { randomBytes } from '../util/bytes.js';
 import { FailFast } from '../util/pipeline.js';
-import { TaskPool, type OpRegistry } from '../util/pool.js';
+import { PoolLease, type OpRegistry, type TaskRunner } from '../util/pool.js';
 import { decodeOrThrow } from '../wire/codec.js';
 import { jsonBody, type Frame } from '../wire/frame.js';
 import { checkHello, isAgreementHash, type HelloBase, type HelloExpectation } from './hello.js';
@@ -266,9 +266,13 @@ export class SessionScope {
     return handshake(link, o);
   }
 
-  /** A worker pool owned by the run (closed at its end). */
-  pool<R extends OpRegistry>(ops: R, workerUrl: URL, threads: number): TaskPool<R> {
-    return this.own(new TaskPool(ops, workerUrl, threads));
+  /**
+   * Worker threads for the run, given back at its end: shared with the other runs of
+   * this process open at the same time (see {@link PoolLease}), so two parties in one
+   * process, or a server's concurrent sessions, use one set of workers.
+   */
+  pool<R extends OpRegistry>(ops: R, workerUrl: URL, threads: number): TaskRunner<R> {
+    return this.own(new PoolLease(ops, workerUrl, threads));
   }
 
   /** Registers something to close at the end of the run; returns it. */

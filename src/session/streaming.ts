@@ -46,3 +46,17 @@ export function resolveBatching(o: { readonly suite?: SuiteName; readonly chunkS
 export function dummyIds(n: number): string[] {
   return Array.from({ length: n }, () => 'koppel-pad-' + toHex(randomBytes(16)));
 }
+
+/** Items in the first chunk of a stream; each later chunk doubles up to the chunk size. */
+export const FIRST_CHUNK_ITEMS = 256;
+
+/**
+ * The size of a stream's chunk number `index` (from 0): 256, 512, 1024, ... up to
+ * `chunk`. Small first chunks let the peer, and every worker thread, start work sooner
+ * (a small set's run is otherwise a chain of a few large tasks on one core each); later
+ * ones are full size for throughput. The sizes depend on the chunk setting only, never
+ * on the data.
+ */
+export function rampedChunk(chunk: number, index: number): number {
+  return index >= 24 ? chunk : Math.min(chunk, FIRST_CHUNK_ITEMS * 2 ** index);
+}

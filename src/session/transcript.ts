@@ -18,7 +18,7 @@
  *
  * @packageDocumentation
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import { PROTOCOLS } from '../wire/frame.js';
 import type { ProtocolSpec } from './link.js';
 
@@ -27,45 +27,76 @@ export type TranscriptSide = 'initiator' | 'responder';
 
 const LABEL = Buffer.from('koppel/transcript/v1', 'utf8');
 
+/**
+ * A direction's frames are gathered (copied) in memory up to this many bytes before a
+ * running hash takes over. Most sessions of an aggregation round are a few small frames,
+ * where a hash object per direction per session was a tenth of an input's cost; a long
+ * stream is hashed as it goes, holding at most this much.
+ */
+const GATHER_BYTES = 64 * 1024;
+
+/** The running SHA-256 of one direction's length-prefixed frames. */
+class DirectionHash {
+  #hash: Hash | undefined;
+  #parts: Buffer[] = [];
+  #gathered = 0;
+  /** Frames so far. */
+  count = 0;
+
+  add(frame: Uint8Array): void {
+    const entry = Buffer.allocUnsafe(4 + frame.length);
+    entry.writeUInt32BE(frame.length);
+    entry.set(frame, 4);
+    this.count++;
+    if (this.#hash) {
+      this.#hash.update(entry);
+      return;
+    }
+    this.#parts.push(entry);
+    this.#gathered += entry.length;
+    if (this.#gathered > GATHER_BYTES) {
+      this.#hash = createHash('sha256');
+      for (const p of this.#parts) this.#hash.update(p);
+      this.#parts = [];
+    }
+  }
+
+  /** SHA-256 of everything added so far (the running hash goes on). */
+  digest(): Buffer {
+    return this.#hash ? this.#hash.copy().digest() : hash('sha256', Buffer.concat(this.#parts), 'buffer');
+  }
+}
+
 /** Running hashes of both directions of one session. */
 export class TranscriptHash {
   readonly #spec: ProtocolSpec;
   readonly #side: TranscriptSide;
-  readonly #hashes: Record<TranscriptSide, Hash> = { initiator: createHash('sha256'), responder: createHash('sha256') };
-  readonly #counts: Record<TranscriptSide, number> = { initiator: 0, responder: 0 };
+  readonly #directions: Record<TranscriptSide, DirectionHash> = { initiator: new DirectionHash(), responder: new DirectionHash() };
 
   constructor(spec: ProtocolSpec, side: TranscriptSide) {
     this.#spec = spec;
     this.#side = side;
   }
 
-  #add(from: TranscriptSide, frame: Uint8Array): void {
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(frame.length);
-    this.#hashes[from].update(len).update(frame);
-    this.#counts[from]++;
-  }
-
   /** Records a frame this party sent. */
   sent(frame: Uint8Array): void {
-    this.#add(this.#side, frame);
+    this.#directions[this.#side].add(frame);
   }
 
   /** Records a frame this party received. */
   received(frame: Uint8Array): void {
-    this.#add(this.#side === 'initiator' ? 'responder' : 'initiator', frame);
+    this.#directions[this.#side === 'initiator' ? 'responder' : 'initiator'].add(frame);
   }
 
   /** The transcript so far: 32 bytes, the same at both ends once both saw the same frames. */
   digest(): Uint8Array {
-    const out = createHash('sha256')
-      .update(LABEL)
-      .update(Uint8Array.of(PROTOCOLS[this.#spec.wire], this.#spec.version & 0xff));
+    const parts: Uint8Array[] = [LABEL, Uint8Array.of(PROTOCOLS[this.#spec.wire], this.#spec.version & 0xff)];
     for (const side of ['initiator', 'responder'] as const) {
+      const d = this.#directions[side];
       const n = Buffer.alloc(8);
-      n.writeBigUInt64BE(BigInt(this.#counts[side]));
-      out.update(n).update(this.#hashes[side].copy().digest());
+      n.writeBigUInt64BE(BigInt(d.count));
+      parts.push(n, d.digest());
     }
-    return new Uint8Array(out.digest());
+    return new Uint8Array(hash('sha256', Buffer.concat(parts), 'buffer'));
   }
 }

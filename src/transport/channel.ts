@@ -56,6 +56,7 @@ export class Inbox {
   readonly #queue: Uint8Array[] = [];
   readonly #waiting: Array<{ resolve: (m: Uint8Array) => void; reject: (e: unknown) => void; timer: Timer | undefined }> = [];
   #failure: KoppelError | undefined;
+  #lazyFailure: (() => KoppelError) | undefined;
   #queuedBytes = 0;
   #idleTimeoutMs: number;
   /** Called when the queue drains below the low-water mark (to resume a paused source). */
@@ -94,14 +95,29 @@ export class Inbox {
     this.#queuedBytes += message.length;
   }
 
-  /** Ends the inbox: queued messages can still be received, then `error` is thrown. */
-  fail(error: KoppelError): void {
-    if (this.#failure) return;
+  /**
+   * Ends the inbox: queued messages can still be received, then `error` is thrown. A
+   * function is called only once the error is needed (a receiver waits or comes), so an
+   * orderly close that nobody reads past costs no error object and its stack trace.
+   */
+  fail(error: KoppelError | (() => KoppelError)): void {
+    if (this.#failure || this.#lazyFailure) return;
+    if (typeof error === 'function') {
+      this.#lazyFailure = error;
+      if (this.#waiting.length === 0) return;
+      error = error();
+    }
     this.#failure = error;
     for (const w of this.#waiting.splice(0)) {
       w.timer?.clear();
       w.reject(error);
     }
+  }
+
+  /** The failure, made now if it was given as a function. */
+  #failureNow(): KoppelError | undefined {
+    if (!this.#failure && this.#lazyFailure) this.#failure = this.#lazyFailure();
+    return this.#failure;
   }
 
   /** Drops every queued message (a connection nobody will read from). */
@@ -112,7 +128,7 @@ export class Inbox {
 
   /** True once {@link Inbox.fail} was called. */
   get failed(): KoppelError | undefined {
-    return this.#failure;
+    return this.#failureNow();
   }
 
   /** The next message, or the failure, or `TIMEOUT`. */
@@ -124,7 +140,8 @@ export class Inbox {
       if (this.#queue.length === 0) this.onDrain?.();
       return Promise.resolve(m);
     }
-    if (this.#failure) return Promise.reject(this.#failure);
+    const failure = this.#failureNow();
+    if (failure) return Promise.reject(failure);
     return new Promise((resolve, reject) => {
       const entry = {
         resolve,
@@ -193,8 +210,8 @@ export function createMemoryChannelPair(options: ChannelOptions = {}): [Channel,
       async close() {
         if (closed) return;
         closed = true;
-        inboxes[0].fail(closedError());
-        inboxes[1].fail(closedError());
+        inboxes[0].fail(closedError);
+        inboxes[1].fail(closedError);
         for (const ws of drainWaiters) for (const w of ws.splice(0)) w();
       },
     };

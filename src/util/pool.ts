@@ -49,6 +49,8 @@ export interface PoolOptions<R extends OpRegistry> {
 export type Priority = 'high' | 'low';
 
 interface Task {
+  /** The lease that submitted it, if any: {@link TaskPool.cancelQueued} drops a lease's queued tasks. */
+  readonly owner?: object;
   readonly op: string;
   readonly arg: unknown;
   readonly transfer: ArrayBuffer[];
@@ -145,7 +147,7 @@ export class TaskPool<R extends OpRegistry> {
   run<K extends keyof R & string>(
     op: K,
     arg: Parameters<R[K]>[0],
-    options: { priority?: Priority; transfer?: ArrayBuffer[] } = {},
+    options: { priority?: Priority; transfer?: ArrayBuffer[]; owner?: object } = {},
   ): Promise<Awaited<ReturnType<R[K]>>> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
@@ -159,7 +161,7 @@ export class TaskPool<R extends OpRegistry> {
       }
     }
     return new Promise((resolve, reject) => {
-      const t: Task = { op, arg, transfer: options.transfer ?? [], resolve: resolve as (v: unknown) => void, reject };
+      const t: Task = { op, arg, transfer: options.transfer ?? [], resolve: resolve as (v: unknown) => void, reject, owner: options.owner };
       (options.priority === 'low' ? this.#low : this.#high).push(t);
       this.#pump();
     });
@@ -183,6 +185,24 @@ export class TaskPool<R extends OpRegistry> {
     }
   }
 
+  /** The pool has failed (a worker died): every later task is rejected. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Rejects with `error` the tasks `owner` submitted that no worker has started yet. */
+  cancelQueued(owner: object, error: KoppelError): void {
+    for (const queue of [this.#high, this.#low]) {
+      for (let i = queue.length - 1; i >= 0; i--) {
+        const t = queue[i] as Task;
+        if (t.owner === owner) {
+          queue.splice(i, 1);
+          t.reject(error);
+        }
+      }
+    }
+  }
+
   #fail(e: KoppelError): void {
     if (this.#failure) return;
     this.#failure = e;
@@ -196,6 +216,94 @@ export class TaskPool<R extends OpRegistry> {
     this.#closed = true;
     this.#fail(new KoppelError('ABORTED', 'The task pool was closed.'));
     await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
+
+/** The part of a pool a run uses: {@link TaskPool} itself, or a {@link PoolLease} of a shared one. */
+export interface TaskRunner<R extends OpRegistry> {
+  /** Number of worker threads (0: inline). */
+  readonly size: number;
+  /** Runs `op` with `arg` (see {@link TaskPool.run}). */
+  run<K extends keyof R & string>(
+    op: K,
+    arg: Parameters<R[K]>[0],
+    options?: { priority?: Priority; transfer?: ArrayBuffer[] },
+  ): Promise<Awaited<ReturnType<R[K]>>>;
+  /** Releases the pool (a lease: gives it back). */
+  close(): Promise<void>;
+}
+
+interface SharedEntry {
+  readonly pool: TaskPool<OpRegistry>;
+  users: number;
+}
+
+/** Pools without per-worker state, shared by the runs of one process that are open at once. */
+const sharedPools = new Map<string, SharedEntry>();
+
+/**
+ * A run's use of a pool shared with the other runs of this process that are open at the
+ * same time (both parties of an in-process run, a server's concurrent sessions): one set
+ * of workers per worker entry and size instead of one per run, so concurrent runs do not
+ * start (and warm up) more threads than the machine has cores. Only for registries whose
+ * workers keep nothing between tasks (no {@link PoolOptions.init}): every secret a task
+ * needs travels with the task.
+ *
+ * Closing the lease cancels its tasks that have not started (`ABORTED`); the workers stop
+ * when the last lease is closed. A pool that fails (a worker died) fails its open leases'
+ * tasks, and the next lease gets a new pool.
+ */
+export class PoolLease<R extends OpRegistry> implements TaskRunner<R> {
+  readonly #entry: SharedEntry;
+  readonly #key: string;
+  #closed = false;
+
+  /**
+   * @param ops - the registry, for inline execution
+   * @param workerUrl - the compiled worker entry that serves the same registry
+   * @param size - worker threads; 0 runs every task inline (nothing is shared)
+   * @throws KoppelError `WORKER_FAILED` for threads without the compiled package
+   */
+  constructor(ops: R, workerUrl: URL, size: number) {
+    this.#key = `${size}:${workerUrl.href}`;
+    let entry = sharedPools.get(this.#key);
+    if (!entry || entry.pool.failed || size === 0) {
+      entry = { pool: new TaskPool(ops, workerUrl, size) as unknown as TaskPool<OpRegistry>, users: 0 };
+      if (size > 0) sharedPools.set(this.#key, entry);
+    }
+    entry.users++;
+    this.#entry = entry;
+  }
+
+  /** Number of worker threads (0: inline). */
+  get size(): number {
+    return this.#entry.pool.size;
+  }
+
+  /** How many open leases use this lease's workers (itself included). */
+  get users(): number {
+    return this.#entry.users;
+  }
+
+  /** Runs `op` with `arg` on the shared workers (see {@link TaskPool.run}). */
+  run<K extends keyof R & string>(
+    op: K,
+    arg: Parameters<R[K]>[0],
+    options: { priority?: Priority; transfer?: ArrayBuffer[] } = {},
+  ): Promise<Awaited<ReturnType<R[K]>>> {
+    if (this.#closed) return Promise.reject(new KoppelError('INTERNAL', 'The task pool is closed.'));
+    return (this.#entry.pool as unknown as TaskPool<R>).run(op, arg, { ...options, owner: this });
+  }
+
+  /** Gives the pool back: this lease's queued tasks are cancelled; the last lease stops the workers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const e = this.#entry;
+    e.pool.cancelQueued(this, new KoppelError('ABORTED', 'The task pool was closed.'));
+    if (--e.users > 0) return;
+    if (sharedPools.get(this.#key) === e) sharedPools.delete(this.#key);
+    await e.pool.close();
   }
 }
 

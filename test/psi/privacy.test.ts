@@ -89,6 +89,21 @@ describe('sizes on the wire', () => {
     expect(shape(small, 'sent')).toEqual(shape(large, 'sent'));
   });
 
+  it("the client's chunks ramp up from 256 items by the chunk setting alone: equal-size sets give equal chunk counts", async () => {
+    const ids = (tag: string) => Array.from({ length: 1000 }, (_, i) => `${tag}-${i}`);
+    const counts = (t: TranscriptEntry[]) =>
+      t
+        .map((e) => decodeFrame(e.bytes))
+        .filter((f) => f.step === Step.CLIENT_ELEMENTS)
+        .map((f) => f.count);
+    const a = await transcriptOf(ids('a'), Y);
+    const b = await transcriptOf(ids('b'), Y);
+    expect(counts(a)).toEqual([256, 512, 232]);
+    expect(shape(a, 'sent')).toEqual(shape(b, 'sent'));
+    // A chunk setting below the first size is used as is.
+    expect(counts(await transcriptOf(ids('c').slice(0, 300), Y, { chunkSize: 100 }))).toEqual([100, 100, 100]);
+  });
+
   it("with padding, the client's messages reveal only its bound", async () => {
     const a = await transcriptOf(X.slice(0, 3), Y, { padTo: 50 }, {});
     const b = await transcriptOf(X, Y, { padTo: 50 }, {});

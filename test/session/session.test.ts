@@ -6,12 +6,14 @@
  * its peer told why on failure and on cancellation.
  */
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { joinGroups, joinValues } from '../../src/join/join.js';
 import { psiClient, psiServer } from '../../src/psi/psi.js';
 import { PSI_PROTOCOL } from '../../src/psi/messages.js';
 import { Link, type ProtocolSpec } from '../../src/session/link.js';
 import { openSession, runSession, type Session } from '../../src/session/session.js';
+import { TranscriptHash } from '../../src/session/transcript.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { recordingChannel, type TranscriptEntry } from '../../src/transport/transcript.js';
 import { t } from '../../src/util/cjs.js';
@@ -124,6 +126,34 @@ describe('the transcript hash', () => {
     expect(ct).toHaveLength(32);
     expect(Buffer.from(ct).equals(Buffer.from((server as Session).transcript()))).toBe(true);
     expect(Buffer.from(ct).equals(Buffer.from(transcriptFromRecording(PSI_PROTOCOL, 'initiator', recorded)))).toBe(true);
+  });
+
+  it('is the documented SHA-256 when frames are gathered, cross the gathering limit, or stream, with digests taken along the way', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ initiator: fc.boolean(), size: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 1000, max: 40_000 })), digest: fc.boolean() }),
+          {
+            maxLength: 12,
+          },
+        ),
+        (steps) => {
+          const th = new TranscriptHash(PSI_PROTOCOL, 'initiator');
+          const recorded: TranscriptEntry[] = [];
+          const check = () => expect(Buffer.from(th.digest()).equals(Buffer.from(transcriptFromRecording(PSI_PROTOCOL, 'initiator', recorded)))).toBe(true);
+          steps.forEach((st, i) => {
+            const frame = Uint8Array.from({ length: st.size }, (_, j) => (i * 7 + j) & 0xff);
+            if (st.initiator) th.sent(frame);
+            else th.received(frame);
+            recorded.push({ direction: st.initiator ? 'sent' : 'received', bytes: frame.slice() });
+            frame.fill(0); // the hash must not depend on the caller's buffer after the call
+            if (st.digest) check();
+          });
+          check();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('differs between two sessions over the same sets (fresh session ids and scalars)', async () => {

@@ -45,6 +45,26 @@ describe('memory channel pair', () => {
     await expectCode(b.receive(), 'CONNECTION_CLOSED');
     await expectCode(a.send(new Uint8Array(1)), 'CONNECTION_CLOSED');
   });
+  it('a close reaches a receive already waiting and one that comes later, both sides, after the queued messages', async () => {
+    const [a, b] = createMemoryChannelPair();
+    const waiting = a.receive();
+    await b.send(new Uint8Array([1]));
+    expect(await waiting).toEqual(new Uint8Array([1]));
+    const waitingAgain = a.receive();
+    await b.send(new Uint8Array([2]));
+    await b.send(new Uint8Array([3]));
+    await b.close();
+    expect(await waitingAgain).toEqual(new Uint8Array([2]));
+    expect(await a.receive()).toEqual(new Uint8Array([3]));
+    await expectCode(a.receive(), 'CONNECTION_CLOSED');
+    await expectCode(a.receive(), 'CONNECTION_CLOSED');
+    await expectCode(b.receive(), 'CONNECTION_CLOSED');
+    const [c, d] = createMemoryChannelPair();
+    const pending = [c.receive(), d.receive()];
+    await d.close();
+    for (const p of pending) await expectCode(p, 'CONNECTION_CLOSED');
+  });
+
   it('times out a receive when the peer sends nothing', async () => {
     const [, b] = createMemoryChannelPair({ idleTimeoutMs: 50 });
     await expectCode(b.receive(), 'TIMEOUT');

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { TaskPool } from '../../src/util/pool.js';
 import type * as PoolModule from '../../src/util/pool.js';
 import type * as CsvChunkModule from '../../src/pseudonymise/csv-chunk.js';
+import type * as PsiOpsModule from '../../src/psi/ops.js';
+import type * as SuiteModule from '../../src/group/suite.js';
 import { generateKey, deriveDomainKey } from '../../src/pseudonymise/key.js';
 import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
 import { KoppelError } from '../../src/errors/index.js';
@@ -95,5 +97,65 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
     });
     await expect(pool.run('chunk', new Uint8Array(0))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await pool.close();
+  });
+});
+
+describe('PoolLease: runs open at once in one process share one set of workers', () => {
+  const dist = (path: string) => new URL(`../../dist/${path}`, import.meta.url);
+  const load = async () => {
+    const { PoolLease } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
+    const { psiOps } = (await import(dist('psi/ops.js').href)) as typeof PsiOpsModule;
+    const { getSuite } = (await import(dist('group/suite.js').href)) as typeof SuiteModule;
+    const suite = getSuite('x25519');
+    const points = suite.hashToGroup(['a', 'b', 'c'], new TextEncoder().encode('lease-test'));
+    return { PoolLease, psiOps, suite, points, url: dist('psi/worker.js') };
+  };
+
+  it('two leases of the same entry and size use the same workers and both get correct answers; inline leases never share', async () => {
+    const { PoolLease, psiOps, suite, points, url } = await load();
+    const a = new PoolLease(psiOps, url, 2);
+    const b = new PoolLease(psiOps, url, 2);
+    const other = new PoolLease(psiOps, url, 1);
+    expect([a.users, b.users, other.users]).toEqual([2, 2, 1]);
+    const k1 = suite.randomScalar().scalar;
+    const k2 = suite.randomScalar().scalar;
+    const [r1, r2] = await Promise.all([
+      a.run('multiply', { suite: 'x25519', scalar: k1, packed: points }),
+      b.run('multiply', { suite: 'x25519', scalar: k2, packed: points }),
+    ]);
+    expect(r1).toEqual(suite.multiply(k1, points));
+    expect(r2).toEqual(suite.multiply(k2, points));
+    await Promise.all([a.close(), b.close(), other.close()]);
+    const inline = [new PoolLease(psiOps, url, 0), new PoolLease(psiOps, url, 0)];
+    expect(inline.map((l) => [l.size, l.users])).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
+  });
+
+  it('closing one lease cancels only its queued tasks; the other run finishes; after the last lease a new one starts fresh workers', async () => {
+    const { PoolLease, psiOps, suite, points, url } = await load();
+    const a = new PoolLease(psiOps, url, 1);
+    const b = new PoolLease(psiOps, url, 1);
+    const k = suite.randomScalar().scalar;
+    const big = suite.hashToGroup(
+      Array.from({ length: 400 }, (_, i) => `x${i}`),
+      new TextEncoder().encode('lease-test'),
+    );
+    const mineA = Array.from({ length: 6 }, () => a.run('multiply', { suite: 'x25519', scalar: k, packed: big }));
+    const mineB = Array.from({ length: 3 }, () => b.run('multiply', { suite: 'x25519', scalar: k, packed: points }));
+    const settledA = Promise.allSettled(mineA);
+    await a.close();
+    expect(b.users).toBe(1);
+    const outsB = await Promise.all(mineB);
+    for (const o of outsB) expect(o).toEqual(suite.multiply(k, points));
+    const codes = (await settledA).map((r) => (r.status === 'rejected' ? (r.reason as KoppelError).code : 'done'));
+    expect(codes.filter((c) => c === 'ABORTED').length).toBeGreaterThanOrEqual(4); // at most the started one(s) finish
+    await expect(a.run('multiply', { suite: 'x25519', scalar: k, packed: points })).rejects.toMatchObject({ code: 'INTERNAL' });
+    await b.close();
+    const c = new PoolLease(psiOps, url, 1);
+    expect(c.users).toBe(1);
+    expect(await c.run('multiply', { suite: 'x25519', scalar: k, packed: points })).toEqual(suite.multiply(k, points));
+    await c.close();
   });
 });

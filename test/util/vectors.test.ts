@@ -50,6 +50,18 @@ describe('RFC 5869: HKDF-SHA256', () => {
   });
   it('has the three SHA-256 test cases', () => expect(rfc5869).toHaveLength(3));
 
+  it('agrees with @noble/hashes for an info on either side of 1024 bytes (the random inputs below rarely draw one that long)', () => {
+    const ikm = Uint8Array.from({ length: 40 }, (_, i) => i);
+    for (const n of [0, 1, 1023, 1024, 1025, 2000, 5000])
+      for (const [salt, length] of [
+        [new Uint8Array(0), 48],
+        [Uint8Array.of(7, 7), 8160],
+      ] as const) {
+        const info = Uint8Array.from({ length: n }, (_, i) => (i * 31) & 0xff);
+        expect(Buffer.from(hkdfSha256(ikm, salt, info, length)).toString('hex')).toBe(Buffer.from(hkdf(sha256, ikm, salt, info, length)).toString('hex'));
+      }
+  });
+
   it('agrees with @noble/hashes and node:crypto on random inputs, info of any length', () => {
     const bytes = (max: number) => fc.uint8Array({ maxLength: max });
     fc.assert(
