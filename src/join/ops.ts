@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { loadRistretto255, scalarFromInt } from '../group/sodium.js';
+import { isIdentity, loadRistretto255, scalarFromInt } from '../group/sodium.js';
+import { randomBytes } from '../util/bytes.js';
 import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
 import { combine } from './elgamal.js';
@@ -86,10 +87,14 @@ export const joinOps = {
     const size = recordBytes2p(k);
     const out = new Uint8Array(n * size);
     const keys = Array.from({ length: k }, (_, j) => arg.secretKeys.subarray(j * 32, j * 32 + 32));
+    // Every record's r from one draw of the CSPRNG: 64 uniform bytes each, reduced mod l.
+    const wide = randomBytes(64 * n);
     for (let i = 0; i < n; i++) {
       const at = i * size;
       out.set(elements.subarray(i * 32, i * 32 + 32), at);
-      const rs = r.randomScalar();
+      let rs = r.reduce(wide.subarray(i * 64, i * 64 + 64));
+      if (isIdentity(rs)) rs = r.randomScalar(); // probability about 2^-252
+      wide.fill(0, i * 64, i * 64 + 64);
       out.set(r.mulBase(rs), at + 32);
       for (let j = 0; j < k; j++) {
         const v = arg.values[i * k + j] as number;
