@@ -97,8 +97,9 @@ describe('batched DLEQ proofs of several columns on one set of weights (join pro
   it('the weights bind every column: proofs made before another column changed fail on the changed transcript', () => {
     const before = honest();
     const after = honest();
-    after[2] = (after[2] as Uint8Array).slice();
-    (after[2] as Uint8Array).set(r.mul(r.randomScalar(), Cs.subarray(0, 32)), 0);
+    const changed = (after[2] as Uint8Array).slice();
+    changed.set(r.mul(r.randomScalar(), Cs.subarray(0, 32)), 0);
+    after[2] = changed;
     // The weights changed with column 2, so column 0's proof (made on the old composite) no longer verifies.
     expect(check(after, before)[0]).toBe(false);
     expect(dleqWeights(r, ctx, Ys, Cs, before)[0]).not.toEqual(dleqWeights(r, ctx, Ys, Cs, after)[0]);
