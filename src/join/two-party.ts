@@ -1,9 +1,10 @@
 /**
  * The two-party value layer (variant 6a, docs/protocols/join.md): B's values travel as
- * ElGamal ciphertexts under joint keys PK_j = A_j + B_j (one per value column, each key
- * share with a proof of knowledge). A adds the ciphertexts of every list's matches,
- * re-randomises the sums and asks B, once, for one partial decryption per list; B
- * answers with a DLEQ proof that it used its key share. Only A learns the sums.
+ * ElGamal ciphertexts under B's own column keys K_j = b_j G (A's key shares, with their
+ * proofs of knowledge, stay in the KEYS exchange and enter nothing). A adds the
+ * ciphertexts of every list's matches, re-randomises the sums and asks B, once, for one
+ * partial decryption per list; B answers with one DLEQ proof per column, all on one set
+ * of weights (protocol version 3). Only A learns the sums.
  *
  * @packageDocumentation
  */
