@@ -82,40 +82,51 @@ function isCanonicalScalar(r: Ristretto255, s: Uint8Array): boolean {
 }
 
 /**
- * The weights of a batched DLEQ statement (as in RFC 9497 section 2.2.1):
- * d_i = H(seed, i) with seed = H(context, Y, all C_i, all D_i).
+ * The weights of batched DLEQ statements (as in RFC 9497 section 2.2.1, over several
+ * statements at once): d_i = H(seed, i) with seed = H(context, every Y_j, the C_i, every
+ * column's D_i). The statements "D_{j,i} = x_j C_i for every i" of all k columns share
+ * the C_i and one set of weights: the composite M = sum d_i C_i is the same for every
+ * column (docs/protocols/join.md, "Joint decryption"). The seed binds every element of
+ * every column, so no D can be chosen once the weights are known.
+ *
+ * @param Ys - the k public keys, packed
+ * @param Ds - one packed run of D_i per column, as many as `Ys` holds keys
  */
-function weights(r: Ristretto255, context: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array): Uint8Array[] {
-  const seed = createHash('sha512')
-    .update('koppel/join/v1/dleq-seed')
+export function dleqWeights(r: Ristretto255, context: Uint8Array, Ys: Uint8Array, Cs: Uint8Array, Ds: readonly Uint8Array[]): Uint8Array[] {
+  const h = createHash('sha512')
+    .update('koppel/join/v3/dleq-seed')
     .update(u32(context.length))
     .update(context)
-    .update(Y)
+    .update(u32(Ys.length))
+    .update(Ys)
     .update(u32(Cs.length))
-    .update(Cs)
-    .update(Ds)
-    .digest();
-  return Array.from({ length: Cs.length / 32 }, (_, i) => hashToScalar(r, 'koppel/join/v1/dleq-weight', [seed, u32(i)]));
+    .update(Cs);
+  for (const D of Ds) h.update(u32(D.length)).update(D);
+  const seed = h.digest();
+  return Array.from({ length: Cs.length / 32 }, (_, i) => hashToScalar(r, 'koppel/join/v3/dleq-weight', [seed, u32(i)]));
 }
 
-/** sum d_i P_i over packed elements P. */
-function combine(r: Ristretto255, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
+/**
+ * sum d_i P_i over packed elements P (the weights and elements from index `from` on, as
+ * many as `d` holds): one part of a composite, so that a composite can be split over
+ * workers and the parts added.
+ */
+export function combine(r: Ristretto255, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
+  if (Ps.length !== d.length * 32) throw new KoppelError('INTERNAL', 'combine got another number of weights than elements.');
   let S: Uint8Array = IDENTITY;
   for (let i = 0; i < d.length; i++) S = r.add(S, r.mul(d[i] as Uint8Array, Ps.subarray(i * 32, i * 32 + 32)));
   return S;
 }
 
 /**
- * A batched Chaum-Pedersen proof that D_i = x C_i for all i and Y = x G (packed C and D,
- * 32 bytes each), on the composites M = sum d_i C_i and Z = sum d_i D_i (see
- * {@link weights}): t random, T1 = t G, T2 = t M, c = H(context, Y, M, Z, T1, T2),
- * s = t - c x. Proving log_G(Y) = log_M(Z) proves D_i = x C_i for every i, except with
- * probability about n / l. The prover, who knows x, takes Z = x M (one multiplication
- * instead of n: the same element when every D_i = x C_i; when one is not, the verifier's
- * Z differs and the proof fails, as it must).
+ * A Chaum-Pedersen proof on composites (see {@link dleqWeights}) that log_G(Y) = log_M(Z),
+ * by the prover who knows x with Y = x G and takes Z = x M: t random, T1 = t G,
+ * T2 = t M, c = H(context, Y, M, Z, T1, T2), s = t - c x. With M = sum d_i C_i and the
+ * verifier's Z = sum d_i D_i, it proves D_i = x C_i for every i, except with probability
+ * about n / l per column (when one D_i is not x C_i, the verifier's Z differs from x M
+ * but for a weight the prover cannot choose, and the proof fails, as it must).
  */
-export function proveDleq(r: Ristretto255, x: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, context: Uint8Array): Uint8Array {
-  const M = combine(r, weights(r, context, Y, Cs, Ds), Cs);
+export function proveDleqComposite(r: Ristretto255, x: Uint8Array, Y: Uint8Array, M: Uint8Array, context: Uint8Array): Uint8Array {
   const Z = r.mul(x, M);
   const t = r.randomScalar();
   const T1 = r.mulBase(t);
@@ -129,24 +140,40 @@ export function proveDleq(r: Ristretto255, x: Uint8Array, Y: Uint8Array, Cs: Uin
   return out;
 }
 
-/** Verifies {@link proveDleq}: T1 = s G + c Y, T2 = s M + c Z, then c = H(...). */
-export function verifyDleq(r: Ristretto255, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
-  if (proof.length !== PROOF_BYTES || Cs.length !== Ds.length || Cs.length % 32 !== 0) return false;
+/** Verifies {@link proveDleqComposite} on the verifier's own composites: T1 = s G + c Y, T2 = s M + c Z, then c = H(...). */
+export function verifyDleqComposite(r: Ristretto255, Y: Uint8Array, M: Uint8Array, Z: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
+  if (proof.length !== PROOF_BYTES) return false;
   const c = proof.subarray(0, 32);
   const s = proof.subarray(32, 64);
   if (!isCanonicalScalar(r, c) || !isCanonicalScalar(r, s)) return false;
+  const T1 = r.add(r.mulBase(s), r.mul(c, Y));
+  const T2 = r.add(r.mul(s, M), r.mul(c, Z));
+  return constantTimeEqual(hashToScalar(r, 'koppel/join/v1/dleq', [context, Y, M, Z, T1, T2]), c);
+}
+
+/**
+ * A batched Chaum-Pedersen proof that D_i = x C_i for all i and Y = x G (packed C and D,
+ * 32 bytes each): one column of {@link dleqWeights} and {@link proveDleqComposite}, the
+ * composite M = sum d_i C_i. The prover, who knows x, takes Z = x M (one multiplication
+ * instead of n).
+ */
+export function proveDleq(r: Ristretto255, x: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, context: Uint8Array): Uint8Array {
+  return proveDleqComposite(r, x, Y, combine(r, dleqWeights(r, context, Y, Cs, [Ds]), Cs), context);
+}
+
+/** Verifies {@link proveDleq}: the composites M and Z from the weights, then {@link verifyDleqComposite}. */
+export function verifyDleq(r: Ristretto255, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
+  if (proof.length !== PROOF_BYTES || Cs.length !== Ds.length || Cs.length % 32 !== 0 || Y.length !== 32) return false;
   let M: Uint8Array;
   let Z: Uint8Array;
   try {
-    const d = weights(r, context, Y, Cs, Ds);
+    const d = dleqWeights(r, context, Y, Cs, [Ds]);
     M = combine(r, d, Cs);
     Z = combine(r, d, Ds);
   } catch {
     return false; // an invalid element among the D_i
   }
-  const T1 = r.add(r.mulBase(s), r.mul(c, Y));
-  const T2 = r.add(r.mul(s, M), r.mul(c, Z));
-  return constantTimeEqual(hashToScalar(r, 'koppel/join/v1/dleq', [context, Y, M, Z, T1, T2]), c);
+  return verifyDleqComposite(r, Y, M, Z, proof, context);
 }
 
 /** Largest bound {@link DiscreteLog} accepts: 2^48. */

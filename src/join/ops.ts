@@ -5,10 +5,11 @@
  *
  * @packageDocumentation
  */
-import { loadRistretto255, scalarFromInt } from '../group/sodium.js';
+import { isIdentity, loadRistretto255, scalarFromInt } from '../group/sodium.js';
+import { randomBytes } from '../util/bytes.js';
 import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
-import { PROOF_BYTES, proveDleq, verifyDleq } from './elgamal.js';
+import { combine } from './elgamal.js';
 
 /** Arguments of {@link joinOps}.encryptRecordsOwn. */
 export interface EncryptRecordsOwnArg extends HashMultiplyArg {
@@ -32,23 +33,16 @@ export interface RerandomisersArg {
 export interface PartialDecryptArg {
   /** The column's secret key b_j. */
   readonly secret: Uint8Array;
-  /** Its public key b_j G. */
-  readonly publicKey: Uint8Array;
   /** One element per list, packed. */
   readonly c1: Uint8Array;
-  /** The proof's context (session and column). */
-  readonly context: Uint8Array;
 }
 
-/** Arguments of {@link joinOps}.verifyPartials. */
-export interface VerifyPartialsArg {
-  /** The peer's public key of the column. */
-  readonly publicKey: Uint8Array;
-  /** The elements A sent, packed. */
-  readonly c1: Uint8Array;
-  /** The peer's answer: one D per element, then the DLEQ proof. */
-  readonly partials: Uint8Array;
-  readonly context: Uint8Array;
+/** Arguments of {@link joinOps}.combine. */
+export interface CombineArg {
+  /** The weights d_i, packed (32 bytes each). */
+  readonly weights: Uint8Array;
+  /** As many elements, packed. */
+  readonly points: Uint8Array;
 }
 
 /** Arguments of {@link joinOps}.addToBank. */
@@ -93,10 +87,14 @@ export const joinOps = {
     const size = recordBytes2p(k);
     const out = new Uint8Array(n * size);
     const keys = Array.from({ length: k }, (_, j) => arg.secretKeys.subarray(j * 32, j * 32 + 32));
+    // Every record's r from one draw of the CSPRNG: 64 uniform bytes each, reduced mod l.
+    const wide = randomBytes(64 * n);
     for (let i = 0; i < n; i++) {
       const at = i * size;
       out.set(elements.subarray(i * 32, i * 32 + 32), at);
-      const rs = r.randomScalar();
+      let rs = r.reduce(wide.subarray(i * 64, i * 64 + 64));
+      if (isIdentity(rs)) rs = r.randomScalar(); // probability about 2^-252
+      wide.fill(0, i * 64, i * 64 + 64);
       out.set(r.mulBase(rs), at + 32);
       for (let j = 0; j < k; j++) {
         const v = arg.values[i * k + j] as number;
@@ -132,20 +130,29 @@ export const joinOps = {
     }
     return out;
   },
-  /** B's partial decryptions of one column, D_l = b_j C1'_l for every list, then a batched DLEQ proof. */
+  /** B's partial decryptions of one column, D_l = b_j C1'_l for every list (the proof follows once every column's are in: {@link dleqWeights}). */
   async partialDecrypt(arg: PartialDecryptArg): Promise<Uint8Array> {
     const r = await loadRistretto255();
     const L = arg.c1.length / 32;
-    const out = new Uint8Array(L * 32 + PROOF_BYTES);
+    const out = new Uint8Array(L * 32);
     for (let l = 0; l < L; l++) out.set(r.mul(arg.secret, arg.c1.subarray(l * 32, l * 32 + 32)), l * 32);
-    out.set(proveDleq(r, arg.secret, arg.publicKey, arg.c1, out.subarray(0, L * 32), arg.context), L * 32);
     return out;
   },
-  /** A's check of one column's partial decryptions (see {@link joinOps.partialDecrypt}). */
-  async verifyPartials(arg: VerifyPartialsArg): Promise<boolean> {
+  /**
+   * One part of a DLEQ composite, sum d_i P_i (elgamal.ts {@link combine}); a composite
+   * is split over the pool and its parts added. `null` if one of the elements is not a
+   * valid encoding (a peer's partial decryption: its proof then fails).
+   */
+  async combine(arg: CombineArg): Promise<Uint8Array | null> {
     const r = await loadRistretto255();
-    const L = arg.c1.length / 32;
-    return verifyDleq(r, arg.publicKey, arg.c1, arg.partials.subarray(0, L * 32), arg.partials.subarray(L * 32), arg.context);
+    const n = arg.weights.length / 32;
+    const d = Array.from({ length: n }, (_, i) => arg.weights.subarray(i * 32, i * 32 + 32));
+    try {
+      return combine(r, d, arg.points);
+    } catch (e) {
+      if (e instanceof KoppelError && e.code === 'INVALID_POINT') return null;
+      throw e;
+    }
   },
   /**
    * Adds one chunk of B's records into a bank of accumulators, matched or not

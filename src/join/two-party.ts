@@ -1,9 +1,10 @@
 /**
  * The two-party value layer (variant 6a, docs/protocols/join.md): B's values travel as
- * ElGamal ciphertexts under joint keys PK_j = A_j + B_j (one per value column, each key
- * share with a proof of knowledge). A adds the ciphertexts of every list's matches,
- * re-randomises the sums and asks B, once, for one partial decryption per list; B
- * answers with a DLEQ proof that it used its key share. Only A learns the sums.
+ * ElGamal ciphertexts under B's own column keys K_j = b_j G (A's key shares, with their
+ * proofs of knowledge, stay in the KEYS exchange and enter nothing). A adds the
+ * ciphertexts of every list's matches, re-randomises the sums and asks B, once, for one
+ * partial decryption per list; B answers with one DLEQ proof per column, all on one set
+ * of weights (protocol version 3). Only A learns the sums.
  *
  * @packageDocumentation
  */
@@ -14,7 +15,16 @@ import type { Session, SessionScope } from '../session/session.js';
 import { concatBytes, wipe } from '../util/bytes.js';
 import { pipelineDepth } from '../util/pipeline.js';
 import type { TaskRunner } from '../util/pool.js';
-import { DEFAULT_SEARCH_STEPS, DiscreteLog, PROOF_BYTES, proveKnowledge, verifyKnowledge } from './elgamal.js';
+import {
+  DEFAULT_SEARCH_STEPS,
+  DiscreteLog,
+  dleqWeights,
+  PROOF_BYTES,
+  proveDleqComposite,
+  proveKnowledge,
+  verifyDleqComposite,
+  verifyKnowledge,
+} from './elgamal.js';
 import { context, NO_MATCH, Step } from './messages.js';
 import { recordBytes2p, type joinOps } from './ops.js';
 import type { JoinProgress } from './types.js';
@@ -32,6 +42,24 @@ export interface ValueLayerContext {
   readonly agreement?: string | undefined;
   /** Told the helper session once it is open. */
   readonly onHelperSession?: ((session: Session) => void) | undefined;
+}
+
+/**
+ * A DLEQ composite sum d_i P_i (weights and elements packed), split over the pool: one
+ * task per worker, the parts added here. `null` if an element is not a valid encoding.
+ */
+async function composite(pool: TaskRunner<typeof joinOps>, r: Ristretto255, weights: Uint8Array, points: Uint8Array): Promise<Uint8Array | null> {
+  const n = points.length / 32;
+  const parts = Math.max(1, Math.min(pool.size, n));
+  const tasks: Array<Promise<Uint8Array | null>> = [];
+  for (let p = 0; p < parts; p++) {
+    const from = Math.floor((n * p) / parts) * 32;
+    const to = Math.floor((n * (p + 1)) / parts) * 32;
+    tasks.push(pool.run('combine', { weights: weights.subarray(from, to), points: points.subarray(from, to) }));
+  }
+  let sum: Uint8Array | null = new Uint8Array(32);
+  for (const part of await Promise.all(tasks)) sum = part && sum ? r.add(sum, part) : null;
+  return sum;
 }
 
 /** A's half of the two-party value layer. */
@@ -206,34 +234,34 @@ export class TwoPartyGroups implements GroupsValueLayer {
     }
     extra.fill(0);
     await s.send(Step.DECRYPT, L, c1);
-    // The partial decryptions, verified (one worker task per column, as they arrive);
+    // The partial decryptions of every column, then their proofs: one set of weights for
+    // all the columns (docs/protocols/join.md, "Joint decryption"), so the composite of the
+    // C1' is computed once; it and each column's composite of the D are split over the pool.
     // M = (sum) G for every list, released or not (the same work whichever lists are released).
     const session = s.id;
     const frames: Uint8Array[] = [];
-    const checks: Array<Promise<void>> = [];
     for (let j = 0; j < k; j++) {
       const f = await s.receiveChunk([Step.PARTIALS], Step.PARTIALS, 'partial decryptions', 32);
       if (f.count !== L + 2)
         throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent partial decryptions for another number of groups.', {
           details: { expected: L, got: f.count - 2 },
         });
-      const partials = new Uint8Array(f.body);
-      frames.push(partials);
-      const check = this.#c.pool
-        .run('verifyPartials', { publicKey: this.#peerKeys.subarray(j * 32, j * 32 + 32), c1, partials, context: context(session, 'partials', j) })
-        .then((ok) => {
-          if (!ok)
-            throw new KoppelError(
-              'PROOF_INVALID',
-              "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.",
-              { details: { column: j } },
-            );
-          progress?.({ phase: 'decrypt', done: (j + 1) * L });
-        });
-      check.catch(() => undefined); // awaited below, in column order
-      checks.push(check);
+      frames.push(new Uint8Array(f.body));
     }
-    for (const check of checks) await check;
+    const Ds = frames.map((f) => f.subarray(0, L * 32));
+    const weights = concatBytes(...dleqWeights(r, context(session, 'partials-seed'), this.#peerKeys, c1, Ds));
+    const [M, ...Zs] = await this.#c.scope.guard(Promise.all([c1, ...Ds].map((P) => composite(this.#c.pool, r, weights, P))));
+    for (let j = 0; j < k; j++) {
+      const Z = Zs[j];
+      const proof = (frames[j] as Uint8Array).subarray(L * 32);
+      if (!M || !Z || !verifyDleqComposite(r, this.#peerKeys.subarray(j * 32, j * 32 + 32), M, Z, proof, context(session, 'partials', j)))
+        throw new KoppelError(
+          'PROOF_INVALID',
+          "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.",
+          { details: { column: j } },
+        );
+      progress?.({ phase: 'decrypt', done: (j + 1) * L });
+    }
     const points: Uint8Array[] = new Array<Uint8Array>(L * k);
     for (let j = 0; j < k; j++) {
       const Ds = frames[j] as Uint8Array;
@@ -336,19 +364,23 @@ export class TwoPartyValues implements ValuesValueLayer {
       });
     const c1 = new Uint8Array(f.body);
     const session = s.id;
-    // One worker task per column, in parallel; the answers go out in column order.
+    // One worker task per column, in parallel; then one set of weights for every column and
+    // the composite of the C1' (split over the pool), and each column's proof on it.
     const secrets = Array.from({ length: k }, (_, j) => this.#secrets.slice(j * 32, j * 32 + 32));
-    const answers = secrets.map((secret, j) =>
-      this.#c.pool.run('partialDecrypt', { secret, publicKey: this.#ownKeys.slice(j * 32, j * 32 + 32), c1, context: context(session, 'partials', j) }),
-    );
-    for (const a of answers) a.catch(() => undefined); // awaited below, in column order
+    const decrypting = secrets.map((secret) => this.#c.pool.run('partialDecrypt', { secret, c1 }));
+    for (const d of decrypting) d.catch(() => undefined); // awaited below
     try {
+      const Ds = await this.#c.scope.guard(Promise.all(decrypting));
+      const weights = concatBytes(...dleqWeights(r, context(session, 'partials-seed'), this.#ownKeys, c1, Ds));
+      const M = await this.#c.scope.guard(composite(this.#c.pool, r, weights, c1));
+      if (!M) throw new KoppelError('INVALID_POINT', 'A decryption request from the peer holds an invalid ristretto255 element.');
       for (let j = 0; j < k; j++) {
-        await s.send(Step.PARTIALS, L + 2, await (answers[j] as Promise<Uint8Array>));
+        const proof = proveDleqComposite(r, secrets[j] as Uint8Array, this.#ownKeys.subarray(j * 32, j * 32 + 32), M, context(session, 'partials', j));
+        await s.send(Step.PARTIALS, L + 2, concatBytes(Ds[j] as Uint8Array, proof));
         progress?.({ phase: 'decrypt', done: (j + 1) * L });
       }
     } finally {
-      await Promise.allSettled(answers);
+      await Promise.allSettled(decrypting);
       wipe(...secrets);
     }
   }

@@ -5,11 +5,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IDENTITY, loadRistretto255, scalarFromInt } from '../../src/group/sodium.js';
-import { DiscreteLog, proveDleq, proveKnowledge, verifyDleq, verifyKnowledge } from '../../src/join/elgamal.js';
+import {
+  combine,
+  DiscreteLog,
+  dleqWeights,
+  proveDleq,
+  proveDleqComposite,
+  proveKnowledge,
+  verifyDleq,
+  verifyDleqComposite,
+  verifyKnowledge,
+} from '../../src/join/elgamal.js';
 import { joinOps, recordBytes2p } from '../../src/join/ops.js';
 import { psiOps } from '../../src/psi/ops.js';
 import { getSuite } from '../../src/group/suite.js';
-import { utf8 } from '../../src/util/bytes.js';
+import { concatBytes, utf8 } from '../../src/util/bytes.js';
 
 const r = await loadRistretto255();
 const ctx = utf8('test-context');
@@ -54,6 +64,54 @@ describe('batched DLEQ proof of partial decryptions', () => {
     const garbage = Ds.slice();
     garbage.fill(0xff, 0, 32);
     expect(verifyDleq(r, Y, Cs, garbage, proof, ctx)).toBe(false);
+  });
+});
+
+describe('batched DLEQ proofs of several columns on one set of weights (join protocol version 3)', () => {
+  const k = 3;
+  const n = 6;
+  const xs = Array.from({ length: k }, () => r.randomScalar());
+  const Ys = concatBytes(...xs.map((x) => r.mulBase(x)));
+  const Y = (j: number) => Ys.subarray(j * 32, j * 32 + 32);
+  const Cs = concatBytes(...Array.from({ length: n }, () => r.mulBase(r.randomScalar())));
+  const honest = () => xs.map((x) => concatBytes(...Array.from({ length: n }, (_, i) => r.mul(x, Cs.subarray(i * 32, i * 32 + 32)))));
+  const ctxOf = (j: number) => utf8(`column-${j}`);
+  /** Every column's proof as the prover makes it (on the composite of the C_i), checked as the verifier checks it (on its own composites). */
+  const check = (Ds: Uint8Array[], proverDs: Uint8Array[] = Ds): boolean[] => {
+    const dp = dleqWeights(r, ctx, Ys, Cs, proverDs);
+    const proofs = xs.map((x, j) => proveDleqComposite(r, x, Y(j), combine(r, dp, Cs), ctxOf(j)));
+    const d = dleqWeights(r, ctx, Ys, Cs, Ds);
+    const M = combine(r, d, Cs);
+    return Ds.map((D, j) => verifyDleqComposite(r, Y(j), M, combine(r, d, D), proofs[j] as Uint8Array, ctxOf(j)));
+  };
+  it('every column verifies when every D_{j,i} = x_j C_i', () => {
+    expect(check(honest())).toEqual([true, true, true]);
+  });
+  it('a wrong D in one column fails that column, not the others', () => {
+    const Ds = honest();
+    const wrong = (Ds[1] as Uint8Array).slice();
+    wrong.set(r.mul(r.randomScalar(), Cs.subarray(64, 96)), 64);
+    Ds[1] = wrong;
+    expect(check(Ds)).toEqual([true, false, true]);
+  });
+  it('the weights bind every column: proofs made before another column changed fail on the changed transcript', () => {
+    const before = honest();
+    const after = honest();
+    const changed = (after[2] as Uint8Array).slice();
+    changed.set(r.mul(r.randomScalar(), Cs.subarray(0, 32)), 0);
+    after[2] = changed;
+    // The weights changed with column 2, so column 0's proof (made on the old composite) no longer verifies.
+    expect(check(after, before)[0]).toBe(false);
+    expect(dleqWeights(r, ctx, Ys, Cs, before)[0]).not.toEqual(dleqWeights(r, ctx, Ys, Cs, after)[0]);
+  });
+  it("fails for another column's key or context", () => {
+    const Ds = honest();
+    const d = dleqWeights(r, ctx, Ys, Cs, Ds);
+    const M = combine(r, d, Cs);
+    const proof = proveDleqComposite(r, xs[0] as Uint8Array, Y(0), M, ctxOf(0));
+    expect(verifyDleqComposite(r, Y(0), M, combine(r, d, Ds[0] as Uint8Array), proof, ctxOf(0))).toBe(true);
+    expect(verifyDleqComposite(r, Y(1), M, combine(r, d, Ds[0] as Uint8Array), proof, ctxOf(0))).toBe(false);
+    expect(verifyDleqComposite(r, Y(0), M, combine(r, d, Ds[0] as Uint8Array), proof, ctxOf(1))).toBe(false);
   });
 });
 
