@@ -17,6 +17,7 @@ import { columnIndex, formatHeader, formatRecord, type CsvDelimiter, type CsvSty
 import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
 import type { PayloadItem, PsiClientResult } from './psi.js';
 import { KoppelError } from '../errors/index.js';
+import { StringSet } from './store.js';
 
 /**
  * A payload from the server as `psi serve` sends it: a JSON object of column names to
@@ -222,7 +223,9 @@ export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv
   }
   const { names: extraNames, renamed } = payloadColumnNames(csv.header, extra);
   if (result.mode === 'payload') o.onRenamed?.(renamed);
-  const matched = new Set(result.mode === 'intersection' ? result.intersection : result.matches.map((m) => m.id));
+  const matched = new StringSet();
+  if (result.mode === 'intersection') for (const id of result.intersection) matched.add(id);
+  else for (const m of result.matches) matched.add(m.id);
   const { style } = csv;
   output.write(formatHeader([...csv.header, ...extraNames], delimiter, style));
   const check = checkerFor(o.idType ?? 'raw');
