@@ -10,6 +10,7 @@
  *
  * @packageDocumentation
  */
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
 import { openMatchingCsv, type MatchingCsvOptions } from '../csv/policy.js';
@@ -227,20 +228,47 @@ export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv
   if (result.mode === 'intersection') for (const id of result.intersection) matched.add(id);
   else for (const m of result.matches) matched.add(m.id);
   const { style } = csv;
-  output.write(formatHeader([...csv.header, ...extraNames], delimiter, style));
+  // Records are written in pieces of about 64 KiB, each after the output took the last
+  // (waiting for 'drain'), so a large intersection is never queued in memory whole.
+  let failed: (e: unknown) => void = () => undefined;
+  const outputFailed = new Promise<never>((_, reject) => (failed = reject));
+  outputFailed.catch(() => undefined);
+  const onError = (e: unknown) => failed(e);
+  output.once('error', onError);
+  let pending = formatHeader([...csv.header, ...extraNames], delimiter, style);
+  const flush = async (): Promise<void> => {
+    const text = pending;
+    pending = '';
+    if (text !== '' && !output.write(text)) await Promise.race([once(output, 'drain'), outputFailed]);
+  };
   const check = checkerFor(o.idType ?? 'raw');
   let written = 0;
-  const emit = (record: string[]) => {
+  const emit = (record: string[]): void => {
     const n = check(record[csv.column] as string);
     if (typeof n !== 'string' || !matched.has(n)) return;
     const p = payloadOf.get(n);
-    output.write(formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, style.newline));
+    pending += formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, style.newline);
     written++;
   };
-  if (csv.kept) csv.kept.forEach(emit);
-  else if (o.reread) {
-    const again = await openCsv(o.reread, delimiter);
-    for await (const b of again.batches) for (const r of b.records) if (r.length === csv.header.length) emit(r);
+  try {
+    if (csv.kept)
+      for (const r of csv.kept) {
+        emit(r);
+        if (pending.length >= WRITE_PIECE) await flush();
+      }
+    else if (o.reread) {
+      const again = await openCsv(o.reread, delimiter);
+      for await (const b of again.batches) {
+        for (const r of b.records) if (r.length === csv.header.length) emit(r);
+        if (pending.length >= WRITE_PIECE) await flush();
+      }
+    }
+    await flush();
+  } finally {
+    output.off('error', onError);
   }
   return written;
 }
+
+/** Characters of output gathered before each write of {@link writePsiMatches}. */
+const WRITE_PIECE = 1 << 16;
