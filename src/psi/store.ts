@@ -253,7 +253,8 @@ function encodeInto(s: string, out: Uint8Array, at: number): number {
 export type TagHash = (b: Uint8Array, offset: number) => number;
 
 /** The first four bytes of a tag, little-endian: tags are uniform (SHA-256 outputs), so this is a hash already. */
-export const tagPrefixHash: TagHash = (b, o) => ((b[o] as number) | ((b[o + 1] as number) << 8) | ((b[o + 2] as number) << 16) | ((b[o + 3] as number) << 24)) >>> 0;
+export const tagPrefixHash: TagHash = (b, o) =>
+  ((b[o] as number) | ((b[o + 1] as number) << 8) | ((b[o + 2] as number) << 16) | ((b[o + 3] as number) << 24)) >>> 0;
 
 /**
  * Tags by position (the order added) and the position of a tag. Adding a tag that is

@@ -96,16 +96,20 @@ describe('TagIndex', () => {
     ['a constant hash (every probe collides)', tagConstant],
   ])('finds what a Map of tags finds (a re-added tag moves to its newer position) with %s', (_, hash) => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ minLength: W, maxLength: W, max: 3 }), { maxLength: 100 }), fc.array(fc.uint8Array({ minLength: W, maxLength: W, max: 3 }), { maxLength: 30 }), (tags, probes) => {
-        const index = new TagIndex(W, hash);
-        const ref = new Map<string, number>();
-        const packed = new Uint8Array(tags.length * W);
-        tags.forEach((t, i) => packed.set(t, i * W));
-        index.addAll(packed);
-        tags.forEach((t, i) => ref.set(t.join(','), i));
-        expect(index.size).toBe(tags.length);
-        for (const t of [...tags, ...probes]) expect(index.lookup(t, 0)).toBe(ref.get(t.join(',')) ?? -1);
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: W, maxLength: W, max: 3 }), { maxLength: 100 }),
+        fc.array(fc.uint8Array({ minLength: W, maxLength: W, max: 3 }), { maxLength: 30 }),
+        (tags, probes) => {
+          const index = new TagIndex(W, hash);
+          const ref = new Map<string, number>();
+          const packed = new Uint8Array(tags.length * W);
+          tags.forEach((t, i) => packed.set(t, i * W));
+          index.addAll(packed);
+          tags.forEach((t, i) => ref.set(t.join(','), i));
+          expect(index.size).toBe(tags.length);
+          for (const t of [...tags, ...probes]) expect(index.lookup(t, 0)).toBe(ref.get(t.join(',')) ?? -1);
+        },
+      ),
       { numRuns: 200 },
     );
   });
