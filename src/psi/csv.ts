@@ -44,6 +44,21 @@ export interface PsiCsvOptions extends MatchingCsvOptions {
   readonly column: string;
 }
 
+/** Bytes of input parsed at a time (see {@link inPieces}). */
+const READ_PIECE = 1 << 16;
+
+/**
+ * The input in pieces of at most {@link READ_PIECE} bytes (views, not copies): the
+ * records of one piece are parsed, used and dropped while they are young, instead of
+ * a megabyte's worth of records living long enough to fill the old generation with
+ * garbage that only a full collection frees.
+ */
+async function* inPieces(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  for await (const chunk of input) {
+    for (let at = 0; at < chunk.length; at += READ_PIECE) yield chunk.subarray(at, Math.min(chunk.length, at + READ_PIECE));
+  }
+}
+
 /** Options of {@link openPsiServerCsv}. */
 export interface PsiServerCsvOptions extends PsiCsvOptions {
   /** Payload mode: the columns sent (encrypted) to the client for matching records. */
@@ -80,7 +95,7 @@ export interface PsiServerCsv extends PsiCsvStats {
  *   reading, the policy's errors and `CSV_MALFORMED` for bad CSV
  */
 export async function openPsiServerCsv(input: AsyncIterable<Uint8Array>, o: PsiServerCsvOptions): Promise<PsiServerCsv> {
-  const csv = await openMatchingCsv(input, o.column, o);
+  const csv = await openMatchingCsv(inPieces(input), o.column, o);
   const names = o.payloadColumns ?? [];
   const payloadIdx = names.map((n) => columnIndex(csv.header, n));
   const payload = o.payloadColumns !== undefined;
@@ -135,7 +150,7 @@ export interface PsiClientCsv extends PsiCsvStats {
  * @throws KoppelError as {@link openPsiServerCsv}
  */
 export async function openPsiClientCsv(input: AsyncIterable<Uint8Array>, o: PsiClientCsvOptions): Promise<PsiClientCsv> {
-  const csv = await openMatchingCsv(input, o.column, o);
+  const csv = await openMatchingCsv(inPieces(input), o.column, o);
   const kept: string[][] | undefined = o.keepRecords ? [] : undefined;
   const ids = (async function* (): AsyncGenerator<string> {
     for await (const { id, fields } of csv.records()) {
@@ -257,7 +272,7 @@ export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv
         if (pending.length >= WRITE_PIECE) await flush();
       }
     else if (o.reread) {
-      const again = await openCsv(o.reread, delimiter);
+      const again = await openCsv(inPieces(o.reread), delimiter);
       for await (const b of again.batches) {
         for (const r of b.records) if (r.length === csv.header.length) emit(r);
         if (pending.length >= WRITE_PIECE) await flush();
