@@ -265,7 +265,10 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
           ({ tags, keys: k, base }) => {
             const n = tags.length / TAG_BYTES;
             index.addAll(tags);
-            if (k) keys.pushAll(k);
+            if (k) {
+              keys.pushAll(k);
+              wipe(k);
+            }
             options.onProgress?.({ phase: 'unblind', done: base + n });
           },
         );
