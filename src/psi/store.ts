@@ -22,20 +22,6 @@ const PAGE_MASK = PAGE_ITEMS - 1;
 const MAX_LOAD = 2 / 3;
 const MIN_TABLE = 1024;
 
-/** Grows `table` (slots hold position + 1, 0 is empty) to twice its size, re-placing every position by `hashOf`. */
-function doubled(table: Uint32Array, hashOf: (position: number) => number): Uint32Array {
-  const next = new Uint32Array(table.length * 2);
-  const mask = next.length - 1;
-  for (let i = 0; i < table.length; i++) {
-    const v = table[i] as number;
-    if (v === 0) continue;
-    let j = hashOf(v - 1) & mask;
-    while (next[j] !== 0) j = (j + 1) & mask;
-    next[j] = v;
-  }
-  return next;
-}
-
 /** Fixed-width records appended in order and read by position. */
 export class FixedStore {
   private readonly pages: Uint8Array[] = [];
@@ -156,7 +142,7 @@ export class StringSet {
     this.table[i] = p + 1;
     page.ends[local] = end;
     this.count++;
-    if (this.count > this.table.length * MAX_LOAD) this.table = doubled(this.table, (q) => this.hashAt(q));
+    if (this.count > this.table.length * MAX_LOAD) this.grow();
     return true;
   }
 
@@ -211,20 +197,33 @@ export class StringSet {
     this.pages.push({ bytes: new Uint8Array(PAGE_ITEMS * 12), ends: new Uint32Array(PAGE_ITEMS) });
   }
 
-  private bounds(p: number): [Uint8Array, number, number] {
-    const page = this.pages[p >>> PAGE_BITS] as StringPage;
-    const k = p & PAGE_MASK;
-    return [page.bytes, k === 0 ? 0 : (page.ends[k - 1] as number), page.ends[k] as number];
+  /**
+   * Doubles the table, placing the positions in order: the strings are read one page
+   * after another rather than in the old table's (random) order.
+   */
+  private grow(): void {
+    const next = new Uint32Array(this.table.length * 2);
+    const mask = next.length - 1;
+    for (let p = 0; p < this.count; p++) {
+      let j = this.hashAt(p) & mask;
+      while (next[j] !== 0) j = (j + 1) & mask;
+      next[j] = p + 1;
+    }
+    this.table = next;
   }
 
   private hashAt(p: number): number {
-    const [b, start, end] = this.bounds(p);
-    return this.hash(b, start, end);
+    const page = this.pages[p >>> PAGE_BITS] as StringPage;
+    const k = p & PAGE_MASK;
+    return this.hash(page.bytes, k === 0 ? 0 : (page.ends[k - 1] as number), page.ends[k] as number);
   }
 
   private equalsAt(p: number, b: Uint8Array, start: number, end: number): boolean {
-    const [c, cs, ce] = this.bounds(p);
-    if (ce - cs !== end - start) return false;
+    const page = this.pages[p >>> PAGE_BITS] as StringPage;
+    const k = p & PAGE_MASK;
+    const cs = k === 0 ? 0 : (page.ends[k - 1] as number);
+    if ((page.ends[k] as number) - cs !== end - start) return false;
+    const c = page.bytes;
     for (let i = 0; i < end - start; i++) if (c[cs + i] !== b[start + i]) return false;
     return true;
   }
@@ -298,7 +297,27 @@ export class TagIndex {
     const fresh = this.table[i] === 0;
     this.tags.push(src, offset);
     this.table[i] = p + 1;
-    if (fresh && this.tags.size > this.table.length * MAX_LOAD) this.table = doubled(this.table, (q) => this.hash(this.tags.page(q), this.tags.offset(q)));
+    if (fresh && this.tags.size > this.table.length * MAX_LOAD) this.grow();
+  }
+
+  /**
+   * Doubles the table, placing the positions in order (tags read one page after
+   * another); a tag held twice ends at its later position, as when it was added.
+   */
+  private grow(): void {
+    const next = new Uint32Array(this.table.length * 2);
+    const mask = next.length - 1;
+    for (let p = 0; p < this.tags.size; p++) {
+      const page = this.tags.page(p);
+      const at = this.tags.offset(p);
+      let j = this.hash(page, at) & mask;
+      for (let v = next[j] as number; v !== 0; v = next[j] as number) {
+        if (this.equalsAt(v - 1, page, at)) break;
+        j = (j + 1) & mask;
+      }
+      next[j] = p + 1;
+    }
+    this.table = next;
   }
 
   /** The position of the tag at `src[offset ..]`, or -1 if it is not held. */

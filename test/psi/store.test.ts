@@ -114,6 +114,33 @@ describe('TagIndex', () => {
     );
   });
 
+  it('keeps the newer position of a repeated tag when the table grows', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 31 }), (seed) => {
+        const n = 5000; // the table starts at 1024 slots: grows three times
+        const index = new TagIndex(W);
+        const ref = new Map<number, number>();
+        const packed = new Uint8Array(n * W);
+        const view = new DataView(packed.buffer);
+        let x = seed;
+        for (let i = 0; i < n; i++) {
+          x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+          const tag = x % 3000; // about 40% repeats
+          view.setUint32(i * W, tag, true);
+          ref.set(tag, i);
+        }
+        index.addAll(packed);
+        for (const [tag, at] of ref) {
+          view.setUint32(0, tag, true);
+          expect(index.lookup(packed, 0)).toBe(at);
+        }
+        view.setUint32(0, 3001, true);
+        expect(index.lookup(packed, 0)).toBe(-1);
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it('finds a tag at an offset of a larger body, across pages and table growth', () => {
     const n = PAGE_ITEMS + 5000;
     const index = new TagIndex(16);
