@@ -119,11 +119,18 @@ export class StringSet {
     return this.count;
   }
 
+  /** Bytes of typed arrays held (strings, their ends, the table): what the set costs in memory. */
+  get heldBytes(): number {
+    let n = this.table.byteLength;
+    for (const page of this.pages) n += page.bytes.byteLength + page.ends.byteLength;
+    return n;
+  }
+
   /** Adds `s` unless it is held already; true if it was new (its position is then `size - 1`). */
   add(s: string): boolean {
     const p = this.count;
     const local = p & PAGE_MASK;
-    if (local === 0) this.newPage();
+    if (local === 0 && this.pages.length === p >>> PAGE_BITS) this.newPage(); // not again after a duplicate at a page's start
     const page = this.pages[p >>> PAGE_BITS] as StringPage;
     const start = local === 0 ? 0 : (page.ends[local - 1] as number);
     if (page.bytes.length < start + 1 + 2 * s.length) {

@@ -71,6 +71,21 @@ describe('StringSet', () => {
     expect(set.get(n - 1)).toBe(`id-${n - 1}`);
   });
 
+  it('a duplicate at the start of a page costs no page of its own', () => {
+    const fill = (set: StringSet, dupAtBoundary: boolean) => {
+      for (let i = 0; i < PAGE_ITEMS * 2 + 10; i++) {
+        if (dupAtBoundary && (i === PAGE_ITEMS || i === 2 * PAGE_ITEMS)) expect(set.add('id-0')).toBe(false);
+        expect(set.add(`id-${i}`)).toBe(true);
+      }
+      return set;
+    };
+    const plain = fill(new StringSet(), false);
+    const withDup = fill(new StringSet(), true);
+    expect(withDup.heldBytes).toBe(plain.heldBytes);
+    expect(withDup.get(PAGE_ITEMS)).toBe(`id-${PAGE_ITEMS}`);
+    expect(withDup.get(2 * PAGE_ITEMS + 9)).toBe(`id-${2 * PAGE_ITEMS + 9}`);
+  });
+
   it('is empty again after clear()', () => {
     const set = new StringSet();
     set.add('a');
