@@ -10,6 +10,7 @@
  *
  * @packageDocumentation
  */
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { openCsv } from '../csv/reader.js';
 import { openMatchingCsv, type MatchingCsvOptions } from '../csv/policy.js';
@@ -17,6 +18,7 @@ import { columnIndex, formatHeader, formatRecord, type CsvDelimiter, type CsvSty
 import { checkerFor, type IdType } from '../pseudonymise/normalise.js';
 import type { PayloadItem, PsiClientResult } from './psi.js';
 import { KoppelError } from '../errors/index.js';
+import { StringSet } from './store.js';
 
 /**
  * A payload from the server as `psi serve` sends it: a JSON object of column names to
@@ -40,6 +42,21 @@ function payloadColumns(text: string): Record<string, string> {
 export interface PsiCsvOptions extends MatchingCsvOptions {
   /** Header name of the identifier column. */
   readonly column: string;
+}
+
+/** Bytes of input parsed at a time (see {@link inPieces}). */
+const READ_PIECE = 1 << 16;
+
+/**
+ * The input in pieces of at most {@link READ_PIECE} bytes (views, not copies): the
+ * records of one piece are parsed, used and dropped while they are young, instead of
+ * a megabyte's worth of records living long enough to fill the old generation with
+ * garbage that only a full collection frees.
+ */
+async function* inPieces(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array, void, undefined> {
+  for await (const chunk of input) {
+    for (let at = 0; at < chunk.length; at += READ_PIECE) yield chunk.subarray(at, Math.min(chunk.length, at + READ_PIECE));
+  }
 }
 
 /** Options of {@link openPsiServerCsv}. */
@@ -78,7 +95,7 @@ export interface PsiServerCsv extends PsiCsvStats {
  *   reading, the policy's errors and `CSV_MALFORMED` for bad CSV
  */
 export async function openPsiServerCsv(input: AsyncIterable<Uint8Array>, o: PsiServerCsvOptions): Promise<PsiServerCsv> {
-  const csv = await openMatchingCsv(input, o.column, o);
+  const csv = await openMatchingCsv(inPieces(input), o.column, o);
   const names = o.payloadColumns ?? [];
   const payloadIdx = names.map((n) => columnIndex(csv.header, n));
   const payload = o.payloadColumns !== undefined;
@@ -133,7 +150,7 @@ export interface PsiClientCsv extends PsiCsvStats {
  * @throws KoppelError as {@link openPsiServerCsv}
  */
 export async function openPsiClientCsv(input: AsyncIterable<Uint8Array>, o: PsiClientCsvOptions): Promise<PsiClientCsv> {
-  const csv = await openMatchingCsv(input, o.column, o);
+  const csv = await openMatchingCsv(inPieces(input), o.column, o);
   const kept: string[][] | undefined = o.keepRecords ? [] : undefined;
   const ids = (async function* (): AsyncGenerator<string> {
     for await (const { id, fields } of csv.records()) {
@@ -222,22 +239,51 @@ export async function writePsiMatches(result: PsiClientResult, csv: PsiClientCsv
   }
   const { names: extraNames, renamed } = payloadColumnNames(csv.header, extra);
   if (result.mode === 'payload') o.onRenamed?.(renamed);
-  const matched = new Set(result.mode === 'intersection' ? result.intersection : result.matches.map((m) => m.id));
+  const matched = new StringSet();
+  if (result.mode === 'intersection') for (const id of result.intersection) matched.add(id);
+  else for (const m of result.matches) matched.add(m.id);
   const { style } = csv;
-  output.write(formatHeader([...csv.header, ...extraNames], delimiter, style));
+  // Records are written in pieces of about 64 KiB, each after the output took the last
+  // (waiting for 'drain'), so a large intersection is never queued in memory whole.
+  let failed: (e: unknown) => void = () => undefined;
+  const outputFailed = new Promise<never>((_, reject) => (failed = reject));
+  outputFailed.catch(() => undefined);
+  const onError = (e: unknown) => failed(e);
+  output.once('error', onError);
+  let pending = formatHeader([...csv.header, ...extraNames], delimiter, style);
+  const flush = async (): Promise<void> => {
+    const text = pending;
+    pending = '';
+    if (text !== '' && !output.write(text)) await Promise.race([once(output, 'drain'), outputFailed]);
+  };
   const check = checkerFor(o.idType ?? 'raw');
   let written = 0;
-  const emit = (record: string[]) => {
+  const emit = (record: string[]): void => {
     const n = check(record[csv.column] as string);
     if (typeof n !== 'string' || !matched.has(n)) return;
     const p = payloadOf.get(n);
-    output.write(formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, style.newline));
+    pending += formatRecord([...record, ...extra.map((k) => String(p?.[k] ?? ''))], delimiter, style.newline);
     written++;
   };
-  if (csv.kept) csv.kept.forEach(emit);
-  else if (o.reread) {
-    const again = await openCsv(o.reread, delimiter);
-    for await (const b of again.batches) for (const r of b.records) if (r.length === csv.header.length) emit(r);
+  try {
+    if (csv.kept)
+      for (const r of csv.kept) {
+        emit(r);
+        if (pending.length >= WRITE_PIECE) await flush();
+      }
+    else if (o.reread) {
+      const again = await openCsv(inPieces(o.reread), delimiter);
+      for await (const b of again.batches) {
+        for (const r of b.records) if (r.length === csv.header.length) emit(r);
+        if (pending.length >= WRITE_PIECE) await flush();
+      }
+    }
+    await flush();
+  } finally {
+    output.off('error', onError);
   }
   return written;
 }
+
+/** Characters of output gathered before each write of {@link writePsiMatches}. */
+const WRITE_PIECE = 1 << 16;

@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { wipe } from '../util/bytes.js';
 import { getSuite, type SuiteName } from '../group/suite.js';
 
 /** Bytes of a matching tag: 128 bits, so collisions among 2^32 elements have probability below 2^-64. */
@@ -40,13 +41,32 @@ export function deriveTags(packed: Uint8Array, session: Uint8Array, keys: boolea
   const n = packed.length / 32;
   const tags = new Uint8Array(n * TAG_BYTES);
   const out = keys ? new Uint8Array(n * KEY_BYTES) : undefined;
+  // One-shot hashes of prefix || session || element, the element written into a reused
+  // input each time (cheaper than a hash object per element).
+  const tagIn = hashInput(TAG_PREFIX, session);
+  const keyIn = out ? hashInput(KEY_PREFIX, session) : undefined;
+  const at = TAG_PREFIX.length + session.length;
+  const keyAt = KEY_PREFIX.length + session.length;
   for (let i = 0; i < n; i++) {
     const el = packed.subarray(i * 32, i * 32 + 32);
-    const t = createHash('sha256').update(TAG_PREFIX).update(session).update(el).digest();
-    tags.set(t.subarray(0, TAG_BYTES), i * TAG_BYTES);
-    if (out) out.set(createHash('sha256').update(KEY_PREFIX).update(session).update(el).digest(), i * KEY_BYTES);
+    tagIn.set(el, at);
+    tags.set(hash('sha256', tagIn, 'buffer').subarray(0, TAG_BYTES), i * TAG_BYTES);
+    if (out && keyIn) {
+      keyIn.set(el, keyAt);
+      out.set(hash('sha256', keyIn, 'buffer'), i * KEY_BYTES);
+    }
   }
+  if (keyIn) wipe(keyIn);
+  wipe(tagIn);
   return out ? { tags, keys: out } : { tags };
+}
+
+/** prefix || session || room for one element. */
+function hashInput(prefix: Uint8Array, session: Uint8Array): Buffer {
+  const b = Buffer.alloc(prefix.length + session.length + 32);
+  b.set(prefix, 0);
+  b.set(session, prefix.length);
+  return b;
 }
 
 /** Arguments of {@link psiOps}.hashMultiply. */

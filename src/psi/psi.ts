@@ -23,7 +23,8 @@ import { concatAll, randomBytes, wipe } from '../util/bytes.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import { permuteRecords, randomPermutation } from '../util/shuffle.js';
 import { Hello, MAX_PAYLOAD_BYTES, PSI_MODES, PSI_PROTOCOL, Step, TagsStart, type PsiMode } from './messages.js';
-import { KEY_BYTES, psiOps, TAG_BYTES, tagKey } from './ops.js';
+import { KEY_BYTES, psiOps, TAG_BYTES } from './ops.js';
+import { FixedStore, StringSet, TagIndex } from './store.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 const AEAD_TAG_BYTES = 16;
@@ -210,15 +211,12 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
       const pool = scope.pool(psiOps, WORKER_URL, o.threads);
       const scalar = scope.secret(getSuite(o.suite).randomScalar(), wipeScalar);
       const payloadMode = o.mode === 'payload';
-      const keys: Uint8Array[] = []; // payload keys of the client's own elements, by position
-      scope.defer(() => {
-        for (const k of keys) wipe(k);
-      });
+      const keys = new FixedStore(KEY_BYTES); // payload keys of the client's own elements, by position
+      scope.defer(() => keys.wipe());
       const s = await psiSession(scope, channel, 'client', o, options.onSession);
       const session = s.id;
 
-      const ids: string[] = [];
-      const seen = new Set<string>();
+      const ids = new StringSet(); // the client's distinct items, by position
       const chunkCounts: number[] = [];
       let sent = 0;
 
@@ -237,19 +235,17 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         for await (const raw of items) {
           if (typeof raw !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI client items must be strings.');
           const item = o.normalise(raw, index++);
-          if (seen.has(item)) continue;
-          seen.add(item);
-          ids.push(item);
+          if (!ids.add(item)) continue;
           batch.push(item);
-          if (o.padTo !== undefined && ids.length > o.padTo) throw tooLarge(ids.length, o.padTo);
+          if (o.padTo !== undefined && ids.size > o.padTo) throw tooLarge(ids.size, o.padTo);
           if (batch.length === rampedChunk(o.chunk, batches)) {
             await submit(batch);
             batches++;
             batch = [];
           }
         }
-        seen.clear();
-        for (let left = o.padTo === undefined ? 0 : o.padTo - ids.length; left > 0 || batch.length > 0;) {
+        ids.freeze(); // deduplicated: from here on, positions only
+        for (let left = o.padTo === undefined ? 0 : o.padTo - ids.size; left > 0 || batch.length > 0;) {
           const take = Math.min(left, o.chunk - batch.length);
           batch.push(...dummyIds(take));
           left -= take;
@@ -261,7 +257,7 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
       };
 
       // Receiver: unblind E_i and index the tags of the client's own elements.
-      const index = new Map<string, number>();
+      const index = new TagIndex(TAG_BYTES);
       const receiver = async (): Promise<number> => {
         let received = 0;
         let chunkNo = 0;
@@ -270,8 +266,11 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
           scope.failFast,
           ({ tags, keys: k, base }) => {
             const n = tags.length / TAG_BYTES;
-            for (let i = 0; i < n; i++) index.set(tagKey(tags, i), base + i);
-            if (k) keys.push(k);
+            index.addAll(tags);
+            if (k) {
+              keys.pushAll(k);
+              wipe(k);
+            }
             options.onProgress?.({ phase: 'unblind', done: base + n });
           },
         );
@@ -316,11 +315,12 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
       const start = await s.receiveJson(Step.TAGS_START, TagsStart);
       if (!payloadMode && start.payloadBytes !== 0) throw new KoppelError('MESSAGE_MALFORMED', 'The peer announced payloads outside payload mode.');
       const entry = TAG_BYTES + (payloadMode ? 2 + start.payloadBytes + AEAD_TAG_BYTES : 0);
-      const matched: number[] = [];
-      const matchedSet = new Set<number>();
+      const own = ids.size;
+      // One bit per position matched (the client's own and padding); in order, so the
+      // intersection comes out in the order of first occurrence without sorting.
+      const matched = new Uint8Array(Math.ceil(index.size / 8));
+      let matchCount = 0;
       const payloads = new Map<number, Uint8Array>();
-      const keyAll = payloadMode ? concatAll(keys) : undefined;
-      if (keyAll) scope.defer(() => wipe(keyAll));
       let tagsReceived = 0;
       const tags = s.stream({
         chunk: Step.SERVER_TAGS,
@@ -332,34 +332,39 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
         overflowCode: 'MESSAGE_MALFORMED',
       });
       for await (const f of tags) {
+        const body = new Uint8Array(f.body.buffer, f.body.byteOffset, f.body.byteLength);
         for (let i = 0; i < f.count; i++) {
-          const at = index.get(Buffer.from(f.body.buffer, f.body.byteOffset + i * entry, TAG_BYTES).toString('latin1'));
+          const at = index.lookup(body, i * entry);
           // In cardinality mode positions are shuffled and mean nothing; padding elements
           // of either side never match (their inputs are random).
-          if (at === undefined || (o.mode !== 'cardinality' && at >= ids.length)) continue;
-          if (matchedSet.has(at)) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent the same tag twice.');
-          matchedSet.add(at);
-          matched.push(at);
-          if (keyAll)
-            payloads.set(
-              at,
-              openPayload(keyAll.subarray(at * KEY_BYTES, (at + 1) * KEY_BYTES), f.body.subarray(i * entry + TAG_BYTES, (i + 1) * entry), start.payloadBytes),
-            );
+          if (at < 0 || (o.mode !== 'cardinality' && at >= own)) continue;
+          const bit = 1 << (at & 7);
+          if (((matched[at >>> 3] as number) & bit) !== 0) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent the same tag twice.');
+          matched[at >>> 3] = (matched[at >>> 3] as number) | bit;
+          matchCount++;
+          if (payloadMode) payloads.set(at, openPayload(keys.get(at), body.subarray(i * entry + TAG_BYTES, (i + 1) * entry), start.payloadBytes));
         }
         tagsReceived += f.count;
         options.onProgress?.({ phase: 'match', done: tagsReceived });
       }
 
-      matched.sort((x, y) => x - y);
+      const positions = (): number[] => {
+        const out: number[] = [];
+        for (let b = 0; b < matched.length; b++) {
+          const m = matched[b] as number;
+          if (m !== 0) for (let j = 0; j < 8; j++) if ((m >>> j) & 1) out.push(b * 8 + j);
+        }
+        return out;
+      };
       switch (o.mode) {
         case 'intersection':
-          return { mode: 'intersection', intersection: matched.map((i) => ids[i] as string), serverSetSize: start.count };
+          return { mode: 'intersection', intersection: positions().map((i) => ids.get(i)), serverSetSize: start.count };
         case 'cardinality':
-          return { mode: 'cardinality', size: matched.length, serverSetSize: start.count };
+          return { mode: 'cardinality', size: matchCount, serverSetSize: start.count };
         case 'payload':
           return {
             mode: 'payload',
-            matches: matched.map((i) => ({ id: ids[i] as string, payload: payloads.get(i) as Uint8Array })),
+            matches: positions().map((i) => ({ id: ids.get(i), payload: payloads.get(i) as Uint8Array })),
             serverSetSize: start.count,
           };
         default: {
@@ -429,16 +434,20 @@ export async function psiServer(
 
       // The server's own tags, computed alongside (at low priority) and held packed.
       const own = (async () => {
-        const tagParts: Uint8Array[] = [];
-        const keyParts: Uint8Array[] = [];
+        const tags = new FixedStore(TAG_BYTES);
+        const keys = payloadMode ? new FixedStore(KEY_BYTES) : undefined;
+        if (keys) scope.defer(() => keys.wipe());
         const payloadList: Uint8Array[] = [];
-        const seen = new Set<string>();
+        const seen = new StringSet();
         let count = 0;
         let batches = 0;
         let batch: string[] = [];
         const pipe = new OrderedPipeline<{ tags: Uint8Array; keys?: Uint8Array }>(pipelineDepth(pool), scope.failFast, (r) => {
-          tagParts.push(r.tags);
-          if (r.keys) keyParts.push(r.keys);
+          tags.pushAll(r.tags);
+          if (r.keys) {
+            keys?.pushAll(r.keys);
+            wipe(r.keys);
+          }
           options.onProgress?.({ phase: 'own-set', done: count });
         });
         const submit = (b: string[]) =>
@@ -458,14 +467,13 @@ export async function psiServer(
             if (typeof item !== 'string') throw new KoppelError('INVALID_ARGUMENT', 'PSI server items must be strings outside payload mode.');
             id = o.normalise(item, index++);
           }
-          if (seen.has(id)) {
+          if (!seen.add(id)) {
             if (payloadMode)
               throw new KoppelError('INVALID_ARGUMENT', 'An id occurs twice among the server items; in payload mode ids must be unique.', {
                 details: { item: count + 1 },
               });
             continue;
           }
-          seen.add(id);
           if (payloadMode) payloadList.push((item as PayloadItem).payload);
           batch.push(id);
           count++;
@@ -479,9 +487,7 @@ export async function psiServer(
         seen.clear();
         if (batch.length > 0) await submit(batch);
         await pipe.flush();
-        const keys = payloadMode ? concatAll(keyParts) : undefined;
-        if (keys) scope.defer(() => wipe(keys));
-        return { tags: concatAll(tagParts), keys, payloads: payloadList, count };
+        return { tags, keys, payloads: payloadList, count };
       })();
       own.catch((e: unknown) => scope.failFast.fail(e)); // a failure reading our own items stops the run at once
 
@@ -531,9 +537,9 @@ export async function psiServer(
             body.set(randomBytes(entry), at); // padding: a random tag and random "ciphertext"
             continue;
           }
-          body.set(mine.tags.subarray(j * TAG_BYTES, (j + 1) * TAG_BYTES), at);
-          if (payloadMode && mine.keys) {
-            body.set(sealPayload(mine.keys.subarray(j * KEY_BYTES, (j + 1) * KEY_BYTES), mine.payloads[j] as Uint8Array, payloadBytes), at + TAG_BYTES);
+          body.set(mine.tags.get(j), at);
+          if (mine.keys) {
+            body.set(sealPayload(mine.keys.get(j), mine.payloads[j] as Uint8Array, payloadBytes), at + TAG_BYTES);
           }
         }
         await s.send(Step.SERVER_TAGS, n, body);

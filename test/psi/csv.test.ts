@@ -85,6 +85,35 @@ describe('writePsiMatches', () => {
     expect(psiMatchCount(result)).toBe(1);
   });
 
+  it('waits for a slow output to drain: never more than about one piece queued, and every record written in order', async () => {
+    const n = 60000;
+    const ids = Array.from({ length: n }, (_, i) => String(100000000 + i));
+    const text = 'id\n' + ids.join('\n') + '\n';
+    const csv = await openPsiClientCsv(source(text), { column: 'id', keepRecords: true });
+    for await (const id of csv.ids) void id;
+    const chunks: Buffer[] = [];
+    let most = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(c: Uint8Array, _e, cb) {
+        chunks.push(Buffer.from(c));
+        setImmediate(cb); // takes each write a turn later
+      },
+    });
+    const original = slow.write.bind(slow);
+    slow.write = ((chunk: string, ...rest: never[]) => {
+      const r = original(chunk, ...rest);
+      most = Math.max(most, slow.writableLength);
+      return r;
+    }) as typeof slow.write;
+    const result: PsiClientResult = { mode: 'intersection', intersection: ids.filter((_, i) => i % 2 === 0), serverSetSize: n };
+    expect(await writePsiMatches(result, csv, slow)).toBe(n / 2);
+    await new Promise<void>((r) => slow.end(r));
+    expect(Buffer.concat(chunks).toString('utf8')).toBe('id\n' + ids.filter((_, i) => i % 2 === 0).join('\n') + '\n');
+    // All records at once would queue n / 2 * 10 = 300,000 bytes.
+    expect(most).toBeLessThan(2 * 65536 + 100);
+  });
+
   it('cardinality: {"cardinality": N} and no records', async () => {
     const result: PsiClientResult = { mode: 'cardinality', size: 5, serverSetSize: 7 };
     const { csv } = await client(true);
