@@ -44,21 +44,23 @@ class DirectionHash {
   count = 0;
 
   add(frame: Uint8Array): void {
-    const entry = Buffer.allocUnsafe(4 + frame.length);
-    entry.writeUInt32BE(frame.length);
-    entry.set(frame, 4);
     this.count++;
-    if (this.#hash) {
-      this.#hash.update(entry);
-      return;
-    }
-    this.#parts.push(entry);
-    this.#gathered += entry.length;
-    if (this.#gathered > GATHER_BYTES) {
+    if (!this.#hash && this.#gathered + 4 + frame.length > GATHER_BYTES) {
       this.#hash = createHash('sha256');
       for (const p of this.#parts) this.#hash.update(p);
       this.#parts = [];
     }
+    if (this.#hash) {
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32BE(frame.length);
+      this.#hash.update(len).update(frame);
+      return;
+    }
+    const entry = Buffer.allocUnsafe(4 + frame.length);
+    entry.writeUInt32BE(frame.length);
+    entry.set(frame, 4);
+    this.#parts.push(entry);
+    this.#gathered += entry.length;
   }
 
   /** SHA-256 of everything added so far (the running hash goes on). */
