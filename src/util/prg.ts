@@ -9,7 +9,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
-import { readU64s, wipe } from './bytes.js';
+import { ownedU64s, wipe } from './bytes.js';
 import { hkdfSha256 } from './hash.js';
 
 /** Bytes of a PRG seed. */
@@ -26,5 +26,5 @@ export function prgStream(seed: Uint8Array, info: Uint8Array): (words: number) =
   const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
   const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
   wipe(okm);
-  return (words) => readU64s(cipher.update(new Uint8Array(words * 8)));
+  return (words) => ownedU64s(cipher.update(new Uint8Array(words * 8)));
 }
