@@ -9,7 +9,8 @@
  */
 import { KoppelError } from '../errors/index.js';
 import type { ScalarPair, SuiteName } from '../group/types.js';
-import { deriveTags, tagKey } from '../psi/ops.js';
+import { deriveTags, TAG_BYTES } from '../psi/ops.js';
+import { TagIndex } from '../psi/store.js';
 import type { Session, SessionScope } from '../session/session.js';
 import { dummyIds } from '../session/streaming.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
@@ -84,11 +85,22 @@ export function planLists(own: Groups, padListsTo: number | undefined, padGroups
 }
 
 /**
+ * The tag of every element A blinded, in the order received, and the list each belongs
+ * to: a few bytes per element in typed arrays, not a string and a Map entry.
+ */
+export interface ListIndex {
+  /** The tags, by position. */
+  readonly tags: TagIndex;
+  /** The list of the tag at each position. */
+  readonly listAt: Uint32Array;
+}
+
+/**
  * A, steps 1 and 2: sends LISTS and every list's elements H(y)^a (each list shuffled,
  * padded), while receiving B's answer, every list raised to b and shuffled within the
- * list. Returns the tag of every answered element mapped to its list.
+ * list. Returns the tag of every answered element with its list.
  */
-export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise<Map<string, number>> {
+export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise<ListIndex> {
   const { session: s, scope, pool } = c;
   await s.sendJson(Step.LISTS, { sizes: plan.sizes });
 
@@ -122,7 +134,7 @@ export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise
     await s.sendJson(Step.GROUP_DONE, { count: plan.total });
   };
 
-  const listOf = new Map<string, number>();
+  const listOf: ListIndex = { tags: new TagIndex(TAG_BYTES), listAt: new Uint32Array(plan.total) };
   const receiver = async (): Promise<void> => {
     const session = s.id;
     let received = 0;
@@ -138,7 +150,8 @@ export async function exchangeLists(c: BlindingContext, plan: ListPlan): Promise
       const { tags } = deriveTags(f.body, session, false);
       for (let i = 0; i < f.count; i++) {
         while (left === 0) left = plan.sizes[++list] as number;
-        listOf.set(tagKey(tags, i), list);
+        listOf.listAt[listOf.tags.size] = list;
+        listOf.tags.add(tags, i * TAG_BYTES);
         left--;
       }
       received += f.count;
@@ -194,7 +207,7 @@ export async function evaluateLists(c: BlindingContext, sizes: readonly number[]
  */
 export async function matchRecords(
   c: BlindingContext,
-  listOf: ReadonlyMap<string, number>,
+  listOf: ListIndex,
   lists: number,
   n: number,
   entry: number,
@@ -208,11 +221,12 @@ export async function matchRecords(
     const m = body.length / entry;
     const matched = new Uint32Array(m);
     for (let i = 0; i < m; i++) {
-      const list = listOf.get(tagKey(tags, i));
-      if (list === undefined) {
+      const at = listOf.tags.lookup(tags, i * TAG_BYTES);
+      if (at < 0) {
         matched[i] = NO_MATCH;
         continue;
       }
+      const list = listOf.listAt[at] as number;
       matched[i] = list;
       counts[list] = (counts[list] as number) + 1;
     }

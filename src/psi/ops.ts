@@ -11,10 +11,6 @@ import { getSuite, type SuiteName } from '../group/suite.js';
 /** Bytes of a matching tag: 128 bits, so collisions among 2^32 elements have probability below 2^-64. */
 export const TAG_BYTES = 16;
 
-/** The tag at position `i` of packed tags, as a string usable as a map key. */
-export function tagKey(tags: Uint8Array, i: number): string {
-  return Buffer.from(tags.buffer, tags.byteOffset + i * TAG_BYTES, TAG_BYTES).toString('latin1');
-}
 /** Bytes of a payload key. */
 export const KEY_BYTES = 32;
 
