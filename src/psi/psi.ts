@@ -245,11 +245,13 @@ export async function psiClient(channel: Channel, items: Iterable<string> | Asyn
           }
         }
         ids.freeze(); // deduplicated: from here on, positions only
+        // Padding fills the chunks of the same ramp, so their sizes depend on padTo alone.
         for (let left = o.padTo === undefined ? 0 : o.padTo - ids.size; left > 0 || batch.length > 0;) {
-          const take = Math.min(left, o.chunk - batch.length);
+          const take = Math.min(left, rampedChunk(o.chunk, batches) - batch.length);
           batch.push(...dummyIds(take));
           left -= take;
           await submit(batch);
+          batches++;
           batch = [];
         }
         await pipe.flush();

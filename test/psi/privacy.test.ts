@@ -108,6 +108,11 @@ describe('sizes on the wire', () => {
     const a = await transcriptOf(X.slice(0, 3), Y, { padTo: 50 }, {});
     const b = await transcriptOf(X, Y, { padTo: 50 }, {});
     expect(shape(a, 'sent')).toEqual(shape(b, 'sent'));
+    // Across the ramped first chunks too: 3 and 300 real items under a bound of 1000.
+    const many = Array.from({ length: 300 }, (_, i) => `m-${i}`);
+    const c = await transcriptOf(X.slice(0, 3), Y, { padTo: 1000 }, {});
+    const d = await transcriptOf(many, Y, { padTo: 1000 }, {});
+    expect(shape(c, 'sent')).toEqual(shape(d, 'sent'));
   });
 });
 
