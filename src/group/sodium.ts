@@ -22,7 +22,8 @@
 import { randomFillSync } from 'node:crypto';
 import factory from 'libsodium-sumo';
 import { KoppelError } from '../errors/index.js';
-import { randomBytes, wipe } from '../util/bytes.js';
+import { constantTimeEqual, randomBytes, wipe } from '../util/bytes.js';
+import type { PrimeGroup } from './prime.js';
 
 /** The fields of the raw libsodium module koppel uses. The exports are plain functions (no `this`), typed as function properties so they may be passed on unbound. */
 interface SodiumModule {
@@ -49,30 +50,16 @@ export const R255_BYTES = 32;
 /** The encoding of the identity element. */
 export const IDENTITY: Uint8Array = new Uint8Array(32);
 
-/** ristretto255 arithmetic; obtain it with {@link loadRistretto255}. */
-export interface Ristretto255 {
-  /** True for a canonical encoding of a group element (the identity included). */
-  isValid(p: Uint8Array): boolean;
-  /** p + q. @throws KoppelError `INVALID_POINT` if either is not a valid encoding. */
-  add(p: Uint8Array, q: Uint8Array): Uint8Array;
-  /** p - q. @throws KoppelError `INVALID_POINT` if either is not a valid encoding. */
-  sub(p: Uint8Array, q: Uint8Array): Uint8Array;
-  /** s * p (the identity if s = 0). @throws KoppelError `INVALID_POINT` for an invalid p. */
-  mul(s: Uint8Array, p: Uint8Array): Uint8Array;
-  /** s * G (the identity if s = 0). */
-  mulBase(s: Uint8Array): Uint8Array;
+/**
+ * ristretto255 arithmetic; obtain it with {@link loadRistretto255}. As a {@link PrimeGroup}
+ * (the join's value layer up to join protocol version 3) its elements, scalars and
+ * accumulator slots are 32 bytes; scalars are little-endian.
+ */
+export interface Ristretto255 extends PrimeGroup {
   /** The RFC 9496 one-way map of 64 uniform bytes to an element. */
   fromHash(h: Uint8Array): Uint8Array;
-  /** A uniformly random non-zero scalar from the platform CSPRNG. */
-  randomScalar(): Uint8Array;
   /** A 64-byte little-endian integer reduced mod l. */
   reduce(wide: Uint8Array): Uint8Array;
-  scalarAdd(x: Uint8Array, y: Uint8Array): Uint8Array;
-  scalarSub(x: Uint8Array, y: Uint8Array): Uint8Array;
-  scalarMul(x: Uint8Array, y: Uint8Array): Uint8Array;
-  scalarNegate(x: Uint8Array): Uint8Array;
-  /** 1/x mod l. @throws KoppelError `INVALID_ARGUMENT` for x = 0. */
-  scalarInvert(x: Uint8Array): Uint8Array;
   /**
    * The sum of many elements (packed, 32 bytes each) selected by `index` (element
    * offsets, in units of 32 bytes): one call instead of one per addition.
@@ -93,6 +80,10 @@ export function scalarFromInt(v: number): Uint8Array {
 }
 
 class SodiumRistretto implements Ristretto255 {
+  readonly name = 'ristretto255' as const;
+  readonly elementBytes = R255_BYTES;
+  readonly scalarBytes = R255_BYTES;
+  readonly accumulatorBytes = R255_BYTES;
   readonly #m: SodiumModule;
   // Scratch slots on the module's heap: three 64-byte operands and one result.
   readonly #a: number;
@@ -218,6 +209,71 @@ class SodiumRistretto implements Ristretto255 {
     this.#clear();
     if (rc !== 0) throw new KoppelError('INVALID_ARGUMENT', 'Zero has no inverse.');
     return this.#take();
+  }
+
+  addPacked(ps: Uint8Array, qs: Uint8Array): Uint8Array {
+    return this.#elementwise(ps, qs, (p, q) => this.add(p, q));
+  }
+
+  subPacked(ps: Uint8Array, qs: Uint8Array): Uint8Array {
+    return this.#elementwise(ps, qs, (p, q) => this.sub(p, q));
+  }
+
+  #elementwise(ps: Uint8Array, qs: Uint8Array, f: (p: Uint8Array, q: Uint8Array) => Uint8Array): Uint8Array {
+    if (ps.length !== qs.length || ps.length % 32 !== 0) throw invalidPoint();
+    const out = new Uint8Array(ps.length);
+    for (let at = 0; at < ps.length; at += 32) out.set(f(ps.subarray(at, at + 32), qs.subarray(at, at + 32)), at);
+    return out;
+  }
+
+  combine(d: readonly Uint8Array[], points: Uint8Array): Uint8Array {
+    if (points.length !== d.length * 32) throw new KoppelError('INTERNAL', 'combine got another number of weights than elements.');
+    let S: Uint8Array = IDENTITY;
+    for (let i = 0; i < d.length; i++) S = this.add(S, this.mul(d[i] as Uint8Array, points.subarray(i * 32, i * 32 + 32)));
+    return S;
+  }
+
+  walk(start: Uint8Array, step: Uint8Array, count: number): Uint8Array {
+    const out = new Uint8Array(count * 32);
+    let P = start;
+    for (let i = 0; i < count; i++) {
+      out.set(P, i * 32);
+      if (i + 1 < count) P = this.add(P, step);
+    }
+    return out;
+  }
+
+  isCanonicalScalar(s: Uint8Array): boolean {
+    if (s.length !== 32) return false;
+    const wide = new Uint8Array(64);
+    wide.set(s);
+    return constantTimeEqual(this.reduce(wide), s);
+  }
+
+  scalarFromInt(v: number): Uint8Array {
+    return scalarFromInt(v);
+  }
+
+  accumulate(bank: Uint8Array, width: number, body: Uint8Array, recordBytes: number, offset: number, slots: Uint32Array): void {
+    const total = bank.length / 32;
+    for (let i = 0; i < slots.length; i++) {
+      for (let c = 0; c < width; c++) {
+        const slot = (slots[i] as number) * width + c;
+        if (slot >= total) throw new KoppelError('INTERNAL', 'accumulate got a slot that does not exist.');
+        const at = slot * 32;
+        const from = i * recordBytes + offset + c * 32;
+        bank.set(this.add(bank.subarray(at, at + 32), body.subarray(from, from + 32)), at);
+      }
+    }
+  }
+
+  mergeAccumulators(into: Uint8Array, from: Uint8Array): void {
+    if (into.length !== from.length) throw new KoppelError('INTERNAL', 'mergeAccumulators got banks of different sizes.');
+    for (let at = 0; at < into.length; at += 32) into.set(this.add(into.subarray(at, at + 32), from.subarray(at, at + 32)), at);
+  }
+
+  finishAccumulators(bank: Uint8Array): Uint8Array {
+    return bank.slice();
   }
 
   sumAt(packed: Uint8Array, index: ArrayLike<number>): Uint8Array {
