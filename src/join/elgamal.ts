@@ -29,14 +29,14 @@
  */
 import { createHash } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
-import { IDENTITY, isIdentity, scalarFromInt, type Ristretto255 } from '../group/sodium.js';
+import { isIdentityElement as isIdentity, type PrimeGroup } from '../group/prime.js';
 import { constantTimeEqual } from '../util/bytes.js';
 
 /** Bytes of a Schnorr proof or a DLEQ proof: (c, s). */
 export const PROOF_BYTES = 64;
 
 /** SHA-512 of a label and length-prefixed parts, reduced to a scalar. */
-export function hashToScalar(r: Ristretto255, label: string, parts: readonly Uint8Array[]): Uint8Array {
+export function hashToScalar(r: PrimeGroup, label: string, parts: readonly Uint8Array[]): Uint8Array {
   const h = createHash('sha512');
   const l = Buffer.from(label, 'utf8');
   h.update(u32(l.length)).update(l);
@@ -52,7 +52,7 @@ function u32(n: number): Uint8Array {
  * A Schnorr proof of knowledge of x with X = x G, bound to `context`:
  * T = t G, c = H(context, X, T), s = t + c x.
  */
-export function proveKnowledge(r: Ristretto255, x: Uint8Array, X: Uint8Array, context: Uint8Array): Uint8Array {
+export function proveKnowledge(r: PrimeGroup, x: Uint8Array, X: Uint8Array, context: Uint8Array): Uint8Array {
   const t = r.randomScalar();
   const T = r.mulBase(t);
   const c = hashToScalar(r, 'koppel/join/v1/schnorr', [context, X, T]);
@@ -65,7 +65,7 @@ export function proveKnowledge(r: Ristretto255, x: Uint8Array, X: Uint8Array, co
 }
 
 /** Verifies {@link proveKnowledge}: T = s G - c X, then c = H(context, X, T). */
-export function verifyKnowledge(r: Ristretto255, X: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
+export function verifyKnowledge(r: PrimeGroup, X: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
   if (proof.length !== PROOF_BYTES || !r.isValid(X) || isIdentity(X)) return false;
   const c = proof.subarray(0, 32);
   const s = proof.subarray(32, 64);
@@ -74,11 +74,9 @@ export function verifyKnowledge(r: Ristretto255, X: Uint8Array, proof: Uint8Arra
   return constantTimeEqual(hashToScalar(r, 'koppel/join/v1/schnorr', [context, X, T]), c);
 }
 
-/** True if `s` is the reduced form of itself (below l). */
-function isCanonicalScalar(r: Ristretto255, s: Uint8Array): boolean {
-  const wide = new Uint8Array(64);
-  wide.set(s);
-  return constantTimeEqual(r.reduce(wide), s);
+/** True if `s` is the reduced form of itself (below the group order). */
+function isCanonicalScalar(r: PrimeGroup, s: Uint8Array): boolean {
+  return r.isCanonicalScalar(s);
 }
 
 /**
@@ -92,7 +90,7 @@ function isCanonicalScalar(r: Ristretto255, s: Uint8Array): boolean {
  * @param Ys - the k public keys, packed
  * @param Ds - one packed run of D_i per column, as many as `Ys` holds keys
  */
-export function dleqWeights(r: Ristretto255, context: Uint8Array, Ys: Uint8Array, Cs: Uint8Array, Ds: readonly Uint8Array[]): Uint8Array[] {
+export function dleqWeights(r: PrimeGroup, context: Uint8Array, Ys: Uint8Array, Cs: Uint8Array, Ds: readonly Uint8Array[]): Uint8Array[] {
   const h = createHash('sha512')
     .update('koppel/join/v3/dleq-seed')
     .update(u32(context.length))
@@ -103,7 +101,7 @@ export function dleqWeights(r: Ristretto255, context: Uint8Array, Ys: Uint8Array
     .update(Cs);
   for (const D of Ds) h.update(u32(D.length)).update(D);
   const seed = h.digest();
-  return Array.from({ length: Cs.length / 32 }, (_, i) => hashToScalar(r, 'koppel/join/v3/dleq-weight', [seed, u32(i)]));
+  return Array.from({ length: Cs.length / r.elementBytes }, (_, i) => hashToScalar(r, 'koppel/join/v3/dleq-weight', [seed, u32(i)]));
 }
 
 /**
@@ -111,11 +109,9 @@ export function dleqWeights(r: Ristretto255, context: Uint8Array, Ys: Uint8Array
  * many as `d` holds): one part of a composite, so that a composite can be split over
  * workers and the parts added.
  */
-export function combine(r: Ristretto255, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
-  if (Ps.length !== d.length * 32) throw new KoppelError('INTERNAL', 'combine got another number of weights than elements.');
-  let S: Uint8Array = IDENTITY;
-  for (let i = 0; i < d.length; i++) S = r.add(S, r.mul(d[i] as Uint8Array, Ps.subarray(i * 32, i * 32 + 32)));
-  return S;
+export function combine(r: PrimeGroup, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
+  if (Ps.length !== d.length * r.elementBytes) throw new KoppelError('INTERNAL', 'combine got another number of weights than elements.');
+  return r.combine(d, Ps);
 }
 
 /**
@@ -126,7 +122,7 @@ export function combine(r: Ristretto255, d: readonly Uint8Array[], Ps: Uint8Arra
  * about n / l per column (when one D_i is not x C_i, the verifier's Z differs from x M
  * but for a weight the prover cannot choose, and the proof fails, as it must).
  */
-export function proveDleqComposite(r: Ristretto255, x: Uint8Array, Y: Uint8Array, M: Uint8Array, context: Uint8Array): Uint8Array {
+export function proveDleqComposite(r: PrimeGroup, x: Uint8Array, Y: Uint8Array, M: Uint8Array, context: Uint8Array): Uint8Array {
   const Z = r.mul(x, M);
   const t = r.randomScalar();
   const T1 = r.mulBase(t);
@@ -141,7 +137,7 @@ export function proveDleqComposite(r: Ristretto255, x: Uint8Array, Y: Uint8Array
 }
 
 /** Verifies {@link proveDleqComposite} on the verifier's own composites: T1 = s G + c Y, T2 = s M + c Z, then c = H(...). */
-export function verifyDleqComposite(r: Ristretto255, Y: Uint8Array, M: Uint8Array, Z: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
+export function verifyDleqComposite(r: PrimeGroup, Y: Uint8Array, M: Uint8Array, Z: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
   if (proof.length !== PROOF_BYTES) return false;
   const c = proof.subarray(0, 32);
   const s = proof.subarray(32, 64);
@@ -153,17 +149,17 @@ export function verifyDleqComposite(r: Ristretto255, Y: Uint8Array, M: Uint8Arra
 
 /**
  * A batched Chaum-Pedersen proof that D_i = x C_i for all i and Y = x G (packed C and D,
- * 32 bytes each): one column of {@link dleqWeights} and {@link proveDleqComposite}, the
+ * elementBytes each): one column of {@link dleqWeights} and {@link proveDleqComposite}, the
  * composite M = sum d_i C_i. The prover, who knows x, takes Z = x M (one multiplication
  * instead of n).
  */
-export function proveDleq(r: Ristretto255, x: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, context: Uint8Array): Uint8Array {
+export function proveDleq(r: PrimeGroup, x: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, context: Uint8Array): Uint8Array {
   return proveDleqComposite(r, x, Y, combine(r, dleqWeights(r, context, Y, Cs, [Ds]), Cs), context);
 }
 
 /** Verifies {@link proveDleq}: the composites M and Z from the weights, then {@link verifyDleqComposite}. */
-export function verifyDleq(r: Ristretto255, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
-  if (proof.length !== PROOF_BYTES || Cs.length !== Ds.length || Cs.length % 32 !== 0 || Y.length !== 32) return false;
+export function verifyDleq(r: PrimeGroup, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, proof: Uint8Array, context: Uint8Array): boolean {
+  if (proof.length !== PROOF_BYTES || Cs.length !== Ds.length || Cs.length % r.elementBytes !== 0 || Y.length !== r.elementBytes) return false;
   let M: Uint8Array;
   let Z: Uint8Array;
   try {
@@ -207,10 +203,11 @@ export const MAX_SEARCH_STEPS = 2 ** 32;
  * Timing depends on v: fine here, because v is a sum A is about to learn anyway.
  */
 export class DiscreteLog {
-  readonly #r: Ristretto255;
+  readonly #r: PrimeGroup;
   readonly #table = new Map<string, number>();
   readonly #m: number;
-  readonly #giant: Uint8Array;
+  /** -tableSize * G: a giant step. */
+  readonly #negGiant: Uint8Array;
   readonly #budget: number;
   #left: number;
 
@@ -219,7 +216,7 @@ export class DiscreteLog {
    *
    * @param steps - the budget of giant steps for every solve of this instance together
    */
-  constructor(r: Ristretto255, tableSize: number, steps: number = DEFAULT_SEARCH_STEPS) {
+  constructor(r: PrimeGroup, tableSize: number, steps: number = DEFAULT_SEARCH_STEPS) {
     if (!Number.isInteger(tableSize) || tableSize < 1 || tableSize > 2 ** 22)
       throw new KoppelError('INVALID_ARGUMENT', 'The baby-step table size must be 1 to 2^22.');
     if (!Number.isInteger(steps) || steps < 1 || steps > MAX_SEARCH_STEPS)
@@ -227,13 +224,10 @@ export class DiscreteLog {
     this.#r = r;
     this.#m = tableSize;
     this.#budget = this.#left = steps;
-    const G = r.mulBase(scalarFromInt(1));
-    let P: Uint8Array = IDENTITY;
-    for (let j = 0; j < tableSize; j++) {
-      this.#table.set(key(P), j);
-      P = r.add(P, G);
-    }
-    this.#giant = P; // tableSize * G
+    const E = r.elementBytes;
+    const table = r.walk(new Uint8Array(E), r.mulBase(r.scalarFromInt(1)), tableSize);
+    for (let j = 0; j < tableSize; j++) this.#table.set(key(table.subarray(j * E, j * E + E)), j);
+    this.#negGiant = r.sub(new Uint8Array(E), r.mulBase(r.scalarFromInt(tableSize)));
   }
 
   /**
@@ -261,8 +255,14 @@ export class DiscreteLog {
   solve(M: Uint8Array, bound: number): number {
     if (!Number.isSafeInteger(bound) || bound < 0 || bound > MAX_DLOG_BOUND)
       throw new KoppelError('INVALID_ARGUMENT', `A discrete-log bound must be 0 to 2^48.`);
+    const r = this.#r;
+    const E = r.elementBytes;
+    // The giant steps M - i * tableSize * G for i = 0..last, walked in batches (one
+    // inversion per batch for P-256) that grow from 1, so a small sum costs few steps.
+    const last = Math.floor(bound / this.#m);
     let P = M;
-    for (let i = 0; i * this.#m <= bound; i++) {
+    let batch = 1;
+    for (let i = 0; i <= last;) {
       if (this.#left <= 0)
         throw new KoppelError(
           'SUM_OUT_OF_RANGE',
@@ -270,14 +270,18 @@ export class DiscreteLog {
             'The values exceeded the declared maximum, the peer did not follow the protocol, or the honest sums are that large (raise --max-search-steps).',
           { details: { bound, budget: this.#budget } },
         );
-      this.#left--;
-      const j = this.#table.get(key(P));
-      if (j !== undefined) {
+      const count = Math.min(batch, last - i + 1, this.#left);
+      const walked = r.walk(P, this.#negGiant, count + 1);
+      for (let q = 0; q < count; q++, i++) {
+        this.#left--;
+        const j = this.#table.get(key(walked.subarray(q * E, q * E + E)));
+        if (j === undefined) continue;
         const v = i * this.#m + j;
         // The table key is a prefix; confirm the whole encoding before answering.
-        if (v <= bound && constantTimeEqual(this.#r.mulBase(scalarFromInt(v)), M)) return v;
+        if (v <= bound && constantTimeEqual(r.mulBase(r.scalarFromInt(v)), M)) return v;
       }
-      P = this.#r.sub(P, this.#giant);
+      P = walked.slice(count * E);
+      batch = Math.min(BATCH, batch * 2);
     }
     throw new KoppelError(
       'SUM_OUT_OF_RANGE',
@@ -286,6 +290,9 @@ export class DiscreteLog {
     );
   }
 }
+
+/** Largest batch of giant steps walked at once. */
+const BATCH = 256;
 
 function key(p: Uint8Array): string {
   return Buffer.from(p.buffer, p.byteOffset, 12).toString('latin1');

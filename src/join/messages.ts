@@ -13,7 +13,7 @@ import { concatBytes, utf8 } from '../util/bytes.js';
 import { intRange, pattern } from '../wire/codec.js';
 
 /** Private join protocol version (inside wire format 1). */
-export const JOIN_VERSION = 3;
+export const JOIN_VERSION = 4;
 
 /** The variants: `two-party` (6a, ElGamal) and `helper` (6b, a non-colluding helper). */
 export type JoinVariant = 'two-party' | 'helper';

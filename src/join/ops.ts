@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { isIdentity, loadRistretto255, scalarFromInt } from '../group/sodium.js';
+import { loadP256 } from '../group/p256.js';
+import { isIdentityElement as isIdentity, type PrimeGroup } from '../group/prime.js';
 import { randomBytes } from '../util/bytes.js';
 import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
@@ -16,7 +17,7 @@ export interface EncryptRecordsOwnArg extends HashMultiplyArg {
   /** Values, `columns` per item, item-major; non-negative safe integers. */
   readonly values: Float64Array;
   readonly columns: number;
-  /** The value holder's secret keys b_1..b_k (one per column, packed): the encryption keys are b_j G. */
+  /** The value holder's secret keys b_1..b_k (one per column, 32 bytes each, packed): the encryption keys are b_j G. */
   readonly secretKeys: Uint8Array;
 }
 
@@ -39,7 +40,7 @@ export interface PartialDecryptArg {
 
 /** Arguments of {@link joinOps}.combine. */
 export interface CombineArg {
-  /** The weights d_i, packed (32 bytes each). */
+  /** The weights d_i, packed (32-byte scalars). */
   readonly weights: Uint8Array;
   /** As many elements, packed. */
   readonly points: Uint8Array;
@@ -52,22 +53,34 @@ export interface AddToBankArg {
   readonly columns: number;
   /** Each record's accumulator: its list, or the dummy accumulator for an unmatched record. */
   readonly lists: Uint32Array;
-  /** The accumulators, (1 + k) * 32 bytes each (C1, then each C2_j); moved to the worker and back. */
+  /** The accumulators, (1 + k) slots each (C1, then each C2_j; {@link valueGroup}'s accumulatorBytes per slot); moved to the worker and back. */
   readonly bank: Uint8Array;
 }
 
 /** Arguments of {@link joinOps}.addBanks. */
 export interface AddBanksArg {
-  /** Equally long runs of packed elements, added element-wise. */
+  /** Equally long runs of accumulator slots, added slot-wise. */
   readonly banks: readonly Uint8Array[];
 }
 
 /**
- * Bytes of one of B's records in the two-party variant: the blinded element H(x)^b,
- * then C1 and one C2 per value column.
+ * The group of the two-party value layer: P-256 since join protocol version 4
+ * (docs/protocols/join.md, 6a; ristretto255 before).
+ */
+export function valueGroup(): Promise<PrimeGroup> {
+  return loadP256();
+}
+
+/** Bytes of an element of {@link valueGroup} (P-256: x || y). */
+export const VALUE_ELEMENT_BYTES = 64;
+
+/**
+ * Bytes of one of B's records in the two-party variant: the blinded element H(x)^b
+ * (32 bytes, the blinding suite's), then C1 and one C2 per value column (elements of
+ * {@link valueGroup}).
  */
 export function recordBytes2p(columns: number): number {
-  return 32 * (2 + columns);
+  return 32 + VALUE_ELEMENT_BYTES * (1 + columns);
 }
 
 /** The operations, by name. */
@@ -77,11 +90,12 @@ export const joinOps = {
    * B's records for the two-party variant, encrypted under B's own column keys K_j = b_j G
    * (docs/protocols/join.md, 6a): H(x)^b, then with one fresh r per record C1 = r G and
    * C2_j = (v_j + r b_j) G = v_j G + r K_j: the ElGamal ciphertexts under K_j, by k + 1
-   * fixed-base multiplications instead of one fixed-base and k variable-base ones (about
-   * 57 against 157 us each here).
+   * fixed-base multiplications instead of one fixed-base and k variable-base ones (P-256
+   * on OpenSSL: about 20 us each here).
    */
   async encryptRecordsOwn(arg: EncryptRecordsOwnArg): Promise<Uint8Array> {
-    const [r, elements] = await Promise.all([loadRistretto255(), psiOps.hashMultiply(arg)]);
+    const [r, elements] = await Promise.all([valueGroup(), psiOps.hashMultiply(arg)]);
+    const E = r.elementBytes;
     const n = arg.items.length;
     const k = arg.columns;
     const size = recordBytes2p(k);
@@ -99,8 +113,8 @@ export const joinOps = {
       for (let j = 0; j < k; j++) {
         const v = arg.values[i * k + j] as number;
         const masked = r.scalarMul(rs, keys[j] as Uint8Array);
-        const e = v === 0 ? masked : r.scalarAdd(masked, scalarFromInt(v));
-        out.set(r.mulBase(e), at + 64 + j * 32);
+        const e = v === 0 ? masked : r.scalarAdd(masked, r.scalarFromInt(v));
+        out.set(r.mulBase(e), at + 32 + E + j * E);
         masked.fill(0);
         e.fill(0);
       }
@@ -111,31 +125,33 @@ export const joinOps = {
   /**
    * A's re-randomisers, one per list, drawn before they are needed (they depend on no
    * record): with a fresh t, t G and t K_j for every column, then u G for a fresh u, the
-   * point sent in place of a list that is not decrypted. (2 + k) * 32 bytes per list.
+   * point sent in place of a list that is not decrypted. (2 + k) elements per list.
    * The scalars never leave this function.
    */
   async rerandomisers(arg: RerandomisersArg): Promise<Uint8Array> {
-    const r = await loadRistretto255();
+    const r = await valueGroup();
+    const E = r.elementBytes;
     const k = arg.columns;
-    const width = (2 + k) * 32;
+    const width = (2 + k) * E;
     const out = new Uint8Array(arg.count * width);
     for (let l = 0; l < arg.count; l++) {
       const t = r.randomScalar();
       out.set(r.mulBase(t), l * width);
-      for (let j = 0; j < k; j++) out.set(r.mul(t, arg.publicKeys.subarray(j * 32, j * 32 + 32)), l * width + 32 + j * 32);
+      for (let j = 0; j < k; j++) out.set(r.mul(t, arg.publicKeys.subarray(j * E, j * E + E)), l * width + E + j * E);
       t.fill(0);
       const u = r.randomScalar();
-      out.set(r.mulBase(u), l * width + 32 + k * 32);
+      out.set(r.mulBase(u), l * width + E + k * E);
       u.fill(0);
     }
     return out;
   },
   /** B's partial decryptions of one column, D_l = b_j C1'_l for every list (the proof follows once every column's are in: {@link dleqWeights}). */
   async partialDecrypt(arg: PartialDecryptArg): Promise<Uint8Array> {
-    const r = await loadRistretto255();
-    const L = arg.c1.length / 32;
-    const out = new Uint8Array(L * 32);
-    for (let l = 0; l < L; l++) out.set(r.mul(arg.secret, arg.c1.subarray(l * 32, l * 32 + 32)), l * 32);
+    const r = await valueGroup();
+    const E = r.elementBytes;
+    const L = arg.c1.length / E;
+    const out = new Uint8Array(L * E);
+    for (let l = 0; l < L; l++) out.set(r.mul(arg.secret, arg.c1.subarray(l * E, l * E + E)), l * E);
     return out;
   },
   /**
@@ -144,7 +160,7 @@ export const joinOps = {
    * valid encoding (a peer's partial decryption: its proof then fails).
    */
   async combine(arg: CombineArg): Promise<Uint8Array | null> {
-    const r = await loadRistretto255();
+    const r = await valueGroup();
     const n = arg.weights.length / 32;
     const d = Array.from({ length: n }, (_, i) => arg.weights.subarray(i * 32, i * 32 + 32));
     try {
@@ -162,34 +178,22 @@ export const joinOps = {
    * the end.
    */
   async addToBank(arg: AddToBankArg): Promise<Uint8Array> {
-    const r = await loadRistretto255();
-    const width = 1 + arg.columns;
-    const size = recordBytes2p(arg.columns);
-    const bank = arg.bank;
-    const slots = bank.length / (width * 32);
+    const r = await valueGroup();
     const n = arg.lists.length;
-    if (arg.body.length !== n * size) throw new KoppelError('INTERNAL', 'addToBank got another number of records than lists.');
-    for (let i = 0; i < n; i++) {
-      const l = arg.lists[i] as number;
-      if (l >= slots) throw new KoppelError('INTERNAL', 'addToBank got an accumulator that does not exist.');
-      for (let c = 0; c < width; c++) {
-        const at = (l * width + c) * 32;
-        const from = i * size + 32 + c * 32;
-        bank.set(r.add(bank.subarray(at, at + 32), arg.body.subarray(from, from + 32)), at);
-      }
-    }
-    return bank;
+    if (arg.body.length !== n * recordBytes2p(arg.columns)) throw new KoppelError('INTERNAL', 'addToBank got another number of records than lists.');
+    r.accumulate(arg.bank, 1 + arg.columns, arg.body, recordBytes2p(arg.columns), 32, arg.lists);
+    return arg.bank;
   },
-  /** The element-wise sum of equally long runs of packed elements (A's banks of accumulators, or a range of them). */
+  /**
+   * The slot-wise sum of equally long runs of accumulator slots (A's banks, or a range of
+   * them), as encoded elements.
+   */
   async addBanks(arg: AddBanksArg): Promise<Uint8Array> {
-    const r = await loadRistretto255();
+    const r = await valueGroup();
     const [first, ...rest] = arg.banks;
     if (!first) throw new KoppelError('INTERNAL', 'addBanks got no banks.');
     const out = first.slice();
-    for (const b of rest) {
-      if (b.length !== out.length) throw new KoppelError('INTERNAL', 'addBanks got banks of different sizes.');
-      for (let at = 0; at < out.length; at += 32) out.set(r.add(out.subarray(at, at + 32), b.subarray(at, at + 32)), at);
-    }
-    return out;
+    for (const b of rest) r.mergeAccumulators(out, b);
+    return r.finishAccumulators(out);
   },
 };

@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { KoppelError } from '../errors/index.js';
-import { isIdentity, loadRistretto255, type Ristretto255 } from '../group/sodium.js';
+import { isIdentityElement as isIdentity, type PrimeGroup } from '../group/prime.js';
 import type { ScalarPair, SuiteName } from '../group/types.js';
 import type { Session, SessionScope } from '../session/session.js';
 import { concatBytes, wipe } from '../util/bytes.js';
@@ -26,7 +26,7 @@ import {
   verifyKnowledge,
 } from './elgamal.js';
 import { context, NO_MATCH, Step } from './messages.js';
-import { recordBytes2p, type joinOps } from './ops.js';
+import { recordBytes2p, valueGroup, type joinOps } from './ops.js';
 import type { JoinProgress } from './types.js';
 import type { GroupsValueLayer, ValuesValueLayer } from './values.js';
 
@@ -48,16 +48,17 @@ export interface ValueLayerContext {
  * A DLEQ composite sum d_i P_i (weights and elements packed), split over the pool: one
  * task per worker, the parts added here. `null` if an element is not a valid encoding.
  */
-async function composite(pool: TaskRunner<typeof joinOps>, r: Ristretto255, weights: Uint8Array, points: Uint8Array): Promise<Uint8Array | null> {
-  const n = points.length / 32;
+async function composite(pool: TaskRunner<typeof joinOps>, r: PrimeGroup, weights: Uint8Array, points: Uint8Array): Promise<Uint8Array | null> {
+  const E = r.elementBytes;
+  const n = points.length / E;
   const parts = Math.max(1, Math.min(pool.size, n));
   const tasks: Array<Promise<Uint8Array | null>> = [];
   for (let p = 0; p < parts; p++) {
-    const from = Math.floor((n * p) / parts) * 32;
-    const to = Math.floor((n * (p + 1)) / parts) * 32;
-    tasks.push(pool.run('combine', { weights: weights.subarray(from, to), points: points.subarray(from, to) }));
+    const from = Math.floor((n * p) / parts);
+    const to = Math.floor((n * (p + 1)) / parts);
+    tasks.push(pool.run('combine', { weights: weights.subarray(from * 32, to * 32), points: points.subarray(from * E, to * E) }));
   }
-  let sum: Uint8Array | null = new Uint8Array(32);
+  let sum: Uint8Array | null = new Uint8Array(E);
   for (const part of await Promise.all(tasks)) sum = part && sum ? r.add(sum, part) : null;
   return sum;
 }
@@ -66,7 +67,7 @@ async function composite(pool: TaskRunner<typeof joinOps>, r: Ristretto255, weig
 export class TwoPartyGroups implements GroupsValueLayer {
   readonly entryBytes: number;
   readonly #c: ValueLayerContext;
-  #r: Ristretto255 | undefined;
+  #r: PrimeGroup | undefined;
   /** A's key shares a_j (secret): proven, never used to encrypt (docs/protocols/join.md, 6a). */
   readonly #secrets: Uint8Array[] = [];
   /** B's keys K_j = b_j G, the encryption keys of the columns, packed. */
@@ -97,26 +98,27 @@ export class TwoPartyGroups implements GroupsValueLayer {
 
   /** A's key shares a_j with proofs of knowledge, then B's keys K_j. */
   async setup(): Promise<void> {
-    const r = (this.#r = await loadRistretto255());
+    const r = (this.#r = await valueGroup());
+    const E = r.elementBytes;
     const { session: s, columns: k } = this.#c;
     const session = s.id;
-    const body = new Uint8Array(k * (32 + PROOF_BYTES));
+    const body = new Uint8Array(k * (E + PROOF_BYTES));
     for (let j = 0; j < k; j++) {
       const a = r.randomScalar();
       this.#secrets.push(a);
       const A = r.mulBase(a);
-      body.set(A, j * (32 + PROOF_BYTES));
-      body.set(proveKnowledge(r, a, A, context(session, 'key-a', j)), j * (32 + PROOF_BYTES) + 32);
+      body.set(A, j * (E + PROOF_BYTES));
+      body.set(proveKnowledge(r, a, A, context(session, 'key-a', j)), j * (E + PROOF_BYTES) + E);
     }
     await s.send(Step.KEYS, k, body);
-    const f = await s.receiveChunk([Step.KEYS], Step.KEYS, 'key shares', 32);
+    const f = await s.receiveChunk([Step.KEYS], Step.KEYS, 'key shares', E);
     if (f.count !== k) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent another number of key shares than value columns.');
     for (let j = 0; j < k; j++) {
-      const B = f.body.subarray(j * 32, j * 32 + 32);
+      const B = f.body.subarray(j * E, j * E + E);
       if (!r.isValid(B) || isIdentity(B))
-        throw new KoppelError('INVALID_POINT', 'A key share from the peer is not a valid ristretto255 element.', { details: { column: j } });
+        throw new KoppelError('INVALID_POINT', `A key share from the peer is not a valid ${r.name} element.`, { details: { column: j } });
     }
-    this.#peerKeys = f.body.slice(0, k * 32);
+    this.#peerKeys = f.body.slice(0, k * E);
   }
 
   /**
@@ -173,21 +175,21 @@ export class TwoPartyGroups implements GroupsValueLayer {
     const free = this.#banks.pop();
     if (free) return free;
     this.#allocated++;
-    return new Uint8Array((this.#lists + 1) * (1 + this.#c.columns) * 32);
+    return new Uint8Array((this.#lists + 1) * (1 + this.#c.columns) * this.#group().accumulatorBytes);
   }
 
   /**
-   * The banks added up: every list's sum of ciphertexts (and the dummy accumulator's).
+   * The banks added up: every list's sum of ciphertexts (and the dummy accumulator's), encoded.
    * Always pipelineDepth(pool) banks (unused ones are identities), split by lists over
    * the pool: the same work for every run with as many lists, whatever matched.
    */
   async #merged(): Promise<Uint8Array> {
     const { pool, scope, columns: k } = this.#c;
     const depth = pipelineDepth(pool);
-    for (; this.#allocated < depth; this.#allocated++) this.#banks.push(new Uint8Array((this.#lists + 1) * (1 + k) * 32));
+    const w = (1 + k) * this.#group().accumulatorBytes;
+    for (; this.#allocated < depth; this.#allocated++) this.#banks.push(new Uint8Array((this.#lists + 1) * w));
     const banks = this.#banks.splice(0);
     const slots = this.#lists + 1;
-    const w = (1 + k) * 32;
     const parts = Math.max(1, Math.min(pool.size, slots));
     const tasks: Array<Promise<Uint8Array>> = [];
     for (let p = 0; p < parts; p++) {
@@ -207,30 +209,30 @@ export class TwoPartyGroups implements GroupsValueLayer {
    * logarithms (docs/protocols/join.md, "Timing").
    */
   async sums(counts: Float64Array, bound: (list: number) => number, release: (list: number) => boolean, verified: () => Promise<void>): Promise<number[][]> {
-    const r = this.#ristretto();
+    const r = this.#group();
     const { session: s, columns: k, progress } = this.#c;
     const L = counts.length;
     const sums: number[][] = Array.from({ length: L }, () => new Array<number>(k).fill(0));
-    const width = (1 + k) * 32;
+    const E = r.elementBytes;
+    const width = (1 + k) * E;
     if (L !== this.#lists) throw new KoppelError('INTERNAL', 'The two-party value layer was started for another number of lists.');
     await Promise.all(this.#pending.splice(0));
     const sumsPacked = await this.#merged();
     progress?.({ phase: 'sums', done: this.#matched });
     if (!this.#rerandomisers) throw new KoppelError('INTERNAL', 'The two-party value layer was not started.');
     const extra = await this.#rerandomisers;
-    const xw = (2 + k) * 32;
+    const xw = (2 + k) * E;
 
     // Re-randomise every list's sum: (C1 + t G, C2_j + t K_j), so B sees uniformly random C1'.
-    const c1 = new Uint8Array(L * 32);
-    const c2: Uint8Array[] = [];
+    const shifts = new Uint8Array(L * width);
+    for (let l = 0; l < L; l++) shifts.set(extra.subarray(l * xw, l * xw + width), l * width);
+    const rerandomised = r.addPacked(sumsPacked.subarray(0, L * width), shifts);
+    shifts.fill(0);
+    const c1 = new Uint8Array(L * E);
     for (let l = 0; l < L; l++) {
-      const at = l * width;
-      const x = l * xw;
-      const rerandomised = r.add(sumsPacked.subarray(at, at + 32), extra.subarray(x, x + 32));
-      for (let j = 0; j < k; j++) c2.push(r.add(sumsPacked.subarray(at + 32 + j * 32, at + 64 + j * 32), extra.subarray(x + 32 + j * 32, x + 64 + j * 32)));
       // Not to be decrypted (a dummy, or below B's policy): a fresh random point u G, unrelated
       // to the list's sum. Drawn for every list, so the work does not depend on which.
-      c1.set(release(l) ? rerandomised : extra.subarray(x + 32 + k * 32, x + xw), l * 32);
+      c1.set(release(l) ? rerandomised.subarray(l * width, l * width + E) : extra.subarray(l * xw + width, l * xw + xw), l * E);
     }
     extra.fill(0);
     await s.send(Step.DECRYPT, L, c1);
@@ -241,20 +243,20 @@ export class TwoPartyGroups implements GroupsValueLayer {
     const session = s.id;
     const frames: Uint8Array[] = [];
     for (let j = 0; j < k; j++) {
-      const f = await s.receiveChunk([Step.PARTIALS], Step.PARTIALS, 'partial decryptions', 32);
-      if (f.count !== L + 2)
+      const f = await s.receiveChunk([Step.PARTIALS], Step.PARTIALS, 'partial decryptions', E);
+      if (f.count !== L + PROOF_BYTES / E)
         throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent partial decryptions for another number of groups.', {
-          details: { expected: L, got: f.count - 2 },
+          details: { expected: L, got: f.count - PROOF_BYTES / E },
         });
       frames.push(new Uint8Array(f.body));
     }
-    const Ds = frames.map((f) => f.subarray(0, L * 32));
+    const Ds = frames.map((f) => f.subarray(0, L * E));
     const weights = concatBytes(...dleqWeights(r, context(session, 'partials-seed'), this.#peerKeys, c1, Ds));
     const [M, ...Zs] = await this.#c.scope.guard(Promise.all([c1, ...Ds].map((P) => composite(this.#c.pool, r, weights, P))));
     for (let j = 0; j < k; j++) {
       const Z = Zs[j];
-      const proof = (frames[j] as Uint8Array).subarray(L * 32);
-      if (!M || !Z || !verifyDleqComposite(r, this.#peerKeys.subarray(j * 32, j * 32 + 32), M, Z, proof, context(session, 'partials', j)))
+      const proof = (frames[j] as Uint8Array).subarray(L * E);
+      if (!M || !Z || !verifyDleqComposite(r, this.#peerKeys.subarray(j * E, j * E + E), M, Z, proof, context(session, 'partials', j)))
         throw new KoppelError(
           'PROOF_INVALID',
           "The peer's proof of its partial decryptions does not verify; it did not decrypt with its key share. Nothing was released.",
@@ -262,11 +264,17 @@ export class TwoPartyGroups implements GroupsValueLayer {
         );
       progress?.({ phase: 'decrypt', done: (j + 1) * L });
     }
-    const points: Uint8Array[] = new Array<Uint8Array>(L * k);
-    for (let j = 0; j < k; j++) {
-      const Ds = frames[j] as Uint8Array;
-      for (let l = 0; l < L; l++) points[l * k + j] = r.sub(c2[l * k + j] as Uint8Array, Ds.subarray(l * 32, l * 32 + 32));
-    }
+    // M = C2_j' - D_j for every list and column, in one packed subtraction.
+    const c2 = new Uint8Array(L * k * E);
+    const ds = new Uint8Array(L * k * E);
+    for (let l = 0; l < L; l++)
+      for (let j = 0; j < k; j++) {
+        const at = (l * k + j) * E;
+        c2.set(rerandomised.subarray(l * width + E + j * E, l * width + E + j * E + E), at);
+        ds.set((frames[j] as Uint8Array).subarray(l * E, l * E + E), at);
+      }
+    const decrypted = r.subPacked(c2, ds);
+    const points = Array.from({ length: L * k }, (_, i) => decrypted.subarray(i * E, i * E + E));
     // B's part is done: tell it now. The discrete logarithms below take time that grows
     // with the counts and the sums; after this point B's clock sees none of it.
     await verified();
@@ -281,7 +289,7 @@ export class TwoPartyGroups implements GroupsValueLayer {
     return sums;
   }
 
-  #ristretto(): Ristretto255 {
+  #group(): PrimeGroup {
     if (!this.#r) throw new KoppelError('INTERNAL', 'The two-party value layer was used before its key exchange.');
     return this.#r;
   }
@@ -294,10 +302,10 @@ export class TwoPartyValues implements ValuesValueLayer {
   readonly #c: ValueLayerContext;
   readonly #suite: SuiteName;
   readonly #scalar: ScalarPair;
-  #r: Ristretto255 | undefined;
+  #r: PrimeGroup | undefined;
   /** B's column keys b_j (secret, packed) and K_j = b_j G: the encryption keys. */
   readonly #secrets: Uint8Array;
-  readonly #ownKeys: Uint8Array;
+  #ownKeys: Uint8Array;
 
   constructor(c: ValueLayerContext, suite: SuiteName, scalar: ScalarPair) {
     this.#c = c;
@@ -305,27 +313,30 @@ export class TwoPartyValues implements ValuesValueLayer {
     this.#scalar = scalar;
     this.entryBytes = this.preparedBytes = recordBytes2p(c.columns);
     this.#secrets = new Uint8Array(c.columns * 32);
-    this.#ownKeys = new Uint8Array(c.columns * 32);
+    this.#ownKeys = new Uint8Array(0);
     c.scope.defer(() => wipe(this.#secrets));
   }
 
   /** Verifies A's key shares, answers with B's column keys K_j = b_j G. */
   async setup(): Promise<void> {
-    const r = (this.#r = await loadRistretto255());
+    const r = (this.#r = await valueGroup());
+    const E = r.elementBytes;
     const { session: s, columns: k } = this.#c;
     const session = s.id;
-    const f = await s.receiveChunk([Step.KEYS], Step.KEYS, 'key shares', 32 + PROOF_BYTES);
+    const f = await s.receiveChunk([Step.KEYS], Step.KEYS, 'key shares', E + PROOF_BYTES);
     if (f.count !== k) throw new KoppelError('MESSAGE_MALFORMED', 'The peer sent another number of key shares than value columns.');
-    const body = new Uint8Array(k * 32);
+    const body = new Uint8Array(k * E);
+    this.#ownKeys = new Uint8Array(k * E);
+    const w = E + PROOF_BYTES;
     for (let j = 0; j < k; j++) {
-      const A = f.body.slice(j * 96, j * 96 + 32);
-      if (!verifyKnowledge(r, A, f.body.subarray(j * 96 + 32, j * 96 + 96), context(session, 'key-a', j))) {
+      const A = f.body.slice(j * w, j * w + E);
+      if (!verifyKnowledge(r, A, f.body.subarray(j * w + E, j * w + w), context(session, 'key-a', j))) {
         throw new KoppelError('PROOF_INVALID', "The peer's proof of knowledge of its key share does not verify.", { details: { column: j } });
       }
       const b = r.randomScalar();
       this.#secrets.set(b, j * 32);
       b.fill(0);
-      this.#ownKeys.set(r.mulBase(this.#secrets.subarray(j * 32, j * 32 + 32)), j * 32);
+      this.#ownKeys.set(r.mulBase(this.#secrets.subarray(j * 32, j * 32 + 32)), j * E);
     }
     body.set(this.#ownKeys);
     await s.send(Step.KEYS, k, body);
@@ -357,7 +368,8 @@ export class TwoPartyValues implements ValuesValueLayer {
     if (!r) throw new KoppelError('INTERNAL', 'The two-party value layer was used before its key exchange.');
     const { session: s, columns: k, progress } = this.#c;
     const L = lists;
-    const f = await s.receiveChunk([Step.DECRYPT], Step.DECRYPT, 'decryption request', 32);
+    const E = r.elementBytes;
+    const f = await s.receiveChunk([Step.DECRYPT], Step.DECRYPT, 'decryption request', E);
     if (f.count !== L)
       throw new KoppelError('LIMIT_EXCEEDED', `The peer asked for ${f.count} decryptions; one per list (${L}) is all it may ask.`, {
         details: { asked: f.count, lists: L },
@@ -373,10 +385,10 @@ export class TwoPartyValues implements ValuesValueLayer {
       const Ds = await this.#c.scope.guard(Promise.all(decrypting));
       const weights = concatBytes(...dleqWeights(r, context(session, 'partials-seed'), this.#ownKeys, c1, Ds));
       const M = await this.#c.scope.guard(composite(this.#c.pool, r, weights, c1));
-      if (!M) throw new KoppelError('INVALID_POINT', 'A decryption request from the peer holds an invalid ristretto255 element.');
+      if (!M) throw new KoppelError('INVALID_POINT', `A decryption request from the peer holds an invalid ${r.name} element.`);
       for (let j = 0; j < k; j++) {
-        const proof = proveDleqComposite(r, secrets[j] as Uint8Array, this.#ownKeys.subarray(j * 32, j * 32 + 32), M, context(session, 'partials', j));
-        await s.send(Step.PARTIALS, L + 2, concatBytes(Ds[j] as Uint8Array, proof));
+        const proof = proveDleqComposite(r, secrets[j] as Uint8Array, this.#ownKeys.subarray(j * E, j * E + E), M, context(session, 'partials', j));
+        await s.send(Step.PARTIALS, L + PROOF_BYTES / E, concatBytes(Ds[j] as Uint8Array, proof));
         progress?.({ phase: 'decrypt', done: (j + 1) * L });
       }
     } finally {

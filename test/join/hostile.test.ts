@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { KoppelErrorCode } from '../../src/errors/index.js';
 import { joinGroups, joinValues } from '../../src/join/join.js';
 import { Step } from '../../src/join/messages.js';
+import { recordBytes2p, VALUE_ELEMENT_BYTES } from '../../src/join/ops.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { decodeFrame, encodeFrame, toJsonBody } from '../../src/wire/frame.js';
 import { randomData } from './fixtures.js';
@@ -67,7 +68,7 @@ describe('hostile value holder (B), two-party variant', () => {
       id,
       (c) =>
         tamper(c, Step.RECORDS, (count, body) => {
-          for (let i = 0; i < count; i++) body.fill(0xff, i * 128 + 32, i * 128 + 64);
+          for (let i = 0; i < count; i++) body.fill(0xff, i * recordBytes2p(2) + 32, i * recordBytes2p(2) + 32 + VALUE_ELEMENT_BYTES); // C1
           return { count, body };
         }),
       'INVALID_POINT',
@@ -164,9 +165,9 @@ describe('hostile group holder (A), two-party variant', () => {
     await run(
       (c) =>
         tamper(c, Step.DECRYPT, (count, body) => {
-          const more = new Uint8Array(body.length + 32);
+          const more = new Uint8Array(body.length + VALUE_ELEMENT_BYTES);
           more.set(body);
-          more.set(body.subarray(0, 32), body.length);
+          more.set(body.subarray(0, VALUE_ELEMENT_BYTES), body.length);
           return { count: count + 1, body: more };
         }),
       id,
@@ -179,7 +180,7 @@ describe('hostile group holder (A), two-party variant', () => {
     await run(
       (c) =>
         tamper(c, Step.DECRYPT, (count, body) => {
-          body.fill(0xff, 0, 32);
+          body.fill(0xff, 0, VALUE_ELEMENT_BYTES);
           return { count, body };
         }),
       id,

@@ -36,21 +36,22 @@ describe('the transcript of a private join, as A sees it', () => {
     const r = await runJoin(a, b, { aOptions: { groupColumns: 1, chunkSize: 64 }, bOptions: { chunkSize: 64 } });
     const k = 2;
     const L = 3;
+    const E = 64; // a P-256 element, x || y (join protocol version 4)
     expect(flow(r.aView)).toEqual([
       'B->A HELLO x0 json',
       'A->B HELLO x0 json',
-      `A->B KEYS x${k} ${k * (32 + 64)}B`, // A_j and a Schnorr proof per column
-      `B->A KEYS x${k} ${k * 32}B`, // B_j per column
+      `A->B KEYS x${k} ${k * (E + 64)}B`, // A_j and a Schnorr proof per column
+      `B->A KEYS x${k} ${k * E}B`, // B_j per column
       'A->B LISTS x0 json', // the list sizes, nothing else about the groups
       `A->B GROUP_ELEMENTS x15 ${15 * 32}B`,
       'A->B GROUP_DONE x0 json',
       `B->A EVALUATED x15 ${15 * 32}B`,
       'B->A EVALUATED_DONE x0 json',
       'B->A RECORDS_START x0 json',
-      `B->A RECORDS x8 ${8 * 32 * (2 + k)}B`, // H(x)^b, C1, C2 per column
+      `B->A RECORDS x8 ${8 * (32 + E * (1 + k))}B`, // H(x)^b, C1, C2 per column
       'B->A RECORDS_DONE x0 json',
-      `A->B DECRYPT x${L} ${L * 32}B`, // one re-randomised C1' per list
-      ...Array.from({ length: k }, () => `B->A PARTIALS x${L + 2} ${L * 32 + 64}B`), // per column: D per list and a DLEQ proof
+      `A->B DECRYPT x${L} ${L * E}B`, // one re-randomised C1' per list
+      ...Array.from({ length: k }, () => `B->A PARTIALS x${L + 1} ${L * E + 64}B`), // per column: D per list and a DLEQ proof (64 bytes: one element's width)
       'A->B FINISHED x0 json',
     ]);
     expect(r.a.groups.map((g) => g.count)).toEqual([2, 2, 1]);

@@ -1,7 +1,8 @@
 /**
- * Join protocol version 3 (one set of DLEQ weights for every value column,
- * docs/protocols/join.md): a peer of version 2 would check each column's proof on its own
- * weights and refuse every honest answer as PROOF_INVALID after all the work, so a mixed
+ * Join protocol version 4 (the value layer on P-256, docs/protocols/join.md): a peer of
+ * version 3 (ristretto255, one set of DLEQ weights for every value column) or 2 (per-column
+ * weights) would send 32-byte elements where 64 are expected, or check each column's
+ * proof on other weights and refuse every honest answer after all the work, so a mixed
  * pair stops at the HELLO instead.
  */
 import { describe, expect, it } from 'vitest';
@@ -11,9 +12,9 @@ import { JOIN_PROTOCOL, Step } from '../../src/join/messages.js';
 import { Link } from '../../src/session/link.js';
 import { createMemoryChannelPair } from '../../src/transport/channel.js';
 
-describe('a group holder of join protocol version 2', () => {
+describe.each([3, 2])('a group holder of join protocol version %i', (version) => {
   it('is refused at the HELLO with VERSION_MISMATCH, before any key or list', async () => {
-    expect(JOIN_PROTOCOL.version).toBe(3);
+    expect(JOIN_PROTOCOL.version).toBe(4);
     const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
     const b = joinValues(cb, [{ id: 'person-1', values: [1] }], { threads: 0, columns: ['v'] }).then(
       () => undefined,
@@ -24,7 +25,7 @@ describe('a group holder of join protocol version 2', () => {
     link.session = Uint8Array.from(hello.session);
     await link.sendJson(Step.HELLO, {
       protocol: 'koppel-join',
-      version: 2,
+      version,
       role: 'groups',
       variant: 'two-party',
       suite: 'x25519',
