@@ -26,7 +26,6 @@ import { checkAgreementHash, IDENTIFIER_SHARED, type SharedParam } from '../sess
 import { runSession, type Session, type SessionScope } from '../session/session.js';
 import { dummyIds, resolveBatching, type Batching } from '../session/streaming.js';
 import type { Channel } from '../transport/channel.js';
-import { concatBytes } from '../util/bytes.js';
 import { OrderedPipeline, pipelineDepth } from '../util/pipeline.js';
 import { randomPermutation } from '../util/shuffle.js';
 import { evaluateLists, exchangeLists, matchRecords, planLists, type BlindingContext } from './blinding.js';
@@ -384,7 +383,9 @@ export async function joinValues(
           await pipe.push(layer.prepare([...mine.ids.slice(at, at + real), ...dummyIds(m - real)], mine.values.subarray(at * k, (at + real) * k)));
         }
         await pipe.flush();
-        return { packed: concatBytes(...parts), values: mine.values, real: mine.ids.length, count };
+        // Kept as the chunks they were prepared in (o.chunk records each, the last maybe fewer):
+        // one copy into a single buffer would double B's peak memory for a moment.
+        return { parts, values: mine.values, real: mine.ids.length, count };
       })();
       ownRecords.catch((e: unknown) => scope.failFast.fail(e));
 
@@ -405,7 +406,9 @@ export async function joinValues(
         const sources = perm.subarray(at, at + m);
         for (let i = 0; i < m; i++) {
           const src = sources[i] as number;
-          body.set(mine.packed.subarray(src * own, (src + 1) * own), i * entry);
+          const part = mine.parts[Math.floor(src / o.chunk)] as Uint8Array;
+          const off = (src % o.chunk) * own;
+          body.set(part.subarray(off, off + own), i * entry);
         }
         layer.complete(body, sources, mine.real, mine.values);
         await s.send(Step.RECORDS, m, body);
