@@ -6,7 +6,7 @@
  * A: n persons in about 2,000 groups (40 x 50 labels); B: n records with 2 value
  * columns, half of them A's. Every private table is checked against the plain join.
  *
- * Usage: node bench/join.mjs [--n 100000,1000000] [--quick] [--skip-two-party-above N]
+ * Usage: node bench/join.mjs [--n 100000,1000000] [--quick] [--skip-two-party-above N] [--variants psi,helper,two-party]
  * Figures are printed and written as JSON on the last line; nothing is asserted.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,8 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const sizes = args.includes('--n') ? args[args.indexOf('--n') + 1].split(',').map(Number) : quick ? [2000] : [100_000, 1_000_000];
 const skipTwoPartyAbove = numberFlag(args, '--skip-two-party-above', Infinity);
+// Which runs (default: all three); the ratios need plain PSI in the same run.
+const variants = new Set(args.includes('--variants') ? args[args.indexOf('--variants') + 1].split(',') : ['psi', 'helper', 'two-party']);
 const results = { bench: 'join', quick, cpu: cpus()[0]?.model, cores: cpus().length, runs: [] };
 
 function data(n, seed) {
@@ -76,11 +78,13 @@ for (const n of sizes) {
     // Plain PSI on the same identifiers (intersection mode): the baseline.
     let t0 = performance.now();
     let addr = `127.0.0.1:${port++}`;
-    const [ps, pc] = await Promise.all([
-      json(runCli(['psi', 'serve', '--listen', addr, '--in', join(dir, 'b.csv'), '--column', 'bsn', ...common])),
-      json(runCli(['psi', 'connect', '--connect', addr, '--in', join(dir, 'a.csv'), '--column', 'bsn', '--out', join(dir, 'psi.csv'), ...common])),
-    ]);
-    row.psi = { wallMs: Math.round(performance.now() - t0), intersection: pc.intersectionSize, rssMB: [mb(pc), mb(ps)] };
+    if (variants.has('psi')) {
+      const [ps, pc] = await Promise.all([
+        json(runCli(['psi', 'serve', '--listen', addr, '--in', join(dir, 'b.csv'), '--column', 'bsn', ...common])),
+        json(runCli(['psi', 'connect', '--connect', addr, '--in', join(dir, 'a.csv'), '--column', 'bsn', '--out', join(dir, 'psi.csv'), ...common])),
+      ]);
+      row.psi = { wallMs: Math.round(performance.now() - t0), intersection: pc.intersectionSize, rssMB: [mb(pc), mb(ps)] };
+    }
 
     const joinRun = async (variant) => {
       addr = `127.0.0.1:${port++}`;
@@ -143,23 +147,26 @@ for (const n of sizes) {
         rssMB: { groups: mb(g), values: mb(vv), ...(h ? { helper: mb(h) } : {}) },
       };
     };
-    row.helper = await joinRun('helper');
-    if (n <= skipTwoPartyAbove) row.twoParty = await joinRun('two-party');
+    if (variants.has('helper')) row.helper = await joinRun('helper');
+    if (variants.has('two-party') && n <= skipTwoPartyAbove) row.twoParty = await joinRun('two-party');
     results.runs.push(row);
 
     const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
     console.log(
       `\n${n.toLocaleString('en-US')} x ${n.toLocaleString('en-US')}, ${row.groups} groups, 2 value columns (${results.cpu}, ${results.cores} cores), separate processes on loopback TCP:`,
     );
-    console.log(
-      `  plain PSI (psi serve/connect)  ${s(row.psi.wallMs).padStart(9)}  intersection ${row.psi.intersection}, peak RSS ${row.psi.rssMB.join(' / ')} MB`,
-    );
-    console.log(
-      `  join, helper variant           ${s(row.helper.wallMs).padStart(9)}  = ${(row.helper.wallMs / row.psi.wallMs).toFixed(2)}x plain PSI; table ${row.helper.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.helper.rssMB.groups} / B ${row.helper.rssMB.values} / helper ${row.helper.rssMB.helper} MB`,
-    );
+    const ratio = (ms) => (row.psi ? ` = ${(ms / row.psi.wallMs).toFixed(2)}x plain PSI;` : '');
+    if (row.psi)
+      console.log(
+        `  plain PSI (psi serve/connect)  ${s(row.psi.wallMs).padStart(9)}  intersection ${row.psi.intersection}, peak RSS ${row.psi.rssMB.join(' / ')} MB`,
+      );
+    if (row.helper)
+      console.log(
+        `  join, helper variant           ${s(row.helper.wallMs).padStart(9)} ${ratio(row.helper.wallMs)} table ${row.helper.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.helper.rssMB.groups} / B ${row.helper.rssMB.values} / helper ${row.helper.rssMB.helper} MB`,
+      );
     if (row.twoParty)
       console.log(
-        `  join, two-party (ElGamal)      ${s(row.twoParty.wallMs).padStart(9)}  = ${(row.twoParty.wallMs / row.psi.wallMs).toFixed(2)}x plain PSI; table ${row.twoParty.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.twoParty.rssMB.groups} / B ${row.twoParty.rssMB.values} MB`,
+        `  join, two-party (ElGamal)      ${s(row.twoParty.wallMs).padStart(9)} ${ratio(row.twoParty.wallMs)} table ${row.twoParty.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.twoParty.rssMB.groups} / B ${row.twoParty.rssMB.values} MB`,
       );
   } finally {
     rmSync(dir, { recursive: true, force: true });
