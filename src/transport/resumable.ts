@@ -32,9 +32,8 @@
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
-import { x25519Suite } from '../group/x25519.js';
 import { randomBytes } from '../util/bytes.js';
 import { Inbox, type Channel } from './channel.js';
 import type { PeerIdentity } from './peer.js';
@@ -141,29 +140,48 @@ function record(type: number, size: number): Uint8Array {
   return r;
 }
 
-/** The curve25519 base point (u = 9). */
-const BASE_POINT = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 9 : 0));
+/**
+ * An ephemeral X25519 key pair made by OpenSSL from the platform CSPRNG: the private key
+ * never leaves OpenSSL (no JavaScript copy to wipe), the public key as its 32 bytes (u,
+ * little-endian, RFC 7748).
+ */
+function ephemeral(): { readonly privateKey: KeyObject; readonly publicKey: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const x = publicKey.export({ format: 'jwk' }).x as string;
+  return { privateKey, publicKey: new Uint8Array(Buffer.from(x, 'base64url')) };
+}
 
-/** An ephemeral X25519 key pair: the x25519 suite's scalar (the platform CSPRNG) and its public key. */
-function ephemeral(): { readonly scalar: Uint8Array; readonly publicKey: Uint8Array } {
-  const { scalar, inverse } = x25519Suite.randomScalar();
-  inverse.fill(0);
-  return { scalar, publicKey: x25519Suite.multiply(scalar, BASE_POINT) };
+/**
+ * True when 32 bytes are a canonical u-coordinate: the top bit clear and u < p = 2^255 - 19
+ * (only u in [p, 2^255) has the top byte 0x7f, bytes 1 to 30 all 0xff and byte 0 at least 0xed).
+ */
+function isCanonicalU(u: Uint8Array): boolean {
+  const top = u[31] as number;
+  if (top > 0x7f) return false;
+  if (top < 0x7f) return true;
+  for (let i = 30; i >= 1; i--) if (u[i] !== 0xff) return true;
+  return (u[0] as number) < 0xed;
 }
 
 /**
  * The channel's resumption key: HKDF-SHA256 of the X25519 shared secret, salted with the
- * channel id and bound to both public keys (the caller wipes its ephemeral scalar).
+ * channel id and bound to both public keys.
  *
- * @throws KoppelError `MESSAGE_MALFORMED` for a peer key the suite refuses (not canonical, or of low order)
+ * @throws KoppelError `MESSAGE_MALFORMED` for a peer key that is not 32 bytes, not
+ *   canonical, or of low order (an all-zero shared secret, which OpenSSL refuses)
  */
-function resumeKey(own: Uint8Array, peerPublic: Uint8Array, id: Uint8Array, clientPublic: Uint8Array, serverPublic: Uint8Array): Buffer {
-  let shared: Uint8Array;
+function resumeKey(own: KeyObject, peerPublic: Uint8Array, id: Uint8Array, clientPublic: Uint8Array, serverPublic: Uint8Array): Buffer {
+  const invalid = (cause?: unknown) =>
+    new KoppelError('MESSAGE_MALFORMED', "The peer's key for resuming the connection is not a valid X25519 public key.", cause === undefined ? {} : { cause });
+  if (peerPublic.length !== 32 || !isCanonicalU(peerPublic)) throw invalid();
+  let shared: Buffer;
   try {
-    shared = x25519Suite.multiply(own, peerPublic);
+    const peer = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(peerPublic).toString('base64url') }, format: 'jwk' });
+    shared = diffieHellman({ privateKey: own, publicKey: peer });
   } catch (e) {
-    throw new KoppelError('MESSAGE_MALFORMED', "The peer's key for resuming the connection is not a valid X25519 public key.", { cause: e });
+    throw invalid(e);
   }
+  if (shared.every((b) => b === 0)) throw invalid();
   const info = Buffer.concat([Buffer.from('koppel resume key v1'), clientPublic, serverPublic]);
   const key = Buffer.from(hkdfSync('sha256', shared, id, info, 32));
   shared.fill(0);
@@ -238,31 +256,27 @@ export interface OpenedChannel {
  */
 export async function openChannel(link: RawLink, windowMs: number, timeoutMs: number): Promise<OpenedChannel> {
   const id = randomBytes(16);
-  const { scalar, publicKey } = ephemeral();
+  const { privateKey, publicKey } = ephemeral();
   const r = record(RECORD.OPEN, OPEN_BYTES);
   r[1] = VERSION;
   r.set(id, 2);
   r.set(publicKey, 18);
   new DataView(r.buffer).setUint32(50, Math.min(windowMs, 2 ** 32 - 1));
+  await link.sendParts(r);
+  link.hold(true);
+  let m: Uint8Array;
   try {
-    await link.sendParts(r);
-    link.hold(true);
-    let m: Uint8Array;
-    try {
-      m = await within(link.next(), timeoutMs, 'opening of the connection');
-    } finally {
-      link.hold(false);
-    }
-    if (m.length === 2 && m[0] === RECORD.REFUSED) throw refusalError(m, 'refused the connection');
-    if (m.length !== OPEN_OK_BYTES || m[0] !== RECORD.OPEN_OK) throw new KoppelError('MESSAGE_MALFORMED', 'The peer did not answer the resumable opening.');
-    if (m[1] !== VERSION)
-      throw new KoppelError('VERSION_MISMATCH', 'The peer speaks another version of resumable connections; run the same koppel version on both sides.');
-    const agreed = Math.min(windowMs, new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(34));
-    const serverPublic = m.slice(2, 34);
-    return { id, key: agreed > 0 ? resumeKey(scalar, serverPublic, id, publicKey, serverPublic) : undefined, windowMs: agreed };
+    m = await within(link.next(), timeoutMs, 'opening of the connection');
   } finally {
-    scalar.fill(0); // however the opening ends
+    link.hold(false);
   }
+  if (m.length === 2 && m[0] === RECORD.REFUSED) throw refusalError(m, 'refused the connection');
+  if (m.length !== OPEN_OK_BYTES || m[0] !== RECORD.OPEN_OK) throw new KoppelError('MESSAGE_MALFORMED', 'The peer did not answer the resumable opening.');
+  if (m[1] !== VERSION)
+    throw new KoppelError('VERSION_MISMATCH', 'The peer speaks another version of resumable connections; run the same koppel version on both sides.');
+  const agreed = Math.min(windowMs, new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(34));
+  const serverPublic = m.slice(2, 34);
+  return { id, key: agreed > 0 ? resumeKey(privateKey, serverPublic, id, publicKey, serverPublic) : undefined, windowMs: agreed };
 }
 
 /** What a listener knows of a channel once it answered its OPEN. */
@@ -286,13 +300,8 @@ export function acceptOpen(open: Uint8Array, ownWindowMs: number): AcceptedOpen 
   const id = open.slice(2, 18);
   const clientPublic = open.slice(18, 50);
   const windowMs = Math.min(ownWindowMs, new DataView(open.buffer, open.byteOffset, open.byteLength).getUint32(50));
-  const { scalar, publicKey } = ephemeral();
-  let key: Buffer | undefined;
-  try {
-    key = windowMs > 0 ? resumeKey(scalar, clientPublic, id, clientPublic, publicKey) : undefined;
-  } finally {
-    scalar.fill(0);
-  }
+  const { privateKey, publicKey } = ephemeral();
+  const key = windowMs > 0 ? resumeKey(privateKey, clientPublic, id, clientPublic, publicKey) : undefined;
   const answer = record(RECORD.OPEN_OK, OPEN_OK_BYTES);
   answer[1] = VERSION;
   answer.set(publicKey, 2);
