@@ -156,6 +156,12 @@ function invalidPoint(details: Record<string, number> = {}): KoppelError {
   return new KoppelError('INVALID_POINT', 'A group element is not a valid P-256 point encoding; the peer is not following the protocol.', { details });
 }
 
+/** `q` if it is one element long. @throws KoppelError `INVALID_POINT` otherwise */
+function one(q: Uint8Array): Uint8Array {
+  if (q.length !== 64) throw invalidPoint({ bytes: q.length });
+  return q;
+}
+
 function view(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
@@ -253,11 +259,11 @@ class P256Group implements PrimeGroup {
   }
 
   add(q1: Uint8Array, q2: Uint8Array): Uint8Array {
-    return this.addPacked(q1, q2);
+    return this.addPacked(one(q1), one(q2));
   }
 
   sub(q1: Uint8Array, q2: Uint8Array): Uint8Array {
-    return this.subPacked(q1, q2);
+    return this.subPacked(one(q1), one(q2));
   }
 
   addPacked(ps: Uint8Array, qs: Uint8Array): Uint8Array {
@@ -306,7 +312,7 @@ class P256Group implements PrimeGroup {
   }
 
   mul(s: Uint8Array, q: Uint8Array): Uint8Array {
-    const [out] = this.#mulAll([s], q);
+    const [out] = this.#mulAll([s], one(q));
     return out as Uint8Array;
   }
 
@@ -362,8 +368,8 @@ class P256Group implements PrimeGroup {
 
   walk(start: Uint8Array, step: Uint8Array, count: number): Uint8Array {
     if (!Number.isInteger(count) || count < 0) throw new KoppelError('INTERNAL', 'P-256: a walk of a negative length.');
-    let P = decodeProj(view(start), 0, 0);
-    const Q = decodeAt(view(step), 0, 0);
+    let P = decodeProj(view(one(start)), 0, 0);
+    const Q = decodeAt(view(one(step)), 0, 0);
     const points = new Array<Proj>(count);
     for (let i = 0; i < count; i++) {
       points[i] = P;

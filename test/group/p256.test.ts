@@ -380,6 +380,24 @@ describe('P-256 encodings: every invalid one is INVALID_POINT, never a result', 
     }
   });
 
+  it('refuses elements of the wrong length with INVALID_POINT', () => {
+    const s = be32(5n);
+    for (const len of [0, 63, 65, 128]) {
+      const e = new Uint8Array(len);
+      if (len === 128) e.set(G);
+      expectCode(() => g.add(e, G), 'INVALID_POINT', `add ${len}`);
+      expectCode(() => g.sub(G, e), 'INVALID_POINT', `sub ${len}`);
+      expectCode(() => g.mul(s, e), 'INVALID_POINT', `mul ${len}`);
+      expectCode(() => g.walk(e, G, 1), 'INVALID_POINT', `walk start ${len}`);
+      expectCode(() => g.walk(G, e, 1), 'INVALID_POINT', `walk step ${len}`);
+    }
+    // add and sub take one element each, not runs of them.
+    expectCode(() => g.add(pack([G, G]), pack([G, G])), 'INVALID_POINT');
+    expectCode(() => g.sub(pack([G, G]), pack([G, G])), 'INVALID_POINT');
+    expectCode(() => g.addPacked(new Uint8Array(128), new Uint8Array(64)), 'INVALID_POINT');
+    expectCode(() => g.subPacked(new Uint8Array(65), new Uint8Array(65)), 'INVALID_POINT');
+  });
+
   it('errors name no coordinate of the element they refuse', () => {
     const e = offCurve(42n);
     const x = hex(e.subarray(0, 32));
