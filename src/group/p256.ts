@@ -428,44 +428,65 @@ class P256Group implements PrimeGroup {
     const total = bank.length / 96;
     const db = view(bank);
     const dr = view(body);
-    // Every slot this call touches, as BigInts until the end of the call.
-    const open = new Map<number, Proj>();
+    // Every element checked before any is added, so a bad one leaves the bank as it was.
+    const m = slots.length * width;
+    const xs = new Array<bigint>(m);
+    const ys = new Array<bigint>(m);
     for (let i = 0; i < slots.length; i++) {
+      if ((slots[i] as number) * width + width > total) throw new KoppelError('INTERNAL', 'accumulate got a slot that does not exist.');
       for (let c = 0; c < width; c++) {
-        const slot = (slots[i] as number) * width + c;
-        if (slot >= total) throw new KoppelError('INTERNAL', 'accumulate got a slot that does not exist.');
         const at = i * recordBytes + offset + c * 64;
         const x = read256(dr, at);
         const y = read256(dr, at + 32);
         // A record's C1 = r G and C2_j = (v_j + r b_j) G are the identity with probability 1/n: never for an honest peer.
         if (x >= p || y >= p || !onCurve(x, y)) throw invalidPoint({ index: i });
-        const acc = open.get(slot) ?? readSlot(db, slot);
-        open.set(slot, addMixed(acc, x, y));
+        xs[i * width + c] = x;
+        ys[i * width + c] = y;
       }
     }
-    for (const [slot, P] of open) writeSlot(db, slot, P);
+    // Then the same work for every element, whichever slot it goes to and whether that slot
+    // was touched before: read the slot, add, write it back ("Timing", docs/protocols/join.md).
+    for (let i = 0; i < slots.length; i++) {
+      for (let c = 0; c < width; c++) {
+        const slot = (slots[i] as number) * width + c;
+        writeSlot(db, slot, addMixed(readSlot(db, slot), xs[i * width + c] as bigint, ys[i * width + c] as bigint));
+      }
+    }
   }
 
   mergeAccumulators(into: Uint8Array, from: Uint8Array): void {
     if (into.length !== from.length || into.length % 96 !== 0) throw new KoppelError('INTERNAL', 'mergeAccumulators got banks of different sizes.');
     const di = view(into);
     const df = view(from);
-    for (let slot = 0; slot < into.length / 96; slot++) writeSlot(di, slot, addProj(readSlot(di, slot), readSlot(df, slot)));
+    // (S1 + G) + (S2 + G) - G: the sum of both, plus G.
+    for (let slot = 0; slot < into.length / 96; slot++) writeSlot(di, slot, addMixed(addProj(readSlot(di, slot), readSlot(df, slot)), GX, p - GY));
   }
 
   finishAccumulators(bank: Uint8Array): Uint8Array {
     const d = view(bank);
-    return encodeAll(Array.from({ length: bank.length / 96 }, (_, slot) => readSlot(d, slot)));
+    return encodeAll(Array.from({ length: bank.length / 96 }, (_, slot) => addMixed(readSlot(d, slot), GX, p - GY)));
   }
 }
 
-/** Accumulator slots are X, Y, Z (32 bytes each, big-endian); all zeros is the identity. */
+/** The base point G = (GX, GY). */
+const GX = 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n;
+const GY = 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n;
+/**
+ * What an accumulator slot of all zeros stands for: G (a slot holds its sum plus G, so a
+ * fresh slot, whose sum is the identity, is G), with a full-size Z. With the identity
+ * (0 : 1 : 0) itself, the first addition into a slot would multiply zeros and ones and
+ * take about half the time of any later one, so a chunk's time would tell how many of its
+ * records went to slots not used before: to lists, that is, rather than to the dummy.
+ */
+const FRESH_SLOT: Proj = Object.freeze({ X: (GX * b) % p, Y: (GY * b) % p, Z: b });
+
+/** Accumulator slots are X, Y, Z (32 bytes each, big-endian) of the slot's sum plus G; all zeros is a sum of none, FRESH_SLOT. */
 function readSlot(d: DataView, slot: number): Proj {
   const at = slot * 96;
   const X = read256(d, at);
   const Y = read256(d, at + 32);
   const Z = read256(d, at + 64);
-  return X === 0n && Y === 0n && Z === 0n ? IDENTITY_PROJ : { X, Y, Z };
+  return X === 0n && Y === 0n && Z === 0n ? FRESH_SLOT : { X, Y, Z };
 }
 
 function writeSlot(d: DataView, slot: number, P: Proj): void {
