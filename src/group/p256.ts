@@ -19,7 +19,11 @@
  * - Additions: BigInt, homogeneous projective coordinates, the complete formulas of
  *   Renes, Costello and Batina (2016) for a = -3 (no exceptional cases, so the same
  *   operations whatever is added), and one inversion for many points (Montgomery's
- *   trick) to return to the encoding.
+ *   trick) to return to the encoding. BigInt time still depends on the values (zeros and
+ *   small numbers are quicker), so where A's timing must not tell matches apart (its
+ *   accumulators, and the identity sums of empty lists) no operand is left at zero: an
+ *   accumulator slot holds its sum plus G with a full-size Z (all zeros: a sum of none),
+ *   and the identity takes stand-ins through decoding, addition and the inversion chain.
  * - Scalars mod n: BigInt. Not constant time at the instruction level (a BigInt's
  *   length varies with leading zero words), and BigInts cannot be wiped; the scalars
  *   that matter are used only briefly, and OpenSSL's multiplications, where a secret
