@@ -19,7 +19,11 @@
  * - Additions: BigInt, homogeneous projective coordinates, the complete formulas of
  *   Renes, Costello and Batina (2016) for a = -3 (no exceptional cases, so the same
  *   operations whatever is added), and one inversion for many points (Montgomery's
- *   trick) to return to the encoding.
+ *   trick) to return to the encoding. BigInt time still depends on the values (zeros and
+ *   small numbers are quicker), so where A's timing must not tell matches apart (its
+ *   accumulators, and the identity sums of empty lists) no operand is left at zero: an
+ *   accumulator slot holds its sum plus G with a full-size Z (all zeros: a sum of none),
+ *   and the identity takes stand-ins through decoding, addition and the inversion chain.
  * - Scalars mod n: BigInt. Not constant time at the instruction level (a BigInt's
  *   length varies with leading zero words), and BigInts cannot be wiped; the scalars
  *   that matter are used only briefly, and OpenSSL's multiplications, where a secret
@@ -130,7 +134,7 @@ function addMixed(P1: Proj, x2: bigint, y2: bigint): Proj {
   let t1 = (Y1 * y2) % p;
   let t3 = ((x2 + y2) * (X1 + Y1)) % p;
   t3 = t3 - t0 - t1;
-  const t4 = (y2 * Z1 + Y1) % p;
+  const t4 = ((y2 * Z1 + Y1) % p) + p; // in [p, 2p): never zero, so P + (-P), the identity, multiplies no zero and takes as long
   let Y3 = (x2 * Z1 + X1) % p;
   let Z3 = (b * Z1) % p;
   let X3 = Y3 - Z3;
@@ -152,8 +156,28 @@ function addMixed(P1: Proj, x2: bigint, y2: bigint): Proj {
 
 const IDENTITY_PROJ: Proj = Object.freeze({ X: 0n, Y: 1n, Z: 0n });
 
+/** The base point G = (GX, GY). */
+const GX = 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296n;
+const GY = 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5n;
+/**
+ * What an accumulator slot of all zeros stands for: G (a slot holds its sum plus G, so a
+ * fresh slot, whose sum is the identity, is G), with a full-size Z. With the identity
+ * (0 : 1 : 0) itself, the first addition into a slot would multiply zeros and ones and
+ * take about half the time of any later one, so a chunk's time would tell how many of its
+ * records went to slots not used before: to lists, that is, rather than to the dummy.
+ */
+const FRESH_SLOT: Proj = Object.freeze({ X: (GX * b) % p, Y: (GY * b) % p, Z: b });
+/** FRESH_SLOT as a slot's bytes. */
+const FRESH_BYTES = new DataView(new ArrayBuffer(96));
+
 function invalidPoint(details: Record<string, number> = {}): KoppelError {
   return new KoppelError('INVALID_POINT', 'A group element is not a valid P-256 point encoding; the peer is not following the protocol.', { details });
+}
+
+/** `q` if it is one element long. @throws KoppelError `INVALID_POINT` otherwise */
+function one(q: Uint8Array): Uint8Array {
+  if (q.length !== 64) throw invalidPoint({ bytes: q.length });
+  return q;
 }
 
 function view(buf: Uint8Array): DataView {
@@ -178,7 +202,10 @@ function write256(d: DataView, at: number, x: bigint): void {
 function decodeAt(d: DataView, at: number, index: number): [bigint, bigint] | undefined {
   const x = read256(d, at);
   const y = read256(d, at + 32);
-  if (x === 0n && y === 0n) return undefined;
+  if (x === 0n && y === 0n) {
+    onCurve(GX, GY); // a stand-in: decoding the identity takes as long as decoding a point
+    return undefined;
+  }
   if (x >= p || y >= p || !onCurve(x, y)) throw invalidPoint({ index });
   return [x, y];
 }
@@ -194,20 +221,24 @@ function encodeAll(points: readonly Proj[]): Uint8Array {
   const out = new Uint8Array(m * 64);
   const d = view(out);
   const prefix = new Array<bigint>(m);
+  // The identity goes through the same steps with a stand-in Z (b) and is written as zeros:
+  // the time does not tell how many of the points are the identity (A's empty lists).
   let acc = 1n;
   for (let i = 0; i < m; i++) {
     prefix[i] = acc;
     const z = (points[i] as Proj).Z;
-    if (z !== 0n) acc = (acc * z) % p;
+    acc = (acc * (z === 0n ? b : z)) % p;
   }
-  let inv = acc === 1n ? 1n : invert(acc, p);
+  let inv = invert(acc, p);
   for (let i = m - 1; i >= 0; i--) {
     const P = points[i] as Proj;
-    if (P.Z === 0n) continue;
     const zi = (inv * (prefix[i] as bigint)) % p;
-    inv = (inv * P.Z) % p;
-    write256(d, i * 64, (P.X * zi) % p);
-    write256(d, i * 64 + 32, (P.Y * zi) % p);
+    inv = (inv * (P.Z === 0n ? b : P.Z)) % p;
+    const identity = P.Z === 0n;
+    const x = ((identity ? b : P.X) * zi) % p;
+    const y = (P.Y * zi) % p;
+    write256(d, i * 64, identity ? 0n : x);
+    write256(d, i * 64 + 32, identity ? 0n : y);
   }
   return out;
 }
@@ -253,11 +284,11 @@ class P256Group implements PrimeGroup {
   }
 
   add(q1: Uint8Array, q2: Uint8Array): Uint8Array {
-    return this.addPacked(q1, q2);
+    return this.addPacked(one(q1), one(q2));
   }
 
   sub(q1: Uint8Array, q2: Uint8Array): Uint8Array {
-    return this.subPacked(q1, q2);
+    return this.subPacked(one(q1), one(q2));
   }
 
   addPacked(ps: Uint8Array, qs: Uint8Array): Uint8Array {
@@ -275,9 +306,14 @@ class P256Group implements PrimeGroup {
     const dq = view(qs);
     const out = new Array<Proj>(m);
     for (let i = 0; i < m; i++) {
-      const P = decodeProj(dp, i * 64, i);
+      const P = decodeAt(dp, i * 64, i);
       const Q = decodeAt(dq, i * 64, i);
-      out[i] = Q ? addMixed(P, Q[0], negate ? p - Q[1] : Q[1]) : P;
+      // One complete addition for every pair, the identity on either side included (with
+      // stand-ins, the result then discarded): the time does not tell how many are the identity.
+      const qx = Q ? Q[0] : GX;
+      const qy = Q ? (negate ? p - Q[1] : Q[1]) : GY;
+      const sum = addMixed(P ? { X: P[0], Y: P[1], Z: 1n } : FRESH_SLOT, qx, qy);
+      out[i] = P && Q ? sum : P ? { X: P[0], Y: P[1], Z: 1n } : Q ? { X: qx, Y: qy, Z: 1n } : IDENTITY_PROJ;
     }
     return encodeAll(out);
   }
@@ -306,7 +342,7 @@ class P256Group implements PrimeGroup {
   }
 
   mul(s: Uint8Array, q: Uint8Array): Uint8Array {
-    const [out] = this.#mulAll([s], q);
+    const [out] = this.#mulAll([s], one(q));
     return out as Uint8Array;
   }
 
@@ -362,8 +398,8 @@ class P256Group implements PrimeGroup {
 
   walk(start: Uint8Array, step: Uint8Array, count: number): Uint8Array {
     if (!Number.isInteger(count) || count < 0) throw new KoppelError('INTERNAL', 'P-256: a walk of a negative length.');
-    let P = decodeProj(view(start), 0, 0);
-    const Q = decodeAt(view(step), 0, 0);
+    let P = decodeProj(view(one(start)), 0, 0);
+    const Q = decodeAt(view(one(step)), 0, 0);
     const points = new Array<Proj>(count);
     for (let i = 0; i < count; i++) {
       points[i] = P;
@@ -422,44 +458,57 @@ class P256Group implements PrimeGroup {
     const total = bank.length / 96;
     const db = view(bank);
     const dr = view(body);
-    // Every slot this call touches, as BigInts until the end of the call.
-    const open = new Map<number, Proj>();
+    // Every element checked before any is added, so a bad one leaves the bank as it was.
+    const m = slots.length * width;
+    const xs = new Array<bigint>(m);
+    const ys = new Array<bigint>(m);
     for (let i = 0; i < slots.length; i++) {
+      if ((slots[i] as number) * width + width > total) throw new KoppelError('INTERNAL', 'accumulate got a slot that does not exist.');
       for (let c = 0; c < width; c++) {
-        const slot = (slots[i] as number) * width + c;
-        if (slot >= total) throw new KoppelError('INTERNAL', 'accumulate got a slot that does not exist.');
         const at = i * recordBytes + offset + c * 64;
         const x = read256(dr, at);
         const y = read256(dr, at + 32);
         // A record's C1 = r G and C2_j = (v_j + r b_j) G are the identity with probability 1/n: never for an honest peer.
         if (x >= p || y >= p || !onCurve(x, y)) throw invalidPoint({ index: i });
-        const acc = open.get(slot) ?? readSlot(db, slot);
-        open.set(slot, addMixed(acc, x, y));
+        xs[i * width + c] = x;
+        ys[i * width + c] = y;
       }
     }
-    for (const [slot, P] of open) writeSlot(db, slot, P);
+    // Then the same work for every element, whichever slot it goes to and whether that slot
+    // was touched before: read the slot, add, write it back ("Timing", docs/protocols/join.md).
+    for (let i = 0; i < slots.length; i++) {
+      for (let c = 0; c < width; c++) {
+        const slot = (slots[i] as number) * width + c;
+        writeSlot(db, slot, addMixed(readSlot(db, slot), xs[i * width + c] as bigint, ys[i * width + c] as bigint));
+      }
+    }
   }
 
   mergeAccumulators(into: Uint8Array, from: Uint8Array): void {
     if (into.length !== from.length || into.length % 96 !== 0) throw new KoppelError('INTERNAL', 'mergeAccumulators got banks of different sizes.');
     const di = view(into);
     const df = view(from);
-    for (let slot = 0; slot < into.length / 96; slot++) writeSlot(di, slot, addProj(readSlot(di, slot), readSlot(df, slot)));
+    // (S1 + G) + (S2 + G) - G: the sum of both, plus G.
+    for (let slot = 0; slot < into.length / 96; slot++) writeSlot(di, slot, addMixed(addProj(readSlot(di, slot), readSlot(df, slot)), GX, p - GY));
   }
 
   finishAccumulators(bank: Uint8Array): Uint8Array {
     const d = view(bank);
-    return encodeAll(Array.from({ length: bank.length / 96 }, (_, slot) => readSlot(d, slot)));
+    return encodeAll(Array.from({ length: bank.length / 96 }, (_, slot) => addMixed(readSlot(d, slot), GX, p - GY)));
   }
 }
 
-/** Accumulator slots are X, Y, Z (32 bytes each, big-endian); all zeros is the identity. */
+/** Accumulator slots are X, Y, Z (32 bytes each, big-endian) of the slot's sum plus G; all zeros is a sum of none, FRESH_SLOT. */
 function readSlot(d: DataView, slot: number): Proj {
   const at = slot * 96;
   const X = read256(d, at);
   const Y = read256(d, at + 32);
   const Z = read256(d, at + 64);
-  return X === 0n && Y === 0n && Z === 0n ? IDENTITY_PROJ : { X, Y, Z };
+  if (X === 0n && Y === 0n && Z === 0n) {
+    // Read from bytes like any slot (reading zeros is quicker than reading full-size values).
+    return { X: read256(FRESH_BYTES, 0), Y: read256(FRESH_BYTES, 32), Z: read256(FRESH_BYTES, 64) };
+  }
+  return { X, Y, Z };
 }
 
 function writeSlot(d: DataView, slot: number, P: Proj): void {
@@ -468,6 +517,8 @@ function writeSlot(d: DataView, slot: number, P: Proj): void {
   write256(d, at + 32, P.Y);
   write256(d, at + 64, P.Z);
 }
+
+writeSlot(FRESH_BYTES, 0, FRESH_SLOT);
 
 /** The inverses of non-zero values mod p, with one inversion (Montgomery's trick). */
 function invertAll(xs: readonly bigint[]): bigint[] {
