@@ -346,6 +346,13 @@ class P256Group implements PrimeGroup {
     return out as Uint8Array;
   }
 
+  mulEach(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array {
+    if (points.length !== ss.length * 64) throw invalidPoint({ bytes: points.length });
+    const out = new Uint8Array(points.length);
+    this.#mulAll(ss, points).forEach((e, i) => out.set(e, i * 64));
+    return out;
+  }
+
   /** s_i P_i for packed P, each encoded (one inversion for all of them). */
   #mulAll(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array[] {
     const ps = this.#mulAffine(ss, points);

@@ -34,6 +34,11 @@ export interface PrimeGroup {
   subPacked(ps: Uint8Array, qs: Uint8Array): Uint8Array;
   /** s * p (the identity if s = 0). @throws KoppelError `INVALID_POINT` for an invalid p. */
   mul(s: Uint8Array, p: Uint8Array): Uint8Array;
+  /**
+   * s_i * P_i for every scalar and packed element, packed (P-256: one inversion for all of
+   * them, about 15% less than one {@link PrimeGroup.mul} each). @throws KoppelError `INVALID_POINT`
+   */
+  mulEach(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array;
   /** s * G (the identity if s = 0). */
   mulBase(s: Uint8Array): Uint8Array;
   /** sum d_i P_i over packed elements P, as many as `d` holds weights. @throws KoppelError `INVALID_POINT` */

@@ -226,6 +226,13 @@ class SodiumRistretto implements Ristretto255 {
     return out;
   }
 
+  mulEach(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array {
+    if (points.length !== ss.length * 32) throw invalidPoint({ bytes: points.length });
+    const out = new Uint8Array(points.length);
+    ss.forEach((s, i) => out.set(this.mul(s, points.subarray(i * 32, i * 32 + 32)), i * 32));
+    return out;
+  }
+
   combine(d: readonly Uint8Array[], points: Uint8Array): Uint8Array {
     if (points.length !== d.length * 32) throw new KoppelError('INTERNAL', 'combine got another number of weights than elements.');
     let S: Uint8Array = IDENTITY;

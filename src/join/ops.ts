@@ -134,15 +134,23 @@ export const joinOps = {
     const k = arg.columns;
     const width = (2 + k) * E;
     const out = new Uint8Array(arg.count * width);
+    // t K_j for every list and column in one batch (one inversion for all of them).
+    const ts: Uint8Array[] = [];
+    const keys = new Uint8Array(arg.count * k * E);
     for (let l = 0; l < arg.count; l++) {
       const t = r.randomScalar();
       out.set(r.mulBase(t), l * width);
-      for (let j = 0; j < k; j++) out.set(r.mul(t, arg.publicKeys.subarray(j * E, j * E + E)), l * width + E + j * E);
-      t.fill(0);
+      for (let j = 0; j < k; j++) {
+        ts.push(t);
+        keys.set(arg.publicKeys.subarray(j * E, j * E + E), (l * k + j) * E);
+      }
       const u = r.randomScalar();
       out.set(r.mulBase(u), l * width + E + k * E);
       u.fill(0);
     }
+    const tk = r.mulEach(ts, keys);
+    for (const t of ts) t.fill(0);
+    for (let l = 0; l < arg.count; l++) out.set(tk.subarray(l * k * E, (l + 1) * k * E), l * width + E);
     return out;
   },
   /** B's partial decryptions of one column, D_l = b_j C1'_l for every list (the proof follows once every column's are in: {@link dleqWeights}). */
@@ -150,9 +158,7 @@ export const joinOps = {
     const r = await valueGroup();
     const E = r.elementBytes;
     const L = arg.c1.length / E;
-    const out = new Uint8Array(L * E);
-    for (let l = 0; l < L; l++) out.set(r.mul(arg.secret, arg.c1.subarray(l * E, l * E + E)), l * E);
-    return out;
+    return r.mulEach(new Array<Uint8Array>(L).fill(arg.secret), arg.c1);
   },
   /**
    * One part of a DLEQ composite, sum d_i P_i (elgamal.ts {@link combine}); a composite

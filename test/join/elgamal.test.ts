@@ -178,6 +178,16 @@ describe.each(Object.keys(groups))('in %s', (name) => {
     });
   });
 
+  describe('multiplications in one batch', () => {
+    it('mulEach gives what mul gives for every scalar and element, scalars 0 and 1 and the identity included', () => {
+      const ss = [r.randomScalar(), r.scalarFromInt(0), r.scalarFromInt(1), r.randomScalar(), r.randomScalar()];
+      const ps = [r.mulBase(r.randomScalar()), r.mulBase(r.randomScalar()), r.mulBase(r.randomScalar()), new Uint8Array(E), r.mulBase(r.randomScalar())];
+      const each = r.mulEach(ss, concatBytes(...ps));
+      ss.forEach((s, i) => expect(Buffer.from(each.subarray(i * E, i * E + E)).equals(Buffer.from(r.mul(s, ps[i] as Uint8Array)))).toBe(true));
+      expect(() => r.mulEach(ss, concatBytes(...ps.slice(1)))).toThrow(expect.objectContaining({ code: 'INVALID_POINT' }));
+    });
+  });
+
   describe('bounded discrete logarithm', () => {
     const dlog = new DiscreteLog(r, 1024);
     it('finds 0, small values, values across giant steps and the bound itself', () => {
