@@ -9,12 +9,11 @@ import { p256 } from '@noble/curves/nist.js';
 import { describe, expect, it } from 'vitest';
 import type { KoppelErrorCode } from '../../src/errors/index.js';
 import { P256_B, P256_P } from '../../src/group/p256.js';
-import { joinGroups, joinValues } from '../../src/join/join.js';
 import { Step } from '../../src/join/messages.js';
 import { recordBytes2p, VALUE_ELEMENT_BYTES } from '../../src/join/ops.js';
-import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
-import { decodeFrame, encodeFrame } from '../../src/wire/frame.js';
+import type { Channel } from '../../src/transport/channel.js';
 import { randomData } from './fixtures.js';
+import { honest, runHostile, spy, tamper } from './harness.js';
 
 const Fp = p256.Point.Fp;
 const E = VALUE_ELEMENT_BYTES;
@@ -23,46 +22,11 @@ const big = (b: Uint8Array) => BigInt('0x' + Buffer.from(b).toString('hex'));
 const rhs = (x: bigint) => Fp.add(Fp.sub(Fp.mul(Fp.sqr(x), x), Fp.mul(3n, x)), P256_B);
 const isSquare = (v: bigint) => v === 0n || Fp.pow(v, (P256_P - 1n) / 2n) === 1n;
 
-/** Wraps a channel so that frames it sends of `step` are rewritten by `f` (in place, same count). */
-function tamper(channel: Channel, step: number, f: (count: number, body: Uint8Array) => void): Channel {
-  return {
-    send(m) {
-      const fr = decodeFrame(m);
-      if (fr.step !== step) return channel.send(m);
-      const body = new Uint8Array(fr.body);
-      f(fr.count, body);
-      return channel.send(encodeFrame('join', fr.suite, fr.step, fr.session, fr.count, body));
-    },
-    receive: () => channel.receive(),
-    close: () => channel.close(),
-  };
-}
-
-/** Wraps a channel so that the bodies of the frames it sends of `step` are kept in `into`. */
-function spy(channel: Channel, step: number, into: Uint8Array[]): Channel {
-  return {
-    send(m) {
-      const fr = decodeFrame(m);
-      if (fr.step === step) into.push(new Uint8Array(fr.body));
-      return channel.send(m);
-    },
-    receive: () => channel.receive(),
-    close: () => channel.close(),
-  };
-}
-
 const { a, b } = randomData(60, 60, 0.8, 3, 2, 50);
-const id = (c: Channel) => c;
+const id = honest;
 
-async function run(wrapA: (c: Channel) => Channel, wrapB: (c: Channel) => Channel, aCode: KoppelErrorCode, bCode: KoppelErrorCode | null) {
-  const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
-  const [ra, rb] = await Promise.allSettled([
-    joinGroups(wrapA(ca), a, { threads: 0 }),
-    joinValues(wrapB(cb), b, { threads: 0, columns: ['x', 'y'], maxValue: 50 }),
-  ]);
-  expect(ra).toMatchObject({ status: 'rejected', reason: { name: 'KoppelError', code: aCode } });
-  if (bCode) expect(rb).toMatchObject({ status: 'rejected', reason: { name: 'KoppelError', code: bCode } });
-}
+const run = (wrapA: (c: Channel) => Channel, wrapB: (c: Channel) => Channel, aCode: KoppelErrorCode, bCode: KoppelErrorCode | null) =>
+  runHostile(a, b, wrapA, wrapB, aCode, bCode);
 
 describe('hostile group holder (A) against B on P-256: the decryption request', () => {
   it('an off-curve point (x of a real C1, y + 1; both below p): INVALID_POINT at B', async () => {

@@ -8,59 +8,21 @@ import { joinGroups, joinValues } from '../../src/join/join.js';
 import { Step } from '../../src/join/messages.js';
 import { recordBytes2p, VALUE_ELEMENT_BYTES } from '../../src/join/ops.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
-import { decodeFrame, encodeFrame, toJsonBody } from '../../src/wire/frame.js';
+import { toJsonBody } from '../../src/wire/frame.js';
 import { randomData } from './fixtures.js';
-
-/** Wraps a channel so that frames it sends of `step` are rewritten by `f`. */
-function tamper(channel: Channel, step: number, f: (count: number, body: Uint8Array) => { count: number; body: Uint8Array }): Channel {
-  return {
-    send(m) {
-      const fr = decodeFrame(m);
-      if (fr.step !== step) return channel.send(m);
-      const out = f(fr.count, new Uint8Array(fr.body));
-      return channel.send(encodeFrame('join', fr.suite, fr.step, fr.session, out.count, out.body));
-    },
-    receive: () => channel.receive(),
-    close: () => channel.close(),
-  };
-}
-
-/** Closes the channel instead of sending its `n`-th message. */
-function dropsAfter(channel: Channel, n: number): Channel {
-  let sent = 0;
-  return {
-    async send(m) {
-      if (++sent >= n) {
-        await channel.close();
-        return;
-      }
-      await channel.send(m);
-    },
-    receive: () => channel.receive(),
-    close: () => channel.close(),
-  };
-}
+import { dropsAfter, honest, runHostile, tamper, type HostileRunOptions } from './harness.js';
 
 const { a, b } = randomData(80, 80, 0.8, 3, 2, 50);
 
-async function run(
+const run = (
   wrapA: (c: Channel) => Channel,
   wrapB: (c: Channel) => Channel,
   aCode: KoppelErrorCode | null,
   bCode: KoppelErrorCode | null,
-  opts: { expectColumns?: string[]; maxValue?: number; bVariant?: 'two-party' | 'helper'; bSuite?: 'ristretto255' } = {},
-) {
-  const [ca, cb] = createMemoryChannelPair({ idleTimeoutMs: 5000 });
-  const [pa, pb] = [
-    joinGroups(wrapA(ca), a, { threads: 0, ...(opts.expectColumns ? { expectColumns: opts.expectColumns } : {}) }),
-    joinValues(wrapB(cb), b, { threads: 0, columns: ['x', 'y'], maxValue: opts.maxValue ?? 50, ...(opts.bSuite ? { suite: opts.bSuite } : {}) }),
-  ];
-  const [ra, rb] = await Promise.allSettled([pa, pb]);
-  if (aCode) expect(ra).toMatchObject({ status: 'rejected', reason: { name: 'KoppelError', code: aCode } });
-  if (bCode) expect(rb).toMatchObject({ status: 'rejected', reason: { name: 'KoppelError', code: bCode } });
-}
+  opts: HostileRunOptions = {},
+) => runHostile(a, b, wrapA, wrapB, aCode, bCode, opts);
 
-const id = (c: Channel) => c;
+const id = honest;
 
 describe('hostile value holder (B), two-party variant', () => {
   it('invalid curve points in the ciphertexts of matched records: INVALID_POINT', async () => {
