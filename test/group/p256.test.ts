@@ -334,21 +334,23 @@ describe('P-256 accumulators', () => {
     // The median of the ratios of runs made back to back, in alternating order.
     const ratio = (bank: () => Uint8Array) => {
       const ratios: number[] = [];
-      for (let k = 0; k < 9; k++) {
+      for (let k = 0; k < 15; k++) {
         const [first, second] = k % 2 === 0 ? [toDummy, toLists] : [toLists, toDummy];
         const t1 = time(bank(), first);
         const t2 = time(bank(), second);
         ratios.push(k % 2 === 0 ? t2 / t1 : t1 / t2);
       }
-      return ratios.sort((x, y) => x - y)[4] as number;
+      return ratios.sort((x, y) => x - y)[7] as number;
     };
     const fresh = ratio(() => new Uint8Array(bankBytes));
     const reused = ratio(() => used.slice());
     const text = `lists / dummy: fresh bank ${fresh.toFixed(2)}, used bank ${reused.toFixed(2)}`;
-    expect(fresh, text).toBeGreaterThan(0.85);
-    expect(fresh, text).toBeLessThan(1.18);
-    expect(reused, text).toBeGreaterThan(0.85);
-    expect(reused, text).toBeLessThan(1.18);
+    // Bounds between the old code (0.59 to 0.63 fresh, 1.29 to 1.36 used) and the noise of a
+    // loaded 2-core machine with a second test process (0.94 to 1.05 alone).
+    expect(fresh, text).toBeGreaterThan(0.76);
+    expect(fresh, text).toBeLessThan(1.22);
+    expect(reused, text).toBeGreaterThan(0.76);
+    expect(reused, text).toBeLessThan(1.22);
   });
 
   it("finishAccumulators and addPacked take about as long for identities as for points (A's empty lists, after B's last record)", () => {
@@ -380,8 +382,8 @@ describe('P-256 accumulators', () => {
     const ratio = (a: () => unknown, b: () => unknown) => {
       const ratios: number[] = [];
       // a / b each time, a measured first in every other pair.
-      for (let k = 0; k < 9; k++) ratios.push(k % 2 === 0 ? cpu(a) / cpu(b) : 1 / (cpu(b) / cpu(a)));
-      return ratios.sort((x, y) => x - y)[4] as number;
+      for (let k = 0; k < 15; k++) ratios.push(k % 2 === 0 ? cpu(a) / cpu(b) : 1 / (cpu(b) / cpu(a)));
+      return ratios.sort((x, y) => x - y)[7] as number;
     };
     const finish = ratio(
       () => g.finishAccumulators(empty),
@@ -399,9 +401,11 @@ describe('P-256 accumulators', () => {
       () => g.addPacked(others, points),
     );
     const text = `identities / points: finish ${finish.toFixed(2)}, finish merged ${finishMerged.toFixed(2)}, addPacked ${add.toFixed(2)}`;
+    // Bounds between the old code (0.1 to 0.52) and the noise of a loaded machine with a
+    // second test process (0.74 seen once in CI; about 0.9 alone).
     for (const r of [finish, finishMerged, add]) {
-      expect(r, text).toBeGreaterThan(0.78);
-      expect(r, text).toBeLessThan(1.18);
+      expect(r, text).toBeGreaterThan(0.64);
+      expect(r, text).toBeLessThan(1.3);
     }
   });
 
