@@ -4,7 +4,8 @@
  * proofs of knowledge, stay in the KEYS exchange and enter nothing). A adds the
  * ciphertexts of every list's matches, re-randomises the sums and asks B, once, for one
  * partial decryption per list; B answers with one DLEQ proof per column, all on one set
- * of weights (protocol version 3). Only A learns the sums.
+ * of weights (since protocol version 3). The group is P-256 (since version 4,
+ * {@link valueGroup}). Only A learns the sums.
  *
  * @packageDocumentation
  */
