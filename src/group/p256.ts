@@ -325,6 +325,39 @@ class P256Group implements PrimeGroup {
     return new Uint8Array(e.getPublicKey().subarray(1));
   }
 
+  encryptOwn(values: Float64Array, columns: number, secretKeys: Uint8Array, out: Uint8Array, recordBytes: number, offset: number): void {
+    const count = values.length / columns;
+    if (!Number.isInteger(count) || secretKeys.length !== columns * 32 || out.length < count * recordBytes)
+      throw new KoppelError('INTERNAL', 'P-256 encryptOwn got inconsistent sizes.');
+    const keys = Array.from({ length: columns }, (_, j) => scalarOf(secretKeys.subarray(j * 32, j * 32 + 32)));
+    // Every record's r from one draw of the CSPRNG: 64 uniform bytes each, reduced mod n.
+    const wide = randomBytes(64 * count);
+    const dw = view(wide);
+    const key = Buffer.alloc(32);
+    const dk = view(key);
+    const e = this.#ecdh;
+    const base = (s: bigint, at: number): void => {
+      if (s === 0n) {
+        out.fill(0, at, at + 64); // the identity: probability 1/n per element
+        return;
+      }
+      write256(dk, 0, s);
+      e.setPrivateKey(key);
+      out.set(e.getPublicKey().subarray(1), at);
+    };
+    try {
+      for (let i = 0; i < count; i++) {
+        let r = ((read256(dw, i * 64) << 256n) | read256(dw, i * 64 + 32)) % n;
+        if (r === 0n) r = scalarOf(this.randomScalar());
+        const at = i * recordBytes + offset;
+        base(r, at);
+        for (let j = 0; j < columns; j++) base((BigInt(values[i * columns + j] as number) + r * (keys[j] as bigint)) % n, at + 64 + j * 64);
+      }
+    } finally {
+      wipe(wide, key);
+    }
+  }
+
   /** x(s P) from OpenSSL, for 0 < s < n and P = (x, y) on the curve (already in #sec1). */
   #xOf(s: bigint): bigint {
     const key = scalarBytes(s);

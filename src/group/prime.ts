@@ -39,6 +39,14 @@ export interface PrimeGroup {
    * them, about 15% less than one {@link PrimeGroup.mul} each). @throws KoppelError `INVALID_POINT`
    */
   mulEach(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array;
+  /**
+   * The join's ElGamal encryption under the holder's own keys (k + 1 base-point
+   * multiplications per record), in one call per chunk: for
+   * every record i (values.length / columns of them) a fresh r from the platform CSPRNG,
+   * then C1 = r G at `out[i * recordBytes + offset]` and C2_j = (v_ij + r x_j) G after it
+   * (x_j the j-th 32-byte scalar of `secretKeys`; v_ij non-negative safe integers).
+   */
+  encryptOwn(values: Float64Array, columns: number, secretKeys: Uint8Array, out: Uint8Array, recordBytes: number, offset: number): void;
   /** s * G (the identity if s = 0). */
   mulBase(s: Uint8Array): Uint8Array;
   /** sum d_i P_i over packed elements P, as many as `d` holds weights. @throws KoppelError `INVALID_POINT` */

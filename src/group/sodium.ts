@@ -226,6 +226,28 @@ class SodiumRistretto implements Ristretto255 {
     return out;
   }
 
+  encryptOwn(values: Float64Array, columns: number, secretKeys: Uint8Array, out: Uint8Array, recordBytes: number, offset: number): void {
+    const count = values.length / columns;
+    const keys = Array.from({ length: columns }, (_, j) => secretKeys.subarray(j * 32, j * 32 + 32));
+    // Every record's r from one draw of the CSPRNG: 64 uniform bytes each, reduced mod l.
+    const wide = randomBytes(64 * count);
+    for (let i = 0; i < count; i++) {
+      const at = i * recordBytes + offset;
+      let rs = this.reduce(wide.subarray(i * 64, i * 64 + 64));
+      if (isIdentity(rs)) rs = this.randomScalar(); // probability about 2^-252
+      wide.fill(0, i * 64, i * 64 + 64);
+      out.set(this.mulBase(rs), at);
+      for (let j = 0; j < columns; j++) {
+        const v = values[i * columns + j] as number;
+        const masked = this.scalarMul(rs, keys[j] as Uint8Array);
+        const e = v === 0 ? masked : this.scalarAdd(masked, scalarFromInt(v));
+        out.set(this.mulBase(e), at + 32 + j * 32);
+        wipe(masked, e);
+      }
+      rs.fill(0);
+    }
+  }
+
   mulEach(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array {
     if (points.length !== ss.length * 32) throw invalidPoint({ bytes: points.length });
     const out = new Uint8Array(points.length);

@@ -6,8 +6,7 @@
  * @packageDocumentation
  */
 import { loadP256 } from '../group/p256.js';
-import { isIdentityElement as isIdentity, type PrimeGroup } from '../group/prime.js';
-import { randomBytes } from '../util/bytes.js';
+import type { PrimeGroup } from '../group/prime.js';
 import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
 import { combine } from './elgamal.js';
@@ -95,31 +94,12 @@ export const joinOps = {
    */
   async encryptRecordsOwn(arg: EncryptRecordsOwnArg): Promise<Uint8Array> {
     const [r, elements] = await Promise.all([valueGroup(), psiOps.hashMultiply(arg)]);
-    const E = r.elementBytes;
     const n = arg.items.length;
     const k = arg.columns;
     const size = recordBytes2p(k);
     const out = new Uint8Array(n * size);
-    const keys = Array.from({ length: k }, (_, j) => arg.secretKeys.subarray(j * 32, j * 32 + 32));
-    // Every record's r from one draw of the CSPRNG: 64 uniform bytes each, reduced mod l.
-    const wide = randomBytes(64 * n);
-    for (let i = 0; i < n; i++) {
-      const at = i * size;
-      out.set(elements.subarray(i * 32, i * 32 + 32), at);
-      let rs = r.reduce(wide.subarray(i * 64, i * 64 + 64));
-      if (isIdentity(rs)) rs = r.randomScalar(); // probability about 2^-252
-      wide.fill(0, i * 64, i * 64 + 64);
-      out.set(r.mulBase(rs), at + 32);
-      for (let j = 0; j < k; j++) {
-        const v = arg.values[i * k + j] as number;
-        const masked = r.scalarMul(rs, keys[j] as Uint8Array);
-        const e = v === 0 ? masked : r.scalarAdd(masked, r.scalarFromInt(v));
-        out.set(r.mulBase(e), at + 32 + E + j * E);
-        masked.fill(0);
-        e.fill(0);
-      }
-      rs.fill(0);
-    }
+    for (let i = 0; i < n; i++) out.set(elements.subarray(i * 32, i * 32 + 32), i * size);
+    r.encryptOwn(arg.values, k, arg.secretKeys, out, size, 32);
     return out;
   },
   /**

@@ -178,6 +178,28 @@ describe.each(Object.keys(groups))('in %s', (name) => {
     });
   });
 
+  describe('encryption under the own column keys in one call (encryptOwn)', () => {
+    it('decrypts each column with b_j to its value, with a fresh r per record, at the offsets asked for', () => {
+      const b = [r.randomScalar(), r.randomScalar()];
+      const values = new Float64Array([5, 9, 0, 7, 1000, 0]);
+      const recordBytes = 7 + 3 * E;
+      const out = new Uint8Array(3 * recordBytes + 5).fill(0xaa);
+      r.encryptOwn(values, 2, concatBytes(...b), out, recordBytes, 7);
+      const dlog = new DiscreteLog(r, 1024);
+      for (let i = 0; i < 3; i++) {
+        expect(out.subarray(i * recordBytes, i * recordBytes + 7).every((x) => x === 0xaa)).toBe(true);
+        const C1 = out.subarray(i * recordBytes + 7, i * recordBytes + 7 + E);
+        for (let j = 0; j < 2; j++) {
+          const C2 = out.subarray(i * recordBytes + 7 + E + j * E, i * recordBytes + 7 + 2 * E + j * E);
+          expect(dlog.solve(r.sub(C2, r.mul(b[j] as Uint8Array, C1)), 1000)).toBe(values[i * 2 + j]);
+        }
+      }
+      expect(out.subarray(3 * recordBytes).every((x) => x === 0xaa)).toBe(true);
+      const c1 = (i: number) => Buffer.from(out.subarray(i * recordBytes + 7, i * recordBytes + 7 + E)).toString('hex');
+      expect(new Set([c1(0), c1(1), c1(2)]).size).toBe(3);
+    });
+  });
+
   describe('multiplications in one batch', () => {
     it('mulEach gives what mul gives for every scalar and element, scalars 0 and 1 and the identity included', () => {
       const ss = [r.randomScalar(), r.scalarFromInt(0), r.scalarFromInt(1), r.randomScalar(), r.randomScalar()];
