@@ -241,6 +241,7 @@ describe('the demo and its report in a headless browser', () => {
         await page.close();
       }
     },
-    40_000,
+    // The demo (about 10 s), Chromium's start (up to 60 s cold, see openPage) and the checks.
+    120_000,
   );
 });

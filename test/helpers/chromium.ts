@@ -48,9 +48,11 @@ export interface OpenedPage {
 
 /**
  * Opens `url` in a new headless Chromium and resolves once the page's load event has
- * fired. Every step has a deadline (`timeoutMs` for each protocol call).
+ * fired. Every step has a deadline: `timeoutMs` for each protocol call, and `startMs` for
+ * the first, which waits for Chromium to start (cold on a fresh machine, with a test run
+ * beside it, that has taken more than 15 s).
  */
-export async function openPage(chromium: string, url: string, timeoutMs = 15_000): Promise<OpenedPage> {
+export async function openPage(chromium: string, url: string, timeoutMs = 15_000, startMs = 60_000): Promise<OpenedPage> {
   const profile = mkdtempSync(join(tmpdir(), 'koppel-chromium-'));
   const child: ChildProcess = spawn(
     chromium,
@@ -103,14 +105,14 @@ export async function openPage(chromium: string, url: string, timeoutMs = 15_000
     for (const p of pending.values()) p.reject(new Error(`Chromium exited: ${stderr}`));
     pending.clear();
   });
-  const send = (method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<Record<string, unknown>> =>
+  const send = (method: string, params: Record<string, unknown> = {}, sessionId?: string, ms = timeoutMs): Promise<Record<string, unknown>> =>
     new Promise((resolve, reject) => {
       if (exited) return reject(new Error(`Chromium is not running: ${stderr}`));
       const id = nextId++;
       const timer = setTimeout(() => {
         pending.delete(id);
-        reject(new Error(`DevTools ${method}: no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new Error(`DevTools ${method}: no answer within ${ms} ms`));
+      }, ms);
       pending.set(id, {
         resolve: (m) => {
           clearTimeout(timer);
@@ -156,7 +158,7 @@ export async function openPage(chromium: string, url: string, timeoutMs = 15_000
     rmSync(profile, { recursive: true, force: true });
   };
   try {
-    const { targetId } = (await send('Target.createTarget', { url: 'about:blank' })) as { targetId: string };
+    const { targetId } = (await send('Target.createTarget', { url: 'about:blank' }, undefined, startMs)) as { targetId: string };
     const { sessionId } = (await send('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string };
     const requests: string[] = [];
     const log: string[] = [];
