@@ -41,7 +41,7 @@
 import { createECDH, type ECDH } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import { randomBytes, wipe } from '../util/bytes.js';
-import { isIdentityElement, type PrimeGroup } from './prime.js';
+import { randomNonZeroScalar, type PrimeGroup } from './prime.js';
 
 /** The field prime p = 2^256 - 2^224 + 2^192 + 2^96 - 1. */
 export const P256_P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffffn;
@@ -256,14 +256,6 @@ function scalarBytes(v: bigint): Uint8Array {
   return out;
 }
 
-function elementBytesOf(x: bigint, y: bigint): Uint8Array {
-  const out = new Uint8Array(64);
-  const d = view(out);
-  write256(d, 0, x);
-  write256(d, 32, y);
-  return out;
-}
-
 class P256Group implements PrimeGroup {
   readonly name = 'P-256' as const;
   readonly elementBytes = P256_ELEMENT_BYTES;
@@ -375,21 +367,19 @@ class P256Group implements PrimeGroup {
   }
 
   mul(s: Uint8Array, q: Uint8Array): Uint8Array {
-    const [out] = this.#mulAll([s], one(q));
-    return out as Uint8Array;
+    return this.mulEach([s], one(q));
   }
 
   mulEach(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array {
     if (points.length !== ss.length * 64) throw invalidPoint({ bytes: points.length });
-    const out = new Uint8Array(points.length);
-    this.#mulAll(ss, points).forEach((e, i) => out.set(e, i * 64));
+    const out = new Uint8Array(points.length); // the identity where a product is
+    const d = view(out);
+    this.#mulAffine(ss, points).forEach((P, i) => {
+      if (!P) return;
+      write256(d, i * 64, P[0]);
+      write256(d, i * 64 + 32, P[1]);
+    });
     return out;
-  }
-
-  /** s_i P_i for packed P, each encoded (one inversion for all of them). */
-  #mulAll(ss: readonly Uint8Array[], points: Uint8Array): Uint8Array[] {
-    const ps = this.#mulAffine(ss, points);
-    return ps.map((P) => (P ? elementBytesOf(P[0], P[1]) : new Uint8Array(64)));
   }
 
   /** s_i P_i for packed P as affine points (undefined: the identity). @throws KoppelError `INVALID_POINT` */
@@ -449,12 +439,7 @@ class P256Group implements PrimeGroup {
   }
 
   randomScalar(): Uint8Array {
-    for (;;) {
-      const wide = randomBytes(64);
-      const s = this.reduce(wide);
-      wipe(wide);
-      if (!isIdentityElement(s)) return s;
-    }
+    return randomNonZeroScalar((wide) => this.reduce(wide));
   }
 
   reduce(wide: Uint8Array): Uint8Array {

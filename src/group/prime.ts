@@ -11,6 +11,7 @@
  *
  * @packageDocumentation
  */
+import { randomBytes, wipe } from '../util/bytes.js';
 
 /** A prime-order group of about 2^252 to 2^256 elements, with encoded elements and scalars. */
 export interface PrimeGroup {
@@ -80,6 +81,19 @@ export interface PrimeGroup {
   mergeAccumulators(into: Uint8Array, from: Uint8Array): void;
   /** The encoded element of every slot of a bank, packed. */
   finishAccumulators(bank: Uint8Array): Uint8Array;
+}
+
+/**
+ * A uniformly random non-zero scalar: 64 bytes from the platform CSPRNG, reduced by the
+ * group's `reduce` (statistical distance from uniform below 2^-250), drawn again on zero.
+ */
+export function randomNonZeroScalar(reduce: (wide: Uint8Array) => Uint8Array): Uint8Array {
+  for (;;) {
+    const wide = randomBytes(64);
+    const s = reduce(wide);
+    wipe(wide);
+    if (!isIdentityElement(s)) return s;
+  }
 }
 
 /** True for the identity encoding of either group (all zeros); lengths are public. */

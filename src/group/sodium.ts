@@ -23,7 +23,7 @@ import { randomFillSync } from 'node:crypto';
 import factory from 'libsodium-sumo';
 import { KoppelError } from '../errors/index.js';
 import { constantTimeEqual, randomBytes, wipe } from '../util/bytes.js';
-import type { PrimeGroup } from './prime.js';
+import { isIdentityElement, randomNonZeroScalar, type PrimeGroup } from './prime.js';
 
 /** The fields of the raw libsodium module koppel uses. The exports are plain functions (no `this`), typed as function properties so they may be passed on unbound. */
 interface SodiumModule {
@@ -160,13 +160,7 @@ class SodiumRistretto implements Ristretto255 {
   }
 
   randomScalar(): Uint8Array {
-    for (;;) {
-      // 64 uniform bytes reduced mod l: statistical distance from uniform below 2^-250.
-      const wide = randomBytes(64);
-      const s = this.reduce(wide);
-      wipe(wide);
-      if (!isIdentity(s)) return s;
-    }
+    return randomNonZeroScalar((wide) => this.reduce(wide));
   }
 
   reduce(wide: Uint8Array): Uint8Array {
@@ -320,11 +314,7 @@ class SodiumRistretto implements Ristretto255 {
 }
 
 /** True for the identity encoding (all zeros); lengths are public. */
-export function isIdentity(p: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < p.length; i++) acc |= p[i] as number;
-  return acc === 0;
-}
+export const isIdentity: (p: Uint8Array) => boolean = isIdentityElement;
 
 function invalidPoint(details: Record<string, number> = {}): KoppelError {
   return new KoppelError('INVALID_POINT', 'A group element is not a valid ristretto255 encoding; the peer is not following the protocol.', { details });

@@ -69,14 +69,9 @@ export function verifyKnowledge(r: PrimeGroup, X: Uint8Array, proof: Uint8Array,
   if (proof.length !== PROOF_BYTES || !r.isValid(X) || isIdentity(X)) return false;
   const c = proof.subarray(0, 32);
   const s = proof.subarray(32, 64);
-  if (!isCanonicalScalar(r, c) || !isCanonicalScalar(r, s)) return false;
+  if (!r.isCanonicalScalar(c) || !r.isCanonicalScalar(s)) return false;
   const T = r.sub(r.mulBase(s), r.mul(c, X));
   return constantTimeEqual(hashToScalar(r, 'koppel/join/v1/schnorr', [context, X, T]), c);
-}
-
-/** True if `s` is the reduced form of itself (below the group order). */
-function isCanonicalScalar(r: PrimeGroup, s: Uint8Array): boolean {
-  return r.isCanonicalScalar(s);
 }
 
 /**
@@ -110,7 +105,6 @@ export function dleqWeights(r: PrimeGroup, context: Uint8Array, Ys: Uint8Array, 
  * workers and the parts added.
  */
 export function combine(r: PrimeGroup, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
-  if (Ps.length !== d.length * r.elementBytes) throw new KoppelError('INTERNAL', 'combine got another number of weights than elements.');
   return r.combine(d, Ps);
 }
 
@@ -141,7 +135,7 @@ export function verifyDleqComposite(r: PrimeGroup, Y: Uint8Array, M: Uint8Array,
   if (proof.length !== PROOF_BYTES) return false;
   const c = proof.subarray(0, 32);
   const s = proof.subarray(32, 64);
-  if (!isCanonicalScalar(r, c) || !isCanonicalScalar(r, s)) return false;
+  if (!r.isCanonicalScalar(c) || !r.isCanonicalScalar(s)) return false;
   const T1 = r.add(r.mulBase(s), r.mul(c, Y));
   const T2 = r.add(r.mul(s, M), r.mul(c, Z));
   return constantTimeEqual(hashToScalar(r, 'koppel/join/v1/dleq', [context, Y, M, Z, T1, T2]), c);
