@@ -82,41 +82,30 @@ describe('hostile group holder (A) against B on P-256: the decryption request', 
 describe('hostile value holder (B) against A on P-256: the records', () => {
   const size = recordBytes2p(2);
 
-  it('a record whose C1 is the identity: INVALID_POINT at A', async () => {
-    await run(
-      id,
-      (c) =>
-        tamper(c, Step.RECORDS, (_count, body) => {
-          body.fill(0, 32, 32 + E); // the first record's C1
-        }),
-      'INVALID_POINT',
-      'INVALID_POINT',
-    );
-  });
-
-  it('a record whose C2 is the identity: INVALID_POINT at A', async () => {
-    await run(
-      id,
-      (c) =>
-        tamper(c, Step.RECORDS, (count, body) => {
-          const at = (count - 1) * size + 32 + 2 * E; // the last record's second C2
-          body.fill(0, at, at + E);
-        }),
-      'INVALID_POINT',
-      'INVALID_POINT',
-    );
-  });
-
-  it('a record whose C1 is off the curve (both coordinates below p): INVALID_POINT at A', async () => {
-    await run(
-      id,
-      (c) =>
-        tamper(c, Step.RECORDS, (_count, body) => {
-          const y = big(body.subarray(32 + 32, 32 + 64));
-          body.set(be32(Fp.add(y, 1n)), 32 + 32);
-        }),
-      'INVALID_POINT',
-      'INVALID_POINT',
-    );
+  /** Each rewrites one record element in B's records chunk (count records, `size` bytes each). */
+  const cases: Array<[string, (count: number, body: Uint8Array) => void]> = [
+    [
+      'a record whose C1 is the identity',
+      (_count, body) => {
+        body.fill(0, 32, 32 + E); // the first record's C1
+      },
+    ],
+    [
+      'a record whose C2 is the identity',
+      (count, body) => {
+        const at = (count - 1) * size + 32 + 2 * E; // the last record's second C2
+        body.fill(0, at, at + E);
+      },
+    ],
+    [
+      'a record whose C1 is off the curve (both coordinates below p)',
+      (_count, body) => {
+        const y = big(body.subarray(32 + 32, 32 + 64));
+        body.set(be32(Fp.add(y, 1n)), 32 + 32);
+      },
+    ],
+  ];
+  it.each(cases)('%s: INVALID_POINT at A', async (_name, f) => {
+    await run(id, (c) => tamper(c, Step.RECORDS, f), 'INVALID_POINT', 'INVALID_POINT');
   });
 });
