@@ -26,8 +26,9 @@
 import { Buffer } from 'node:buffer';
 import type { InvalidRecord } from '../csv/policy.js';
 import { processChunk, toFailure, type ChunkLayout, type ChunkResult } from './csv-chunk.js';
-import { DIGEST, type Pseudonymiser } from './pseudonymiser.js';
+import { DIGEST_INTO, type Pseudonymiser } from './pseudonymiser.js';
 import { checkerFor } from './normalise.js';
+import { HMAC_BASE64URL_LENGTH } from '../util/fixed-hmac.js';
 
 const QUOTE = 0x22;
 const LF = 0x0a;
@@ -70,15 +71,6 @@ class Out {
     } else {
       for (let i = from; i < to; i++) b[p++] = src[i] as number;
     }
-    this.pos = p;
-  }
-  /** Appends an ASCII string (a pseudonym). */
-  ascii(s: string): void {
-    const n = s.length;
-    this.room(n);
-    const b = this.u;
-    let p = this.pos;
-    for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
     this.pos = p;
   }
   /** Appends any string as UTF-8. */
@@ -316,7 +308,8 @@ export function processChunkBytes(bytes: Uint8Array, p: Pseudonymiser, layout: C
           else if (f > 0) out.copy(u, s - 1, s); // the delimiter
           if (f === column) {
             out.copy(prefix, 0, prefix.length);
-            out.ascii(p[DIGEST](normal));
+            out.room(HMAC_BASE64URL_LENGTH);
+            out.pos = p[DIGEST_INTO](normal, out.u, out.pos);
           } else out.copy(u, s + 1, e - 1);
           run = -1;
           if (f + 1 < fields) run = e; // from the delimiter after this field

@@ -259,6 +259,7 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
     throw new KoppelError('IO_ERROR', 'Reading the CSV input or writing the output failed; check the paths, permissions and free disk space.', { cause: e });
   } finally {
     output.removeListener('error', onOutputError);
+    inline.destroy();
     await pool?.close();
   }
   return {

@@ -11,10 +11,10 @@
  *
  * @packageDocumentation
  */
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { KoppelError } from '../errors/index.js';
 import { fromBase64Url, wipe } from '../util/bytes.js';
+import { FixedKeyHmac } from '../util/fixed-hmac.js';
 import { deriveDomainKey, type PseudonymKey } from './key.js';
 import { checkerFor, ID_TYPES, invalidIdentifierError, type IdType, type InvalidReason } from './normalise.js';
 
@@ -25,10 +25,11 @@ import { checkerFor, ID_TYPES, invalidIdentifierError, type IdType, type Invalid
 export const FROM_DOMAIN_KEY: unique symbol = Symbol('koppel.fromDomainKey');
 
 /**
- * @internal The base64url HMAC of an already normalised identifier (no key id prefix),
- * for koppel's CSV fast path, which writes the prefix itself. Not exported.
+ * @internal Writes the base64url HMAC of an already normalised identifier (no key id
+ * prefix, 43 bytes) into a buffer, for koppel's CSV fast path, which writes the prefix
+ * itself. Not exported.
  */
-export const DIGEST: unique symbol = Symbol('koppel.digest');
+export const DIGEST_INTO: unique symbol = Symbol('koppel.digestInto');
 
 /** @internal The domain-key form of the constructor argument. */
 export interface DomainKeyInit {
@@ -90,7 +91,7 @@ export class Pseudonymiser {
   /** The identifier type. */
   readonly idType: IdType;
   readonly #prefix: string;
-  readonly #hmacKey: KeyObject;
+  readonly #hmac: FixedKeyHmac;
   readonly #check: (input: string) => string | InvalidReason;
 
   /**
@@ -106,8 +107,9 @@ export class Pseudonymiser {
     }
     const domainKey = internal ? internal.domainKey : deriveDomainKey(opts.key, opts.domain);
     try {
-      // The derived key lives on in OpenSSL memory as a KeyObject; the JS copy is wiped.
-      this.#hmacKey = createSecretKey(domainKey);
+      // The derived key lives on only as HMAC-SHA256's two midstates (wiped by destroy());
+      // the key bytes themselves are wiped here.
+      this.#hmac = new FixedKeyHmac(domainKey);
     } finally {
       wipe(domainKey);
     }
@@ -127,7 +129,7 @@ export class Pseudonymiser {
   pseudonymise(id: string): string {
     const normal = this.#check(id);
     if (typeof normal !== 'string') throw invalidIdentifierError(normal);
-    return this.#prefix + createHmac('sha256', this.#hmacKey).update(normal, 'utf8').digest('base64url');
+    return this.#prefix + this.#hmac.base64url(normal);
   }
 
   /**
@@ -137,12 +139,21 @@ export class Pseudonymiser {
   tryPseudonymise(id: string): PseudonymResult {
     const normal = this.#check(id);
     if (typeof normal !== 'string') return { ok: false, code: normal.code, reason: normal.reason };
-    return { ok: true, pseudonym: this.#prefix + createHmac('sha256', this.#hmacKey).update(normal, 'utf8').digest('base64url') };
+    return { ok: true, pseudonym: this.#prefix + this.#hmac.base64url(normal) };
   }
 
-  /** @internal See {@link DIGEST}. */
-  [DIGEST](normal: string): string {
-    return createHmac('sha256', this.#hmacKey).update(normal, 'utf8').digest('base64url');
+  /** @internal See {@link DIGEST_INTO}; returns the offset after the 43 bytes. */
+  [DIGEST_INTO](normal: string, dst: Uint8Array, offset: number): number {
+    return this.#hmac.base64urlInto(normal, dst, offset);
+  }
+
+  /**
+   * Zeroes the key material this instance holds (HMAC-SHA256's inner and outer states
+   * of the domain key). Every later call throws `INVALID_KEY`. The master key is the
+   * caller's to destroy ({@link PseudonymKey.destroy}).
+   */
+  destroy(): void {
+    this.#hmac.wipe();
   }
 
   /**

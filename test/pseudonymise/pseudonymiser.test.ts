@@ -153,4 +153,13 @@ describe('errors and key checks', () => {
     k.destroy();
     expect(p.pseudonymise('x')).toBe(before);
   });
+  it('refuses every call with INVALID_KEY once destroy() has zeroed its domain key state', () => {
+    const p = new Pseudonymiser({ key, domain: 'd', idType: 'bsn' });
+    expect(p.tryPseudonymise('111222333').ok).toBe(true);
+    p.destroy();
+    expectCodeSync(() => p.pseudonymise('111222333'), 'INVALID_KEY');
+    expectCodeSync(() => p.tryPseudonymise('111222333'), 'INVALID_KEY');
+    // The key id is public and stays.
+    expect(p.kid).toBe(key.kid);
+  });
 });
