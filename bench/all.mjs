@@ -3,25 +3,31 @@
  * Every figure of issue 18 in one run, each with its ratio and target. Runs the benchmark
  * scripts one after the other as child processes, at the sizes the targets name, reads the
  * JSON last line of each and ends with one table: the figure measured in this run, its
- * ratio, the target, met or not met. Every ratio is computed from figures of this run,
- * except the OPRF and aggregation rows and the join's memory, which compare against the
- * figures recorded at the issue's commit in bench/baseline.json (compared only when this
- * run used the same sizes). Nothing is asserted: a benchmark measures, it never fails.
+ * ratio, the target, met or not met. Every ratio is computed from figures of this run.
+ * The OPRF and aggregation rows ("no regression") compare with the issue's commit
+ * (bench/baseline.json names it) measured side by side in this run: that commit is built
+ * from git into a temporary directory, and its bench/oprf.mjs and bench/aggregate.mjs run
+ * alternately with this checkout's, BASE_ROUNDS times each; each row compares the medians.
+ * Without git (or with --no-base) those rows fall back to the figures recorded in
+ * bench/baseline.json. The join's memory compares with the issue's recorded figures.
+ * Nothing is asserted: a benchmark measures, it never fails.
  *
- * Usage: node bench/all.mjs [--quick] [--markdown] [--only NAMES] [--set KEY=VALUE]... [--from FILE]
+ * Usage: node bench/all.mjs [--quick] [--markdown] [--only NAMES] [--set KEY=VALUE]... [--from FILE] [--no-base]
  *   --quick: small sizes, about two minutes; the ratios are then not at the targets' sizes
  *     (and the baseline rows are not compared).
  *   --markdown: the table in Markdown on stdout; the scripts' own output goes to stderr.
  *   --only psi,join: only these scripts (pseudonymise, psi, aggregate, join, oprf, disclosure).
  *   --set psiFloor=200000 (or psiSlope=100000,400000): one size changed, names in SIZES below.
  *   --from FILE: runs nothing; the table from the results file of an earlier run.
+ *   --no-base: do not build the issue's commit; the OPRF and aggregation rows compare with
+ *     bench/baseline.json (also what --quick does).
  * Every run writes bench/results/all-<time>.json: the sizes, each script's JSON and the table.
  * Run it alone on the machine: each script's wall times need the cores (npm run bench
  * builds first and runs the full sizes, which take about half an hour on 2 cores).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,10 +82,10 @@ function scriptArgs(sizes) {
   };
 }
 
-/** Runs one script; resolves with its JSON last line. Its output is shown as it comes. */
-function runScript(name, scriptArgv) {
+/** Runs one script (of this checkout, or of `benchDir`); resolves with its JSON last line. Its output is shown as it comes. */
+function runScript(name, scriptArgv, benchDir = here) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, `${name}.mjs`), ...scriptArgv], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(benchDir, `${name}.mjs`), ...scriptArgv], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d) => {
       out += d;
@@ -129,6 +135,18 @@ function joinRows(res, sizes, baseline) {
     const q = r.twoParty.wallMs / r.psi.wallMs;
     rows.push(row(area, `two-party join / plain PSI, ${nxn(n)}`, `${sec(r.twoParty.wallMs)} / ${psi}${wrong(r.twoParty)}`, q, '<= 1.6x', q <= 1.6));
   } else rows.push(notRun(area, `two-party join / plain PSI, ${nxn(n)}`, '<= 1.6x'));
+  // CPU time of all the processes, a figure less sensitive to other load than wall time.
+  if (r.twoParty?.cpuS && r.psi.cpuS)
+    rows.push(
+      row(
+        area,
+        `two-party join / plain PSI, CPU time of all processes, ${nxn(n)}`,
+        `${r.twoParty.cpuS.toFixed(1)} s / ${r.psi.cpuS.toFixed(1)} s`,
+        r.twoParty.cpuS / r.psi.cpuS,
+        '-',
+        null,
+      ),
+    );
   const h = r.helper.wallMs / r.psi.wallMs;
   rows.push(row(area, `helper join / plain PSI, ${nxn(n)}`, `${sec(r.helper.wallMs)} / ${psi}${wrong(r.helper)}`, h, '-', null));
   const base = baseline?.join;
@@ -289,7 +307,40 @@ function aggregateFigures(res) {
 /** The arguments that decide the sizes (the peers, measured or not, do not). */
 const sizeArgs = (a) => a.filter((x) => x !== '--no-peer').join(' ');
 
-function baselineRows(area, res, ranArgs, figures, base) {
+const median = (xs) => {
+  const v = xs.filter((x) => x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return undefined;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+/**
+ * The rows of one area against the issue's commit run side by side in this run (`side`:
+ * this checkout's and the base's results, alternating): medians of each.
+ */
+function sideBySideRows(area, side, figures) {
+  const ours = side.ours.map((r) => figures(r));
+  const base = side.base.map((r) => figures(r));
+  return figures(undefined).map(([what, , more], i) => {
+    const target = more ? '>= 0.95x' : '<= 1.05x';
+    const v = median(ours.map((f) => f[i][1]));
+    const b = median(base.map((f) => f[i][1]));
+    if (v === undefined || b === undefined) return notRun(area, what, target);
+    const q = v / b;
+    const each = (fs) => fs.map((f) => (f[i][1] === undefined ? '-' : int(f[i][1]))).join(', ');
+    return row(
+      area,
+      what,
+      `${int(v)} / ${int(b)} at ${side.commit}, side by side (medians; this ${each(ours)}; base ${each(base)})`,
+      q,
+      target,
+      more ? q >= 0.95 : q <= 1.05,
+    );
+  });
+}
+
+function baselineRows(area, res, ranArgs, figures, base, side) {
+  if (side && side.ours.length > 0 && side.base.length > 0) return sideBySideRows(area, side, figures);
   if (!res) return figures(undefined).map(([what, , more]) => notRun(area, what, more ? '>= 0.95x' : '<= 1.05x'));
   const comparable = base && sizeArgs(base.args) === sizeArgs(ranArgs);
   return figures(res).map(([what, value, more]) => {
@@ -309,13 +360,14 @@ function table(run, baseline) {
     ...joinRows(results.join, sizes, baseline),
     ...pseudonymiseRows(results.pseudonymise, sizes),
     ...psiRows(results.psi, sizes, cores),
-    ...baselineRows('oprf', results.oprf, ranArgs.oprf, oprfFigures, baseline?.oprf && { ...baseline.oprf, commit: baseline.commit }),
+    ...baselineRows('oprf', results.oprf, ranArgs.oprf, oprfFigures, baseline?.oprf && { ...baseline.oprf, commit: baseline.commit }, run.side?.oprf),
     ...baselineRows(
       'aggregate',
       results.aggregate,
       ranArgs.aggregate,
       aggregateFigures,
       baseline?.aggregate && { ...baseline.aggregate, commit: baseline.commit },
+      run.side?.aggregate,
     ),
   ];
 }
@@ -350,6 +402,39 @@ function printTable(run, rows) {
   console.log(`${judged.filter((r) => r.met).length} of ${judged.length} targets met (nothing is asserted).`);
 }
 
+// --- the base, side by side ---------------------------------------------------------------
+/** The scripts whose rows compare with the issue's commit, and how many runs each build gets. */
+const SIDE_BY_SIDE = ['aggregate', 'oprf'];
+const BASE_ROUNDS = 3;
+
+/**
+ * Builds `commit` from this repository's git history in a temporary directory (its sources,
+ * this checkout's node_modules, compiled with this checkout's TypeScript); undefined, with
+ * the reason shown, when that is not possible (no git, a shallow clone without the commit).
+ */
+function buildBase(commit, say) {
+  const repo = join(here, '..');
+  const dir = mkdtempSync(join(tmpdir(), `koppel-base-${commit}-`));
+  try {
+    const tar = join(dir, 'src.tar');
+    execFileSync('git', ['-C', repo, 'archive', '--format=tar', '-o', tar, commit], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('tar', ['-xf', tar, '-C', dir]);
+    rmSync(tar);
+    symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    say(`\n=== building ${commit} in ${dir} for the side-by-side rows\n`);
+    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { stdio: 'inherit' });
+    if (existsSync(join(dir, 'scripts', 'bundle-cli.mjs')))
+      execFileSync(process.execPath, [join(dir, 'scripts', 'bundle-cli.mjs')], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+    return dir;
+  } catch (e) {
+    say(
+      `\n(no side-by-side base: ${commit} could not be built here (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the OPRF and aggregation rows use bench/baseline.json)\n`,
+    );
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
 // --- the run -------------------------------------------------------------------------
 const baselinePath = join(here, 'baseline.json');
 const baseline = JSON.parse(readFileSync(baselinePath, 'utf8'));
@@ -382,16 +467,41 @@ else {
     args: ranArgs,
     results: {},
   };
-  for (const name of SCRIPTS) {
-    if (!only.includes(name)) continue;
-    (markdown ? process.stderr : process.stdout).write(`\n=== node bench/${name}.mjs ${ranArgs[name].join(' ')}\n`);
-    try {
-      run.results[name] = await runScript(name, ranArgs[name]);
-    } catch (e) {
-      // One script failing must not lose the others' figures: its rows say "not run".
-      process.stderr.write(`\n${e instanceof Error ? e.message : String(e)}\n`);
-      (run.failed ??= []).push(name);
+  const say = (text) => (markdown ? process.stderr : process.stdout).write(text);
+  const sideBySide = SIDE_BY_SIDE.filter((n) => only.includes(n));
+  const baseDir = !quick && !args.includes('--no-base') && sideBySide.length > 0 ? buildBase(baseline.commit, say) : undefined;
+  if (baseDir) run.side = {};
+  try {
+    for (const name of SCRIPTS) {
+      if (!only.includes(name)) continue;
+      say(`\n=== node bench/${name}.mjs ${ranArgs[name].join(' ')}\n`);
+      try {
+        run.results[name] = await runScript(name, ranArgs[name]);
+      } catch (e) {
+        // One script failing must not lose the others' figures: its rows say "not run".
+        process.stderr.write(`\n${e instanceof Error ? e.message : String(e)}\n`);
+        (run.failed ??= []).push(name);
+        continue;
+      }
+      if (!baseDir || !sideBySide.includes(name)) continue;
+      // The base and this checkout alternately (the run above is this checkout's first).
+      const side = (run.side[name] = { commit: baseline.commit, ours: [run.results[name]], base: [] });
+      const quiet = [...ranArgs[name], '--no-peer'];
+      for (let round = 1; round <= BASE_ROUNDS; round++) {
+        try {
+          say(`\n=== ${baseline.commit}: node bench/${name}.mjs ${quiet.join(' ')} (round ${round} of ${BASE_ROUNDS})\n`);
+          side.base.push(await runScript(name, quiet, join(baseDir, 'bench')));
+          if (round === BASE_ROUNDS) break;
+          say(`\n=== this checkout: node bench/${name}.mjs ${quiet.join(' ')} (round ${round + 1} of ${BASE_ROUNDS})\n`);
+          side.ours.push(await runScript(name, quiet));
+        } catch (e) {
+          process.stderr.write(`\nside by side with ${baseline.commit}: ${e instanceof Error ? e.message : String(e)}\n`);
+          break;
+        }
+      }
     }
+  } finally {
+    if (baseDir) rmSync(baseDir, { recursive: true, force: true });
   }
   run.load.end = loadavg()[0].toFixed(2);
 }

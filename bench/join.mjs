@@ -1,7 +1,8 @@
 /**
  * Private join benchmark: the helper and two-party variants against plain PSI on the
  * same sets, each party its own `koppel` process over loopback TCP (wall time includes
- * process start and reading the CSV files; peak RSS per party from the processes).
+ * process start and reading the CSV files; peak RSS per party from the processes; CPU time
+ * of all of a run's processes together, which depends less on what else the machine runs).
  *
  * A: n persons in about 2,000 groups (40 x 50 labels); B: n records with 2 value
  * columns, half of them A's. Every private table is checked against the plain join.
@@ -13,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { syntheticBsn, SyntheticRandom } from '../dist/demo/synthetic.js';
-import { basePort, numberFlag, runCli } from './lib.mjs';
+import { basePort, numberFlag, runCliWithCpu } from './lib.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -61,7 +62,11 @@ function checkTable(file, plain) {
   return true;
 }
 
-const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
+/** A process's summary (its JSON last line on stderr) with its CPU seconds (all threads) as `cpuSeconds`. */
+const json = (p) => p.then(({ stderr, cpuSeconds }) => ({ ...JSON.parse(stderr.trim().split('\n').pop()), cpuSeconds }));
+/** The CLI, its CPU time measured. */
+const runCli = (cmd) => runCliWithCpu(cmd);
+const cpuOf = (...summaries) => Number(summaries.reduce((t, x) => t + (x?.cpuSeconds ?? 0), 0).toFixed(2));
 const mb = (x) => Math.round(x.peakRssBytes / 2 ** 20);
 let port = basePort(200);
 
@@ -83,7 +88,7 @@ for (const n of sizes) {
         json(runCli(['psi', 'serve', '--listen', addr, '--in', join(dir, 'b.csv'), '--column', 'bsn', ...common])),
         json(runCli(['psi', 'connect', '--connect', addr, '--in', join(dir, 'a.csv'), '--column', 'bsn', '--out', join(dir, 'psi.csv'), ...common])),
       ]);
-      row.psi = { wallMs: Math.round(performance.now() - t0), intersection: pc.intersectionSize, rssMB: [mb(pc), mb(ps)] };
+      row.psi = { wallMs: Math.round(performance.now() - t0), cpuS: cpuOf(pc, ps), intersection: pc.intersectionSize, rssMB: [mb(pc), mb(ps)] };
     }
 
     const joinRun = async (variant) => {
@@ -142,6 +147,8 @@ for (const n of sizes) {
       ]);
       return {
         wallMs: Math.round(performance.now() - t0),
+        // CPU seconds of all the run's processes together (A, B and the helper).
+        cpuS: cpuOf(g, vv, h),
         matched: g.matched,
         correct: checkTable(out, plain),
         rssMB: { groups: mb(g), values: mb(vv), ...(h ? { helper: mb(h) } : {}) },
@@ -156,17 +163,18 @@ for (const n of sizes) {
       `\n${n.toLocaleString('en-US')} x ${n.toLocaleString('en-US')}, ${row.groups} groups, 2 value columns (${results.cpu}, ${results.cores} cores), separate processes on loopback TCP:`,
     );
     const ratio = (ms) => (row.psi ? ` = ${(ms / row.psi.wallMs).toFixed(2)}x plain PSI;` : '');
+    const cpu = (v) => ` CPU ${v.cpuS.toFixed(1)} s${row.psi ? ` (${(v.cpuS / row.psi.cpuS).toFixed(2)}x PSI's)` : ''};`;
     if (row.psi)
       console.log(
-        `  plain PSI (psi serve/connect)  ${s(row.psi.wallMs).padStart(9)}  intersection ${row.psi.intersection}, peak RSS ${row.psi.rssMB.join(' / ')} MB`,
+        `  plain PSI (psi serve/connect)  ${s(row.psi.wallMs).padStart(9)}  CPU ${row.psi.cpuS.toFixed(1)} s; intersection ${row.psi.intersection}, peak RSS ${row.psi.rssMB.join(' / ')} MB`,
       );
     if (row.helper)
       console.log(
-        `  join, helper variant           ${s(row.helper.wallMs).padStart(9)} ${ratio(row.helper.wallMs)} table ${row.helper.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.helper.rssMB.groups} / B ${row.helper.rssMB.values} / helper ${row.helper.rssMB.helper} MB`,
+        `  join, helper variant           ${s(row.helper.wallMs).padStart(9)} ${ratio(row.helper.wallMs)}${cpu(row.helper)} table ${row.helper.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.helper.rssMB.groups} / B ${row.helper.rssMB.values} / helper ${row.helper.rssMB.helper} MB`,
       );
     if (row.twoParty)
       console.log(
-        `  join, two-party (ElGamal)      ${s(row.twoParty.wallMs).padStart(9)} ${ratio(row.twoParty.wallMs)} table ${row.twoParty.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.twoParty.rssMB.groups} / B ${row.twoParty.rssMB.values} MB`,
+        `  join, two-party (ElGamal)      ${s(row.twoParty.wallMs).padStart(9)} ${ratio(row.twoParty.wallMs)}${cpu(row.twoParty)} table ${row.twoParty.correct ? 'correct' : 'WRONG'}; peak RSS A ${row.twoParty.rssMB.groups} / B ${row.twoParty.rssMB.values} MB`,
       );
   } finally {
     rmSync(dir, { recursive: true, force: true });

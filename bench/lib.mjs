@@ -2,7 +2,10 @@
  * Helpers the benchmark scripts share: flags and running the koppel CLI as a process.
  */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** The compiled CLI. */
 export const CLI = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
@@ -27,9 +30,9 @@ export function numberFlag(args, name, dflt) {
  * given, sees the stderr text so far each time more arrives (to time a progress line);
  * `env` replaces the environment.
  */
-export function runCli(cmd, onStderr, env = process.env) {
+export function runCli(cmd, onStderr, env = process.env, nodeArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'], env });
+    const child = spawn(process.execPath, [...nodeArgs, CLI, ...cmd], { stdio: ['ignore', 'ignore', 'pipe'], env });
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d) => {
       err += d;
@@ -38,4 +41,25 @@ export function runCli(cmd, onStderr, env = process.env) {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`koppel ${cmd[0]} failed: ${err}`))));
   });
+}
+
+/**
+ * {@link runCli} that also measures the process's CPU time, all threads (user + system,
+ * from `process.resourceUsage()` at exit, written by a preloaded module to a file):
+ * resolves with `{ stderr, cpuSeconds }`.
+ */
+export async function runCliWithCpu(cmd, onStderr, env = process.env) {
+  const dir = mkdtempSync(join(tmpdir(), 'koppel-bench-cpu-'));
+  const out = join(dir, 'cpu');
+  const preload = join(dir, 'cpu.mjs');
+  writeFileSync(
+    preload,
+    `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const r = process.resourceUsage(); writeFileSync(${JSON.stringify(out)}, String((r.userCPUTime + r.systemCPUTime) / 1e6)); });\n`,
+  );
+  try {
+    const stderr = await runCli(cmd, onStderr, env, ['--import', pathToFileURL(preload).href]);
+    return { stderr, cpuSeconds: Number(readFileSync(out, 'utf8')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
