@@ -8,6 +8,21 @@ export function vectors<T>(name: string): T {
   return JSON.parse(readFileSync(fileURLToPath(new URL(`./vectors/${name}`, import.meta.url)), 'utf8')) as T;
 }
 
+/** One RFC 4231 HMAC-SHA256 test case (test/vectors/rfc4231.json), hex strings. */
+export interface HmacVector {
+  name: string;
+  key: string;
+  data: string;
+  mac: string;
+  /** Compare only this many leading bytes (test case 5). */
+  truncate?: number;
+}
+
+/** The RFC 4231 HMAC-SHA256 test cases. */
+export function rfc4231Vectors(): HmacVector[] {
+  return vectors<{ vectors: HmacVector[] }>('rfc4231.json').vectors;
+}
+
 /** One RFC 9497 test vector (appendix A), hex strings; batched vectors list several items. */
 export interface Rfc9497Vector {
   input: string[];

@@ -9,16 +9,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FixedKeyHmac, HMAC_BASE64URL_LENGTH } from '../../src/util/fixed-hmac.js';
 import { KoppelError } from '../../src/errors/index.js';
-import { hex, vectors } from '../helpers.js';
+import { hex, rfc4231Vectors } from '../helpers.js';
 
-interface HmacVector {
-  name: string;
-  key: string;
-  data: string;
-  mac: string;
-  truncate?: number;
-}
-const rfc4231 = vectors<{ vectors: HmacVector[] }>('rfc4231.json').vectors;
+const rfc4231 = rfc4231Vectors();
 
 const openssl = (key: Uint8Array, m: Uint8Array | string) => createHmac('sha256', key).update(m).digest();
 
