@@ -134,17 +134,20 @@ export function checkConfig(c: RoundConfig): RoundConfig {
 
 /** Opens a round session with one peer: nobody answers a HELLO with a HELLO here. */
 function roundSession<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
-  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'agreement'>,
+  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'agreement' | 'transcript'>,
 ): Promise<Session<H>> {
   return openSession(roundOptions(o));
 }
 
 /**
  * The session options of every round session; by default a failed opening just closes
- * (a HELLO under another agreement is still told `AGREEMENT_MISMATCH`).
+ * (a HELLO under another agreement is still told `AGREEMENT_MISMATCH`). Each role says
+ * `transcript`: a round session records its transcript only when a hook that may ask
+ * for it (a receipt exchange) is given; without one, hashing every share twice in a
+ * process that holds both ends was most of a round's session cost.
  */
 function roundOptions<H extends t.TypeOf<typeof InputHello> | t.TypeOf<typeof AggregatorHello>>(
-  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'onFailure' | 'agreement'>,
+  o: Pick<SessionOptions<H>, 'channel' | 'side' | 'hello' | 'codec' | 'peerRole' | 'deferChecks' | 'onFailure' | 'agreement' | 'transcript'>,
 ): SessionOptions<H> {
   const { agreement, ...rest } = o;
   return {
@@ -176,7 +179,8 @@ export interface SubmitOptions extends RoundRunOptions {
    * The last step of each session an aggregator accepted the share on, before its
    * channel closes (e.g. the receipt exchange, docs/agreement.md). A failure makes that
    * aggregator's outcome a refusal with the error's code. Waits are bounded by the
-   * channel's idle timeout.
+   * channel's idle timeout. Only with this hook do the sessions record their transcript
+   * ({@link Session.transcript}); without it they do not, and refuse to give one.
    */
   readonly afterSession?: (session: Session, aggregator: number) => Promise<void>;
 }
@@ -186,10 +190,14 @@ export interface AggregatorOptions extends RoundRunOptions {
   /**
    * The last step of an input's session, after the share was found valid and
    * acknowledged and before it counts (e.g. the receipt exchange). A failure refuses
-   * the share with the error's code: it is not summed.
+   * the share with the error's code: it is not summed. Only with this hook do input
+   * sessions record their transcript ({@link Session.transcript}).
    */
   readonly afterInput?: (session: Session, party: string) => Promise<void>;
-  /** The last step of the session with the collector, after the sum was sent. */
+  /**
+   * The last step of the session with the collector, after the sum was sent. Only with
+   * this hook does that session record its transcript ({@link Session.transcript}).
+   */
   readonly afterReport?: (session: Session, r: { agreed: number; dropped: number }) => Promise<void>;
 }
 
@@ -198,7 +206,8 @@ export interface CollectOptions extends RoundRunOptions {
   /**
    * With the result, before the aggregators' sessions close (in index order): the place
    * to write the table and exchange receipts on every session. A failure fails the round
-   * (every aggregator is told).
+   * (every aggregator is told). Only with this hook do the sessions record their
+   * transcript ({@link Session.transcript}).
    */
   readonly beforeClose?: (result: RoundResult, sessions: readonly Session[]) => Promise<void>;
 }
@@ -252,6 +261,7 @@ export async function submitInput(
           hello: { role: 'input', round: config.round, config: hash, party, aggregator: j, kind: share.kind },
           codec: InputHello,
           peerRole: 'aggregator',
+          transcript: options.afterSession !== undefined,
           ...(agreement === undefined ? {} : { agreement }),
         });
         open[j] = s;
@@ -324,6 +334,7 @@ export class Aggregator {
         codec: InputHello,
         peerRole: 'input',
         deferChecks: true,
+        transcript: this.#options.afterInput !== undefined,
         ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
       });
       const hello = s.peerHello;
@@ -395,6 +406,7 @@ export class Aggregator {
           suite: 'none',
           answer: false,
           peerRole: 'collector',
+          transcript: this.#options.afterReport !== undefined,
           ...(this.#agreement === undefined ? {} : { agreement: this.#agreement }),
         });
         scope.defer(() => {
@@ -557,6 +569,7 @@ export async function collect(
       codec: AggregatorHello,
       peerRole: 'aggregator',
       onFailure,
+      transcript: options.beforeClose !== undefined,
       ...(agreement === undefined ? {} : { agreement }),
     });
   return runSession(async (scope) => {

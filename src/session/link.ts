@@ -2,7 +2,8 @@
  * The frame level of a session: a {@link Channel} carrying checked frames of one protocol
  * session. Every frame received is decoded, its protocol, session, suite and step checked,
  * and an ABORT from the peer turned into the peer's error code. Every frame that crosses
- * the link in either direction is fed to the session's transcript hash.
+ * the link in either direction is fed to the session's transcript hash, when the session
+ * records one (the default).
  *
  * Protocol code does not use this class directly: it runs on a {@link Session} (see
  * `session.ts`), which opens the link with a checked HELLO. Tests use it to script a
@@ -81,6 +82,24 @@ export interface StreamSpec {
   readonly overflowCode?: KoppelErrorCode;
 }
 
+/** How a {@link Link} is made. */
+export interface LinkOptions {
+  /**
+   * Whether every frame is fed to the transcript hash (default true). Only a session
+   * whose transcript is asked for (a run receipt names it) needs one; a link without it
+   * refuses {@link Link.transcript}. Every frame is checked the same either way.
+   */
+  readonly transcript?: boolean;
+}
+
+/** The error of a transcript asked of a link that does not record one. */
+function noTranscript(): KoppelError {
+  return new KoppelError(
+    'INVALID_ARGUMENT',
+    'This session does not record its transcript: open it with the session option `transcript: true` (the default) to ask for one.',
+  );
+}
+
 const stepNames = new WeakMap<ProtocolSpec, ReadonlyMap<number, string>>();
 
 /** Step names by number, made once per protocol (a link is opened per session, thousands in a round). */
@@ -98,7 +117,8 @@ export class Link {
   readonly #channel: Channel;
   readonly #spec: ProtocolSpec;
   readonly #stepNames: ReadonlyMap<number, string>;
-  readonly #transcript: TranscriptHash;
+  /** The transcript hash, when this link records one (see {@link LinkOptions.transcript}). */
+  readonly #transcript: TranscriptHash | undefined;
   /** The session id; a responder adopts the initiator's from its HELLO. */
   session: Uint8Array;
   /** The suite frames carry after the HELLO. */
@@ -113,13 +133,14 @@ export class Link {
 
   /**
    * @param side - which side this party is, for the transcript (`initiator` speaks first)
+   * @param options - whether the link records the transcript (default: it does)
    */
-  constructor(channel: Channel, spec: ProtocolSpec, session: Uint8Array, side: TranscriptSide = 'initiator') {
+  constructor(channel: Channel, spec: ProtocolSpec, session: Uint8Array, side: TranscriptSide = 'initiator', options: LinkOptions = {}) {
     this.#channel = channel;
     this.#spec = spec;
     this.session = session;
     this.#stepNames = stepNamesOf(spec);
-    this.#transcript = new TranscriptHash(spec, side);
+    this.#transcript = options.transcript === false ? undefined : new TranscriptHash(spec, side);
   }
 
   /** Makes every receive of this link stop when `race` rejects (a run's fail-fast). */
@@ -132,13 +153,23 @@ export class Link {
     return this.#channel;
   }
 
-  /** The transcript of every frame so far (see {@link TranscriptHash.digest}). */
+  /** Whether this link records the transcript (see {@link LinkOptions.transcript}). */
+  get recordsTranscript(): boolean {
+    return this.#transcript !== undefined;
+  }
+
+  /**
+   * The transcript of every frame so far (see {@link TranscriptHash.digest}).
+   *
+   * @throws KoppelError `INVALID_ARGUMENT` when the link was opened with `transcript: false`
+   */
   transcript(): Uint8Array {
+    if (!this.#transcript) throw noTranscript();
     return this.#transcript.digest();
   }
 
   async #send(frame: Uint8Array): Promise<void> {
-    this.#transcript.sent(frame);
+    this.#transcript?.sent(frame);
     try {
       await this.#channel.send(frame);
     } catch (e) {
@@ -237,7 +268,7 @@ export class Link {
     } finally {
       this.#receiving = undefined;
     }
-    this.#transcript.received(bytes);
+    this.#transcript?.received(bytes);
     const frame = decodeFrame(bytes);
     if (frame.protocol !== PROTOCOLS[this.#spec.wire]) throw new KoppelError('VERSION_MISMATCH', `The peer is not speaking the ${this.#spec.wire} protocol.`);
     if (frame.step === ABORT) throw this.#abortError(frame);

@@ -70,6 +70,14 @@ export interface SessionOptions<H extends HelloBase> extends HelloExpectation {
    * `AGREEMENT_MISMATCH` otherwise, before any data.
    */
   readonly agreement?: string;
+  /**
+   * Whether the session records its transcript hash, {@link Session.transcript} (default
+   * true). Recording feeds every frame of both directions to SHA-256; a protocol run
+   * whose transcript nobody asks for (no run receipt) may say false and save that work.
+   * {@link Session.transcript} of such a session throws `INVALID_ARGUMENT`. Every frame
+   * is checked the same either way.
+   */
+  readonly transcript?: boolean;
 }
 
 /**
@@ -166,9 +174,17 @@ export class Session<H extends HelloBase = HelloBase> {
     return this.#link.stream(s);
   }
 
+  /** Whether this session records its transcript (the session option `transcript`). */
+  get recordsTranscript(): boolean {
+    return this.#link.recordsTranscript;
+  }
+
   /**
    * SHA-256 transcript of every frame both sides sent so far, including both HELLOs:
    * the same 32 bytes at both ends of a completed session.
+   *
+   * @throws KoppelError `INVALID_ARGUMENT` when the session was opened with
+   *   `transcript: false` (see {@link SessionOptions.transcript})
    */
   transcript(): Uint8Array {
     return this.#link.transcript();
@@ -198,8 +214,9 @@ export function openSession<H extends HelloBase>(o: SessionOptions<H>): Promise<
   return handshake(newLink(o), o);
 }
 
-function newLink(o: Pick<SessionOptions<HelloBase>, 'channel' | 'protocol' | 'side' | 'id'>): Link {
-  return new Link(o.channel, o.protocol, o.side === 'initiator' ? Uint8Array.from(o.id ?? randomBytes(16)) : new Uint8Array(16), o.side);
+function newLink(o: Pick<SessionOptions<HelloBase>, 'channel' | 'protocol' | 'side' | 'id' | 'transcript'>): Link {
+  const id = o.side === 'initiator' ? Uint8Array.from(o.id ?? randomBytes(16)) : new Uint8Array(16);
+  return new Link(o.channel, o.protocol, id, o.side, o.transcript === false ? { transcript: false } : {});
 }
 
 async function handshake<H extends HelloBase>(link: Link, o: SessionOptions<H>): Promise<Session<H>> {

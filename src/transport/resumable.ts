@@ -32,9 +32,10 @@
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
-import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import { randomBytes } from '../util/bytes.js';
+import { hkdfSha256 } from '../util/hash.js';
 import { Inbox, type Channel } from './channel.js';
 import type { PeerIdentity } from './peer.js';
 
@@ -183,7 +184,9 @@ function resumeKey(own: KeyObject, peerPublic: Uint8Array, id: Uint8Array, clien
   }
   if (shared.every((b) => b === 0)) throw invalid();
   const info = Buffer.concat([Buffer.from('koppel resume key v1'), clientPublic, serverPublic]);
-  const key = Buffer.from(hkdfSync('sha256', shared, id, info, 32));
+  // HKDF on the HMAC the process already uses (util/hash.ts): node:crypto's hkdfSync
+  // would load one more internal module in every short-lived party process.
+  const key = Buffer.from(hkdfSha256(shared, id, info, 32));
   shared.fill(0);
   return key;
 }

@@ -4,8 +4,10 @@
  * channel, and a listener refuses a peer key that is not a canonical u-coordinate or is of
  * low order with `MESSAGE_MALFORMED`.
  */
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KoppelError } from '../../src/errors/index.js';
+import { hkdfSha256 } from '../../src/util/hash.js';
 import { acceptOpen, openChannel, RECORD, type RawLink } from '../../src/transport/resumable.js';
 
 /** A RawLink that hands what openChannel sends to acceptOpen and answers with its OPEN_OK. */
@@ -53,6 +55,16 @@ describe('resumption keys', () => {
       keys.add((opened.key as Buffer).toString('hex'));
     }
     expect(keys.size).toBe(4);
+  });
+
+  it("derives with the same HKDF-SHA256 as node:crypto's hkdfSync, so a peer of an earlier version derives the same key", () => {
+    // The shapes of the resumption key: a 32-byte secret, the 16-byte channel id as salt,
+    // the label and both 32-byte public keys as info, 32 bytes out.
+    for (let i = 0; i < 16; i++) {
+      const [secret, id] = [randomBytes(32), randomBytes(16)];
+      const info = Buffer.concat([Buffer.from('koppel resume key v1'), randomBytes(64)]);
+      expect(Buffer.from(hkdfSha256(secret, id, info, 32)).equals(Buffer.from(hkdfSync('sha256', secret, id, info, 32)))).toBe(true);
+    }
   });
 
   it('a listener refuses a client key that is not canonical or is of low order, with MESSAGE_MALFORMED', () => {
