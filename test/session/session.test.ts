@@ -186,20 +186,22 @@ describe('the transcript hash', () => {
 });
 
 describe('a session that does not record its transcript', () => {
+  /** A toy session's options; `transcript` as given (undefined: the default). */
+  const toyOptions = (channel: Channel, side: 'initiator' | 'responder', transcript?: boolean) =>
+    ({
+      channel,
+      protocol: TOY,
+      side,
+      hello: { role: side, colour: 'red' },
+      codec: ToyHello,
+      suite: 'none',
+      peerRole: side === 'initiator' ? 'responder' : 'initiator',
+      ...(transcript === undefined ? {} : { transcript }),
+    }) as const;
+
   it('refuses transcript() with INVALID_ARGUMENT, while one opened by default gives it', async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
-    const open = (channel: Channel, side: 'initiator' | 'responder', transcript?: boolean) =>
-      openSession({
-        channel,
-        protocol: TOY,
-        side,
-        hello: { role: side, colour: 'red' },
-        codec: ToyHello,
-        suite: 'none',
-        peerRole: side === 'initiator' ? 'responder' : 'initiator',
-        ...(transcript === undefined ? {} : { transcript }),
-      });
-    const [off, on] = await Promise.all([open(a, 'initiator', false), open(b, 'responder')]);
+    const [off, on] = await Promise.all([openSession(toyOptions(a, 'initiator', false)), openSession(toyOptions(b, 'responder'))]);
     expect(off.recordsTranscript).toBe(false);
     expect(on.recordsTranscript).toBe(true);
     let refused: unknown;
@@ -215,18 +217,7 @@ describe('a session that does not record its transcript', () => {
 
   it('checks every frame as a recording one does: a frame of another session is still refused', async () => {
     const [a, b] = createMemoryChannelPair({ idleTimeoutMs: 2000 });
-    const opts = (channel: Channel, side: 'initiator' | 'responder') =>
-      ({
-        channel,
-        protocol: TOY,
-        side,
-        hello: { role: side, colour: 'red' },
-        codec: ToyHello,
-        suite: 'none',
-        peerRole: side === 'initiator' ? 'responder' : 'initiator',
-        transcript: false,
-      }) as const;
-    const [, sb] = await Promise.all([openSession(opts(a, 'initiator')), openSession(opts(b, 'responder'))]);
+    const [, sb] = await Promise.all([openSession(toyOptions(a, 'initiator', false)), openSession(toyOptions(b, 'responder', false))]);
     const stray = new Link(a, TOY, new Uint8Array(16), 'initiator', { transcript: false });
     await stray.sendJson(2, {});
     await expectCode(sb.receive([2], 'items'), 'PROTOCOL_VIOLATION');
