@@ -4,36 +4,21 @@
  * session with AGREEMENT_MISMATCH; a round under one agreement completes.
  */
 import { describe, expect, it } from 'vitest';
-import { Aggregator, collect, submitInput, type RoundConfig, type SubmitOutcome } from '../../src/aggregate/round.js';
-import { tabulate } from '../../src/aggregate/tabulate.js';
+import { Aggregator, collect, type RoundConfig, type SubmitOutcome } from '../../src/aggregate/round.js';
 import { joinGroups, joinHelper, joinValues } from '../../src/join/join.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { expectCode } from '../helpers/expect-code.js';
-import { households, regions, smallCodebook } from './fixtures.js';
+import { partyInput, smallCodebook, submitToAggregators } from './fixtures.js';
 
 const X = 'a'.repeat(64);
 const Y = 'b'.repeat(64);
 const codebook = smallCodebook();
 const config = (): RoundConfig => ({ round: 'agreement-r', codebook, aggregators: 2, minInputs: 2, deadline: Date.now() + 60_000 });
-const inputOf = (p: number) =>
-  tabulate(
-    codebook,
-    regions.flatMap((r) => households.flatMap((h) => Array.from({ length: 10 + p }, () => ({ cell: [r, h], values: [String(p + 1)] })))),
-  );
 const opt = (a: string | undefined) => (a === undefined ? {} : { agreement: a });
 
 /** One input party submitting to both aggregators; both ends' outcomes. */
-async function submit(aggs: Aggregator[], cfg: RoundConfig, p: number, agreement: string | undefined) {
-  const pairs = aggs.map(() => createMemoryChannelPair({ idleTimeoutMs: 3000 }));
-  const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
-  const sent = await submitInput(
-    pairs.map(([c]) => c),
-    cfg,
-    `party-${p}`,
-    inputOf(p),
-    opt(agreement),
-  );
-  return { sent, handled: await Promise.all(handled) };
+function submit(aggs: Aggregator[], cfg: RoundConfig, p: number, agreement: string | undefined) {
+  return submitToAggregators(aggs, cfg, `party-${p}`, partyInput(codebook, p), opt(agreement), 3000);
 }
 
 const codes = (o: readonly SubmitOutcome[]) => o.map((x) => (x.accepted ? 'accepted' : x.code));

@@ -9,16 +9,13 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
 import { connect, listen, type Listener } from '../../src/transport/net.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../../src/aggregate/round.js';
-import { tabulate } from '../../src/aggregate/tabulate.js';
-import { households, regions, smallCodebook } from './fixtures.js';
+import { partyInput, smallCodebook, submitToAggregators } from './fixtures.js';
 
 const codebook = smallCodebook();
 const config = (): RoundConfig => ({ round: 'r-hostile', codebook, aggregators: 2, minInputs: 2, deadline: Date.now() + 60_000 });
 
-function inputOf(p: number) {
-  const records = regions.flatMap((r) => households.flatMap((h) => Array.from({ length: 10 + p }, () => ({ cell: [r, h], values: [String(p + 1)] }))));
-  return tabulate(codebook, records);
-}
+/** Party p's vector (fixtures.ts). */
+const inputOf = (p: number) => partyInput(codebook, p);
 
 /** `n` plain TCP connections that connect and never say anything. */
 function silent(port: number, n: number): Promise<net.Socket[]> {
@@ -39,17 +36,7 @@ describe('an aggregation round with silent connections open', () => {
   it('the collector reads HELLOs concurrently: silent channels ahead of the aggregators do not delay them', async () => {
     const cfg = config();
     const aggs = [new Aggregator(cfg, 0), new Aggregator(cfg, 1)];
-    for (const p of [0, 1]) {
-      const pairs = aggs.map(() => createMemoryChannelPair());
-      const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
-      await submitInput(
-        pairs.map(([c]) => c),
-        cfg,
-        `party-${p}`,
-        inputOf(p),
-      );
-      await Promise.all(handled);
-    }
+    for (const p of [0, 1]) await submitToAggregators(aggs, cfg, `party-${p}`, inputOf(p));
     // Silent channels with a 60 s idle timeout come first: read one at a time, the
     // collector would wait a minute for each.
     const silentPairs = Array.from({ length: 5 }, () => createMemoryChannelPair({ idleTimeoutMs: 60_000 }));

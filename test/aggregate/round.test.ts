@@ -9,7 +9,7 @@ import { createMemoryChannelPair, type Channel } from '../../src/transport/chann
 import { Aggregator, collect, submitInput, type RoundConfig } from '../../src/aggregate/round.js';
 import { tabulate } from '../../src/aggregate/tabulate.js';
 import type { TableEntry } from '../../src/disclosure/index.js';
-import { households, regions, smallCodebook } from './fixtures.js';
+import { partyInput, regions, smallCodebook } from './fixtures.js';
 import { encodeFrame, toJsonBody } from '../../src/wire/frame.js';
 import { randomBytes } from '../../src/util/bytes.js';
 
@@ -23,11 +23,8 @@ const config = (over: Partial<RoundConfig> = {}): RoundConfig => ({
   ...over,
 });
 
-/** Party p has 10 + p records in every cell, each logging in p + 1 times. */
-function inputOf(p: number) {
-  const records = regions.flatMap((r) => households.flatMap((h) => Array.from({ length: 10 + p }, () => ({ cell: [r, h], values: [String(p + 1)] }))));
-  return tabulate(codebook, records);
-}
+/** Party p's vector (fixtures.ts). */
+const inputOf = (p: number) => partyInput(codebook, p);
 
 /** Submits `parties` to the aggregators; `skip[p]` lists aggregators that party p does not reach. */
 async function submitAll(aggs: Aggregator[], cfg: RoundConfig, parties: number[], skip: Record<number, number[]> = {}) {

@@ -4,19 +4,13 @@
  * then hold the same transcript, as a receipt needs.
  */
 import { describe, expect, it } from 'vitest';
-import { Aggregator, collect, submitInput, type RoundConfig } from '../../src/aggregate/round.js';
-import { tabulate } from '../../src/aggregate/tabulate.js';
+import { Aggregator, collect, type RoundConfig } from '../../src/aggregate/round.js';
 import type { Session } from '../../src/session/session.js';
 import { createMemoryChannelPair, type Channel } from '../../src/transport/channel.js';
-import { households, regions, smallCodebook } from './fixtures.js';
+import { partyInput, smallCodebook, submitToAggregators } from './fixtures.js';
 
 const codebook = smallCodebook();
 const config = (): RoundConfig => ({ round: 'transcript-r', codebook, aggregators: 2, minInputs: 2, deadline: Date.now() + 60_000 });
-const inputOf = (p: number) =>
-  tabulate(
-    codebook,
-    regions.flatMap((r) => households.flatMap((h) => Array.from({ length: 10 + p }, () => ({ cell: [r, h], values: [String(p + 1)] })))),
-  );
 const hex = (s: Session) => Buffer.from(s.transcript()).toString('hex');
 
 describe("a round's transcripts", () => {
@@ -41,22 +35,21 @@ describe("a round's transcripts", () => {
         }),
     );
     for (const p of [0, 1]) {
-      const pairs = aggs.map(() => createMemoryChannelPair({ idleTimeoutMs: 3000 }));
-      const handled = aggs.map((a, j) => a.handleInput((pairs[j] as [Channel, Channel])[1]));
-      const sent = await submitInput(
-        pairs.map(([c]) => c),
+      const { sent, handled } = await submitToAggregators(
+        aggs,
         cfg,
         `party-${p}`,
-        inputOf(p),
+        partyInput(codebook, p),
         {
           afterSession: (s, j) => {
             atInput.set(`party-${p}/${j}`, hex(s));
             return Promise.resolve();
           },
         },
+        3000,
       );
       expect(sent.every((o) => o.accepted)).toBe(true);
-      expect((await Promise.all(handled)).every((o) => o.accepted)).toBe(true);
+      expect(handled.every((o) => o.accepted)).toBe(true);
     }
     expect(atInput.size).toBe(4);
     for (const [k, v] of atInput) expect(atAggregator.get(k)).toBe(v);
