@@ -100,15 +100,6 @@ export function dleqWeights(r: PrimeGroup, context: Uint8Array, Ys: Uint8Array, 
 }
 
 /**
- * sum d_i P_i over packed elements P (the weights and elements from index `from` on, as
- * many as `d` holds): one part of a composite, so that a composite can be split over
- * workers and the parts added.
- */
-export function combine(r: PrimeGroup, d: readonly Uint8Array[], Ps: Uint8Array): Uint8Array {
-  return r.combine(d, Ps);
-}
-
-/**
  * A Chaum-Pedersen proof on composites (see {@link dleqWeights}) that log_G(Y) = log_M(Z),
  * by the prover who knows x with Y = x G and takes Z = x M: t random, T1 = t G,
  * T2 = t M, c = H(context, Y, M, Z, T1, T2), s = t - c x. With M = sum d_i C_i and the
@@ -148,7 +139,7 @@ export function verifyDleqComposite(r: PrimeGroup, Y: Uint8Array, M: Uint8Array,
  * instead of n).
  */
 export function proveDleq(r: PrimeGroup, x: Uint8Array, Y: Uint8Array, Cs: Uint8Array, Ds: Uint8Array, context: Uint8Array): Uint8Array {
-  return proveDleqComposite(r, x, Y, combine(r, dleqWeights(r, context, Y, Cs, [Ds]), Cs), context);
+  return proveDleqComposite(r, x, Y, r.combine(dleqWeights(r, context, Y, Cs, [Ds]), Cs), context);
 }
 
 /** Verifies {@link proveDleq}: the composites M and Z from the weights, then {@link verifyDleqComposite}. */
@@ -158,8 +149,8 @@ export function verifyDleq(r: PrimeGroup, Y: Uint8Array, Cs: Uint8Array, Ds: Uin
   let Z: Uint8Array;
   try {
     const d = dleqWeights(r, context, Y, Cs, [Ds]);
-    M = combine(r, d, Cs);
-    Z = combine(r, d, Ds);
+    M = r.combine(d, Cs);
+    Z = r.combine(d, Ds);
   } catch {
     return false; // an invalid element among the D_i
   }

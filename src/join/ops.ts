@@ -9,7 +9,6 @@ import { loadP256 } from '../group/p256.js';
 import type { PrimeGroup } from '../group/prime.js';
 import { KoppelError } from '../errors/index.js';
 import { psiOps, type HashMultiplyArg } from '../psi/ops.js';
-import { combine } from './elgamal.js';
 
 /** Arguments of {@link joinOps}.encryptRecordsOwn. */
 export interface EncryptRecordsOwnArg extends HashMultiplyArg {
@@ -141,7 +140,7 @@ export const joinOps = {
     return r.mulEach(new Array<Uint8Array>(L).fill(arg.secret), arg.c1);
   },
   /**
-   * One part of a DLEQ composite, sum d_i P_i (elgamal.ts {@link combine}); a composite
+   * One part of a DLEQ composite, sum d_i P_i ({@link PrimeGroup.combine}); a composite
    * is split over the pool and its parts added. `null` if one of the elements is not a
    * valid encoding (a peer's partial decryption: its proof then fails).
    */
@@ -150,7 +149,7 @@ export const joinOps = {
     const n = arg.weights.length / 32;
     const d = Array.from({ length: n }, (_, i) => arg.weights.subarray(i * 32, i * 32 + 32));
     try {
-      return combine(r, d, arg.points);
+      return r.combine(d, arg.points);
     } catch (e) {
       if (e instanceof KoppelError && e.code === 'INVALID_POINT') return null;
       throw e;

@@ -8,7 +8,6 @@ import { loadP256 } from '../../src/group/p256.js';
 import type { PrimeGroup } from '../../src/group/prime.js';
 import { loadRistretto255 } from '../../src/group/sodium.js';
 import {
-  combine,
   DiscreteLog,
   dleqWeights,
   proveDleq,
@@ -113,10 +112,10 @@ describe.each(Object.keys(groups))('in %s', (name) => {
     /** Every column's proof as the prover makes it (on the composite of the C_i), checked as the verifier checks it (on its own composites). */
     const check = (Ds: Uint8Array[], proverDs: Uint8Array[] = Ds): boolean[] => {
       const dp = dleqWeights(r, ctx, Ys, Cs, proverDs);
-      const proofs = xs.map((x, j) => proveDleqComposite(r, x, Y(j), combine(r, dp, Cs), ctxOf(j)));
+      const proofs = xs.map((x, j) => proveDleqComposite(r, x, Y(j), r.combine(dp, Cs), ctxOf(j)));
       const d = dleqWeights(r, ctx, Ys, Cs, Ds);
-      const M = combine(r, d, Cs);
-      return Ds.map((D, j) => verifyDleqComposite(r, Y(j), M, combine(r, d, D), proofs[j] as Uint8Array, ctxOf(j)));
+      const M = r.combine(d, Cs);
+      return Ds.map((D, j) => verifyDleqComposite(r, Y(j), M, r.combine(d, D), proofs[j] as Uint8Array, ctxOf(j)));
     };
     it('every column verifies when every D_{j,i} = x_j C_i', () => {
       expect(check(honest())).toEqual([true, true, true]);
@@ -141,11 +140,11 @@ describe.each(Object.keys(groups))('in %s', (name) => {
     it("fails for another column's key or context", () => {
       const Ds = honest();
       const d = dleqWeights(r, ctx, Ys, Cs, Ds);
-      const M = combine(r, d, Cs);
+      const M = r.combine(d, Cs);
       const proof = proveDleqComposite(r, xs[0] as Uint8Array, Y(0), M, ctxOf(0));
-      expect(verifyDleqComposite(r, Y(0), M, combine(r, d, Ds[0] as Uint8Array), proof, ctxOf(0))).toBe(true);
-      expect(verifyDleqComposite(r, Y(1), M, combine(r, d, Ds[0] as Uint8Array), proof, ctxOf(0))).toBe(false);
-      expect(verifyDleqComposite(r, Y(0), M, combine(r, d, Ds[0] as Uint8Array), proof, ctxOf(1))).toBe(false);
+      expect(verifyDleqComposite(r, Y(0), M, r.combine(d, Ds[0] as Uint8Array), proof, ctxOf(0))).toBe(true);
+      expect(verifyDleqComposite(r, Y(1), M, r.combine(d, Ds[0] as Uint8Array), proof, ctxOf(0))).toBe(false);
+      expect(verifyDleqComposite(r, Y(0), M, r.combine(d, Ds[0] as Uint8Array), proof, ctxOf(1))).toBe(false);
     });
   });
 
