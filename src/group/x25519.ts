@@ -31,8 +31,9 @@ import type { KeyObject } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import { randomBytes } from '../util/bytes.js';
 import { decodeLE, elligator2U, encodeU, powMod } from './elligator2.js';
-import { hashToField25519, P25519, xmdFor } from './h2c.js';
+import { hashToField25519, xmdFor } from './h2c.js';
 import { checkPacked, type GroupSuite, type ScalarPair } from './types.js';
+import { isCanonicalU } from './u-coordinate.js';
 
 /** The prime order of the curve25519 base point subgroup. */
 export const Q25519 = (1n << 252n) + 27742317777372353535851937790883648493n;
@@ -66,10 +67,7 @@ function privateKey(scalar: Uint8Array): KeyObject {
 
 /** Throws unless element `i` of `buf` is a canonical u-coordinate. */
 function checkCanonical(buf: Uint8Array, i: number): void {
-  const off = i * 32;
-  const top = buf[off + 31] as number;
-  // Canonical: top bit clear and u < p (only u in [p, 2^255) has top byte 0x7f and is >= p).
-  if (top > 0x7f || (top === 0x7f && isAtLeastP(buf, off))) {
+  if (!isCanonicalU(buf, i * 32)) {
     throw new KoppelError('INVALID_POINT', 'An element from the peer is not a canonical curve25519 u-coordinate.', { details: { index: i } });
   }
 }
@@ -122,10 +120,6 @@ async function webCryptoMultiply(scalar: Uint8Array, packed: Uint8Array): Promis
 
 /** True when node:crypto offers X25519 (OpenSSL); otherwise WebCrypto is used. */
 export const HAS_NODE_X25519 = typeof nodeCrypto.diffieHellman === 'function' && typeof nodeCrypto.createPublicKey === 'function';
-
-function isAtLeastP(buf: Uint8Array, off: number): boolean {
-  return decodeLE(buf.subarray(off, off + 32)) >= P25519;
-}
 
 function makeSuite(backend: 'node' | 'webcrypto'): GroupSuite {
   const suite: GroupSuite = Object.freeze({

@@ -35,6 +35,7 @@ import { Buffer } from 'node:buffer';
 import { createHmac, createPublicKey, diffieHellman, generateKeyPairSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import { randomBytes } from '../util/bytes.js';
+import { isCanonicalU } from '../group/u-coordinate.js';
 import { hkdfSha256 } from '../util/hash.js';
 import { Inbox, type Channel } from './channel.js';
 import type { PeerIdentity } from './peer.js';
@@ -150,18 +151,6 @@ function ephemeral(): { readonly privateKey: KeyObject; readonly publicKey: Uint
   const { privateKey, publicKey } = generateKeyPairSync('x25519');
   const x = publicKey.export({ format: 'jwk' }).x as string;
   return { privateKey, publicKey: new Uint8Array(Buffer.from(x, 'base64url')) };
-}
-
-/**
- * True when 32 bytes are a canonical u-coordinate: the top bit clear and u < p = 2^255 - 19
- * (only u in [p, 2^255) has the top byte 0x7f, bytes 1 to 30 all 0xff and byte 0 at least 0xed).
- */
-function isCanonicalU(u: Uint8Array): boolean {
-  const top = u[31] as number;
-  if (top > 0x7f) return false;
-  if (top < 0x7f) return true;
-  for (let i = 30; i >= 1; i--) if (u[i] !== 0xff) return true;
-  return (u[0] as number) < 0xed;
 }
 
 /**
