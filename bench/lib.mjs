@@ -44,11 +44,11 @@ export function runCli(cmd, onStderr, env = process.env, nodeArgs = []) {
 }
 
 /**
- * {@link runCli} that also measures the process's CPU time, all threads (user + system,
- * from `process.resourceUsage()` at exit, written by a preloaded module to a file):
- * resolves with `{ stderr, cpuSeconds }`.
+ * A process's CPU time, all threads (user + system, from `process.resourceUsage()` at
+ * exit, written to a file by a preloaded module): pass `nodeArgs` to the process, then
+ * `seconds()` reads it; `remove()` deletes the files.
  */
-export async function runCliWithCpu(cmd, onStderr, env = process.env) {
+export function cpuMeter() {
   const dir = mkdtempSync(join(tmpdir(), 'koppel-bench-cpu-'));
   const out = join(dir, 'cpu');
   const preload = join(dir, 'cpu.mjs');
@@ -56,10 +56,20 @@ export async function runCliWithCpu(cmd, onStderr, env = process.env) {
     preload,
     `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const r = process.resourceUsage(); writeFileSync(${JSON.stringify(out)}, String((r.userCPUTime + r.systemCPUTime) / 1e6)); });\n`,
   );
+  return {
+    nodeArgs: ['--import', pathToFileURL(preload).href],
+    seconds: () => Number(readFileSync(out, 'utf8')),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** {@link runCli} that also measures the process's CPU time ({@link cpuMeter}): resolves with `{ stderr, cpuSeconds }`. */
+export async function runCliWithCpu(cmd, onStderr, env = process.env) {
+  const meter = cpuMeter();
   try {
-    const stderr = await runCli(cmd, onStderr, env, ['--import', pathToFileURL(preload).href]);
-    return { stderr, cpuSeconds: Number(readFileSync(out, 'utf8')) };
+    const stderr = await runCli(cmd, onStderr, env, meter.nodeArgs);
+    return { stderr, cpuSeconds: meter.seconds() };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    meter.remove();
   }
 }

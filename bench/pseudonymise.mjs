@@ -26,11 +26,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHmac, createSecretKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import { cpuMeter } from './lib.mjs';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { generateKey, exportKey, Pseudonymiser } from '../dist/index.js';
@@ -125,13 +126,8 @@ function floor() {
   return { wall: (n / (performance.now() - t0)) * 1000, cpu: n / ((c.user + c.system) / 1e6) };
 }
 
-// Preloaded into each CLI run: records the process's CPU time (all threads) at exit.
-const cpuFile = join(dir, 'cpu.json');
-const preload = join(dir, 'cpu.mjs');
-writeFileSync(
-  preload,
-  `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const r = process.resourceUsage(); writeFileSync(${JSON.stringify(cpuFile)}, String((r.userCPUTime + r.systemCPUTime) / 1e6)); });\n`,
-);
+// Each CLI run's CPU time (all threads), recorded at its exit.
+const meter = cpuMeter();
 
 /** One run of a CLI over `input`. */
 function runCli(cli, input, threads) {
@@ -139,8 +135,7 @@ function runCli(cli, input, threads) {
   const r = spawnSync(
     process.execPath,
     [
-      '--import',
-      pathToFileURL(preload).href,
+      ...meter.nodeArgs,
       cli,
       'pseudonymise',
       '--key',
@@ -165,7 +160,7 @@ function runCli(cli, input, threads) {
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`CLI failed: ${r.stderr}`);
   const s = JSON.parse(r.stderr.trim().split('\n').pop());
-  const cpuSeconds = Number(readFileSync(cpuFile, 'utf8'));
+  const cpuSeconds = meter.seconds();
   return {
     threads: s.threads,
     rows: s.records,
@@ -220,5 +215,6 @@ if (MEMORY) {
     );
 }
 rmSync(dir, { recursive: true, force: true });
+meter.remove();
 if (sink === 0) console.log('');
 console.log(JSON.stringify({ bench: 'pseudonymise', quick, library: lib, cli, memory }));
