@@ -315,6 +315,11 @@ const median = (xs) => {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 };
 
+/** The "no regression" target of a figure (more is better or not): within 5% of the base. */
+const noRegression = (more) => (more ? '>= 0.95x' : '<= 1.05x');
+/** Whether the ratio to the base meets {@link noRegression}. */
+const withinFivePercent = (more, q) => (more ? q >= 0.95 : q <= 1.05);
+
 /**
  * The rows of one area against the issue's commit run side by side in this run (`side`:
  * this checkout's and the base's results, alternating): medians of each.
@@ -323,7 +328,7 @@ function sideBySideRows(area, side, figures) {
   const ours = side.ours.map((r) => figures(r));
   const base = side.base.map((r) => figures(r));
   return figures(undefined).map(([what, , more], i) => {
-    const target = more ? '>= 0.95x' : '<= 1.05x';
+    const target = noRegression(more);
     const v = median(ours.map((f) => f[i][1]));
     const b = median(base.map((f) => f[i][1]));
     if (v === undefined || b === undefined) return notRun(area, what, target);
@@ -335,22 +340,22 @@ function sideBySideRows(area, side, figures) {
       `${int(v)} / ${int(b)} at ${side.commit}, side by side (medians; this ${each(ours)}; base ${each(base)})`,
       q,
       target,
-      more ? q >= 0.95 : q <= 1.05,
+      withinFivePercent(more, q),
     );
   });
 }
 
 function baselineRows(area, res, ranArgs, figures, base, side) {
   if (side && side.ours.length > 0 && side.base.length > 0) return sideBySideRows(area, side, figures);
-  if (!res) return figures(undefined).map(([what, , more]) => notRun(area, what, more ? '>= 0.95x' : '<= 1.05x'));
+  if (!res) return figures(undefined).map(([what, , more]) => notRun(area, what, noRegression(more)));
   const comparable = base && sizeArgs(base.args) === sizeArgs(ranArgs);
   return figures(res).map(([what, value, more]) => {
-    const target = more ? '>= 0.95x' : '<= 1.05x';
+    const target = noRegression(more);
     const b = comparable ? base.figures[what] : undefined;
     if (value === undefined) return notRun(area, what, target);
     if (b === undefined) return row(area, what, `${int(value)} (${comparable ? 'no baseline figure' : 'baseline at other sizes'})`, null, target, null);
     const q = value / b;
-    return row(area, what, `${int(value)} / ${int(b)} at ${base.commit}`, q, target, more ? q >= 0.95 : q <= 1.05);
+    return row(area, what, `${int(value)} / ${int(b)} at ${base.commit}`, q, target, withinFivePercent(more, q));
   });
 }
 
