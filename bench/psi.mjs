@@ -16,6 +16,11 @@
  *   --tcp-n 1000000: the national-scale run (about two minutes here); several sizes,
  *   comma-separated (e.g. 500000,2000000 for the slope of each party's peak RSS per
  *   element), run one after the other.
+ *   --floor-n 1000000: the TCP run timed against its floor. The floor's two primitives
+ *   (bare X25519, hash to group) are measured again right before and right after that
+ *   run, and the run records both: on this shared machine the same loop's time per
+ *   operation moves by up to a fifth within minutes, so a floor measured once, minutes
+ *   away from the run, says as much about the moment as about the code.
  */
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
@@ -35,6 +40,7 @@ const flag = (name, dflt) => numberFlag(args, name, dflt);
 const quick = args.includes('--quick');
 const N = flag('--n', quick ? 2000 : 50000);
 const TCP_SIZES = args.includes('--tcp-n') ? args[args.indexOf('--tcp-n') + 1].split(',').map(Number) : [quick ? 2000 : 50000];
+const FLOOR_N = flag('--floor-n', 0);
 const withPeer = !args.includes('--no-peer');
 const primitivesOnly = args.includes('--primitives');
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -52,29 +58,39 @@ const priv = createPrivateKey({ key: Buffer.concat([PKCS8, scalar]), format: 'de
 const b64 = Array.from({ length: 1000 }, (_, i) => Buffer.from(points.subarray(i * 32, i * 32 + 32)).toString('base64url'));
 const rPoints = r.hashToGroup(ids.slice(0, 20), dst);
 const rScalar = r.randomScalar().scalar;
+const BARE = 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points';
+const H2G = 'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids';
+const bareLoop = () => {
+  for (const u of b64) diffieHellman({ privateKey: priv, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: u }, format: 'jwk' }) });
+};
+const per = {
+  [BARE]: 1000,
+  'koppel x25519 multiply (validated), 1000 points': 1000,
+  [H2G]: 1000,
+};
+/** The tasks' figures: ops/s and us per op (per point or id, not per batch). */
+const figures = (tasks) =>
+  tasks.map((t) => {
+    const n = per[t.name] ?? 20;
+    return { name: t.name, opsPerSecond: Math.round((n / t.result.latency.mean) * 1000), usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2) };
+  });
+/** The floor's primitives alone (bare X25519, hash to group), as in part 1: { bareUs, h2gUs }. */
+async function floorPrimitives() {
+  const b = new Bench({ time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 });
+  b.add(BARE, bareLoop).add(H2G, () => x.hashToGroup(ids, dst));
+  await b.run();
+  const [bare, h2g] = figures(b.tasks);
+  return { bareUs: bare.usPerOp, h2gUs: h2g.usPerOp };
+}
 const bench = new Bench({ time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 });
 bench
-  .add('bare node:crypto X25519 (JWK import + diffieHellman), 1000 points', () => {
-    for (const u of b64) diffieHellman({ privateKey: priv, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: u }, format: 'jwk' }) });
-  })
+  .add(BARE, bareLoop)
   .add('koppel x25519 multiply (validated), 1000 points', () => x.multiply(scalar, points))
-  .add('koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids', () => x.hashToGroup(ids, dst))
+  .add(H2G, () => x.hashToGroup(ids, dst))
   .add('koppel ristretto255 hash to group, 20 ids', () => r.hashToGroup(ids.slice(0, 20), dst))
   .add('koppel ristretto255 multiply, 20 points', () => r.multiply(rScalar, rPoints));
 await bench.run();
-const per = {
-  'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points': 1000,
-  'koppel x25519 multiply (validated), 1000 points': 1000,
-  'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids': 1000,
-};
-for (const t of bench.tasks) {
-  const n = per[t.name] ?? 20;
-  results.primitives.push({
-    name: t.name,
-    opsPerSecond: Math.round((n / t.result.latency.mean) * 1000),
-    usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2),
-  });
-}
+results.primitives.push(...figures(bench.tasks));
 console.log(`Primitives (${results.cpu}):`);
 for (const p of results.primitives)
   console.log(`  ${p.name.padEnd(72)} ${String(p.usPerOp).padStart(8)} us/op ${p.opsPerSecond.toLocaleString('en-US').padStart(9)} ops/s`);
@@ -151,6 +167,7 @@ async function tcpRun(n) {
     writeFileSync(join(dir, 'server.csv'), 'bsn\n' + Y.join('\n') + '\n');
     const port = basePort(1);
     const common = ['--column', 'bsn', '--id-type', 'bsn', '--insecure', '--summary', 'json', '--no-progress'];
+    const floorBefore = n === FLOOR_N ? await floorPrimitives() : undefined;
     const t0 = performance.now();
     const json = (p) => p.then((err) => JSON.parse(err.trim().split('\n').pop()));
     const [s, c] = await Promise.all([
@@ -158,6 +175,7 @@ async function tcpRun(n) {
       json(run(['psi', 'connect', '--connect', `127.0.0.1:${port}`, '--in', join(dir, 'client.csv'), '--out', join(dir, 'out.csv'), ...common])),
     ]);
     const wall = performance.now() - t0;
+    const floorAfter = floorBefore ? await floorPrimitives() : undefined;
     results.tcp.push({
       n,
       wallMs: Math.round(wall),
@@ -166,6 +184,7 @@ async function tcpRun(n) {
       clientPeakRssMB: Math.round(c.peakRssBytes / 2 ** 20),
       serverPeakRssBytes: s.peakRssBytes,
       clientPeakRssBytes: c.peakRssBytes,
+      ...(floorBefore ? { floorPrimitives: { before: floorBefore, after: floorAfter } } : {}),
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -176,6 +195,9 @@ for (const n of TCP_SIZES) await tcpRun(n);
 console.log(`\nkoppel psi serve / connect, two processes over loopback TCP (x25519, intersection, wall time incl. process start):`);
 for (const t of results.tcp)
   console.log(
-    `  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB`,
+    `  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB` +
+      (t.floorPrimitives
+        ? `; floor primitives before / after: X25519 ${t.floorPrimitives.before.bareUs} / ${t.floorPrimitives.after.bareUs} us, hash to group ${t.floorPrimitives.before.h2gUs} / ${t.floorPrimitives.after.h2gUs} us`
+        : ''),
   );
 console.log(JSON.stringify(results));

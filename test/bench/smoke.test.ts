@@ -30,17 +30,22 @@ describe('bench/pseudonymise.mjs --quick', () => {
 
 describe('bench/psi.mjs --quick --no-peer', () => {
   it(
-    'runs and reports primitives, in-process PSI and the two-process TCP run',
+    'runs and reports primitives, in-process PSI and the two-process TCP run with its floor primitives',
     () => {
       const script = fileURLToPath(new URL('../../bench/psi.mjs', import.meta.url));
-      const r = spawnSync(process.execPath, [script, '--quick', '--no-peer'], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [script, '--quick', '--no-peer', '--floor-n', '2000'], { encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
       const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
         primitives: unknown[];
         inProcess: Array<{ intersection: number; n: number }>;
-        tcp: Array<{ intersection: number }>;
+        tcp: Array<{ intersection: number; floorPrimitives?: Record<'before' | 'after', { bareUs: number; h2gUs: number }> }>;
       };
       expect(last.primitives).toHaveLength(5);
+      // The floor run carries its primitives, measured right before and right after it.
+      for (const at of ['before', 'after'] as const) {
+        expect(last.tcp[0]?.floorPrimitives?.[at].bareUs).toBeGreaterThan(0);
+        expect(last.tcp[0]?.floorPrimitives?.[at].h2gUs).toBeGreaterThan(0);
+      }
       // Half of each synthetic set overlaps: the runs must have computed the right answer.
       expect(last.inProcess.map((p) => p.intersection)).toEqual(last.inProcess.map((p) => p.n / 2));
       expect(last.tcp[0]?.intersection).toBe(1000);
@@ -217,12 +222,20 @@ describe('bench/all.mjs --from', () => {
         },
         psi: {
           primitives: [
-            { name: 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points', usPerOp: 30 },
+            // Part 1's figure, minutes before the floor run: not the one its floor uses.
+            { name: 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points', usPerOp: 50 },
             { name: 'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids', usPerOp: 10 },
           ],
           tcp: [
             { n: 10, wallMs: 900, intersection: 5 },
-            { n: 1000, wallMs: 84, intersection: 500, clientPeakRssBytes: 100 * mb, serverPeakRssBytes: 100 * mb },
+            {
+              n: 1000,
+              wallMs: 84,
+              intersection: 500,
+              clientPeakRssBytes: 100 * mb,
+              serverPeakRssBytes: 100 * mb,
+              floorPrimitives: { before: { bareUs: 28, h2gUs: 9 }, after: { bareUs: 32, h2gUs: 11 } },
+            },
             { n: 4000, wallMs: 300, intersection: 2000, clientPeakRssBytes: 100 * mb + 3000 * 100, serverPeakRssBytes: 100 * mb + 3000 * 90 },
           ],
           inProcess: [
@@ -257,7 +270,8 @@ describe('bench/all.mjs --from', () => {
       expect(at('two-party join peak RSS A (groups), 1,000 x 1,000')?.[0]).toBe('-');
       expect(at('koppel pseudonymise, 1,000 rows, 2 threads / 2-core HMAC floor')).toEqual(['0.30x', '>= 0.5x', 'NOT MET']);
       expect(at('pseudonymise peak RSS, 4,000 / 1,000 rows')).toEqual(['1.30x', '<= 1.25x (flat)', 'NOT MET']);
-      // Floor: 1,000 pairs x (4 x 30 us + 2 x 10 us) on 2 cores = 70 ms; 84 ms is 1.2x.
+      // Floor, from the primitives measured right before and after the run (means 30 and 10 us):
+      // 1,000 pairs x (4 x 30 us + 2 x 10 us) on 2 cores = 70 ms; 84 ms is 1.2x.
       expect(at('PSI 1,000 x 1,000, two processes / floor')).toEqual(['1.20x', '<= 1.1x', 'NOT MET']);
       expect(at('x25519 hash to group per identifier / 8 us')).toEqual(['1.25x', '<= 1.00x (8 us)', 'NOT MET']);
       expect(at('PSI client peak RSS per element, slope 1,000 to 4,000 / 120 B')).toEqual(['0.83x', '<= 1.00x (120 B)', 'met']);
