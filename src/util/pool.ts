@@ -60,11 +60,30 @@ interface Task {
 }
 
 /**
- * The parent's Node flags, without those a worker cannot take: `--input-type` (a script
- * run with `node --input-type=module -e ...` would make every worker fail to start).
+ * The parent's Node flags that a worker takes, found when the first worker starts:
+ * without `--input-type` (a script run with `node --input-type=module -e ...` would make
+ * every worker fail to start), and without the V8 and process-wide flags Node refuses
+ * in a worker (`--max-old-space-size=8192`, `--single-threaded-gc`, ...), which apply
+ * to the worker's isolate anyway. Node names the refused flags in its error; they are
+ * dropped and the start retried, and if Node still refuses, the worker gets no flags.
  */
-function workerExecArgv(): string[] {
-  return process.execArgv.filter((a) => !a.startsWith('--input-type'));
+let workerArgv: string[] | undefined;
+
+function startWorker(workerUrl: URL): Worker {
+  const { Worker: WorkerClass } = workerModule();
+  let argv = workerArgv ?? process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const w = new WorkerClass(workerUrl, { execArgv: argv });
+      workerArgv = argv;
+      return w;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || argv.length === 0) throw e;
+      const refused = String((e as Error).message);
+      const kept = argv.filter((a) => !refused.includes(a));
+      argv = attempt === 0 && kept.length < argv.length ? kept : [];
+    }
+  }
 }
 
 /**
@@ -114,7 +133,7 @@ export class TaskPool<R extends OpRegistry> {
       this.#context = c;
     }
     for (let i = 0; i < size; i++) {
-      const w = new (workerModule().Worker)(workerUrl, { execArgv: workerExecArgv() });
+      const w = startWorker(workerUrl);
       w.unref();
       w.on('message', (m: { ok: true; value: unknown } | { ok: false; code: string; message: string; details: Record<string, unknown> }) => {
         const t = this.#running.get(w)?.shift();

@@ -13,6 +13,11 @@ import type * as SuiteModule from '../../src/group/suite.js';
 import { generateKey, deriveDomainKey } from '../../src/pseudonymise/key.js';
 import { Pseudonymiser } from '../../src/pseudonymise/pseudonymiser.js';
 import { KoppelError } from '../../src/errors/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runNode } from '../helpers.js';
 
 const URL_UNUSED = new URL('file:///nonexistent-worker.js');
 
@@ -87,6 +92,32 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
     const p = new Pseudonymiser({ key, domain: 'pool', idType: 'raw' });
     expect(outs.map((o) => dec.decode(o.bytes).split(',')[0])).toEqual(Array.from({ length: 12 }, (_, i) => p.pseudonymise(`id${i}`)));
     await pool.close();
+  });
+
+  it('a process started with V8 or process-wide flags still starts its workers, which keep the Node flags they can take', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-pool-flags-'));
+    try {
+      // A preload that announces itself from every worker thread it runs in.
+      const preload = join(dir, 'preload.mjs');
+      writeFileSync(preload, `import { isMainThread } from 'node:worker_threads';\nif (!isMainThread) process.stderr.write('preloaded-in-worker\\n');\n`);
+      const script = `
+        const { TaskPool } = await import(${JSON.stringify(dist('util/pool.js').href)});
+        const { psiOps } = await import(${JSON.stringify(dist('psi/ops.js').href)});
+        const { getSuite } = await import(${JSON.stringify(dist('group/suite.js').href)});
+        const pool = new TaskPool(psiOps, new URL(${JSON.stringify(dist('psi/worker.js').href)}), 2);
+        const packed = await pool.run('hashMultiply', { suite: 'x25519', items: ['a', 'b'], scalar: getSuite('x25519').randomScalar().scalar });
+        await pool.close();
+        process.stdout.write(String(packed.length));`;
+      for (const flags of [['--max-old-space-size=512'], ['--single-threaded-gc', '--stack-size=900']]) {
+        const r = await runNode([...flags, '--import', pathToFileURL(preload).href, '--input-type=module', '-e', script]);
+        expect(r.stderr.replaceAll('preloaded-in-worker\n', ''), flags.join(' ')).toBe('');
+        expect(r.stdout, flags.join(' ')).toBe('64');
+        // Both workers ran the preload: only the refused flags were dropped.
+        expect(r.stderr.split('preloaded-in-worker').length - 1, flags.join(' ')).toBe(2);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failing init in a worker fails the pool with its code', async () => {
