@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 export { makeCodebook, type Codebook, type CodebookSpec } from './codebook.js';
-export { tabulate, recordKey, Tabulator, type InputRecord, type RowLayout } from './tabulate.js';
+export { tabulate, recordKey, RecordKeyer, Tabulator, type InputRecord, type RowLayout } from './tabulate.js';
 export {
   Aggregator,
   collect,

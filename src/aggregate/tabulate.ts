@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { KoppelError } from '../errors/index.js';
+import { FixedKeyHmac } from '../util/fixed-hmac.js';
 import { hmacSha256 } from '../util/hash.js';
 import type { Codebook } from './codebook.js';
 import { encodeSigned, parseFixed } from './ring.js';
@@ -28,7 +29,38 @@ export interface InputRecord {
  */
 export function recordKey(secret: Uint8Array, id: string): number {
   // node:crypto encodes the string as UTF-8.
-  return hmacSha256(secret, 'koppel/cell-key/v1\u0000' + id)[0] as number;
+  return hmacSha256(secret, RECORD_KEY_PREFIX + id)[0] as number;
+}
+
+const RECORD_KEY_PREFIX = 'koppel/cell-key/v1\u0000';
+
+/**
+ * {@link recordKey} for the many records of one input under one secret: the secret's
+ * HMAC key blocks are hashed once (`util/fixed-hmac.ts`), so a record with an identifier
+ * of up to 36 ASCII characters costs two SHA-256 compressions, where node:crypto's HMAC
+ * sets up a native context and compresses four. The keys are those of {@link recordKey}.
+ */
+export class RecordKeyer {
+  readonly #mac: FixedKeyHmac;
+
+  /** @param secret - the input parties' shared secret; the keyer keeps its own derived state, so the caller may wipe its copy at once */
+  constructor(secret: Uint8Array) {
+    this.#mac = new FixedKeyHmac(secret);
+  }
+
+  /**
+   * The record key of `id`.
+   *
+   * @throws KoppelError `INVALID_KEY` after {@link RecordKeyer.destroy}
+   */
+  key(id: string): number {
+    return this.#mac.macString(RECORD_KEY_PREFIX + id)[0] as number;
+  }
+
+  /** Zeroes the derived state (as secret as the secret); later calls throw `INVALID_KEY`. */
+  destroy(): void {
+    this.#mac.wipe();
+  }
 }
 
 /** Where a row's fields are: the column of each dimension's label and of each value. */

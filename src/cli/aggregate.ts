@@ -16,7 +16,7 @@ import { checkPTable, DEFAULT_PTABLE, type PTable } from '../disclosure/index.js
 import { checkCellKeyOptions } from '../disclosure/table.js';
 import { formatFixed } from '../aggregate/ring.js';
 import { Aggregator, collect, submitInput, type RoundConfig } from '../aggregate/round.js';
-import { recordKey, Tabulator } from '../aggregate/tabulate.js';
+import { RecordKeyer, Tabulator } from '../aggregate/tabulate.js';
 import { POLICY_WORDING, RecordPolicy } from '../csv/policy.js';
 import { openCsv } from '../csv/reader.js';
 import { columnIndex, formatRecord, parseDelimiter } from '../csv/records.js';
@@ -203,17 +203,23 @@ export function aggregateCommand(program: Command, io: Console): void {
       const layout = { cells: dimCols, values: valCols };
       // Every record counts in the table: one with the wrong field count stops the run.
       const policy = new RecordPolicy({ fields: csv.header.length, policy: 'error', wording: POLICY_WORDING.strict });
-      for await (const b of csv.batches) {
-        const rows = policy.screen(b);
-        // Random record keys (no key column, no secret): one CSPRNG call per batch.
-        const keys =
-          keyCol !== undefined
-            ? rows.map((r) => cellKeyOf(r[keyCol] as string))
-            : idCol !== undefined && secret
-              ? rows.map((r) => recordKey(secret, r[idCol] as string))
-              : randomBytes(rows.length);
-        tab.addRows(rows, layout, keys);
-        if (keys instanceof Uint8Array) keys.fill(0);
+      const keyer = idCol !== undefined && secret ? new RecordKeyer(secret) : undefined;
+      secret?.fill(0); // the keyer holds what it needs
+      try {
+        for await (const b of csv.batches) {
+          const rows = policy.screen(b);
+          // Random record keys (no key column, no secret): one CSPRNG call per batch.
+          const keys =
+            keyCol !== undefined
+              ? rows.map((r) => cellKeyOf(r[keyCol] as string))
+              : keyer && idCol !== undefined
+                ? rows.map((r) => keyer.key(r[idCol] as string))
+                : randomBytes(rows.length);
+          tab.addRows(rows, layout, keys);
+          if (keys instanceof Uint8Array) keys.fill(0);
+        }
+      } finally {
+        keyer?.destroy();
       }
       const vector = tab.vector();
       let channels: Channel[];

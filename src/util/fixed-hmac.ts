@@ -123,7 +123,7 @@ const B64URL = new Uint8Array(64);
 
 /** The error of a call after {@link FixedKeyHmac.wipe}. */
 function wipedError(): KoppelError {
-  return new KoppelError('INVALID_KEY', 'This key was destroyed; make a new pseudonymiser from the key file.');
+  return new KoppelError('INVALID_KEY', 'This key was destroyed; load it again from its file.');
 }
 
 /** Length of a base64url (unpadded) HMAC-SHA256 value. */
@@ -209,6 +209,12 @@ export class FixedKeyHmac {
     finish(s, BLOCK, this.#scratch, 0, written);
     this.#scratch.fill(0, 0, written);
     this.#outerHash();
+  }
+
+  /** HMAC-SHA256 of UTF-8(`message`), 32 bytes. */
+  macString(message: string): Uint8Array {
+    this.#macOfString(message);
+    return this.#mac.slice();
   }
 
   /** HMAC-SHA256 of `message` (bytes), 32 bytes. */

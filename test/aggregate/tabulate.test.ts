@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { decodeSigned, parseFixed } from '../../src/aggregate/ring.js';
-import { recordKey, tabulate, Tabulator, type InputRecord } from '../../src/aggregate/tabulate.js';
+import { recordKey, RecordKeyer, tabulate, Tabulator, type InputRecord } from '../../src/aggregate/tabulate.js';
 import { households, regions, smallCodebook } from './fixtures.js';
 
 const arbRecord = fc.record({
@@ -214,6 +214,22 @@ describe('record keys', () => {
         const expected = hmac(sha256, secret, new TextEncoder().encode(`koppel/cell-key/v1\u0000${id}`))[0];
         expect(recordKey(secret, id)).toBe(expected);
       }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a RecordKeyer gives the same key as recordKey for every secret and identifier, and none once destroyed', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.array(fc.string({ unit: 'grapheme', maxLength: 60 }), { maxLength: 8 }),
+        (secret, ids) => {
+          const keyer = new RecordKeyer(secret);
+          for (const id of [...ids, '123456782', 'x'.repeat(36), 'x'.repeat(37)]) expect(keyer.key(id)).toBe(recordKey(secret, id));
+          keyer.destroy();
+          expect(() => keyer.key('123456782')).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+        },
+      ),
       { numRuns: 100 },
     );
   });

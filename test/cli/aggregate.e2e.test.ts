@@ -2,10 +2,12 @@
  * `koppel aggregate` end to end: 3 input processes, 2 aggregators and 1 collector over
  * loopback mutual TLS; the released table equals the plain sum after disclosure control.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { recordKey } from '../../src/aggregate/tabulate.js';
 import { runKoppel as koppel } from '../helpers.js';
 import { certFingerprint, testPki } from '../tls.js';
 
@@ -228,23 +230,6 @@ describe('koppel aggregate over loopback mutual TLS', () => {
 
   it('the released table does not give the true count back: no column or field from which count minus perturbation follows (--cell-key default)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-ck-'));
-    const pki = testPki();
-    const server = ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca];
-    const client = ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
-    const round = {
-      round: 'e2e-ck',
-      codebook: {
-        id: 'usage',
-        dimensions: [{ name: 'region', labels: regions }],
-        values: [{ name: 'logins', scale: 0, min: '0', max: '100' }],
-        maxInputs: 10,
-        maxRecordsPerInput: 1000,
-      },
-      aggregators: 2,
-      minInputs: 1,
-      deadline: new Date(Date.now() + 30_000).toISOString(),
-    };
-    writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
     // 13 Groningen and 17 Utrecht records, every record key 0: each cell key is 0, which the
     // default p-table maps to -2 for counts of 3 and more, so every count is perturbed.
     const truth = new Map([
@@ -255,60 +240,7 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     const lines = ['region,logins,key'];
     for (const [r, n] of truth) if (r !== '*') for (let i = 0; i < n; i++) lines.push(`${r},${i},0`);
     writeFileSync(join(dir, 'in.csv'), lines.join('\n') + '\n');
-    const base = 22000 + Math.floor(Math.random() * 2000);
-    const addr = (i: number) => `127.0.0.1:${base + i}`;
-    const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
-    const collectArgs = ['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json')];
-    const disclosure = ['--threshold', '10', '--no-secondary', '--cell-key', 'default', ...server, '--peer', 'server'];
-    // Exact sums beside perturbed counts only when the operator says so.
-    const refused = await koppel([...collectArgs, ...disclosure]);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain('INVALID_ARGUMENT');
-    expect(refused.stderr).toContain('--cell-key-counts-only');
-    const collector = koppel([...collectArgs, ...disclosure, '--cell-key-counts-only']);
-    const aggregators = [0, 1].map((j) =>
-      koppel([
-        'aggregate',
-        'aggregator',
-        ...common,
-        '--index',
-        String(j),
-        '--listen',
-        addr(1 + j),
-        '--collector',
-        addr(0),
-        '--expect',
-        '1',
-        ...server,
-        '--peer',
-        'client',
-        '--collector-peer',
-        'server',
-      ]),
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    const input = koppel([
-      'aggregate',
-      'input',
-      ...common,
-      '--party',
-      'gemeente-0',
-      '--in',
-      join(dir, 'in.csv'),
-      '--key-column',
-      'key',
-      '--aggregators',
-      `${addr(1)},${addr(2)}`,
-      ...client,
-      '--peer',
-      'server',
-    ]);
-    const results = await Promise.all([collector, ...aggregators, input]);
-    for (const r of results) expect(r.code, r.stderr).toBe(0);
-    const rows = readFileSync(join(dir, 'table.csv'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => l.split(','));
+    const rows = await cellKeyRound(dir, regions, ['--key-column', 'key'], true);
     // Nothing beside the count: the labels, the count, the sums, whether suppressed and the rule.
     expect(rows[0]).toEqual(['region', 'count', 'sum_logins', 'suppressed', 'rule']);
     for (const row of rows.slice(1)) {
@@ -321,6 +253,32 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     const metaText = readFileSync(join(dir, 'meta.json'), 'utf8');
     expect(metaText).not.toMatch(/perturbation|cellKeySum|"key"/i);
     expect(JSON.parse(metaText)).toMatchObject({ disclosure: { cellKey: 'koppel-default-D2-V0.6', cellKeyCountsOnly: true } });
+  });
+
+  it('record keys from --id-column and --cell-key-secret are recordKey(secret, id): the same perturbed table as those keys given in a --key-column', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-ids-'));
+    // A fixed secret and fixed identifiers, so that the perturbations below are fixed too.
+    const secret = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
+    writeFileSync(join(dir, 'secret.hex'), secret.toString('hex') + '\n');
+    // 8 cells of 10 to 17 records (all published at threshold 10), each record a distinct
+    // identifier: the cell keys, and so the perturbations, follow from the record keys.
+    const labels = Array.from({ length: 8 }, (_, i) => `r${i}`);
+    const records = labels.flatMap((r, i) => Array.from({ length: 10 + i }, (_, j) => ({ r, id: `id-${i}-${j}` })));
+    const csv = (withKey: boolean) =>
+      [
+        withKey ? 'region,logins,bsn,key' : 'region,logins,bsn',
+        ...records.map((x, j) => `${x.r},${j % 7},${x.id}` + (withKey ? `,${recordKey(secret, x.id)}` : '')),
+      ].join('\n') + '\n';
+    writeFileSync(join(dir, 'in.csv'), csv(false));
+    const fromSecret = await cellKeyRound(dir, labels, ['--id-column', 'bsn', '--cell-key-secret', join(dir, 'secret.hex')]);
+    writeFileSync(join(dir, 'in.csv'), csv(true));
+    const fromColumn = await cellKeyRound(dir, labels, ['--key-column', 'key']);
+    expect(fromSecret).toEqual(fromColumn);
+    // The perturbation did act (so the comparison could fail): some count is not its cell's true count.
+    const perturbed = fromSecret
+      .slice(1)
+      .filter((row) => row[0] !== '*' && row[4] === 'published' && Number(row[1]) !== records.filter((x) => x.r === row[0]).length);
+    expect(perturbed.length).toBeGreaterThan(0);
   });
 
   it("an input party's certificate cannot stand in for the collector: the aggregator pins the collector apart (--collector-peer) and reports nothing to an impostor", async () => {
@@ -403,3 +361,84 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     expect(existsSync(join(dir, 'table.csv'))).toBe(false);
   });
 });
+
+/**
+ * One round with the cell key method (`--cell-key default`, counts only, threshold 10, no
+ * secondary suppression): one input party reads dir/in.csv (columns region, logins, ...)
+ * with `inputFlags`; 2 aggregators; the released table's rows. With `checkRefusal`, the
+ * collector is first started without `--cell-key-counts-only` and must refuse.
+ */
+async function cellKeyRound(dir: string, labels: readonly string[], inputFlags: readonly string[], checkRefusal = false): Promise<string[][]> {
+  const pki = testPki();
+  const server = ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca];
+  const client = ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
+  const round = {
+    round: `e2e-ck-${randomBytes(4).toString('hex')}`,
+    codebook: {
+      id: 'usage',
+      dimensions: [{ name: 'region', labels }],
+      values: [{ name: 'logins', scale: 0, min: '0', max: '100' }],
+      maxInputs: 10,
+      maxRecordsPerInput: 1000,
+    },
+    aggregators: 2,
+    minInputs: 1,
+    deadline: new Date(Date.now() + 30_000).toISOString(),
+  };
+  writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
+  const base = 22000 + Math.floor(Math.random() * 2000);
+  const addr = (i: number) => `127.0.0.1:${base + i}`;
+  const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
+  const collectArgs = ['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json')];
+  const disclosure = ['--threshold', '10', '--no-secondary', '--cell-key', 'default', ...server, '--peer', 'server'];
+  if (checkRefusal) {
+    // Exact sums beside perturbed counts only when the operator says so.
+    const refused = await koppel([...collectArgs, ...disclosure]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('INVALID_ARGUMENT');
+    expect(refused.stderr).toContain('--cell-key-counts-only');
+  }
+  const collector = koppel([...collectArgs, ...disclosure, '--cell-key-counts-only']);
+  const aggregators = [0, 1].map((j) =>
+    koppel([
+      'aggregate',
+      'aggregator',
+      ...common,
+      '--index',
+      String(j),
+      '--listen',
+      addr(1 + j),
+      '--collector',
+      addr(0),
+      '--expect',
+      '1',
+      ...server,
+      '--peer',
+      'client',
+      '--collector-peer',
+      'server',
+    ]),
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const input = koppel([
+    'aggregate',
+    'input',
+    ...common,
+    '--party',
+    'gemeente-0',
+    '--in',
+    join(dir, 'in.csv'),
+    ...inputFlags,
+    '--aggregators',
+    `${addr(1)},${addr(2)}`,
+    ...client,
+    '--peer',
+    'server',
+  ]);
+  const results = await Promise.all([collector, ...aggregators, input]);
+  for (const r of results) expect(r.code, r.stderr).toBe(0);
+  return readFileSync(join(dir, 'table.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','));
+}
