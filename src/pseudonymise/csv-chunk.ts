@@ -145,6 +145,10 @@ export const csvChunkOps = {
     const p = new Pseudonymiser({ [FROM_DOMAIN_KEY]: { kid, domain, domainKey, idType } });
     return { p, layout: arg.layout, decoder: new TextDecoder('utf-8', { fatal: true }), encoder: new TextEncoder() };
   },
+  /** When the pool closes: zeroes the pseudonymiser's key midstates. */
+  dispose(_: undefined, c: ChunkContext): void {
+    c.p.destroy();
+  },
   /** One chunk of whole records, numbered from 1 (the caller renumbers in order). */
   chunk(bytes: Uint8Array, c: ChunkContext): ChunkOutput {
     if (isUtf8(bytes)) {

@@ -211,6 +211,7 @@ export async function pseudonymiseCsv(input: AsyncIterable<Uint8Array>, output: 
       // Two chunks per worker: the next is waiting when one is done, whatever the main thread is doing.
       pool = new TaskPool(csvChunkOps, WORKER_URL, threads, {
         init: { op: 'init', arg: { kid: inline.kid, domain: options.domain, domainKey, idType, layout } },
+        dispose: 'dispose',
         perWorker: 2,
       });
     } finally {

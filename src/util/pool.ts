@@ -44,7 +44,17 @@ export interface PoolOptions<R extends OpRegistry> {
    * high-priority ones, so keep 1 where priorities matter.
    */
   readonly perWorker?: number;
+  /**
+   * Runs in every worker (inline: on the calling thread) when the pool is closed, with
+   * that worker's context, after the tasks it had started: for wiping what the init
+   * operation made (a key's midstates). Each worker gets {@link DISPOSE_DEADLINE_MS} for
+   * it; then it is stopped either way.
+   */
+  readonly dispose?: keyof R & string;
 }
+
+/** How long {@link TaskPool.close} waits for each worker's {@link PoolOptions.dispose}. */
+export const DISPOSE_DEADLINE_MS = 1000;
 
 /** Task priority. */
 export type Priority = 'high' | 'low';
@@ -108,6 +118,7 @@ export class TaskPool<R extends OpRegistry> {
   /** Inline mode: the context made by the init operation (a promise if it was async). */
   #context: unknown;
   #contextPending = false;
+  readonly #dispose: (keyof R & string) | undefined;
 
   /**
    * @param ops - the registry, for inline execution
@@ -120,6 +131,7 @@ export class TaskPool<R extends OpRegistry> {
   constructor(ops: R, workerUrl: URL, size: number, options: PoolOptions<R> = {}) {
     this.#ops = ops;
     this.#perWorker = options.perWorker ?? 1;
+    this.#dispose = options.dispose;
     if (!Number.isInteger(this.#perWorker) || this.#perWorker < 1 || this.#perWorker > 64)
       throw new KoppelError('INVALID_ARGUMENT', 'perWorker must be an integer from 1 to 64.');
     if (size > 0 && !(workerUrl.protocol === 'file:' && existsSync(fileURLToPath(workerUrl)))) {
@@ -238,12 +250,42 @@ export class TaskPool<R extends OpRegistry> {
     for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...running]) t.reject(e);
   }
 
-  /** Stops the workers. Pending tasks are rejected. */
+  /** Stops the workers, after {@link PoolOptions.dispose} if given. Pending tasks are rejected. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Each worker still answers the tasks it has started, in order, before the dispose.
+    const started = new Map([...this.#running].map(([w, q]) => [w, q.length]));
     this.#fail(new KoppelError('ABORTED', 'The task pool was closed.'));
+    const op = this.#dispose;
+    if (op !== undefined && this.#workers.length === 0) {
+      try {
+        const c = this.#contextPending ? await (this.#context as Promise<unknown>) : this.#context;
+        (this.#ops[op] as (a: unknown, c: unknown) => unknown)(undefined, c);
+      } catch {
+        // An init that failed made nothing to wipe.
+      }
+    } else if (op !== undefined) {
+      await Promise.all(this.#workers.map((w) => this.#disposeIn(w, op, started.get(w) ?? 0)));
+    }
     await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+
+  /** Runs `op` in worker `w` once the `started` tasks it is still answering are done, or gives up at the deadline. */
+  #disposeIn(w: Worker, op: string, started: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, DISPOSE_DEADLINE_MS);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const queue = this.#running.get(w) as Task[];
+      const ignore = { op, arg: undefined, transfer: [], resolve: () => undefined, reject: () => undefined };
+      for (let i = 0; i < started; i++) queue.push(ignore);
+      queue.push({ op, arg: undefined, transfer: [], resolve: done, reject: done });
+      w.postMessage({ op, arg: undefined });
+    });
   }
 }
 

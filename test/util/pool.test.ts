@@ -63,6 +63,26 @@ describe('TaskPool init (inline)', () => {
     await expect(pool.run('id', 1)).rejects.toMatchObject({ code: 'INVALID_KEY' });
   });
 
+  it('close() runs the dispose operation inline on the context, and the pseudonymisation pool destroys its key with it', async () => {
+    let disposed: unknown;
+    const ops = {
+      init: () => ({ secret: new Uint8Array([1, 2, 3]) }),
+      dispose: (_: undefined, c: { secret: Uint8Array }) => void (disposed = c.secret.fill(0)),
+    };
+    const pool = new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'init', arg: undefined }, dispose: 'dispose' });
+    await pool.close();
+    expect(disposed).toEqual(new Uint8Array(3));
+    // csvChunkOps.dispose: the worker's pseudonymiser refuses to work afterwards.
+    const { csvChunkOps } = await import('../../src/pseudonymise/csv-chunk.js');
+    const key = generateKey();
+    const domainKey = deriveDomainKey(key, 'pool');
+    const layout = { column: 0, fields: 1, delimiter: ',' as const, newline: '\n' as const, policy: 'skip' as const };
+    const c = csvChunkOps.init({ kid: key.kid, domain: 'pool', domainKey, idType: 'raw', layout });
+    expect(c.p.pseudonymise('a')).toMatch(/./);
+    csvChunkOps.dispose(undefined, c);
+    expect(() => c.p.pseudonymise('a')).toThrow(expect.objectContaining({ code: 'INVALID_KEY' }));
+  });
+
   it('refuses a perWorker outside 1 to 64', () => {
     const ops = { id: (x: number) => x };
     for (const perWorker of [0, 1.5, 65])
@@ -115,6 +135,44 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
         // Both workers ran the preload: only the refused flags were dropped.
         expect(r.stderr.split('preloaded-in-worker').length - 1, flags.join(' ')).toBe(2);
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('close() runs the dispose operation in every worker, on the context its init made, after the tasks it had started', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-pool-dispose-'));
+    try {
+      // A registry whose init keeps a shared flag per worker; dispose sets it; slow tasks are still running at close().
+      const worker = join(dir, 'worker.mjs');
+      writeFileSync(
+        worker,
+        `import { parentPort } from 'node:worker_threads';
+         import { serveRegistry } from ${JSON.stringify(dist('util/pool.js').href)};
+         const ops = {
+           // Each worker takes the next index (a counter in the third slot).
+           init: (a) => ({ flags: new Int32Array(a.flags), at: Atomics.add(new Int32Array(a.flags), 2, 1) }),
+           // Counts, in the fourth slot, the tasks that finished before their worker's dispose.
+           slow: async (ms, c) => { await new Promise((r) => setTimeout(r, ms)); if (Atomics.load(c.flags, c.at) === 0) Atomics.add(c.flags, 3, 1); },
+           dispose: (_, c) => { Atomics.store(c.flags, c.at, 1); },
+         };
+         serveRegistry(ops, parentPort);`,
+      );
+      const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
+      const flags = new SharedArrayBuffer(16);
+      const view = new Int32Array(flags);
+      type Ops = { init: (a: { flags: SharedArrayBuffer }) => unknown; slow: (ms: number) => void; dispose: () => void };
+      const stub = {} as Ops;
+      const pool = new DistPool<Ops>(stub, pathToFileURL(worker), 2, { init: { op: 'init', arg: { flags } }, dispose: 'dispose' });
+      // Two slow tasks in flight (one per worker) and more queued, then close.
+      const running = [200, 200, 200].map((ms) => pool.run('slow', ms).catch((e: KoppelError) => e.code));
+      await new Promise((r) => setTimeout(r, 50));
+      await pool.close();
+      // Every task was cancelled by the close, and both workers had disposed of their context.
+      expect(await Promise.all(running)).toEqual(['ABORTED', 'ABORTED', 'ABORTED']);
+      expect([view[0], view[1]]).toEqual([1, 1]);
+      // The two tasks the workers had started ran to their end first; the queued one never started.
+      expect(view[3]).toBe(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
