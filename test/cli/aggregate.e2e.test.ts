@@ -17,26 +17,6 @@ const households = ['single', 'family'];
 describe('koppel aggregate over loopback mutual TLS', () => {
   it('3 inputs, 2 aggregators, 1 collector: the table is the plain sum, with the threshold applied', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'koppel-agg-e2e-'));
-    const pki = testPki();
-    const server = ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca];
-    const client = ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
-    const round = {
-      round: 'e2e-1',
-      codebook: {
-        id: 'usage',
-        dimensions: [
-          { name: 'region', labels: regions },
-          { name: 'household', labels: households },
-        ],
-        values: [{ name: 'logins', scale: 0, min: '0', max: '100' }],
-        maxInputs: 10,
-        maxRecordsPerInput: 1000,
-      },
-      aggregators: 2,
-      minInputs: 3,
-      deadline: new Date(Date.now() + 30_000).toISOString(),
-    };
-    writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
     // Party p: 4 + p records per cell, except Utrecht/single where only party 0 has 2 records.
     const expected = new Map<string, { count: number; logins: number }>();
     for (let p = 0; p < 3; p++) {
@@ -52,72 +32,15 @@ describe('koppel aggregate over loopback mutual TLS', () => {
         }
       writeFileSync(join(dir, `p${p}.csv`), lines.join('\n') + '\n');
     }
-    const base = 18000 + Math.floor(Math.random() * 2000);
-    const addr = (i: number) => `127.0.0.1:${base + i}`;
-    const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
-    const collector = koppel([
-      'aggregate',
-      'collect',
-      ...common,
-      '--listen',
-      addr(0),
-      '--out',
-      join(dir, 'table.csv'),
-      '--meta',
-      join(dir, 'meta.json'),
-      '--protection',
-      '2',
-      '--value-protection',
-      '12.5',
-      ...server,
-      '--peer',
-      'server',
-    ]);
-    const aggregators = [0, 1].map((j) =>
-      koppel([
-        'aggregate',
-        'aggregator',
-        ...common,
-        '--index',
-        String(j),
-        '--listen',
-        addr(1 + j),
-        '--collector',
-        addr(0),
-        '--expect',
-        '3',
-        ...server,
-        '--tls-ca',
-        pki.ca,
-        '--peer',
-        'client',
-        '--collector-peer',
-        'server',
-      ]),
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    const inputs = [0, 1, 2].map((p) =>
-      koppel([
-        'aggregate',
-        'input',
-        ...common,
-        '--party',
-        `gemeente-${p}`,
-        '--in',
-        join(dir, `p${p}.csv`),
-        '--aggregators',
-        `${addr(1)},${addr(2)}`,
-        ...client,
-        '--peer',
-        'server',
-      ]),
-    );
-    const results = await Promise.all([collector, ...aggregators, ...inputs]);
-    for (const r of results) expect(r.code, r.stderr).toBe(0);
-    const rows = readFileSync(join(dir, 'table.csv'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => l.split(','));
+    const rows = await tlsRound({
+      dir,
+      dimensions: [
+        { name: 'region', labels: regions },
+        { name: 'household', labels: households },
+      ],
+      inputs: ['p0.csv', 'p1.csv', 'p2.csv'],
+      collectFlags: ['--protection', '2', '--value-protection', '12.5'],
+    });
     expect(rows[0]).toEqual(['region', 'household', 'count', 'sum_logins', 'suppressed', 'rule']);
     const get = (r: string, h: string) => rows.find((x) => x[0] === r && x[1] === h) as string[];
     const total = [...expected.values()].reduce((a, e) => ({ count: a.count + e.count, logins: a.logins + e.logins }), { count: 0, logins: 0 });
@@ -177,26 +100,7 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       '--peer',
       'server',
     ]);
-    const aggregators = [0, 1].map((j) =>
-      koppel([
-        'aggregate',
-        'aggregator',
-        ...common,
-        '--index',
-        String(j),
-        '--listen',
-        addr(1 + j),
-        '--collector',
-        addr(0),
-        '--expect',
-        '1',
-        ...server,
-        '--peer',
-        'client',
-        '--collector-peer',
-        'server',
-      ]),
-    );
+    const aggregators = [0, 1].map((j) => koppel([...aggregatorArgs(common, addr, j, 1), ...server, '--peer', 'client', '--collector-peer', 'server']));
     await new Promise((r) => setTimeout(r, 300));
     const input = (cert: string, key: string, party: string) =>
       koppel([
@@ -297,21 +201,8 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     const addr = (i: number) => `127.0.0.1:${base + i}`;
     const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
     const tls = (cert: string, key: string) => ['--tls-cert', cert, '--tls-key', key, '--tls-ca', pki.ca];
-    const aggregatorArgs = (j: number) => [
-      'aggregate',
-      'aggregator',
-      ...common,
-      '--index',
-      String(j),
-      '--listen',
-      addr(1 + j),
-      '--collector',
-      addr(0),
-      '--expect',
-      '1',
-    ];
     // Without a pin for the collector, with TLS, the aggregator does not start.
-    const unpinned = await koppel([...aggregatorArgs(0), ...tls(pki.serverCert, pki.serverKey), '--peer', 'client']);
+    const unpinned = await koppel([...aggregatorArgs(common, addr, 0, 1), ...tls(pki.serverCert, pki.serverKey), '--peer', 'client']);
     expect(unpinned.code).not.toBe(0);
     expect(unpinned.stderr).toContain('--collector-peer');
     // The input party here is the other agency (its certificate, valid from the same CA, is
@@ -331,7 +222,7 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       'server',
     ]);
     const aggregators = [0, 1].map((j) =>
-      koppel([...aggregatorArgs(j), ...tls(pki.serverCert, pki.serverKey), '--peer', 'other-agency', '--collector-peer', 'server']),
+      koppel([...aggregatorArgs(common, addr, j, 1), ...tls(pki.serverCert, pki.serverKey), '--peer', 'other-agency', '--collector-peer', 'server']),
     );
     await new Promise((r) => setTimeout(r, 300));
     const input = await koppel([
@@ -362,83 +253,117 @@ describe('koppel aggregate over loopback mutual TLS', () => {
   });
 });
 
+/** A round over loopback mutual TLS with 2 aggregators and a collector: see {@link tlsRound}. */
+interface TlsRound {
+  readonly dir: string;
+  readonly dimensions: ReadonlyArray<{ readonly name: string; readonly labels: readonly string[] }>;
+  /** CSV files in `dir` (columns: the dimensions, logins, ...), one input party each (gemeente-0, gemeente-1, ...). */
+  readonly inputs: readonly string[];
+  /** Flags every input party gets. */
+  readonly inputFlags?: readonly string[];
+  /** The collector's disclosure flags. */
+  readonly collectFlags: readonly string[];
+  /** Flags the collector is first started with and must refuse (`INVALID_ARGUMENT` mentioning `mentions`). */
+  readonly refused?: { readonly flags: readonly string[]; readonly mentions: string };
+}
+
 /**
- * One round with the cell key method (`--cell-key default`, counts only, threshold 10, no
- * secondary suppression): one input party reads dir/in.csv (columns region, logins, ...)
- * with `inputFlags`; 2 aggregators; the released table's rows. With `checkRefusal`, the
- * collector is first started without `--cell-key-counts-only` and must refuse.
+ * Runs the round of `r` (one value column, logins 0..100; every input required): the
+ * collector writes dir/table.csv and dir/meta.json; every process must succeed. Returns
+ * the released table's rows.
  */
-async function cellKeyRound(dir: string, labels: readonly string[], inputFlags: readonly string[], checkRefusal = false): Promise<string[][]> {
+async function tlsRound(r: TlsRound): Promise<string[][]> {
+  const { dir } = r;
   const pki = testPki();
   const server = ['--tls-cert', pki.serverCert, '--tls-key', pki.serverKey, '--tls-ca', pki.ca];
   const client = ['--tls-cert', pki.clientCert, '--tls-key', pki.clientKey, '--tls-ca', pki.ca];
   const round = {
-    round: `e2e-ck-${randomBytes(4).toString('hex')}`,
+    round: `e2e-${randomBytes(4).toString('hex')}`,
     codebook: {
       id: 'usage',
-      dimensions: [{ name: 'region', labels }],
+      dimensions: r.dimensions,
       values: [{ name: 'logins', scale: 0, min: '0', max: '100' }],
       maxInputs: 10,
       maxRecordsPerInput: 1000,
     },
     aggregators: 2,
-    minInputs: 1,
+    minInputs: r.inputs.length,
     deadline: new Date(Date.now() + 30_000).toISOString(),
   };
   writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
-  const base = 22000 + Math.floor(Math.random() * 2000);
+  const base = 18000 + Math.floor(Math.random() * 6000);
   const addr = (i: number) => `127.0.0.1:${base + i}`;
   const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
-  const collectArgs = ['aggregate', 'collect', ...common, '--listen', addr(0), '--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json')];
-  const disclosure = ['--threshold', '10', '--no-secondary', '--cell-key', 'default', ...server, '--peer', 'server'];
-  if (checkRefusal) {
-    // Exact sums beside perturbed counts only when the operator says so.
-    const refused = await koppel([...collectArgs, ...disclosure]);
+  const collectArgs = [
+    'aggregate',
+    'collect',
+    ...common,
+    '--listen',
+    addr(0),
+    '--out',
+    join(dir, 'table.csv'),
+    '--meta',
+    join(dir, 'meta.json'),
+    ...server,
+    '--peer',
+    'server',
+  ];
+  if (r.refused) {
+    const refused = await koppel([...collectArgs, ...r.refused.flags]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('INVALID_ARGUMENT');
-    expect(refused.stderr).toContain('--cell-key-counts-only');
+    expect(refused.stderr).toContain(r.refused.mentions);
   }
-  const collector = koppel([...collectArgs, ...disclosure, '--cell-key-counts-only']);
+  const collector = koppel([...collectArgs, ...r.collectFlags]);
   const aggregators = [0, 1].map((j) =>
+    koppel([...aggregatorArgs(common, addr, j, r.inputs.length), ...server, '--peer', 'client', '--collector-peer', 'server']),
+  );
+  await new Promise((res) => setTimeout(res, 300));
+  const inputs = r.inputs.map((file, p) =>
     koppel([
       'aggregate',
-      'aggregator',
+      'input',
       ...common,
-      '--index',
-      String(j),
-      '--listen',
-      addr(1 + j),
-      '--collector',
-      addr(0),
-      '--expect',
-      '1',
-      ...server,
+      '--party',
+      `gemeente-${p}`,
+      '--in',
+      join(dir, file),
+      ...(r.inputFlags ?? []),
+      '--aggregators',
+      `${addr(1)},${addr(2)}`,
+      ...client,
       '--peer',
-      'client',
-      '--collector-peer',
       'server',
     ]),
   );
-  await new Promise((r) => setTimeout(r, 300));
-  const input = koppel([
-    'aggregate',
-    'input',
-    ...common,
-    '--party',
-    'gemeente-0',
-    '--in',
-    join(dir, 'in.csv'),
-    ...inputFlags,
-    '--aggregators',
-    `${addr(1)},${addr(2)}`,
-    ...client,
-    '--peer',
-    'server',
-  ]);
-  const results = await Promise.all([collector, ...aggregators, input]);
-  for (const r of results) expect(r.code, r.stderr).toBe(0);
+  const results = await Promise.all([collector, ...aggregators, ...inputs]);
+  for (const x of results) expect(x.code, x.stderr).toBe(0);
   return readFileSync(join(dir, 'table.csv'), 'utf8')
     .trim()
     .split('\n')
     .map((l) => l.split(','));
+}
+
+/**
+ * One round with the cell key method (`--cell-key default`, counts only, threshold 10, no
+ * secondary suppression): one input party reads dir/in.csv (columns region, logins, ...)
+ * with `inputFlags`. With `checkRefusal`, the collector is first started without
+ * `--cell-key-counts-only` and must refuse.
+ */
+function cellKeyRound(dir: string, labels: readonly string[], inputFlags: readonly string[], checkRefusal = false): Promise<string[][]> {
+  const disclosure = ['--threshold', '10', '--no-secondary', '--cell-key', 'default'];
+  return tlsRound({
+    dir,
+    dimensions: [{ name: 'region', labels }],
+    inputs: ['in.csv'],
+    inputFlags,
+    collectFlags: [...disclosure, '--cell-key-counts-only'],
+    // Exact sums beside perturbed counts only when the operator says so.
+    ...(checkRefusal ? { refused: { flags: disclosure, mentions: '--cell-key-counts-only' } } : {}),
+  });
+}
+
+/** `aggregate aggregator` number `j` of 2, listening on addr(1 + j), reporting to the collector on addr(0) once `inputs` inputs arrived. */
+function aggregatorArgs(common: readonly string[], addr: (i: number) => string, j: number, inputs: number): string[] {
+  return ['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', String(inputs)];
 }
