@@ -47,8 +47,9 @@ export interface PoolOptions<R extends OpRegistry> {
   /**
    * Runs in every worker (inline: on the calling thread) when the pool is closed, with
    * that worker's context, after the tasks it had started: for wiping what the init
-   * operation made (a key's midstates). Each worker gets {@link DISPOSE_DEADLINE_MS} for
-   * it; then it is stopped either way.
+   * operation made (a key's midstates). Best effort: each live worker gets
+   * {@link DISPOSE_DEADLINE_MS} for its started tasks and the dispose, and is stopped
+   * after either way; a worker that has exited has nothing left to wipe.
    */
   readonly dispose?: keyof R & string;
 }
@@ -72,12 +73,41 @@ interface Task {
 /**
  * The parent's Node flags that a worker takes, found when the first worker starts:
  * without `--input-type` (a script run with `node --input-type=module -e ...` would make
- * every worker fail to start), and without the V8 and process-wide flags Node refuses
- * in a worker (`--max-old-space-size=8192`, `--single-threaded-gc`, ...), which apply
- * to the worker's isolate anyway. Node names the refused flags in its error; they are
- * dropped and the start retried, and if Node still refuses, the worker gets no flags.
+ * every worker fail to start), and without the V8 and process-wide flags Node refuses in
+ * a worker (`--max-old-space-size=8192`, `--single-threaded-gc`, `--stack-size=...`). V8
+ * applies its heap flags to the workers' heaps anyway; a worker's stack is its own
+ * (`resourceLimits.stackSizeMb`). Node lists the refused flags in its error; exactly those
+ * are dropped (with a value given as the next argument) and the start retried. If Node
+ * still refuses, the workers start without flags, and a warning says so once.
  */
 let workerArgv: string[] | undefined;
+
+/** The flags Node's `ERR_WORKER_INVALID_EXEC_ARGV` message lists ("...flags: --a, --b"). */
+export function refusedFlags(message: string): string[] {
+  const at = message.indexOf('flags: ');
+  return at < 0
+    ? []
+    : message
+        .slice(at + 'flags: '.length)
+        .split(', ')
+        .map((f) => f.trim())
+        .filter((f) => f.length > 0);
+}
+
+/** `argv` without the `refused` flags; a refused flag without `=` takes a value that follows it (not starting with `-`) along. */
+export function withoutRefused(argv: readonly string[], refused: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!refused.includes(a)) {
+      out.push(a);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (!a.includes('=') && next !== undefined && !next.startsWith('-')) i++;
+  }
+  return out;
+}
 
 function startWorker(workerUrl: URL): Worker {
   const { Worker: WorkerClass } = workerModule();
@@ -89,9 +119,14 @@ function startWorker(workerUrl: URL): Worker {
       return w;
     } catch (e) {
       if ((e as { code?: unknown }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || argv.length === 0) throw e;
-      const refused = String((e as Error).message);
-      const kept = argv.filter((a) => !refused.includes(a));
-      argv = attempt === 0 && kept.length < argv.length ? kept : [];
+      const kept = withoutRefused(argv, refusedFlags(String((e as Error).message)));
+      if (attempt === 0 && kept.length < argv.length) argv = kept;
+      else {
+        process.emitWarning('Worker threads start without the Node flags this process was given: Node refused them in a worker.', {
+          code: 'KOPPEL_WORKER_FLAGS',
+        });
+        argv = [];
+      }
     }
   }
 }
@@ -119,6 +154,10 @@ export class TaskPool<R extends OpRegistry> {
   #context: unknown;
   #contextPending = false;
   readonly #dispose: (keyof R & string) | undefined;
+  /** Per worker, the messages it has not answered yet (tasks, init, dispose), counted apart from the task queues, which a failure empties. */
+  readonly #unanswered = new Map<Worker, number>();
+  /** Workers whose thread has ended. */
+  readonly #exited = new Set<Worker>();
 
   /**
    * @param ops - the registry, for inline execution
@@ -148,6 +187,7 @@ export class TaskPool<R extends OpRegistry> {
       const w = startWorker(workerUrl);
       w.unref();
       w.on('message', (m: { ok: true; value: unknown } | { ok: false; code: string; message: string; details: Record<string, unknown> }) => {
+        this.#unanswered.set(w, (this.#unanswered.get(w) ?? 1) - 1);
         const t = this.#running.get(w)?.shift();
         if (t) {
           if (m.ok) t.resolve(m.value);
@@ -159,6 +199,7 @@ export class TaskPool<R extends OpRegistry> {
         this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread failed; rerun with 0 threads to compute on the main thread, and report this.')),
       );
       w.on('exit', (code) => {
+        this.#exited.add(w);
         if (code !== 0 && !this.#closed) this.#fail(new KoppelError('WORKER_FAILED', 'A worker thread exited unexpectedly (out of memory?).'));
       });
       this.#workers.push(w);
@@ -173,7 +214,7 @@ export class TaskPool<R extends OpRegistry> {
           resolve: () => undefined,
           reject: (e) => this.#fail(e instanceof KoppelError ? e : new KoppelError('WORKER_FAILED', 'A worker thread failed to start.')),
         });
-        w.postMessage({ op: init.op, arg: init.arg, init: true });
+        this.#post(w, { op: init.op, arg: init.arg, init: true });
       }
     }
   }
@@ -221,7 +262,7 @@ export class TaskPool<R extends OpRegistry> {
       if (!w) return;
       const t = (this.#high.shift() ?? this.#low.shift()) as Task;
       (this.#running.get(w) as Task[]).push(t);
-      w.postMessage({ op: t.op, arg: t.arg }, t.transfer);
+      this.#post(w, { op: t.op, arg: t.arg }, t.transfer);
     }
   }
 
@@ -250,41 +291,52 @@ export class TaskPool<R extends OpRegistry> {
     for (const t of [...this.#high.splice(0), ...this.#low.splice(0), ...running]) t.reject(e);
   }
 
+  /** Hands a message to worker `w`, counting it until `w` answers. */
+  #post(w: Worker, message: unknown, transfer: ArrayBuffer[] = []): void {
+    this.#unanswered.set(w, (this.#unanswered.get(w) ?? 0) + 1);
+    w.postMessage(message, transfer);
+  }
+
   /** Stops the workers, after {@link PoolOptions.dispose} if given. Pending tasks are rejected. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // Each worker still answers the tasks it has started, in order, before the dispose.
-    const started = new Map([...this.#running].map(([w, q]) => [w, q.length]));
     this.#fail(new KoppelError('ABORTED', 'The task pool was closed.'));
     const op = this.#dispose;
     if (op !== undefined && this.#workers.length === 0) {
       try {
         const c = this.#contextPending ? await (this.#context as Promise<unknown>) : this.#context;
-        (this.#ops[op] as (a: unknown, c: unknown) => unknown)(undefined, c);
+        await (this.#ops[op] as (a: unknown, c: unknown) => unknown)(undefined, c);
       } catch {
-        // An init that failed made nothing to wipe.
+        // An init that failed made nothing to wipe; a failing dispose has nothing more to do.
       }
     } else if (op !== undefined) {
-      await Promise.all(this.#workers.map((w) => this.#disposeIn(w, op, started.get(w) ?? 0)));
+      await Promise.all(this.#workers.filter((w) => !this.#exited.has(w)).map((w) => this.#disposeIn(w, op)));
     }
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 
-  /** Runs `op` in worker `w` once the `started` tasks it is still answering are done, or gives up at the deadline. */
-  #disposeIn(w: Worker, op: string, started: number): Promise<void> {
+  /**
+   * Runs `op` in worker `w` after the messages it is still answering (a worker answers in
+   * order); resolves when it has, when the thread ends, or at the deadline.
+   */
+  #disposeIn(w: Worker, op: string): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, DISPOSE_DEADLINE_MS);
-      timer.unref();
       const done = () => {
         clearTimeout(timer);
+        w.off('exit', done);
         resolve();
       };
+      const timer = setTimeout(done, DISPOSE_DEADLINE_MS);
+      timer.unref();
+      w.once('exit', done);
+      // The queue was emptied by the close (or an earlier failure); the answers still to come are counted apart.
       const queue = this.#running.get(w) as Task[];
-      const ignore = { op, arg: undefined, transfer: [], resolve: () => undefined, reject: () => undefined };
-      for (let i = 0; i < started; i++) queue.push(ignore);
+      const ignore: Task = { op, arg: undefined, transfer: [], resolve: () => undefined, reject: () => undefined };
+      queue.length = 0;
+      for (let i = 0; i < (this.#unanswered.get(w) ?? 0); i++) queue.push(ignore);
       queue.push({ op, arg: undefined, transfer: [], resolve: done, reject: done });
-      w.postMessage({ op, arg: undefined });
+      this.#post(w, { op, arg: undefined });
     });
   }
 }

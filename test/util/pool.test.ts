@@ -5,7 +5,7 @@
  * tasks handed ahead (`perWorker`) are answered in order.
  */
 import { describe, expect, it } from 'vitest';
-import { TaskPool } from '../../src/util/pool.js';
+import { refusedFlags, TaskPool, withoutRefused } from '../../src/util/pool.js';
 import type * as PoolModule from '../../src/util/pool.js';
 import type * as CsvChunkModule from '../../src/pseudonymise/csv-chunk.js';
 import type * as PsiOpsModule from '../../src/psi/ops.js';
@@ -91,6 +91,19 @@ describe('TaskPool init (inline)', () => {
   });
 });
 
+describe("the flags a worker takes: exactly those Node's error names are dropped", () => {
+  it('reads the refused flags from the message and drops them, with a value given as the next argument', () => {
+    const msg = 'Initiated Worker with invalid execArgv flags: --max-old-space-size=512, --stack-size=900';
+    expect(refusedFlags(msg)).toEqual(['--max-old-space-size=512', '--stack-size=900']);
+    expect(refusedFlags('something else')).toEqual([]);
+    const argv = ['--conditions', 'x', '--max-old-space-size=512', '--import', 'file:///a.mjs', '--stack-size=900'];
+    expect(withoutRefused(argv, refusedFlags(msg))).toEqual(['--conditions', 'x', '--import', 'file:///a.mjs']);
+    // A value that happens to occur in the message text is not a refused flag.
+    expect(withoutRefused(['--conditions', 'flags', '-C', 'e'], refusedFlags(msg))).toEqual(['--conditions', 'flags', '-C', 'e']);
+    expect(withoutRefused(['--title', 'koppel', '--no-warnings'], ['--title'])).toEqual(['--no-warnings']);
+  });
+});
+
 describe('TaskPool init and perWorker (worker threads, compiled package)', () => {
   const dist = (path: string) => new URL(`../../dist/${path}`, import.meta.url);
   const layout = { column: 0, fields: 2, delimiter: ',' as const, newline: '\n' as const, policy: 'skip' as const };
@@ -128,7 +141,12 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
         const packed = await pool.run('hashMultiply', { suite: 'x25519', items: ['a', 'b'], scalar: getSuite('x25519').randomScalar().scalar });
         await pool.close();
         process.stdout.write(String(packed.length));`;
-      for (const flags of [['--max-old-space-size=512'], ['--single-threaded-gc', '--stack-size=900']]) {
+      // A flag workers take, given with its value as the next argument, beside refused ones.
+      for (const flags of [
+        ['--max-old-space-size=512'],
+        ['--single-threaded-gc', '--stack-size=900'],
+        ['--conditions', 'koppel-test', '--max-old-space-size=512'],
+      ]) {
         const r = await runNode([...flags, '--import', pathToFileURL(preload).href, '--input-type=module', '-e', script]);
         expect(r.stderr.replaceAll('preloaded-in-worker\n', ''), flags.join(' ')).toBe('');
         expect(r.stdout, flags.join(' ')).toBe('64');
@@ -140,39 +158,83 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
     }
   });
 
+  /**
+   * A registry over shared flags (Int32Array slots): init takes the next worker index
+   * (slot 2 counts them) and, in worker 0 with `failFirst`, waits for slot 6 and then
+   * fails; slow counts its start in slot 5, waits for slot 4, and counts in slot 3 if its
+   * worker had not disposed yet; dispose sets the worker's own slot (0 or 1) after 100 ms.
+   */
+  const gatedWorker = (dir: string): URL => {
+    const file = join(dir, 'worker.mjs');
+    writeFileSync(
+      file,
+      `import { parentPort } from 'node:worker_threads';
+       import { serveRegistry } from ${JSON.stringify(dist('util/pool.js').href)};
+       const until = async (f, slot) => { while (Atomics.load(f, slot) === 0) await new Promise((r) => setTimeout(r, 2)); };
+       const ops = {
+         init: async (a) => {
+           const flags = new Int32Array(a.flags);
+           const at = Atomics.add(flags, 2, 1);
+           if (a.failFirst && at === 0) { await until(flags, 6); throw new Error('init failed'); }
+           return { flags, at };
+         },
+         slow: async (_, c) => { Atomics.add(c.flags, 5, 1); await until(c.flags, 4); if (Atomics.load(c.flags, c.at) === 0) Atomics.add(c.flags, 3, 1); },
+         // Takes a while, so that a pool that stopped the worker at the wrong answer would stop it before the flag is set.
+         dispose: async (_, c) => { await new Promise((r) => setTimeout(r, 100)); Atomics.store(c.flags, c.at, 1); },
+       };
+       serveRegistry(ops, parentPort);`,
+    );
+    return pathToFileURL(file);
+  };
+  type GatedOps = { init: (a: { flags: SharedArrayBuffer; failFirst: boolean }) => unknown; slow: (x: number) => void; dispose: () => void };
+  const until = async (f: () => boolean): Promise<void> => {
+    for (const end = Date.now() + 10_000; !f(); await new Promise((r) => setTimeout(r, 5))) if (Date.now() > end) throw new Error('timed out');
+  };
+
   it('close() runs the dispose operation in every worker, on the context its init made, after the tasks it had started', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'koppel-pool-dispose-'));
     try {
-      // A registry whose init keeps a shared flag per worker; dispose sets it; slow tasks are still running at close().
-      const worker = join(dir, 'worker.mjs');
-      writeFileSync(
-        worker,
-        `import { parentPort } from 'node:worker_threads';
-         import { serveRegistry } from ${JSON.stringify(dist('util/pool.js').href)};
-         const ops = {
-           // Each worker takes the next index (a counter in the third slot).
-           init: (a) => ({ flags: new Int32Array(a.flags), at: Atomics.add(new Int32Array(a.flags), 2, 1) }),
-           // Counts, in the fourth slot, the tasks that finished before their worker's dispose.
-           slow: async (ms, c) => { await new Promise((r) => setTimeout(r, ms)); if (Atomics.load(c.flags, c.at) === 0) Atomics.add(c.flags, 3, 1); },
-           dispose: (_, c) => { Atomics.store(c.flags, c.at, 1); },
-         };
-         serveRegistry(ops, parentPort);`,
-      );
       const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
-      const flags = new SharedArrayBuffer(16);
+      const flags = new SharedArrayBuffer(32);
       const view = new Int32Array(flags);
-      type Ops = { init: (a: { flags: SharedArrayBuffer }) => unknown; slow: (ms: number) => void; dispose: () => void };
-      const stub = {} as Ops;
-      const pool = new DistPool<Ops>(stub, pathToFileURL(worker), 2, { init: { op: 'init', arg: { flags } }, dispose: 'dispose' });
-      // Two slow tasks in flight (one per worker) and more queued, then close.
-      const running = [200, 200, 200].map((ms) => pool.run('slow', ms).catch((e: KoppelError) => e.code));
-      await new Promise((r) => setTimeout(r, 50));
-      await pool.close();
-      // Every task was cancelled by the close, and both workers had disposed of their context.
+      const pool = new DistPool<GatedOps>({} as GatedOps, gatedWorker(dir), 2, { init: { op: 'init', arg: { flags, failFirst: false } }, dispose: 'dispose' });
+      // One slow task running in each worker, a third queued; close while they run, then let them finish.
+      const running = [0, 1, 2].map((x) => pool.run('slow', x).catch((e: KoppelError) => e.code));
+      await until(() => view[5] === 2);
+      const closing = pool.close();
+      Atomics.store(view, 4, 1);
+      await closing;
       expect(await Promise.all(running)).toEqual(['ABORTED', 'ABORTED', 'ABORTED']);
       expect([view[0], view[1]]).toEqual([1, 1]);
-      // The two tasks the workers had started ran to their end first; the queued one never started.
+      // The two started tasks ran to their end before their worker's dispose; the queued one never started.
       expect(view[3]).toBe(2);
+      expect(view[5]).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('close() after a worker failed still disposes in the surviving worker, after the task it is still running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'koppel-pool-dispose-'));
+    try {
+      const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
+      const flags = new SharedArrayBuffer(32);
+      const view = new Int32Array(flags);
+      const pool = new DistPool<GatedOps>({} as GatedOps, gatedWorker(dir), 2, {
+        init: { op: 'init', arg: { flags, failFirst: true } },
+        dispose: 'dispose',
+        perWorker: 2,
+      });
+      const running = [0, 1].map((x) => pool.run('slow', x).catch((e: KoppelError) => e.code));
+      await until(() => view[5] === 1); // the surviving worker's task runs
+      Atomics.store(view, 6, 1); // worker 0's init fails: the pool fails, its tasks are rejected
+      await until(() => pool.failed);
+      const closing = pool.close();
+      Atomics.store(view, 4, 1);
+      await closing;
+      await Promise.all(running);
+      expect(view[1]).toBe(1);
+      expect(view[3]).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
