@@ -54,7 +54,7 @@ export class RecordKeyer {
    * @throws KoppelError `INVALID_KEY` after {@link RecordKeyer.destroy}
    */
   key(id: string): number {
-    return this.#mac.macString(RECORD_KEY_PREFIX + id)[0] as number;
+    return this.#mac.macByteOfString(RECORD_KEY_PREFIX + id, 0);
   }
 
   /** Zeroes the derived state (as secret as the secret); later calls throw `INVALID_KEY`. */

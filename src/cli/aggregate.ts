@@ -191,21 +191,18 @@ export function aggregateCommand(program: Command, io: Console): void {
         throw new KoppelError('INVALID_ARGUMENT', `The round has ${config.aggregators} aggregators; --aggregators lists ${addrs.length}.`);
       if ((flags.idColumn === undefined) !== (flags.cellKeySecret === undefined))
         throw new KoppelError('INVALID_ARGUMENT', '--id-column and --cell-key-secret go together.');
-      const secret = flags.cellKeySecret ? fromHex(readTextFile(flags.cellKeySecret, 'cell key secret file').trim()) : undefined;
-      if (flags.cellKeySecret && (!secret || secret.length !== 32)) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
-      const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
-      const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
-      const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
-      const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;
-      const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
-      // Records go straight into the tabulator: constant memory for any number of rows.
+      const keyer = flags.cellKeySecret ? readCellKeyer(flags.cellKeySecret) : undefined;
       const tab = new Tabulator(config.codebook);
-      const layout = { cells: dimCols, values: valCols };
-      // Every record counts in the table: one with the wrong field count stops the run.
-      const policy = new RecordPolicy({ fields: csv.header.length, policy: 'error', wording: POLICY_WORDING.strict });
-      const keyer = idCol !== undefined && secret ? new RecordKeyer(secret) : undefined;
-      secret?.fill(0); // the keyer holds what it needs
       try {
+        const csv = await openCsv(inputChunks(flags.in), parseDelimiter(flags.delimiter));
+        const dimCols = config.codebook.spec.dimensions.map((d) => columnIndex(csv.header, d.name));
+        const valCols = config.codebook.spec.values.map((v) => columnIndex(csv.header, v.name));
+        const keyCol = flags.keyColumn ? columnIndex(csv.header, flags.keyColumn) : undefined;
+        const idCol = flags.idColumn ? columnIndex(csv.header, flags.idColumn) : undefined;
+        // Records go straight into the tabulator: constant memory for any number of rows.
+        const layout = { cells: dimCols, values: valCols };
+        // Every record counts in the table: one with the wrong field count stops the run.
+        const policy = new RecordPolicy({ fields: csv.header.length, policy: 'error', wording: POLICY_WORDING.strict });
         for await (const b of csv.batches) {
           const rows = policy.screen(b);
           // Random record keys (no key column, no secret): one CSPRNG call per batch.
@@ -518,4 +515,20 @@ export function aggregateCommand(program: Command, io: Console): void {
   withAgreement(addReceiptOption(subcommand(agg, 'input')), 'input');
   withAgreement(addReceiptOption(subcommand(agg, 'aggregator')), 'aggregator');
   withAgreement(addReceiptOption(subcommand(agg, 'collect')), 'collector');
+}
+
+/**
+ * The cell key secret from its file (64 hex digits) as a {@link RecordKeyer}; the decoded
+ * bytes are wiped as soon as the keyer holds its own state, whatever happens.
+ *
+ * @throws KoppelError `INVALID_KEY` unless the file holds 32 bytes in hex; `IO_ERROR` if it cannot be read
+ */
+function readCellKeyer(file: string): RecordKeyer {
+  const secret = fromHex(readTextFile(file, 'cell key secret file').trim());
+  try {
+    if (!secret || secret.length !== 32) throw new KoppelError('INVALID_KEY', 'The cell key secret must be 32 bytes in hex.');
+    return new RecordKeyer(secret);
+  } finally {
+    secret?.fill(0);
+  }
 }

@@ -57,7 +57,11 @@ export function toHex(bytes: Uint8Array): string {
 /** Strict hexadecimal decoding (even length, [0-9a-fA-F] only); `undefined` on violation. */
 export function fromHex(text: string): Uint8Array | undefined {
   if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return undefined;
-  return new Uint8Array(Buffer.from(text, 'hex'));
+  // Into memory of its own (Buffer.alloc does not take from Node's shared pool), so that
+  // wiping the result wipes the only copy of the bytes (keys and secrets come this way).
+  const out = Buffer.alloc(text.length / 2);
+  out.write(text, 'hex');
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
 const encoder = new TextEncoder();

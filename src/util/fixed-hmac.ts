@@ -211,10 +211,16 @@ export class FixedKeyHmac {
     this.#outerHash();
   }
 
-  /** HMAC-SHA256 of UTF-8(`message`), 32 bytes. */
-  macString(message: string): Uint8Array {
+  /**
+   * Byte `i` (0 to 31) of HMAC-SHA256(UTF-8(`message`)), without a copy of the rest: the
+   * MAC stays in this object's working memory, overwritten by the next call and zeroed by
+   * {@link FixedKeyHmac.wipe}.
+   *
+   * @throws KoppelError `INVALID_KEY` after {@link FixedKeyHmac.wipe}
+   */
+  macByteOfString(message: string, i: number): number {
     this.#macOfString(message);
-    return this.#mac.slice();
+    return this.#mac[i] as number;
   }
 
   /** HMAC-SHA256 of `message` (bytes), 32 bytes. */

@@ -60,6 +60,15 @@ describe('FixedKeyHmac agrees with node:crypto', () => {
       expect(h.base64url(s)).toBe(openssl(key, Buffer.from(s, 'utf8')).toString('base64url'));
   });
 
+  it("gives each byte of a string message's MAC by itself (macByteOfString)", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), fc.integer({ min: 0, max: 31 }), (s, i) => {
+        expect(h.macByteOfString(s, i)).toBe(openssl(key, Buffer.from(s, 'utf8'))[i]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('writes exactly 43 base64url bytes at the offset and nothing else', () => {
     const dst = new Uint8Array(100).fill(0xaa);
     const end = h.base64urlInto('123456782', dst, 10);
@@ -83,7 +92,12 @@ describe('FixedKeyHmac.wipe', () => {
   it('zeroes the key state, after which every call throws INVALID_KEY', () => {
     const h = new FixedKeyHmac(new Uint8Array(32).fill(5));
     h.wipe();
-    for (const call of [() => h.base64url('1'), () => h.mac(new Uint8Array(1)), () => h.base64urlInto('1', new Uint8Array(43), 0)]) {
+    for (const call of [
+      () => h.base64url('1'),
+      () => h.mac(new Uint8Array(1)),
+      () => h.base64urlInto('1', new Uint8Array(43), 0),
+      () => h.macByteOfString('1', 0),
+    ]) {
       expect(call).toThrow(KoppelError);
       try {
         call();
