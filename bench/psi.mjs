@@ -41,6 +41,10 @@ const quick = args.includes('--quick');
 const N = flag('--n', quick ? 2000 : 50000);
 const TCP_SIZES = args.includes('--tcp-n') ? args[args.indexOf('--tcp-n') + 1].split(',').map(Number) : [quick ? 2000 : 50000];
 const FLOOR_N = flag('--floor-n', 0);
+if (FLOOR_N !== 0 && !TCP_SIZES.includes(FLOOR_N)) {
+  console.error(`bench/psi.mjs: --floor-n ${FLOOR_N} is not one of the --tcp-n sizes (${TCP_SIZES.join(',')}); the floor run would not be timed.`);
+  process.exit(2);
+}
 const withPeer = !args.includes('--no-peer');
 const primitivesOnly = args.includes('--primitives');
 const here = fileURLToPath(new URL('.', import.meta.url));
