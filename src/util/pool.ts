@@ -49,13 +49,19 @@ export interface PoolOptions<R extends OpRegistry> {
    * that worker's context, after the tasks it had started: for wiping what the init
    * operation made (a key's midstates). Best effort: each live worker gets
    * {@link DISPOSE_DEADLINE_MS} for its started tasks and the dispose, and is stopped
-   * after either way; a worker that has exited has nothing left to wipe.
+   * after either way; a worker that has exited has nothing left to wipe. Inline, it runs
+   * once the context is ready; an asynchronous inline task still running is not waited
+   * for. The operation takes no argument (`undefined`).
    */
-  readonly dispose?: keyof R & string;
+  readonly dispose?: DisposeOp<R>;
 }
 
 /** How long {@link TaskPool.close} waits for each worker's {@link PoolOptions.dispose}. */
 export const DISPOSE_DEADLINE_MS = 1000;
+
+/** The names of the operations of `R` that take no argument: those a pool can run as its dispose. */
+export type DisposeOp<R extends OpRegistry> = { [K in keyof R & string]: R[K] extends (arg: undefined, context: never) => unknown ? K : never }[keyof R &
+  string];
 
 /** Task priority. */
 export type Priority = 'high' | 'low';

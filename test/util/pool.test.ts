@@ -72,6 +72,9 @@ describe('TaskPool init (inline)', () => {
     const pool = new TaskPool(ops, URL_UNUSED, 0, { init: { op: 'init', arg: undefined }, dispose: 'dispose' });
     await pool.close();
     expect(disposed).toEqual(new Uint8Array(3));
+    // Only an operation without an argument can be the dispose (checked by the compiler).
+    // @ts-expect-error: 'count' takes a number
+    expect(new TaskPool({ ...ops, count: (n: number) => n }, URL_UNUSED, 0, { dispose: 'count' }).size).toBe(0);
     // csvChunkOps.dispose: the worker's pseudonymiser refuses to work afterwards.
     const { csvChunkOps } = await import('../../src/pseudonymise/csv-chunk.js');
     const key = generateKey();
