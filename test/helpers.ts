@@ -95,6 +95,16 @@ export interface RunningKoppel {
   readonly done: Promise<CliResult>;
 }
 
+/** The line every listening command prints on stderr, with the port it listens on. */
+export const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
+
+/** Waits for a listener's `listening on` line (see {@link LISTENING}) and returns the port it names. */
+export async function listeningPort(p: RunningKoppel): Promise<number> {
+  const port = Number((await p.waitFor(LISTENING))[1]);
+  if (!(port > 0)) throw new Error(`no port in the listening line: ${p.stderr()}`);
+  return port;
+}
+
 /** Starts the compiled CLI as its own process and returns at once (stdin closed). */
 export function startKoppel(args: string[]): RunningKoppel {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

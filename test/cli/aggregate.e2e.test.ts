@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recordKey } from '../../src/aggregate/tabulate.js';
-import { runKoppel as koppel } from '../helpers.js';
+import { listeningPort, runKoppel as koppel, startKoppel } from '../helpers.js';
 import { certFingerprint, testPki } from '../tls.js';
 
 const regions = ['Groningen', 'Utrecht'];
@@ -82,47 +82,22 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     };
     writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
     writeFileSync(join(dir, 'in.csv'), 'region\n' + Array.from({ length: 12 }, (_, i) => regions[i % 2]).join('\n') + '\n');
-    const base = 20000 + Math.floor(Math.random() * 2000);
-    const addr = (i: number) => `127.0.0.1:${base + i}`;
     const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
     const server = tlsOf(pki.serverCert, pki.serverKey);
-    const collector = koppel([
-      'aggregate',
-      'collect',
-      ...common,
-      '--listen',
-      addr(0),
-      '--out',
-      join(dir, 'table.csv'),
-      '--threshold',
-      '1',
-      ...server,
-      '--peer',
-      'server',
-    ]);
-    const aggregators = [0, 1].map((j) => koppel([...aggregatorArgs(common, addr, j, 1), ...server, '--peer', 'client', '--collector-peer', 'server']));
-    await new Promise((r) => setTimeout(r, 300));
+    const { collector, aggregators, list } = await startServices(
+      common,
+      ['--out', join(dir, 'table.csv'), '--threshold', '1', ...server, '--peer', 'server'],
+      [...server, '--peer', 'client', '--collector-peer', 'server'],
+      1,
+    );
     const input = (cert: string, key: string, party: string) =>
-      koppel([
-        'aggregate',
-        'input',
-        ...common,
-        '--party',
-        party,
-        '--in',
-        join(dir, 'in.csv'),
-        '--aggregators',
-        `${addr(1)},${addr(2)}`,
-        ...tlsOf(cert, key),
-        '--peer',
-        'server',
-      ]);
+      koppel(['aggregate', 'input', ...common, '--party', party, '--in', join(dir, 'in.csv'), '--aggregators', list, ...tlsOf(cert, key), '--peer', 'server']);
     const intruder = await input(pki.otherAgencyCert, pki.otherAgencyKey, 'gemeente-x');
     expect(intruder.code).not.toBe(0);
     expect(intruder.stderr).toContain('PEER_NOT_ALLOWED');
     const honest = await input(pki.clientCert, pki.clientKey, 'gemeente-0');
     expect(honest.code, honest.stderr).toBe(0);
-    const results = await Promise.all([collector, ...aggregators]);
+    const results = await Promise.all([collector, ...aggregators].map((x) => x.done));
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     for (const a of results.slice(1)) {
       expect(a.stderr).toContain(`refused a peer outside the pin (certificate sha256 ${certFingerprint(pki.otherAgencyCert)})`);
@@ -197,34 +172,24 @@ describe('koppel aggregate over loopback mutual TLS', () => {
     };
     writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
     writeFileSync(join(dir, 'in.csv'), 'region\n' + Array.from({ length: 12 }, (_, i) => regions[i % 2]).join('\n') + '\n');
-    const base = 22000 + Math.floor(Math.random() * 2000);
-    const addr = (i: number) => `127.0.0.1:${base + i}`;
     const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
     const tls = (cert: string, key: string) => ['--tls-cert', cert, '--tls-key', key, '--tls-ca', pki.ca];
     // Without a pin for the collector, with TLS, the aggregator does not start.
-    const unpinned = await koppel([...aggregatorArgs(common, addr, 0, 1), ...tls(pki.serverCert, pki.serverKey), '--peer', 'client']);
+    const unpinned = await koppel([...aggregatorArgs(common, 0, '127.0.0.1:0', '127.0.0.1:1', 1), ...tls(pki.serverCert, pki.serverKey), '--peer', 'client']);
     expect(unpinned.code).not.toBe(0);
     expect(unpinned.stderr).toContain('--collector-peer');
     // The input party here is the other agency (its certificate, valid from the same CA, is
     // good for servers too); the impostor is a collector process that holds it.
-    const impostor = koppel([
-      'aggregate',
-      'collect',
-      ...common,
-      '--listen',
-      addr(0),
-      '--out',
-      join(dir, 'table.csv'),
-      '--threshold',
-      '1',
-      ...tls(pki.otherAgencyCert, pki.otherAgencyKey),
-      '--peer',
-      'server',
-    ]);
-    const aggregators = [0, 1].map((j) =>
-      koppel([...aggregatorArgs(common, addr, j, 1), ...tls(pki.serverCert, pki.serverKey), '--peer', 'other-agency', '--collector-peer', 'server']),
+    const {
+      collector: impostor,
+      aggregators,
+      list,
+    } = await startServices(
+      common,
+      ['--out', join(dir, 'table.csv'), '--threshold', '1', ...tls(pki.otherAgencyCert, pki.otherAgencyKey), '--peer', 'server'],
+      [...tls(pki.serverCert, pki.serverKey), '--peer', 'other-agency', '--collector-peer', 'server'],
+      1,
     );
-    await new Promise((r) => setTimeout(r, 300));
     const input = await koppel([
       'aggregate',
       'input',
@@ -234,13 +199,13 @@ describe('koppel aggregate over loopback mutual TLS', () => {
       '--in',
       join(dir, 'in.csv'),
       '--aggregators',
-      `${addr(1)},${addr(2)}`,
+      list,
       ...tls(pki.otherAgencyCert, pki.otherAgencyKey),
       '--peer',
       'server',
     ]);
     expect(input.code, input.stderr).toBe(0);
-    const [c, ...as] = await Promise.all([impostor, ...aggregators]);
+    const [c, ...as] = await Promise.all([impostor.done, ...aggregators.map((a) => a.done)]);
     // Every aggregator fails and reports nothing; the first refuses the impostor's certificate
     // (the impostor's round then fails, so a later one may find no collector at all).
     for (const a of as) {
@@ -291,35 +256,20 @@ async function tlsRound(r: TlsRound): Promise<string[][]> {
     deadline: new Date(Date.now() + 30_000).toISOString(),
   };
   writeFileSync(join(dir, 'round.json'), JSON.stringify(round));
-  // A range no other test file uses (files run two at a time).
-  const base = 24000 + Math.floor(Math.random() * 2000);
-  const addr = (i: number) => `127.0.0.1:${base + i}`;
   const common = ['--round', join(dir, 'round.json'), '--timeout', '20', '--idle-timeout', '20'];
-  const collectArgs = [
-    'aggregate',
-    'collect',
-    ...common,
-    '--listen',
-    addr(0),
-    '--out',
-    join(dir, 'table.csv'),
-    '--meta',
-    join(dir, 'meta.json'),
-    ...server,
-    '--peer',
-    'server',
-  ];
+  const collectFlags = ['--out', join(dir, 'table.csv'), '--meta', join(dir, 'meta.json'), ...server, '--peer', 'server'];
   if (r.refused) {
-    const refused = await koppel([...collectArgs, ...r.refused.flags]);
+    const refused = await koppel(['aggregate', 'collect', ...common, '--listen', '127.0.0.1:0', ...collectFlags, ...r.refused.flags]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('INVALID_ARGUMENT');
     expect(refused.stderr).toContain(r.refused.mentions);
   }
-  const collector = koppel([...collectArgs, ...r.collectFlags]);
-  const aggregators = [0, 1].map((j) =>
-    koppel([...aggregatorArgs(common, addr, j, r.inputs.length), ...server, '--peer', 'client', '--collector-peer', 'server']),
+  const { collector, aggregators, list } = await startServices(
+    common,
+    [...collectFlags, ...r.collectFlags],
+    [...server, '--peer', 'client', '--collector-peer', 'server'],
+    r.inputs.length,
   );
-  await new Promise((res) => setTimeout(res, 300));
   const inputs = r.inputs.map((file, p) =>
     koppel([
       'aggregate',
@@ -331,13 +281,13 @@ async function tlsRound(r: TlsRound): Promise<string[][]> {
       join(dir, file),
       ...(r.inputFlags ?? []),
       '--aggregators',
-      `${addr(1)},${addr(2)}`,
+      list,
       ...client,
       '--peer',
       'server',
     ]),
   );
-  const results = await Promise.all([collector, ...aggregators, ...inputs]);
+  const results = await Promise.all([collector.done, ...aggregators.map((a) => a.done), ...inputs]);
   for (const x of results) expect(x.code, x.stderr).toBe(0);
   return readFileSync(join(dir, 'table.csv'), 'utf8')
     .trim()
@@ -364,7 +314,19 @@ function cellKeyRound(dir: string, labels: readonly string[], inputFlags: readon
   });
 }
 
-/** `aggregate aggregator` number `j` of 2, listening on addr(1 + j), reporting to the collector on addr(0) once `inputs` inputs arrived. */
-function aggregatorArgs(common: readonly string[], addr: (i: number) => string, j: number, inputs: number): string[] {
-  return ['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', addr(1 + j), '--collector', addr(0), '--expect', String(inputs)];
+/** `aggregate aggregator` number `j` of 2, listening on `listen`, reporting to the collector on `collector` once `inputs` inputs arrived. */
+function aggregatorArgs(common: readonly string[], j: number, listen: string, collector: string, inputs: number): string[] {
+  return ['aggregate', 'aggregator', ...common, '--index', String(j), '--listen', listen, '--collector', collector, '--expect', String(inputs)];
+}
+
+/**
+ * Starts a round's collector and its 2 aggregators, every one on port 0, and waits until
+ * each has said its port: `list` is the aggregators' addresses for `--aggregators`.
+ */
+async function startServices(common: readonly string[], collectFlags: readonly string[], aggregatorFlags: readonly string[], inputs: number) {
+  const collector = startKoppel(['aggregate', 'collect', ...common, '--listen', '127.0.0.1:0', ...collectFlags]);
+  const cport = await listeningPort(collector);
+  const aggregators = [0, 1].map((j) => startKoppel([...aggregatorArgs(common, j, '127.0.0.1:0', `127.0.0.1:${cport}`, inputs), ...aggregatorFlags]));
+  const aports = await Promise.all(aggregators.map(listeningPort));
+  return { collector, aggregators, list: aports.map((a) => `127.0.0.1:${a}`).join(',') };
 }

@@ -17,10 +17,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readRoundFile } from '../../src/cli/aggregate.js';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
 import { KoppelError } from '../../src/errors/index.js';
-import { runKoppel as koppel, startKoppel, type RunningKoppel } from '../helpers.js';
+import { listeningPort, runKoppel as koppel, startKoppel } from '../helpers.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
-const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
 /** A BSN that fails the elfproef. */
 const INVALID_BSN = '123456789';
 
@@ -46,13 +45,6 @@ function expectExcelStyle(path: string): string {
 
 const lines = (text: string) => text.split('\r\n').filter((l) => l !== '');
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** Waits for a listener's line and returns the port it says. */
-async function portOf(p: RunningKoppel): Promise<number> {
-  const port = Number((await p.waitFor(LISTENING))[1]);
-  expect(port).toBeGreaterThan(0);
-  return port;
-}
 
 /** True when a TCP connection to the port succeeds. */
 function accepts(port: number): Promise<boolean> {
@@ -158,7 +150,7 @@ describe('Excel fidelity end to end', () => {
       f('psi-server-skipped.csv'),
       ...common,
     ]);
-    const port = await portOf(serve);
+    const port = await listeningPort(serve);
     const c = await koppel([
       'psi',
       'connect',
@@ -254,7 +246,7 @@ describe('the test PKI of examples/make-test-pki.sh (docs/tls.md), a join with -
       ...common,
       ...tls('cbs', 'logius'),
     ]);
-    const port = await portOf(groups);
+    const port = await listeningPort(groups);
     const values = await koppel([
       'join',
       'values',
@@ -367,7 +359,7 @@ describe('the example round file (examples/round.json)', () => {
       '--meta',
       f('agg-meta.json'),
     ]);
-    const cport = await portOf(collector);
+    const cport = await listeningPort(collector);
     const aggregators = [0, 1].map((j) =>
       startKoppel([
         'aggregate',
@@ -383,7 +375,7 @@ describe('the example round file (examples/round.json)', () => {
         '3',
       ]),
     );
-    const aports = await Promise.all(aggregators.map(portOf));
+    const aports = await Promise.all(aggregators.map(listeningPort));
     const inputs = [0, 1, 2].map((p) => {
       writeFileSync(f(`agg-${p}.csv`), 'region,household,logins\n' + ['Groningen,single,3', 'Utrecht,family,4', 'Utrecht,single,5'].join('\n') + '\n');
       return koppel([
@@ -431,14 +423,14 @@ describe('listeners say which port they got', () => {
   it('oprf serve on port 0 prints listening on HOST:PORT with a port that accepts connections, and stops gracefully (0) on SIGTERM', async () => {
     expect((await koppel(['oprf', 'keygen', '--out', f('oprf.key')])).code).toBe(0);
     const p = startKoppel(['oprf', 'serve', '--key', f('oprf.key'), '--listen', '127.0.0.1:0', '--insecure', '--threads', '0']);
-    expect(await accepts(await portOf(p))).toBe(true);
+    expect(await accepts(await listeningPort(p))).toBe(true);
     p.child.kill('SIGTERM');
     expect((await p.done).code).toBe(0);
   });
 
   it('pseudonymise --oprf: the first progress line within a second of the start (not after the first batch), with the input size; the output keeps the Excel style', async () => {
     const p = startKoppel(['oprf', 'serve', '--key', f('oprf.key'), '--listen', '127.0.0.1:0', '--insecure', '--threads', '0']);
-    const port = await portOf(p);
+    const port = await listeningPort(p);
     const input = excelFile(
       'oprf-in.csv',
       'bsn,region',
@@ -480,7 +472,7 @@ describe('listeners say which port they got', () => {
 
   it('join helper on port 0 prints listening on HOST:PORT, and a SIGTERM while it waits exits 143', async () => {
     const p = startKoppel(['join', 'helper', '--listen', '127.0.0.1:0', '--insecure']);
-    await portOf(p);
+    await listeningPort(p);
     p.child.kill('SIGTERM');
     expect((await p.done).code).toBe(143);
   });
@@ -669,7 +661,7 @@ describe('exit statuses (docs/cli.md)', () => {
         out,
         '--insecure',
       ]);
-      await portOf(p);
+      await listeningPort(p);
       p.child.kill(signal);
       const r = await p.done;
       expect(r.code, r.stderr).toBe(status);

@@ -12,13 +12,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBsn, SyntheticRandom } from '../../src/demo/synthetic.js';
 import { planChart } from '../../src/report/chart.js';
 import { parseReleasedTable } from '../../src/report/table.js';
-import { runKoppel as koppel, startKoppel, type RunningKoppel } from '../helpers.js';
+import { listeningPort, runKoppel as koppel, startKoppel } from '../helpers.js';
 import { findChromium, openPage } from '../helpers/chromium.js';
 
 let dir: string;
 const f = (n: string) => join(dir, n);
-const LISTENING = /listening on 127\.0\.0\.1:(\d+)/;
-const portOf = async (p: RunningKoppel) => Number((await p.waitFor(LISTENING))[1]);
 /** `n` as a number on its own in the text (not part of a longer number, a hash or a decimal). */
 const alone = (n: number) => new RegExp(`(?<![\\w.])${n}(?![\\w.])`);
 
@@ -66,7 +64,7 @@ describe('join groups --report-html', () => {
       f('report.html'),
       ...net,
     ]);
-    const port = await portOf(groups);
+    const port = await listeningPort(groups);
     const values = await koppel([
       'join',
       'values',
@@ -145,7 +143,7 @@ describe('aggregate collect --report-html', () => {
       '--report-html',
       f('agg.html'),
     ]);
-    const cport = await portOf(collector);
+    const cport = await listeningPort(collector);
     const aggregators = [0, 1].map((j) =>
       startKoppel([
         'aggregate',
@@ -161,7 +159,7 @@ describe('aggregate collect --report-html', () => {
         '3',
       ]),
     );
-    const aports = await Promise.all(aggregators.map(portOf));
+    const aports = await Promise.all(aggregators.map(listeningPort));
     const inputs = [0, 1, 2].map((p) => {
       // Groningen/family has one contributor (party 0): suppressed by the threshold of 2.
       const rows = ['Utrecht,single,5', 'Utrecht,family,4', 'Groningen,single,3', ...(p === 0 ? ['Groningen,family,977'] : [])];
