@@ -194,13 +194,25 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
     for (const end = Date.now() + 10_000; !f(); await new Promise((r) => setTimeout(r, 5))) if (Date.now() > end) throw new Error('timed out');
   };
 
-  it('close() runs the dispose operation in every worker, on the context its init made, after the tasks it had started', async () => {
+  /** Runs `body` with a 2-worker pool of the gated registry over fresh flags (`failFirst`, `perWorker` as given) and its flags' view. */
+  const withGatedPool = async (
+    options: { failFirst: boolean; perWorker?: number },
+    body: (pool: PoolModule.TaskPool<GatedOps>, view: Int32Array) => Promise<void>,
+  ): Promise<void> => {
     const dir = mkdtempSync(join(tmpdir(), 'koppel-pool-dispose-'));
     try {
       const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
       const flags = new SharedArrayBuffer(32);
-      const view = new Int32Array(flags);
-      const pool = new DistPool<GatedOps>({} as GatedOps, gatedWorker(dir), 2, { init: { op: 'init', arg: { flags, failFirst: false } }, dispose: 'dispose' });
+      const init = { op: 'init' as const, arg: { flags, failFirst: options.failFirst } };
+      const pool = new DistPool<GatedOps>({} as GatedOps, gatedWorker(dir), 2, { init, dispose: 'dispose', perWorker: options.perWorker ?? 1 });
+      await body(pool, new Int32Array(flags));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('close() runs the dispose operation in every worker, on the context its init made, after the tasks it had started', () =>
+    withGatedPool({ failFirst: false }, async (pool, view) => {
       // One slow task running in each worker, a third queued; close while they run, then let them finish.
       const running = [0, 1, 2].map((x) => pool.run('slow', x).catch((e: KoppelError) => e.code));
       await until(() => view[5] === 2);
@@ -212,22 +224,10 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
       // The two started tasks ran to their end before their worker's dispose; the queued one never started.
       expect(view[3]).toBe(2);
       expect(view[5]).toBe(2);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('close() after a worker failed still disposes in the surviving worker, after the task it is still running', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'koppel-pool-dispose-'));
-    try {
-      const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
-      const flags = new SharedArrayBuffer(32);
-      const view = new Int32Array(flags);
-      const pool = new DistPool<GatedOps>({} as GatedOps, gatedWorker(dir), 2, {
-        init: { op: 'init', arg: { flags, failFirst: true } },
-        dispose: 'dispose',
-        perWorker: 2,
-      });
+  it('close() after a worker failed still disposes in the surviving worker, after the task it is still running', () =>
+    withGatedPool({ failFirst: true, perWorker: 2 }, async (pool, view) => {
       const running = [0, 1].map((x) => pool.run('slow', x).catch((e: KoppelError) => e.code));
       await until(() => view[5] === 1); // the surviving worker's task runs
       Atomics.store(view, 6, 1); // worker 0's init fails: the pool fails, its tasks are rejected
@@ -238,10 +238,7 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
       await Promise.all(running);
       expect(view[1]).toBe(1);
       expect(view[3]).toBe(1);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   it('a failing init in a worker fails the pool with its code', async () => {
     const { TaskPool: DistPool } = (await import(dist('util/pool.js').href)) as typeof PoolModule;
