@@ -62,6 +62,8 @@ const priv = createPrivateKey({ key: Buffer.concat([PKCS8, scalar]), format: 'de
 const b64 = Array.from({ length: 1000 }, (_, i) => Buffer.from(points.subarray(i * 32, i * 32 + 32)).toString('base64url'));
 const rPoints = r.hashToGroup(ids.slice(0, 20), dst);
 const rScalar = r.randomScalar().scalar;
+/** The same tinybench settings for part 1 and for the floor's primitives beside the floor run. */
+const BENCH_OPTIONS = { time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 };
 const BARE = 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points';
 const H2G = 'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids';
 const bareLoop = () => {
@@ -80,13 +82,13 @@ const figures = (tasks) =>
   });
 /** The floor's primitives alone (bare X25519, hash to group), as in part 1: { bareUs, h2gUs }. */
 async function floorPrimitives() {
-  const b = new Bench({ time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 });
+  const b = new Bench(BENCH_OPTIONS);
   b.add(BARE, bareLoop).add(H2G, () => x.hashToGroup(ids, dst));
   await b.run();
   const [bare, h2g] = figures(b.tasks);
   return { bareUs: bare.usPerOp, h2gUs: h2g.usPerOp };
 }
-const bench = new Bench({ time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 });
+const bench = new Bench(BENCH_OPTIONS);
 bench
   .add(BARE, bareLoop)
   .add('koppel x25519 multiply (validated), 1000 points', () => x.multiply(scalar, points))
