@@ -20,9 +20,11 @@
  *   (bare X25519, hash to group) are measured again right before and right after that
  *   run, and the run records both: on this shared machine the same loop's time per
  *   operation moves by up to a fifth within minutes, so a floor measured once, minutes
- *   away from the run, says as much about the moment as about the code.
+ *   away from the run, says as much about the moment as about the code. Beside them it
+ *   records the bare loop in one child process and in two at once (both cores busy, as in
+ *   the PSI run): information on the floor's conditions, not part of its figure.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -80,13 +82,46 @@ const figures = (tasks) =>
     const n = per[t.name] ?? 20;
     return { name: t.name, opsPerSecond: Math.round((n / t.result.latency.mean) * 1000), usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2) };
   });
-/** The floor's primitives alone (bare X25519, hash to group), as in part 1: { bareUs, h2gUs }. */
+/**
+ * The bare X25519 loop (the same calls as {@link bareLoop}, on random canonical points) in
+ * `k` processes at once, each for `ms`: their microseconds per operation. The floor's
+ * figure is the loop measured alone, with the second core idle; run on both cores at once,
+ * as the two parties of a PSI run are, the same loop can be slower per operation (shared
+ * caches, the host's scheduling). Recorded beside the floor, never used for its verdict.
+ */
+const BARE_CHILD = `
+const c = require('node:crypto');
+const priv = c.createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), c.randomBytes(32)]), format: 'der', type: 'pkcs8' });
+const us = Array.from({ length: 1000 }, () => { const b = c.randomBytes(32); b[31] &= 127; return b.toString('base64url'); });
+const t0 = performance.now(); let n = 0;
+while (performance.now() - t0 < Number(process.argv[1])) {
+  for (const u of us) c.diffieHellman({ privateKey: priv, publicKey: c.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: u }, format: 'jwk' }) });
+  n += us.length;
+}
+process.stdout.write(String(((performance.now() - t0) * 1000) / n));`;
+const bareInProcesses = (k, ms) =>
+  Promise.all(
+    Array.from(
+      { length: k },
+      () =>
+        new Promise((resolve, reject) =>
+          execFile(process.execPath, ['-e', BARE_CHILD, String(ms)], (err, out) => (err ? reject(err) : resolve(+Number(out).toFixed(2)))),
+        ),
+    ),
+  );
+/**
+ * The floor's primitives alone (bare X25519, hash to group), as in part 1, and the bare
+ * loop in one process and in two at once: { bareUs, h2gUs, bareAloneUs, bareTwoAtOnceUs }.
+ */
 async function floorPrimitives() {
   const b = new Bench(BENCH_OPTIONS);
   b.add(BARE, bareLoop).add(H2G, () => x.hashToGroup(ids, dst));
   await b.run();
   const [bare, h2g] = figures(b.tasks);
-  return { bareUs: bare.usPerOp, h2gUs: h2g.usPerOp };
+  const ms = quick ? 200 : 3000;
+  const [bareAloneUs] = await bareInProcesses(1, ms);
+  const bareTwoAtOnceUs = await bareInProcesses(2, ms);
+  return { bareUs: bare.usPerOp, h2gUs: h2g.usPerOp, bareAloneUs, bareTwoAtOnceUs };
 }
 const bench = new Bench(BENCH_OPTIONS);
 bench
@@ -203,7 +238,8 @@ for (const t of results.tcp)
   console.log(
     `  ${t.n.toLocaleString('en-US')} x ${t.n.toLocaleString('en-US')}: ${(t.wallMs / 1000).toFixed(1)} s, intersection ${t.intersection}, peak RSS server ${t.serverPeakRssMB} MB, client ${t.clientPeakRssMB} MB` +
       (t.floorPrimitives
-        ? `; floor primitives before / after: X25519 ${t.floorPrimitives.before.bareUs} / ${t.floorPrimitives.after.bareUs} us, hash to group ${t.floorPrimitives.before.h2gUs} / ${t.floorPrimitives.after.h2gUs} us`
+        ? `; floor primitives before / after: X25519 ${t.floorPrimitives.before.bareUs} / ${t.floorPrimitives.after.bareUs} us, hash to group ${t.floorPrimitives.before.h2gUs} / ${t.floorPrimitives.after.h2gUs} us` +
+          `; the bare X25519 loop in one process / two at once, before: ${t.floorPrimitives.before.bareAloneUs} / ${t.floorPrimitives.before.bareTwoAtOnceUs.join(', ')} us, after: ${t.floorPrimitives.after.bareAloneUs} / ${t.floorPrimitives.after.bareTwoAtOnceUs.join(', ')} us`
         : ''),
   );
 console.log(JSON.stringify(results));

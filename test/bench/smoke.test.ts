@@ -30,7 +30,7 @@ describe('bench/pseudonymise.mjs --quick', () => {
 
 describe('bench/psi.mjs --quick --no-peer', () => {
   it(
-    'runs and reports primitives, in-process PSI and the two-process TCP run with its floor primitives',
+    'runs and reports primitives, in-process PSI and the two-process TCP run with its floor primitives (alone and two at once)',
     () => {
       const script = fileURLToPath(new URL('../../bench/psi.mjs', import.meta.url));
       const r = spawnSync(process.execPath, [script, '--quick', '--no-peer', '--floor-n', '2000'], { encoding: 'utf8' });
@@ -38,13 +38,20 @@ describe('bench/psi.mjs --quick --no-peer', () => {
       const last = JSON.parse(r.stdout.trim().split('\n').pop() as string) as {
         primitives: unknown[];
         inProcess: Array<{ intersection: number; n: number }>;
-        tcp: Array<{ intersection: number; floorPrimitives?: Record<'before' | 'after', { bareUs: number; h2gUs: number }> }>;
+        tcp: Array<{
+          intersection: number;
+          floorPrimitives?: Record<'before' | 'after', { bareUs: number; h2gUs: number; bareAloneUs: number; bareTwoAtOnceUs: number[] }>;
+        }>;
       };
       expect(last.primitives).toHaveLength(5);
       // The floor run carries its primitives, measured right before and right after it.
       for (const at of ['before', 'after'] as const) {
         expect(last.tcp[0]?.floorPrimitives?.[at].bareUs).toBeGreaterThan(0);
         expect(last.tcp[0]?.floorPrimitives?.[at].h2gUs).toBeGreaterThan(0);
+        // Beside them, the bare loop in one process and in two at once.
+        expect(last.tcp[0]?.floorPrimitives?.[at].bareAloneUs).toBeGreaterThan(0);
+        expect(last.tcp[0]?.floorPrimitives?.[at].bareTwoAtOnceUs).toHaveLength(2);
+        for (const us of last.tcp[0]?.floorPrimitives?.[at].bareTwoAtOnceUs ?? []) expect(us).toBeGreaterThan(0);
       }
       // Half of each synthetic set overlaps: the runs must have computed the right answer.
       expect(last.inProcess.map((p) => p.intersection)).toEqual(last.inProcess.map((p) => p.n / 2));
