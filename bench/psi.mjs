@@ -25,7 +25,6 @@
  *   the PSI run): information on the floor's conditions, not part of its figure.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
@@ -33,6 +32,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { basePort, numberFlag, runCli as run } from './lib.mjs';
+import { bareX25519, x25519PrivateKey } from './x25519-loop.mjs';
 import { createMemoryChannelPair, psiClient, psiServer } from '../dist/index.js';
 import { getSuite } from '../dist/group/suite.js';
 import { SyntheticRandom, syntheticBsn } from '../dist/demo/synthetic.js';
@@ -59,8 +59,7 @@ const dst = new TextEncoder().encode('koppel-bench');
 const ids = Array.from({ length: 1000 }, (_, i) => `id-${i}`);
 const points = x.hashToGroup(ids, dst);
 const { scalar } = x.randomScalar();
-const PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const priv = createPrivateKey({ key: Buffer.concat([PKCS8, scalar]), format: 'der', type: 'pkcs8' });
+const priv = x25519PrivateKey(scalar);
 const b64 = Array.from({ length: 1000 }, (_, i) => Buffer.from(points.subarray(i * 32, i * 32 + 32)).toString('base64url'));
 const rPoints = r.hashToGroup(ids.slice(0, 20), dst);
 const rScalar = r.randomScalar().scalar;
@@ -68,9 +67,7 @@ const rScalar = r.randomScalar().scalar;
 const BENCH_OPTIONS = { time: quick ? 100 : 1500, warmupTime: quick ? 20 : 300 };
 const BARE = 'bare node:crypto X25519 (JWK import + diffieHellman), 1000 points';
 const H2G = 'koppel x25519 hash to group (RFC 9380 + Elligator 2), 1000 ids';
-const bareLoop = () => {
-  for (const u of b64) diffieHellman({ privateKey: priv, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: u }, format: 'jwk' }) });
-};
+const bareLoop = () => bareX25519(priv, b64);
 const per = {
   [BARE]: 1000,
   'koppel x25519 multiply (validated), 1000 points': 1000,
@@ -83,29 +80,20 @@ const figures = (tasks) =>
     return { name: t.name, opsPerSecond: Math.round((n / t.result.latency.mean) * 1000), usPerOp: +((t.result.latency.mean * 1000) / n).toFixed(2) };
   });
 /**
- * The bare X25519 loop (the same calls as {@link bareLoop}, on random canonical points) in
+ * The bare X25519 loop (bench/x25519-loop.mjs, as {@link bareLoop}, on random canonical points) in
  * `k` processes at once, each for `ms`: their microseconds per operation. The floor's
  * figure is the loop measured alone, with the second core idle; run on both cores at once,
  * as the two parties of a PSI run are, the same loop can be slower per operation (shared
  * caches, the host's scheduling). Recorded beside the floor, never used for its verdict.
  */
-const BARE_CHILD = `
-const c = require('node:crypto');
-const priv = c.createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), c.randomBytes(32)]), format: 'der', type: 'pkcs8' });
-const us = Array.from({ length: 1000 }, () => { const b = c.randomBytes(32); b[31] &= 127; return b.toString('base64url'); });
-const t0 = performance.now(); let n = 0;
-while (performance.now() - t0 < Number(process.argv[1])) {
-  for (const u of us) c.diffieHellman({ privateKey: priv, publicKey: c.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: u }, format: 'jwk' }) });
-  n += us.length;
-}
-process.stdout.write(String(((performance.now() - t0) * 1000) / n));`;
+const LOOP_SCRIPT = fileURLToPath(new URL('./x25519-loop.mjs', import.meta.url));
 const bareInProcesses = (k, ms) =>
   Promise.all(
     Array.from(
       { length: k },
       () =>
         new Promise((resolve, reject) =>
-          execFile(process.execPath, ['-e', BARE_CHILD, String(ms)], (err, out) => (err ? reject(err) : resolve(+Number(out).toFixed(2)))),
+          execFile(process.execPath, [LOOP_SCRIPT, String(ms)], (err, out) => (err ? reject(err) : resolve(+Number(out).toFixed(2)))),
         ),
     ),
   );
