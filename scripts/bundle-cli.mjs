@@ -1,10 +1,18 @@
 #!/usr/bin/env node
 /**
  * Bundles the koppel CLI (dist/cli/main.js with every koppel module and package its
- * commands use) into dist/cli/bundle/: the entry main.js and one chunk per command
+ * commands use) into dist/cli/bundle/: the entry main.cjs and one chunk per command
  * (main.ts loads each command with a dynamic import(), which becomes a chunk), plus
- * chunks of the code several commands share. dist/cli/bin.js runs it. Runs after `tsc`
- * (npm run build).
+ * chunks of the code several commands share, then writes each chunk's V8 code cache
+ * beside it (x.cjs.v8cache). dist/cli/bin.js runs the bundle through
+ * dist/cli/bundle-loader.js, which hands V8 those caches. Runs after `tsc` (npm run build).
+ *
+ * The bundle is CommonJS, though koppel is ES modules, for the code cache alone: Node 20
+ * can give V8 a cache for a script (vm.Script) but not for an ES module. Its code is still
+ * strict mode (each chunk starts with "use strict", and the build checks it). A chunk holds
+ * no import(): one chunk loads another with require, and the one import() of a module of
+ * Node in koppel (node:tls, loaded only when TLS is used) becomes a require too (a script
+ * compiled from a V8 code cache, in Node 20, cannot import()).
  *
  * Two rewrites of the tsc output, in bundled modules only:
  * - koppel loads its CommonJS packages as `createRequire(import.meta.url)(name)` (see
@@ -16,10 +24,14 @@
  * The build then checks that the bundle loads nothing at run time but Node's own
  * modules, its own chunks and those files. The charting library of the report (vega,
  * vega-lite) is reached only through the report's dynamic import(), so it stays in chunks
- * of its own that no other command loads; its optional `canvas` import is an empty module.
+ * of its own that no other command loads. Its vega-canvas package is taken in its
+ * browser build, which looks for no `canvas` package (node-canvas, a native addon koppel
+ * does not install; its Node build looks with a top-level await, which CommonJS cannot
+ * hold): in Node both builds find no canvas, and vega renders SVG without one.
  */
+import { spawnSync } from 'node:child_process';
 import { isBuiltin } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown } from 'rolldown';
@@ -28,6 +40,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = `${root}dist${sep}`;
 const outDir = `${dist}cli${sep}bundle`;
 const LOAD = 'createRequire(import.meta.url)(';
+const VEGA_CANVAS_NODE = fileURLToPath(import.meta.resolve('vega-canvas'));
+const VEGA_CANVAS_BROWSER = resolve(dirname(VEGA_CANVAS_NODE), 'vega-canvas.browser.js');
+// import() of a module of Node (transport/net.js loads node:tls only when TLS is used).
+const IMPORT_BUILTIN = /\bimport\((['"])(node:[a-z_/]+)\1\)/g;
 const URL_OF = /new URL\((['"])(\.\.?\/[^'"]+)\1, import\.meta\.url\)/g;
 const fail = (why) => {
   console.error(`bundle-cli: ${why}`);
@@ -110,15 +126,13 @@ const bundle = await rolldown({
   logLevel: 'warn',
   plugins: [
     {
-      // The report's charts render to SVG with vega's headless View, without a canvas.
-      // vega-canvas tries `import('canvas')` (node-canvas, a native addon koppel does not
-      // install); in the bundle that import is an empty module, so vega never looks for one.
-      name: 'koppel-no-canvas',
+      // The report's charts render to SVG with vega's headless View, without a canvas:
+      // vega-canvas in its browser build (see the top of this file).
+      name: 'koppel-vega-canvas',
       resolveId(source) {
-        return source === 'canvas' ? '\0koppel-no-canvas' : null;
-      },
-      load(id) {
-        return id === '\0koppel-no-canvas' ? 'export {};' : null;
+        if (source !== 'vega-canvas') return null;
+        if (!existsSync(VEGA_CANVAS_BROWSER)) fail(`vega-canvas has no browser build at ${relative(root, VEGA_CANVAS_BROWSER)}`);
+        return VEGA_CANVAS_BROWSER;
       },
     },
     {
@@ -126,6 +140,7 @@ const bundle = await rolldown({
       transform(code, id) {
         if (!id.startsWith(dist)) return null;
         let out = code.split(LOAD).join('require(');
+        out = out.replace(IMPORT_BUILTIN, (_, q, name) => `Promise.resolve().then(() => require(${q}${name}${q}))`);
         out = out.replace(URL_OF, (_, q, rel) => {
           const target = resolve(dirname(id), rel);
           if (!existsSync(target)) fail(`${relative(root, id)} refers to ${rel}, which the build did not produce`);
@@ -139,37 +154,60 @@ const bundle = await rolldown({
 });
 const { output } = await bundle.write({
   dir: outDir,
-  format: 'esm',
+  format: 'cjs',
   sourcemap: true,
-  entryFileNames: '[name].js',
-  chunkFileNames: '[name]-[hash].js',
+  entryFileNames: '[name].cjs',
+  chunkFileNames: '[name]-[hash].cjs',
   codeSplitting: { groups: CHUNK_GROUPS },
-  banner: '// Generated by scripts/bundle-cli.mjs from dist/cli/main.js: do not edit.',
+  // ES modules are strict mode code; the CommonJS chunks say so on their first line.
+  banner: "'use strict';\n// Generated by scripts/bundle-cli.mjs from dist/cli/main.js: do not edit.",
 });
 await bundle.close();
 
-// What the bundle loads at run time: its chunks' static and dynamic imports, the
-// requires of the CommonJS code in them (`__require`), and the files named by
-// `new URL(..., import.meta.url)`.
+// What the bundle loads at run time: its chunks' requires (in CommonJS, a chunk loads
+// another with `require("./<chunk>")`, a package or a module of Node with `require(name)`),
+// and the files named by `new URL(...)`.
+const URL_OUT = /new URL\((['"])(\.\.?\/[^'"]+)\1, require\("url"\)\.pathToFileURL\(__filename\)\.href\)/g;
 const chunks = output.filter((o) => o.type === 'chunk');
 const own = new Set(chunks.map((c) => c.fileName));
 const loads = new Set();
 const files = new Set();
 for (const c of chunks) {
   const text = readFileSync(resolve(outDir, c.fileName), 'utf8');
-  if (text.includes(LOAD)) fail(`${c.fileName} still loads a package through createRequire`);
-  for (const s of [...c.imports, ...c.dynamicImports, ...[...text.matchAll(/\b__require\("([^"]+)"\)/g)].map((m) => m[1])]) {
-    if (own.has(s)) continue;
+  if (!/^(['"])use strict\1;\n/.test(text)) fail(`${c.fileName} does not start with "use strict"`);
+  if (text.includes(LOAD) || text.includes('import.meta')) fail(`${c.fileName} still uses import.meta`);
+  // (import() from the chunk's metadata: the text has some in comments, commander's JSDoc.)
+  for (const s of c.dynamicImports)
+    if (!own.has(s)) fail(`${c.fileName} has an import() of ${s}: the bundle's loader runs chunks as scripts, which can import() nothing`);
+  for (const s of [...c.dynamicImports, ...[...text.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1])]) {
+    if (own.has(s.startsWith('./') ? s.slice(2) : s)) continue;
     if (!isBuiltin(s)) fail(`${c.fileName} loads ${s} at run time, which is neither a module of Node nor a chunk of the bundle`);
     loads.add(s);
   }
-  for (const m of text.matchAll(URL_OF)) {
+  for (const m of text.matchAll(URL_OUT)) {
     const target = resolve(outDir, m[2]);
     if (!existsSync(target)) fail(`${c.fileName} refers to ${m[2]}, which does not exist`);
     files.add(relative(root, target).split(sep).join('/'));
   }
 }
+if (files.size === 0) fail('found no worker module named by the bundle: the rewrite of new URL(..., import.meta.url) no longer matches');
+
+// The code cache: written by one process, then checked by another, both started with no
+// V8 flags (NODE_OPTIONS unset): V8 refuses a cache made under other flags.
+const loaderUrl = new URL('../dist/cli/bundle-loader.js', import.meta.url).href;
+const { NODE_OPTIONS: _, ...env } = process.env;
+const chunkCaches = (write) => {
+  const script = `import { loadEveryChunk } from ${JSON.stringify(loaderUrl)}; process.stdout.write(JSON.stringify([...loadEveryChunk(${JSON.stringify(outDir)}, ${write})])); process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) fail(`${write ? 'writing' : 'checking'} the code cache failed (exit status ${r.status})`);
+  return new Map(JSON.parse(r.stdout));
+};
+chunkCaches(true);
+const unused = [...chunkCaches(false)].filter(([, use]) => use !== 'used');
+if (unused.length > 0) fail(`the code cache of ${unused.map(([c, use]) => `${c} (${use})`).join(', ')} was not used by a fresh process`);
+const cacheKB = Math.round(chunks.reduce((n, c) => n + statSync(resolve(outDir, c.fileName + '.v8cache')).size, 0) / 1024);
+
 const kB = Math.round(chunks.reduce((n, c) => n + c.code.length, 0) / 1024);
 console.log(
-  `bundle-cli: ${relative(root, outDir)}/ (${chunks.length} chunks, ${kB} kB); at run time it loads only ${[...loads].sort().join(', ')}, and ${[...files].sort().join(', ')}`,
+  `bundle-cli: ${relative(root, outDir)}/ (${chunks.length} chunks, ${kB} kB, code cache ${cacheKB} kB); at run time it loads only ${[...loads].sort().join(', ')}, and ${[...files].sort().join(', ')}`,
 );
