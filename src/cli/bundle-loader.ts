@@ -41,7 +41,7 @@ const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {
 const WRAP_TAIL = '\n});';
 const trace = debuglog('koppel');
 
-/** Whether a chunk's cache was used: `used`, `missing`, `stale` (made from other text), `refused` (by V8). */
+/** Whether a chunk's cache was used: `used`, `missing`, `stale` (made from other text, or cut short), `refused` (by V8); `written` when the build makes it. */
 export type CacheUse = 'used' | 'missing' | 'stale' | 'refused' | 'written';
 
 type Module = { exports: unknown };
