@@ -21,6 +21,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { KoppelError, type KoppelErrorCode } from '../errors/index.js';
@@ -820,9 +821,10 @@ function networkError(e: unknown): KoppelError {
 }
 
 // node:tls is loaded when first needed: a plain-TCP party (tests, loopback benchmarks)
-// then starts a few milliseconds sooner.
-let tlsModule: Promise<typeof tls> | undefined;
-const loadTls = (): Promise<typeof tls> => (tlsModule ??= import('node:tls'));
+// then starts a few milliseconds sooner. Loaded with require in the form the CLI's bundle
+// follows (src/util/cjs.ts): the bundle's chunks cannot import() (scripts/bundle-cli.mjs).
+let tlsModule: typeof tls | undefined;
+const loadTls = (): typeof tls => (tlsModule ??= createRequire(import.meta.url)('node:tls') as typeof tls);
 
 function tlsContextOptions(t: TlsOptions): tls.SecureContextOptions {
   return { cert: t.cert, key: t.key, ca: t.ca, minVersion: 'TLSv1.3' };
@@ -851,7 +853,7 @@ const clientContexts = new WeakMap<TlsOptions, tls.SecureContext>();
 export async function prepareTls(t: TlsOptions): Promise<tls.SecureContext> {
   const known = clientContexts.get(t);
   if (known) return known;
-  const tlsLib = await loadTls();
+  const tlsLib = loadTls();
   let context: tls.SecureContext;
   try {
     context = tlsLib.createSecureContext(tlsContextOptions(t));
@@ -1230,7 +1232,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   };
   let netServer: net.Server;
   if (secure) {
-    const tlsLib = await loadTls();
+    const tlsLib = loadTls();
     try {
       netServer = tlsLib.createServer(
         {
@@ -1435,7 +1437,7 @@ export async function connect(options: ConnectOptions): Promise<Channel> {
 
 async function connectOnce(options: ConnectOptions, pin: NormalisedPeerPin | undefined): Promise<net.Socket> {
   const security = options.security;
-  const tlsLib = 'tls' in security ? await loadTls() : undefined;
+  const tlsLib = 'tls' in security ? loadTls() : undefined;
   const secureContext = 'tls' in security ? await prepareTls(security.tls) : undefined;
   return new Promise((resolve, reject) => {
     const onError = (e: unknown) => reject(networkError(e));
