@@ -10,9 +10,9 @@
  * The bundle is CommonJS, though koppel is ES modules, for the code cache alone: Node 20
  * can give V8 a cache for a script (vm.Script) but not for an ES module. Its code is still
  * strict mode (each chunk starts with "use strict", and the build checks it). A chunk holds
- * no import(): one chunk loads another with require, and the one import() of a module of
- * Node in koppel (node:tls, loaded only when TLS is used) becomes a require too (a script
- * compiled from a V8 code cache, in Node 20, cannot import()).
+ * no import() (a script compiled from a V8 code cache, in Node 20, cannot import()): one
+ * chunk loads another with require, and koppel loads Node's modules with import or
+ * require, never import(); the build fails on any import() but a chunk's.
  *
  * Two rewrites of the tsc output, in bundled modules only:
  * - koppel loads its CommonJS packages as `createRequire(import.meta.url)(name)` (see
@@ -35,6 +35,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown } from 'rolldown';
+import { CODE_CACHE_SUFFIX } from '../dist/cli/bundle-loader.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = `${root}dist${sep}`;
@@ -42,8 +43,6 @@ const outDir = `${dist}cli${sep}bundle`;
 const LOAD = 'createRequire(import.meta.url)(';
 const VEGA_CANVAS_NODE = fileURLToPath(import.meta.resolve('vega-canvas'));
 const VEGA_CANVAS_BROWSER = resolve(dirname(VEGA_CANVAS_NODE), 'vega-canvas.browser.js');
-// import() of a module of Node (transport/net.js loads node:tls only when TLS is used).
-const IMPORT_BUILTIN = /\bimport\((['"])(node:[a-z_/]+)\1\)/g;
 const URL_OF = /new URL\((['"])(\.\.?\/[^'"]+)\1, import\.meta\.url\)/g;
 const fail = (why) => {
   console.error(`bundle-cli: ${why}`);
@@ -140,7 +139,6 @@ const bundle = await rolldown({
       transform(code, id) {
         if (!id.startsWith(dist)) return null;
         let out = code.split(LOAD).join('require(');
-        out = out.replace(IMPORT_BUILTIN, (_, q, name) => `Promise.resolve().then(() => require(${q}${name}${q}))`);
         out = out.replace(URL_OF, (_, q, rel) => {
           const target = resolve(dirname(id), rel);
           if (!existsSync(target)) fail(`${relative(root, id)} refers to ${rel}, which the build did not produce`);
@@ -175,11 +173,11 @@ const files = new Set();
 for (const c of chunks) {
   const text = readFileSync(resolve(outDir, c.fileName), 'utf8');
   if (!/^(['"])use strict\1;\n/.test(text)) fail(`${c.fileName} does not start with "use strict"`);
-  if (text.includes(LOAD) || text.includes('import.meta')) fail(`${c.fileName} still uses import.meta`);
+  if (text.includes('import.meta')) fail(`${c.fileName} still uses import.meta (a createRequire or new URL the rewrites missed)`);
   // (import() from the chunk's metadata: the text has some in comments, commander's JSDoc.)
   for (const s of c.dynamicImports)
     if (!own.has(s)) fail(`${c.fileName} has an import() of ${s}: the bundle's loader runs chunks as scripts, which can import() nothing`);
-  for (const s of [...c.dynamicImports, ...[...text.matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1])]) {
+  for (const [, s] of text.matchAll(/\brequire\("([^"]+)"\)/g)) {
     if (own.has(s.startsWith('./') ? s.slice(2) : s)) continue;
     if (!isBuiltin(s)) fail(`${c.fileName} loads ${s} at run time, which is neither a module of Node nor a chunk of the bundle`);
     loads.add(s);
@@ -205,7 +203,7 @@ const chunkCaches = (write) => {
 chunkCaches(true);
 const unused = [...chunkCaches(false)].filter(([, use]) => use !== 'used');
 if (unused.length > 0) fail(`the code cache of ${unused.map(([c, use]) => `${c} (${use})`).join(', ')} was not used by a fresh process`);
-const cacheKB = Math.round(chunks.reduce((n, c) => n + statSync(resolve(outDir, c.fileName + '.v8cache')).size, 0) / 1024);
+const cacheKB = Math.round(chunks.reduce((n, c) => n + statSync(resolve(outDir, c.fileName + CODE_CACHE_SUFFIX)).size, 0) / 1024);
 
 const kB = Math.round(chunks.reduce((n, c) => n + c.code.length, 0) / 1024);
 console.log(

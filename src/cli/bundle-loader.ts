@@ -26,7 +26,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { debuglog } from 'node:util';
@@ -45,6 +45,16 @@ const trace = debuglog('koppel');
 export type CacheUse = 'used' | 'missing' | 'stale' | 'refused' | 'written';
 
 type Module = { exports: unknown };
+
+/** The file's bytes, or undefined if there is no such file. */
+function readIfThere(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
 
 /**
  * A loader of the chunks in one directory. `load(file)` runs the chunk once (later calls
@@ -76,8 +86,8 @@ class BundleLoader {
     let use: CacheUse = 'missing';
     let cachedData: Buffer | undefined;
     const cacheFile = file + CODE_CACHE_SUFFIX;
-    if (!this.#writeCache && existsSync(cacheFile)) {
-      const cache = readFileSync(cacheFile);
+    const cache = this.#writeCache ? undefined : readIfThere(cacheFile);
+    if (cache) {
       if (cache.length > DIGEST_BYTES && cache.subarray(0, DIGEST_BYTES).equals(digest)) cachedData = cache.subarray(DIGEST_BYTES);
       else use = 'stale';
     }

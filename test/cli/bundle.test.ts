@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { CODE_CACHE_SUFFIX } from '../../src/cli/bundle-loader.js';
 import { CLI, runNode } from '../helpers.js';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
@@ -145,7 +146,7 @@ describe('the CLI bundle', () => {
     }
     // The build wrote one cache for each chunk.
     const files = readdirSync(BUNDLE);
-    expect(files.filter((f) => f.endsWith('.cjs') && !files.includes(`${f}.v8cache`))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.cjs') && !files.includes(f + CODE_CACHE_SUFFIX))).toEqual([]);
   });
 
   it('a cache that is missing, made from other text, or refused by V8 is not used: the chunk runs from its text', async () => {
@@ -164,7 +165,7 @@ describe('the CLI bundle', () => {
     writeFileSync(join(bundle, holder!), text.replace(`VERSION = "${version}"`, `VERSION = "${other}"`));
     expect(readFileSync(join(bundle, holder!), 'utf8').length).toBe(text.length);
     // Missing: the entry's cache deleted.
-    rmSync(join(bundle, 'main.cjs.v8cache'));
+    rmSync(join(bundle, 'main.cjs' + CODE_CACHE_SUFFIX));
     const edited = await node([bin, '--version'], { cwd: dir });
     expect(edited.code, edited.stderr).toBe(0);
     expect(edited.stdout.trim()).toBe(other);
