@@ -6,7 +6,8 @@
  */
 import { hash } from 'node:crypto';
 import { wipe } from '../util/bytes.js';
-import { getSuite, type SuiteName } from '../group/suite.js';
+import { loadSuite } from '../group/load.js';
+import type { SuiteName } from '../group/types.js';
 
 /** Bytes of a matching tag: 128 bits, so collisions among 2^32 elements have probability below 2^-64. */
 export const TAG_BYTES = 16;
@@ -96,17 +97,17 @@ export interface HashMultiplyTagsArg extends HashMultiplyArg {
 /** The operations, by name, for {@link TaskPool}. */
 export const psiOps = {
   /** H(x)^k for a batch of identifiers: the client's blinding step. */
-  hashMultiply(arg: HashMultiplyArg): Promise<Uint8Array> {
-    const suite = getSuite(arg.suite);
+  async hashMultiply(arg: HashMultiplyArg): Promise<Uint8Array> {
+    const suite = await loadSuite(arg.suite);
     return suite.multiplyAsync(arg.scalar, suite.hashToGroup(arg.items, psiDst(arg.suite, arg.protocol)));
   },
   /** E^k for a batch of peer elements (validated): the server's evaluation step. */
-  multiply(arg: MultiplyArg): Promise<Uint8Array> {
-    return getSuite(arg.suite).multiplyAsync(arg.scalar, arg.packed);
+  async multiply(arg: MultiplyArg): Promise<Uint8Array> {
+    return (await loadSuite(arg.suite)).multiplyAsync(arg.scalar, arg.packed);
   },
   /** Tags of E^k: the client's unblinding step (k = 1/a). */
   async multiplyTags(arg: MultiplyTagsArg): Promise<{ tags: Uint8Array; keys?: Uint8Array }> {
-    return deriveTags(await getSuite(arg.suite).multiplyAsync(arg.scalar, arg.packed), arg.session, arg.keys);
+    return deriveTags(await (await loadSuite(arg.suite)).multiplyAsync(arg.scalar, arg.packed), arg.session, arg.keys);
   },
   /** Tags of H(y)^k: the server's own set. */
   async hashMultiplyTags(arg: HashMultiplyTagsArg): Promise<{ tags: Uint8Array; keys?: Uint8Array }> {
