@@ -435,22 +435,31 @@ class SocketChannel implements Channel, RawLink {
     socket.setNoDelay(true);
     socket.unref();
     socket.on('data', (d: Buffer) => this.#onData(d));
-    socket.on('end', () => this.#fail(this.#closedError('The peer closed the connection before the protocol finished.')));
+    socket.on('end', () => this.#closed('The peer closed the connection before the protocol finished.'));
     socket.on('close', () => {
-      this.#fail(this.#closedError('The connection to the peer was lost before the protocol finished.'));
+      this.#closed('The connection to the peer was lost before the protocol finished.');
       this.#release();
       this.onClose?.();
     });
     socket.on('error', (e) => this.#fail(networkError(e)));
   }
 
-  /** CONNECTION_CLOSED; on plain TCP with nothing received, with the hint that the peer may speak TLS. */
-  #closedError(message: string): KoppelError {
+  /**
+   * The socket ended or closed: CONNECTION_CLOSED for whoever waits or receives later;
+   * on plain TCP with nothing received, with the hint that the peer may speak TLS. The
+   * error is made only when someone needs it: an orderly close after the protocol's last
+   * message (every connection of a round) costs no error object and stack trace.
+   */
+  #closed(message: string): void {
     const hint =
       !this.#secure && this.#messages === 0 && this.#have === 0 && this.#need < 0 && !this.#server
         ? ' Nothing came back: if the peer uses TLS, this side must too (it is plain TCP, --insecure).'
         : '';
-    return new KoppelError('CONNECTION_CLOSED', message + hint);
+    const error = () => new KoppelError('CONNECTION_CLOSED', message + hint);
+    this.#inbox.fail(error);
+    this.#firstTimer?.clear();
+    if (this.#onFirst) this.#onFirst(error());
+    this.#onFirst = undefined;
   }
 
   #fail(error: KoppelError): void {
