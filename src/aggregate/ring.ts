@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { KoppelError } from '../errors/index.js';
-import { readU64s, u64Bytes } from '../util/bytes.js';
+import { readU64s, u64BytesView } from '../util/bytes.js';
 
 /** 2^64. */
 export const MOD = 1n << 64n;
@@ -63,8 +63,12 @@ export function formatFixed(v: bigint, scale: number): string {
   return `${neg ? '-' : ''}${s.slice(0, -scale)}.${s.slice(-scale)}`;
 }
 
-/** Little-endian bytes of a vector (8 bytes per element); a copy. */
-export const vectorToBytes: (v: BigUint64Array) => Uint8Array = u64Bytes;
+/**
+ * Little-endian bytes of a vector the caller owns and does not change while the bytes
+ * are in use (a share or a sum about to be framed): the same memory where the platform
+ * allows, else a copy.
+ */
+export const vectorBytes: (v: BigUint64Array) => Uint8Array = u64BytesView;
 
 /** A vector from little-endian bytes; the length must be a multiple of 8. A copy. */
 export function bytesToVector(b: Uint8Array): BigUint64Array {

@@ -26,9 +26,9 @@ import { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggregatorHello, AggStep, Agreed
 import type { Codebook } from './codebook.js';
 import { protectTable, type DisclosureOptions, type TableEntry } from '../disclosure/index.js';
 import { checkCellKeyOptions } from '../disclosure/table.js';
-import { addInto, bytesToVector, encodeSigned, subInto, vectorToBytes } from './ring.js';
+import { addInto, bytesToVector, encodeSigned, vectorBytes } from './ring.js';
 import { sampleNoise, type NoiseSpec } from './sampler.js';
-import { shareVector, split, type Share } from './share.js';
+import { addShareInto, split, type Share } from './share.js';
 
 export { AGGREGATE_PROTOCOL, AGGREGATE_VERSION, AggStep } from './messages.js';
 
@@ -266,7 +266,7 @@ export async function submitInput(
         });
         open[j] = s;
         if (signal?.aborted) throw new KoppelError('ABORTED', 'The run was cancelled.');
-        const body = share.kind === 'seed' ? share.seed : vectorToBytes(share.vector);
+        const body = share.kind === 'seed' ? share.seed : vectorBytes(share.vector);
         await s.send(AggStep.SUBMIT_DATA, share.kind === 'seed' ? 1 : share.vector.length, body);
         const r = await s.receiveJson(AggStep.SUBMIT_RESULT, SubmitResult);
         if (r.accepted) await options.afterSession?.(s, j);
@@ -376,7 +376,7 @@ export class Aggregator {
         if (share.kind === 'seed') share.seed.fill(0);
         return { aggregator: this.#index, accepted: false, code: 'LATE_INPUT', party: hello.party };
       }
-      addInto(this.#sum, shareVector(share, this.#config.codebook.length, this.#ctx(hello.party)));
+      addShareInto(this.#sum, share, this.#ctx(hello.party), 1);
       this.#shares.set(hello.party, share);
       return { aggregator: this.#index, accepted: true, party: hello.party };
     } catch (e) {
@@ -421,11 +421,11 @@ export class Aggregator {
         let dropped = 0;
         for (const [party, share] of this.#shares) {
           if (agreed.has(party)) continue;
-          subInto(sum, shareVector(share, this.#config.codebook.length, this.#ctx(party)));
+          addShareInto(sum, share, this.#ctx(party), -1);
           dropped++;
         }
         this.#addNoise(sum);
-        await s.send(AggStep.AGGREGATE, sum.length, vectorToBytes(sum));
+        await s.send(AggStep.AGGREGATE, sum.length, vectorBytes(sum));
         const r = { agreed: agreed.size, dropped };
         await this.#options.afterReport?.(s, r);
         return r;

@@ -21,8 +21,8 @@
  */
 import { KoppelError } from '../errors/index.js';
 import { randomBytes } from '../util/bytes.js';
-import { prgStream, SEED_BYTES } from '../util/prg.js';
-import { subInto } from './ring.js';
+import { prgAddInto, prgStream, SEED_BYTES } from '../util/prg.js';
+import { addInto, subInto } from './ring.js';
 
 export { SEED_BYTES };
 
@@ -44,10 +44,9 @@ function lp(s: string): Uint8Array {
   return new Uint8Array([b.length >>> 8, b.length & 0xff, ...b]);
 }
 
-/** The PRG expansion of a seed into `length` words for a context. */
-export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext): BigUint64Array {
-  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
-  const info = new Uint8Array([
+/** The PRG's info for a context (see the module's description). */
+function prgInfo(ctx: ShareContext): Uint8Array {
+  return new Uint8Array([
     ...new TextEncoder().encode('koppel/aggregate/v1/prg'),
     ...lp(ctx.round),
     ...lp(ctx.codebookHash),
@@ -55,7 +54,30 @@ export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext):
     ctx.aggregator >>> 8,
     ctx.aggregator & 0xff,
   ]);
-  return prgStream(seed, info)(length);
+}
+
+/** The PRG expansion of a seed into `length` words for a context. */
+export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext): BigUint64Array {
+  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
+  return prgStream(seed, prgInfo(ctx))(length);
+}
+
+/**
+ * target += sign * (the vector a share stands for), modulo 2^64: a seed's expansion is
+ * added as it is made, never held in full (the same words as {@link expandSeed}).
+ *
+ * @throws KoppelError `MESSAGE_MALFORMED` for a seed that is not 32 bytes or a vector of
+ *   another length than `target`
+ */
+export function addShareInto(target: BigUint64Array, share: Share, ctx: ShareContext, sign: 1 | -1): void {
+  if (share.kind === 'seed') {
+    if (share.seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
+    prgAddInto(share.seed, prgInfo(ctx), target, sign);
+    return;
+  }
+  const v = shareVector(share, target.length, ctx);
+  if (sign === 1) addInto(target, v);
+  else subInto(target, v);
 }
 
 /**
@@ -68,7 +90,7 @@ export function split(x: BigUint64Array, m: number, ctx: Omit<ShareContext, 'agg
   const shares: Share[] = [];
   for (let j = 0; j < m - 1; j++) {
     const seed = randomBytes(SEED_BYTES);
-    subInto(last, expandSeed(seed, x.length, { ...ctx, aggregator: j }));
+    addShareInto(last, { kind: 'seed', seed }, { ...ctx, aggregator: j }, -1);
     shares.push({ kind: 'seed', seed });
   }
   shares.push({ kind: 'vector', vector: last });

@@ -131,6 +131,16 @@ export function ownedU64s(bytes: Uint8Array): BigUint64Array {
   return readU64s(bytes);
 }
 
+/**
+ * The little-endian bytes of a u64 array, for a caller that owns it and will not change
+ * it while the bytes are in use: a view of the same memory on a little-endian platform
+ * (a 240 KB share vector need not be copied before it is framed), else a copy.
+ */
+export function u64BytesView(xs: BigUint64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(xs.buffer, xs.byteOffset, xs.byteLength);
+  return u64Bytes(xs);
+}
+
 /** Writes a u64 array as little-endian bytes (a copy). */
 export function u64Bytes(xs: BigUint64Array): Uint8Array {
   if (LITTLE_ENDIAN) return new Uint8Array(xs.buffer.slice(xs.byteOffset, xs.byteOffset + xs.byteLength));

@@ -28,3 +28,33 @@ export function prgStream(seed: Uint8Array, info: Uint8Array): (words: number) =
   wipe(okm);
   return (words) => ownedU64s(cipher.update(new Uint8Array(words * 8)));
 }
+
+/** Words of the stream made per cipher call by {@link prgAddInto} (64 KiB). */
+const CHUNK_WORDS = 8192;
+/** The zero bytes every chunk encrypts; never written to (the cipher writes its own output). */
+const ZERO_CHUNK = new Uint8Array(CHUNK_WORDS * 8);
+
+/**
+ * Adds (`sign` 1) or subtracts (`sign` -1) the first `target.length` words of the PRG
+ * stream for `seed` and `info` into `target`, modulo 2^64: the same words as
+ * `prgStream(seed, info)(target.length)`, made 64 KiB at a time from one shared zero
+ * block, so that expanding a share allocates neither its zero input nor its full-size
+ * output (for 10,000 cells, 240 KB each, two per input party at each aggregator). Each
+ * chunk of the stream is zeroed once added.
+ *
+ * @throws KoppelError `MESSAGE_MALFORMED` if the seed is not 32 bytes
+ */
+export function prgAddInto(seed: Uint8Array, info: Uint8Array, target: BigUint64Array, sign: 1 | -1): void {
+  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A PRG seed must be 32 bytes.');
+  const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
+  const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
+  wipe(okm);
+  for (let at = 0; at < target.length; at += CHUNK_WORDS) {
+    const words = Math.min(CHUNK_WORDS, target.length - at);
+    const bytes = cipher.update(words === CHUNK_WORDS ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, words * 8));
+    const stream = ownedU64s(bytes);
+    if (sign === 1) for (let i = 0; i < words; i++) target[at + i] = (target[at + i] as bigint) + (stream[i] as bigint);
+    else for (let i = 0; i < words; i++) target[at + i] = (target[at + i] as bigint) - (stream[i] as bigint);
+    bytes.fill(0);
+  }
+}

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { addInto, decodeSigned, encodeSigned, formatFixed, parseFixed, MOD } from '../../src/aggregate/ring.js';
-import { expandSeed, shareVector, split } from '../../src/aggregate/share.js';
+import { addShareInto, expandSeed, shareVector, split } from '../../src/aggregate/share.js';
 import { makeCodebook } from '../../src/aggregate/codebook.js';
 import { expectCodeSync } from '../helpers.js';
 
@@ -42,6 +42,30 @@ describe('split and combine', () => {
     expect(expandSeed(seed, 4, { ...ctx, party: 'p2', aggregator: 0 })).not.toEqual(a);
     expect(expandSeed(seed, 4, { ...ctx, round: 'r2', aggregator: 0 })).not.toEqual(a);
     expect(expandSeed(seed, 4, { ...ctx, aggregator: 0 })).toEqual(a);
+  });
+});
+
+describe('addShareInto', () => {
+  it('adds and subtracts exactly the vector a seed or full share stands for', () => {
+    const x = BigUint64Array.from({ length: 9000 }, (_, i) => BigInt(i) * 0x100000001n);
+    const shares = split(x, 3, ctx);
+    const viaVectors = new BigUint64Array(x.length);
+    const streamed = new BigUint64Array(x.length);
+    shares.forEach((s, j) => {
+      addInto(viaVectors, shareVector(s, x.length, { ...ctx, aggregator: j }));
+      addShareInto(streamed, s, { ...ctx, aggregator: j }, 1);
+    });
+    expect(streamed).toEqual(viaVectors);
+    expect(streamed).toEqual(x);
+    shares.forEach((s, j) => addShareInto(streamed, s, { ...ctx, aggregator: j }, -1));
+    expect(streamed).toEqual(new BigUint64Array(x.length));
+  });
+  it('refuses a full share of another length, and a seed that is not 32 bytes, with MESSAGE_MALFORMED', () => {
+    expectCodeSync(
+      () => addShareInto(new BigUint64Array(3), { kind: 'vector', vector: new BigUint64Array(2) }, { ...ctx, aggregator: 1 }, 1),
+      'MESSAGE_MALFORMED',
+    );
+    expectCodeSync(() => addShareInto(new BigUint64Array(3), { kind: 'seed', seed: new Uint8Array(16) }, { ...ctx, aggregator: 0 }, 1), 'MESSAGE_MALFORMED');
   });
 });
 
