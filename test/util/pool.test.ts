@@ -141,7 +141,11 @@ describe('TaskPool init and perWorker (worker threads, compiled package)', () =>
         const { psiOps } = await import(${JSON.stringify(dist('psi/ops.js').href)});
         const { getSuite } = await import(${JSON.stringify(dist('group/suite.js').href)});
         const pool = new TaskPool(psiOps, new URL(${JSON.stringify(dist('psi/worker.js').href)}), 2);
-        const packed = await pool.run('hashMultiply', { suite: 'x25519', items: ['a', 'b'], scalar: getSuite('x25519').randomScalar().scalar });
+        // Two tasks at once, one for each worker (one task per worker at a time): both have
+        // started, run the preload and answered before the pool closes. With one task the
+        // second worker could be terminated while still starting.
+        const task = () => pool.run('hashMultiply', { suite: 'x25519', items: ['a', 'b'], scalar: getSuite('x25519').randomScalar().scalar });
+        const [packed] = await Promise.all([task(), task()]);
         await pool.close();
         process.stdout.write(String(packed.length));`;
       // A flag workers take, given with its value as the next argument, beside refused ones.
