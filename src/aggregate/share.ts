@@ -71,7 +71,6 @@ export function expandSeed(seed: Uint8Array, length: number, ctx: ShareContext):
  */
 export function addShareInto(target: BigUint64Array, share: Share, ctx: ShareContext, sign: 1 | -1): void {
   if (share.kind === 'seed') {
-    if (share.seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A share seed must be 32 bytes.');
     prgAddInto(share.seed, prgInfo(ctx), target, sign);
     return;
   }

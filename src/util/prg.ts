@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { createCipheriv } from 'node:crypto';
+import { createCipheriv, type Cipher } from 'node:crypto';
 import { KoppelError } from '../errors/index.js';
 import { ownedU64s, wipe } from './bytes.js';
 import { hkdfSha256 } from './hash.js';
@@ -22,11 +22,17 @@ export const SEED_BYTES = 32;
  * @throws KoppelError `MESSAGE_MALFORMED` if the seed is not 32 bytes
  */
 export function prgStream(seed: Uint8Array, info: Uint8Array): (words: number) => BigUint64Array {
+  const cipher = prgCipher(seed, info);
+  return (words) => ownedU64s(cipher.update(new Uint8Array(words * 8)));
+}
+
+/** The AES-256-CTR cipher of the stream, its HKDF output wiped once keyed. */
+function prgCipher(seed: Uint8Array, info: Uint8Array): Cipher {
   if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A PRG seed must be 32 bytes.');
   const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
   const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
   wipe(okm);
-  return (words) => ownedU64s(cipher.update(new Uint8Array(words * 8)));
+  return cipher;
 }
 
 /** Words of the stream made per cipher call by {@link prgAddInto} (64 KiB). */
@@ -45,10 +51,7 @@ const ZERO_CHUNK = new Uint8Array(CHUNK_WORDS * 8);
  * @throws KoppelError `MESSAGE_MALFORMED` if the seed is not 32 bytes
  */
 export function prgAddInto(seed: Uint8Array, info: Uint8Array, target: BigUint64Array, sign: 1 | -1): void {
-  if (seed.length !== SEED_BYTES) throw new KoppelError('MESSAGE_MALFORMED', 'A PRG seed must be 32 bytes.');
-  const okm = hkdfSha256(seed, new Uint8Array(0), info, 48);
-  const cipher = createCipheriv('aes-256-ctr', okm.subarray(0, 32), okm.subarray(32, 48));
-  wipe(okm);
+  const cipher = prgCipher(seed, info);
   for (let at = 0; at < target.length; at += CHUNK_WORDS) {
     const words = Math.min(CHUNK_WORDS, target.length - at);
     const bytes = cipher.update(words === CHUNK_WORDS ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, words * 8));
