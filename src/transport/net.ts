@@ -435,9 +435,9 @@ class SocketChannel implements Channel, RawLink {
     socket.setNoDelay(true);
     socket.unref();
     socket.on('data', (d: Buffer) => this.#onData(d));
-    socket.on('end', () => this.#closed('The peer closed the connection before the protocol finished.'));
+    socket.on('end', () => this.#fail(this.#closedError('The peer closed the connection before the protocol finished.')));
     socket.on('close', () => {
-      this.#closed('The connection to the peer was lost before the protocol finished.');
+      this.#fail(this.#closedError('The connection to the peer was lost before the protocol finished.'));
       this.#release();
       this.onClose?.();
     });
@@ -445,29 +445,26 @@ class SocketChannel implements Channel, RawLink {
   }
 
   /**
-   * The socket ended or closed: CONNECTION_CLOSED for whoever waits or receives later;
-   * on plain TCP with nothing received, with the hint that the peer may speak TLS. The
-   * error is made only when someone needs it: an orderly close after the protocol's last
-   * message (every connection of a round) costs no error object and stack trace.
+   * CONNECTION_CLOSED, made when someone needs it (an orderly close after the protocol's
+   * last message, every connection of a round, costs no error object and stack trace); on
+   * plain TCP with nothing received, with the hint that the peer may speak TLS, decided now.
    */
-  #closed(message: string): void {
+  #closedError(message: string): () => KoppelError {
     const hint =
       !this.#secure && this.#messages === 0 && this.#have === 0 && this.#need < 0 && !this.#server
         ? ' Nothing came back: if the peer uses TLS, this side must too (it is plain TCP, --insecure).'
         : '';
-    const error = () => new KoppelError('CONNECTION_CLOSED', message + hint);
-    this.#inbox.fail(error);
-    this.#firstTimer?.clear();
-    if (this.#onFirst) this.#onFirst(error());
-    this.#onFirst = undefined;
+    return () => new KoppelError('CONNECTION_CLOSED', message + hint);
   }
 
-  #fail(error: KoppelError): void {
+  /** Fails the channel; `error` may be a function, called once the error is needed (as {@link Inbox.fail}). */
+  #fail(error: KoppelError | (() => KoppelError)): void {
     this.#inbox.fail(error);
     this.#firstTimer?.clear();
-    this.#onFirst?.(error);
+    if (this.#onFirst) this.#onFirst(typeof error === 'function' ? error() : error);
     this.#onFirst = undefined;
-    if (error.code !== 'CONNECTION_CLOSED') this.#socket.destroy();
+    // A lazy error is always CONNECTION_CLOSED: the socket is closing already.
+    if (typeof error !== 'function' && error.code !== 'CONNECTION_CLOSED') this.#socket.destroy();
   }
 
   /** Drops every buffered byte and gives them back to the budgets. */
