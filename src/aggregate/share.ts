@@ -89,7 +89,7 @@ export function split(x: BigUint64Array, m: number, ctx: Omit<ShareContext, 'agg
   const shares: Share[] = [];
   for (let j = 0; j < m - 1; j++) {
     const seed = randomBytes(SEED_BYTES);
-    addShareInto(last, { kind: 'seed', seed }, { ...ctx, aggregator: j }, -1);
+    prgAddInto(seed, prgInfo({ ...ctx, aggregator: j }), last, -1);
     shares.push({ kind: 'seed', seed });
   }
   shares.push({ kind: 'vector', vector: last });
