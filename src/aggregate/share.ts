@@ -37,23 +37,31 @@ export interface ShareContext {
 /** One aggregator's share: a seed, or the full vector. */
 export type Share = { readonly kind: 'seed'; readonly seed: Uint8Array } | { readonly kind: 'vector'; readonly vector: BigUint64Array };
 
-/** u16(byte length) || UTF-8(s), the length two bytes big-endian. */
-function lp(s: string): Uint8Array {
-  const b = new TextEncoder().encode(s);
-  if (b.length > 65535) throw new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');
-  return new Uint8Array([b.length >>> 8, b.length & 0xff, ...b]);
-}
+const encoder = new TextEncoder();
+const PRG_LABEL = encoder.encode('koppel/aggregate/v1/prg');
 
-/** The PRG's info for a context (see the module's description). */
+/**
+ * The PRG's info for a context (see the module's description), written in one pass into
+ * one buffer: each field's UTF-8 goes straight after its two length bytes (a UTF-16
+ * code unit is at most 3 UTF-8 bytes, which sizes the buffer).
+ */
 function prgInfo(ctx: ShareContext): Uint8Array {
-  return new Uint8Array([
-    ...new TextEncoder().encode('koppel/aggregate/v1/prg'),
-    ...lp(ctx.round),
-    ...lp(ctx.codebookHash),
-    ...lp(ctx.party),
-    ctx.aggregator >>> 8,
-    ctx.aggregator & 0xff,
-  ]);
+  const fields = [ctx.round, ctx.codebookHash, ctx.party];
+  let most = PRG_LABEL.length + 2;
+  for (const f of fields) most += 2 + 3 * f.length;
+  const out = new Uint8Array(most);
+  out.set(PRG_LABEL);
+  let at = PRG_LABEL.length;
+  for (const f of fields) {
+    const { written } = encoder.encodeInto(f, out.subarray(at + 2));
+    if (written > 65535) throw new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');
+    out[at] = written >>> 8;
+    out[at + 1] = written & 0xff;
+    at += 2 + written;
+  }
+  out[at++] = ctx.aggregator >>> 8;
+  out[at++] = ctx.aggregator & 0xff;
+  return out.subarray(0, at);
 }
 
 /** The PRG expansion of a seed into `length` words for a context. */

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { addInto, decodeSigned, encodeSigned, formatFixed, parseFixed, MOD } from '../../src/aggregate/ring.js';
 import { addShareInto, expandSeed, shareVector, split } from '../../src/aggregate/share.js';
 import { makeCodebook } from '../../src/aggregate/codebook.js';
+import { prgStream } from '../../src/util/prg.js';
 import { expectCodeSync } from '../helpers.js';
 
 const ctx = { round: 'r1', codebookHash: 'h', party: 'p1' };
@@ -42,6 +43,38 @@ describe('split and combine', () => {
     expect(expandSeed(seed, 4, { ...ctx, party: 'p2', aggregator: 0 })).not.toEqual(a);
     expect(expandSeed(seed, 4, { ...ctx, round: 'r2', aggregator: 0 })).not.toEqual(a);
     expect(expandSeed(seed, 4, { ...ctx, aggregator: 0 })).toEqual(a);
+  });
+});
+
+describe('the PRG info of a share', () => {
+  /** lp(s) = u16(byte length of UTF-8(s)) || UTF-8(s), as the module's description writes it. */
+  const lp = (s: string): Buffer => {
+    const b = Buffer.from(s, 'utf8');
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+  };
+  const documentedInfo = (c: { round: string; codebookHash: string; party: string; aggregator: number }): Uint8Array =>
+    Buffer.concat([
+      Buffer.from('koppel/aggregate/v1/prg'),
+      lp(c.round),
+      lp(c.codebookHash),
+      lp(c.party),
+      Buffer.from([c.aggregator >> 8, c.aggregator & 0xff]),
+    ]);
+
+  it('is exactly the documented bytes, for any field text (non-ASCII, lone surrogates, long fields)', () => {
+    const seed = new Uint8Array(32).fill(7);
+    const text = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ minLength: 300, maxLength: 700 }));
+    fc.assert(
+      fc.property(text, text, text, fc.integer({ min: 0, max: 63 }), (round, codebookHash, party, aggregator) => {
+        const c = { round, codebookHash, party, aggregator };
+        expect(expandSeed(seed, 3, c)).toEqual(prgStream(seed, documentedInfo(c))(3));
+      }),
+      { numRuns: 200 },
+    );
+  });
+  it('refuses a field longer than 65,535 UTF-8 bytes', () => {
+    expectCodeSync(() => expandSeed(new Uint8Array(32), 1, { ...ctx, party: '\u00e9'.repeat(32768), aggregator: 0 }), 'INVALID_ARGUMENT');
+    expect(expandSeed(new Uint8Array(32), 1, { ...ctx, party: 'x'.repeat(65535), aggregator: 0 }).length).toBe(1);
   });
 });
 
