@@ -5,41 +5,10 @@
  * @packageDocumentation
  */
 import { Buffer } from 'node:buffer';
-import { randomFillSync, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
-/** Requests of at most this many bytes are served from {@link randomBytes}' pool. */
-const POOLED_AT_MOST = 256;
-/** CSPRNG output fetched at once for small requests (one RAND_bytes call per 4 KiB). */
-const pool = new Uint8Array(4096);
-/** The first pool byte not yet handed out (every byte before it is zero). */
-let poolAt = pool.length;
-
-/**
- * `n` bytes from the platform CSPRNG (OpenSSL's RAND_bytes via node:crypto, seeded by
- * the operating system). The only source of randomness koppel uses.
- *
- * Requests of at most 256 bytes (seeds, scalars, session ids: a few per input party)
- * are cut from a 4 KiB block of that same CSPRNG's output, fetched with one call,
- * because each call costs about 4 us here whatever its size. Every byte is handed out
- * once and zeroed in the block as it is; the block is per thread (worker threads each
- * load this module), and Node.js never forks a process with its memory.
- */
-export function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  if (n > POOLED_AT_MOST) {
-    randomFillSync(out);
-    return out;
-  }
-  if (poolAt + n > pool.length) {
-    randomFillSync(pool);
-    poolAt = 0;
-  }
-  const end = poolAt + n;
-  out.set(pool.subarray(poolAt, end));
-  pool.fill(0, poolAt, end);
-  poolAt = end;
-  return out;
-}
+// Randomness: random.ts (a pool of CSPRNG output for small requests).
+export { randomBytes } from './random.js';
 
 /**
  * Compares two byte strings in time that depends only on their lengths.

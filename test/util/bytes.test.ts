@@ -36,40 +36,6 @@ describe('constantTimeEqual', () => {
   });
 });
 
-describe('randomBytes', () => {
-  it('gives exactly n bytes for every size, pooled (at most 256) or not', () => {
-    for (const n of [0, 1, 31, 255, 256, 257, 5000]) expect(randomBytes(n).length).toBe(n);
-  });
-  it('never hands out the same pool bytes twice or a zeroed region, across many pool refills', () => {
-    // 3,000 draws of 17 bytes span a dozen 4 KiB refills at odd offsets; any 8-byte window
-    // seen twice (or a zero word) would mean reused or wiped bytes, with chance ~2^-40 otherwise.
-    const draws = Array.from({ length: 3000 }, () => randomBytes(17));
-    const seen = new Set<string>();
-    for (const d of draws) {
-      for (let i = 0; i + 8 <= d.length; i += 9) {
-        const w = Buffer.from(d.subarray(i, i + 8)).toString('hex');
-        expect(w).not.toBe('0000000000000000');
-        expect(seen.has(w)).toBe(false);
-        seen.add(w);
-      }
-    }
-  });
-  it('is uniform over byte values (chi-square, 255 degrees of freedom) for pooled and direct draws', () => {
-    for (const size of [32, 4000]) {
-      const counts = new Array<number>(256).fill(0);
-      let total = 0;
-      while (total < 256 * 1000) {
-        for (const b of randomBytes(size)) counts[b] = (counts[b] ?? 0) + 1;
-        total += size;
-      }
-      const expected = total / 256;
-      const chi2 = counts.reduce((acc, c) => acc + (c - expected) ** 2 / expected, 0);
-      // P(chi2 > 400) for 255 degrees of freedom is below 1e-8.
-      expect(chi2).toBeLessThan(400);
-    }
-  });
-});
-
 describe('randomBytes and wipe', () => {
   it('gives distinct outputs and wipes to zero', () => {
     const a = randomBytes(32);
