@@ -40,6 +40,8 @@ export type Share = { readonly kind: 'seed'; readonly seed: Uint8Array } | { rea
 const encoder = new TextEncoder();
 const PRG_LABEL = encoder.encode('koppel/aggregate/v1/prg');
 
+const tooLong = (): KoppelError => new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');
+
 /**
  * The PRG's info for a context (see the module's description), written in one pass into
  * one buffer: each field's UTF-8 goes straight after its two length bytes (a UTF-16
@@ -48,13 +50,17 @@ const PRG_LABEL = encoder.encode('koppel/aggregate/v1/prg');
 function prgInfo(ctx: ShareContext): Uint8Array {
   const fields = [ctx.round, ctx.codebookHash, ctx.party];
   let most = PRG_LABEL.length + 2;
-  for (const f of fields) most += 2 + 3 * f.length;
+  for (const f of fields) {
+    // UTF-8 is at least one byte per UTF-16 code unit: a longer string is too long already.
+    if (f.length > 65535) throw tooLong();
+    most += 2 + 3 * f.length;
+  }
   const out = new Uint8Array(most);
   out.set(PRG_LABEL);
   let at = PRG_LABEL.length;
   for (const f of fields) {
     const { written } = encoder.encodeInto(f, out.subarray(at + 2));
-    if (written > 65535) throw new KoppelError('INVALID_ARGUMENT', 'A share context field is too long.');
+    if (written > 65535) throw tooLong();
     out[at] = written >>> 8;
     out[at + 1] = written & 0xff;
     at += 2 + written;

@@ -63,7 +63,14 @@ describe('the PRG info of a share', () => {
 
   it('is exactly the documented bytes, for any field text (non-ASCII, lone surrogates, long fields)', () => {
     const seed = new Uint8Array(32).fill(7);
-    const text = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.string({ minLength: 300, maxLength: 700 }));
+    // Any UTF-16 code unit, lone surrogates included (encoded as U+FFFD, 3 bytes).
+    const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+    const text = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.string({ unit: codeUnit, maxLength: 40 }),
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.string({ unit: codeUnit, minLength: 300, maxLength: 700 }),
+    );
     fc.assert(
       fc.property(text, text, text, fc.integer({ min: 0, max: 63 }), (round, codebookHash, party, aggregator) => {
         const c = { round, codebookHash, party, aggregator };
@@ -72,9 +79,13 @@ describe('the PRG info of a share', () => {
       { numRuns: 200 },
     );
   });
-  it('refuses a field longer than 65,535 UTF-8 bytes', () => {
-    expectCodeSync(() => expandSeed(new Uint8Array(32), 1, { ...ctx, party: '\u00e9'.repeat(32768), aggregator: 0 }), 'INVALID_ARGUMENT');
-    expect(expandSeed(new Uint8Array(32), 1, { ...ctx, party: 'x'.repeat(65535), aggregator: 0 }).length).toBe(1);
+  it('takes fields of up to 65,535 UTF-8 bytes and refuses longer ones', () => {
+    const seed = new Uint8Array(32);
+    const expand = (party: string) => expandSeed(seed, 1, { ...ctx, party, aggregator: 0 });
+    for (const party of ['x'.repeat(65535), '\ud800'.repeat(21845), '\u00e9'.repeat(32767) + 'x']) {
+      expect(expand(party)).toEqual(prgStream(seed, documentedInfo({ ...ctx, party, aggregator: 0 }))(1));
+    }
+    for (const party of ['x'.repeat(65536), '\ud800'.repeat(21846), '\u00e9'.repeat(32768)]) expectCodeSync(() => expand(party), 'INVALID_ARGUMENT');
   });
 });
 
