@@ -11,7 +11,10 @@
  * Where the block lives: in this module's memory, one per thread (each worker thread
  * loads its own copy of the module). Node.js never forks a process with its memory. A
  * V8 startup snapshot (`node --build-snapshot`) would copy the block into every process
- * started from it, so the block is emptied when a snapshot is serialised.
+ * started from it, so when a snapshot is serialised the pool empties its block and fills
+ * every request directly (a serialize callback that runs after koppel's and draws random
+ * bytes must not refill the block that goes into the snapshot) until a process started
+ * from the snapshot runs koppel's deserialize callback.
  *
  * @packageDocumentation
  */
@@ -24,6 +27,8 @@ export class RandomPool {
   readonly #fill: (block: Uint8Array) => void;
   /** The first byte not yet handed out (every byte before it is zero). */
   #at: number;
+  /** While set, requests are filled directly and the block stays empty. */
+  #suspended = false;
 
   /**
    * @param fill - writes fresh random bytes over the whole block
@@ -44,6 +49,10 @@ export class RandomPool {
     const n = out.length;
     const block = this.#block;
     if (n > block.length) throw new RangeError('A request larger than the random pool must be filled directly.');
+    if (this.#suspended) {
+      this.#fill(out);
+      return;
+    }
     if (this.#at + n > block.length) {
       this.#fill(block);
       this.#at = 0;
@@ -59,6 +68,18 @@ export class RandomPool {
     this.#block.fill(0);
     this.#at = this.#block.length;
   }
+
+  /** Empties the block and fills every later request directly, until {@link resume}. */
+  suspend(): void {
+    this.empty();
+    this.#suspended = true;
+  }
+
+  /** Pools requests again, from a fresh block. */
+  resume(): void {
+    this.empty();
+    this.#suspended = false;
+  }
 }
 
 /** Requests of at most this many bytes are cut from {@link pool}. */
@@ -67,8 +88,14 @@ const POOLED_AT_MOST = 256;
 /** koppel's pool of CSPRNG output (4 KiB, refilled by `randomFillSync`). */
 const pool = new RandomPool((block) => randomFillSync(block), 4096);
 
-// A startup snapshot must not carry bytes that every process started from it would hand out.
-if (startupSnapshot?.isBuildingSnapshot()) startupSnapshot.addSerializeCallback(() => pool.empty());
+// A startup snapshot must not carry bytes that every process started from it would hand
+// out: from koppel's serialize callback on, whatever runs after it, nothing is pooled in
+// the process writing the snapshot; a process started from it pools again once koppel's
+// deserialize callback has run (a callback before it draws directly).
+if (startupSnapshot?.isBuildingSnapshot()) {
+  startupSnapshot.addSerializeCallback(() => pool.suspend());
+  startupSnapshot.addDeserializeCallback(() => pool.resume());
+}
 
 /**
  * `n` bytes from the platform CSPRNG (OpenSSL's RAND_bytes via node:crypto, seeded by

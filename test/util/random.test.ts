@@ -74,11 +74,41 @@ describe('RandomPool', () => {
     pool.take(out);
     expect([...out]).toEqual(stream.slice(16, 20)); // a fresh block, not the emptied one's rest
   });
+  it('while suspended fills each request directly and keeps its block empty; resumed, pools from a fresh block', () => {
+    let fills: number[] = [];
+    let next = 0;
+    let block: Uint8Array | undefined;
+    const pool = new RandomPool((b) => {
+      fills.push(b.length);
+      if (b.length === 16) block = b;
+      for (let i = 0; i < b.length; i++) b[i] = (next++ % 251) + 1;
+    }, 16);
+    pool.take(new Uint8Array(4)); // fills the block
+    pool.suspend();
+    expect(block?.every((x) => x === 0)).toBe(true);
+    fills = [];
+    const a = new Uint8Array(5);
+    pool.take(a);
+    pool.take(new Uint8Array(3));
+    expect(fills).toEqual([5, 3]); // straight into each request, never into the block
+    expect([...a]).toEqual([17, 18, 19, 20, 21]); // the stream's next bytes, after the block's 16
+    expect(block?.every((x) => x === 0)).toBe(true);
+    pool.resume();
+    fills = [];
+    pool.take(new Uint8Array(2));
+    expect(fills).toEqual([16]);
+  });
 });
 
 describe('randomBytes', () => {
-  it('gives exactly n bytes for every size, pooled (at most 256) or filled directly', () => {
-    for (const n of [0, 1, 31, 255, 256, 257, 5000]) expect(randomBytes(n).length).toBe(n);
+  it('gives exactly n bytes for every size, pooled (at most 256) or filled directly, each in a buffer of its own', () => {
+    for (const n of [0, 1, 31, 255, 256, 257, 5000]) {
+      const r = randomBytes(n);
+      expect(r.length).toBe(n);
+      // Callers transfer .buffer to workers and wipe it as the only copy: never a view into the block.
+      expect(r.byteOffset).toBe(0);
+      expect(r.buffer.byteLength).toBe(n);
+    }
   });
   it('refuses a size that is not a whole number of bytes, and the pool stays good', () => {
     for (const n of [Number.NaN, -1, 1.5, Number.POSITIVE_INFINITY]) expect(() => randomBytes(n)).toThrow(RangeError);
@@ -100,7 +130,7 @@ describe('randomBytes', () => {
       expect(chi2).toBeLessThan(400);
     }
   });
-  it('a V8 startup snapshot built after the pool was filled does not give its bytes to the processes started from it', async () => {
+  it('a V8 startup snapshot built after the pool was filled, with a later serialize callback that draws, does not give its bytes to the processes started from it', async () => {
     const { rolldown } = await import('rolldown');
     const dir = mkdtempSync(join(tmpdir(), 'koppel-snapshot-'));
     try {
@@ -111,6 +141,8 @@ describe('randomBytes', () => {
           `import { startupSnapshot } from 'node:v8';`,
           `import { randomBytes } from ${JSON.stringify(source)};`,
           `randomBytes(16); // fills the pool while the snapshot is built`,
+          `// A serialize callback after koppel's that draws: must not refill the block the snapshot keeps.`,
+          `startupSnapshot.addSerializeCallback(() => { randomBytes(16); });`,
           `startupSnapshot.setDeserializeMainFunction(() => process.stdout.write(Buffer.from(randomBytes(32)).toString('hex')));`,
         ].join('\n'),
       );
