@@ -175,7 +175,7 @@ function joinRows(res, sizes, baseline) {
 function pseudonymiseRows(res, sizes) {
   const area = 'pseudonymise';
   const rows = [];
-  // Every round's 2-thread run (each against the floor measured at the start of its round):
+  // Every round's 2-thread run (each against the floor measured right before and after it):
   // the row is the round with the median ratio, and names the others.
   const runs = res?.cli.filter((c) => c.cli === 'this' && c.threads === 2 && c.floorCores === 2) ?? [];
   const what = `koppel pseudonymise, ${int(sizes.pseudRows[0])} rows, 2 threads / 2-core HMAC floor`;
@@ -183,14 +183,14 @@ function pseudonymiseRows(res, sizes) {
     const why = res ? 'no 2-thread run on 2 cores' : 'not run';
     rows.push(notRun(area, what, '>= 0.5x', why), notRun(area, 'the same per CPU second / the floor per CPU second', '-', why));
   } else {
+    // Both rows are of the round with the median wall-time ratio.
     const r = medianRun(runs, (c) => c.ratioToFloor);
-    const c = medianRun(runs, (x) => x.cpuRatioToFloor);
-    const of = (key) => (runs.length > 1 ? ` (median of ${runs.length} rounds: ${runs.map((x) => `${x[key].toFixed(2)}x`).join(', ')})` : '');
+    const of = (key, what) => (runs.length > 1 ? ` (${what} of ${runs.length} rounds: ${runs.map((x) => `${x[key].toFixed(2)}x`).join(', ')})` : '');
     rows.push(
       row(
         area,
         what,
-        `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s${of('ratioToFloor')}`,
+        `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s${r.floorBeforeAfter ? ` (mean of ${r.floorBeforeAfter.map(int).join(' / ')} right before / after)` : ''}${of('ratioToFloor', 'the median')}`,
         r.ratioToFloor,
         '>= 0.5x',
         r.ratioToFloor >= 0.5,
@@ -198,8 +198,8 @@ function pseudonymiseRows(res, sizes) {
       row(
         area,
         'the same per CPU second / the floor per CPU second',
-        `${int(c.rowsPerCpuSecond)} rows / ${int(c.floorIdsPerCpuSecond)} ids per CPU s${of('cpuRatioToFloor')}`,
-        c.cpuRatioToFloor,
+        `${int(r.rowsPerCpuSecond)} rows / ${int(r.floorIdsPerCpuSecond)} ids per CPU s${of('cpuRatioToFloor', 'the same round')}`,
+        r.cpuRatioToFloor,
         '-',
         null,
       ),
@@ -492,6 +492,16 @@ else {
   let commit = 'unknown commit';
   try {
     commit = execFileSync('git', ['-C', here, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    // Uncommitted changes to what the run measures (sources or benchmarks) are part of its name.
+    const changed = execFileSync(
+      'git',
+      ['-C', join(here, '..'), 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'scripts', 'package.json'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    ).trim();
+    if (changed) commit += ' with uncommitted changes';
   } catch {
     // Not a git checkout: the table says so.
   }

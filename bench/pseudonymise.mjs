@@ -8,8 +8,8 @@
  * 2. Whole file through the CLI: `koppel pseudonymise` on a generated CSV as a separate
  *    process, inline (`--threads 0`), with 2 threads and with the default (all cores),
  *    wall time including process start, each with its ratio to the HMAC floor on as
- *    many cores (the bare loop's ids/s, re-measured just before each round, times
- *    min(threads, cores); 1 core inline).
+ *    many cores (the bare loop's ids/s, the mean of 500 ms right before and right after
+ *    each run, times min(threads, cores); 1 core inline).
  * 3. With `--memory`: peak RSS of the default run on 1M and on 4M rows (memory flat in
  *    file size); `--memory-rows A,B` takes other sizes.
  *
@@ -176,16 +176,21 @@ const input = makeInput('in.csv', ROWS);
 const clis = [['this', CLI], ...(BASE ? [['base', BASE]] : [])];
 const cli = [];
 for (let round = 1; round <= ROUNDS; round++) {
-  const bareNow = floor();
   for (const threads of [0, 2, undefined]) {
     if (threads === 2 && cores === 2) continue; // the default is 2 threads here
     for (const [name, path] of clis) {
+      // The floor right before and right after the run, and their mean: the loop's own
+      // figure moves by a third within seconds on a shared machine.
+      const before = floor();
       const r = runCli(path, input.path, threads);
+      const after = floor();
+      const bareNow = { wall: (before.wall + after.wall) / 2, cpu: (before.cpu + after.cpu) / 2 };
       const onCores = Math.max(1, Math.min(r.threads, cores));
       cli.push({
         round,
         cli: name,
         ...r,
+        floorBeforeAfter: [Math.round(before.wall), Math.round(after.wall)],
         floorIdsPerSecond: Math.round(bareNow.wall),
         floorIdsPerCpuSecond: Math.round(bareNow.cpu),
         floorCores: onCores,
@@ -198,7 +203,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 console.log(`\nWhole file through the CLI (${ROWS.toLocaleString('en-US')} rows, ${(input.bytes / 1e6).toFixed(1)} MB, wall time including process start):`);
 for (const r of cli)
   console.log(
-    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core)  per CPU second ${r.rowsPerCpuSecond.toLocaleString('en-US')} rows, ${r.cpuRatioToFloor.toFixed(2)}x the floor's ${r.floorIdsPerCpuSecond.toLocaleString('en-US')}  peak RSS ${r.peakRssMB} MB`,
+    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core; ${r.floorBeforeAfter.map((x) => x.toLocaleString('en-US')).join(' before / ')} after)  per CPU second ${r.rowsPerCpuSecond.toLocaleString('en-US')} rows, ${r.cpuRatioToFloor.toFixed(2)}x the floor's ${r.floorIdsPerCpuSecond.toLocaleString('en-US')}  peak RSS ${r.peakRssMB} MB`,
   );
 
 const memory = [];
