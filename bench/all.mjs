@@ -185,12 +185,14 @@ function pseudonymiseRows(res, sizes) {
   } else {
     // Both rows are of the round with the median wall-time ratio.
     const r = medianRun(runs, (c) => c.ratioToFloor);
-    const of = (key, what) => (runs.length > 1 ? ` (${what} of ${runs.length} rounds: ${runs.map((x) => `${x[key].toFixed(2)}x`).join(', ')})` : '');
+    const each = (key) => runs.map((x) => `${x[key].toFixed(2)}x`).join(', ');
+    const of = (key, median) =>
+      runs.length < 2 ? '' : median ? ` (median of ${runs.length} rounds: ${each(key)})` : ` (of that round; the ${runs.length} rounds: ${each(key)})`;
     rows.push(
       row(
         area,
         what,
-        `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s${r.floorBeforeAfter ? ` (mean of ${r.floorBeforeAfter.map(int).join(' / ')} right before / after)` : ''}${of('ratioToFloor', 'the median')}`,
+        `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s${r.floorBeforeAfter ? ` (mean of ${r.floorBeforeAfter.map(int).join(' / ')} right before / after)` : ''}${of('ratioToFloor', true)}`,
         r.ratioToFloor,
         '>= 0.5x',
         r.ratioToFloor >= 0.5,
@@ -198,7 +200,7 @@ function pseudonymiseRows(res, sizes) {
       row(
         area,
         'the same per CPU second / the floor per CPU second',
-        `${int(r.rowsPerCpuSecond)} rows / ${int(r.floorIdsPerCpuSecond)} ids per CPU s${of('cpuRatioToFloor', 'the same round')}`,
+        `${int(r.rowsPerCpuSecond)} rows / ${int(r.floorIdsPerCpuSecond)} ids per CPU s${of('cpuRatioToFloor', false)}`,
         r.cpuRatioToFloor,
         '-',
         null,
