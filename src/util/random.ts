@@ -1,7 +1,7 @@
 /**
  * The block of CSPRNG output that {@link randomBytes} cuts small requests from.
  *
- * node:crypto's `randomFillSync` (OpenSSL's RAND_bytes) costs about 4 us per call here
+ * node:crypto's `randomFillSync` (OpenSSL's RAND_bytes) costs 2 to 4 us per call here
  * whatever the size, and an aggregation input made three calls of 16 to 32 bytes (two
  * session ids, one seed). A {@link RandomPool} fetches 4 KiB with one call and hands
  * each byte out once, zeroing it in the block as it does. The bookkeeping is a class
