@@ -74,7 +74,8 @@ function scriptArgs(sizes) {
   const q = quick ? ['--quick'] : [];
   const tcp = [...new Set([...sizes.psiSmall, ...sizes.psiFloor, ...sizes.psiSlope])].sort((a, b) => a - b);
   return {
-    // Three rounds: one run of a 1.5-second command moves by a third with the moment.
+    // Three rounds, each run divided by the floor measured beside it: one run of a
+    // 1.5-second command, and the floor's own loop, move with the moment.
     pseudonymise: [...q, '--rows', String(sizes.pseudRows[0]), '--rounds', '3', '--memory-rows', sizes.memoryRows.join(',')],
     psi: [...q, '--n', String(sizes.psiInProcess[0]), '--tcp-n', tcp.join(','), '--floor-n', String(sizes.psiFloor[0])],
     aggregate: q,
