@@ -187,13 +187,14 @@ function pseudonymiseRows(res, sizes) {
     // Both rows are of the round with the median wall-time ratio.
     const r = medianRun(runs, (c) => c.ratioToFloor);
     const each = (key) => runs.map((x) => `${x[key].toFixed(2)}x`).join(', ');
-    const of = (key, median) =>
-      runs.length < 2 ? '' : median ? ` (median of ${runs.length} rounds: ${each(key)})` : ` (of that round; the ${runs.length} rounds: ${each(key)})`;
+    const many = runs.length > 1;
+    const wallRounds = many ? ` (median of ${runs.length} rounds: ${each('ratioToFloor')})` : '';
+    const cpuRounds = many ? ` (of that round; the ${runs.length} rounds: ${each('cpuRatioToFloor')})` : '';
     rows.push(
       row(
         area,
         what,
-        `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s${r.floorBeforeAfter ? ` (mean of ${r.floorBeforeAfter.map(int).join(' / ')} right before / after)` : ''}${of('ratioToFloor', true)}`,
+        `${int(r.rowsPerSecond)} rows/s / 2 x ${int(r.floorIdsPerSecond)} ids/s${r.floorBeforeAfter ? ` (mean of ${r.floorBeforeAfter.map(int).join(' / ')} right before / after)` : ''}${wallRounds}`,
         r.ratioToFloor,
         '>= 0.5x',
         r.ratioToFloor >= 0.5,
@@ -201,7 +202,7 @@ function pseudonymiseRows(res, sizes) {
       row(
         area,
         'the same per CPU second / the floor per CPU second',
-        `${int(r.rowsPerCpuSecond)} rows / ${int(r.floorIdsPerCpuSecond)} ids per CPU s${of('cpuRatioToFloor', false)}`,
+        `${int(r.rowsPerCpuSecond)} rows / ${int(r.floorIdsPerCpuSecond)} ids per CPU s${cpuRounds}`,
         r.cpuRatioToFloor,
         '-',
         null,

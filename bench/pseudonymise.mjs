@@ -175,15 +175,17 @@ const cores = availableParallelism();
 const input = makeInput('in.csv', ROWS);
 const clis = [['this', CLI], ...(BASE ? [['base', BASE]] : [])];
 const cli = [];
+// The floor right before and right after each run, and their mean: the loop's own figure
+// moves by a third within seconds on a shared machine. Runs follow each other, so the
+// measurement after one run is the one before the next.
+let after = floor();
 for (let round = 1; round <= ROUNDS; round++) {
   for (const threads of [0, 2, undefined]) {
     if (threads === 2 && cores === 2) continue; // the default is 2 threads here
     for (const [name, path] of clis) {
-      // The floor right before and right after the run, and their mean: the loop's own
-      // figure moves by a third within seconds on a shared machine.
-      const before = floor();
+      const before = after;
       const r = runCli(path, input.path, threads);
-      const after = floor();
+      after = floor();
       const bareNow = { wall: (before.wall + after.wall) / 2, cpu: (before.cpu + after.cpu) / 2 };
       const onCores = Math.max(1, Math.min(r.threads, cores));
       cli.push({
@@ -203,7 +205,7 @@ for (let round = 1; round <= ROUNDS; round++) {
 console.log(`\nWhole file through the CLI (${ROWS.toLocaleString('en-US')} rows, ${(input.bytes / 1e6).toFixed(1)} MB, wall time including process start):`);
 for (const r of cli)
   console.log(
-    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core; ${r.floorBeforeAfter.map((x) => x.toLocaleString('en-US')).join(' before / ')} after)  per CPU second ${r.rowsPerCpuSecond.toLocaleString('en-US')} rows, ${r.cpuRatioToFloor.toFixed(2)}x the floor's ${r.floorIdsPerCpuSecond.toLocaleString('en-US')}  peak RSS ${r.peakRssMB} MB`,
+    `  round ${r.round} ${r.cli.padEnd(4)} threads ${String(r.threads).padEnd(3)} ${r.wallMs.toString().padStart(7)} ms  ${r.rowsPerSecond.toLocaleString('en-US').padStart(10)} rows/s  ${r.ratioToFloor.toFixed(2)}x the ${r.floorCores}-core HMAC floor (${r.floorIdsPerSecond.toLocaleString('en-US')} ids/s per core; ${r.floorBeforeAfter[0].toLocaleString('en-US')} before / ${r.floorBeforeAfter[1].toLocaleString('en-US')} after)  per CPU second ${r.rowsPerCpuSecond.toLocaleString('en-US')} rows, ${r.cpuRatioToFloor.toFixed(2)}x the floor's ${r.floorIdsPerCpuSecond.toLocaleString('en-US')}  peak RSS ${r.peakRssMB} MB`,
   );
 
 const memory = [];
