@@ -495,16 +495,10 @@ else {
   }
   let commit = 'unknown commit';
   try {
-    commit = execFileSync('git', ['-C', here, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...a) => execFileSync('git', ['-C', join(here, '..'), ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = git('rev-parse', '--short', 'HEAD');
     // Uncommitted changes to what the run measures (sources or benchmarks) are part of its name.
-    const changed = execFileSync(
-      'git',
-      ['-C', join(here, '..'), 'status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'scripts', 'package.json'],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    ).trim();
+    const changed = git('status', '--porcelain', '--untracked-files=no', '--', 'src', 'bench', 'scripts', 'package.json');
     if (changed) commit += ' with uncommitted changes';
   } catch {
     // Not a git checkout: the table says so.
